@@ -6,7 +6,9 @@ NMSPEC := $(VENV)/bin/nmspec
 STAMP  := $(VENV)/.installed
 EXAMPLE ?= specs/examples/compressor.yaml
 
-.PHONY: install system-deps demo test bench lint clean
+EDITOR_STAMP := tools/editor/node_modules/.installed
+
+.PHONY: install editor system-deps demo test bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +18,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# yaml-language-server, pinned in tools/editor/package.json, for the editor integration test.
+$(EDITOR_STAMP): tools/editor/package.json
+	cd tools/editor && npm install --no-audit --no-fund --no-package-lock --loglevel=error
+	touch $(EDITOR_STAMP)
+
+editor: $(EDITOR_STAMP)
+
 # Debian packages for the firmware's Cortex-M4 build and its emulator (needs root or sudo).
-SYSTEM_PACKAGES := gcc make gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+SYSTEM_PACKAGES := gcc make nodejs npm gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 system-deps:
-	@if command -v arm-none-eabi-gcc >/dev/null && command -v qemu-system-arm >/dev/null; then \
+	@if command -v arm-none-eabi-gcc >/dev/null && command -v qemu-system-arm >/dev/null \
+		&& command -v npm >/dev/null; then \
 		echo "system packages present"; \
 	else \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -30,7 +40,7 @@ demo: install
 	$(NMSPEC) validate specs/
 	$(NMSPEC) render $(EXAMPLE)
 
-test: install
+test: install editor
 	$(PY) -m pytest
 
 bench: install
@@ -40,4 +50,4 @@ lint: install
 	$(VENV)/bin/ruff check engine tests bench
 
 clean:
-	rm -rf $(VENV) build out .pytest_cache .hypothesis
+	rm -rf $(VENV) build out .pytest_cache .hypothesis tools/editor/node_modules
