@@ -1,0 +1,325 @@
+"""Load a spec with its bases (`extends`) into one merged document that remembers, for
+every value, the file, line and column that set it and the include chain that brought it.
+
+Merge rules: mappings merge key by key; scalars and lists are replaced, except lists whose
+schema names a merge key (preprocessing stages, by `id`, defaulting to the stage kind);
+the value `$delete` removes an inherited key, and a list item `{$delete: <id>}` removes an
+inherited stage. Relative paths resolve from the file that declares them and must stay
+inside the spec repository (the nearest folder holding `.git` or `nmspec.toml`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import attrs
+
+from engine.diagnostics import Diagnostic, Origin
+from engine.spec.yamlread import ReadResult, dotted, pointer_join, read_file
+
+DELETE = "$delete"
+MERGE_KEYS = {"/preprocessing": "id"}  # list pointer -> merge key (from the schema)
+STAGE_META_KEYS = ("id", DELETE)
+MAX_EXTENDS_DEPTH = 16
+
+
+@attrs.frozen
+class Located:
+    origin: Origin
+    chain: tuple[str, ...] = ()  # include chain, outermost spec first ("file:line:col")
+
+
+@attrs.frozen
+class SpecDocument:
+    path: Path  # the spec asked for (absolute)
+    display: str  # how diagnostics name it
+    root: Path  # the spec repository root
+    data: Any  # merged plain data (no `extends`)
+    values: Mapping[str, Located]  # JSON pointer -> where the value was written
+    keys: Mapping[str, Located]  # JSON pointer -> where the key was written
+    files: tuple[str, ...]  # display names of every file read, in reading order
+    absolute: Mapping[str, Path]  # display name -> absolute path
+
+    def origin(self, pointer: str) -> Origin | None:
+        found = self.values.get(pointer)
+        return found.origin if found else None
+
+    def key_origin(self, pointer: str) -> Origin | None:
+        found = self.keys.get(pointer) or self.values.get(pointer)
+        return found.origin if found else None
+
+    def chain(self, pointer: str) -> tuple[str, ...]:
+        found = self.values.get(pointer) or self.keys.get(pointer)
+        return found.chain if found else ()
+
+    def nearest(self, pointer: str) -> Located | None:
+        """The location of `pointer` or of its closest ancestor that has one."""
+        while True:
+            found = self.values.get(pointer)
+            if found is not None:
+                return found
+            if not pointer:
+                return None
+            pointer = pointer.rsplit("/", 1)[0]
+
+    def at(self, pointer: str, code: str, message: str, *, hint: str | None = None,
+           severity: str = "error", key: bool = False) -> Diagnostic:
+        """A diagnostic about the value (or key) at `pointer`, with its include chain."""
+        located = (self.keys.get(pointer) if key else None) or self.nearest(pointer)
+        if located is None:
+            return Diagnostic.at(Origin(self.display, 1, 1), code, message, path=pointer, hint=hint, severity=severity)
+        return Diagnostic.at(located.origin, code, message, path=pointer, hint=hint, severity=severity,
+                             chain=located.chain)
+
+    def declaring_file(self, pointer: str) -> Path:
+        """The absolute path of the file that wrote the value at `pointer`."""
+        located = self.nearest(pointer)
+        if located is None:
+            return self.path
+        return self.absolute.get(located.origin.file, self.path)
+
+    def resolve_path(self, pointer: str, relative: str) -> Path:
+        """A path written in the spec, resolved from the file that wrote it."""
+        return (self.declaring_file(pointer).parent / relative).resolve()
+
+
+@attrs.frozen
+class _Layer:
+    data: Any
+    values: dict[str, Located]
+    keys: dict[str, Located]
+
+
+def find_root(start: Path) -> Path:
+    """The nearest folder at or above `start` holding `.git` or `nmspec.toml`."""
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists() or (folder / "nmspec.toml").exists():
+            return folder
+    return start
+
+
+def display_name(path: Path) -> str:
+    try:
+        relative = os.path.relpath(path, Path.cwd())
+    except ValueError:
+        return str(path)
+    return str(path) if relative.startswith("..") else relative
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+        return True
+    except ValueError:
+        return False
+
+
+class _Loader:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.diagnostics: list[Diagnostic] = []
+        self.files: list[str] = []
+        self.absolute: dict[str, Path] = {}
+
+    def load(self, path: Path, stack: tuple[Path, ...], chain: tuple[str, ...]) -> _Layer | None:
+        display = display_name(path)
+        if display not in self.absolute:
+            self.files.append(display)
+            self.absolute[display] = path
+        result: ReadResult = read_file(str(path), display)
+        if result.diagnostics:
+            self.diagnostics += [attrs.evolve(d, chain=chain) for d in result.diagnostics]
+            if any(d.severity == "error" for d in result.diagnostics):
+                return None
+        data = result.data
+        values = {p: Located(o, chain) for p, o in result.source_map.values.items()}
+        keys = {p: Located(o, chain) for p, o in result.source_map.keys.items()}
+        own = _Layer(data, values, keys)
+        bases = self.bases(path, display, data, own, stack, chain)
+        if bases is None:
+            return None
+        merged: _Layer | None = None
+        for base in bases:
+            merged = base if merged is None else merge(merged, base)
+        layer = _without_extends(own)
+        return layer if merged is None else merge(merged, layer)
+
+    def bases(self, path: Path, display: str, data: dict, own: _Layer, stack: tuple[Path, ...],
+              chain: tuple[str, ...]) -> list[_Layer] | None:
+        raw = data.get("extends")
+        if raw is None:
+            return []
+        entries = [raw] if isinstance(raw, str) else raw
+        if not isinstance(entries, list) or not all(isinstance(e, str) and e for e in entries):
+            origin = own.values.get("/extends")
+            self.diagnostics.append(Diagnostic.at(origin.origin if origin else Origin(display, 1, 1), "NM110",
+                                                  "extends: expected a path or a list of paths", path="/extends", chain=chain))
+            return None
+        layers: list[_Layer] = []
+        ok = True
+        for index, entry in enumerate(entries):
+            pointer = "/extends" if isinstance(raw, str) else f"/extends/{index}"
+            where = own.values[pointer].origin
+            here = f"{where}"
+            target = (path.parent / entry).resolve()
+            fail = None
+            if not _inside(target, self.root):
+                fail = Diagnostic.at(where, "NM111", f"extends: '{entry}' is outside the spec repository ({display_name(self.root) or '.'})",
+                                     path=pointer, chain=chain,
+                                     hint="bases must live in the same repository; the root is the nearest folder with .git or nmspec.toml")
+            elif target in stack or target == path:
+                cycle = " -> ".join(display_name(p) for p in (*stack, path, target))
+                fail = Diagnostic.at(where, "NM112", f"extends: cycle: {cycle}", path=pointer, chain=chain,
+                                     hint="a spec cannot extend itself, directly or through its bases")
+            elif not target.is_file():
+                fail = Diagnostic.at(where, "NM113", f"extends: '{entry}' does not exist (looked for {display_name(target)})",
+                                     path=pointer, chain=chain, hint="paths in extends are relative to the file that declares them")
+            elif len(stack) >= MAX_EXTENDS_DEPTH:
+                fail = Diagnostic.at(where, "NM114", f"extends: more than {MAX_EXTENDS_DEPTH} levels of bases", path=pointer, chain=chain)
+            if fail is not None:
+                self.diagnostics.append(fail)
+                ok = False
+                continue
+            layer = self.load(target, (*stack, path), (*chain, here))
+            if layer is None:
+                ok = False
+                continue
+            layers.append(layer)
+        return layers if ok else None
+
+
+def _without_extends(layer: _Layer) -> _Layer:
+    if not isinstance(layer.data, dict) or "extends" not in layer.data:
+        return layer
+    data = {k: v for k, v in layer.data.items() if k != "extends"}
+    return _Layer(data, _drop(layer.values, "/extends"), _drop(layer.keys, "/extends"))
+
+
+def _subtree(table: Mapping[str, Located], prefix: str) -> dict[str, Located]:
+    return {p[len(prefix):]: v for p, v in table.items() if p == prefix or p.startswith(prefix + "/")}
+
+
+def _drop(table: Mapping[str, Located], prefix: str) -> dict[str, Located]:
+    return {p: v for p, v in table.items() if not (p == prefix or p.startswith(prefix + "/"))}
+
+
+def _graft(table: dict[str, Located], prefix: str, sub: Mapping[str, Located]) -> None:
+    for suffix, located in sub.items():
+        table[prefix + suffix] = located
+
+
+def merge(base: _Layer, over: _Layer) -> _Layer:
+    values = dict(base.values)
+    keys = dict(base.keys)
+    data = _merge_value(base.data, over.data, "", base, over, values, keys)
+    if "" in over.values:
+        values[""] = over.values[""]  # the document itself is the outer file
+    return _Layer(data, values, keys)
+
+
+def _merge_value(base: Any, over: Any, pointer: str, bl: _Layer, ol: _Layer,
+                 values: dict[str, Located], keys: dict[str, Located]) -> Any:
+    if isinstance(base, dict) and isinstance(over, dict):
+        result = dict(base)
+        for key, value in over.items():
+            member = pointer_join(pointer, key)
+            if value == DELETE:
+                result.pop(key, None)
+                for table in (values, keys):
+                    for p in [p for p in table if p == member or p.startswith(member + "/")]:
+                        del table[p]
+                continue
+            if key in result:
+                result[key] = _merge_value(result[key], value, member, bl, ol, values, keys)
+            else:
+                result[key] = value
+                _replace(values, keys, member, ol)
+            if member in ol.keys:
+                keys[member] = ol.keys[member]
+        return result
+    if isinstance(base, list) and isinstance(over, list) and pointer in MERGE_KEYS:
+        return _merge_by_id(base, over, pointer, ol, values, keys)
+    _replace(values, keys, pointer, ol)
+    return over
+
+
+def _replace(values: dict[str, Located], keys: dict[str, Located], pointer: str, ol: _Layer) -> None:
+    for table, source in ((values, ol.values), (keys, ol.keys)):
+        for p in [p for p in table if p == pointer or p.startswith(pointer + "/")]:
+            del table[p]
+        _graft(table, pointer, _subtree(source, pointer))
+
+
+def stage_id(item: Any) -> str | None:
+    if not isinstance(item, dict):
+        return None
+    if isinstance(item.get("id"), str):
+        return item["id"]
+    kinds = [k for k in item if k not in STAGE_META_KEYS]
+    return kinds[0] if len(kinds) == 1 else None
+
+
+def _merge_by_id(base: list, over: list, pointer: str, ol: _Layer,
+                 values: dict[str, Located], keys: dict[str, Located]) -> list:
+    # Work on (item, value-locations, key-locations) with pointers relative to the item,
+    # then renumber: merged stages keep the base's position, new ones are appended.
+    def split(items: list, vtable: Mapping[str, Located], ktable: Mapping[str, Located]) -> list:
+        return [(item, _subtree(vtable, f"{pointer}/{i}"), _subtree(ktable, f"{pointer}/{i}")) for i, item in enumerate(items)]
+
+    merged = split(base, values, keys)
+    for index, (item, ivals, ikeys) in enumerate(split(over, ol.values, ol.keys)):
+        if isinstance(item, dict) and set(item) == {DELETE}:
+            merged = [m for m in merged if stage_id(m[0]) != item[DELETE]]
+            continue
+        target = stage_id(item)
+        position = next((i for i, m in enumerate(merged) if target is not None and stage_id(m[0]) == target), None)
+        if position is None:
+            merged.append((item, ivals, ikeys))
+            continue
+        old_item, old_vals, old_keys = merged[position]
+        scratch_vals = dict(old_vals)
+        scratch_keys = dict(old_keys)
+        sub_over = _Layer(item, ivals, ikeys)
+        new_item = _merge_value(old_item, item, "", _Layer(old_item, old_vals, old_keys), sub_over, scratch_vals, scratch_keys)
+        merged[position] = (new_item, scratch_vals, scratch_keys)
+    list_origin = values.get(pointer)
+    for table in (values, keys):
+        for p in [p for p in table if p.startswith(pointer + "/")]:
+            del table[p]
+    if pointer in ol.values:
+        values[pointer] = ol.values[pointer]
+    elif list_origin is not None:
+        values[pointer] = list_origin
+    result = []
+    for i, (item, ivals, ikeys) in enumerate(merged):
+        result.append(item)
+        _graft(values, f"{pointer}/{i}", ivals)
+        _graft(keys, f"{pointer}/{i}", ikeys)
+    return result
+
+
+def load_spec(path: str | os.PathLike, *, root: str | os.PathLike | None = None) -> tuple[SpecDocument | None, list[Diagnostic]]:
+    """Read a spec and its bases. Returns the merged document (None when unreadable) and
+    every diagnostic found while reading and merging."""
+    absolute = Path(path).resolve()
+    repo_root = Path(root).resolve() if root is not None else find_root(absolute.parent)
+    loader = _Loader(repo_root)
+    layer = loader.load(absolute, (), ())
+    if layer is None:
+        return None, loader.diagnostics
+    document = SpecDocument(
+        path=absolute,
+        display=display_name(absolute),
+        root=repo_root,
+        data=layer.data,
+        values=dict(sorted(layer.values.items())),
+        keys=dict(sorted(layer.keys.items())),
+        files=tuple(loader.files),
+        absolute=dict(loader.absolute),
+    )
+    return document, loader.diagnostics
+
+
+__all__ = ["SpecDocument", "Located", "load_spec", "find_root", "display_name", "stage_id", "dotted"]

@@ -1,0 +1,175 @@
+"""JSON Schema validation of a merged spec, translated into one-line diagnostics.
+
+jsonschema's own messages name schema internals; users need the spec path, the place in
+their file, what is wrong and what would be right (with a did-you-mean for typos).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable
+
+import jsonschema
+
+from engine.diagnostics import Diagnostic
+from engine.spec.document import SpecDocument
+from engine.spec.units import UnitError, parse_quantity
+from engine.spec.yamlread import dotted, pointer_join
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+
+_TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "a whole number",
+               "number": "a number", "boolean": "true or false", "null": "nothing"}
+
+
+@lru_cache(maxsize=None)
+def load_schema(name: str) -> dict[str, Any]:
+    return json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=None)
+def _validator(name: str) -> jsonschema.Draft7Validator:
+    return jsonschema.Draft7Validator(load_schema(name))
+
+
+def describe_value(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int):
+        return f"the number {value}"
+    if isinstance(value, float):
+        return f"the number {value:g}"
+    if isinstance(value, str):
+        return f"'{value}'"
+    if isinstance(value, list):
+        return "a list"
+    return "a mapping"
+
+
+def _expected(types: Any) -> str:
+    if isinstance(types, str):
+        types = [types]
+    return " or ".join(_TYPE_NAMES.get(t, t) for t in types)
+
+
+def suggestion(word: str, candidates: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(str(word), sorted(candidates), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _where(path: Iterable[Any]) -> str:
+    pointer = ""
+    for token in path:
+        pointer = pointer_join(pointer, token)
+    return pointer
+
+
+def _label(pointer: str) -> str:
+    return dotted(pointer) or "spec"
+
+
+def check_schema(doc: SpecDocument, schema_name: str) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    seen: set[tuple[str, str]] = set()
+    for error in _validator(schema_name).iter_errors(doc.data):
+        for diagnostic in _translate(doc, error):
+            key = (diagnostic.path, diagnostic.message)
+            if key not in seen:
+                seen.add(key)
+                out.append(diagnostic)
+    return out
+
+
+def _translate(doc: SpecDocument, error: jsonschema.ValidationError) -> list[Diagnostic]:
+    pointer = _where(error.absolute_path)
+    label = _label(pointer)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    value = error.instance
+    validator = error.validator
+    dimension = _dimension(schema, error)
+
+    if dimension is not None and validator in ("pattern", "type"):
+        try:
+            parse_quantity(value, dimension, positive=bool(_positive(schema, error)))
+        except UnitError as exc:
+            return [doc.at(pointer, "NM201", f"{label}: {exc.message}", hint=exc.hint)]
+    if validator == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        extras = [k for k in value if k not in schema.get("properties", {})]
+        result = []
+        for extra in sorted(extras, key=lambda k: (doc.key_origin(pointer_join(pointer, k)) or _Far()).line):
+            member = pointer_join(pointer, extra)
+            near = suggestion(extra, allowed)
+            hint = f"did you mean '{near}'?" if near else f"allowed here: {', '.join(allowed)}"
+            where = f"{label}: " if pointer else ""
+            result.append(doc.at(member, "NM101", f"{where}unknown key '{extra}'", hint=hint, key=True))
+        return result
+    if validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else str(error.validator_value)
+        described = schema.get("properties", {}).get(missing, {}).get("description")
+        hint = f"{missing}: {described}" if described else None
+        where = doc.key_origin(pointer) if pointer else None
+        diagnostic = doc.at(pointer, "NM102", f"{label}: missing required key '{missing}'", hint=hint, key=bool(pointer))
+        if where is None and not pointer:
+            return [diagnostic]
+        return [diagnostic]
+    if validator == "type":
+        return [doc.at(pointer, "NM103", f"{label}: expected {_expected(error.validator_value)}, got {describe_value(value)}")]
+    if validator == "enum":
+        options = [str(o) for o in error.validator_value]
+        near = suggestion(str(value), options)
+        hint = f"did you mean '{near}'?" if near else None
+        return [doc.at(pointer, "NM105", f"{label}: {describe_value(value)} is not one of {', '.join(options)}", hint=hint)]
+    if validator == "const":
+        return [doc.at(pointer, "NM106", f"{label}: expected '{error.validator_value}', got {describe_value(value)}")]
+    if validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        bound = error.validator_value
+        text = {"minimum": f"at least {bound}", "maximum": f"at most {bound}",
+                "exclusiveMinimum": f"greater than {bound}", "exclusiveMaximum": f"less than {bound}"}[validator]
+        return [doc.at(pointer, "NM107", f"{label}: must be {text}, got {describe_value(value)}")]
+    if validator in ("minItems", "maxItems"):
+        count = error.validator_value
+        text = f"at least {count}" if validator == "minItems" else f"at most {count}"
+        if schema.get("minItems") == schema.get("maxItems"):
+            text = f"exactly {count}"
+        return [doc.at(pointer, "NM108", f"{label}: needs {text} item{'s' if count != 1 else ''}, got {len(value)}")]
+    if validator == "uniqueItems":
+        dupes = sorted({describe_value(v) for v in value if sum(1 for w in value if w == v) > 1})
+        return [doc.at(pointer, "NM108", f"{label}: items must be unique; repeated: {', '.join(dupes)}")]
+    if validator in ("minProperties",):
+        return [doc.at(pointer, "NM108", f"{label}: must not be empty")]
+    if validator == "minLength":
+        return [doc.at(pointer, "NM108", f"{label}: must not be empty")]
+    if validator == "anyOf" and schema.get("x-nmspec-catalog"):
+        if not isinstance(value, str):
+            return [doc.at(pointer, "NM103", f"{label}: expected a part id (a string), got {describe_value(value)}")]
+        return [doc.at(pointer, "NM104", f"{label}: '{value}' is not a valid part id (lower-case letters, digits, '.', '_', '-')")]
+    if validator == "oneOf" and pointer == "/extends":
+        return [doc.at(pointer, "NM110", "extends: expected a path or a list of paths")]
+    if validator == "pattern":
+        description = schema.get("description", "")
+        return [doc.at(pointer, "NM104", f"{label}: {describe_value(value)} is not {description or 'of the expected form'}")]
+    return [doc.at(pointer, "NM109", f"{label}: {error.message}")]
+
+
+class _Far:
+    line = 10**9
+
+
+def _dimension(schema: dict[str, Any], error: jsonschema.ValidationError) -> str | None:
+    if "x-nmspec-dimension" in schema:
+        return schema["x-nmspec-dimension"]
+    # a $ref'd quantity: the error's schema is the definition; look at the parent as well
+    parent = getattr(error, "parent", None)
+    if parent is not None and isinstance(parent.schema, dict):
+        return parent.schema.get("x-nmspec-dimension")
+    return None
+
+
+def _positive(schema: dict[str, Any], error: jsonschema.ValidationError) -> bool:
+    return bool(schema.get("x-nmspec-positive"))
