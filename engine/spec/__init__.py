@@ -1,1 +1,60 @@
-"""spec stage."""
+"""The spec: reading, merging, schema and semantic validation.
+
+    doc, diagnostics = validate_spec(path, catalog)
+
+returns the merged document (None when it could not be read) and every diagnostic,
+sorted. Nothing here prints or exits.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from typing import TYPE_CHECKING
+
+from engine.diagnostics import Diagnostic, has_errors, sorted_diagnostics
+from engine.spec.document import SpecDocument, display_name, find_root, load_spec
+
+if TYPE_CHECKING:  # engine.catalog reads units from this package: import it lazily
+    from engine.catalog import Catalog
+
+KIND_SCHEMAS = {"SiteDeployment": "nmspec.schema.json", "SiteBase": "nmspec-base.schema.json"}
+
+
+def repository_catalog(spec_path: str | os.PathLike, extra: tuple[str, ...] = ()) -> tuple["Catalog | None", list[Diagnostic]]:
+    """The built-in catalog plus the spec repository's `catalog/` folder and any `extra` folders."""
+    root = find_root(Path(spec_path).resolve().parent if Path(spec_path).is_file() else Path(spec_path).resolve())
+    folders = [root / "catalog"] if (root / "catalog").is_dir() else []
+    folders += [Path(f) for f in extra]
+    from engine.catalog import CatalogError, load_catalog
+
+    try:
+        return load_catalog(folders, display=display_name), []
+    except CatalogError as exc:
+        return None, exc.diagnostics
+
+
+def validate_document(doc: SpecDocument, catalog: "Catalog") -> list[Diagnostic]:
+    from engine.spec.schema_check import check_schema
+    from engine.spec.semantic import check_files, check_parts, check_semantics
+
+    kind = doc.data.get("kind") if isinstance(doc.data, dict) else None
+    schema = KIND_SCHEMAS.get(kind, "nmspec.schema.json")
+    diagnostics = check_schema(doc, schema)
+    if kind == "SiteBase":
+        diagnostics += list(check_parts(doc, catalog)) + list(check_files(doc, catalog))
+    else:
+        diagnostics += check_semantics(doc, catalog)
+    return diagnostics
+
+
+def validate_spec(path: str | os.PathLike, catalog: "Catalog", *, root: str | None = None) -> tuple[SpecDocument | None, list[Diagnostic]]:
+    doc, diagnostics = load_spec(path, root=root)
+    if doc is None or has_errors(diagnostics):
+        return doc if not has_errors(diagnostics) else None, sorted_diagnostics(diagnostics)
+    diagnostics = diagnostics + validate_document(doc, catalog)
+    return doc, sorted_diagnostics(diagnostics)
+
+
+__all__ = ["SpecDocument", "load_spec", "validate_spec", "validate_document", "repository_catalog"]

@@ -64,9 +64,11 @@ _FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?
 _INF = re.compile(r"^[-+]?\.(?:inf|Inf|INF)$")
 _NAN = re.compile(r"^\.(?:nan|NaN|NAN)$")
 
-# Plain scalars that YAML 1.1 reads differently from YAML 1.2.
-_YAML11_BOOL = re.compile(r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$")
-_YAML11_BOOL_TRUE = {"y", "yes", "on"}
+# Plain scalars that YAML 1.1 reads differently from YAML 1.2. The single letters y/n are
+# booleans in the 1.1 type repository, but PyYAML, ruamel and most tools read them as
+# strings, and `axes: [x, y, z]` must stay natural; so they are not flagged.
+_YAML11_BOOL = re.compile(r"^(?:yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF)$")
+_YAML11_BOOL_TRUE = {"yes", "on"}
 _YAML11_OCTAL = re.compile(r"^[-+]?0[0-7]+$")
 _YAML11_SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$")
 _YAML11_UNDERSCORE_NUMBER = re.compile(r"^[-+]?[0-9][0-9_]*_[0-9_]*(?:\.[0-9_]*)?$")

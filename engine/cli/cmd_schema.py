@@ -1,0 +1,23 @@
+"""nmspec schema: print the JSON Schema editors and the CLI share."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from engine.spec.schema_check import load_schema
+
+
+def register(subparsers):
+    parser = subparsers.add_parser("schema", help="print the JSON Schema of the spec language",
+                                   description="Print the JSON Schema (draft-07) of site specs, of base fragments or of catalog files.")
+    parser.add_argument("--kind", choices=("spec", "base", "catalog"), default="spec",
+                        help="spec: nmspec.schema.json; base: nmspec-base.schema.json; catalog: catalog.schema.json")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args) -> int:
+    name = {"spec": "nmspec.schema.json", "base": "nmspec-base.schema.json", "catalog": "catalog.schema.json"}[args.kind]
+    sys.stdout.write(json.dumps(load_schema(name), indent=2, ensure_ascii=False) + "\n")
+    return 0

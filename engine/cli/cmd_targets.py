@@ -1,0 +1,63 @@
+"""nmspec targets: the catalog's neuromorphic targets as a table (or JSON)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from engine.cli.common import add_catalog_option, add_output_option, emit_diagnostics
+from engine.spec import repository_catalog
+
+COLUMNS = (("id", "id"), ("family", "family"), ("implementation", "implementation"),
+           ("input_channels", "inputs"), ("hidden_neurons", "neurons"), ("output_neurons", "outputs"),
+           ("cores", "cores"), ("weight_bits", "w bits"), ("idle_power", "idle"), ("sleep_power", "sleep"))
+
+
+def register(subparsers):
+    parser = subparsers.add_parser("targets", help="list the part catalog's targets",
+                                   description="List the catalog's neuromorphic targets with their main figures; '?' marks a figure no checked source gives.")
+    parser.add_argument("--kind", choices=("chips", "sensors", "mcus", "radios", "cells"), default="chips",
+                        help="which parts to list (default: chips)")
+    add_output_option(parser, choices=("text", "json"))
+    add_catalog_option(parser)
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args) -> int:
+    catalog, problems = repository_catalog(Path.cwd(), tuple(args.catalog))
+    if catalog is None:
+        return emit_diagnostics(problems, args.output)
+    parts = [catalog.part(args.kind, pid) for pid in catalog.ids(args.kind)]
+    if args.output == "json":
+        out = [{"id": p.id, "name": p.name, "vendor": p.vendor, **p.attributes, "origin": p.origin,
+                "figures": {n: {"value": f.value, "unit": f.unit, "verified": f.verified,
+                                "sources": list(p.citations(n)), "note": f.note} for n, f in sorted(p.figures.items())}}
+               for p in parts]
+        sys.stdout.write(json.dumps(out, indent=2, sort_keys=True) + "\n")
+        return 0
+    if args.kind == "chips":
+        columns = COLUMNS
+    else:
+        names = sorted({n for p in parts for n in p.figures})
+        columns = (("id", "id"),) + tuple((n, n) for n in names)
+    rows = [[title for _, title in columns]]
+    for part in parts:
+        row = []
+        for key, _ in columns:
+            if key == "id":
+                row.append(part.id)
+            elif key in ("family", "implementation"):
+                row.append(str(part.attribute(key) or ""))
+            else:
+                fig = part.figure(key)
+                row.append(fig.describe() if fig.known else "?")
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(columns))]
+    for i, row in enumerate(rows):
+        sys.stdout.write("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() + "\n")
+        if i == 0:
+            sys.stdout.write("  ".join("-" * w for w in widths) + "\n")
+    sys.stdout.write("? = not found in any checked source; supply it in the spec or a catalog file before relying on it\n")
+    return 0
