@@ -56,5 +56,5 @@ def spec_files(paths: list[str]) -> tuple[list[Path], list[Diagnostic]]:
         elif path.exists():
             found.append(path)
         else:
-            problems.append(Diagnostic("error", "NM012", f"{raw}: no such file or folder", file=raw))
+            problems.append(Diagnostic("error", "NM012", "no such file or folder", file=raw))
     return found, problems

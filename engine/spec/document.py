@@ -271,7 +271,10 @@ def _merge_by_id(base: list, over: list, pointer: str, ol: _Layer,
     merged = split(base, values, keys)
     for index, (item, ivals, ikeys) in enumerate(split(over, ol.values, ol.keys)):
         if isinstance(item, dict) and set(item) == {DELETE}:
-            merged = [m for m in merged if stage_id(m[0]) != item[DELETE]]
+            kept = [m for m in merged if stage_id(m[0]) != item[DELETE]]
+            if len(kept) == len(merged):  # nothing to delete: keep the marker so validation names it
+                kept.append((item, ivals, ikeys))
+            merged = kept
             continue
         target = stage_id(item)
         position = next((i for i, m in enumerate(merged) if target is not None and stage_id(m[0]) == target), None)

@@ -111,7 +111,7 @@ def _translate(doc: SpecDocument, error: jsonschema.ValidationError) -> list[Dia
         return result
     if validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else str(error.validator_value)
-        described = schema.get("properties", {}).get(missing, {}).get("description")
+        described = (schema.get("properties") or _schema_at(schema_root(error), pointer).get("properties", {})).get(missing, {}).get("description")
         hint = f"{missing}: {described}" if described else None
         where = doc.key_origin(pointer) if pointer else None
         diagnostic = doc.at(pointer, "NM102", f"{label}: missing required key '{missing}'", hint=hint, key=bool(pointer))
@@ -155,6 +155,22 @@ def _translate(doc: SpecDocument, error: jsonschema.ValidationError) -> list[Dia
         description = schema.get("description", "")
         return [doc.at(pointer, "NM104", f"{label}: {describe_value(value)} is not {description or 'of the expected form'}")]
     return [doc.at(pointer, "NM109", f"{label}: {error.message}")]
+
+
+def schema_root(error: jsonschema.ValidationError) -> dict[str, Any]:
+    while error.parent is not None:
+        error = error.parent
+    return load_schema("nmspec.schema.json")
+
+
+def _schema_at(root: dict[str, Any], pointer: str) -> dict[str, Any]:
+    node = root
+    for token in pointer.split("/")[1:]:
+        if token.isdigit() and isinstance(node.get("items"), dict):
+            node = node["items"]
+        else:
+            node = node.get("properties", {}).get(token, {})
+    return node
 
 
 class _Far:

@@ -124,6 +124,8 @@ def check_stages(doc: SpecDocument, catalog: Catalog) -> Iterator[Diagnostic]:
         if "$delete" in stage:
             yield doc.at(pointer, "NM220", f"preprocessing[{index}]: '$delete' only removes a stage inherited from a base; no stage '{stage['$delete']}' was inherited")
             continue
+        if not kinds and any(k not in ("id", "$delete") for k in stage):
+            continue  # an unknown key: the schema check names it with a did-you-mean
         if len(kinds) != 1:
             text = "no stage kind" if not kinds else f"{len(kinds)} stage kinds ({', '.join(kinds)})"
             yield doc.at(pointer, "NM220", f"preprocessing[{index}]: has {text}; each item is one stage",
@@ -134,7 +136,7 @@ def check_stages(doc: SpecDocument, catalog: Catalog) -> Iterator[Diagnostic]:
         name = stage_id(stage) or kind
         if name in seen:
             yield doc.at(pointer, "NM221", f"preprocessing[{index}]: stage id '{name}' is used twice (first at preprocessing[{seen[name]}])",
-                         hint="give one of them its own id: so overlays can address each stage")
+                         hint="give one of them its own id (id: ...) so overlays can address each stage")
         seen.setdefault(name, index)
         if kind == "encode":
             encoders.append(index)
@@ -188,9 +190,14 @@ def check_stages(doc: SpecDocument, catalog: Catalog) -> Iterator[Diagnostic]:
     if not encoders:
         yield doc.at("/preprocessing", "NM222", "preprocessing: no encode stage; the chain must end with the spike encoder",
                      hint="add '- encode: {kind: delta, threshold: 0.05}' as the last stage")
-    elif encoders[-1] != len(stages) - 1 or len(encoders) > 1:
+    elif encoders[-1] != _last_stage(stages) or len(encoders) > 1:
         index = encoders[0] if len(encoders) > 1 else encoders[-1]
         yield doc.at(f"/preprocessing/{index}", "NM222", "preprocessing: the encode stage must be the last stage, and the only one")
+
+
+def _last_stage(stages: list) -> int:
+    real = [i for i, stage in enumerate(stages) if not (isinstance(stage, dict) and "$delete" in stage)]
+    return real[-1] if real else -1
 
 
 def _hz(value: float | None) -> str:

@@ -264,7 +264,9 @@ def read_bytes(data: bytes, file: str) -> ReadResult:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or "syntax error"
         if exc.context:
-            problem = f"{problem} ({exc.context})"
+            opened = exc.context_mark
+            where = f" at line {opened.line + 1}, column {opened.column + 1}" if opened and opened is not mark else ""
+            problem = f"{problem} ({exc.context}{where})"
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         if "'\\t'" in problem:
             return fail("NM009", "tab character in indentation; YAML indents with spaces only", line, column,
@@ -304,9 +306,9 @@ def read_file(path: str, display: str) -> ReadResult:
                                      hint="a site spec is a few kilobytes; is this the right file?")
                 return ReadResult(None, SourceMap({}, {}), (diag,))
     except IsADirectoryError:
-        return ReadResult(None, SourceMap({}, {}), (Diagnostic("error", "NM012", f"{display}: is a directory, not a spec file", file=display),))
+        return ReadResult(None, SourceMap({}, {}), (Diagnostic("error", "NM012", "is a folder, not a spec file", file=display),))
     except FileNotFoundError:
-        return ReadResult(None, SourceMap({}, {}), (Diagnostic("error", "NM012", f"{display}: no such file", file=display),))
+        return ReadResult(None, SourceMap({}, {}), (Diagnostic("error", "NM012", "no such file", file=display),))
     except OSError as exc:
-        return ReadResult(None, SourceMap({}, {}), (Diagnostic("error", "NM012", f"{display}: cannot read: {exc.strerror}", file=display),))
+        return ReadResult(None, SourceMap({}, {}), (Diagnostic("error", "NM012", f"cannot read: {exc.strerror}", file=display),))
     return read_bytes(data, display)

@@ -1,0 +1,104 @@
+import json
+import shutil
+from pathlib import Path
+
+import yaml
+
+from spec_cases import CASES, run_cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    shutil.copytree(CASES / "invalid" / "inherited-value-error", repo)
+    (repo / "nmspec.toml").write_text("")
+    (repo / "model.nir").write_bytes(b"")
+    return repo
+
+
+def test_json_output_is_data(tmp_path):
+    repo = make_repo(tmp_path)
+    code, out, err = run_cli(["validate", "--output", "json", "spec.yaml"], repo)
+    assert code == 1 and err == ""
+    (item,) = json.loads(out)
+    assert item == {
+        "severity": "error", "code": "NM201", "path": "/power/budget",
+        "message": "power.budget: expected a power like '61uW', got '61uA' (a current)",
+        "file": "base.yaml", "line": 26, "column": 11, "hint": "a power takes the unit W",
+        "chain": ["spec.yaml:3:10"],
+    }
+
+
+def test_github_output_annotates_the_line(tmp_path):
+    repo = make_repo(tmp_path)
+    code, out, err = run_cli(["validate", "--output", "github", "spec.yaml"], repo)
+    assert code == 1
+    assert err.startswith("::error file=base.yaml,line=26,col=11,title=NM201::power.budget: expected a power")
+
+
+def test_folder_validation_reports_a_shared_base_once(tmp_path):
+    repo = make_repo(tmp_path)
+    (repo / "site2.yaml").write_text((repo / "spec.yaml").read_text().replace("site-2", "site-3"))
+    code, out, err = run_cli(["validate", "."], repo)
+    assert code == 1
+    assert err.count("error[NM201]") == 1
+
+
+def test_examples_validate_and_render():
+    code, out, err = run_cli(["validate", "specs/"], ROOT)
+    assert (code, err) == (0, ""), err
+    assert out == "6 specs valid\n"
+    code, out, err = run_cli(["render", "specs/sites/plant-9-compressor-1.yaml"], ROOT)
+    assert code == 0
+    rendered = yaml.safe_load(out)
+    assert rendered["environment"]["mains"] == "60Hz"
+    assert rendered["preprocessing"][1] == {"id": "mains", "notch": {"freq": "60Hz", "harmonics": 3, "q": 30}}
+    assert rendered["power"]["battery"] == {"cell": "er34615", "lifetime": "15y", "count": 1}
+    assert rendered["runtime"]["update"]["rollback"] == "auto"
+    assert "extends" not in rendered
+
+
+def test_render_show_origin_names_file_and_line():
+    code, out, err = run_cli(["render", "--show-origin", "specs/sites/plant-9-compressor-1.yaml"], ROOT)
+    assert code == 0
+    lines = out.splitlines()
+    assert "  mains: 60Hz  # specs/sites/plant-9-compressor-1.yaml:10" in lines
+    assert "  part: lis2dw12  # specs/base/compressor.yaml:9" in lines
+    assert "  chip_mode: duty_cycled  # specs/base/compressor.yaml:43" in lines
+    assert "    count: 1  # (default)" in lines
+
+
+def test_render_is_valid_yaml_that_validates_again(tmp_path):
+    code, out, _ = run_cli(["render", "specs/examples/compressor.yaml"], ROOT)
+    target = ROOT / "specs" / "examples" / ".rendered-test.yaml"
+    try:
+        target.write_text(out)
+        code, out2, err = run_cli(["validate", str(target.relative_to(ROOT))], ROOT)
+        assert (code, err) == (0, "")
+    finally:
+        target.unlink()
+
+
+def test_schema_command_prints_the_committed_schema():
+    code, out, _ = run_cli(["schema"], ROOT)
+    assert code == 0
+    assert json.loads(out) == json.loads((ROOT / "schemas" / "nmspec.schema.json").read_text())
+
+
+def test_targets_table_and_json():
+    code, out, _ = run_cli(["targets"], ROOT)
+    assert code == 0
+    row = next(line for line in out.splitlines() if line.startswith("xylo-imu "))
+    assert row.split() == ["xylo-imu", "xylo", "digital", "16", "496", "16", "1", "8", "188uW", "?"]
+    code, out, _ = run_cli(["targets", "--output", "json"], ROOT)
+    chips = {c["id"]: c for c in json.loads(out)}
+    assert chips["innatera-t1"]["implementation"] == "mixed-signal"
+    assert chips["xylo-imu"]["figures"]["sleep_power"]["value"] is None
+
+
+def test_missing_path_and_usage_errors(tmp_path):
+    code, out, err = run_cli(["validate", "nope.yaml"], tmp_path)
+    assert (code, err) == (1, "nope.yaml: error[NM012]: no such file or folder\n")
+    code, out, err = run_cli(["validate"], tmp_path)
+    assert code == 2 and "the following arguments are required: PATH" in err

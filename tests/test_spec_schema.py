@@ -1,0 +1,69 @@
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from engine.catalog import builtin_catalog
+from engine.spec import schema_source
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMAS = ["nmspec.schema.json", "nmspec-base.schema.json", "catalog.schema.json"]
+
+
+@pytest.mark.parametrize("name", SCHEMAS)
+def test_schema_is_valid_draft07(name):
+    schema = json.loads((ROOT / "schemas" / name).read_text())
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    jsonschema.Draft7Validator.check_schema(schema)
+
+
+@pytest.mark.parametrize("name", SCHEMAS)
+def test_committed_schema_matches_its_source(name):
+    assert (ROOT / "schemas" / name).read_text() == schema_source.rendered()[name], (
+        "schemas/ is stale: run `python -m engine.spec.schema_source`"
+    )
+
+
+def _walk_properties(node, path=""):
+    if isinstance(node, dict):
+        for key, sub in (node.get("properties") or {}).items():
+            yield f"{path}/{key}", sub
+            yield from _walk_properties(sub, f"{path}/{key}")
+        for key in ("items", "additionalProperties"):
+            if isinstance(node.get(key), dict):
+                yield from _walk_properties(node[key], f"{path}/{key}")
+        for key in ("oneOf", "anyOf"):
+            for sub in node.get(key, []):
+                yield from _walk_properties(sub, path)
+
+
+@pytest.mark.parametrize("name", ["nmspec.schema.json", "nmspec-base.schema.json"])
+def test_every_property_has_a_description(name):
+    schema = json.loads((ROOT / "schemas" / name).read_text())
+    missing = [path for path, sub in _walk_properties(schema) if "description" not in sub]
+    assert missing == []
+
+
+def test_catalog_ids_are_offered_as_enums():
+    schema = json.loads((ROOT / "schemas" / "nmspec.schema.json").read_text())
+    chip = schema["properties"]["target"]["properties"]["chip"]
+    assert chip["anyOf"][0]["enum"] == list(builtin_catalog().ids("chips"))
+    sensor = schema["properties"]["sensor"]["properties"]["part"]
+    assert sensor["anyOf"][0]["enum"] == list(builtin_catalog().ids("sensors"))
+
+
+def test_every_spec_names_its_schema_on_the_first_line():
+    for path in sorted((ROOT / "specs").rglob("*.yaml")):
+        first = path.read_text().splitlines()[0]
+        expected = "nmspec-base.schema.json" if "kind: SiteBase" in path.read_text() else "nmspec.schema.json"
+        assert first.startswith("# yaml-language-server: $schema="), path
+        target = (path.parent / first.split("=", 1)[1]).resolve()
+        assert target == (ROOT / "schemas" / expected).resolve(), path
+
+
+def test_full_schema_requires_sections_only_without_extends():
+    validator = jsonschema.Draft7Validator(json.loads((ROOT / "schemas" / "nmspec.schema.json").read_text()))
+    bare = {"apiVersion": "nmspec/v1", "kind": "SiteDeployment"}
+    assert [e.message for e in validator.iter_errors(bare)] != []
+    assert [e.message for e in validator.iter_errors({**bare, "extends": "base.yaml"})] == []
