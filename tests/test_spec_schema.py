@@ -56,14 +56,20 @@ def test_catalog_ids_are_offered_as_enums():
 def test_every_spec_names_its_schema_on_the_first_line():
     for path in sorted((ROOT / "specs").rglob("*.yaml")):
         first = path.read_text().splitlines()[0]
-        expected = "nmspec-base.schema.json" if "kind: SiteBase" in path.read_text() else "nmspec.schema.json"
+        text = path.read_text()
+        partial = "kind: SiteBase" in text or "\nextends:" in text  # completed by merging
+        expected = "nmspec-base.schema.json" if partial else "nmspec.schema.json"
         assert first.startswith("# yaml-language-server: $schema="), path
         target = (path.parent / first.split("=", 1)[1]).resolve()
         assert target == (ROOT / "schemas" / expected).resolve(), path
 
 
-def test_full_schema_requires_sections_only_without_extends():
-    validator = jsonschema.Draft7Validator(json.loads((ROOT / "schemas" / "nmspec.schema.json").read_text()))
-    bare = {"apiVersion": "nmspec/v1", "kind": "SiteDeployment"}
-    assert [e.message for e in validator.iter_errors(bare)] != []
-    assert [e.message for e in validator.iter_errors({**bare, "extends": "base.yaml"})] == []
+def test_base_schema_requires_nothing_but_the_full_schema_requires_the_sections():
+    def errors(name, data):
+        validator = jsonschema.Draft7Validator(json.loads((ROOT / "schemas" / name).read_text()))
+        return sorted(e.message for e in validator.iter_errors(data))
+
+    overlay = {"apiVersion": "nmspec/v1", "kind": "SiteDeployment", "extends": "base.yaml",
+               "power": {"battery": {"cell": "er34615"}}}
+    assert errors("nmspec-base.schema.json", overlay) == []
+    assert "'lifetime' is a required property" in errors("nmspec.schema.json", overlay)

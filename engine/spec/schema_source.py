@@ -327,7 +327,8 @@ def build_spec_schema(*, fragment: bool = False) -> dict[str, Any]:
         "$id": f"{SCHEMA_BASE_URI}/{'nmspec-base' if fragment else 'nmspec'}.schema.json",
         "title": "nmspec site base (fragment)" if fragment else "nmspec site deployment",
         "description": (
-            "A fragment other site specs extend; no section is required."
+            "A base other site specs extend, or a site spec that extends a base: no section is "
+            "required here; `nmspec validate` checks the merged result against the full schema."
             if fragment else
             "One neuromorphic sensor node at one site: sensor, signal chain, model, target, power, safety, runtime and alerts."
         ),
@@ -342,15 +343,7 @@ def build_spec_schema(*, fragment: bool = False) -> dict[str, Any]:
         schema["properties"]["kind"] = {"type": "string", "enum": ["SiteBase", "SiteDeployment"],
                                         "description": "SiteBase: a fragment other specs extend; SiteDeployment: a site that extends a base"}
     else:
-        # A spec that extends a base gets its missing sections from there, and a SiteBase is
-        # a fragment: the editor must not flag either; the CLI checks the merged result.
-        schema["required"] = ["apiVersion", "kind"]
-        schema["if"] = {
-            "properties": {"kind": {"const": "SiteDeployment"}},
-            "required": ["kind"],
-            "not": {"required": ["extends"]},
-        }
-        schema["then"] = {"required": list(REQUIRED_TOP)}
+        schema["required"] = list(REQUIRED_TOP)
     return schema
 
 
