@@ -1,0 +1,179 @@
+"""The signal stages in fixed point, each with the float design it approximates.
+
+A stage is frozen data (its integer coefficients) plus a pure `run` over a batch of
+windows: int64 arrays shaped (windows, samples, axes). Filter state starts at rest at the
+start of every measurement window (the node powers the chain up per window); the DC
+blocker is primed with the window's first sample so a static offset makes no step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+import numpy as np
+from scipy import signal as sp
+
+from engine.dsp.fixed import COEFF_SHIFT, q, round_shift, sat16
+
+POLE_SHIFT = 30
+
+
+class ChainError(ValueError):
+    """A chain that cannot be built; `stage` names it, `param` the parameter at fault."""
+
+    def __init__(self, stage: str, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.stage = stage
+        self.message = message
+        self.param = param
+
+
+@attrs.frozen
+class DcBlock:
+    """y[n] = x[n] - x[n-1] + p*y[n-1], p = 1 - 2*pi*fc/fs (Q30)."""
+
+    id: str
+    pole: int  # Q30
+
+    @classmethod
+    def design(cls, id: str, cutoff: float, fs: float) -> "DcBlock":
+        pole = 1.0 - 2.0 * math.pi * cutoff / fs
+        if not 0.0 < pole < 1.0:
+            raise ChainError(id, f"cutoff {cutoff:g}Hz is too high for {fs:g}Hz", "cutoff")
+        return cls(id, q(pole, POLE_SHIFT))
+
+    def coefficients(self) -> np.ndarray:
+        return np.array([self.pole], dtype=np.int32)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        out = np.empty_like(x)
+        x1 = x[:, 0, :].copy()
+        y1 = np.zeros_like(x1)
+        for n in range(x.shape[1]):
+            xn = x[:, n, :]
+            y1 = sat16(xn - x1 + round_shift(self.pole * y1, POLE_SHIFT))
+            out[:, n, :] = y1
+            x1 = xn
+        return out
+
+    def run_float(self, x: np.ndarray) -> np.ndarray:
+        p = self.pole / (1 << POLE_SHIFT)
+        x = x.astype(np.float64)
+        prev = np.concatenate([x[:, :1, :], x[:, :-1, :]], axis=1)
+        return sp.lfilter([1.0], [1.0, -p], x - prev, axis=1)
+
+
+@attrs.frozen
+class Biquads:
+    """A cascade of second-order sections in direct form I with Q28 coefficients:
+    acc = b0 x0 + b1 x1 + b2 x2 - a1 y1 - a2 y2;  y0 = sat16((acc + 2^27) >> 28)."""
+
+    id: str
+    kind: str  # notch | lowpass | highpass
+    sections: tuple[tuple[int, int, int, int, int], ...]  # b0 b1 b2 a1 a2, Q28
+    float_sections: tuple[tuple[float, ...], ...]
+
+    @classmethod
+    def from_sos(cls, id: str, kind: str, sos: np.ndarray) -> "Biquads":
+        sections = []
+        floats = []
+        for b0, b1, b2, a0, a1, a2 in sos:
+            b0, b1, b2, a1, a2 = (v / a0 for v in (b0, b1, b2, a1, a2))
+            if max(abs(b0), abs(b1), abs(b2), abs(a1), abs(a2)) >= 8:
+                raise ChainError(id, "filter coefficients exceed the Q28 range; lower the order or move the cutoff")
+            sections.append(tuple(q(v, COEFF_SHIFT) for v in (b0, b1, b2, a1, a2)))
+            floats.append((b0, b1, b2, 1.0, a1, a2))
+        return cls(id, kind, tuple(sections), tuple(floats))
+
+    def coefficients(self) -> np.ndarray:
+        return np.array(self.sections, dtype=np.int32).reshape(-1)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        for b0, b1, b2, a1, a2 in self.sections:
+            out = np.empty_like(x)
+            x1 = np.zeros_like(x[:, 0, :])
+            x2 = x1.copy()
+            y1 = x1.copy()
+            y2 = x1.copy()
+            for n in range(x.shape[1]):
+                x0 = x[:, n, :]
+                acc = b0 * x0 + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2
+                y0 = sat16(round_shift(acc, COEFF_SHIFT))
+                out[:, n, :] = y0
+                x2, x1 = x1, x0
+                y2, y1 = y1, y0
+            x = out
+        return x
+
+    def run_float(self, x: np.ndarray) -> np.ndarray:
+        return sp.sosfilt(np.array(self.float_sections), x.astype(np.float64), axis=1)
+
+
+def notch(id: str, freq: float, harmonics: int, quality: float, fs: float) -> Biquads:
+    sos = []
+    for h in range(1, harmonics + 1):
+        f = freq * h
+        if f >= fs / 2:
+            raise ChainError(id, f"harmonic {h} ({f:g}Hz) is at or above the Nyquist frequency {fs / 2:g}Hz", "harmonics")
+        b, a = sp.iirnotch(f, quality, fs=fs)
+        sos.append(np.concatenate([b, a]))
+    return Biquads.from_sos(id, "notch", np.array(sos))
+
+
+def butterworth(id: str, kind: str, cutoff: float, order: int, fs: float) -> Biquads:
+    if not 0 < cutoff < fs / 2:
+        raise ChainError(id, f"cutoff {cutoff:g}Hz must be below the Nyquist frequency {fs / 2:g}Hz", "cutoff")
+    sos = sp.butter(order, cutoff, btype="low" if kind == "lowpass" else "high", fs=fs, output="sos")
+    # scipy puts the whole gain into the first section, which in fixed point would shrink the
+    # signal to nothing before later sections restore it; give every section unit passband gain
+    z = 1.0 if kind == "lowpass" else -1.0  # DC or Nyquist
+    for section in sos:
+        b, a = section[:3], section[3:]
+        gain = (b[0] + b[1] * z + b[2]) / (a[0] + a[1] * z + a[2])
+        section[:3] = b / gain
+    return Biquads.from_sos(id, kind, sos)
+
+
+@attrs.frozen
+class Decimate:
+    id: str
+    factor: int
+
+    def coefficients(self) -> np.ndarray:
+        return np.array([self.factor], dtype=np.int32)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return x[:, :: self.factor, :]
+
+    run_float = run
+
+
+@attrs.frozen
+class Envelope:
+    """|x| smoothed by a one-pole low-pass: y += ((|x| - y) * k + 2^14) >> 15."""
+
+    id: str
+    gain: int  # Q15
+
+    @classmethod
+    def design(cls, id: str, cutoff: float, fs: float) -> "Envelope":
+        if not 0 < cutoff < fs / 2:
+            raise ChainError(id, f"cutoff {cutoff:g}Hz must be below the Nyquist frequency {fs / 2:g}Hz", "cutoff")
+        return cls(id, max(1, q(1.0 - math.exp(-2.0 * math.pi * cutoff / fs), 15)))
+
+    def coefficients(self) -> np.ndarray:
+        return np.array([self.gain], dtype=np.int32)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        out = np.empty_like(x)
+        y = np.zeros_like(x[:, 0, :])
+        rectified = np.minimum(np.abs(x), 32767)
+        for n in range(x.shape[1]):
+            y = sat16(y + round_shift((rectified[:, n, :] - y) * self.gain, 15))
+            out[:, n, :] = y
+        return out
+
+    def run_float(self, x: np.ndarray) -> np.ndarray:
+        k = self.gain / 32768.0
+        return sp.lfilter([k], [1.0, k - 1.0], np.abs(x.astype(np.float64)), axis=1)

@@ -1,0 +1,130 @@
+"""The imported model in discrete time, in floats: the reference the quantized network is
+measured against.
+
+A FloatNet is populations of neurons joined by weight matrices (NIR's linear nodes,
+convolutions, pools and flattens composed into one matrix per source/destination pair).
+One step, in population order (the import's topological order):
+  input  = sum over projections of (source spikes @ W) + b, where a projection from INPUT
+           or from a population earlier in the order delivers this step's spikes and a
+           projection marked `delayed` (a recurrent edge) delivers the previous step's;
+  with a synapse:    I = alpha * I + in_gain * input;   drive = i_gain * I
+  without:           drive = in_gain * input
+  v = beta * v + drive + leak
+  spiking kinds: spike where v > threshold (>= when compare is "ge"); reset "subtract"
+  takes the threshold off, "zero" sets v to v_reset; "none" (LI, integrators) never spikes
+  and its v is the output.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import attrs
+import numpy as np
+
+INPUT = "input"
+NEURON_KINDS = ("cubalif", "lif", "if", "li", "cubali", "integrator", "threshold")
+
+
+@attrs.frozen(eq=False)
+class FloatPopulation:
+    name: str
+    kind: str
+    size: int
+    alpha: np.ndarray | None  # synaptic decay per step (None: no synaptic state)
+    beta: np.ndarray  # membrane decay per step (1 = no leak)
+    in_gain: np.ndarray
+    i_gain: np.ndarray
+    leak: np.ndarray  # constant drive per step (from v_leak)
+    threshold: np.ndarray | None  # None for non-spiking kinds
+    v_reset: np.ndarray
+    reset: str  # subtract | zero | none
+    compare: str  # gt | ge
+    tau_syn: np.ndarray | None  # seconds, for reports
+    tau_mem: np.ndarray | None
+
+
+@attrs.frozen(eq=False)
+class FloatProjection:
+    src: str
+    dst: str
+    weight: np.ndarray  # (n_src, n_dst)
+    bias: np.ndarray | None  # (n_dst,)
+    delayed: bool
+    nodes: tuple[str, ...]  # the NIR nodes this matrix was composed from
+
+
+@attrs.frozen(eq=False)
+class FloatNet:
+    n_inputs: int
+    populations: tuple[FloatPopulation, ...]
+    projections: tuple[FloatProjection, ...]
+    output: str  # the readout population
+    dt: float
+    convention: str
+    notes: tuple[str, ...] = ()
+
+    def population(self, name: str) -> FloatPopulation:
+        return next(p for p in self.populations if p.name == name)
+
+    def into(self, name: str) -> list[FloatProjection]:
+        return [p for p in self.projections if p.dst == name]
+
+
+def simulate(net: FloatNet, inputs: np.ndarray, *, record: bool = False) -> Mapping[str, np.ndarray]:
+    """inputs: (steps, n_inputs) or (batch, steps, n_inputs) spike counts.
+    Returns spikes per population (batch, steps, size) as float arrays (0/1 or counts),
+    and, when `record`, 'v:<name>' membrane traces."""
+    x = np.asarray(inputs, dtype=np.float64)
+    single = x.ndim == 2
+    if single:
+        x = x[None]
+    batch, steps, _ = x.shape
+    spikes_now = {p.name: np.zeros((batch, p.size)) for p in net.populations}
+    spikes_prev = {p.name: np.zeros((batch, p.size)) for p in net.populations}
+    current = {p.name: np.zeros((batch, p.size)) for p in net.populations}
+    voltage = {p.name: np.zeros((batch, p.size)) for p in net.populations}
+    out = {p.name: np.zeros((batch, steps, p.size)) for p in net.populations}
+    traces = {f"v:{p.name}": np.zeros((batch, steps, p.size)) for p in net.populations} if record else {}
+    incoming = {p.name: net.into(p.name) for p in net.populations}
+    for t in range(steps):
+        for pop in net.populations:
+            total = np.zeros((batch, pop.size))
+            for proj in incoming[pop.name]:
+                if proj.src == INPUT:
+                    source = x[:, t, :]
+                else:
+                    source = spikes_prev[proj.src] if proj.delayed else spikes_now[proj.src]
+                total += source @ proj.weight
+                if proj.bias is not None:
+                    total += proj.bias
+            if pop.alpha is not None:
+                current[pop.name] = pop.alpha * current[pop.name] + pop.in_gain * total
+                drive = pop.i_gain * current[pop.name]
+            else:
+                drive = pop.in_gain * total
+            v = pop.beta * voltage[pop.name] + drive + pop.leak
+            if pop.threshold is None:
+                spikes = v
+            else:
+                fired = (v >= pop.threshold) if pop.compare == "ge" else (v > pop.threshold)
+                spikes = fired.astype(np.float64)
+                if pop.reset == "subtract":
+                    v = v - fired * pop.threshold
+                elif pop.reset == "zero":
+                    v = np.where(fired, pop.v_reset, v)
+            voltage[pop.name] = v
+            spikes_now[pop.name] = spikes
+            out[pop.name][:, t, :] = spikes
+            if record:
+                traces[f"v:{pop.name}"][:, t, :] = v
+        spikes_prev = {k: v.copy() for k, v in spikes_now.items()}
+    result = {**out, **traces}
+    if single:
+        result = {k: v[0] for k, v in result.items()}
+    return result
+
+
+def classify(counts: np.ndarray) -> np.ndarray:
+    """Output spike counts over a window (..., n_out) -> class index (lowest index wins ties)."""
+    return np.argmax(counts, axis=-1)
