@@ -64,8 +64,8 @@ def test_render_show_origin_names_file_and_line():
     assert code == 0
     lines = out.splitlines()
     assert "  mains: 60Hz  # specs/sites/plant-9-compressor-1.yaml:10" in lines
-    assert "  part: lis2dw12  # specs/base/compressor.yaml:9" in lines
-    assert "  chip_mode: duty_cycled  # specs/base/compressor.yaml:43" in lines
+    assert "  part: lis2dw12  # specs/base/compressor.yaml:10" in lines
+    assert "  chip_mode: duty_cycled  # specs/base/compressor.yaml:40" in lines
     assert "    count: 1  # (default)" in lines
 
 
