@@ -20,7 +20,10 @@ Families and the parameters each population carries (one entry per neuron, int a
                       weight_exp; each projection delays by one step.
   lif    a generic integer LIF for targets without a published bit-accurate model:
          params: decay_syn (n,) shift, decay_mem (n,) shift, threshold (n,), bias (n,)
-         int32 state, v -= v >> decay_mem, i -= i >> decay_syn, reset to zero, 1 spike/step.
+         int32 state saturating at +-(2^31 - 1); per step, populations in order:
+         i += sum of (w << shift) over this step's input spikes and the previous step's
+         population spikes; i -= i >> decay_syn; v += -(v >> decay_mem) + i + bias;
+         spike (at most one) where v >= threshold, then v -= threshold.
 
 Weights are stored per projection in CSR by source row: for source neuron s its targets are
 indices[indptr[s]:indptr[s+1]] ascending, with values alongside. This is the order in which

@@ -74,7 +74,7 @@ class FloatNet:
 def simulate(net: FloatNet, inputs: np.ndarray, *, record: bool = False) -> Mapping[str, np.ndarray]:
     """inputs: (steps, n_inputs) or (batch, steps, n_inputs) spike counts.
     Returns spikes per population (batch, steps, size) as float arrays (0/1 or counts),
-    and, when `record`, 'v:<name>' membrane traces."""
+    and, when `record`, 'v:<name>' membrane and 'i:<name>' drive (what enters v) traces."""
     x = np.asarray(inputs, dtype=np.float64)
     single = x.ndim == 2
     if single:
@@ -85,7 +85,11 @@ def simulate(net: FloatNet, inputs: np.ndarray, *, record: bool = False) -> Mapp
     current = {p.name: np.zeros((batch, p.size)) for p in net.populations}
     voltage = {p.name: np.zeros((batch, p.size)) for p in net.populations}
     out = {p.name: np.zeros((batch, steps, p.size)) for p in net.populations}
-    traces = {f"v:{p.name}": np.zeros((batch, steps, p.size)) for p in net.populations} if record else {}
+    traces = {}
+    if record:
+        for p in net.populations:
+            traces[f"v:{p.name}"] = np.zeros((batch, steps, p.size))
+            traces[f"i:{p.name}"] = np.zeros((batch, steps, p.size))
     incoming = {p.name: net.into(p.name) for p in net.populations}
     for t in range(steps):
         for pop in net.populations:
@@ -118,6 +122,7 @@ def simulate(net: FloatNet, inputs: np.ndarray, *, record: bool = False) -> Mapp
             out[pop.name][:, t, :] = spikes
             if record:
                 traces[f"v:{pop.name}"][:, t, :] = v
+                traces[f"i:{pop.name}"][:, t, :] = drive
         spikes_prev = {k: v.copy() for k, v in spikes_now.items()}
     result = {**out, **traces}
     if single:
