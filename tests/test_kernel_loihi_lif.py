@@ -82,6 +82,6 @@ def test_generic_lif_subtracts_threshold_and_delays_between_populations():
     assert result.spikes["p1"][:, 0].tolist() == [1, 1, 0, 0]
     assert result.states["p1.isyn"][:, 0].tolist() == [13, 7, 4, 2]
     assert result.states["p1.v"][:, 0].tolist() == [3, 0, 4, 6]
-XX
+    # p2 sees p1 spikes one step later: i = 25 -> 13, 13 + 25 = 38 -> 19, 19 -> 10
     assert result.spikes["p2"][:, 0].tolist() == [0, 1, 1, 1]
-    assert result.states["p2.v"][:, 0].tolist() == [0, 3, 9, 7]
+    assert result.states["p2.v"][:, 0].tolist() == [0, 3, 12, 12]
