@@ -12,7 +12,7 @@ trailer) have explicit sizes and offsets; section payloads are sequences of type
 from __future__ import annotations
 
 import struct
-from typing import Mapping
+from collections.abc import Mapping
 
 import attrs
 
@@ -121,7 +121,7 @@ SECTION_ENTRY = Struct("section_entry", "one row of the section table", (
     Field("flags", "u16", doc="zero in this version"),
     Field("instance", "u32", doc="core index for per-core sections, else 0"),
     Field("offset", "u32", doc="byte offset of the payload (16-aligned)"),
-    Field("size", "u32", doc="payload bytes (without the zero padding after it)"),
+    Field("size", "u32", doc="payload bytes, a multiple of 16 (blocks are padded)"),
     Field("crc32", "u32", doc="CRC-32 (IEEE) of the payload"),
     Field("block_count", "u32", doc="typed blocks in the payload"),
     Field("reserved", "u64", doc="zero"),
@@ -207,7 +207,7 @@ SECTION_TYPES: tuple[SectionType, ...] = (
         Tag(5, "POP_SIZE", "U32 (n_pop): neurons per population"),
         Tag(6, "PARAM_COUNT", "U32 (n_pop): parameters per population"),
         Tag(7, "PARAM_NAME", "UTF8, repeated: parameter names, population by population"),
-        Tag(8, "PARAM_COLS", "U32 (n_params): 0 for a vector, else columns of a matrix parameter"),
+        Tag(8, "PARAM_SHAPE", "U32 (n_params, 2): ndim (1 or 2) and columns (1 for a vector)"),
         Tag(9, "PROJECTIONS", "I64 (n_proj, 4): src population (-1 = input), dst, synapse, shift"),
     )),
     SectionType(4, "PLACEMENT", False, False, "mesh and core positions; absent for an unplaced network", (

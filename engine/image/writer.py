@@ -1,0 +1,360 @@
+"""write_image: ImageContents -> `.nmc` bytes (deterministic; same input, same bytes)."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import zlib
+
+import numpy as np
+
+from engine.diagnostics import Diagnostic
+from engine.image import layout as L
+from engine.image.blocks import compact_dtype, encode_array, encode_text
+from engine.image.contents import ImageContents
+from engine.image.errors import INVALID_CONTENTS, ImageError
+from engine.image.limits import MAX_INPUTS
+from engine.netlist import FAMILIES, INPUT, QuantNetwork
+
+U32_MAX = 2**32 - 1
+U64_MAX = 2**64 - 1
+I64 = (-(2**63), 2**63 - 1)
+
+
+def write_image(contents: ImageContents, signing_key=None) -> bytes:
+    """Serialise contents; sign with an Ed25519 private key when one is given.
+
+    Raises ImageError (NM712) listing every value the format cannot hold exactly."""
+    problems = _check_contents(contents)
+    if problems:
+        raise ImageError(problems)
+    sections = _sections(contents)
+    flags = (L.FLAG_LEARNING_LOCKED if contents.policy.learning_locked else 0) | (
+        L.FLAG_SIGNED if signing_key is not None else 0)
+    return _assemble(sections, flags, L.FAMILY_IDS[contents.network.family], signing_key)
+
+
+# ---------------------------------------------------------------- assembly
+
+def _assemble(sections: list[tuple[int, int, bytes, int]], flags: int, family: int, signing_key) -> bytes:
+    table_offset = L.align(L.HEADER.size)
+    pos = L.align(table_offset + len(sections) * L.SECTION_ENTRY.size)
+    entries, payloads = [], []
+    for type_id, instance, payload, n_blocks in sections:
+        entries.append(L.SECTION_ENTRY.pack(
+            type=type_id, flags=0, instance=instance, offset=pos, size=len(payload),
+            crc32=zlib.crc32(payload), block_count=n_blocks, reserved=0))
+        payloads.append((pos, payload))
+        pos = L.align(pos + len(payload))
+    trailer_offset = pos
+    total = trailer_offset + L.TRAILER.size
+    if total > U32_MAX:
+        raise ImageError([Diagnostic("error", INVALID_CONTENTS, f"image of {total} bytes exceeds the 4 GiB format limit")])
+    header_fields = {
+        "magic": L.MAGIC, "version_major": L.VERSION_MAJOR, "version_minor": L.VERSION_MINOR,
+        "header_size": L.HEADER.size, "entry_size": L.SECTION_ENTRY.size, "flags": flags, "family": family,
+        "reserved0": 0, "section_count": len(sections), "table_offset": table_offset,
+        "trailer_offset": trailer_offset, "total_size": total, "crc32": 0, "reserved1": 0, "reserved2": 0, "reserved3": 0}
+    body = bytearray(trailer_offset)
+    body[0:L.HEADER.size] = L.HEADER.pack(**header_fields)
+    for i, entry in enumerate(entries):
+        at = table_offset + i * L.SECTION_ENTRY.size
+        body[at:at + len(entry)] = entry
+    for at, payload in payloads:
+        body[at:at + len(payload)] = payload
+    header_fields["crc32"] = zlib.crc32(bytes(body))
+    body[0:L.HEADER.size] = L.HEADER.pack(**header_fields)
+    signed = bytes(body)
+    signature = signing_key.sign(signed) if signing_key is not None else bytes(64)
+    trailer = L.TRAILER.pack(magic=L.TRAILER_MAGIC, flags=flags & L.FLAG_SIGNED, reserved=0,
+                             sha256=hashlib.sha256(signed).digest(), signature=signature)
+    return signed + trailer
+
+
+def _section(type_name: str, instance: int, blocks: list[bytes]) -> tuple[int, int, bytes, int]:
+    return (L.SECTION_BY_NAME[type_name].id, instance, b"".join(blocks), len(blocks))
+
+
+def _tag(section: str, tag: str) -> int:
+    return L.tag_id(section, tag)
+
+
+def _scalar(section: str, tag: str, value, dtype: str) -> bytes:
+    return encode_array(_tag(section, tag), np.array(value, dtype=dtype), dtype)
+
+
+def _compact(section: str, tag: str, values, *, unsigned_ok: bool = True) -> bytes:
+    values = np.asarray(values)
+    return encode_array(_tag(section, tag), values, compact_dtype(values, unsigned_ok=unsigned_ok))
+
+
+def _texts(section: str, tag: str, texts) -> list[bytes]:
+    return [encode_text(_tag(section, tag), t) for t in texts]
+
+
+# ---------------------------------------------------------------- sections
+
+def _sections(c: ImageContents) -> list[tuple[int, int, bytes, int]]:
+    net = c.network
+    m = c.metadata
+    out = [
+        _section("META", 0, _texts("META", "SITE", [m.site]) + _texts("META", "SPEC_HASH", [m.spec_hash])
+                 + _texts("META", "TOOL_VERSION", [m.tool_version]) + _texts("META", "MODEL_NAME", [m.model_name])
+                 + _texts("META", "LABEL", m.labels)),
+        _section("TARGET", 0, _texts("TARGET", "CHIP", [c.target.chip]) + _texts("TARGET", "FAMILY", [c.target.family])),
+        _section("NETWORK", 0, _network_blocks(net)),
+    ]
+    if net.placement is not None:
+        p = net.placement
+        out.append(_section("PLACEMENT", 0, [
+            _scalar("PLACEMENT", "MESH", [p.mesh_width, p.mesh_height], "<u4"),
+            encode_array(_tag("PLACEMENT", "CORE_XY"), np.asarray(p.core_xy).reshape(-1, 2), "<i4"),
+        ]))
+    cores = _neuron_cores(net)
+    n_cores = net.placement.n_cores if net.placement is not None else 1
+    for core in range(n_cores):
+        out.append(_section("NEURONS", core, _neuron_blocks(net, cores, core)))
+    for core in range(n_cores):
+        out.append(_section("WEIGHTS", core, _weight_blocks(net, cores, core)))
+    routes = np.array([[r.router, r.key, r.mask, r.out_links] for r in (net.placement.routes if net.placement else ())],
+                      dtype=np.uint64).reshape(-1, 4)
+    out.append(_section("ROUTES", 0, [encode_array(_tag("ROUTES", "ENTRIES"), routes, "<u8")]))
+    pre: list[bytes] = []
+    for name in sorted(c.preprocessing):
+        array = c.preprocessing[name]
+        pre += [encode_text(_tag("PREPROC", "NAME"), name), encode_array(_tag("PREPROC", "ARRAY"), array)]
+    out.append(_section("PREPROC", 0, pre))
+    out.append(_section("IO", 0, _texts("IO", "INPUT", c.io.input_channels) + _texts("IO", "OUTPUT", c.io.output_labels)))
+    pol = c.policy
+    out.append(_section("POLICY", 0, [
+        _scalar("POLICY", "LEARNING_LOCKED", int(pol.learning_locked), "<u1"),
+        _scalar("POLICY", "CLASS_EXPECTED", list(pol.class_expected_ppm), "<u4"),
+        _scalar("POLICY", "CLASS_TOLERANCE", list(pol.class_tolerance_ppm), "<u4"),
+        _scalar("POLICY", "SPIKE_RATE", pol.spike_rate_mhz, "<u4"),
+        _scalar("POLICY", "SPIKE_RATE_TOLERANCE", pol.spike_rate_tolerance_mhz, "<u4"),
+        _scalar("POLICY", "DEAD_NEURON_WINDOW", pol.dead_neuron_window_s, "<u4"),
+        _scalar("POLICY", "SANITY_WINDOW", pol.sanity_window_s, "<u4"),
+    ]))
+    layout = c.resolved_state_layout
+    names = [p.name for p in net.populations]
+    state = [_scalar("STATE", "VERSION", layout.version, "<u4"),
+             encode_array(_tag("STATE", "HASH"), np.frombuffer(layout.digest, dtype=np.uint8), "<u1")]
+    for pop in layout.populations:
+        state.append(_scalar("STATE", "POP", names.index(pop.population), "<u4"))
+        for w in pop.words:
+            state.append(encode_text(_tag("STATE", "WORD_NAME"), w.name))
+            state.append(_scalar("STATE", "WORD_SPEC", [w.bits, int(w.signed), w.count], "<u4"))
+    out.append(_section("STATE", 0, state))
+    return sorted(out, key=lambda s: (s[0], s[1]))
+
+
+def _network_blocks(net: QuantNetwork) -> list[bytes]:
+    names = [p.name for p in net.populations]
+    blocks = [
+        _scalar("NETWORK", "DT", float(net.dt), "<f8"),
+        _scalar("NETWORK", "N_INPUTS", net.n_inputs, "<u4"),
+        _scalar("NETWORK", "OUTPUT", names.index(net.output), "<u4"),
+    ]
+    blocks += _texts("NETWORK", "POP_NAME", names)
+    blocks.append(_scalar("NETWORK", "POP_SIZE", [p.size for p in net.populations], "<u4"))
+    blocks.append(_scalar("NETWORK", "PARAM_COUNT", [len(p.params) for p in net.populations], "<u4"))
+    shapes = []
+    for pop in net.populations:
+        for name in sorted(pop.params):
+            blocks.append(encode_text(_tag("NETWORK", "PARAM_NAME"), name))
+            array = np.asarray(pop.params[name])
+            shapes.append([array.ndim, array.shape[1] if array.ndim == 2 else 1])
+    blocks.append(encode_array(_tag("NETWORK", "PARAM_SHAPE"), np.array(shapes, dtype="<u4").reshape(-1, 2), "<u4"))
+    index = {name: i for i, name in enumerate(names)}
+    projections = [[-1 if p.src == INPUT else index[p.src], index[p.dst], p.synapse, p.shift] for p in net.projections]
+    blocks.append(encode_array(_tag("NETWORK", "PROJECTIONS"), np.array(projections, dtype="<i8").reshape(-1, 4), "<i8"))
+    return blocks
+
+
+def _neuron_cores(net: QuantNetwork) -> dict[str, np.ndarray]:
+    if net.placement is None:
+        return {p.name: np.zeros(p.size, dtype=np.int64) for p in net.populations}
+    return {p.name: np.asarray(net.placement.neuron_core[p.name], dtype=np.int64) for p in net.populations}
+
+
+def _neuron_blocks(net: QuantNetwork, cores: dict[str, np.ndarray], core: int) -> list[bytes]:
+    blocks: list[bytes] = []
+    for i, pop in enumerate(net.populations):
+        local = np.flatnonzero(cores[pop.name] == core)
+        if local.size == 0:
+            continue
+        blocks.append(_scalar("NEURONS", "POP", i, "<u4"))
+        blocks.append(_compact("NEURONS", "INDEX", local))
+        for name in sorted(pop.params):
+            blocks.append(_compact("NEURONS", "PARAM", np.asarray(pop.params[name])[local]))
+    return blocks
+
+
+def _weight_blocks(net: QuantNetwork, cores: dict[str, np.ndarray], core: int) -> list[bytes]:
+    """Each synapse lives on the core of its target neuron; per (projection, core) the
+    smaller of CSR and dense is stored. Dense cannot tell a stored zero from no synapse,
+    so a block holding an explicit zero weight is always sparse."""
+    blocks: list[bytes] = []
+    for i, proj in enumerate(net.projections):
+        w = proj.weights
+        dst_core = cores[proj.dst]
+        local = np.flatnonzero(dst_core == core)
+        if local.size == 0 or w.nnz == 0:
+            continue
+        rows = np.repeat(np.arange(w.n_src), np.diff(np.asarray(w.indptr)))
+        here = dst_core[np.asarray(w.indices)] == core
+        if not here.any():
+            continue
+        sub_rows, sub_cols, sub_vals = rows[here], np.asarray(w.indices)[here], np.asarray(w.values)[here]
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(sub_rows, minlength=w.n_src))])
+        sparse = [_compact("WEIGHTS", "INDPTR", indptr), _compact("WEIGHTS", "INDICES", sub_cols),
+                  _compact("WEIGHTS", "VALUES", sub_vals)]
+        blocks.append(_scalar("WEIGHTS", "PROJ", i, "<u4"))
+        if np.all(sub_vals != 0):
+            dense_values = np.zeros((w.n_src, local.size), dtype=np.int64)
+            dense_values[sub_rows, np.searchsorted(local, sub_cols)] = sub_vals
+            dense = _compact("WEIGHTS", "DENSE", dense_values)
+            if len(dense) < sum(len(b) for b in sparse):
+                blocks.append(dense)
+                continue
+        blocks += sparse
+    return blocks
+
+
+# ---------------------------------------------------------------- input checks
+
+def _check_contents(c: ImageContents) -> list[Diagnostic]:
+    problems: list[str] = []
+    net = c.network
+
+    def text(label: str, value) -> None:
+        if not isinstance(value, str):
+            problems.append(f"{label} must be text, got {type(value).__name__}")
+            return
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            problems.append(f"{label} {value!r} is not valid Unicode text")
+
+    def integer(label: str, value, lo: int, hi: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            problems.append(f"{label} must be an integer, got {value!r}")
+        elif not lo <= int(value) <= hi:
+            problems.append(f"{label} = {int(value)} is outside {lo}..{hi}")
+
+    for field in ("site", "spec_hash", "tool_version", "model_name"):
+        text(f"metadata.{field}", getattr(c.metadata, field))
+    for i, label in enumerate(c.metadata.labels):
+        text(f"metadata.labels[{i}]", label)
+    text("target.chip", c.target.chip)
+    if net.family not in FAMILIES:
+        problems.append(f"network family {net.family!r} is not one of {', '.join(FAMILIES)}")
+    if c.target.family != net.family:
+        problems.append(f"target family {c.target.family!r} differs from the network family {net.family!r}")
+    if not isinstance(net.dt, (int, float)) or isinstance(net.dt, bool) or not math.isfinite(net.dt):
+        problems.append(f"network dt {net.dt!r} must be a finite number of seconds")
+    integer("network n_inputs", net.n_inputs, 0, MAX_INPUTS)
+    names = [p.name for p in net.populations]
+    for i, pop in enumerate(net.populations):
+        text(f"population {i} name", pop.name)
+        if pop.name in ("", INPUT):
+            problems.append(f"population {i} may not be named {pop.name!r}")
+        if names.count(pop.name) > 1 and names.index(pop.name) == i:
+            problems.append(f"population name {pop.name!r} is used {names.count(pop.name)} times")
+        integer(f"population {pop.name!r} size", pop.size, 0, U32_MAX)
+        for pname in sorted(pop.params):
+            text(f"population {pop.name!r} parameter name", pname)
+            array = np.asarray(pop.params[pname])
+            if array.dtype.kind not in "iu":
+                problems.append(f"parameter {pop.name}.{pname} must be integer, got {array.dtype}")
+            elif array.ndim not in (1, 2) or array.shape[0] != pop.size:
+                problems.append(f"parameter {pop.name}.{pname} has shape {array.shape}, expected ({pop.size},) or ({pop.size}, k)")
+    if net.output not in names:
+        problems.append(f"output population {net.output!r} is not a population of the network")
+    sizes = {p.name: p.size for p in net.populations} | {INPUT: net.n_inputs}
+    for i, proj in enumerate(net.projections):
+        label = f"projection {i} ({proj.src} -> {proj.dst})"
+        if proj.src not in sizes:
+            problems.append(f"{label}: unknown source population {proj.src!r}")
+        if proj.dst not in sizes or proj.dst == INPUT:
+            problems.append(f"{label}: unknown target population {proj.dst!r}")
+        integer(f"{label} synapse", proj.synapse, *I64)
+        integer(f"{label} shift", proj.shift, *I64)
+        if proj.src in sizes and proj.dst in sizes:
+            problems += [f"{label}: {p}" for p in _csr_problems(proj.weights, sizes[proj.src], sizes[proj.dst])]
+    if net.placement is not None:
+        problems += _placement_problems(net, names)
+    pol = c.policy
+    if len(pol.class_expected_ppm) != len(pol.class_tolerance_ppm):
+        problems.append(f"policy has {len(pol.class_expected_ppm)} expected class shares but "
+                        f"{len(pol.class_tolerance_ppm)} tolerances")
+    for i, v in enumerate(pol.class_expected_ppm + pol.class_tolerance_ppm):
+        integer(f"policy class share {i}", v, 0, U32_MAX)
+    for field in ("spike_rate_mhz", "spike_rate_tolerance_mhz", "dead_neuron_window_s", "sanity_window_s"):
+        integer(f"policy.{field}", getattr(pol, field), 0, U32_MAX)
+    layout = c.resolved_state_layout
+    integer("state layout version", layout.version, 0, U32_MAX)
+    for pop in layout.populations:
+        if pop.population not in names:
+            problems.append(f"state layout names population {pop.population!r}, which the network does not have")
+        for w in pop.words:
+            text(f"state word of {pop.population!r}", w.name)
+            integer(f"state word {pop.population}.{w.name} bits", w.bits, 1, 64)
+            integer(f"state word {pop.population}.{w.name} count", w.count, 0, U32_MAX)
+    for i, label in enumerate(c.io.input_channels):
+        text(f"io.input_channels[{i}]", label)
+    for i, label in enumerate(c.io.output_labels):
+        text(f"io.output_labels[{i}]", label)
+    for name, array in c.preprocessing.items():
+        text("preprocessing name", name)
+        if name == "":
+            problems.append("preprocessing array names may not be empty")
+        if array.dtype.kind not in "iu":
+            problems.append(f"preprocessing {name!r} must be an integer array, got {array.dtype}")
+        if array.ndim > 3:
+            problems.append(f"preprocessing {name!r} has {array.ndim} dimensions; at most 3 are stored")
+    return [Diagnostic("error", INVALID_CONTENTS, f"cannot write image: {p}") for p in problems]
+
+
+def _csr_problems(w, n_src: int, n_dst: int) -> list[str]:
+    if (w.n_src, w.n_dst) != (n_src, n_dst):
+        return [f"weights are {w.n_src}x{w.n_dst}, the populations need {n_src}x{n_dst}"]
+    indptr, indices = np.asarray(w.indptr), np.asarray(w.indices)
+    if indptr.shape != (n_src + 1,) or indptr[0] != 0 or np.any(np.diff(indptr) < 0) or indptr[-1] != indices.size:
+        return ["CSR row pointers are not 0..nnz and non-decreasing"]
+    if np.asarray(w.values).shape != indices.shape:
+        return ["CSR values and indices differ in length"]
+    if indices.size and (indices.min() < 0 or indices.max() >= n_dst):
+        return [f"a target index is outside 0..{n_dst - 1}"]
+    rows = np.repeat(np.arange(n_src), np.diff(indptr))
+    same_row = rows[1:] == rows[:-1]
+    if np.any(same_row & (np.diff(indices.astype(np.int64)) <= 0)):
+        return ["CSR target indices are not strictly ascending within a row"]
+    return []
+
+
+def _placement_problems(net: QuantNetwork, names: list[str]) -> list[str]:
+    p = net.placement
+    problems = []
+    core_xy = np.asarray(p.core_xy)
+    if core_xy.ndim != 2 or core_xy.shape[1] != 2 or core_xy.shape[0] < 1:
+        return [f"placement core_xy has shape {core_xy.shape}, expected (n_cores >= 1, 2)"]
+    if core_xy.min() < -(2**31) or core_xy.max() > 2**31 - 1:
+        problems.append("placement core coordinates do not fit 32 bits")
+    for label, v in (("mesh_width", p.mesh_width), ("mesh_height", p.mesh_height)):
+        if not 0 <= int(v) <= U32_MAX:
+            problems.append(f"placement {label} = {v} is outside 0..{U32_MAX}")
+    if sorted(p.neuron_core) != sorted(names):
+        problems.append(f"placement covers populations {sorted(p.neuron_core)}, the network has {sorted(names)}")
+    for pop in net.populations:
+        cores = np.asarray(p.neuron_core.get(pop.name, np.zeros(0)))
+        if cores.shape != (pop.size,):
+            problems.append(f"placement of {pop.name!r} has shape {cores.shape}, expected ({pop.size},)")
+        elif cores.size and (cores.min() < 0 or cores.max() >= p.n_cores):
+            problems.append(f"placement puts a neuron of {pop.name!r} outside cores 0..{p.n_cores - 1}")
+    for i, r in enumerate(p.routes):
+        for field in ("router", "key", "mask", "out_links"):
+            v = getattr(r, field)
+            if not 0 <= int(v) <= U64_MAX:
+                problems.append(f"route {i} {field} = {v} is outside 0..2^64-1")
+    return problems
