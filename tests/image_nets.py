@@ -109,7 +109,7 @@ def image_contents(draw, family: str | None = None) -> ImageContents:
         policy=policy, preprocessing=random_preprocessing(rng))
 
 
-def small_contents(*, placed: bool = True, seed: int = 7, family: str = "xylo") -> ImageContents:
+def small_contents(*, placed: bool = True, seed: int = 2, family: str = "xylo") -> ImageContents:
     rng = np.random.default_rng(seed)
     net = random_network(rng, family, placed=placed)
     return ImageContents(
