@@ -1,0 +1,184 @@
+"""nmspec inspect: what a .nmc model image holds, and whether it can be trusted."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from engine.cli.common import EXIT_OK, EXIT_USAGE, add_output_option, emit_diagnostics
+from engine.image import ImageError, load_verify_key, parse_image
+from engine.image import layout as L
+
+
+def register(subparsers):
+    parser = subparsers.add_parser(
+        "inspect", help="show the contents of a .nmc model image",
+        description="Show a .nmc image's header, sections, sizes, hashes and signature status. "
+                    "With --verify-key the image must carry a valid Ed25519 signature from that key.")
+    parser.add_argument("image", metavar="IMAGE", help="the .nmc file")
+    parser.add_argument("--verify-key", metavar="PUB",
+                        help="Ed25519 public key (PEM, or 32 raw bytes as binary, hex or base64); requires a valid signature")
+    parser.add_argument("--params", action="store_true",
+                        help="also list every integer parameter as stored, enough to replay the image elsewhere")
+    add_output_option(parser, choices=("text", "json"))
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args) -> int:
+    try:
+        data = Path(args.image).read_bytes()
+    except OSError as exc:
+        sys.stderr.write(f"nmspec inspect: cannot read {args.image}: {exc.strerror or exc}\n")
+        return EXIT_USAGE
+    try:
+        key = load_verify_key(args.verify_key) if args.verify_key else None
+        parsed = parse_image(data, verify_key=key, require_signature=key is not None)
+    except ImageError as exc:
+        diagnostics = [d if d.file else _with_file(d, args.image) for d in exc.diagnostics]
+        return emit_diagnostics(diagnostics, args.output)
+    report = describe(parsed, params=args.params)
+    if args.output == "json":
+        sys.stdout.write(json.dumps({"file": args.image, **report}, indent=2, sort_keys=True) + "\n")
+    else:
+        sys.stdout.write(render_text(args.image, report))
+    return EXIT_OK
+
+
+def _with_file(diagnostic, file: str):
+    import attrs
+
+    return attrs.evolve(diagnostic, file=file)
+
+
+def describe(parsed, *, params: bool = False) -> dict:
+    """A JSON-able description of a parsed image (also what the text form prints)."""
+    c = parsed.contents
+    net = c.network
+    layout = c.resolved_state_layout
+    report = {
+        "format_version": f"{parsed.version[0]}.{parsed.version[1]}",
+        "size": parsed.total_size,
+        "flags": list(L.flag_names(parsed.flags)),
+        "family": parsed.family,
+        "crc32": f"{parsed.crc32:08x}",
+        "sha256": parsed.sha256,
+        "signature": parsed.signature,
+        "sections": [
+            {"type": s.type_name, "type_id": s.type, "instance": s.instance, "offset": s.offset, "size": s.size,
+             "blocks": s.block_count, "crc32": f"{s.crc32:08x}"}
+            for s in parsed.sections
+        ],
+        "metadata": {"site": c.metadata.site, "spec_hash": c.metadata.spec_hash, "tool_version": c.metadata.tool_version,
+                     "model_name": c.metadata.model_name, "labels": list(c.metadata.labels)},
+        "target": {"chip": c.target.chip, "family": c.target.family},
+        "network": {
+            "dt": net.dt, "inputs": net.n_inputs, "output": net.output,
+            "populations": [{"name": p.name, "size": p.size, "params": sorted(p.params)} for p in net.populations],
+            "projections": [{"src": p.src, "dst": p.dst, "synapse": p.synapse, "shift": p.shift, "synapses": p.weights.nnz}
+                            for p in net.projections],
+            "cores": net.placement.n_cores if net.placement is not None else 1,
+            "mesh": [net.placement.mesh_width, net.placement.mesh_height] if net.placement is not None else None,
+            "routes": len(net.placement.routes) if net.placement is not None else 0,
+        },
+        "io": {"inputs": list(c.io.input_channels), "outputs": list(c.io.output_labels)},
+        "policy": {
+            "learning_locked": c.policy.learning_locked,
+            "class_expected_ppm": list(c.policy.class_expected_ppm),
+            "class_tolerance_ppm": list(c.policy.class_tolerance_ppm),
+            "spike_rate_mhz": c.policy.spike_rate_mhz, "spike_rate_tolerance_mhz": c.policy.spike_rate_tolerance_mhz,
+            "dead_neuron_window_s": c.policy.dead_neuron_window_s, "sanity_window_s": c.policy.sanity_window_s,
+        },
+        "state_layout": {
+            "version": layout.version, "sha256": layout.digest.hex(),
+            "populations": {p.population: [{"word": w.name, "bits": w.bits, "signed": w.signed, "count": w.count}
+                                           for w in p.words] for p in layout.populations},
+        },
+        "preprocessing": {name: {"dtype": a.dtype.newbyteorder("<").str, "shape": list(a.shape)}
+                          for name, a in c.preprocessing.items()},
+    }
+    if params:
+        report["params"] = _params(c)
+    return report
+
+
+def _params(c) -> dict:
+    net = c.network
+    out = {
+        "populations": {p.name: {k: p.params[k].tolist() for k in sorted(p.params)} for p in net.populations},
+        "projections": [
+            {"src": p.src, "dst": p.dst, "synapse": p.synapse, "shift": p.shift, "n_src": p.weights.n_src,
+             "n_dst": p.weights.n_dst, "indptr": p.weights.indptr.tolist(), "indices": p.weights.indices.tolist(),
+             "values": p.weights.values.tolist()}
+            for p in net.projections
+        ],
+        "preprocessing": {name: a.tolist() for name, a in c.preprocessing.items()},
+    }
+    if net.placement is not None:
+        pl = net.placement
+        out["placement"] = {
+            "core_xy": pl.core_xy.tolist(),
+            "neuron_core": {k: pl.neuron_core[k].tolist() for k in sorted(pl.neuron_core)},
+            "routes": [{"router": r.router, "key": r.key, "mask": r.mask, "out_links": r.out_links} for r in pl.routes],
+        }
+    return out
+
+
+def render_text(path: str, r: dict) -> str:
+    lines = [
+        (f"{path}: .nmc {r['format_version']}, {r['size']} bytes, family {r['family']}, "
+        f"flags {' '.join(r['flags']) or '-'}"),
+        f"  crc32 {r['crc32']}  sha256 {r['sha256']}",
+        f"  signature: {r['signature']}",
+        "",
+        f"{'section':<10} {'core':>4} {'offset':>8} {'size':>8} {'blocks':>6}  crc32",
+    ]
+    for s in r["sections"]:
+        name = s["type"] if s["type"] != "unknown" else f"type {s['type_id']}"
+        core = str(s["instance"]) if L.SECTION_BY_ID.get(s["type_id"]) and L.SECTION_BY_ID[s["type_id"]].per_core else "-"
+        lines.append(f"{name:<10} {core:>4} {s['offset']:>8} {s['size']:>8} {s['blocks']:>6}  {s['crc32']}")
+    m, n = r["metadata"], r["network"]
+    lines += [
+        "",
+        f"site {m['site']}  model {m['model_name']}  spec {m['spec_hash']}  tool {m['tool_version']}",
+        f"target {r['target']['chip']} ({r['target']['family']})  labels {', '.join(m['labels']) or '-'}",
+        f"network dt {n['dt']:g} s, {n['inputs']} inputs, output {n['output']}, {n['cores']} core(s)"
+        + (f" on a {n['mesh'][0]}x{n['mesh'][1]} mesh, {n['routes']} route(s)" if n["mesh"] else ""),
+    ]
+    for p in n["populations"]:
+        lines.append(f"  population {p['name']}: {p['size']} neurons; {', '.join(p['params'])}")
+    for p in n["projections"]:
+        lines.append(f"  projection {p['src']} -> {p['dst']}: {p['synapses']} synapses, synapse {p['synapse']}, shift {p['shift']}")
+    pol = r["policy"]
+    lines += [
+        f"io inputs {', '.join(r['io']['inputs']) or '-'}; outputs {', '.join(r['io']['outputs']) or '-'}",
+        (f"policy learning {'locked' if pol['learning_locked'] else 'UNLOCKED'}, sanity window {pol['sanity_window_s']} s, "
+        f"dead-neuron window {pol['dead_neuron_window_s']} s, spike rate {pol['spike_rate_mhz']} "
+        f"± {pol['spike_rate_tolerance_mhz']} mHz"),
+        "  class shares (ppm): " + (", ".join(f"{e} ± {t}" for e, t in zip(pol["class_expected_ppm"], pol["class_tolerance_ppm"])) or "-"),
+        f"state layout v{r['state_layout']['version']} sha256 {r['state_layout']['sha256']}",
+    ]
+    for name, info in r["preprocessing"].items():
+        lines.append(f"preprocessing {name}: {info['dtype']} {tuple(info['shape'])}")
+    if "params" in r:
+        lines += ["", "parameters as stored:"]
+        params = r["params"]
+        for pop, values in params["populations"].items():
+            for name, v in values.items():
+                lines.append(f"  {pop}.{name} = {json.dumps(v)}")
+        for i, p in enumerate(params["projections"]):
+            lines.append(f"  projection {i} {p['src']} -> {p['dst']} ({p['n_src']}x{p['n_dst']}, synapse {p['synapse']}, shift {p['shift']})")
+            for key in ("indptr", "indices", "values"):
+                lines.append(f"    {key} = {json.dumps(p[key])}")
+        for name, v in params["preprocessing"].items():
+            lines.append(f"  preprocessing {name} = {json.dumps(v)}")
+        if "placement" in params:
+            pl = params["placement"]
+            lines.append(f"  core_xy = {json.dumps(pl['core_xy'])}")
+            for pop, v in pl["neuron_core"].items():
+                lines.append(f"  {pop}.core = {json.dumps(v)}")
+            for route in pl["routes"]:
+                lines.append(f"  route router {route['router']} key {route['key']:#x} mask {route['mask']:#x} "
+                             f"links {route['out_links']:#07b}")
+    return "\n".join(lines) + "\n"
