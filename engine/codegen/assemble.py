@@ -1,0 +1,69 @@
+"""The bundle's files from a resolved deployment: model.nmc, firmware/, manifest.json.
+
+Everything here is a function of its arguments: no clock (SOURCE_DATE_EPOCH, when set, is
+recorded as given), no machine paths, sorted iteration, canonical JSON.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import attrs
+
+from engine import __version__
+from engine.codegen.bundle import canonical_json, manifest
+from engine.image import IOMap, ImageContents, Metadata, RuntimePolicy, Target, generate_c_header, write_image
+from engine.netlist import QuantNetwork
+
+
+@attrs.frozen
+class SanityBounds:
+    """What the runtime watches after an update (from the float model on nominal stimuli)."""
+
+    class_expected_ppm: tuple[int, ...]
+    class_tolerance_ppm: tuple[int, ...]
+    spike_rate_mhz: int  # milli-spikes per neuron per second
+    spike_rate_tolerance_mhz: int
+    dead_neuron_window_s: int
+
+
+def image_contents(data: Mapping[str, Any], network: QuantNetwork, chip: str, coefficients: Mapping[str, Any],
+                   input_names: tuple[str, ...], bounds: SanityBounds, spec_digest: str,
+                   sanity_window_s: int) -> ImageContents:
+    runtime = data.get("runtime") or {}
+    labels = tuple(data["model"]["labels"])
+    return ImageContents(
+        metadata=Metadata(site=data["metadata"]["site"], spec_hash=spec_digest, tool_version=__version__,
+                          model_name=Path(data["model"]["source"]).stem, labels=labels),
+        target=Target(chip=chip, family=network.family),
+        network=network,
+        io=IOMap(input_channels=input_names, output_labels=labels),
+        policy=RuntimePolicy(
+            learning_locked=runtime.get("learning", "locked") == "locked",
+            class_expected_ppm=bounds.class_expected_ppm, class_tolerance_ppm=bounds.class_tolerance_ppm,
+            spike_rate_mhz=bounds.spike_rate_mhz, spike_rate_tolerance_mhz=bounds.spike_rate_tolerance_mhz,
+            dead_neuron_window_s=bounds.dead_neuron_window_s, sanity_window_s=sanity_window_s),
+        preprocessing=dict(coefficients),
+    )
+
+
+def bundle_files(contents: ImageContents, firmware: Mapping[str, bytes], report: Mapping[str, Any],
+                 extra: Mapping[str, bytes], *, signing_key=None, source_date_epoch: int | None = None) -> dict[str, bytes]:
+    image = write_image(contents, signing_key)
+    files: dict[str, bytes] = {"model.nmc": image, "firmware/nmc_format.h": generate_c_header().encode()}
+    files.update({f"firmware/{name}": data for name, data in firmware.items()})
+    files.update(extra)
+    files["report.json"] = canonical_json(report)
+    fields = {
+        "format": "nmspec-bundle/1",
+        "site": contents.metadata.site,
+        "spec_hash": contents.metadata.spec_hash,
+        "tool_version": __version__,
+        "chip": contents.target.chip,
+        "family": contents.target.family,
+        "signed": signing_key is not None,
+        "source_date_epoch": source_date_epoch,
+    }
+    files["manifest.json"] = manifest(files, fields)
+    return files

@@ -1,0 +1,224 @@
+"""One site, end to end: spec -> resolved network -> placement -> image and firmware ->
+verification. Pure: returns the bundle's files and the report as data and raises
+StageError with every diagnostic it found; the CLI decides what to print and where to write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+import attrs
+import numpy as np
+
+from engine.catalog import Catalog
+from engine.diagnostics import Diagnostic, StageError, has_errors
+from engine.spec import SpecDocument, validate_spec
+from engine.spec.render import with_defaults
+from engine.spec.units import parse_quantity
+
+
+@attrs.frozen
+class BuildOptions:
+    signing_key: Any = None
+    verify: bool = True
+    source_date_epoch: int | None = None
+
+
+@attrs.frozen(eq=False)
+class BuildResult:
+    site: str
+    files: Mapping[str, bytes]
+    report: Mapping[str, Any]
+    diagnostics: tuple[Diagnostic, ...]
+
+
+def referenced_files(doc: SpecDocument) -> list[tuple[str, Path]]:
+    out = [("/model/source", doc.resolve_path("/model/source", doc.data["model"]["source"]))]
+    for i, item in enumerate((doc.data.get("verify") or {}).get("stimuli") or []):
+        out.append((f"/verify/stimuli/{i}", doc.resolve_path(f"/verify/stimuli/{i}", item)))
+    return out
+
+
+def spec_hash(doc: SpecDocument) -> str:
+    """Hash of the merged spec and of every file it references (models, traces)."""
+    digest = hashlib.sha256(json.dumps(doc.data, sort_keys=True, separators=(",", ":")).encode())
+    for pointer, path in referenced_files(doc):
+        digest.update(pointer.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _check(diagnostics: list[Diagnostic]) -> None:
+    if has_errors(diagnostics):
+        raise StageError(diagnostics)
+
+
+@attrs.frozen(eq=False)
+class Resolved:
+    """What the later stages need from resolve, whichever resolve produced it."""
+
+    data: Mapping[str, Any]  # merged spec with defaults
+    chain: Any
+    float_model: Any
+    network: Any  # QuantNetwork
+    stimuli: Any  # engine.verify.agreement.Stimuli
+    layers: tuple
+    notes: tuple[str, ...]
+    deployment: Any  # the resolve stage's own result, for fit / power / safety / graph
+
+
+def _traces(doc: SpecDocument):
+    from engine.verify.agreement import load_traces
+
+    stimuli = [p for pointer, p in referenced_files(doc) if pointer.startswith("/verify/")]
+    if not stimuli:
+        return None
+    return load_traces(stimuli, [str(Path(p).name) for p in stimuli])
+
+
+def resolve_site(doc: SpecDocument, catalog: Catalog) -> Resolved:
+    from engine.dsp import ChainError
+    from engine.dsp.from_spec import chain_for_spec
+    from engine.resolve.nir_import import ImportError_, read_nir
+    from engine.resolve.quantize import QuantizeError, quantize
+
+    data, _ = with_defaults(doc.data)
+    try:
+        chain = chain_for_spec(data)
+    except ChainError as exc:
+        index = next((i for i, item in enumerate(data["preprocessing"]) if (item.get("id") or [k for k in item if k != "id"][0]) == exc.stage), 0)
+        raise StageError([doc.at(f"/preprocessing/{index}", "NM320", f"preprocessing[{index}]: {exc.message}")]) from None
+    model_path = doc.resolve_path("/model/source", data["model"]["source"])
+    dt = parse_quantity(data["model"]["dt"], "time")
+    try:
+        float_model = read_nir(model_path, dt=dt, convention=data["model"].get("convention", "nir"))
+    except ImportError_ as exc:
+        raise StageError([doc.at("/model/source", d.code, f"model.source: {d.message}") for d in exc.diagnostics]) from None
+    problems = []
+    if float_model.n_inputs != chain.n_channels:
+        problems.append(doc.at("/model/source", "NM304", f"model.source: the model takes {float_model.n_inputs} inputs but the "
+                                                          f"preprocessing chain produces {chain.n_channels} channels"))
+    n_out = float_model.population(float_model.output).size
+    if n_out != len(data["model"]["labels"]):
+        problems.append(doc.at("/model/labels", "NM305", f"model.labels: {len(data['model']['labels'])} labels for "
+                                                          f"{n_out} output neurons"))
+    _check(problems)
+    stimuli = _traces(doc)
+    calibration = None
+    if stimuli is not None:
+        nominal = stimuli.samples[stimuli.labels == 0] if np.any(stimuli.labels == 0) else stimuli.samples
+        calibration = chain.run(nominal)
+    chip = catalog.part("chips", data["target"]["chip"])
+    family = chip.attribute("family")
+    weight_bits = chip.figure("weight_bits").value or 8
+    quant = data["model"].get("quantization") or {}
+    try:
+        result = quantize(float_model, family, stimuli=calibration,
+                          headroom=parse_quantity(quant.get("headroom", "5%"), "ratio"),
+                          granularity=quant.get("granularity", "per_layer"), weight_bits=int(weight_bits))
+    except QuantizeError as exc:
+        raise StageError([doc.at("/model/source", d.code, f"model.source: {d.message}") for d in exc.diagnostics]) from None
+    deployment = None
+    try:
+        from engine.resolve import resolve as resolve_stage  # the full stage: fit, power, safety, graph
+    except ImportError:
+        resolve_stage = None
+    if resolve_stage is not None:
+        deployment = resolve_stage(doc, catalog)
+    network = getattr(deployment, "network", None) or result.network
+    return Resolved(data, chain, float_model, network, stimuli, result.layers, result.notes, deployment)
+
+
+def _placement(resolved: Resolved, catalog: Catalog):
+    """The mapping stage's placement when it exists and the target has several cores."""
+    network = resolved.network
+    if network.placement is not None:
+        return network, None
+    try:
+        from engine.mapping import map_deployment  # noqa: F401
+    except ImportError:
+        map_deployment = None
+    if map_deployment is not None and resolved.deployment is not None:
+        core_map = map_deployment(resolved.deployment, catalog)
+        return attrs.evolve(network, placement=core_map.placement), core_map
+    from engine.image.contents import state_layout_for  # noqa: F401  (image package owns the default)
+    from engine.netlist import Placement, frozen_array
+
+    single = Placement(1, 1, frozen_array([[0, 0]], np.int32),
+                       {p.name: frozen_array(np.zeros(p.size), np.int32) for p in network.populations}, ())
+    return attrs.evolve(network, placement=single), None
+
+
+def sanity_bounds(resolved: Resolved, window_s: float):
+    """Expected behaviour after an update, from the float model on the nominal stimuli."""
+    from engine.codegen.assemble import SanityBounds
+    from engine.resolve.floatnet import classify, simulate
+
+    labels = resolved.data["model"]["labels"]
+    if resolved.stimuli is None:
+        share = [1_000_000] + [0] * (len(labels) - 1)
+        return SanityBounds(tuple(share), tuple([100_000] * len(labels)), 0, 0, int(max(window_s, 1) * 10))
+    nominal = resolved.stimuli.samples[resolved.stimuli.labels == 0]
+    spikes = resolved.chain.run(nominal)
+    out = simulate(resolved.float_model, spikes)
+    classes = classify(out[resolved.float_model.output].sum(axis=1))
+    share = [int(round(1_000_000 * float(np.mean(classes == c)))) for c in range(len(labels))]
+    total_neurons = sum(p.size for p in resolved.float_model.populations)
+    total_spikes = sum(float(out[p.name].sum()) for p in resolved.float_model.populations)
+    seconds = spikes.shape[0] * spikes.shape[1] * resolved.chain.dt
+    rate_mhz = int(round(1000 * total_spikes / max(total_neurons * seconds, 1e-12)))
+    # a class may drift by 5 percentage points plus sampling noise of one window in twenty
+    tolerance = tuple(50_000 + 50_000 for _ in labels)
+    return SanityBounds(tuple(share), tolerance, rate_mhz, rate_mhz // 5, int(max(10 * window_s, 1)))
+
+
+def input_names(chain) -> tuple[str, ...]:
+    return tuple(f"{chain.encoder.id}{i:03d}" for i in range(chain.n_channels))
+
+
+def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = BuildOptions()) -> BuildResult:
+    from engine.codegen.assemble import bundle_files, image_contents
+
+    doc, diagnostics = validate_spec(spec_path, catalog)
+    _check(diagnostics)
+    resolved = resolve_site(doc, catalog)
+    network, core_map = _placement(resolved, catalog)
+    data = resolved.data
+    window_s = parse_quantity(((data.get("runtime") or {}).get("schedule") or {}).get("window", "1s"), "time")
+    sanity_s = int(parse_quantity(((data.get("runtime") or {}).get("update") or {}).get("sanity_window", "24h"), "time"))
+    bounds = sanity_bounds(resolved, window_s)
+    digest = spec_hash(doc)
+    contents = image_contents(data, network, data["target"]["chip"], resolved.chain.coefficients(),
+                              input_names(resolved.chain), bounds, digest, sanity_s)
+    report: dict[str, Any] = {
+        "site": data["metadata"]["site"],
+        "spec": doc.display,
+        "spec_hash": digest,
+        "chip": data["target"]["chip"],
+        "family": network.family,
+        "network": {"inputs": network.n_inputs, "neurons": network.n_neurons, "synapses": network.n_synapses,
+                    "populations": {p.name: p.size for p in network.populations}},
+        "quantization": [attrs.asdict(layer) for layer in resolved.layers],
+        "notes": list(resolved.notes),
+        "chain": {"channels": resolved.chain.n_channels, "dt_s": resolved.chain.dt,
+                  "samples_per_step": resolved.chain.samples_per_frame()},
+        "sanity_bounds": attrs.asdict(bounds),
+    }
+    if core_map is not None:
+        report["mapping"] = getattr(core_map, "summary", lambda: {})()
+    deployment_report = getattr(resolved.deployment, "report", None)
+    if callable(deployment_report):
+        report["resolve"] = deployment_report()
+    files = bundle_files(contents, {}, report, {}, signing_key=options.signing_key,
+                         source_date_epoch=options.source_date_epoch)
+    if options.verify:
+        from engine.verify.bundle import verify_bundle
+
+        verification = verify_bundle(doc, files["model.nmc"], resolved.chain, resolved.float_model, resolved.stimuli)
+        report["verification"] = verification.summary()
+        files = bundle_files(contents, {}, report, {}, signing_key=options.signing_key,
+                             source_date_epoch=options.source_date_epoch)
+        _check(list(verification.diagnostics))
+    return BuildResult(data["metadata"]["site"], files, report, tuple(diagnostics))
