@@ -127,7 +127,7 @@ SECTION_ENTRY = Struct("section_entry", "one row of the section table", (
     Field("reserved", "u64", doc="zero"),
 ))
 
-BLOCK = Struct("block", "header of one typed array inside a section payload", (
+BLOCK = Struct("block_header", "header of one typed array inside a section payload", (
     Field("tag", "u16", doc="meaning of the block within its section (NMC_TAG_*)"),
     Field("dtype", "u8", doc="NMC_DTYPE_* element type"),
     Field("ndim", "u8", doc="0 (scalar), 1, 2 or 3"),
