@@ -229,7 +229,14 @@ def check_ranges(doc: SpecDocument, catalog: Catalog) -> Iterator[Diagnostic]:
                      hint="an anomaly may be detected up to one interval after it starts")
 
 
-RULES: tuple[Rule, ...] = (check_parts, check_files, check_sensor, check_stages, check_ranges)
+def check_site_name(doc: SpecDocument, catalog: Catalog) -> Iterator[Diagnostic]:
+    site = get(doc.data, "/metadata/site")
+    if isinstance(site, str) and any(part in ("", ".", "..") for part in site.split("/")):
+        yield doc.at("/metadata/site", "NM240", f"metadata.site: '{site}' has an empty, '.' or '..' segment",
+                     hint="site names become folder names in the build; write them like plant-7/compressor-3")
+
+
+RULES: tuple[Rule, ...] = (check_parts, check_files, check_sensor, check_stages, check_ranges, check_site_name)
 
 
 def check_semantics(doc: SpecDocument, catalog: Catalog) -> list[Diagnostic]:
