@@ -1,0 +1,116 @@
+"""nmspec verify BUNDLE|SPEC: run the image through the kernel against the source model."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+from engine.cli.common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, add_catalog_option, emit_diagnostics, load_and_validate
+from engine.diagnostics import Diagnostic, StageError
+
+
+def register(subparsers):
+    parser = subparsers.add_parser(
+        "verify", help="verify a bundle or spec with the kernel",
+        description="Read the bundle's model.nmc (or build the spec's in memory), run it through the kernel on the "
+                    "spec's stimuli and compare with the float reference of the source model.")
+    parser.add_argument("target", metavar="BUNDLE|SPEC", help="a bundle folder (with manifest.json) or a site spec")
+    parser.add_argument("--spec", help="the bundle's spec (default: the one recorded in its report.json)")
+    parser.add_argument("--verify-key", metavar="PUB", help="Ed25519 public key (PEM) the image must be signed with")
+    parser.add_argument("--output", "-o", choices=("text", "json", "github"), default="text")
+    add_catalog_option(parser)
+    parser.set_defaults(func=run)
+    return parser
+
+
+def _bundle_problems(folder: Path) -> tuple[dict, list[Diagnostic]]:
+    manifest_path = folder / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError) as exc:
+        return {}, [Diagnostic("error", "NM804", f"not a readable bundle manifest: {exc}", file=str(manifest_path))]
+    problems = []
+    for name, entry in sorted(manifest.get("files", {}).items()):
+        path = folder / name
+        if not path.is_file():
+            problems.append(Diagnostic("error", "NM804", f"listed in the manifest but missing", file=str(path)))
+        elif hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
+            problems.append(Diagnostic("error", "NM804", "differs from the manifest's SHA-256 (modified after the build)", file=str(path)))
+    return manifest, problems
+
+
+def run(args) -> int:
+    from engine.image import ImageError, load_verify_key, read_image
+    from engine.pipeline import resolve_site, spec_hash
+    from engine.verify.bundle import verify_bundle
+
+    target = Path(args.target)
+    image_bytes = None
+    diagnostics: list[Diagnostic] = []
+    spec = args.spec
+    if target.is_dir():
+        manifest, diagnostics = _bundle_problems(target)
+        if diagnostics:
+            return emit_diagnostics(diagnostics, args.output)
+        image_bytes = (target / "model.nmc").read_bytes()
+        if spec is None:
+            spec = json.loads((target / "report.json").read_text()).get("spec")
+        if spec is None or not Path(spec).is_file():
+            sys.stderr.write("nmspec verify: name the bundle's spec with --spec (its recorded path does not exist here)\n")
+            return EXIT_USAGE
+    else:
+        spec = str(target)
+    doc, catalog, diagnostics = load_and_validate(spec, args)
+    if doc is None:
+        return emit_diagnostics(diagnostics, args.output)
+    verify_key = None
+    if args.verify_key:
+        try:
+            verify_key = load_verify_key(args.verify_key)
+        except Exception as exc:
+            sys.stderr.write(f"nmspec verify: {getattr(exc, 'message', exc)}\n")
+            return EXIT_USAGE
+    try:
+        resolved = resolve_site(doc, catalog)
+        if image_bytes is None:
+            from engine.pipeline import BuildOptions, build_site
+
+            image_bytes = build_site(spec, catalog, BuildOptions(verify=False)).files["model.nmc"]
+        contents = read_image(image_bytes, verify_key=verify_key, require_signature=verify_key is not None)
+    except StageError as exc:
+        return emit_diagnostics(diagnostics + list(exc.diagnostics), args.output)
+    except ImageError as exc:
+        return emit_diagnostics(diagnostics + list(getattr(exc, "diagnostics", [])) or [Diagnostic("error", "NM700", str(exc))], args.output)
+    if contents.metadata.spec_hash != spec_hash(doc):
+        diagnostics.append(Diagnostic("warning", "NM805", "the image was built from another version of this spec or its files "
+                                                          "(spec hash differs); verifying it against the current one", file=doc.display))
+    result = verify_bundle(doc, image_bytes, resolved.chain, resolved.float_model, resolved.stimuli)
+    diagnostics += list(result.diagnostics)
+    summary = result.summary()
+    if args.output == "json":
+        sys.stdout.write(json.dumps({"verification": summary, "diagnostics": [d.to_json() if hasattr(d, "to_json") else vars(d) for d in diagnostics]},
+                                    indent=2, sort_keys=True, default=str) + "\n")
+        return EXIT_INVALID if any(d.severity == "error" for d in diagnostics) else EXIT_OK
+    status = emit_diagnostics(diagnostics, args.output)
+    _print(summary, contents)
+    return status
+
+
+def _print(summary: dict, contents) -> None:
+    out = sys.stdout
+    out.write(f"image: {contents.metadata.site} on {contents.target.chip} ({contents.network.family}), "
+              f"{summary['image_bytes']} bytes\n")
+    if "windows" not in summary:
+        out.write("no stimuli: image read back and checked only\n")
+        return
+    out.write(f"windows: {summary['windows']} ({summary['steps']} steps, {summary['synaptic_ops']} synaptic events)\n")
+    out.write(f"agreement kernel vs float model: {summary['agreement']:.1%} (required {summary['min_agreement']:.0%})\n")
+    out.write(f"accuracy: kernel {summary['kernel_accuracy']:.1%}, float {summary['float_accuracy']:.1%}\n")
+    out.write(f"detection rate: kernel {summary['detection_rate']:.1%}, float {summary['float_detection_rate']:.1%}\n")
+    out.write(f"false alarms: kernel {summary['false_alarm_rate']:.1%}, float {summary['float_false_alarm_rate']:.1%}\n")
+    corr = ", ".join(f"{c:.3f}" for c in summary["spike_count_correlation"])
+    out.write(f"spike-count correlation per output: {corr}\n")
+    out.write(f"deterministic: {'yes' if summary['deterministic'] else 'NO'}\n")
+    out.write("verification " + ("passed" if summary["passed"] else "FAILED") + "\n")
