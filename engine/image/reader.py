@@ -571,7 +571,7 @@ def _decode_weights(cursor, n_cores: int, dims: list[tuple[int, int]], dst_pop: 
             vals = np.concatenate([p[2] for p in parts[proj]])
         else:
             rows = cols = vals = np.zeros(0, dtype=np.int64)
-        order = np.lexsort((cols, rows))
+        order = np.argsort(rows * max(n_dst, 1) + cols) if len(parts[proj]) > 1 else slice(None)  # one part: sorted
         indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_src))]) if n_src else np.zeros(1, np.int64)
         out.append(Weights.from_csr(n_src, n_dst, indptr, cols[order], vals[order]))
     return out

@@ -112,10 +112,10 @@ def _sections(c: ImageContents) -> list[tuple[int, int, bytes, int]]:
         ]))
     cores = _neuron_cores(net)
     n_cores = net.placement.n_cores if net.placement is not None else 1
-    for core in range(n_cores):
-        out.append(_section("NEURONS", core, _neuron_blocks(net, cores, core)))
-    for core in range(n_cores):
-        out.append(_section("WEIGHTS", core, _weight_blocks(net, cores, core)))
+    for core, blocks in enumerate(_neuron_sections(net, cores, n_cores)):
+        out.append(_section("NEURONS", core, blocks))
+    for core, blocks in enumerate(_weight_sections(net, cores, n_cores)):
+        out.append(_section("WEIGHTS", core, blocks))
     routes = np.array([[r.router, r.key, r.mask, r.out_links] for r in (net.placement.routes if net.placement else ())],
                       dtype=np.uint64).reshape(-1, 4)
     out.append(_section("ROUTES", 0, [encode_array(_tag("ROUTES", "ENTRIES"), routes, "<u8")]))
@@ -177,48 +177,62 @@ def _neuron_cores(net: QuantNetwork) -> dict[str, np.ndarray]:
     return {p.name: np.asarray(net.placement.neuron_core[p.name], dtype=np.int64) for p in net.populations}
 
 
-def _neuron_blocks(net: QuantNetwork, cores: dict[str, np.ndarray], core: int) -> list[bytes]:
-    blocks: list[bytes] = []
+def _split_by_core(cores: np.ndarray, n_cores: int) -> list[np.ndarray]:
+    """For each core, the positions whose core it is, ascending (one stable sort, not a scan per core)."""
+    order = np.argsort(cores, kind="stable")
+    bounds = np.searchsorted(cores[order], np.arange(n_cores + 1))
+    return [order[bounds[c]:bounds[c + 1]] for c in range(n_cores)]
+
+
+def _neuron_sections(net: QuantNetwork, cores: dict[str, np.ndarray], n_cores: int) -> list[list[bytes]]:
+    per_core: list[list[bytes]] = [[] for _ in range(n_cores)]
     for i, pop in enumerate(net.populations):
-        local = np.flatnonzero(cores[pop.name] == core)
-        if local.size == 0:
-            continue
-        blocks.append(_scalar("NEURONS", "POP", i, "<u4"))
-        blocks.append(_compact("NEURONS", "INDEX", local))
-        for name in sorted(pop.params):
-            blocks.append(_compact("NEURONS", "PARAM", np.asarray(pop.params[name])[local]))
-    return blocks
+        for core, local in enumerate(_split_by_core(cores[pop.name], n_cores)):
+            if local.size == 0:
+                continue
+            blocks = per_core[core]
+            blocks.append(_scalar("NEURONS", "POP", i, "<u4"))
+            blocks.append(_compact("NEURONS", "INDEX", local))
+            for name in sorted(pop.params):
+                blocks.append(_compact("NEURONS", "PARAM", np.asarray(pop.params[name])[local]))
+    return per_core
 
 
-def _weight_blocks(net: QuantNetwork, cores: dict[str, np.ndarray], core: int) -> list[bytes]:
+def _weight_sections(net: QuantNetwork, cores: dict[str, np.ndarray], n_cores: int) -> list[list[bytes]]:
     """Each synapse lives on the core of its target neuron; per (projection, core) the
     smaller of CSR and dense is stored. Dense cannot tell a stored zero from no synapse,
     so a block holding an explicit zero weight is always sparse."""
-    blocks: list[bytes] = []
+    per_core: list[list[bytes]] = [[] for _ in range(n_cores)]
     for i, proj in enumerate(net.projections):
         w = proj.weights
+        if w.nnz == 0:
+            continue
         dst_core = cores[proj.dst]
-        local = np.flatnonzero(dst_core == core)
-        if local.size == 0 or w.nnz == 0:
-            continue
+        indices, values = np.asarray(w.indices), np.asarray(w.values)
         rows = np.repeat(np.arange(w.n_src), np.diff(np.asarray(w.indptr)))
-        here = dst_core[np.asarray(w.indices)] == core
-        if not here.any():
-            continue
-        sub_rows, sub_cols, sub_vals = rows[here], np.asarray(w.indices)[here], np.asarray(w.values)[here]
-        indptr = np.concatenate([[0], np.cumsum(np.bincount(sub_rows, minlength=w.n_src))])
-        sparse = [_compact("WEIGHTS", "INDPTR", indptr), _compact("WEIGHTS", "INDICES", sub_cols),
-                  _compact("WEIGHTS", "VALUES", sub_vals)]
-        blocks.append(_scalar("WEIGHTS", "PROJ", i, "<u4"))
-        if np.all(sub_vals != 0):
-            dense_values = np.zeros((w.n_src, local.size), dtype=np.int64)
-            dense_values[sub_rows, np.searchsorted(local, sub_cols)] = sub_vals
-            dense = _compact("WEIGHTS", "DENSE", dense_values)
-            if len(dense) < sum(len(b) for b in sparse):
-                blocks.append(dense)
+        targets = _split_by_core(dst_core, n_cores)
+        # stable: within a core the synapses stay in (row, target) order
+        for core, here in enumerate(_split_by_core(dst_core[indices], n_cores)):
+            if here.size == 0:
                 continue
-        blocks += sparse
-    return blocks
+            sub_rows, sub_cols, sub_vals = rows[here], indices[here], values[here]
+            indptr = np.concatenate([[0], np.cumsum(np.bincount(sub_rows, minlength=w.n_src))])
+            sparse = [_compact("WEIGHTS", "INDPTR", indptr), _compact("WEIGHTS", "INDICES", sub_cols),
+                      _compact("WEIGHTS", "VALUES", sub_vals)]
+            blocks = per_core[core]
+            blocks.append(_scalar("WEIGHTS", "PROJ", i, "<u4"))
+            local = targets[core]
+            sparse_bytes = sum(len(b) for b in sparse)
+            # dense needs at least one byte per cell: skip building it when that already loses
+            if np.all(sub_vals != 0) and w.n_src * local.size + L.BLOCK.size < sparse_bytes:
+                dense_values = np.zeros((w.n_src, local.size), dtype=np.int64)
+                dense_values[sub_rows, np.searchsorted(local, sub_cols)] = sub_vals
+                dense = _compact("WEIGHTS", "DENSE", dense_values)
+                if len(dense) < sparse_bytes:
+                    blocks.append(dense)
+                    continue
+            blocks += sparse
+    return per_core
 
 
 # ---------------------------------------------------------------- input checks
