@@ -12,9 +12,14 @@ import math
 
 import attrs
 import numpy as np
-from scipy import signal as sp
-
 from engine.dsp.fixed import COEFF_SHIFT, q, round_shift, sat16
+
+
+def _signal():
+    """scipy.signal takes seconds to import; only filter design and the float ideals need it."""
+    from scipy import signal
+
+    return signal
 
 POLE_SHIFT = 30
 
@@ -61,7 +66,7 @@ class DcBlock:
         p = self.pole / (1 << POLE_SHIFT)
         x = x.astype(np.float64)
         prev = np.concatenate([x[:, :1, :], x[:, :-1, :]], axis=1)
-        return sp.lfilter([1.0], [1.0, -p], x - prev, axis=1)
+        return _signal().lfilter([1.0], [1.0, -p], x - prev, axis=1)
 
 
 @attrs.frozen
@@ -107,7 +112,7 @@ class Biquads:
         return x
 
     def run_float(self, x: np.ndarray) -> np.ndarray:
-        return sp.sosfilt(np.array(self.float_sections), x.astype(np.float64), axis=1)
+        return _signal().sosfilt(np.array(self.float_sections), x.astype(np.float64), axis=1)
 
 
 def notch(id: str, freq: float, harmonics: int, quality: float, fs: float) -> Biquads:
@@ -116,7 +121,7 @@ def notch(id: str, freq: float, harmonics: int, quality: float, fs: float) -> Bi
         f = freq * h
         if f >= fs / 2:
             raise ChainError(id, f"harmonic {h} ({f:g}Hz) is at or above the Nyquist frequency {fs / 2:g}Hz", "harmonics")
-        b, a = sp.iirnotch(f, quality, fs=fs)
+        b, a = _signal().iirnotch(f, quality, fs=fs)
         sos.append(np.concatenate([b, a]))
     return Biquads.from_sos(id, "notch", np.array(sos))
 
@@ -124,7 +129,7 @@ def notch(id: str, freq: float, harmonics: int, quality: float, fs: float) -> Bi
 def butterworth(id: str, kind: str, cutoff: float, order: int, fs: float) -> Biquads:
     if not 0 < cutoff < fs / 2:
         raise ChainError(id, f"cutoff {cutoff:g}Hz must be below the Nyquist frequency {fs / 2:g}Hz", "cutoff")
-    sos = sp.butter(order, cutoff, btype="low" if kind == "lowpass" else "high", fs=fs, output="sos")
+    sos = _signal().butter(order, cutoff, btype="low" if kind == "lowpass" else "high", fs=fs, output="sos")
     # scipy puts the whole gain into the first section, which in fixed point would shrink the
     # signal to nothing before later sections restore it; give every section unit passband gain
     z = 1.0 if kind == "lowpass" else -1.0  # DC or Nyquist
@@ -176,4 +181,4 @@ class Envelope:
 
     def run_float(self, x: np.ndarray) -> np.ndarray:
         k = self.gain / 32768.0
-        return sp.lfilter([k], [1.0, k - 1.0], np.abs(x.astype(np.float64)), axis=1)
+        return _signal().lfilter([k], [1.0, k - 1.0], np.abs(x.astype(np.float64)), axis=1)
