@@ -65,8 +65,10 @@ def test_header_alone_compiles_with_its_static_assertions(tmp_path):
 @pytest.mark.parametrize("family,placed,signed", [("xylo", True, False), ("loihi", False, True), ("lif", True, True)])
 def test_c_reader_agrees_with_python(nmc_check, tmp_path, family, placed, signed):
     key = Ed25519PrivateKey.from_private_bytes(bytes(32)) if signed else None
-    data = write_image(small_contents(placed=placed, family=family), signing_key=key)
+    contents = small_contents(placed=placed, family=family)
+    data = write_image(contents, signing_key=key)
     parsed = parse_image(data)
+    layout = contents.resolved_state_layout
     rc, out = run_check(nmc_check, tmp_path, data)
     assert rc == 0
     expected = [
@@ -77,7 +79,7 @@ def test_c_reader_agrees_with_python(nmc_check, tmp_path, family, placed, signed
         f"crc32 {parsed.crc32:08x}",
         f"sha256 {parsed.sha256}",
     ] + [f"section {s.type} {s.instance} {s.offset} {s.size} {s.block_count} ok" for s in parsed.sections] + [
-        "site plant-7/compressor-3"]
+        "site plant-7/compressor-3", f"state {layout.version} {layout.digest.hex()}"]
     assert out == expected
 
 

@@ -62,5 +62,16 @@ int main(int argc, char **argv)
             printf("site %.*s\n", (int)b.nbytes, (const char *)b.data);
         }
     }
+    {
+        uint32_t version;
+        const uint8_t *digest;
+        if (nmc_state_layout(&image, &version, &digest) == NMC_OK) {
+            printf("state %lu ", (unsigned long)version);
+            for (k = 0; k < 32; k++) {
+                printf("%02x", digest[k]);
+            }
+            printf("\n");
+        }
+    }
     return 0;
 }

@@ -306,3 +306,25 @@ nmc_status_t nmc_next_block(const nmc_section_t *section, uint32_t *cursor, nmc_
     *cursor = pos + (uint32_t)((NMC_BLOCK_HEADER_SIZE + nbytes + NMC_ALIGN - 1) / NMC_ALIGN * NMC_ALIGN);
     return NMC_OK;
 }
+
+nmc_status_t nmc_state_layout(const nmc_image_t *image, uint32_t *version, const uint8_t **digest)
+{
+    nmc_section_t state;
+    nmc_block_t block;
+    uint32_t cursor = 0;
+    nmc_status_t status = nmc_find_section(image, NMC_SECTION_STATE, 0, &state);
+    if (status != NMC_OK) {
+        return status;
+    }
+    status = nmc_next_block(&state, &cursor, &block);
+    if (status != NMC_OK || block.tag != NMC_TAG_STATE_VERSION || block.dtype != NMC_DTYPE_U32 || block.ndim != 0) {
+        return NMC_ERR_BLOCK;
+    }
+    *version = rd32(block.data);
+    status = nmc_next_block(&state, &cursor, &block);
+    if (status != NMC_OK || block.tag != NMC_TAG_STATE_HASH || block.dtype != NMC_DTYPE_U8 || block.count != 32) {
+        return NMC_ERR_BLOCK;
+    }
+    *digest = block.data;
+    return NMC_OK;
+}

@@ -66,6 +66,10 @@ nmc_status_t nmc_find_section(const nmc_image_t *image, uint16_t type, uint32_t 
 nmc_status_t nmc_next_block(const nmc_section_t *section, uint32_t *cursor, nmc_block_t *out);
 const char *nmc_status_name(nmc_status_t status);
 
+/* The state layout a snapshot must match: its version and the 32-byte SHA-256 digest to
+ * store with every snapshot and compare before restoring one (docs/nmc-format.md, STATE). */
+nmc_status_t nmc_state_layout(const nmc_image_t *image, uint32_t *version, const uint8_t **digest);
+
 uint32_t nmc_crc32_update(uint32_t crc, const uint8_t *data, size_t size);
 
 typedef struct nmc_sha256 {
