@@ -185,7 +185,11 @@ def test_declared_population_larger_than_its_neurons():
     blocks = parse_blocks(IMAGE[s.offset:s.offset + s.size], s.block_count, "t")
     size_block = next(b for b in blocks if b.tag == L.tag_id("NETWORK", "POP_SIZE"))
     at = s.offset + size_block.offset + L.BLOCK.size
-    rejects(reseal(put(IMAGE, at, "<I", 4_000_000_000)), "NM711")
+    rejects(reseal(put(IMAGE, at, "<I", 4_000_000_000)), "NM707",
+            "section NETWORK: a population larger than 2^31-1 neurons")
+    hidden = CONTENTS.network.population("hidden").size
+    rejects(reseal(put(IMAGE, at, "<I", hidden + 1)), "NM711",
+            f"population 'hidden' declares {hidden + 1} neurons, the cores hold {hidden}")
 
 
 def test_overlapping_sections():

@@ -265,8 +265,9 @@ class _Cursor:
     def text(self, tag: str) -> str:
         return _text(self.take(tag), self._name(tag))
 
-    def ints(self, tag: str, shape: tuple[int | None, ...]) -> np.ndarray:
-        return _ints(self.take(tag), self._name(tag), shape)
+    def ints(self, tag: str, shape: tuple[int | None, ...], *, unsigned64: bool = False) -> np.ndarray:
+        array = _ints(self.take(tag), self._name(tag), shape)
+        return array if unsigned64 else _as_int64(array, self._name(tag))
 
     def scalar(self, tag: str) -> int:
         return int(self.ints(tag, ()))
@@ -412,13 +413,15 @@ def _decode_network(family: str, cursor, known: dict) -> QuantNetwork:
     names = [_text(b, "section NETWORK: POP_NAME") for b in c.take_all("POP_NAME")]
     n_pop = len(names)
     sizes = [int(v) for v in c.ints("POP_SIZE", (n_pop,))]
+    if any(size > 2**31 - 1 for size in sizes):
+        raise image_error(OVERSIZED, "section NETWORK: a population larger than 2^31-1 neurons")
     param_counts = [int(v) for v in c.ints("PARAM_COUNT", (n_pop,))]
     param_names = [_text(b, "section NETWORK: PARAM_NAME") for b in c.take_all("PARAM_NAME")]
     if sum(param_counts) != len(param_names):
         raise image_error(MALFORMED, f"section NETWORK: PARAM_COUNT adds up to {sum(param_counts)}, "
                                      f"{len(param_names)} PARAM_NAME blocks follow")
     shapes = c.ints("PARAM_SHAPE", (len(param_names), 2))
-    projections = _as_int64(c.ints("PROJECTIONS", (None, 4)), "section NETWORK: PROJECTIONS")
+    projections = c.ints("PROJECTIONS", (None, 4))
     c.done()
     if len(set(names)) != n_pop or "" in names or INPUT in names:
         raise image_error(MALFORMED, "section NETWORK: population names are empty, repeated or 'input'")
@@ -469,7 +472,9 @@ def _decode_network(family: str, cursor, known: dict) -> QuantNetwork:
     projs = tuple(Projection(src=s, dst=d, weights=w, synapse=int(row[2]), shift=int(row[3]))
                   for (s, d), w, row in zip(proj_names, weights, projections))
     r = cursor("ROUTES")
-    entries = r.ints("ENTRIES", (None, 4))
+    entries = r.ints("ENTRIES", (None, 4), unsigned64=True)
+    if entries.size and entries.min() < 0:
+        raise image_error(MALFORMED, "section ROUTES: a route field is negative")
     r.done()
     routes = tuple(RouteEntry(int(a), int(b), int(m), int(o)) for a, b, m, o in entries.tolist())
     placement = None
@@ -511,7 +516,7 @@ def _decode_neurons(cursor, n_cores: int, names, sizes, pop_params):
             values = []
             for pname, cols in pop_params[pop]:
                 shape = (k,) if cols < 0 else (k, cols)
-                values.append(_as_int64(c.ints("PARAM", shape), f"{c.where}: {names[pop]}.{pname}"))
+                values.append(c.ints("PARAM", shape))
             pieces[pop].append((core, index, values))
     params, neuron_core = [], []
     for pop in range(n_pop):
@@ -529,6 +534,8 @@ def _decode_neurons(cursor, n_cores: int, names, sizes, pop_params):
             where[index] = core
             for array, v in zip(arrays, values):
                 array[index] = v
+        if np.any(where < 0):
+            raise image_error(MALFORMED, f"a neuron of {names[pop]!r} is on no core (another is listed twice)")
         params.append({pname: frozen_array(a, np.int64) for (pname, _), a in zip(pop_params[pop], arrays)})
         neuron_core.append(where)
     return params, neuron_core
@@ -546,13 +553,13 @@ def _decode_weights(cursor, n_cores: int, dims: list[tuple[int, int]], dst_pop: 
             dst_core = neuron_core[dst_pop[proj]]
             local = np.flatnonzero(dst_core == core)
             if c.peek("DENSE"):
-                dense = _as_int64(c.ints("DENSE", (n_src, local.size)), f"{c.where}: DENSE")
+                dense = c.ints("DENSE", (n_src, local.size))
                 rows, k = np.nonzero(dense)
                 cols, vals = local[k], dense[rows, k]
             else:
-                indptr = _as_int64(c.ints("INDPTR", (n_src + 1,)), f"{c.where}: INDPTR")
-                cols = _as_int64(c.ints("INDICES", (None,)), f"{c.where}: INDICES")
-                vals = _as_int64(c.ints("VALUES", (cols.shape[0],)), f"{c.where}: VALUES")
+                indptr = c.ints("INDPTR", (n_src + 1,))
+                cols = c.ints("INDICES", (None,))
+                vals = c.ints("VALUES", (cols.shape[0],))
                 if indptr[0] != 0 or indptr[-1] != cols.shape[0] or np.any(np.diff(indptr) < 0):
                     raise image_error(MALFORMED, f"{c.where}: projection {proj} row pointers are not 0..nnz, non-decreasing")
                 rows = np.repeat(np.arange(n_src), np.diff(indptr))
