@@ -165,6 +165,17 @@ def test_newer_minor_with_longer_table_entries_is_read():
     assert read_image(wide) == CONTENTS
 
 
+def test_newer_minor_with_an_unknown_block_tag_in_a_known_section_is_read():
+    from engine.image.blocks import encode_text
+
+    sections = []
+    for type_id, instance, payload, n_blocks in W._sections(CONTENTS):
+        if type_id == L.SECTION_BY_NAME["META"].id:  # a 1.x field the 1.0 reader does not know
+            payload, n_blocks = payload + encode_text(99, "installer: line 4"), n_blocks + 1
+        sections.append((type_id, instance, payload, n_blocks))
+    assert read_image(assemble(sections, minor=3, entry_size=32)) == CONTENTS
+
+
 def test_oversized_section_count():
     rejects(reseal(put(IMAGE, H["section_count"], "<I", 10**6)), "NM707",
             f"section table of 1000000 entries (32000000 bytes from byte 64) runs past the trailer at byte {len(IMAGE) - 112}")
