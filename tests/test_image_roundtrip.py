@@ -22,7 +22,7 @@ from engine.netlist import QuantNetwork, Weights
 from tests.image_nets import image_contents, small_contents
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(image_contents())
 def test_round_trip_of_random_contents_is_exact(contents):
     data = write_image(contents)

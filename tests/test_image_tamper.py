@@ -299,7 +299,7 @@ def mutate(data: bytes, ops) -> bytes:
     return bytes(out)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(MUTATIONS, st.booleans(), st.booleans())
 def test_fuzzed_images_raise_only_image_error(ops, fix_checksums, signed):
     data = mutate(SIGNED if signed else IMAGE, ops)
