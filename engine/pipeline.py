@@ -67,6 +67,7 @@ class Resolved:
     layers: tuple
     notes: tuple[str, ...]
     deployment: Any  # the resolve stage's own result, for fit / power / safety / graph
+    nominal_spikes: Any = None  # the chain's spikes for the nominal stimuli (calibration)
 
 
 def _traces(doc: SpecDocument):
@@ -128,7 +129,7 @@ def resolve_site(doc: SpecDocument, catalog: Catalog) -> Resolved:
     if resolve_stage is not None:
         deployment = resolve_stage(doc, catalog)
     network = getattr(deployment, "network", None) or result.network
-    return Resolved(data, chain, float_model, network, stimuli, result.layers, result.notes, deployment)
+    return Resolved(data, chain, float_model, network, stimuli, result.layers, result.notes, deployment, calibration)
 
 
 def _placement(resolved: Resolved, catalog: Catalog):
@@ -160,8 +161,7 @@ def sanity_bounds(resolved: Resolved, window_s: float):
     if resolved.stimuli is None:
         share = [1_000_000] + [0] * (len(labels) - 1)
         return SanityBounds(tuple(share), tuple([100_000] * len(labels)), 0, 0, int(max(window_s, 1) * 10))
-    nominal = resolved.stimuli.samples[resolved.stimuli.labels == 0]
-    spikes = resolved.chain.run(nominal)
+    spikes = resolved.nominal_spikes
     out = simulate(resolved.float_model, spikes)
     classes = classify(out[resolved.float_model.output].sum(axis=1))
     share = [int(round(1_000_000 * float(np.mean(classes == c)))) for c in range(len(labels))]

@@ -115,29 +115,57 @@ class Biquads:
         return _signal().sosfilt(np.array(self.float_sections), x.astype(np.float64), axis=1)
 
 
+def _rbj_notch(f0: float, quality: float, fs: float) -> list[float]:
+    """The notch of the audio-EQ cookbook (R. Bristow-Johnson): the bilinear transform of
+    an analog notch with its centre prewarped, -3 dB bandwidth f0 / Q."""
+    w0 = 2 * math.pi * f0 / fs
+    alpha = math.sin(w0) / (2 * quality)
+    c = math.cos(w0)
+    return [1.0, -2 * c, 1.0, 1 + alpha, -2 * c, 1 - alpha]
+
+
 def notch(id: str, freq: float, harmonics: int, quality: float, fs: float) -> Biquads:
     sos = []
     for h in range(1, harmonics + 1):
         f = freq * h
         if f >= fs / 2:
             raise ChainError(id, f"harmonic {h} ({f:g}Hz) is at or above the Nyquist frequency {fs / 2:g}Hz", "harmonics")
-        b, a = _signal().iirnotch(f, quality, fs=fs)
-        sos.append(np.concatenate([b, a]))
+        sos.append(_rbj_notch(f, quality, fs))
     return Biquads.from_sos(id, "notch", np.array(sos))
+
+
+def butterworth_sos(kind: str, order: int, cutoff: float, fs: float) -> np.ndarray:
+    """Butterworth sections by the bilinear transform with the cutoff prewarped (the design
+    scipy.signal.butter makes): one biquad per conjugate pole pair, Q = 1 / (2 cos angle),
+    plus a first-order section when N is odd. Every section has unit passband gain."""
+    w0 = 2 * math.pi * cutoff / fs
+    c, sn = math.cos(w0), math.sin(w0)
+    sections = []
+    for k in range(order // 2):
+        # angle of the k-th conjugate pole pair from the negative real axis
+        angle = math.pi * (2 * k + 1) / (2 * order) if order % 2 == 0 else math.pi * (k + 1) / order
+        quality = 1.0 / (2 * math.cos(angle))
+        alpha = sn / (2 * quality)
+        if kind == "lowpass":
+            b = [(1 - c) / 2, 1 - c, (1 - c) / 2]
+        else:
+            b = [(1 + c) / 2, -(1 + c), (1 + c) / 2]
+        sections.append(b + [1 + alpha, -2 * c, 1 - alpha])
+    if order % 2:
+        t = math.tan(w0 / 2)
+        if kind == "lowpass":
+            sections.append([t, t, 0.0, 1 + t, t - 1, 0.0])
+        else:
+            sections.append([1.0, -1.0, 0.0, 1 + t, t - 1, 0.0])
+    return np.array(sections)
 
 
 def butterworth(id: str, kind: str, cutoff: float, order: int, fs: float) -> Biquads:
     if not 0 < cutoff < fs / 2:
         raise ChainError(id, f"cutoff {cutoff:g}Hz must be below the Nyquist frequency {fs / 2:g}Hz", "cutoff")
-    sos = _signal().butter(order, cutoff, btype="low" if kind == "lowpass" else "high", fs=fs, output="sos")
-    # scipy puts the whole gain into the first section, which in fixed point would shrink the
-    # signal to nothing before later sections restore it; give every section unit passband gain
-    z = 1.0 if kind == "lowpass" else -1.0  # DC or Nyquist
-    for section in sos:
-        b, a = section[:3], section[3:]
-        gain = (b[0] + b[1] * z + b[2]) / (a[0] + a[1] * z + a[2])
-        section[:3] = b / gain
-    return Biquads.from_sos(id, kind, sos)
+    # unit gain per section: putting the whole gain into one section (as a single transfer
+    # function would) shrinks the signal to nothing in fixed point before later sections
+    return Biquads.from_sos(id, kind, butterworth_sos(kind, order, cutoff, fs))
 
 
 @attrs.frozen
