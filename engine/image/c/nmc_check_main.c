@@ -8,7 +8,7 @@
 
 static uint8_t buffer[MAX_IMAGE];
 
-int main(int argc, char **argv)
+static int check(const char *path)
 {
     FILE *f;
     size_t size;
@@ -16,13 +16,9 @@ int main(int argc, char **argv)
     nmc_status_t status;
     uint32_t i, k;
 
-    if (argc != 2) {
-        fprintf(stderr, "usage: nmc_check IMAGE\n");
-        return 2;
-    }
-    f = fopen(argv[1], "rb");
+    f = fopen(path, "rb");
     if (f == NULL) {
-        fprintf(stderr, "nmc_check: cannot open %s\n", argv[1]);
+        fprintf(stderr, "nmc_check: cannot open %s\n", path);
         return 2;
     }
     size = fread(buffer, 1, MAX_IMAGE, f);
@@ -74,4 +70,25 @@ int main(int argc, char **argv)
         }
     }
     return 0;
+}
+
+/* One image: exit 0 when it opens, 1 when it is rejected. Several: each result follows a
+ * "== PATH" line and the exit code is 0 unless a file could not be read. */
+int main(int argc, char **argv)
+{
+    int i, rc = 0;
+    if (argc < 2) {
+        fprintf(stderr, "usage: nmc_check IMAGE...\n");
+        return 2;
+    }
+    if (argc == 2) {
+        return check(argv[1]);
+    }
+    for (i = 1; i < argc; i++) {
+        printf("== %s\n", argv[i]);
+        if (check(argv[i]) == 2) {
+            rc = 2;
+        }
+    }
+    return rc;
 }
