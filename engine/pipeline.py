@@ -194,7 +194,7 @@ def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = 
                               input_names(resolved.chain), bounds, digest, sanity_s)
     report: dict[str, Any] = {
         "site": data["metadata"]["site"],
-        "spec": doc.display,
+        "spec": doc.path.relative_to(doc.root).as_posix(),  # the same from any working folder
         "spec_hash": digest,
         "chip": data["target"]["chip"],
         "family": network.family,
