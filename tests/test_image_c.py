@@ -166,3 +166,17 @@ def test_c_reader_on_mutated_images_never_crashes_and_agrees(nmc_check, tmp_path
         if c != "OK":
             assert python != "OK", path.name
     assert {"OK", "CRC", "TRUNCATED"} <= set(verdicts)  # the mix reached both sides of the checks
+
+
+def test_reader_builds_pedantic_for_the_host_and_a_cortex_m4(tmp_path):
+    """The firmware build is C99 with -pedantic -Werror; the reader needs no libc beyond
+    stdint/stddef, so it also builds freestanding for the Cortex-M4 target."""
+    for name in ("nmc_image.h", "nmc_image.c"):
+        shutil.copy(C_DIR / name, tmp_path / name)
+    (tmp_path / "nmc_format.h").write_text(generate_c_header())
+    strict = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wconversion", "-Wshadow", "-c"]
+    subprocess.run(["gcc", *strict, str(tmp_path / "nmc_image.c"), "-o", str(tmp_path / "host.o")],
+                   check=True, capture_output=True)
+    subprocess.run(["arm-none-eabi-gcc", *strict, "-mcpu=cortex-m4", "-mthumb", "-Os", "-ffreestanding",
+                    str(tmp_path / "nmc_image.c"), "-o", str(tmp_path / "m4.o")], check=True, capture_output=True)
+    assert (tmp_path / "m4.o").stat().st_size > 0

@@ -319,6 +319,18 @@ def generate_c_header() -> str:
         "#include <stddef.h>",
         "#include <stdint.h>",
         "",
+        "/* _Static_assert is C11; C99 compilers with GNU extensions accept it marked as an",
+        " * extension, which keeps -std=c99 -pedantic -Werror builds quiet. */",
+        "#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L",
+        "#define NMC_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)",
+        "#elif defined(__GNUC__)",
+        "#define NMC_STATIC_ASSERT(cond, msg) __extension__ _Static_assert(cond, msg)",
+        "#else",
+        "#define NMC_STATIC_ASSERT_NAME2(line) nmc_static_assert_##line",
+        "#define NMC_STATIC_ASSERT_NAME(line) NMC_STATIC_ASSERT_NAME2(line)",
+        "#define NMC_STATIC_ASSERT(cond, msg) typedef char NMC_STATIC_ASSERT_NAME(__LINE__)[(cond) ? 1 : -1]",
+        "#endif",
+        "",
         _c_define("NMC_VERSION_MAJOR", f"{VERSION_MAJOR}u"),
         _c_define("NMC_VERSION_MINOR", f"{VERSION_MINOR}u"),
         _c_define("NMC_ALIGN", f"{ALIGN}u"),
@@ -352,10 +364,10 @@ def generate_c_header() -> str:
         out.append(_c_define(f"NMC_{upper}_SIZE", f"{s.size}u"))
         for f in s.fields:
             out.append(_c_define(f"NMC_{upper}_OFF_{f.name.upper()}", f"{s.offsets[f.name]}u"))
-        out.append(f"_Static_assert(sizeof(nmc_{s.name}_t) == NMC_{upper}_SIZE, \"nmc_{s.name}_t size\");")
+        out.append(f"NMC_STATIC_ASSERT(sizeof(nmc_{s.name}_t) == NMC_{upper}_SIZE, \"nmc_{s.name}_t size\");")
         for f in s.fields:
             out.append(
-                f"_Static_assert(offsetof(nmc_{s.name}_t, {f.name}) == NMC_{upper}_OFF_{f.name.upper()}, "
+                f"NMC_STATIC_ASSERT(offsetof(nmc_{s.name}_t, {f.name}) == NMC_{upper}_OFF_{f.name.upper()}, "
                 f"\"nmc_{s.name}_t.{f.name} offset\");"
             )
         out.append("")

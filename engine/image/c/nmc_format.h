@@ -7,6 +7,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* _Static_assert is C11; C99 compilers with GNU extensions accept it marked as an
+ * extension, which keeps -std=c99 -pedantic -Werror builds quiet. */
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define NMC_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
+#elif defined(__GNUC__)
+#define NMC_STATIC_ASSERT(cond, msg) __extension__ _Static_assert(cond, msg)
+#else
+#define NMC_STATIC_ASSERT_NAME2(line) nmc_static_assert_##line
+#define NMC_STATIC_ASSERT_NAME(line) NMC_STATIC_ASSERT_NAME2(line)
+#define NMC_STATIC_ASSERT(cond, msg) typedef char NMC_STATIC_ASSERT_NAME(__LINE__)[(cond) ? 1 : -1]
+#endif
+
 #define NMC_VERSION_MAJOR                            1u
 #define NMC_VERSION_MINOR                            0u
 #define NMC_ALIGN                                    16u
@@ -124,23 +136,23 @@ typedef struct nmc_header {
 #define NMC_HEADER_OFF_RESERVED1                     44u
 #define NMC_HEADER_OFF_RESERVED2                     48u
 #define NMC_HEADER_OFF_RESERVED3                     56u
-_Static_assert(sizeof(nmc_header_t) == NMC_HEADER_SIZE, "nmc_header_t size");
-_Static_assert(offsetof(nmc_header_t, magic) == NMC_HEADER_OFF_MAGIC, "nmc_header_t.magic offset");
-_Static_assert(offsetof(nmc_header_t, version_major) == NMC_HEADER_OFF_VERSION_MAJOR, "nmc_header_t.version_major offset");
-_Static_assert(offsetof(nmc_header_t, version_minor) == NMC_HEADER_OFF_VERSION_MINOR, "nmc_header_t.version_minor offset");
-_Static_assert(offsetof(nmc_header_t, header_size) == NMC_HEADER_OFF_HEADER_SIZE, "nmc_header_t.header_size offset");
-_Static_assert(offsetof(nmc_header_t, entry_size) == NMC_HEADER_OFF_ENTRY_SIZE, "nmc_header_t.entry_size offset");
-_Static_assert(offsetof(nmc_header_t, flags) == NMC_HEADER_OFF_FLAGS, "nmc_header_t.flags offset");
-_Static_assert(offsetof(nmc_header_t, family) == NMC_HEADER_OFF_FAMILY, "nmc_header_t.family offset");
-_Static_assert(offsetof(nmc_header_t, reserved0) == NMC_HEADER_OFF_RESERVED0, "nmc_header_t.reserved0 offset");
-_Static_assert(offsetof(nmc_header_t, section_count) == NMC_HEADER_OFF_SECTION_COUNT, "nmc_header_t.section_count offset");
-_Static_assert(offsetof(nmc_header_t, table_offset) == NMC_HEADER_OFF_TABLE_OFFSET, "nmc_header_t.table_offset offset");
-_Static_assert(offsetof(nmc_header_t, trailer_offset) == NMC_HEADER_OFF_TRAILER_OFFSET, "nmc_header_t.trailer_offset offset");
-_Static_assert(offsetof(nmc_header_t, total_size) == NMC_HEADER_OFF_TOTAL_SIZE, "nmc_header_t.total_size offset");
-_Static_assert(offsetof(nmc_header_t, crc32) == NMC_HEADER_OFF_CRC32, "nmc_header_t.crc32 offset");
-_Static_assert(offsetof(nmc_header_t, reserved1) == NMC_HEADER_OFF_RESERVED1, "nmc_header_t.reserved1 offset");
-_Static_assert(offsetof(nmc_header_t, reserved2) == NMC_HEADER_OFF_RESERVED2, "nmc_header_t.reserved2 offset");
-_Static_assert(offsetof(nmc_header_t, reserved3) == NMC_HEADER_OFF_RESERVED3, "nmc_header_t.reserved3 offset");
+NMC_STATIC_ASSERT(sizeof(nmc_header_t) == NMC_HEADER_SIZE, "nmc_header_t size");
+NMC_STATIC_ASSERT(offsetof(nmc_header_t, magic) == NMC_HEADER_OFF_MAGIC, "nmc_header_t.magic offset");
+NMC_STATIC_ASSERT(offsetof(nmc_header_t, version_major) == NMC_HEADER_OFF_VERSION_MAJOR, "nmc_header_t.version_major offset");
+NMC_STATIC_ASSERT(offsetof(nmc_header_t, version_minor) == NMC_HEADER_OFF_VERSION_MINOR, "nmc_header_t.version_minor offset");
+NMC_STATIC_ASSERT(offsetof(nmc_header_t, header_size) == NMC_HEADER_OFF_HEADER_SIZE, "nmc_header_t.header_size offset");
+NMC_STATIC_ASSERT(offsetof(nmc_header_t, entry_size) == NMC_HEADER_OFF_ENTRY_SIZE, "nmc_header_t.entry_size offset");
+NMC_STATIC_ASSERT(offsetof(nmc_header_t, flags) == NMC_HEADER_OFF_FLAGS, "nmc_header_t.flags offset");
+NMC_STATIC_ASSERT(offsetof(nmc_header_t, family) == NMC_HEADER_OFF_FAMILY, "nmc_header_t.family offset");
+NMC_STATIC_ASSERT(offsetof(nmc_header_t, reserved0) == NMC_HEADER_OFF_RESERVED0, "nmc_header_t.reserved0 offset");
+NMC_STATIC_ASSERT(offsetof(nmc_header_t, section_count) == NMC_HEADER_OFF_SECTION_COUNT, "nmc_header_t.section_count offset");
+NMC_STATIC_ASSERT(offsetof(nmc_header_t, table_offset) == NMC_HEADER_OFF_TABLE_OFFSET, "nmc_header_t.table_offset offset");
+NMC_STATIC_ASSERT(offsetof(nmc_header_t, trailer_offset) == NMC_HEADER_OFF_TRAILER_OFFSET, "nmc_header_t.trailer_offset offset");
+NMC_STATIC_ASSERT(offsetof(nmc_header_t, total_size) == NMC_HEADER_OFF_TOTAL_SIZE, "nmc_header_t.total_size offset");
+NMC_STATIC_ASSERT(offsetof(nmc_header_t, crc32) == NMC_HEADER_OFF_CRC32, "nmc_header_t.crc32 offset");
+NMC_STATIC_ASSERT(offsetof(nmc_header_t, reserved1) == NMC_HEADER_OFF_RESERVED1, "nmc_header_t.reserved1 offset");
+NMC_STATIC_ASSERT(offsetof(nmc_header_t, reserved2) == NMC_HEADER_OFF_RESERVED2, "nmc_header_t.reserved2 offset");
+NMC_STATIC_ASSERT(offsetof(nmc_header_t, reserved3) == NMC_HEADER_OFF_RESERVED3, "nmc_header_t.reserved3 offset");
 
 /* one row of the section table */
 typedef struct nmc_section_entry {
@@ -162,15 +174,15 @@ typedef struct nmc_section_entry {
 #define NMC_SECTION_ENTRY_OFF_CRC32                  16u
 #define NMC_SECTION_ENTRY_OFF_BLOCK_COUNT            20u
 #define NMC_SECTION_ENTRY_OFF_RESERVED               24u
-_Static_assert(sizeof(nmc_section_entry_t) == NMC_SECTION_ENTRY_SIZE, "nmc_section_entry_t size");
-_Static_assert(offsetof(nmc_section_entry_t, type) == NMC_SECTION_ENTRY_OFF_TYPE, "nmc_section_entry_t.type offset");
-_Static_assert(offsetof(nmc_section_entry_t, flags) == NMC_SECTION_ENTRY_OFF_FLAGS, "nmc_section_entry_t.flags offset");
-_Static_assert(offsetof(nmc_section_entry_t, instance) == NMC_SECTION_ENTRY_OFF_INSTANCE, "nmc_section_entry_t.instance offset");
-_Static_assert(offsetof(nmc_section_entry_t, offset) == NMC_SECTION_ENTRY_OFF_OFFSET, "nmc_section_entry_t.offset offset");
-_Static_assert(offsetof(nmc_section_entry_t, size) == NMC_SECTION_ENTRY_OFF_SIZE, "nmc_section_entry_t.size offset");
-_Static_assert(offsetof(nmc_section_entry_t, crc32) == NMC_SECTION_ENTRY_OFF_CRC32, "nmc_section_entry_t.crc32 offset");
-_Static_assert(offsetof(nmc_section_entry_t, block_count) == NMC_SECTION_ENTRY_OFF_BLOCK_COUNT, "nmc_section_entry_t.block_count offset");
-_Static_assert(offsetof(nmc_section_entry_t, reserved) == NMC_SECTION_ENTRY_OFF_RESERVED, "nmc_section_entry_t.reserved offset");
+NMC_STATIC_ASSERT(sizeof(nmc_section_entry_t) == NMC_SECTION_ENTRY_SIZE, "nmc_section_entry_t size");
+NMC_STATIC_ASSERT(offsetof(nmc_section_entry_t, type) == NMC_SECTION_ENTRY_OFF_TYPE, "nmc_section_entry_t.type offset");
+NMC_STATIC_ASSERT(offsetof(nmc_section_entry_t, flags) == NMC_SECTION_ENTRY_OFF_FLAGS, "nmc_section_entry_t.flags offset");
+NMC_STATIC_ASSERT(offsetof(nmc_section_entry_t, instance) == NMC_SECTION_ENTRY_OFF_INSTANCE, "nmc_section_entry_t.instance offset");
+NMC_STATIC_ASSERT(offsetof(nmc_section_entry_t, offset) == NMC_SECTION_ENTRY_OFF_OFFSET, "nmc_section_entry_t.offset offset");
+NMC_STATIC_ASSERT(offsetof(nmc_section_entry_t, size) == NMC_SECTION_ENTRY_OFF_SIZE, "nmc_section_entry_t.size offset");
+NMC_STATIC_ASSERT(offsetof(nmc_section_entry_t, crc32) == NMC_SECTION_ENTRY_OFF_CRC32, "nmc_section_entry_t.crc32 offset");
+NMC_STATIC_ASSERT(offsetof(nmc_section_entry_t, block_count) == NMC_SECTION_ENTRY_OFF_BLOCK_COUNT, "nmc_section_entry_t.block_count offset");
+NMC_STATIC_ASSERT(offsetof(nmc_section_entry_t, reserved) == NMC_SECTION_ENTRY_OFF_RESERVED, "nmc_section_entry_t.reserved offset");
 
 /* header of one typed array inside a section payload */
 typedef struct nmc_block_header {
@@ -188,13 +200,13 @@ typedef struct nmc_block_header {
 #define NMC_BLOCK_HEADER_OFF_DIM0                    4u
 #define NMC_BLOCK_HEADER_OFF_DIM1                    8u
 #define NMC_BLOCK_HEADER_OFF_DIM2                    12u
-_Static_assert(sizeof(nmc_block_header_t) == NMC_BLOCK_HEADER_SIZE, "nmc_block_header_t size");
-_Static_assert(offsetof(nmc_block_header_t, tag) == NMC_BLOCK_HEADER_OFF_TAG, "nmc_block_header_t.tag offset");
-_Static_assert(offsetof(nmc_block_header_t, dtype) == NMC_BLOCK_HEADER_OFF_DTYPE, "nmc_block_header_t.dtype offset");
-_Static_assert(offsetof(nmc_block_header_t, ndim) == NMC_BLOCK_HEADER_OFF_NDIM, "nmc_block_header_t.ndim offset");
-_Static_assert(offsetof(nmc_block_header_t, dim0) == NMC_BLOCK_HEADER_OFF_DIM0, "nmc_block_header_t.dim0 offset");
-_Static_assert(offsetof(nmc_block_header_t, dim1) == NMC_BLOCK_HEADER_OFF_DIM1, "nmc_block_header_t.dim1 offset");
-_Static_assert(offsetof(nmc_block_header_t, dim2) == NMC_BLOCK_HEADER_OFF_DIM2, "nmc_block_header_t.dim2 offset");
+NMC_STATIC_ASSERT(sizeof(nmc_block_header_t) == NMC_BLOCK_HEADER_SIZE, "nmc_block_header_t size");
+NMC_STATIC_ASSERT(offsetof(nmc_block_header_t, tag) == NMC_BLOCK_HEADER_OFF_TAG, "nmc_block_header_t.tag offset");
+NMC_STATIC_ASSERT(offsetof(nmc_block_header_t, dtype) == NMC_BLOCK_HEADER_OFF_DTYPE, "nmc_block_header_t.dtype offset");
+NMC_STATIC_ASSERT(offsetof(nmc_block_header_t, ndim) == NMC_BLOCK_HEADER_OFF_NDIM, "nmc_block_header_t.ndim offset");
+NMC_STATIC_ASSERT(offsetof(nmc_block_header_t, dim0) == NMC_BLOCK_HEADER_OFF_DIM0, "nmc_block_header_t.dim0 offset");
+NMC_STATIC_ASSERT(offsetof(nmc_block_header_t, dim1) == NMC_BLOCK_HEADER_OFF_DIM1, "nmc_block_header_t.dim1 offset");
+NMC_STATIC_ASSERT(offsetof(nmc_block_header_t, dim2) == NMC_BLOCK_HEADER_OFF_DIM2, "nmc_block_header_t.dim2 offset");
 
 /* the last bytes of every image */
 typedef struct nmc_trailer {
@@ -210,11 +222,11 @@ typedef struct nmc_trailer {
 #define NMC_TRAILER_OFF_RESERVED                     8u
 #define NMC_TRAILER_OFF_SHA256                       16u
 #define NMC_TRAILER_OFF_SIGNATURE                    48u
-_Static_assert(sizeof(nmc_trailer_t) == NMC_TRAILER_SIZE, "nmc_trailer_t size");
-_Static_assert(offsetof(nmc_trailer_t, magic) == NMC_TRAILER_OFF_MAGIC, "nmc_trailer_t.magic offset");
-_Static_assert(offsetof(nmc_trailer_t, flags) == NMC_TRAILER_OFF_FLAGS, "nmc_trailer_t.flags offset");
-_Static_assert(offsetof(nmc_trailer_t, reserved) == NMC_TRAILER_OFF_RESERVED, "nmc_trailer_t.reserved offset");
-_Static_assert(offsetof(nmc_trailer_t, sha256) == NMC_TRAILER_OFF_SHA256, "nmc_trailer_t.sha256 offset");
-_Static_assert(offsetof(nmc_trailer_t, signature) == NMC_TRAILER_OFF_SIGNATURE, "nmc_trailer_t.signature offset");
+NMC_STATIC_ASSERT(sizeof(nmc_trailer_t) == NMC_TRAILER_SIZE, "nmc_trailer_t size");
+NMC_STATIC_ASSERT(offsetof(nmc_trailer_t, magic) == NMC_TRAILER_OFF_MAGIC, "nmc_trailer_t.magic offset");
+NMC_STATIC_ASSERT(offsetof(nmc_trailer_t, flags) == NMC_TRAILER_OFF_FLAGS, "nmc_trailer_t.flags offset");
+NMC_STATIC_ASSERT(offsetof(nmc_trailer_t, reserved) == NMC_TRAILER_OFF_RESERVED, "nmc_trailer_t.reserved offset");
+NMC_STATIC_ASSERT(offsetof(nmc_trailer_t, sha256) == NMC_TRAILER_OFF_SHA256, "nmc_trailer_t.sha256 offset");
+NMC_STATIC_ASSERT(offsetof(nmc_trailer_t, signature) == NMC_TRAILER_OFF_SIGNATURE, "nmc_trailer_t.signature offset");
 
 #endif /* NMC_FORMAT_H */
