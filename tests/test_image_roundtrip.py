@@ -168,3 +168,23 @@ def test_writer_lists_every_problem_at_once():
     assert "cannot write image: target family 'loihi' differs from the network family 'xylo'" in messages
     assert "cannot write image: output population 'nope' is not a population of the network" in messages
     assert "cannot write image: network n_inputs = -1 is outside 0..1048576" in messages
+
+
+def test_writer_rejects_values_it_cannot_read_back():
+    import attrs
+
+    from engine.netlist import Population
+
+    contents = small_contents(placed=False)
+    hidden = contents.network.populations[0]
+    huge = Population(hidden.name, hidden.size, dict(hidden.params, bias=np.full(hidden.size, 2**64 - 1, dtype=np.uint64)))
+    network = attrs.evolve(contents.network, populations=(huge, *contents.network.populations[1:]))
+    bad = attrs.evolve(contents, network=network, preprocessing={"x": np.zeros(2, dtype=np.float32)},
+                       metadata=attrs.evolve(contents.metadata, site="a\udc80b"))
+    with pytest.raises(ImageError) as info:
+        write_image(bad)
+    assert [d.message for d in info.value.diagnostics] == sorted([
+        "cannot write image: metadata.site 'a\\udc80b' is not valid Unicode text",
+        "cannot write image: parameter hidden.bias holds a value beyond 2^63-1",
+        "cannot write image: preprocessing 'x' must be an integer array, got float32",
+    ])

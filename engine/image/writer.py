@@ -281,6 +281,8 @@ def _check_contents(c: ImageContents) -> list[Diagnostic]:
             array = np.asarray(pop.params[pname])
             if array.dtype.kind not in "iu":
                 problems.append(f"parameter {pop.name}.{pname} must be integer, got {array.dtype}")
+            elif array.size and array.dtype == np.uint64 and int(array.max()) > I64[1]:
+                problems.append(f"parameter {pop.name}.{pname} holds a value beyond 2^63-1")
             elif array.ndim not in (1, 2) or array.shape[0] != pop.size:
                 problems.append(f"parameter {pop.name}.{pname} has shape {array.shape}, expected ({pop.size},) or ({pop.size}, k)")
     if net.output not in names:
