@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from engine.cli import main
-from engine.image import load_signing_key, load_verify_key, write_image
+from engine.image import ImageError, load_signing_key, load_verify_key, write_image
 from engine.netlist import Weights
 from tests.image_nets import small_contents
 
@@ -105,13 +106,14 @@ def test_keys_load_from_file_env_and_raw(tmp_path, monkeypatch):
     assert write_image(CONTENTS, signing_key=load_signing_key()) == expected
     monkeypatch.setenv("NMSPEC_SIGNING_KEY", str(pem))
     assert write_image(CONTENTS, signing_key=load_signing_key()) == expected
+    monkeypatch.setenv("NMSPEC_SIGNING_KEY", "x" * 32)  # 32 characters are not taken as a raw seed
+    with pytest.raises(ImageError, match=r"^\$NMSPEC_SIGNING_KEY: expected a PEM Ed25519 private key"):
+        load_signing_key()
     pub_raw = tmp_path / "raw.pub"
     pub_raw.write_bytes(KEY.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
     load_verify_key(pub_raw).verify(expected[-64:], expected[:-112])
     bad = tmp_path / "bad.pem"
     bad.write_text("not a key")
-    from engine.image import ImageError
-
     try:
         load_signing_key(bad)
     except ImageError as exc:

@@ -23,9 +23,10 @@ def load_signing_key(path: str | os.PathLike | None = None, env: str = "NMSPEC_S
     value = os.environ.get(env)
     if not value:
         return None
-    if not value.lstrip().startswith("-----BEGIN") and _raw32(value.encode()) is None and Path(value).is_file():
+    if not value.lstrip().startswith("-----BEGIN") and Path(value).is_file():
         return _private(_read(value), value)
-    return _private(value.encode(), f"${env}")
+    # text in a variable: PEM, hex or base64 only, never 32 characters taken as raw bytes
+    return _private(value.encode(), f"${env}", binary=False)
 
 
 def load_verify_key(path: str | os.PathLike) -> Ed25519PublicKey:
@@ -52,7 +53,7 @@ def _read(path) -> bytes:
         raise image_error(KEY_ERROR, f"cannot read key file {path}: {exc.strerror or exc}") from None
 
 
-def _private(data: bytes, where: str) -> Ed25519PrivateKey:
+def _private(data: bytes, where: str, *, binary: bool = True) -> Ed25519PrivateKey:
     if data.lstrip().startswith(b"-----BEGIN"):
         try:
             key = serialization.load_pem_private_key(data, password=None)
@@ -61,14 +62,14 @@ def _private(data: bytes, where: str) -> Ed25519PrivateKey:
         if not isinstance(key, Ed25519PrivateKey):
             raise image_error(KEY_ERROR, f"{where}: the private key is not an Ed25519 key")
         return key
-    raw = _raw32(data)
+    raw = _raw32(data, binary=binary)
     if raw is None:
         raise image_error(KEY_ERROR, f"{where}: expected a PEM Ed25519 private key or a 32-byte seed (binary, hex or base64)")
     return Ed25519PrivateKey.from_private_bytes(raw)
 
 
-def _raw32(data: bytes) -> bytes | None:
-    if len(data) == 32:
+def _raw32(data: bytes, *, binary: bool = True) -> bytes | None:
+    if binary and len(data) == 32:
         return data
     text = data.strip()
     if len(text) == 64:
