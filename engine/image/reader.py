@@ -427,7 +427,7 @@ def _decode_network(family: str, cursor, known: dict) -> QuantNetwork:
         raise image_error(MALFORMED, "section NETWORK: population names are empty, repeated or 'input'")
     if output >= n_pop:
         raise image_error(MALFORMED, f"section NETWORK: output population {output} of {n_pop}")
-    pop_params: list[list[tuple[str, int]]] = []  # per population: (name, cols or 0 for a vector)
+    pop_params: list[list[tuple[str, int]]] = []  # per population: (name, cols, or -1 for a vector)
     at = 0
     for count in param_counts:
         entries = []
@@ -450,6 +450,8 @@ def _decode_network(family: str, cursor, known: dict) -> QuantNetwork:
         mesh = p.ints("MESH", (2,))
         core_xy_raw = p.ints("CORE_XY", (None, 2))
         p.done()
+        if mesh.min() < 0 or mesh.max() > 2**32 - 1:
+            raise image_error(MALFORMED, "section PLACEMENT: mesh width and height must be 0..2^32-1")
         if core_xy_raw.shape[0] < 1 or core_xy_raw.min() < -(2**31) or core_xy_raw.max() > 2**31 - 1:
             raise image_error(MALFORMED, "section PLACEMENT: CORE_XY needs at least one core and 32-bit coordinates")
         n_cores = int(core_xy_raw.shape[0])
