@@ -25,6 +25,7 @@ class BuildOptions:
     signing_key: Any = None
     verify: bool = True
     source_date_epoch: int | None = None
+    preview: bool = False  # an in-memory build for diff or verify: the release rules do not apply
 
 
 @attrs.frozen(eq=False)
@@ -70,66 +71,12 @@ class Resolved:
     nominal_spikes: Any = None  # the chain's spikes for the nominal stimuli (calibration)
 
 
-def _traces(doc: SpecDocument):
-    from engine.verify.agreement import load_traces
-
-    stimuli = [p for pointer, p in referenced_files(doc) if pointer.startswith("/verify/")]
-    if not stimuli:
-        return None
-    return load_traces(stimuli, [str(Path(p).name) for p in stimuli])
-
-
 def resolve_site(doc: SpecDocument, catalog: Catalog) -> Resolved:
-    from engine.dsp import ChainError
-    from engine.dsp.from_spec import chain_for_spec
-    from engine.resolve.nir_import import ImportError_, read_nir
-    from engine.resolve.quantize import QuantizeError, quantize
+    from engine.resolve import resolve
 
-    data, _ = with_defaults(doc.data)
-    try:
-        chain = chain_for_spec(data)
-    except ChainError as exc:
-        index = next((i for i, item in enumerate(data["preprocessing"]) if (item.get("id") or [k for k in item if k != "id"][0]) == exc.stage), 0)
-        raise StageError([doc.at(f"/preprocessing/{index}", "NM320", f"preprocessing[{index}]: {exc.message}")]) from None
-    model_path = doc.resolve_path("/model/source", data["model"]["source"])
-    dt = parse_quantity(data["model"]["dt"], "time")
-    try:
-        float_model = read_nir(model_path, dt=dt, convention=data["model"].get("convention", "nir"))
-    except ImportError_ as exc:
-        raise StageError([doc.at("/model/source", d.code, f"model.source: {d.message}") for d in exc.diagnostics]) from None
-    problems = []
-    if float_model.n_inputs != chain.n_channels:
-        problems.append(doc.at("/model/source", "NM304", f"model.source: the model takes {float_model.n_inputs} inputs but the "
-                                                          f"preprocessing chain produces {chain.n_channels} channels"))
-    n_out = float_model.population(float_model.output).size
-    if n_out != len(data["model"]["labels"]):
-        problems.append(doc.at("/model/labels", "NM305", f"model.labels: {len(data['model']['labels'])} labels for "
-                                                          f"{n_out} output neurons"))
-    _check(problems)
-    stimuli = _traces(doc)
-    calibration = None
-    if stimuli is not None:
-        nominal = stimuli.samples[stimuli.labels == 0] if np.any(stimuli.labels == 0) else stimuli.samples
-        calibration = chain.run(nominal)
-    chip = catalog.part("chips", data["target"]["chip"])
-    family = chip.attribute("family")
-    weight_bits = chip.figure("weight_bits").value or 8
-    quant = data["model"].get("quantization") or {}
-    try:
-        result = quantize(float_model, family, stimuli=calibration,
-                          headroom=parse_quantity(quant.get("headroom", "5%"), "ratio"),
-                          granularity=quant.get("granularity", "per_layer"), weight_bits=int(weight_bits))
-    except QuantizeError as exc:
-        raise StageError([doc.at("/model/source", d.code, f"model.source: {d.message}") for d in exc.diagnostics]) from None
-    deployment = None
-    try:
-        from engine.resolve import resolve as resolve_stage  # the full stage: fit, power, safety, graph
-    except ImportError:
-        resolve_stage = None
-    if resolve_stage is not None:
-        deployment = resolve_stage(doc, catalog)
-    network = getattr(deployment, "network", None) or result.network
-    return Resolved(data, chain, float_model, network, stimuli, result.layers, result.notes, deployment, calibration)
+    deployment = resolve(doc, catalog)
+    return Resolved(deployment.data, deployment.chain, deployment.float_model, deployment.network, deployment.stimuli,
+                    deployment.quantized.layers, deployment.quantized.notes, deployment, deployment.nominal_spikes)
 
 
 def _placement(resolved: Resolved, catalog: Catalog):
@@ -174,6 +121,21 @@ def sanity_bounds(resolved: Resolved, window_s: float):
     return SanityBounds(tuple(share), tolerance, rate_mhz, rate_mhz // 5, int(max(10 * window_s, 1)))
 
 
+def build_policy(doc: SpecDocument, data: Mapping[str, Any], options: BuildOptions) -> list[Diagnostic]:
+    """Safety rules only the build can check: how the image is signed and verified."""
+    from engine.resolve.safety import SIGNED_IMAGE, VERIFIED_BUILD, level
+
+    name = (data.get("safety") or {}).get("class", "none")
+    problems = []
+    if level(data) >= 1 and options.signing_key is None:
+        code, message, hint = SIGNED_IMAGE
+        problems.append(doc.at("/safety/class", code, f"safety.class: {message.format(level=name)}", hint=hint))
+    if level(data) >= 1 and not options.verify:
+        code, message, hint = VERIFIED_BUILD
+        problems.append(doc.at("/safety/class", code, f"safety.class: {message.format(level=name)}", hint=hint))
+    return problems
+
+
 def input_names(chain) -> tuple[str, ...]:
     return tuple(f"{chain.encoder.id}{i:03d}" for i in range(chain.n_channels))
 
@@ -184,6 +146,8 @@ def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = 
     doc, diagnostics = validate_spec(spec_path, catalog)
     _check(diagnostics)
     resolved = resolve_site(doc, catalog)
+    if not options.preview:
+        _check(build_policy(doc, resolved.data, options))
     network, core_map = _placement(resolved, catalog)
     data = resolved.data
     window_s = parse_quantity(((data.get("runtime") or {}).get("schedule") or {}).get("window", "1s"), "time")
@@ -208,9 +172,7 @@ def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = 
     }
     if core_map is not None:
         report["mapping"] = getattr(core_map, "summary", lambda: {})()
-    deployment_report = getattr(resolved.deployment, "report", None)
-    if callable(deployment_report):
-        report["resolve"] = deployment_report()
+    report["resolve"] = resolved.deployment.report()
     files = bundle_files(contents, {}, report, {}, signing_key=options.signing_key,
                          source_date_epoch=options.source_date_epoch)
     if options.verify:

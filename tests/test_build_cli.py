@@ -27,12 +27,18 @@ def repo(tmp_path_factory) -> Path:
     subprocess.run(git + ["init", "-q"], cwd=root, check=True)
     subprocess.run(git + ["add", "-A"], cwd=root, check=True)
     subprocess.run(git + ["commit", "-qm", "sites"], cwd=root, check=True)
+    code, _, err = run_cli(["keygen", str(root.parent / "keys" / "sign.pem")], root)
+    assert code == 0, err
     return root
+
+
+def key(repo: Path) -> list[str]:
+    return ["--sign-key", str(repo.parent / "keys" / "sign.pem")]
 
 
 @pytest.fixture(scope="module")
 def built(repo) -> Path:
-    code, out, err = run_cli(["build", "specs/examples/compressor.yaml", "--out", "out", "--no-cache"], repo)
+    code, out, err = run_cli(["build", "specs/examples/compressor.yaml", "--out", "out", "--no-cache"] + key(repo), repo)
     assert code == 0, err
     return repo / "out" / "demo-plant" / "compressor-1"
 
@@ -50,14 +56,14 @@ def test_bundle_has_its_files_and_the_manifest_hashes_them(built):
 
 
 def test_check_mode_passes_then_reports_a_changed_spec_without_writing(repo, built):
-    code, out, err = run_cli(["build", "specs/examples/compressor.yaml", "--out", "out", "--check", "--no-cache"], repo)
+    code, out, err = run_cli(["build", "specs/examples/compressor.yaml", "--out", "out", "--check", "--no-cache"] + key(repo), repo)
     assert code == 0, err
     spec = repo / "specs/examples/compressor.yaml"
     original = spec.read_text()
     before = (built / "model.nmc").read_bytes()
     try:
         spec.write_text(original.replace("harmonics: 3, q: 30", "harmonics: 2, q: 30"))
-        code, out, err = run_cli(["build", "specs/examples/compressor.yaml", "--out", "out", "--check", "--no-cache"], repo)
+        code, out, err = run_cli(["build", "specs/examples/compressor.yaml", "--out", "out", "--check", "--no-cache"] + key(repo), repo)
         assert code == 3
         assert "changed model.nmc" in err
         assert (built / "model.nmc").read_bytes() == before
@@ -66,7 +72,8 @@ def test_check_mode_passes_then_reports_a_changed_spec_without_writing(repo, bui
 
 
 def test_verify_bundle_and_refuse_a_modified_one(repo, built, tmp_path):
-    code, out, err = run_cli(["verify", str(built), "--spec", "specs/examples/compressor.yaml"], repo)
+    code, out, err = run_cli(["verify", str(built), "--spec", "specs/examples/compressor.yaml",
+                              "--verify-key", str(repo.parent / "keys" / "sign.pem.pub")], repo)
     assert code == 0, err
     assert "verification passed" in out
     copy = tmp_path / "bundle"
@@ -95,12 +102,24 @@ def test_diff_between_revisions_names_what_changes(repo):
     assert out.splitlines()[-1] == "no change for the device"
 
 
+def test_safety_class_requires_a_signed_and_verified_build(repo):
+    code, out, err = run_cli(["build", "specs/examples/compressor.yaml", "--out", "out-unsigned", "--no-cache", "--no-verify"], repo)
+    assert code == 1
+    assert err.splitlines()[:4] == [
+        "specs/examples/compressor.yaml:52:10: error[NM504]: safety.class: sil2 requires a signed image",
+        "  hint: pass --sign-key FILE or set NMSPEC_SIGNING_KEY (keep the key outside the spec repository)",
+        "specs/examples/compressor.yaml:52:10: error[NM505]: safety.class: sil2 requires bit-exact verification of the image",
+        "  hint: build without --no-verify",
+    ]
+    assert not (repo / "out-unsigned").exists()
+
+
 def test_failed_build_writes_nothing(repo):
     bad = repo / "specs/examples/bad.yaml"
     bad.write_text((repo / "specs/examples/compressor.yaml").read_text()
                    .replace("demo-plant/compressor-1", "demo-plant/bad").replace("bands: 16", "bands: 12"))
     try:
-        code, out, err = run_cli(["build", "specs/examples/bad.yaml", "--out", "out-bad", "--no-cache"], repo)
+        code, out, err = run_cli(["build", "specs/examples/bad.yaml", "--out", "out-bad", "--no-cache"] + key(repo), repo)
     finally:
         bad.unlink()
     assert code == 1
@@ -122,7 +141,7 @@ def test_builds_are_byte_identical_across_hash_seeds_and_folders(repo, tmp_path)
 
 
 def test_dask_executor_gives_the_same_bundles(repo, tmp_path):
-    args = ["build", "specs/sites", "--no-cache", "--no-verify", "-q", "--jobs", "2"]
+    args = ["build", "specs/sites", "--no-cache", "-q", "--jobs", "2"] + key(repo)
     code, _, err = run_cli(args + ["--out", str(tmp_path / "local")], repo)
     assert code == 0, err
     code, _, err = run_cli(args + ["--out", str(tmp_path / "dask"), "--executor", "dask"], repo)

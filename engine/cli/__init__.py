@@ -30,6 +30,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("verify", "verify a bundle or spec with the kernel", "kernel"),
     ("simulate", "run traces or spikes through the kernel", "kernel"),
     ("diff", "what changes for the device between two specs or bundles", "gitops"),
+    ("keygen", "make an Ed25519 key pair for signing images", "image"),
 )
 
 

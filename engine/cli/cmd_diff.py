@@ -55,7 +55,7 @@ def _files_of(source: str, args, scratch: Path):
     catalog, problems = repository_catalog(str(path), tuple(args.catalog))
     if catalog is None:
         raise StageError(problems)
-    return dict(build_site(str(path), catalog, BuildOptions(verify=False)).files)
+    return dict(build_site(str(path), catalog, BuildOptions(verify=False, preview=True)).files)
 
 
 def run(args) -> int:

@@ -77,7 +77,7 @@ def run(args) -> int:
         if image_bytes is None:
             from engine.pipeline import BuildOptions, build_site
 
-            image_bytes = build_site(spec, catalog, BuildOptions(verify=False)).files["model.nmc"]
+            image_bytes = build_site(spec, catalog, BuildOptions(verify=False, preview=True)).files["model.nmc"]
         contents = read_image(image_bytes, verify_key=verify_key, require_signature=verify_key is not None)
     except StageError as exc:
         return emit_diagnostics(diagnostics + list(exc.diagnostics), args.output)

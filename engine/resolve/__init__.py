@@ -1,1 +1,211 @@
-"""resolve stage."""
+"""Resolve a validated spec into a deployment: the model imported and quantized for the
+target, the fit against the target's limits, the power budget and battery life, the
+safety policy, and the placement graph.
+
+    deployment = resolve(doc, catalog)      # raises StageError with every problem found
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import attrs
+import numpy as np
+
+from engine.catalog import Catalog, MissingFigure
+from engine.diagnostics import Diagnostic, StageError, has_errors
+from engine.spec import SpecDocument
+from engine.spec.render import with_defaults
+from engine.spec.units import parse_quantity
+
+PART_POINTERS = {"chips": "/target/chip", "mcus": "/target/mcu", "sensors": "/sensor/part",
+                 "radios": "/power/radio/part", "cells": "/power/battery/cell"}
+OVERRIDE_POINTERS = {"chips": "/target/overrides", "mcus": "/target/mcu_overrides", "sensors": "/sensor/overrides",
+                     "radios": "/power/radio/overrides", "cells": "/power/battery/overrides"}
+
+
+@attrs.frozen(eq=False)
+class Deployment:
+    data: Mapping[str, Any]  # merged spec with schema defaults
+    chain: Any  # engine.dsp.Chain
+    float_model: Any  # engine.resolve.floatnet.FloatNet
+    quantized: Any  # engine.resolve.quantize.QuantizeResult
+    stimuli: Any  # engine.resolve.stimuli.Stimuli | None
+    nominal_spikes: Any  # chain output for the nominal windows (calibration)
+    fit: Any  # engine.resolve.fit.FitReport
+    power: Any  # engine.resolve.power.PowerReport | None (None when a figure is missing)
+    safety: tuple  # engine.resolve.safety.SafetyFinding
+    graph: Any  # networkx.DiGraph
+    activity: Any  # engine.resolve.power.Activity
+    warnings: tuple[Diagnostic, ...] = ()
+
+    @property
+    def network(self):
+        return self.quantized.network
+
+    def report(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "fit": {"verdict": self.fit.verdict, "reason": self.fit.reason(),
+                    "limits": [{"name": lim.name, "used": lim.used, "allowed": lim.allowed} for lim in self.fit.limits]},
+            "safety": {"class": (self.data.get("safety") or {}).get("class", "none"),
+                       "findings": [attrs.asdict(f) for f in self.safety]},
+        }
+        if self.power is not None:
+            p = self.power
+            out["power"] = {
+                "consumers": [{"name": n, "part": part, "uA": round(ua, 4), "share": round(share, 4)} for n, part, ua, share in p.rows()],
+                "details": {c.name: c.detail for c in p.consumers},
+                "total_uA": round((p.total_current_a + p.self_discharge_a) * 1e6, 4),
+                "total_uW": round(p.total_power_w * 1e6, 3),
+                "inference_uW": round(p.inference_power_w * 1e6, 3),
+                "budget_uW": None if p.budget_w is None else round(p.budget_w * 1e6, 3),
+                "voltage_V": p.voltage_v, "usable_Ah": round(p.capacity_ah, 4),
+                "life_years": round(p.life_years, 3), "required_years": round(p.required_years, 3),
+            }
+        return out
+
+
+def _overrides(data: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    from engine.catalog import FIGURE_DIMENSIONS
+
+    out: dict[str, dict[str, float]] = {}
+    for kind, pointer in OVERRIDE_POINTERS.items():
+        node: Any = data
+        for token in pointer.split("/")[1:]:
+            node = node.get(token) if isinstance(node, dict) else None
+        values = {}
+        for name, value in (node or {}).items():
+            dimension = FIGURE_DIMENSIONS.get(name, "count")
+            values[name] = parse_quantity(value, dimension) if isinstance(value, str) else value
+        out[kind] = values
+    return out
+
+
+def _activity(data, chain, float_model, nominal_spikes) -> tuple[Any, dict[str, np.ndarray], float]:
+    from engine.resolve.floatnet import simulate
+    from engine.resolve.power import Activity, dsp_cycles_per_window
+
+    schedule = (data.get("runtime") or {}).get("schedule") or {}
+    window_s = parse_quantity(schedule.get("window", "1s"), "time")
+    interval_s = parse_quantity(schedule.get("interval", schedule.get("window", "1s")), "time")
+    steps = max(1, int(round(window_s / chain.dt)))
+    rates: dict[str, np.ndarray] = {}
+    ops = 0.0
+    input_rate = 0.0
+    if nominal_spikes is not None and len(nominal_spikes):
+        out = simulate(float_model, nominal_spikes)
+        windows, frames = nominal_spikes.shape[:2]
+        seconds = windows * frames * chain.dt
+        for pop in float_model.populations:
+            rates[pop.name] = out[pop.name].sum(axis=(0, 1)) / seconds
+        for proj in float_model.projections:
+            source = nominal_spikes if proj.src == "input" else out[proj.src]
+            ops += float(np.sum(source.sum(axis=(0, 1)) * (proj.weight != 0).sum(axis=1))) / windows
+        input_rate = float(nominal_spikes.sum() / (seconds * nominal_spikes.shape[2]))
+        ops *= steps / frames
+    updates = float(steps * sum(p.size for p in float_model.populations))
+    activity = Activity(window_s, interval_s, steps, ops, updates, dsp_cycles_per_window(chain, window_s))
+    return activity, rates, input_rate
+
+
+def resolve(doc: SpecDocument, catalog: Catalog) -> Deployment:
+    from engine.dsp import ChainError
+    from engine.dsp.from_spec import chain_for_spec
+    from engine.resolve.fit import check_fit
+    from engine.resolve.graph import placement_graph
+    from engine.resolve.nir_import import ImportError_, read_nir
+    from engine.resolve.power import node_power
+    from engine.resolve.quantize import QuantizeError, quantize
+    from engine.resolve.safety import check_safety
+    from engine.resolve.stimuli import TraceError, load_traces
+
+    data, _ = with_defaults(doc.data)
+    problems: list[Diagnostic] = []
+    try:
+        chain = chain_for_spec(data)
+    except ChainError as exc:
+        index = next((i for i, item in enumerate(data["preprocessing"])
+                      if (item.get("id") or [k for k in item if k != "id"][0]) == exc.stage), 0)
+        raise StageError([doc.at(f"/preprocessing/{index}", "NM320", f"preprocessing[{index}]: {exc.message}")]) from None
+    model_path = doc.resolve_path("/model/source", data["model"]["source"])
+    dt = parse_quantity(data["model"]["dt"], "time")
+    try:
+        float_model = read_nir(model_path, dt=dt, convention=data["model"].get("convention", "nir"))
+    except ImportError_ as exc:
+        raise StageError([doc.at("/model/source", d.code, f"model.source: {d.message}") for d in exc.diagnostics]) from None
+    if float_model.n_inputs != chain.n_channels:
+        problems.append(doc.at("/model/source", "NM304", f"model.source: the model takes {float_model.n_inputs} inputs "
+                                                          f"but the preprocessing chain produces {chain.n_channels} channels"))
+    n_out = float_model.population(float_model.output).size
+    if n_out != len(data["model"]["labels"]):
+        problems.append(doc.at("/model/labels", "NM305", f"model.labels: {len(data['model']['labels'])} labels for "
+                                                          f"{n_out} output neurons"))
+    if has_errors(problems):
+        raise StageError(problems)
+    stimuli = None
+    paths = [(f"/verify/stimuli/{i}", s) for i, s in enumerate((data.get("verify") or {}).get("stimuli") or [])]
+    if paths:
+        try:
+            stimuli = load_traces([doc.resolve_path(p, s) for p, s in paths], [Path(s).name for _, s in paths])
+        except TraceError as exc:
+            raise StageError([doc.at("/verify/stimuli", "NM306", f"verify.stimuli: {exc}")]) from None
+        if stimuli.samples.shape[2] != chain.axes:
+            raise StageError([doc.at("/verify/stimuli", "NM306", f"verify.stimuli: traces have {stimuli.samples.shape[2]} "
+                                                                   f"axes, the sensor reads {chain.axes}")])
+    nominal = None
+    if stimuli is not None:
+        chosen = stimuli.samples[stimuli.labels == 0] if np.any(stimuli.labels == 0) else stimuli.samples
+        nominal = chain.run(chosen)
+    chip = catalog.part("chips", data["target"]["chip"])
+    overrides = _overrides(data)
+    quant = data["model"].get("quantization") or {}
+    weight_bits = overrides["chips"].get("weight_bits", chip.figure("weight_bits").value or 8)
+    try:
+        quantized = quantize(float_model, chip.attribute("family"), stimuli=nominal,
+                             headroom=parse_quantity(quant.get("headroom", "5%"), "ratio"),
+                             granularity=quant.get("granularity", "per_layer"), weight_bits=int(weight_bits))
+    except QuantizeError as exc:
+        raise StageError([doc.at("/model/source", d.code, f"model.source: {d.message}") for d in exc.diagnostics]) from None
+    warnings: list[Diagnostic] = []
+    for layer in quantized.layers:
+        if layer.total_weights and layer.zeroed_weights == layer.total_weights:
+            problems.append(doc.at("/model/source", "NM312", f"model.source: every weight into '{layer.population}' "
+                                                              "quantizes to zero"))
+        if layer.never_fire == layer.size:
+            problems.append(doc.at("/model/source", "NM313", f"model.source: no neuron of '{layer.population}' can ever "
+                                                              "reach its threshold after quantization"))
+    activity, rates, input_rate = _activity(data, chain, float_model, nominal)
+    if nominal is not None and float(np.sum(rates.get(float_model.output, 0.0))) == 0.0:
+        problems.append(doc.at("/verify/stimuli", "NM314", "verify.stimuli: the network shows no output activity on the "
+                                                            "calibration stimuli", hint="check the encoder thresholds and the model"))
+    fit = check_fit(quantized.network, chip, overrides["chips"])
+    if fit.violations:
+        problems.append(doc.at("/target/chip", "NM410", f"target.chip: the network does not fit: {fit.reason()}",
+                               hint="run `nmspec fit` to rank the targets for this spec"))
+    safety = check_safety(data, chip)
+    problems += [doc.at(f.pointer, f.code, f.message, hint=f.hint) for f in safety]
+    power = None
+    try:
+        power = node_power(
+            sensor=catalog.part("sensors", data["sensor"]["part"]), mcu=catalog.part("mcus", data["target"]["mcu"]),
+            chip=chip, radio=catalog.part("radios", data["power"]["radio"]["part"]) if (data["power"].get("radio") or {}).get("part") else None,
+            cell=catalog.part("cells", data["power"]["battery"]["cell"]), spec=data, activity=activity, overrides=overrides)
+    except MissingFigure as exc:
+        problems.append(doc.at(PART_POINTERS[exc.part.kind], "NM402", f"power: {exc.message}", hint=exc.hint))
+    if power is not None:
+        if power.life_years < power.required_years:
+            problems.append(doc.at("/power/battery/lifetime", "NM401",
+                                   f"power.battery.lifetime: the node lasts {power.life_years:.2f} years on "
+                                   f"{data['power']['battery']['cell']}, less than the {power.required_years:g} required "
+                                   f"(average {power.total_current_a * 1e6:.1f} uA)",
+                                   hint="`nmspec fit` shows the power table; lengthen runtime.schedule.interval or use a larger cell"))
+        if power.budget_w is not None and power.inference_power_w > power.budget_w:
+            problems.append(doc.at("/power/budget", "NM403",
+                                   f"power.budget: inference needs {power.inference_power_w * 1e6:.1f} uW, more than the "
+                                   f"{power.budget_w * 1e6:g} uW budget"))
+    if has_errors(problems):
+        raise StageError(problems)
+    graph = placement_graph(quantized.network, chain, chip.id, rates, input_rate)
+    return Deployment(data, chain, float_model, quantized, stimuli, nominal, fit, power, safety, graph, activity,
+                      tuple(warnings))

@@ -8,39 +8,13 @@ class with the most output spikes over a measurement window (ties: the lowest in
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Sequence
-
 import attrs
 import numpy as np
 
 from engine.dsp.chain import Chain
 from engine.resolve.floatnet import FloatNet, classify, simulate
+from engine.resolve.stimuli import Stimuli, load_traces  # noqa: F401  (re-exported for verify's users)
 from engine.verify import kernel
-
-
-@attrs.frozen
-class Stimuli:
-    """Measurement windows of one or more recorded traces, with their labels."""
-
-    samples: np.ndarray  # int16 (windows, n, axes)
-    labels: np.ndarray  # int (windows,)
-    sources: tuple[str, ...]  # file per window
-
-
-def load_traces(paths: Sequence[Path], display: Sequence[str] | None = None) -> Stimuli:
-    samples, labels, sources = [], [], []
-    for index, path in enumerate(paths):
-        with np.load(path) as data:
-            window = int(data["window"])
-            raw = np.asarray(data["samples"])
-            if raw.ndim == 1:
-                raw = raw[:, None]
-            count = raw.shape[0] // window
-            samples.append(raw[: count * window].reshape(count, window, raw.shape[1]))
-            labels.append(np.asarray(data["labels"], dtype=np.int64)[:count])
-            sources += [(display or [str(p) for p in paths])[index]] * count
-    return Stimuli(np.concatenate(samples).astype(np.int16), np.concatenate(labels), tuple(sources))
 
 
 @attrs.frozen

@@ -1,0 +1,123 @@
+"""Does the quantized network fit the target? Every violated limit, with its numbers."""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+import numpy as np
+
+from engine.netlist import INPUT, QuantNetwork
+
+MARGINAL = 0.9  # within 10% of a limit
+
+
+@attrs.frozen
+class Limit:
+    name: str  # what is limited
+    figure: str  # the catalog figure
+    used: int
+    allowed: int | None  # None: the catalog does not know
+    grows: bool = True  # False for limits a design meets exactly by construction (inputs, weight bits)
+
+    @property
+    def ok(self) -> bool:
+        return self.allowed is None or self.used <= self.allowed
+
+    @property
+    def marginal(self) -> bool:
+        return self.grows and self.allowed is not None and self.ok and self.used > MARGINAL * self.allowed
+
+    def describe(self, chip: str) -> str:
+        if self.allowed is None:
+            return f"{self.name}: {self.used} used, limit unknown on {chip} ({self.figure} not verified)"
+        relation = ">" if not self.ok else "<="
+        return f"{self.used} {self.name} {relation} {self.allowed} on {chip}"
+
+
+@attrs.frozen
+class FitReport:
+    chip: str
+    limits: tuple[Limit, ...]
+
+    @property
+    def violations(self) -> tuple[Limit, ...]:
+        return tuple(limit for limit in self.limits if not limit.ok)
+
+    @property
+    def verdict(self) -> str:
+        if self.violations:
+            return "does not fit"
+        if any(limit.marginal for limit in self.limits):
+            return "marginal"
+        return "fits"
+
+    def reason(self) -> str:
+        if self.violations:
+            return "; ".join(v.describe(self.chip) for v in self.violations)
+        marginal = [limit for limit in self.limits if limit.marginal]
+        if marginal:
+            return "; ".join(f"{m.name} at {m.used / m.allowed:.0%} of {m.allowed}" for m in marginal)
+        unknown = [limit.figure for limit in self.limits if limit.allowed is None]
+        return "within every known limit" + (f" (unknown: {', '.join(sorted(set(unknown)))})" if unknown else "")
+
+
+def _fan(network: QuantNetwork) -> tuple[int, int]:
+    fan_in = np.zeros(0, dtype=np.int64)
+    incoming: dict[str, np.ndarray] = {p.name: np.zeros(p.size, dtype=np.int64) for p in network.populations}
+    fan_out = 0
+    for proj in network.projections:
+        dense = proj.weights.to_dense() != 0
+        incoming[proj.dst] += dense.sum(axis=0)
+        if proj.src != INPUT:
+            fan_out = max(fan_out, int(dense.sum(axis=1).max(initial=0)))
+    fan_in = max((int(v.max(initial=0)) for v in incoming.values()), default=0)
+    return fan_in, fan_out
+
+
+def check_fit(network: QuantNetwork, part, overrides=None) -> FitReport:
+    """The limits the catalog knows for `part`, against the network as quantized."""
+
+    def allowed(figure: str) -> int | None:
+        if overrides and figure in overrides:
+            return int(overrides[figure])
+        fig = part.figure(figure)
+        return int(fig.value) if fig.known and not isinstance(fig.value, list) else None
+
+    chip = part.id
+    limits = []
+    outputs = network.population(network.output).size
+    hidden = network.n_neurons - outputs
+    fan_in, fan_out = _fan(network)
+    family = part.attribute("family")
+    if family == "xylo":
+        limits.append(Limit("hidden neurons", "hidden_neurons", hidden, allowed("hidden_neurons")))
+        limits.append(Limit("output neurons", "output_neurons", outputs, allowed("output_neurons")))
+        fed = set()
+        for proj in network.projections:
+            if proj.src == INPUT:
+                fed |= set(np.nonzero(proj.weights.to_dense().any(axis=0))[0].tolist())
+        if allowed("input_neurons_max") is not None:
+            limits.append(Limit("hidden neurons fed by the input", "input_neurons_max",
+                                (max(fed) + 1) if fed else 0, allowed("input_neurons_max")))
+    else:
+        limits.append(Limit("neurons", "hidden_neurons", network.n_neurons, allowed("hidden_neurons")))
+        if allowed("output_neurons") is not None:
+            limits.append(Limit("output neurons", "output_neurons", outputs, allowed("output_neurons")))
+    limits.append(Limit("input channels", "input_channels", network.n_inputs, allowed("input_channels"), grows=False))
+    limits.append(Limit("synapses", "total_weights", network.n_synapses, allowed("total_weights")))
+    limits.append(Limit("fan-in per neuron", "fan_in_max", fan_in, allowed("fan_in_max")))
+    limits.append(Limit("fan-out per neuron", "fan_out_max", fan_out, allowed("fan_out_max")))
+    per_core = allowed("neurons_per_core")
+    cores = allowed("cores")
+    if per_core:
+        needed = sum(math.ceil(p.size / per_core) for p in network.populations)
+        limits.append(Limit("cores", "cores", needed, cores))
+    bits = allowed("weight_bits")
+    if family == "loihi":  # 8-bit magnitudes with the sign given by the sign mode
+        needed_bits = max((int(np.abs(p.weights.values).max(initial=0)).bit_length() for p in network.projections), default=1)
+    else:  # two's complement
+        needed_bits = max((max(int(p.weights.values.max(initial=0)).bit_length(),
+                               int(-p.weights.values.min(initial=0) - 1).bit_length()) + 1 for p in network.projections), default=1)
+    limits.append(Limit("weight bits", "weight_bits", needed_bits, bits, grows=False))
+    return FitReport(chip, tuple(limits))

@@ -1,0 +1,213 @@
+"""The node's energy budget: every consumer's average current from catalog figures, the
+cell's usable charge, and the battery life that follows.
+
+All currents are averages drawn from the cell at its nominal voltage (regulators are
+taken as linear: current in equals current out), in amperes; powers are current x cell
+voltage. A figure the catalog holds as unverified must come from the spec; otherwise the
+computation stops with the catalog's MissingFigure (which names the part, the figure and
+where to supply it).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping
+
+import attrs
+
+HOURS_PER_YEAR = 8766.0  # 365.25 days
+LORA_OVERHEAD_BYTES = 13  # MHDR 1 + FHDR 7 (no FOpts) + FPort 1 + MIC 4 (LoRaWAN 1.0)
+LORA_PREAMBLE = 8
+LORA_BANDWIDTH = 125e3
+ACK_PAYLOAD_BYTES = 0  # a confirmed uplink's acknowledgement carries no application payload
+RX_WINDOW_S = 0.025  # receiver on-time to detect the downlink preamble when none arrives
+
+
+def lora_airtime(payload_bytes: int, spreading_factor: int, bandwidth: float = LORA_BANDWIDTH,
+                 coding_rate: int = 1, crc: bool = True, explicit_header: bool = True) -> float:
+    """Time on air in seconds (Semtech SX1261/2 datasheet, LoRa modem time-on-air formula)."""
+    low_rate = 1 if spreading_factor >= 11 and bandwidth <= 125e3 else 0
+    t_sym = (2 ** spreading_factor) / bandwidth
+    numerator = 8 * payload_bytes - 4 * spreading_factor + 28 + 16 * int(crc) - 20 * (0 if explicit_header else 1)
+    symbols = 8 + max(math.ceil(numerator / (4 * (spreading_factor - 2 * low_rate))) * (coding_rate + 4), 0)
+    return (LORA_PREAMBLE + 4.25) * t_sym + symbols * t_sym
+
+
+@attrs.frozen
+class Consumer:
+    name: str  # sensor | mcu | chip | radio | self-discharge
+    part: str
+    current_a: float  # average
+    detail: str  # how it was computed, for the report
+
+
+@attrs.frozen
+class PowerReport:
+    consumers: tuple[Consumer, ...]
+    voltage_v: float
+    capacity_ah: float  # usable, after derating
+    self_discharge_a: float
+    total_current_a: float
+    life_years: float
+    required_years: float
+    inference_power_w: float  # chip + the MCU's share for the signal chain
+    budget_w: float | None
+
+    @property
+    def total_power_w(self) -> float:
+        return self.total_current_a * self.voltage_v
+
+    def rows(self) -> list[tuple[str, str, float, float]]:
+        """(consumer, part, microamps, share of the total)."""
+        total = self.total_current_a + self.self_discharge_a
+        return [(c.name, c.part, c.current_a * 1e6, c.current_a / total if total else 0.0) for c in self.consumers] + \
+               [("self-discharge", "cell", self.self_discharge_a * 1e6, self.self_discharge_a / total if total else 0.0)]
+
+
+@attrs.frozen
+class Activity:
+    """What one measurement window costs, from calibration."""
+
+    window_s: float
+    interval_s: float
+    steps: int  # model steps per window
+    synaptic_ops: float  # per window
+    neuron_updates: float  # per window
+    mcu_cycles: float  # signal chain + encoder per window
+
+
+def cell_life(capacity_ah: float, derating: float, self_discharge_per_year: float, load_a: float) -> tuple[float, float, float]:
+    """(usable Ah, self-discharge current A, life in years) for a constant average load."""
+    usable = capacity_ah * (1.0 - derating)
+    leak = usable * self_discharge_per_year / HOURS_PER_YEAR
+    life_h = usable / (load_a + leak) if load_a + leak > 0 else math.inf
+    return usable, leak, life_h / HOURS_PER_YEAR
+
+
+def dsp_cycles_per_window(chain, window_s: float) -> float:
+    """Cortex-M4 cycle estimate of the fixed-point chain per window: per input sample and
+    axis ~12 cycles for the DC blocker and ~20 per biquad section (one 32x32->64 MAC each
+    coefficient), per frame an N/2 log2 N butterfly FFT at ~10 cycles per butterfly, and
+    ~8 cycles per feature for log2 and encoding."""
+    from engine.dsp.stages import Biquads, DcBlock, Decimate, Envelope
+
+    samples = chain.sample_rate * window_s
+    cycles, rate = 0.0, samples
+    for stage in chain.sample_stages:
+        if isinstance(stage, DcBlock):
+            cycles += 12 * rate * chain.axes
+        elif isinstance(stage, Biquads):
+            cycles += 20 * len(stage.sections) * rate * chain.axes
+        elif isinstance(stage, Envelope):
+            cycles += 10 * rate * chain.axes
+        elif isinstance(stage, Decimate):
+            rate /= stage.factor
+    frames = window_s / chain.dt
+    fft = getattr(chain.framer, "fft", 0)
+    if fft:
+        cycles += frames * chain.axes * (fft / 2 * math.log2(fft) * 10 + fft * 4)
+    cycles += frames * (chain.n_features + chain.n_channels) * 8
+    return cycles
+
+
+def node_power(*, sensor, mcu, chip, radio, cell, spec: Mapping, activity: Activity, overrides: Mapping[str, Mapping[str, float]]) -> PowerReport:
+    """Raises engine.catalog.MissingFigure when a needed figure is unverified and not supplied."""
+    power = spec["power"]
+    battery = power["battery"]
+    voltage = cell.require("nominal_voltage", overrides.get("cells"))
+    duty = activity.window_s / activity.interval_s
+    consumers = []
+
+    active = sensor.require("active_current", overrides.get("sensors"))
+    standby = sensor.figure("standby_current").si() if sensor.figure("standby_current").known else None
+    if standby is None:
+        standby = sensor.require("standby_current", overrides.get("sensors"))
+    consumers.append(Consumer("sensor", sensor.id, active * duty + standby * (1 - duty),
+                              f"{active * 1e6:.4g} uA for {duty:.1%} of the time, {standby * 1e6:.3g} uA standby"))
+
+    clock = mcu.require("clock", overrides.get("mcus"))
+    per_mhz = mcu.require("run_current_per_mhz", overrides.get("mcus"))
+    sleep = mcu.require("sleep_current", overrides.get("mcus"))
+    run_s = activity.mcu_cycles / clock
+    mcu_duty = run_s / activity.interval_s
+    run_current = per_mhz * clock / 1e6
+    mcu_current = run_current * mcu_duty + sleep * (1 - mcu_duty)
+    consumers.append(Consumer("mcu", mcu.id, mcu_current,
+                              f"{activity.mcu_cycles:.3g} cycles per window at {clock / 1e6:g} MHz "
+                              f"({run_current * 1e6:.4g} uA for {mcu_duty:.3%}), {sleep * 1e6:.3g} uA asleep"))
+
+    chip_over = overrides.get("chips")
+    mode = power.get("chip_mode", "duty_cycled")
+    energy = _inference_energy(chip, chip_over, activity)
+    if mode == "always_on":
+        idle = chip.require("idle_power", chip_over)
+        chip_w = idle + energy / activity.interval_s
+        detail = f"always on: {idle * 1e6:.4g} uW idle + {energy * 1e6:.3g} uJ per window"
+    else:
+        sleep_w = chip.require("sleep_power", chip_over)
+        wake = chip.require("wake_energy", chip_over)
+        chip_w = sleep_w + (wake + energy) / activity.interval_s
+        detail = (f"power-gated: {sleep_w * 1e6:.3g} uW asleep + ({wake * 1e6:.3g} uJ wake + {energy * 1e6:.3g} uJ "
+                  f"inference) every {activity.interval_s:g} s")
+    consumers.append(Consumer("chip", chip.id, chip_w / voltage, detail))
+
+    if radio is not None:
+        consumers.append(_radio(radio, power.get("radio") or {}, spec.get("alerts") or {}, overrides.get("radios"),
+                                activity.interval_s))
+
+    total = sum(c.current_a for c in consumers)
+    capacity = cell.require("capacity", overrides.get("cells")) * int(battery.get("count", 1))
+    derating_fig = cell.figure("low_drain_derating")
+    derating = (overrides.get("cells") or {}).get("low_drain_derating", derating_fig.si() if derating_fig.known else 0.0)
+    self_discharge = cell.require("self_discharge", overrides.get("cells"))
+    usable, leak, life = cell_life(capacity, derating, self_discharge, total)
+    inference_w = chip_w + (mcu_current - sleep * (1 - mcu_duty)) * voltage
+    from engine.spec.units import parse_quantity
+
+    required = parse_quantity(battery["lifetime"], "time") / (HOURS_PER_YEAR * 3600)
+    budget = parse_quantity(power["budget"], "power") if power.get("budget") else None
+    return PowerReport(tuple(consumers), voltage, usable, leak, total, life, required, inference_w, budget)
+
+
+def _inference_energy(chip, overrides, activity: Activity) -> float:
+    """Energy of one window's inference: per-operation energies when the catalog has them,
+    else the measured energy per inference, else the active power over the window."""
+    from engine.catalog import MissingFigure
+
+    try:
+        syn = chip.require("energy_per_synaptic_op", overrides)
+        neu = chip.require("energy_per_neuron_update", overrides)
+        return syn * activity.synaptic_ops + neu * activity.neuron_updates
+    except MissingFigure:
+        pass
+    if chip.figure("inference_energy").known or (overrides or {}).get("inference_energy") is not None:
+        return chip.require("inference_energy", overrides)
+    return chip.require("active_power", overrides) * activity.window_s
+
+
+def _radio(radio, settings: Mapping, alerts: Mapping, overrides, interval_s: float) -> Consumer:
+    from engine.spec.units import parse_quantity
+
+    sf = int(settings.get("spreading_factor", 7))
+    tx_power = settings.get("tx_power", "14dBm")
+    tx_current = radio.require("tx_current_22dbm" if tx_power == "22dBm" else "tx_current_14dbm", overrides)
+    rx_current = radio.require("rx_current", overrides)
+    sleep = radio.require("sleep_current", overrides)
+    payload = int(settings.get("payload", 20))
+    airtime = lora_airtime(payload + LORA_OVERHEAD_BYTES, sf)
+    if alerts.get("send", "anomalies") == "anomalies":
+        per_day = float(alerts.get("expected_anomalies_per_day", 1))
+    else:  # every window's classification
+        per_day = 86400.0 / interval_s
+    confirmed = bool(alerts.get("confirmed", True))
+    status = 86400.0 / parse_quantity(alerts.get("status_interval", "24h"), "time")
+    uplinks = per_day + status
+    # a confirmed uplink listens for its acknowledgement; unacknowledged ones are retried
+    rx_per_uplink = (lora_airtime(ACK_PAYLOAD_BYTES + LORA_OVERHEAD_BYTES, sf) if confirmed else 0.0) + 2 * RX_WINDOW_S
+    tx_s = uplinks * airtime
+    rx_s = uplinks * rx_per_uplink
+    day = 86400.0
+    current = (tx_current * tx_s + rx_current * rx_s + sleep * (day - tx_s - rx_s)) / day
+    return Consumer("radio", radio.id, current,
+                    f"{uplinks:.3g} uplinks/day of {payload} B at SF{sf}: {airtime * 1e3:.1f} ms on air at "
+                    f"{tx_current * 1e3:.4g} mA, {sleep * 1e9:.0f} nA asleep")

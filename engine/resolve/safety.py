@@ -1,0 +1,104 @@
+"""The safety policy (IEC 61508 / IEC 61511 integrity levels) as a table of named rules.
+
+Each rule looks at the spec (merged, with defaults) and the target part and returns a
+problem or None; its code is stable. Rules that depend on how the bundle is built (signed,
+verified) are checked again by the build, which knows.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import attrs
+
+LEVELS = {"none": 0, "sil1": 1, "sil2": 2, "sil3": 3}
+
+
+@attrs.frozen
+class Rule:
+    code: str
+    name: str
+    applies_from: int  # lowest integrity level the rule applies to (0 = always)
+    pointer: str  # the spec value it is about
+    check: Callable[[Mapping, object], str | None]
+    hint: str
+
+
+def _digital(spec, chip) -> str | None:
+    kind = chip.attribute("implementation")
+    if kind != "digital":
+        return (f"{chip.id} is a {kind} target; its results drift with temperature, so it is excluded from "
+                f"safety-instrumented use")
+    return None
+
+
+def _learning_locked(spec, chip) -> str | None:
+    if (spec.get("runtime") or {}).get("learning", "locked") != "locked":
+        return "on-chip learning must be locked: weights may not change in the field"
+    return None
+
+
+def _rollback(spec, chip) -> str | None:
+    update = (spec.get("runtime") or {}).get("update") or {}
+    if update.get("rollback", "auto") != "auto":
+        return f"rollback is '{update.get('rollback')}'; a failed update must roll back automatically"
+    if int(update.get("slots", 2)) < 2:
+        return "one model slot leaves nothing to roll back to; use slots: 2"
+    return None
+
+
+def _temperature_compensation(spec, chip) -> str | None:
+    if chip.attribute("implementation") != "digital" and not (spec.get("target") or {}).get("temperature_compensation", False):
+        return (f"{chip.id} is {chip.attribute('implementation')}: its dynamics change with temperature; "
+                "the spec must declare temperature compensation")
+    return None
+
+
+def _temperature_range(spec, chip) -> str | None:
+    if chip.attribute("implementation") != "digital" and not (spec.get("environment") or {}).get("temperature"):
+        return "an analog target needs the site's temperature range (environment.temperature)"
+    return None
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("NM501", "digital_target", 1, "/target/chip", _digital,
+         "choose a digital target (nmspec targets lists each target's implementation), or lower safety.class"),
+    Rule("NM502", "learning_locked", 1, "/runtime/learning", _learning_locked, "set runtime.learning: locked"),
+    Rule("NM503", "automatic_rollback", 1, "/runtime/update", _rollback, "set runtime.update: {slots: 2, rollback: auto}"),
+    Rule("NM506", "temperature_compensation", 0, "/target/chip", _temperature_compensation,
+         "set target.temperature_compensation: true once the firmware compensates, or choose a digital target"),
+    Rule("NM507", "temperature_range", 0, "/environment/temperature", _temperature_range,
+         "state environment.temperature: [min, max]"),
+)
+# Checked by the build, which knows whether the image is signed and verified:
+SIGNED_IMAGE = ("NM504", "{level} requires a signed image",
+                "pass --sign-key FILE or set NMSPEC_SIGNING_KEY (keep the key outside the spec repository)")
+VERIFIED_BUILD = ("NM505", "{level} requires bit-exact verification of the image",
+                  "build without --no-verify")
+
+
+@attrs.frozen
+class SafetyFinding:
+    code: str
+    rule: str
+    pointer: str
+    message: str
+    hint: str
+
+
+def check_safety(spec: Mapping, chip) -> tuple[SafetyFinding, ...]:
+    level_name = (spec.get("safety") or {}).get("class", "none")
+    level = LEVELS.get(level_name, 0)
+    findings = []
+    for rule in RULES:
+        if level < rule.applies_from:
+            continue
+        problem = rule.check(spec, chip)
+        if problem:
+            prefix = f"safety.class {level_name}: " if rule.applies_from else ""
+            findings.append(SafetyFinding(rule.code, rule.name, rule.pointer, prefix + problem, rule.hint))
+    return tuple(findings)
+
+
+def level(spec: Mapping) -> int:
+    return LEVELS.get((spec.get("safety") or {}).get("class", "none"), 0)
