@@ -266,6 +266,8 @@ def spec_properties(catalog: dict[str, Any]) -> dict[str, Any]:
             "mcu": part_ref("mcus", "catalog id of the MCU running preprocessing and the runtime", ids["mcus"]),
             "overrides": _figure_overrides(catalog, "chips", "chip figures the catalog lacks (unverified) or that you measured"),
             "mcu_overrides": _figure_overrides(catalog, "mcus", "MCU figures the catalog lacks or that you measured"),
+            "temperature_compensation": {"type": "boolean", "default": False,
+                                         "description": "the firmware compensates the target's temperature drift (required for analog and mixed-signal targets)"},
         }, required=("chip", "mcu")),
         "power": obj("the energy source and what the node may spend", {
             "battery": obj("the primary cell", {
