@@ -39,6 +39,7 @@ class Deployment:
     graph: Any  # networkx.DiGraph
     activity: Any  # engine.resolve.power.Activity
     warnings: tuple[Diagnostic, ...] = ()
+    problems: tuple[Diagnostic, ...] = ()  # only when resolved with strict=False
 
     @property
     def network(self):
@@ -109,7 +110,12 @@ def _activity(data, chain, float_model, nominal_spikes) -> tuple[Any, dict[str, 
     return activity, rates, input_rate
 
 
-def resolve(doc: SpecDocument, catalog: Catalog) -> Deployment:
+def resolve_partial(doc: SpecDocument, catalog: Catalog) -> Deployment:
+    """As resolve, but fit, power and safety problems are kept in `problems` instead of raised."""
+    return resolve(doc, catalog, strict=False)
+
+
+def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Deployment:
     from engine.dsp import ChainError
     from engine.dsp.from_spec import chain_for_spec
     from engine.resolve.fit import check_fit
@@ -204,8 +210,11 @@ def resolve(doc: SpecDocument, catalog: Catalog) -> Deployment:
             problems.append(doc.at("/power/budget", "NM403",
                                    f"power.budget: inference needs {power.inference_power_w * 1e6:.1f} uW, more than the "
                                    f"{power.budget_w * 1e6:g} uW budget"))
-    if has_errors(problems):
+    if strict and has_errors(problems):
         raise StageError(problems)
+    if quantized.network.family == "xylo" and rates:  # hidden layers are packed into one population
+        hidden = [p.name for p in float_model.populations if p.name != float_model.output]
+        rates = {"hidden": np.concatenate([rates[h] for h in hidden]), "output": rates[float_model.output]}
     graph = placement_graph(quantized.network, chain, chip.id, rates, input_rate)
     return Deployment(data, chain, float_model, quantized, stimuli, nominal, fit, power, safety, graph, activity,
-                      tuple(warnings))
+                      tuple(warnings), tuple(problems))

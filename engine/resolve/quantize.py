@@ -113,6 +113,9 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
              granularity: str = "per_layer", weight_bits: int = 8) -> QuantizeResult:
     """Raises QuantizeError (NM31x) when a parameter cannot be expressed on the family."""
     problems: list[str] = []
+    if weight_bits < 2:
+        raise QuantizeError([Diagnostic("error", "NM315", f"{weight_bits}-bit weights: nmspec quantizes to signed weights "
+                                                          "of at least 2 bits")])
     for pop in net.populations:
         if pop.threshold is None:
             problems.append(f"population '{pop.name}' ({pop.kind}) does not spike; {family} targets need spiking neurons "

@@ -1,0 +1,96 @@
+"""nmspec fit SPEC: the spec's fit, power table and safety; then every target ranked."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import attrs
+
+from engine.cli.common import add_catalog_option, emit_diagnostics, load_and_validate
+from engine.diagnostics import StageError
+
+
+def register(subparsers):
+    parser = subparsers.add_parser("fit", help="rank every catalog target for a spec",
+                                   description="Check the spec's network against its target's limits, show the power "
+                                               "table and battery life, and rank every catalog target for the same spec.")
+    parser.add_argument("spec", metavar="SPEC")
+    parser.add_argument("--output", "-o", choices=("text", "json"), default="text")
+    add_catalog_option(parser)
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args) -> int:
+    from engine.resolve import resolve
+    from engine.resolve.rank import rank_targets
+
+    doc, catalog, diagnostics = load_and_validate(args.spec, args)
+    if doc is None:
+        return emit_diagnostics(diagnostics, "text")
+    status = 0
+    try:
+        deployment = resolve(doc, catalog)
+        report = deployment.report()
+    except StageError as exc:
+        # the ranking is most useful exactly when the spec's own target does not work
+        status = emit_diagnostics(list(exc.diagnostics), "text")
+        deployment, report = _partial(doc, catalog), None
+    ranking = rank_targets(deployment, catalog) if deployment is not None else []
+    if args.output == "json":
+        sys.stdout.write(json.dumps({"spec": report, "ranking": [attrs.asdict(c) for c in ranking]},
+                                    indent=2, sort_keys=True) + "\n")
+        return status
+    if report is not None:
+        _print_spec(deployment, report)
+    _print_ranking(ranking, deployment.data["target"]["chip"] if deployment else "")
+    return status
+
+
+def _partial(doc, catalog):
+    """A deployment without the verdicts that failed, so the ranking can still be made."""
+    from engine.resolve import resolve_partial
+
+    try:
+        return resolve_partial(doc, catalog)
+    except StageError as exc:
+        emit_diagnostics(list(exc.diagnostics), "text")
+        return None
+
+
+def _print_spec(deployment, report) -> None:
+    out = sys.stdout
+    data = deployment.data
+    fit = report["fit"]
+    out.write(f"target {data['target']['chip']}: {fit['verdict']} ({fit['reason']})\n")
+    for limit in fit["limits"]:
+        allowed = "?" if limit["allowed"] is None else limit["allowed"]
+        out.write(f"  {limit['name']:<34} {limit['used']:>8} of {allowed}\n")
+    power = report.get("power")
+    if power:
+        out.write(f"\npower on {data['power']['battery']['cell']} at {power['voltage_V']:g} V "
+                  f"({power['usable_Ah']:g} Ah usable):\n")
+        out.write(f"  {'consumer':<15} {'part':<10} {'uA':>9} {'share':>6}\n")
+        for row in power["consumers"]:
+            out.write(f"  {row['name']:<15} {row['part']:<10} {row['uA']:>9.3f} {row['share']:>6.1%}\n")
+        out.write(f"  {'total':<26} {power['total_uA']:>9.3f}\n")
+        budget = "" if power["budget_uW"] is None else f" (budget {power['budget_uW']:g} uW)"
+        out.write(f"  inference {power['inference_uW']:.1f} uW{budget}; battery life {power['life_years']:.1f} years "
+                  f"(required {power['required_years']:g})\n")
+    safety = report["safety"]
+    out.write(f"\nsafety class {safety['class']}: " + ("no findings\n" if not safety["findings"] else
+                                                       "; ".join(f["message"] for f in safety["findings"]) + "\n"))
+
+
+def _print_ranking(ranking, own: str) -> None:
+    out = sys.stdout
+    out.write("\ntargets for this spec, best first:\n")
+    out.write(f"  {'chip':<13} {'family':<6} {'kind':<12} {'verdict':<13} {'life':>7}  reason\n")
+    for c in ranking:
+        life = "?" if c.life_years is None else f"{c.life_years:.1f} y"
+        reason = "; ".join(c.safety) if c.verdict == "refused" else c.reason
+        if c.life_years is None and c.power_note:
+            reason += f"; power {c.power_note}"
+        mark = "*" if c.chip == own else " "
+        out.write(f"{mark} {c.chip:<13} {c.family:<6} {c.implementation:<12} {c.verdict:<13} {life:>7}  {reason}\n")

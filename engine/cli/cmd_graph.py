@@ -1,0 +1,34 @@
+"""nmspec graph SPEC: the placement graph as Graphviz dot or JSON."""
+
+from __future__ import annotations
+
+import sys
+
+from engine.cli.common import add_catalog_option, emit_diagnostics, load_and_validate
+from engine.diagnostics import StageError
+
+
+def register(subparsers):
+    parser = subparsers.add_parser("graph", help="print the placement graph of a spec",
+                                   description="Print what runs where: sensor, signal-chain stages and encoder on the MCU, "
+                                               "neuron populations on the chip, with sizes, synapses and expected rates.")
+    parser.add_argument("spec", metavar="SPEC")
+    parser.add_argument("--format", choices=("dot", "json"), default="dot")
+    add_catalog_option(parser)
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args) -> int:
+    from engine.resolve import resolve_partial
+    from engine.resolve.graph import to_dot, to_json
+
+    doc, catalog, diagnostics = load_and_validate(args.spec, args)
+    if doc is None:
+        return emit_diagnostics(diagnostics, "text")
+    try:
+        deployment = resolve_partial(doc, catalog)
+    except StageError as exc:
+        return emit_diagnostics(list(exc.diagnostics), "text")
+    sys.stdout.write(to_dot(deployment.graph) if args.format == "dot" else to_json(deployment.graph))
+    return 0
