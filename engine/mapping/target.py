@@ -1,0 +1,71 @@
+"""What one neuro-core can hold and do, from the catalog's chip figures."""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+
+# Cycle costs per operation for targets whose vendors publish none: an event-driven core
+# spends a few cycles per synaptic event (read weight, add) and tens per neuron update.
+DEFAULT_CYCLES = {"synaptic_op": 2, "neuron_update": 16, "spike_sent": 8, "input_event": 4}
+DEFAULT_CLOCK_HZ = 100e6
+DUTY_LIMIT = 0.7
+
+
+@attrs.frozen
+class CoreSpec:
+    neurons_per_core: int
+    synapses_per_core: int  # synapse memory in bits / bits per synapse
+    input_axons: int  # distinct source neurons (or input channels) a core can receive from
+    output_axons: int  # distinct destination cores one neuron's spikes may be sent to
+    mesh_width: int
+    mesh_height: int
+    clock_hz: float
+    dt: float
+    cycles_synaptic_op: int = DEFAULT_CYCLES["synaptic_op"]
+    cycles_neuron_update: int = DEFAULT_CYCLES["neuron_update"]
+    cycles_spike_sent: int = DEFAULT_CYCLES["spike_sent"]
+    duty_limit: float = DUTY_LIMIT
+    multicast: bool = True
+
+    @property
+    def max_cores(self) -> int:
+        return self.mesh_width * self.mesh_height
+
+    @property
+    def cycle_budget(self) -> float:
+        return self.clock_hz * self.dt * self.duty_limit
+
+
+def core_spec_from_catalog(part, overrides=None, *, dt: float) -> CoreSpec:
+    """Unknown per-core figures fall back to what the chip's totals imply, then to one core."""
+
+    def figure(name):
+        if overrides and name in overrides:
+            return overrides[name]
+        fig = part.figure(name)
+        return fig.si() if fig.known else None
+
+    cores = int(figure("cores") or 1)
+    neurons = figure("neurons_per_core") or figure("hidden_neurons") or 1024
+    weight_bits = int(figure("weight_bits") or 8)
+    index_bits = max(1, math.ceil(math.log2(max(neurons, 2))))
+    memory_bits = figure("synapse_memory_per_core")
+    if memory_bits is not None:
+        synapses = int(memory_bits * 8 // (weight_bits + index_bits))  # KiB figures are in bytes
+    else:
+        total = figure("total_weights")
+        synapses = int(total // cores) if total else 1 << 20
+    width = int(figure("mesh_width") or cores)
+    height = int(figure("mesh_height") or 1)
+    return CoreSpec(
+        neurons_per_core=int(neurons), synapses_per_core=synapses,
+        input_axons=int(figure("fan_in_max") or 1 << 16), output_axons=int(figure("fan_out_max") or 1 << 16),
+        mesh_width=width, mesh_height=height, clock_hz=float(figure("clock") or DEFAULT_CLOCK_HZ), dt=dt)
+
+
+def benchmark_core(dt: float = 1e-3, mesh: int = 64) -> CoreSpec:
+    """The benchmark's core: 256 neurons and 64K synapses, on a mesh large enough."""
+    return CoreSpec(neurons_per_core=256, synapses_per_core=65536, input_axons=4096, output_axons=4096,
+                    mesh_width=mesh, mesh_height=mesh, clock_hz=DEFAULT_CLOCK_HZ, dt=dt)
