@@ -25,15 +25,19 @@ $(EDITOR_STAMP): tools/editor/package.json
 
 editor: $(EDITOR_STAMP)
 
-# Debian packages for the firmware's Cortex-M4 build and its emulator (needs root or sudo).
-SYSTEM_PACKAGES := gcc make nodejs npm gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+# Debian packages for the firmware's Cortex-M4 build, its emulator and the editor test (needs
+# root or sudo). Only what is missing is asked for: a machine whose Node.js already bundles npm
+# (NodeSource builds) conflicts with Debian's npm package.
 system-deps:
-	@if command -v arm-none-eabi-gcc >/dev/null && command -v qemu-system-arm >/dev/null \
-		&& command -v npm >/dev/null; then \
-		echo "system packages present"; \
-	else \
+	@need=""; \
+	command -v gcc >/dev/null || need="$$need gcc"; \
+	command -v arm-none-eabi-gcc >/dev/null || need="$$need gcc-arm-none-eabi libnewlib-arm-none-eabi"; \
+	command -v qemu-system-arm >/dev/null || need="$$need qemu-system-arm"; \
+	command -v node >/dev/null || need="$$need nodejs"; \
+	command -v npm >/dev/null || need="$$need npm"; \
+	if [ -z "$$need" ]; then echo "system packages present"; else \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q --no-install-recommends $(SYSTEM_PACKAGES); \
+		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q --no-install-recommends $$need; \
 	fi
 
 demo: install

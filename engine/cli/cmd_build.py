@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
@@ -98,6 +99,10 @@ def run(args) -> int:
         if bar:
             bar[0].advance(bar[1])
 
+    if args.executor == "dask" and importlib.util.find_spec("distributed") is None:
+        sys.stderr.write("nmspec build: --executor dask needs Dask distributed; "
+                         "install it with: pip install 'nmspec[dask]'\n")
+        return EXIT_USAGE
     try:
         if args.executor == "dask":
             outcomes += run_dask(args.scheduler, args.jobs, calls, done)
