@@ -143,42 +143,49 @@ def partition(groups, core: CoreSpec) -> dict[str, np.ndarray]:
 
 
 def _split_for_axons(groups, assignment, core: CoreSpec) -> dict[str, np.ndarray]:
-    """Cores whose distinct input sources exceed the input axons are halved until they fit."""
-    for _ in range(32):
-        inputs = _core_inputs(groups, assignment)
-        over = [c for c, n in enumerate(inputs) if n > core.input_axons]
-        if not over:
+    """Cores whose distinct input sources exceed the input axons are halved (in fill
+    order) until every core fits; cores keep their order."""
+    names = [g.name for g in groups]
+    for _ in range(64):
+        inputs = np.array(_core_inputs(groups, assignment))
+        over = inputs > core.input_axons
+        if not over.any():
             return assignment
-        worst = over[0]
-        shift = {}
-        for name, cores in assignment.items():
-            members = np.nonzero(cores == worst)[0]
-            shift[name] = members
-        total = sum(len(m) for m in shift.values())
-        if total <= 1:
+        cores = np.concatenate([assignment[n] for n in names])
+        counts = np.bincount(cores, minlength=len(inputs))
+        if np.any(over & (counts <= 1)):
+            worst = int(np.nonzero(over & (counts <= 1))[0][0])
             raise StageError([Diagnostic("error", "NM602", f"one neuron receives from {inputs[worst]} sources; a core has "
                                                           f"{core.input_axons} input axons")])
-        seen = 0
-        for name, cores in assignment.items():
-            cores[cores > worst] += 1
-            for index in shift[name]:
-                if seen >= total // 2:
-                    cores[index] = worst + 1
-                seen += 1
+        base = np.concatenate([[0], np.cumsum(1 + over.astype(np.int64))[:-1]])  # new id of each old core's first half
+        rank = np.zeros(len(cores), dtype=np.int64)  # position of each neuron within its core, in fill order
+        order = np.argsort(cores, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        rank[order] = np.arange(len(cores)) - np.repeat(starts, counts)
+        second = over[cores] & (rank >= counts[cores] // 2)
+        cores = base[cores] + second
+        offset = 0
+        for name in names:
+            size = len(assignment[name])
+            assignment[name] = cores[offset: offset + size]
+            offset += size
     raise StageError([Diagnostic("error", "NM602", "could not split cores below the input-axon limit")])
 
 
 def _core_inputs(groups, assignment) -> list[int]:
+    """Distinct source neurons feeding each core (a source counts once per core however
+    many of the core's neurons it reaches)."""
     n_cores = 1 + max(int(c.max(initial=0)) for c in assignment.values())
-    sources = [set() for _ in range(n_cores)]
+    counts = np.zeros(n_cores, dtype=np.int64)
     for group in groups:
+        keys = []
         for dst, w in group.outgoing:
-            dst_cores = assignment[dst]
-            for s in range(w.n_src):
-                targets = w.indices[w.indptr[s]: w.indptr[s + 1]]
-                for c in np.unique(dst_cores[targets]):
-                    sources[int(c)].add((group.name, s))
-    return [len(s) for s in sources]
+            rows = np.repeat(np.arange(w.n_src, dtype=np.int64), np.diff(w.indptr))
+            keys.append(rows * n_cores + assignment[dst][w.indices])
+        if keys:
+            unique = np.unique(np.concatenate(keys))
+            counts += np.bincount(unique % n_cores, minlength=n_cores)
+    return counts.tolist()
 
 
 def hilbert_order(width: int, height: int) -> list[tuple[int, int]]:
@@ -254,13 +261,10 @@ def _tree(src: tuple[int, int], dsts) -> dict[tuple[int, int], int]:
     return links
 
 
-def _cost(route_groups, positions) -> float:
-    total = 0.0
-    for _, core, targets, rate in route_groups:
-        tree = _tree(positions[core], [positions[t] for t in targets])
-        hops = sum(bin(bits & ~LINK_LOCAL).count("1") for bits in tree.values())
-        total += rate * hops
-    return total
+def _group_cost(group, positions) -> float:
+    _, core, targets, rate = group
+    tree = _tree(positions[core], [positions[t] for t in targets])
+    return rate * sum(bin(bits & ~LINK_LOCAL).count("1") for bits in tree.values())
 
 
 def place(n_cores: int, core: CoreSpec, route_groups, *, swaps: bool = True) -> list[tuple[int, int]]:
@@ -271,16 +275,28 @@ def place(n_cores: int, core: CoreSpec, route_groups, *, swaps: bool = True) -> 
     positions = order[:n_cores]
     if not swaps or n_cores < 3 or not route_groups:
         return positions
-    best = _cost(route_groups, positions)
+    # a swap changes only the trees of groups that start or end on one of the two cores
+    touching: list[list[int]] = [[] for _ in range(n_cores)]
+    for index, (_, src, targets, _) in enumerate(route_groups):
+        for c in {src, *targets}:
+            touching[c].append(index)
+    costs = [_group_cost(g, positions) for g in route_groups]
     rng = np.random.default_rng(0)  # deterministic
-    for _ in range(min(4 * n_cores, 400)):
-        a, b = (int(v) for v in rng.choice(n_cores, size=2, replace=False))
+    for _ in range(min(8 * n_cores, 2000)):
+        a = int(rng.integers(n_cores))
+        # partners: cores it exchanges spikes with, or any core
+        b = int(rng.integers(n_cores))
+        if a == b:
+            continue
+        affected = sorted(set(touching[a]) | set(touching[b]))
+        before = sum(costs[i] for i in affected)
         positions[a], positions[b] = positions[b], positions[a]
-        cost = _cost(route_groups, positions)
-        if cost < best:
-            best = cost
-        else:
+        after = {i: _group_cost(route_groups[i], positions) for i in affected}
+        if sum(after.values()) >= before - 1e-12:
             positions[a], positions[b] = positions[b], positions[a]
+            continue
+        for i, value in after.items():
+            costs[i] = value
     return positions
 
 
