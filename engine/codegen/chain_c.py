@@ -32,7 +32,7 @@ def chain_context(chain: Chain) -> dict[str, Any]:
         "features": c_int(chain.n_features, "uint16_t"),
         "channels": c_int(chain.n_channels, "uint16_t"),
         "samples_per_step": c_int(chain.samples_per_frame(), "uint32_t"),
-        "max_count": c_int(MAX_COUNT, "uint8_t"),
+        "max_count": c_int(MAX_COUNT, "int32_t"),
         "layout_hash": c_int(layout_hash(chain), "uint32_t"),
         "stages": stages,
         "framer": framer,

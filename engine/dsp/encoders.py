@@ -4,7 +4,9 @@ Counts are capped at MAX_COUNT per channel and step (the Xylo input limit; other
 targets accept it too). Thresholds are fractions of the feature full scale.
   delta        reference r starts at 0; each step emits floor(|f - r| / T) spikes (capped)
                up or down and moves r by that many T. split: channels (up, down) per feature.
-  sigma_delta  acc += f; emit floor(acc / T) (capped); acc -= emitted * T: a rate code.
+  sigma_delta  acc += f; emit floor(acc / T) (capped); acc -= emitted * T, and what the cap
+               left above T - 1 is dropped: a rate code whose accumulator stays below T
+               (a saturated channel stops when its input falls; the C state fits int32).
   rate         sigma_delta with T chosen so full scale gives max_rate.
   threshold    one spike in each step where f >= T. split: (f >= T, f < T).
 """
@@ -76,6 +78,6 @@ class Encoder:
             else:
                 state = state + f
                 count = np.clip(state // T, 0, MAX_COUNT)
-                state = state - count * T
+                state = np.minimum(state - count * T, T - 1)
                 out[:, t, :] = count
         return out

@@ -26,24 +26,29 @@ def q(value: float, shift: int) -> int:
     return int(round(value * (1 << shift)))
 
 
-def log2_q8(energy: np.ndarray) -> np.ndarray:
-    """256 * log2(E) with a linear mantissa (0 for E = 0): exact integer arithmetic.
+def floor_log2(values: np.ndarray) -> np.ndarray:
+    """floor(log2 v) for int64 v >= 1, by halving in steps of 32, 16, ..., 1 bits (as the C does)."""
+    v = np.asarray(values, dtype=np.int64).copy()
+    m = np.zeros(v.shape, dtype=np.int64)
+    for bits in (32, 16, 8, 4, 2, 1):
+        big = v >= (np.int64(1) << bits)
+        m = m + np.where(big, bits, 0)
+        v = np.where(big, v >> bits, v)
+    return m
 
-    floor(log2 E) is found exactly (no float rounding near powers of two) and the
-    fraction is the mantissa's top bits: 256 * m + ((E - 2^m) * 256 >> m).
-    """
+
+def log2_q8(energy: np.ndarray) -> np.ndarray:
+    """256 * log2(E) with a linear mantissa (0 for E <= 0), in integers only:
+    m = floor(log2 E), result 256 * m + ((E - 2^m) * 256 >> m), shifting right first when
+    m > 8 so nothing overflows."""
     energy = np.asarray(energy, dtype=np.int64)
     out = np.zeros(energy.shape, dtype=np.int64)
     positive = energy > 0
     if not positive.any():
         return out
     e = energy[positive]
-    m = np.floor(np.log2(e.astype(np.float64))).astype(np.int64)
-    m = np.clip(m, 0, 62)
-    m = np.where((np.int64(1) << m) > e, m - 1, m)
-    m = np.where((np.int64(1) << np.minimum(m + 1, 62)) <= e, m + 1, m)
+    m = floor_log2(e)
     mantissa = e - (np.int64(1) << m)
-    # (mantissa * 256) >> m without overflow: shift first when m > 8
     frac = np.where(m >= 8, mantissa >> np.maximum(m - 8, 0), (mantissa << 8) >> m)
     out[positive] = m * 256 + frac
     return out
