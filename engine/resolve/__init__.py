@@ -28,6 +28,7 @@ OVERRIDE_POINTERS = {"chips": "/target/overrides", "mcus": "/target/mcu_override
 @attrs.frozen(eq=False)
 class Deployment:
     data: Mapping[str, Any]  # merged spec with schema defaults
+    spec: Any  # engine.resolve.spec_model.SiteSpec: the same, typed, in SI units
     chain: Any  # engine.dsp.Chain
     float_model: Any  # engine.resolve.floatnet.FloatNet
     quantized: Any  # engine.resolve.quantize.QuantizeResult
@@ -124,9 +125,11 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
     from engine.resolve.power import node_power
     from engine.resolve.quantize import QuantizeError, quantize
     from engine.resolve.safety import check_safety
+    from engine.resolve.spec_model import site_spec
     from engine.resolve.stimuli import TraceError, load_traces
 
     data, _ = with_defaults(doc.data)
+    spec = site_spec(data)
     problems: list[Diagnostic] = []
     try:
         chain = chain_for_spec(data)
@@ -135,9 +138,8 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
                       if (item.get("id") or [k for k in item if k != "id"][0]) == exc.stage), 0)
         raise StageError([doc.at(f"/preprocessing/{index}", "NM320", f"preprocessing[{index}]: {exc.message}")]) from None
     model_path = doc.resolve_path("/model/source", data["model"]["source"])
-    dt = parse_quantity(data["model"]["dt"], "time")
     try:
-        float_model = read_nir(model_path, dt=dt, convention=data["model"].get("convention", "nir"))
+        float_model = read_nir(model_path, dt=spec.model.dt, convention=spec.model.convention)
     except ImportError_ as exc:
         raise StageError([doc.at("/model/source", d.code, f"model.source: {d.message}") for d in exc.diagnostics]) from None
     if float_model.n_inputs != chain.n_channels:
@@ -165,12 +167,11 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
         nominal = chain.run(chosen)
     chip = catalog.part("chips", data["target"]["chip"])
     overrides = _overrides(data)
-    quant = data["model"].get("quantization") or {}
     weight_bits = overrides["chips"].get("weight_bits", chip.figure("weight_bits").value or 8)
     try:
         quantized = quantize(float_model, chip.attribute("family"), stimuli=nominal,
-                             headroom=parse_quantity(quant.get("headroom", "5%"), "ratio"),
-                             granularity=quant.get("granularity", "per_layer"), weight_bits=int(weight_bits))
+                             headroom=spec.model.quantization.headroom,
+                             granularity=spec.model.quantization.granularity, weight_bits=int(weight_bits))
     except QuantizeError as exc:
         raise StageError([doc.at("/model/source", d.code, f"model.source: {d.message}") for d in exc.diagnostics]) from None
     warnings: list[Diagnostic] = []
@@ -216,5 +217,5 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
         hidden = [p.name for p in float_model.populations if p.name != float_model.output]
         rates = {"hidden": np.concatenate([rates[h] for h in hidden]), "output": rates[float_model.output]}
     graph = placement_graph(quantized.network, chain, chip.id, rates, input_rate)
-    return Deployment(data, chain, float_model, quantized, stimuli, nominal, fit, power, safety, graph, activity,
+    return Deployment(data, spec, chain, float_model, quantized, stimuli, nominal, fit, power, safety, graph, activity,
                       tuple(warnings), tuple(problems))

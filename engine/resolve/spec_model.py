@@ -1,0 +1,323 @@
+"""The spec as typed, frozen data: every quantity an SI float, every section a class.
+
+`site_spec(data)` structures the merged, defaulted spec with cattrs. Field names follow
+the spec's keys (a field whose key is not a Python name says so in its metadata), and a
+quantity field carries its dimension in its type (`Annotated[float, Dim("frequency")]`),
+which is how the converter knows how to parse it. A test walks these classes and the JSON
+Schema side by side, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Mapping, Optional, Union, get_args, get_origin
+
+import attrs
+import cattrs
+
+from engine.spec.units import parse_quantity
+
+
+@attrs.frozen
+class Dim:
+    """Marks a float field as a quantity of this dimension (engine.spec.units)."""
+
+    name: str
+
+
+Hz = Annotated[float, Dim("frequency")]
+Seconds = Annotated[float, Dim("time")]
+Watts = Annotated[float, Dim("power")]
+Ratio = Annotated[float, Dim("ratio")]
+Celsius = Annotated[float, Dim("temperature")]
+MetresPerSecond2 = Annotated[float, Dim("acceleration")]
+
+
+@attrs.frozen
+class FigureMarker:
+    """Marks a mapping of catalog figure names to values (each parsed in its own dimension)."""
+
+
+Figures = Annotated[Mapping[str, float], FigureMarker()]
+
+
+def key(name: str) -> dict[str, str]:
+    """Field metadata naming the spec key a field reads, when it is not the field's name."""
+    return {"key": name}
+
+
+# ---- metadata, sensor, environment -----------------------------------------------------
+
+@attrs.frozen
+class Metadata:
+    site: str
+    asset: Optional[str] = None
+    owner: Optional[str] = None
+    description: Optional[str] = None
+    labels: Mapping[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Sensor:
+    part: str
+    odr: Hz
+    range: Optional[MetresPerSecond2] = None
+    axes: tuple[str, ...] = ("x", "y", "z")
+    overrides: Figures = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Environment:
+    temperature: Optional[tuple[Celsius, Celsius]] = None
+    mains: Hz = 50.0
+
+
+# ---- preprocessing ------------------------------------------------------------------------
+
+@attrs.frozen
+class DcBlock:
+    cutoff: Hz = 1.0
+
+
+@attrs.frozen
+class Highpass:
+    cutoff: Hz
+    order: int = 2
+
+
+@attrs.frozen
+class Lowpass:
+    cutoff: Hz
+    order: int = 4
+
+
+@attrs.frozen
+class Notch:
+    freq: Optional[Hz] = None  # None: environment.mains
+    harmonics: int = 1
+    q: float = 30.0
+
+
+@attrs.frozen
+class Decimate:
+    factor: int
+
+
+@attrs.frozen
+class BandEnergy:
+    bands: int
+    fft: int = 256
+    fmin: Hz = 0.0
+    fmax: Optional[Hz] = None
+    spacing: str = "linear"
+    combine_axes: bool = False
+
+
+@attrs.frozen
+class Envelope:
+    cutoff: Hz
+
+
+@attrs.frozen
+class Encode:
+    kind: str = "delta"
+    threshold: Optional[float] = None
+    max_rate: Optional[Hz] = None
+    polarity: str = "split"
+
+
+# Every stage kind of the schema has its class here (a test checks the two lists agree).
+STAGE_TYPES: dict[str, type] = {
+    "dc_block": DcBlock, "highpass": Highpass, "lowpass": Lowpass, "notch": Notch, "decimate": Decimate,
+    "band_energy": BandEnergy, "envelope": Envelope, "encode": Encode,
+}
+
+
+@attrs.frozen
+class Stage:
+    """One preprocessing item: its kind, its id (the kind unless named) and its parameters."""
+
+    kind: str
+    id: str
+    params: Any  # an instance of STAGE_TYPES[kind]
+
+
+# ---- model, target -------------------------------------------------------------------------
+
+@attrs.frozen
+class Quantization:
+    headroom: Ratio = 0.05
+    granularity: str = "per_layer"
+
+
+@attrs.frozen
+class Model:
+    source: str
+    dt: Seconds
+    labels: tuple[str, ...]
+    convention: str = "nir"
+    quantization: Quantization = Quantization()
+
+
+@attrs.frozen
+class Target:
+    chip: str
+    mcu: str
+    overrides: Figures = attrs.field(factory=dict)
+    mcu_overrides: Figures = attrs.field(factory=dict)
+    temperature_compensation: bool = False
+
+
+# ---- power -----------------------------------------------------------------------------------
+
+@attrs.frozen
+class Battery:
+    cell: str
+    lifetime: Seconds
+    count: int = 1
+    overrides: Figures = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Radio:
+    part: str
+    spreading_factor: int = 7
+    tx_power: str = "14dBm"
+    payload: int = 20
+    overrides: Figures = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Power:
+    battery: Battery
+    budget: Optional[Watts] = None
+    chip_mode: str = "duty_cycled"
+    radio: Optional[Radio] = None
+
+
+# ---- safety, runtime, alerts, verify -----------------------------------------------------------
+
+@attrs.frozen
+class Safety:
+    class_: str = attrs.field(default="none", metadata=key("class"))
+
+
+@attrs.frozen
+class Schedule:
+    interval: Seconds
+    window: Seconds
+
+
+@attrs.frozen
+class Update:
+    slots: int = 2
+    sanity_window: Optional[Seconds] = None
+    rollback: str = "auto"
+
+
+@attrs.frozen
+class Runtime:
+    learning: str = "locked"
+    schedule: Optional[Schedule] = None
+    update: Optional[Update] = None
+
+
+@attrs.frozen
+class Alerts:
+    transport: str = "lorawan"
+    confirmed: bool = True
+    retries: int = 3
+    max_latency: Optional[Seconds] = None
+    send: str = "anomalies"
+    status_interval: Optional[Seconds] = None
+    expected_anomalies_per_day: float = 1.0
+
+
+@attrs.frozen
+class Verify:
+    stimuli: tuple[str, ...]
+    min_agreement: float = 0.99
+
+
+@attrs.frozen
+class SiteSpec:
+    api_version: str = attrs.field(metadata=key("apiVersion"))
+    kind: str
+    metadata: Metadata
+    sensor: Sensor
+    preprocessing: tuple[Stage, ...]
+    model: Model
+    target: Target
+    power: Power
+    safety: Safety
+    environment: Environment = Environment()
+    runtime: Runtime = Runtime()
+    alerts: Alerts = Alerts()
+    verify: Optional[Verify] = None
+    # `extends` is consumed by the loader: a merged spec no longer has it
+    extends: tuple[str, ...] = attrs.field(default=(), metadata={"key": "extends", "consumed_by_loader": True})
+
+
+# ---- the converter ------------------------------------------------------------------------------
+
+def dimension_of(annotation: Any) -> str | None:
+    """The dimension an annotation marks, looking through Optional."""
+    if get_origin(annotation) is Union:
+        inner = [a for a in get_args(annotation) if a is not type(None)]
+        return dimension_of(inner[0]) if len(inner) == 1 else None
+    if get_origin(annotation) is Annotated:
+        return next((m.name for m in get_args(annotation)[1:] if isinstance(m, Dim)), None)
+    return None
+
+
+def spec_key(field: attrs.Attribute) -> str:
+    return field.metadata.get("key", field.name)
+
+
+def _is_quantity(annotation: Any) -> bool:
+    return get_origin(annotation) is Annotated and dimension_of(annotation) is not None
+
+
+def _figures(values: Mapping[str, Any] | None, _type=None) -> dict[str, float]:
+    from engine.catalog import FIGURE_DIMENSIONS
+
+    out = {}
+    for name, value in sorted((values or {}).items()):
+        dimension = FIGURE_DIMENSIONS.get(name, "count")
+        out[name] = parse_quantity(value, dimension) if isinstance(value, str) else float(value)
+    return out
+
+
+def _make_converter() -> cattrs.Converter:
+    converter = cattrs.Converter(forbid_extra_keys=True)
+    converter.register_structure_hook_func(
+        _is_quantity, lambda value, annotation: parse_quantity(value, dimension_of(annotation)))
+    converter.register_structure_hook_func(
+        lambda t: get_origin(t) is Annotated and any(isinstance(m, FigureMarker) for m in get_args(t)[1:]), _figures)
+
+    def structure_stage(item: Mapping[str, Any], _type) -> Stage:
+        kind = next(k for k in item if k not in ("id", "$delete"))
+        params = converter.structure(item[kind] or {}, STAGE_TYPES[kind])
+        return Stage(kind, item.get("id") or kind, params)
+
+    converter.register_structure_hook(Stage, structure_stage)
+    for cls in _all_classes():
+        renamed = {f.name: cattrs.gen.override(rename=spec_key(f)) for f in attrs.fields(cls) if spec_key(f) != f.name}
+        if renamed:
+            converter.register_structure_hook(
+                cls, cattrs.gen.make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=True, **renamed))
+    return converter
+
+
+def _all_classes() -> list[type]:
+    return [cls for cls in globals().values() if isinstance(cls, type) and attrs.has(cls) and cls not in (Dim, FigureMarker)]
+
+
+_CONVERTER = None
+
+
+def site_spec(data: Mapping[str, Any]) -> SiteSpec:
+    """The merged, defaulted, schema-valid spec as typed data (SI floats)."""
+    global _CONVERTER
+    if _CONVERTER is None:
+        _CONVERTER = _make_converter()
+    return _CONVERTER.structure(dict(data), SiteSpec)
