@@ -119,9 +119,7 @@ def node_power(*, sensor, mcu, chip, radio, cell, spec: Mapping, activity: Activ
     consumers = []
 
     active = sensor.require("active_current", overrides.get("sensors"))
-    standby = sensor.figure("standby_current").si() if sensor.figure("standby_current").known else None
-    if standby is None:
-        standby = sensor.require("standby_current", overrides.get("sensors"))
+    standby = sensor.require("standby_current", overrides.get("sensors"))
     consumers.append(Consumer("sensor", sensor.id, active * duty + standby * (1 - duty),
                               f"{active * 1e6:.4g} uA for {duty:.1%} of the time, {standby * 1e6:.3g} uA standby"))
 
