@@ -1,27 +1,44 @@
 """Building many sites: discovery, a content-addressed cache, and parallel executors.
 
-The cache key of a site is the hash of the tool version, the merged spec and the bytes of
-every file it references (the spec's spec_hash), plus the catalog and the signing key's
-public half. A small index remembers, per spec file, the size and mtime of every file its
-last build read and the key they gave, so an unchanged site costs a few stat calls; any
-change falls back to reading and hashing.
+A site's cache key hashes everything its bundle depends on: the merged spec and the bytes of
+every file it references (the spec's spec_hash), the spec's path in its repository (the
+report names it), and a build context shared by the sites of one repository: the tool (its
+version and the bytes of the engine package, templates/ and schemas/), the catalog files
+(built-in, the repository's catalog/ folder, --catalog folders), the signing key's public
+half, whether the image is verified, and SOURCE_DATE_EPOCH.
+
+An index beside the cached objects remembers, per spec file, the size and mtime of every
+file its last build read, the context it was built in and the key that gave; per bundle
+folder, the key written there and the size and mtime of its files. An unchanged site in an
+unchanged bundle folder therefore costs a few stat calls and no reading or hashing; any
+change falls back to validating and hashing the spec, and to the cached object if its key
+is known.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import attrs
 
 from engine import __version__
 from engine.diagnostics import Diagnostic, StageError
 from engine.spec.yamlread import read_file
+
+INDEX_FORMAT = 2
+# A file modified this close to the start of a build (or later) may have changed while it
+# was read; its size and mtime are not trusted to stand for its content (file-system
+# timestamps come from a coarse clock, so the margin is generous).
+RACY_MARGIN_NS = 1_000_000_000
 
 
 def site_specs(paths: Iterable[str]) -> tuple[list[Path], list[Diagnostic]]:
@@ -55,9 +72,110 @@ def _kind(path: Path) -> str | None:
     return result.data.get("kind") if isinstance(result.data, dict) else None
 
 
+# --- what a bundle depends on besides its spec ------------------------------------------
+
+def _tool_folders() -> tuple[Path, ...]:
+    package = Path(__file__).resolve().parent
+    return (package, package.parent / "templates", package.parent / "schemas")
+
+
+def _hash_files(digest, files: Iterable[tuple[str, Path]]) -> None:
+    for name, path in files:
+        digest.update(name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+
+
+@functools.lru_cache(maxsize=1)
+def tool_digest() -> str:
+    """The tool version and the bytes of everything the tool reads to make a bundle: its
+    code, its templates and its schemas (a development tree changes without a new version)."""
+    digest = hashlib.sha256(__version__.encode() + b"\0")
+    for folder in _tool_folders():
+        if folder.is_dir():
+            _hash_files(digest, sorted((f"{folder.name}/{p.relative_to(folder).as_posix()}", p)
+                                       for p in folder.rglob("*")
+                                       if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"))
+    return digest.hexdigest()
+
+
+def catalog_folders(root: Path, extra: Iterable[str]) -> tuple[Path, ...]:
+    """The catalog folders a spec in repository `root` is built with, in reading order
+    (the same rule as engine.spec.repository_catalog)."""
+    own = (root / "catalog",) if (root / "catalog").is_dir() else ()
+    return own + tuple(Path(f) for f in extra)
+
+
+def catalog_digest(root: Path, extra: Iterable[str] = ()) -> str:
+    """Hash of every catalog file the build reads, named by its place in the reading order."""
+    from engine.catalog import DATA_DIR, catalog_files
+
+    digest = hashlib.sha256()
+    folders = catalog_folders(root, extra)
+    for path in catalog_files(folders):
+        owner = next((i for i, f in enumerate(folders) if path.parent == f), None)
+        name = f"builtin/{path.name}" if owner is None and path.parent == DATA_DIR else f"{owner}/{path.name}"
+        _hash_files(digest, [(name, path)])
+    return digest.hexdigest()
+
+
+def signer_fingerprint(signing_pem: bytes | None) -> str:
+    if not signing_pem:
+        return "unsigned"
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(signing_pem, password=None)
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()
+
+
+@attrs.frozen
+class BuildContext:
+    """Everything outside a spec that its bundle depends on, for one spec repository."""
+
+    tool: str
+    catalog: str
+    signer: str
+    verify: bool
+    source_date_epoch: int | None
+
+    @property
+    def digest(self) -> str:
+        blob = json.dumps(attrs.asdict(self), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def build_context(root: Path, extra: Iterable[str], signing_pem: bytes | None, verify: bool,
+                  source_date_epoch: int | None) -> BuildContext:
+    return BuildContext(tool_digest(), catalog_digest(root, extra), signer_fingerprint(signing_pem), verify,
+                        source_date_epoch)
+
+
+def cache_key(context_digest: str, spec_in_repository: str, spec_digest: str) -> str:
+    return hashlib.sha256(f"{context_digest}\0{spec_in_repository}\0{spec_digest}".encode()).hexdigest()
+
+
+# --- the cache and its index --------------------------------------------------------------
+
 def _fingerprint(path: Path) -> list:
     stat = path.stat()
     return [str(path), stat.st_size, stat.st_mtime_ns]
+
+
+def _diagnostic_record(d: Diagnostic) -> dict[str, Any]:
+    return attrs.asdict(d, recurse=False) | {"chain": list(d.chain)}
+
+
+def _diagnostic_from(record: Mapping[str, Any]) -> Diagnostic:
+    return Diagnostic(**{**record, "chain": tuple(record.get("chain") or ())})
+
+
+@attrs.frozen
+class QuickHit:
+    """What the index knows about a spec none of whose inputs changed since its last build."""
+
+    key: str
+    site: str
+    agreement: float | None
+    diagnostics: tuple[Diagnostic, ...]
 
 
 @attrs.frozen
@@ -69,41 +187,76 @@ class Cache:
 
     def load_index(self) -> dict[str, Any]:
         try:
-            return json.loads(self._index_path().read_text())
+            index = json.loads(self._index_path().read_text())
         except (OSError, ValueError):
-            return {}
+            index = {}
+        if not isinstance(index, dict) or index.get("format") != INDEX_FORMAT:
+            index = {"format": INDEX_FORMAT}
+        index.setdefault("specs", {})
+        index.setdefault("outputs", {})
+        return index
 
     def save_index(self, index: Mapping[str, Any]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".index.")
         with os.fdopen(fd, "w") as handle:
-            json.dump(index, handle, sort_keys=True)
+            json.dump(index, handle, sort_keys=True, separators=(",", ":"))
         os.replace(tmp, self._index_path())
 
-    def quick_key(self, index: Mapping[str, Any], spec: Path) -> str | None:
-        """The key recorded for `spec` if no file its last build read has changed."""
-        entry = index.get(str(spec.resolve()))
-        if not entry:
+    def quick(self, index: Mapping[str, Any], spec: Path, context: str) -> QuickHit | None:
+        """The recorded outcome for `spec` if it was built in the same context and no file
+        its last build read has changed since."""
+        entry = index["specs"].get(str(spec.resolve()))
+        if not entry or entry["context"] != context:
             return None
+        if entry["diagnostics"] and entry.get("cwd") != os.getcwd():
+            return None  # diagnostics name files relative to the working folder
         try:
-            if all(_fingerprint(Path(f[0])) == f for f in entry["files"]):
-                return entry["key"]
+            if not all(_fingerprint(Path(f[0])) == f for f in entry["files"]):
+                return None
         except OSError:
             return None
-        return None
+        return QuickHit(entry["key"], entry["site"], entry["agreement"],
+                        tuple(_diagnostic_from(d) for d in entry["diagnostics"]))
 
-    def record(self, index: dict[str, Any], spec: Path, key: str, files: Iterable[Path]) -> None:
-        index[str(spec.resolve())] = {"key": key, "files": [_fingerprint(Path(f).resolve()) for f in sorted(set(files))]}
+    def record(self, index: dict[str, Any], outcome: SiteOutcome, context: str, started_ns: int) -> None:
+        """Remember a validated site's key and the fingerprints of the files it read, unless
+        one of them was modified too close to the build's start to be trusted."""
+        files = [_fingerprint(Path(f).resolve()) for f in sorted(set(outcome.read))]
+        if any(f[2] >= started_ns - RACY_MARGIN_NS for f in files):
+            index["specs"].pop(str(Path(outcome.spec).resolve()), None)
+            return
+        index["specs"][str(Path(outcome.spec).resolve())] = {
+            "context": context, "key": outcome.key, "site": outcome.site, "files": files,
+            "agreement": outcome.agreement, "diagnostics": [_diagnostic_record(d) for d in outcome.diagnostics],
+            "cwd": os.getcwd() if outcome.diagnostics else None,
+        }
+
+    def output_current(self, index: Mapping[str, Any], folder: Path, key: str) -> bool:
+        """Whether `folder` still holds exactly what this cache wrote there for `key`."""
+        entry = index["outputs"].get(str(folder.resolve()))
+        if not entry or entry["key"] != key:
+            return False
+        try:
+            return _bundle_fingerprints(folder) == entry["files"]
+        except OSError:
+            return False
+
+    def record_output(self, index: dict[str, Any], folder: Path, key: str) -> None:
+        index["outputs"][str(folder.resolve())] = {"key": key, "files": _bundle_fingerprints(folder)}
+
+    def _object(self, key: str) -> Path:
+        return self.root / "objects" / key[:2] / key
 
     def get(self, key: str) -> dict[str, bytes] | None:
-        folder = self.root / "objects" / key[:2] / key
+        folder = self._object(key)
         if not (folder / ".complete").exists():
             return None
-        return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+        return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
                 if p.is_file() and p.name != ".complete"}
 
     def put(self, key: str, files: Mapping[str, bytes]) -> None:
-        folder = self.root / "objects" / key[:2] / key
+        folder = self._object(key)
         if (folder / ".complete").exists():
             return
         folder.parent.mkdir(parents=True, exist_ok=True)
@@ -118,15 +271,28 @@ class Cache:
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def cache_key(spec_digest: str, catalog_digest: str, signer: str) -> str:
-    return hashlib.sha256(f"{__version__}\0{spec_digest}\0{catalog_digest}\0{signer}".encode()).hexdigest()
+def _bundle_fingerprints(folder: Path) -> list:
+    out = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            stat = path.stat()
+            out.append([path.relative_to(folder).as_posix(), stat.st_size, stat.st_mtime_ns])
+    return out
 
 
-def catalog_digest(catalog) -> str:
-    blob = json.dumps({kind: {pid: {"origin": p.origin, "figures": {n: [f.value, f.unit] for n, f in sorted(p.figures.items())},
-                                    "attributes": dict(p.attributes)} for pid, p in sorted(parts.items())}
-                       for kind, parts in sorted(catalog.parts.items())}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
+# --- one site, in any worker --------------------------------------------------------------
+
+@attrs.frozen
+class BuildJob:
+    """One site's build as plain values, so it travels to a process pool or a Dask worker."""
+
+    spec: str
+    context: str  # BuildContext.digest of the spec's repository
+    catalog_dirs: tuple[str, ...]
+    signing_pem: bytes | None
+    verify: bool
+    source_date_epoch: int | None
+    cache_root: str | None
 
 
 @attrs.frozen
@@ -139,69 +305,88 @@ class SiteOutcome:
     seconds: float
     key: str | None
     read: tuple[str, ...]  # every file the build depended on
+    agreement: float | None = None
 
 
-def signer_fingerprint(signing_pem: bytes | None) -> str:
-    if not signing_pem:
-        return "unsigned"
-    from cryptography.hazmat.primitives import serialization
-
-    key = serialization.load_pem_private_key(signing_pem, password=None)
-    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()
+def _agreement(files: Mapping[str, bytes]) -> float | None:
+    report = json.loads(files["report.json"])
+    return (report.get("verification") or {}).get("agreement")
 
 
-def build_one(spec: str, cache_root: str | None, catalog_dirs: tuple[str, ...], signing_pem: bytes | None,
-              verify: bool, source_date_epoch: int | None) -> SiteOutcome:
-    """One site, in any worker: everything it needs comes in as plain values, so the same
-    function runs in a process pool or on a Dask cluster."""
-    import time
+# Worker processes build many sites from a few repositories: load each catalog once.
+_CATALOGS: dict[tuple, Any] = {}
 
+
+def _catalog_for(job: BuildJob):
+    from engine.spec import repository_catalog
+    from engine.spec.document import find_root
+
+    root = find_root(Path(job.spec).resolve().parent)
+    memo = (str(root), job.catalog_dirs, job.context)
+    if memo not in _CATALOGS:
+        catalog, problems = repository_catalog(job.spec, job.catalog_dirs)
+        if catalog is None:
+            return None, problems
+        if len(_CATALOGS) >= 8:  # a long-lived worker that has seen many contexts
+            _CATALOGS.clear()
+        _CATALOGS[memo] = catalog
+    return _CATALOGS[memo], []
+
+
+def build_one(job: BuildJob) -> SiteOutcome:
     from engine.pipeline import BuildOptions, build_site, referenced_files, spec_hash
-    from engine.spec import repository_catalog, validate_spec
+    from engine.spec import validate_spec
 
     started = time.perf_counter()
-    catalog, problems = repository_catalog(spec, catalog_dirs)
+
+    def outcome(site, status, files, diagnostics, key=None, read=()) -> SiteOutcome:
+        return SiteOutcome(job.spec, site, status, files, tuple(diagnostics), time.perf_counter() - started, key,
+                           read, _agreement(files) if files else None)
+
+    catalog, problems = _catalog_for(job)
     if catalog is None:
-        return SiteOutcome(spec, None, "failed", None, tuple(problems), time.perf_counter() - started, None, ())
-    doc, diagnostics = validate_spec(spec, catalog)
+        return outcome(None, "failed", None, problems)
+    doc, diagnostics = validate_spec(job.spec, catalog)
     if doc is None or any(d.severity == "error" for d in diagnostics):
-        return SiteOutcome(spec, None, "failed", None, tuple(diagnostics), time.perf_counter() - started, None, ())
+        return outcome(None, "failed", None, diagnostics)
     read = tuple(str(doc.absolute[f]) for f in doc.files) + tuple(str(p) for _, p in referenced_files(doc))
-    key = cache_key(spec_hash(doc), catalog_digest(catalog), signer_fingerprint(signing_pem))
-    cache = Cache(Path(cache_root)) if cache_root else None
+    key = cache_key(job.context, doc.path.relative_to(doc.root).as_posix(), spec_hash(doc))
+    cache = Cache(Path(job.cache_root)) if job.cache_root else None
     site = doc.data["metadata"]["site"]
     if cache is not None:
         cached = cache.get(key)
         if cached is not None:
-            return SiteOutcome(spec, site, "cached", cached, tuple(diagnostics), time.perf_counter() - started, key, read)
-    key_obj = None
-    if signing_pem:
+            return outcome(site, "cached", cached, diagnostics, key, read)
+    signing_key = None
+    if job.signing_pem:
         from cryptography.hazmat.primitives import serialization
 
-        key_obj = serialization.load_pem_private_key(signing_pem, password=None)
+        signing_key = serialization.load_pem_private_key(job.signing_pem, password=None)
+    options = BuildOptions(signing_key=signing_key, verify=job.verify, source_date_epoch=job.source_date_epoch)
     try:
-        result = build_site(spec, catalog, BuildOptions(signing_key=key_obj, verify=verify, source_date_epoch=source_date_epoch))
+        result = build_site(job.spec, catalog, options)
     except StageError as exc:
-        return SiteOutcome(spec, site, "failed", None, tuple(exc.diagnostics), time.perf_counter() - started, key, read)
+        return outcome(site, "failed", None, exc.diagnostics, key, read)
     if cache is not None:
         cache.put(key, result.files)
-    return SiteOutcome(spec, site, "built", dict(result.files), result.diagnostics, time.perf_counter() - started, key, read)
+    return outcome(site, "built", dict(result.files), result.diagnostics, key, read)
 
 
-def run_local(jobs: int, calls: list[tuple], on_done: Callable[[SiteOutcome], None]) -> list[SiteOutcome]:
-    if jobs <= 1 or len(calls) <= 1:
+# --- executors ----------------------------------------------------------------------------
+
+def run_local(jobs: int, work: list[BuildJob], on_done: Callable[[SiteOutcome], None]) -> list[SiteOutcome]:
+    if jobs <= 1 or len(work) <= 1:
         out = []
-        for call in calls:
-            outcome = build_one(*call)
+        for job in work:
+            outcome = build_one(job)
             on_done(outcome)
             out.append(outcome)
         return out
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     outcomes = []
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(build_one, *call) for call in calls]
+    with ProcessPoolExecutor(max_workers=min(jobs, len(work))) as pool:
+        futures = [pool.submit(build_one, job) for job in work]
         for future in as_completed(futures):
             outcome = future.result()
             on_done(outcome)
@@ -209,7 +394,7 @@ def run_local(jobs: int, calls: list[tuple], on_done: Callable[[SiteOutcome], No
     return outcomes
 
 
-def run_dask(address: str | None, jobs: int, calls: list[tuple], on_done: Callable[[SiteOutcome], None]) -> list[SiteOutcome]:
+def run_dask(address: str | None, jobs: int, work: list[BuildJob], on_done: Callable[[SiteOutcome], None]) -> list[SiteOutcome]:
     """The same per-site builds on a Dask distributed cluster (a local one when no address)."""
     from distributed import Client, LocalCluster, as_completed
 
@@ -220,7 +405,7 @@ def run_dask(address: str | None, jobs: int, calls: list[tuple], on_done: Callab
     else:
         client = Client(address)
     try:
-        futures = [client.submit(build_one, *call, pure=False) for call in calls]
+        futures = [client.submit(build_one, job, pure=False) for job in work]
         outcomes = []
         for future in as_completed(futures):
             outcome = future.result()

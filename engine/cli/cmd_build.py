@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import sys
+import time
 from pathlib import Path
 
-from engine.cli.common import (EXIT_CHECK_DIFFERS, EXIT_INVALID, EXIT_OK, EXIT_USAGE, add_catalog_option, emit_diagnostics)
+from engine.cli.common import (
+    EXIT_CHECK_DIFFERS,
+    EXIT_INVALID,
+    EXIT_USAGE,
+    add_catalog_option,
+    emit_diagnostics,
+)
 from engine.codegen.bundle import differences, write_atomically
-from engine.fleet import Cache, run_dask, run_local, site_specs
+from engine.fleet import (
+    BuildJob,
+    Cache,
+    SiteOutcome,
+    build_context,
+    run_dask,
+    run_local,
+    site_specs,
+)
 from engine.spec.document import find_root
 
 
@@ -66,89 +80,128 @@ def _progress(total: int, enabled: bool):
 
 
 def run(args) -> int:
+    started_ns = time.time_ns()
     specs, problems = site_specs(args.paths)
     if problems:
         return emit_diagnostics(problems, args.output)
     if not specs:
         sys.stderr.write("nmspec build: no site specs found (bases with kind SiteBase are not built)\n")
         return EXIT_USAGE
+    if args.executor == "dask" and importlib.util.find_spec("distributed") is None:
+        sys.stderr.write("nmspec build: --executor dask needs Dask distributed; "
+                         "install it with: pip install 'nmspec[dask]'\n")
+        return EXIT_USAGE
     pem, key_problem = _signing_pem(args)
     if key_problem:
         sys.stderr.write(f"nmspec build: {key_problem}\n")
         return EXIT_USAGE
-    root = find_root(specs[0].resolve().parent)
-    cache = None if args.no_cache else Cache(Path(args.cache_dir) if args.cache_dir else root / ".nmspec-cache")
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     epoch = int(epoch) if epoch and epoch.isdigit() else None
-    index = cache.load_index() if cache else {}
-    outcomes, calls = [], []
-    from engine.fleet import SiteOutcome, signer_fingerprint  # noqa: F401
+    roots = _roots(specs)
+    contexts = {root: build_context(root, args.catalog, pem, not args.no_verify, epoch).digest
+                for root in sorted(set(roots.values()))}
+    cache = None if args.no_cache else Cache(Path(args.cache_dir) if args.cache_dir else roots[specs[0]] / ".nmspec-cache")
+    index = cache.load_index() if cache else None
+    out_root = Path(args.out)
 
+    settled, work = [], []
     for spec in specs:
-        quick = cache.quick_key(index, spec) if cache else None
-        files = cache.get(quick) if quick else None
+        context = contexts[roots[spec]]
+        hit = cache.quick(index, spec, context) if cache else None
+        if hit and not args.check and cache.output_current(index, out_root / hit.site, hit.key):
+            settled.append(SiteOutcome(str(spec), hit.site, CURRENT, None, hit.diagnostics, 0.0, hit.key, (),
+                                       hit.agreement))
+            continue
+        files = cache.get(hit.key) if hit else None
         if files is not None:
-            outcomes.append(SiteOutcome(str(spec), None, "cached", files, (), 0.0, quick, ()))
+            settled.append(SiteOutcome(str(spec), hit.site, "cached", files, hit.diagnostics, 0.0, hit.key, (),
+                                       hit.agreement))
         else:
-            calls.append((str(spec), str(cache.root) if cache else None, tuple(args.catalog), pem,
-                          not args.no_verify, epoch))
-    show = not args.quiet and args.output == "text" and sys.stderr.isatty() and len(calls) > 1
-    bar = _progress(len(calls), show)
+            work.append(BuildJob(str(spec), context, tuple(args.catalog), pem, not args.no_verify, epoch,
+                                 str(cache.root) if cache else None))
+    outcomes = settled + _run(args, work)
+    if cache:
+        for outcome in outcomes:
+            if outcome.read and outcome.status in ("built", "cached"):
+                cache.record(index, outcome, contexts[roots[Path(outcome.spec)]], started_ns)
+    outcomes.sort(key=lambda o: o.spec)
+    diagnostics = [d for o in outcomes for d in o.diagnostics] + _duplicate_sites(outcomes)
+    if any(d.code == "NM241" for d in diagnostics):
+        if cache:
+            cache.save_index(index)
+        return emit_diagnostics(diagnostics, args.output)
+    rows, changed = _publish(outcomes, out_root, args.check, cache, index)
+    if cache:
+        cache.save_index(index)
+    status = emit_diagnostics(diagnostics, args.output)
+    if args.output == "text" and not args.quiet:
+        sys.stdout.write(summary_table(rows, out_root, args.check))
+    if any(o.status == "failed" for o in outcomes):
+        return EXIT_INVALID
+    if args.check and changed:
+        if args.output == "github":
+            sys.stderr.write("".join(f"::error file={spec}::{line}\n" for spec, line in changed))
+        else:
+            sys.stderr.write("".join(f"{line}\n" for _, line in changed))
+        return EXIT_CHECK_DIFFERS
+    return status
+
+
+# A site whose inputs and bundle folder are unchanged since the last build: nothing is read.
+CURRENT = "current"
+
+
+def _roots(specs: list[Path]) -> dict[Path, Path]:
+    by_folder: dict[Path, Path] = {}
+    for spec in specs:
+        folder = spec.resolve().parent
+        if folder not in by_folder:
+            by_folder[folder] = find_root(folder)
+    return {spec: by_folder[spec.resolve().parent] for spec in specs}
+
+
+def _run(args, work: list[BuildJob]) -> list[SiteOutcome]:
+    show = not args.quiet and args.output == "text" and sys.stderr.isatty() and len(work) > 1
+    bar = _progress(len(work), show)
 
     def done(_outcome) -> None:
         if bar:
             bar[0].advance(bar[1])
 
-    if args.executor == "dask" and importlib.util.find_spec("distributed") is None:
-        sys.stderr.write("nmspec build: --executor dask needs Dask distributed; "
-                         "install it with: pip install 'nmspec[dask]'\n")
-        return EXIT_USAGE
     try:
         if args.executor == "dask":
-            outcomes += run_dask(args.scheduler, args.jobs, calls, done)
-        else:
-            outcomes += run_local(args.jobs, calls, done)
+            return run_dask(args.scheduler, args.jobs, work, done)
+        return run_local(args.jobs, work, done)
     finally:
         if bar:
             bar[0].stop()
-    if cache:
-        for outcome in outcomes:
-            if outcome.key and outcome.read:
-                cache.record(index, Path(outcome.spec), outcome.key, [Path(p) for p in outcome.read])
-        cache.save_index(index)
-    outcomes.sort(key=lambda o: o.spec)
-    diagnostics = [d for o in outcomes for d in o.diagnostics] + _duplicate_sites(outcomes)
-    if any(d.code == "NM241" for d in diagnostics):
-        return emit_diagnostics(diagnostics, args.output)
-    out_root = Path(args.out)
-    changed: list[str] = []
-    rows = []
+
+
+def _publish(outcomes, out_root: Path, check: bool, cache, index):
+    """Write (or, with check, compare) each site's bundle; the summary rows and, for check,
+    (spec, what differs) for every bundle that differs."""
+    rows, changed = [], []
     for outcome in outcomes:
-        if outcome.files is None:
-            rows.append((outcome.spec, outcome.site or "-", "failed", outcome.seconds, "-"))
+        cache_column = "-" if cache is None else ("hit" if outcome.status in ("cached", CURRENT) else "miss")
+        if outcome.status == "failed":
+            rows.append((outcome.site or outcome.spec, "failed", "-", outcome.seconds, None))
             continue
-        site = outcome.site or json.loads(outcome.files["manifest.json"])["site"]
-        target = out_root / site
-        diff = differences(outcome.files, target)
-        if args.check:
-            changed += [f"{target}: {d}" for d in diff]
-        elif diff:
-            write_atomically(outcome.files, target)
-        status = outcome.status if not args.check else ("differs" if diff else "up to date")
-        report = json.loads(outcome.files["report.json"])
-        agreement = (report.get("verification") or {}).get("agreement")
-        rows.append((outcome.spec, site, status, outcome.seconds, "-" if agreement is None else f"{agreement:.1%}"))
-    status = emit_diagnostics(diagnostics, args.output)
-    if args.output == "json":
-        pass
-    elif not args.quiet:
-        _summary(rows, out_root, args.check)
-    if any(o.files is None for o in outcomes):
-        return EXIT_INVALID
-    if args.check and changed:
-        sys.stderr.write("\n".join(changed) + "\n")
-        return EXIT_CHECK_DIFFERS
-    return status if status != EXIT_OK else EXIT_OK
+        target = out_root / outcome.site
+        if outcome.status == CURRENT:
+            status = "up to date"
+        else:
+            diff = differences(outcome.files, target)
+            if check:
+                changed += [(outcome.spec, f"{target}: {d}") for d in diff]
+                status = "differs" if diff else "up to date"
+            else:
+                if diff:
+                    write_atomically(outcome.files, target)
+                status = "written" if diff else "up to date"
+            if cache is not None and outcome.key and not (check and diff):
+                cache.record_output(index, target, outcome.key)
+        rows.append((outcome.site, status, cache_column, outcome.seconds, outcome.agreement))
+    return rows, changed
 
 
 def _duplicate_sites(outcomes):
@@ -156,19 +209,27 @@ def _duplicate_sites(outcomes):
 
     by_site: dict[str, list[str]] = {}
     for outcome in outcomes:
-        if outcome.files is not None:
-            site = json.loads(outcome.files["manifest.json"])["site"]
-            by_site.setdefault(site, []).append(outcome.spec)
+        if outcome.status != "failed":
+            by_site.setdefault(outcome.site, []).append(outcome.spec)
     return [Diagnostic("error", "NM241", f"metadata.site: '{site}' is the site of {len(specs)} specs ({', '.join(specs)}); "
                                          "each site needs its own name", file=specs[1])
             for site, specs in sorted(by_site.items()) if len(specs) > 1]
 
 
-def _summary(rows, out_root: Path, check: bool) -> None:
-    width = max(len(r[1]) for r in rows)
-    sys.stdout.write(f"{'site'.ljust(width)}  status      time    agreement\n")
-    for spec, site, status, seconds, agreement in rows:
-        sys.stdout.write(f"{site.ljust(width)}  {status.ljust(10)}  {seconds:5.1f}s  {agreement}\n")
-    built = sum(1 for r in rows if r[2] in ("built", "cached", "up to date", "differs"))
-    verb = "checked" if check else "written under"
-    sys.stdout.write(f"{built} of {len(rows)} bundles {verb} {out_root}/\n")
+def summary_table(rows, out_root: Path, check: bool) -> str:
+    """One line per site (site, what happened to its bundle, cache, build time, agreement
+    of the kernel with the float model), then the totals."""
+    width = max([len("site")] + [len(r[0]) for r in rows])
+    lines = [f"{'site'.ljust(width)}  {'status'.ljust(10)}  cache  {'time'.rjust(6)}  agreement"]
+    for site, status, cache, seconds, agreement in rows:
+        shown = "-" if agreement is None else f"{agreement:.1%}"
+        lines.append(f"{site.ljust(width)}  {status.ljust(10)}  {cache.ljust(5)}  {seconds:5.1f}s  {shown}")
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row[1]] = counts.get(row[1], 0) + 1
+    hits = sum(1 for r in rows if r[2] == "hit")
+    done = ", ".join(f"{counts[s]} {s}" for s in ("written", "up to date", "differs", "failed") if s in counts)
+    where = "checked against" if check else "under"
+    lines.append(f"{len(rows)} site{'s' if len(rows) != 1 else ''} {where} {out_root}/: {done}; "
+                 f"{hits} from the cache")
+    return "\n".join(lines) + "\n"
