@@ -10,7 +10,7 @@ See docs/vibration.md for the physics and the sources of the fault signatures.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import attrs
 import numpy as np
@@ -38,6 +38,17 @@ class Bearing:
         """Ball-pass frequency, inner race, in orders: n/2 (1 + d/D cos phi)."""
         return self.balls / 2 * (1 + self.ball_diameter / self.pitch_diameter * math.cos(self.contact_angle))
 
+    @property
+    def ftf(self) -> float:
+        """Fundamental train (cage) frequency, in orders: 1/2 (1 - d/D cos phi)."""
+        return 0.5 * (1 - self.ball_diameter / self.pitch_diameter * math.cos(self.contact_angle))
+
+    @property
+    def bsf(self) -> float:
+        """Ball spin frequency, in orders: D/(2d) (1 - (d/D cos phi)^2)."""
+        ratio = self.ball_diameter / self.pitch_diameter * math.cos(self.contact_angle)
+        return self.pitch_diameter / (2 * self.ball_diameter) * (1 - ratio * ratio)
+
 
 @attrs.frozen
 class Machine:
@@ -49,6 +60,8 @@ class Machine:
     noise_g: float = 0.004  # broadband floor (g rms)
     hum_g: float = 0.003  # mains-frequency pick-up and magnetic 2x line (g)
     gravity_axis: int = 2  # which axis sees 1 g
+    speed_variation: float = 0.01  # relative spread of the running speed between recordings (1 sigma)
+    hum_harmonics: tuple[tuple[int, float], ...] = ((1, 1.0), (2, 0.7), (3, 0.3))  # (multiple of mains, relative amplitude)
 
 
 @attrs.frozen
@@ -58,8 +71,12 @@ class Sensor:
     axes: int = 3
     offset_g: Sequence[float] = (0.02, -0.015, 0.03)
     offset_tempco_g_per_c: float = 0.0002  # zero-g level change with temperature
+    creep_g: float = 0.002  # zero-g level creep over one recording, on top of the temperature term
     oversample: int = 8
+    range_g: float | None = None  # full scale: readings saturate at +-range_g (None: only the int16 limit)
 
+
+Temperature = float | tuple[float, float]  # constant, or (start, end) of a linear ramp over the recording
 
 FAULTS = ("normal", "bearing_outer", "bearing_inner", "imbalance", "looseness", "misalignment", "cavitation")
 
@@ -81,11 +98,11 @@ def _resonant_impulses(t: np.ndarray, rate_hz: float, resonance_hz: float, dampi
 
 
 def acceleration(machine: Machine, fault: str, *, seconds: float, fs: float, axes: int, severity: float,
-                 temperature_c: float, rng: np.random.Generator) -> np.ndarray:
+                 temperature_c: Temperature, rng: np.random.Generator) -> np.ndarray:
     """Physical acceleration in g, shape (n, axes), at rate fs."""
-    n = int(round(seconds * fs))
+    n = round(seconds * fs)
     t = np.arange(n) / fs
-    f1 = machine.shaft_hz * (1 + rng.normal(0, 0.01))
+    f1 = machine.shaft_hz * (1 + machine.speed_variation * rng.standard_normal())
     phase = rng.uniform(0, 2 * math.pi, size=8)
     out = np.zeros((n, axes))
     radial = [0, 1] if axes >= 2 else [0]
@@ -95,8 +112,8 @@ def acceleration(machine: Machine, fault: str, *, seconds: float, fs: float, axe
     for k, axis in enumerate(radial):
         out[:, axis] += base * (1 if k == 0 else 0.8) + 0.01 * np.sin(2 * math.pi * f1 * t + phase[0] + k * math.pi / 2)
     # mains hum and its second harmonic (magnetic forces at twice line frequency)
-    for h, a in ((1, 1.0), (2, 0.7), (3, 0.3)):
-        out += machine.hum_g * a * np.sin(2 * math.pi * machine.mains_hz * h * t + phase[2 + h])[:, None]
+    for h, a in machine.hum_harmonics:
+        out += machine.hum_g * a * np.sin(2 * math.pi * machine.mains_hz * h * t + phase[(2 + h) % len(phase)])[:, None]
     # broadband noise shaped by the mounting resonance
     noise = rng.normal(0, machine.noise_g, size=(n, axes))
     b, a = sp.iirpeak(min(machine.mounting_hz, fs / 2.5), 8, fs=fs)
@@ -137,26 +154,41 @@ def acceleration(machine: Machine, fault: str, *, seconds: float, fs: float, axe
     return out
 
 
+def temperature_profile(temperature_c: Temperature, n: int) -> np.ndarray:
+    """Temperature in C at each of n samples: constant, or a linear ramp (start, end)."""
+    if isinstance(temperature_c, (tuple, list)):
+        start, end = temperature_c
+        return np.linspace(float(start), float(end), n)
+    return np.full(n, float(temperature_c))
+
+
+def zero_g_offset(sensor: Sensor, temperature: np.ndarray) -> np.ndarray:
+    """Zero-g level in g per sample and axis: the offset at 25 C plus its temperature coefficient."""
+    offset = np.asarray(sensor.offset_g[: sensor.axes], dtype=np.float64)
+    return offset[None, :] + sensor.offset_tempco_g_per_c * (temperature[:, None] - 25.0)
+
+
 def record(machine: Machine, sensor: Sensor, fault: str, *, seconds: float, severity: float = 1.0,
-           temperature_c: float = 25.0, seed: int = 0) -> np.ndarray:
+           temperature_c: Temperature = 25.0, seed: int = 0) -> np.ndarray:
     """What the sensor outputs: int16 counts (n, axes)."""
     rng = np.random.default_rng(seed)
     fs_internal = sensor.odr * sensor.oversample
     physical = acceleration(machine, fault, seconds=seconds, fs=fs_internal, axes=sensor.axes,
                             severity=severity, temperature_c=temperature_c, rng=rng)
-    drift = (np.asarray(sensor.offset_g[: sensor.axes]) + sensor.offset_tempco_g_per_c * (temperature_c - 25.0))
-    physical = physical + drift[None, :] + np.linspace(0, 1, len(physical))[:, None] * 0.002  # slow thermal creep
+    drift = zero_g_offset(sensor, temperature_profile(temperature_c, len(physical)))
+    physical = physical + drift + np.linspace(0, 1, len(physical))[:, None] * sensor.creep_g
     b, a = sp.butter(1, sensor.odr / 2, fs=fs_internal)
     filtered = sp.lfilter(b, a, physical, axis=0)
     sampled = filtered[:: sensor.oversample]  # no further anti-alias filter: what the MEMS does
     counts = np.round(sampled / sensor.lsb_g)
-    return np.clip(counts, -32768, 32767).astype(np.int16)
+    limit = 32767 if sensor.range_g is None else min(32767, math.floor(sensor.range_g / sensor.lsb_g))
+    return np.clip(counts, -limit - 1, limit).astype(np.int16)
 
 
 def sound(fault: str, *, seconds: float, fs: float, seed: int = 0, severity: float = 1.0) -> np.ndarray:
     """A machine-room microphone signal (full-scale fraction 1.0 = 32767 counts), shape (n, 1)."""
     rng = np.random.default_rng(seed)
-    n = int(round(seconds * fs))
+    n = round(seconds * fs)
     t = np.arange(n) / fs
     hum = sum(0.02 / h * np.sin(2 * math.pi * 50 * h * t + rng.uniform(0, 6.3)) for h in range(1, 8))
     motor = 0.03 * np.sin(2 * math.pi * 148 * t) * (1 + 0.2 * np.sin(2 * math.pi * 2 * t))
