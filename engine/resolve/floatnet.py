@@ -11,8 +11,9 @@ One step, in population order (the import's topological order):
   without:           drive = in_gain * input
   v = beta * v + drive + leak
   spiking kinds: spike where v > threshold (>= when compare is "ge"); reset "subtract"
-  takes the threshold off, "zero" sets v to v_reset; "none" (LI, integrators) never spikes
-  and its v is the output.
+  takes the threshold off, "subtract_late" takes it off on the next step after the decay
+  (v = beta * v + drive + leak - threshold, as snnTorch does), "zero" sets v to v_reset;
+  "none" (LI, integrators) never spikes and its v is the output.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class FloatPopulation:
     leak: np.ndarray  # constant drive per step (from v_leak)
     threshold: np.ndarray | None  # None for non-spiking kinds
     v_reset: np.ndarray
-    reset: str  # subtract | zero | none
+    reset: str  # subtract | subtract_late | zero | none
     compare: str  # gt | ge
     tau_syn: np.ndarray | None  # seconds, for reports
     tau_mem: np.ndarray | None
@@ -108,6 +109,8 @@ def simulate(net: FloatNet, inputs: np.ndarray, *, record: bool = False) -> Mapp
             else:
                 drive = pop.in_gain * total
             v = pop.beta * voltage[pop.name] + drive + pop.leak
+            if pop.reset == "subtract_late":
+                v = v - spikes_prev[pop.name] * pop.threshold
             if pop.threshold is None:
                 spikes = v
             else:

@@ -1,16 +1,20 @@
 """Read a NIR graph (.nir) into a FloatNet at the spec's time step.
 
 Node order is not preserved by NIR files and exporters emit edges in any order, so the
-order here is topological from the edges alone (ties by node name). Edges that close a
-cycle leave a neuron node and are delayed by one step. Linear nodes between two neuron
-nodes (Affine, Linear, Scale, Conv1d, Conv2d, Flatten, SumPool2d, AvgPool2d, zero Delay)
-are composed into one matrix per (source, destination) pair.
+order here comes from the edges alone: a depth-first walk from the Input node (successors
+by name) finds the edges that close a cycle; those are delayed by one step, the rest are
+sorted topologically (ties by node name). A cycle must pass through a neuron node. Linear
+nodes between two neuron nodes (Affine, Linear, Scale, Conv1d, Conv2d, Flatten, SumPool2d,
+AvgPool2d, zero Delay) are composed into one matrix per (source, destination) pair; each
+node's tensor shape (channels first, no batch axis) is carried along the edges, so a pool
+or a convolution without a declared input shape takes the shape of what feeds it.
 
-Exporter conventions (what each framework writes; see docs/nir.md):
+Exporter conventions (what each framework writes; see docs/models.md):
   nir       literal NIR: Euler steps at dt; reset to v_reset; spike when v > threshold.
   snntorch  snnTorch 1.0 exports with dt = 1e-4: tau = 1e-4 / (1 - beta), r = 1 / (1 - beta),
             w_in = 1 / (1 - alpha); the per-step decays are beta and alpha whatever the
-            spec's dt; the threshold is subtracted on reset.
+            spec's dt (rounded back to the float32 snnTorch holds); the threshold is
+            subtracted one step after the spike, after the decay.
   norse     tau is written as dt * tau_true; r = 1; reset to v_reset.
   sinabs    time constants in steps; r = 1; reset by subtraction.
   rockpool  r = tau * exp(-dt/tau) / dt and w_in = 1: exact exponential decays; reset by
@@ -20,6 +24,7 @@ Exporter conventions (what each framework writes; see docs/nir.md):
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 from typing import Any
@@ -34,6 +39,11 @@ CONVENTIONS = ("nir", "snntorch", "norse", "sinabs", "rockpool", "spyx")
 SNNTORCH_EXPORT_DT = 1e-4
 LINEAR_TYPES = ("Affine", "Linear", "Scale", "Conv1d", "Conv2d", "Flatten", "SumPool2d", "AvgPool2d", "Delay")
 NEURON_TYPES = ("CubaLIF", "LIF", "IF", "LI", "CubaLI", "I", "Threshold")
+SUPPORTED = ("Input, Output, Affine, Linear, Scale, Conv1d, Conv2d, Flatten, SumPool2d, AvgPool2d, Delay (zero delay), "
+             "CubaLIF, LIF, IF, LI, CubaLI, I, Threshold and nested NIRGraph")
+# where each neuron type keeps the parameter that fixes its size
+SIZE_PARAMETER = {"CubaLIF": "v_threshold", "LIF": "v_threshold", "IF": "v_threshold", "LI": "tau", "CubaLI": "tau_mem",
+                  "I": "r", "Threshold": "threshold"}
 
 
 class ImportError_(Exception):
@@ -51,19 +61,17 @@ def _vec(value: Any, size: int) -> np.ndarray:
     return array
 
 
-def _size(node: Any, key: str = "output") -> int | None:
-    types = getattr(node, f"{key}_type", None) or {}
-    shape = types.get(key)
-    if shape is None:
-        return None
-    shape = np.asarray(shape).reshape(-1)
-    return int(np.prod(shape)) if shape.size else 1
-
-
 def _shape(node: Any, key: str) -> tuple[int, ...] | None:
     types = getattr(node, f"{key}_type", None) or {}
     shape = types.get(key)
     return None if shape is None else tuple(int(s) for s in np.asarray(shape).reshape(-1))
+
+
+def _ints(value: Any, ndim: int) -> tuple[int, ...]:
+    array = np.asarray(value).reshape(-1)
+    if array.size == 1:
+        return (int(array[0]),) * ndim
+    return tuple(int(v) for v in array)
 
 
 def flatten_graph(graph: Any, prefix: str = "") -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -96,105 +104,185 @@ def flatten_graph(graph: Any, prefix: str = "") -> tuple[dict[str, Any], list[tu
 
 
 def _kind(node: Any) -> str:
-    return "passthrough" if node == "passthrough" else type(node).__name__
+    return "passthrough" if isinstance(node, str) and node == "passthrough" else type(node).__name__
 
 
-def _linear_matrix(name: str, node: Any, n_in: int, problems: list[str]) -> tuple[np.ndarray, np.ndarray | None, int]:
-    """The node as y = x @ M + b over flattened vectors. Returns (M, b, n_out)."""
+def _back_edges(g: nx.DiGraph, roots: list[str]) -> set[tuple[str, str]]:
+    """Edges that close a cycle in a depth-first walk from the roots (successors by name)."""
+    state: dict[str, int] = {}  # 1 on the walk's path, 2 finished
+    back: set[tuple[str, str]] = set()
+    for root in roots + sorted(n for n in g if n not in roots):
+        if root in state:
+            continue
+        state[root] = 1
+        stack = [(root, iter(sorted(g.successors(root))))]
+        while stack:
+            node, successors = stack[-1]
+            nxt = next(successors, None)
+            if nxt is None:
+                state[node] = 2
+                stack.pop()
+            elif nxt not in state:
+                state[nxt] = 1
+                stack.append((nxt, iter(sorted(g.successors(nxt)))))
+            elif state[nxt] == 1:
+                back.add((node, nxt))
+    return back
+
+
+def _linear_matrix(name: str, node: Any, in_shape: tuple[int, ...], problems: list[str]
+                   ) -> tuple[np.ndarray, np.ndarray | None, tuple[int, ...]]:
+    """The node as y = x @ M + b over flattened vectors (C order). Returns (M, b, out shape)."""
     kind = _kind(node)
-    if kind in ("passthrough", "Flatten", "Input", "Output"):
-        return np.eye(n_in), None, n_in
+    n_in = int(np.prod(in_shape))
+    if kind in ("passthrough", "Input", "Output"):
+        return np.eye(n_in), None, in_shape
+    if kind == "Flatten":
+        return np.eye(n_in), None, _flattened(in_shape, int(node.start_dim), int(node.end_dim))
     if kind == "Delay":
-        delay = np.asarray(node.delay)
+        delay = np.asarray(node.delay, dtype=np.float64)
         if np.any(delay != 0):
-            problems.append(f"node '{name}' (Delay) delays spikes by {delay.max():g} s; the targets' synapses have no programmable delay")
-        return np.eye(n_in), None, n_in
+            problems.append(f"node '{name}' (Delay) delays by {float(delay.max()):g} s; nmspec's targets have no "
+                            "synaptic delays, so only a zero Delay is accepted")
+        return np.eye(n_in), None, in_shape
     if kind == "Scale":
-        scale = _vec(node.scale, n_in)
-        return np.diag(scale), None, n_in
+        scale = np.asarray(node.scale, dtype=np.float64).reshape(-1)
+        if scale.size not in (1, n_in):
+            problems.append(f"node '{name}' (Scale) holds {scale.size} factors but receives {n_in} values")
+            return np.eye(n_in), None, in_shape
+        return np.diag(_vec(scale, n_in)), None, in_shape
     if kind in ("Linear", "Affine"):
         weight = np.asarray(node.weight, dtype=np.float64)
         if weight.ndim != 2 or weight.shape[1] != n_in:
-            problems.append(f"node '{name}' ({kind}) expects {weight.shape[-1]} inputs but receives {n_in}")
-            return np.zeros((n_in, weight.shape[0])), None, weight.shape[0]
+            problems.append(f"node '{name}' ({kind}) takes {weight.shape[-1]} inputs but receives {n_in}")
+            return np.zeros((n_in, weight.shape[-2])), None, (weight.shape[-2],)
         bias = np.asarray(node.bias, dtype=np.float64).reshape(-1) if kind == "Affine" else None
         if bias is not None and not np.any(bias):
             bias = None
-        return weight.T.copy(), bias, weight.shape[0]
-    if kind in ("Conv1d", "Conv2d", "SumPool2d", "AvgPool2d"):
-        return _conv_matrix(name, node, n_in, problems)
-    problems.append(f"node '{name}' ({kind}) is not supported")
-    return np.eye(n_in), None, n_in
-
-
-def _conv_matrix(name: str, node: Any, n_in: int, problems: list[str]) -> tuple[np.ndarray, np.ndarray | None, int]:
-    """Convolutions and pools as dense matrices, by applying them to the identity basis."""
-    kind = _kind(node)
-    in_shape = _shape(node, "input")
-    if in_shape is None or int(np.prod(in_shape)) != n_in:
-        problems.append(f"node '{name}' ({kind}) has no usable input shape")
-        return np.eye(n_in), None, n_in
-    basis = np.eye(n_in).reshape((n_in,) + in_shape)
+        return weight.T.copy(), bias, (weight.shape[0],)
+    if kind in ("Conv1d", "Conv2d"):
+        return _conv_node(name, node, in_shape, problems)
     if kind in ("SumPool2d", "AvgPool2d"):
-        k = tuple(int(v) for v in np.asarray(node.kernel_size).reshape(-1))
-        s = tuple(int(v) for v in np.asarray(node.stride).reshape(-1))
-        c, h, w = in_shape
-        oh, ow = (h - k[0]) // s[0] + 1, (w - k[1]) // s[1] + 1
-        out = np.zeros((n_in, c, oh, ow))
-        for i in range(oh):
-            for j in range(ow):
-                window = basis[:, :, i * s[0]: i * s[0] + k[0], j * s[1]: j * s[1] + k[1]]
-                out[:, :, i, j] = window.sum(axis=(2, 3))
-        if kind == "AvgPool2d":
-            out /= k[0] * k[1]
-        return out.reshape(n_in, -1), None, int(np.prod(out.shape[1:]))
-    weight = np.asarray(node.weight, dtype=np.float64)
-    stride = int(np.asarray(node.stride).reshape(-1)[0])
-    padding = np.asarray(node.padding).reshape(-1)
-    if padding.dtype.kind in "US":
-        problems.append(f"node '{name}' ({kind}) uses string padding '{padding[0]}'; write the padding in samples")
-        return np.eye(n_in), None, n_in
-    pad = int(padding[0])
-    dilation = int(np.asarray(node.dilation).reshape(-1)[0])
-    if int(np.asarray(node.groups).reshape(-1)[0]) != 1:
-        problems.append(f"node '{name}' ({kind}) uses grouped convolution, which nmspec does not lower yet")
-        return np.eye(n_in), None, n_in
-    bias = np.asarray(node.bias, dtype=np.float64).reshape(-1)
-    if kind == "Conv1d":
-        c_out, c_in, kw = weight.shape
-        length = in_shape[-1]
-        padded = np.pad(basis, ((0, 0), (0, 0), (pad, pad)))
-        out_len = (length + 2 * pad - dilation * (kw - 1) - 1) // stride + 1
-        out = np.zeros((n_in, c_out, out_len))
-        for o in range(out_len):
-            for k in range(kw):
-                out[:, :, o] += padded[:, :, o * stride + k * dilation] @ weight[:, :, k].T
-        b = np.repeat(bias, out_len) if bias.size == c_out and np.any(bias) else None
-        return out.reshape(n_in, -1), b, c_out * out_len
-    c_out, c_in, kh, kw = weight.shape
-    _, h, w = in_shape
-    padded = np.pad(basis, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    oh = (h + 2 * pad - dilation * (kh - 1) - 1) // stride + 1
-    ow = (w + 2 * pad - dilation * (kw - 1) - 1) // stride + 1
-    out = np.zeros((n_in, c_out, oh, ow))
-    for i in range(oh):
-        for j in range(ow):
-            for a in range(kh):
-                for b_ in range(kw):
-                    out[:, :, i, j] += padded[:, :, i * stride + a * dilation, j * stride + b_ * dilation] @ weight[:, :, a, b_].T
-    b = np.repeat(bias, oh * ow) if bias.size == c_out and np.any(bias) else None
-    return out.reshape(n_in, -1), b, c_out * oh * ow
+        return _pool_node(name, node, in_shape, problems)
+    problems.append(f"node '{name}' ({kind}) cannot be imported; nmspec imports {SUPPORTED}")
+    return np.eye(n_in), None, in_shape
 
 
-def _population(name: str, node: Any, dt: float, convention: str) -> FloatPopulation:
+def _flattened(shape: tuple[int, ...], start: int, end: int) -> tuple[int, ...]:
+    ndim = len(shape)
+    start = start + ndim if start < 0 else start
+    end = end + ndim if end < 0 else end
+    if ndim == 0 or not 0 <= start <= end < ndim:
+        return (int(np.prod(shape)),)
+    return shape[:start] + (int(np.prod(shape[start: end + 1])),) + shape[end + 1:]
+
+
+def _spatial_shape(name: str, node: Any, in_shape: tuple[int, ...], ndim: int, problems: list[str]) -> tuple[int, ...] | None:
+    """The (channels, *spatial) shape the node receives: what feeds it, else its own declaration."""
     kind = _kind(node)
-    size = _size(node, "output") or _size(node, "input") or np.asarray(getattr(node, "v_threshold", getattr(node, "r", [1]))).size
+    if len(in_shape) == ndim + 1:
+        return in_shape
+    declared = _shape(node, "input")
+    if declared is not None and len(declared) == ndim + 1 and int(np.prod(declared)) == int(np.prod(in_shape)):
+        return declared
+    problems.append(f"node '{name}' ({kind}) receives shape {list(in_shape)}, not (channels, {ndim} spatial axes); "
+                    "declare its input shape")
+    return None
+
+
+def conv_dense(weight: np.ndarray, in_shape: tuple[int, ...], stride: tuple[int, ...],
+               padding: tuple[tuple[int, int], ...], dilation: tuple[int, ...], groups: int) -> tuple[np.ndarray, tuple[int, ...]]:
+    """A (grouped) cross-correlation over a (channels, *spatial) input as a dense matrix
+    (inputs x outputs), built by applying it to every input basis vector."""
+    c_out, c_in_group = weight.shape[:2]
+    kernel = weight.shape[2:]
+    n_in = int(np.prod(in_shape))
+    basis = np.eye(n_in).reshape((n_in,) + tuple(in_shape))
+    padded = np.pad(basis, [(0, 0), (0, 0)] + [tuple(p) for p in padding])
+    spatial = in_shape[1:]
+    out_spatial = tuple((spatial[d] + sum(padding[d]) - dilation[d] * (kernel[d] - 1) - 1) // stride[d] + 1
+                        for d in range(len(spatial)))
+    out = np.zeros((n_in, c_out) + out_spatial)
+    c_out_group = c_out // groups
+    for g in range(groups):
+        source = padded[:, g * c_in_group:(g + 1) * c_in_group]
+        for offsets in itertools.product(*(range(k) for k in kernel)):
+            window = tuple(slice(o * dil, o * dil + s * (n - 1) + 1, s)
+                           for o, dil, s, n in zip(offsets, dilation, stride, out_spatial))
+            patch = source[(slice(None), slice(None)) + window]
+            taps = weight[(slice(g * c_out_group, (g + 1) * c_out_group), slice(None)) + offsets]
+            out[:, g * c_out_group:(g + 1) * c_out_group] += np.einsum("nc...,oc->no...", patch, taps)
+    return out.reshape(n_in, -1), (c_out,) + out_spatial
+
+
+def _conv_node(name: str, node: Any, in_shape: tuple[int, ...], problems: list[str]
+               ) -> tuple[np.ndarray, np.ndarray | None, tuple[int, ...]]:
+    kind = _kind(node)
+    n_in = int(np.prod(in_shape))
+    weight = np.asarray(node.weight, dtype=np.float64)
+    ndim = weight.ndim - 2
+    shape = _spatial_shape(name, node, in_shape, ndim, problems)
+    if shape is None:
+        return np.eye(n_in), None, in_shape
+    groups = int(np.asarray(node.groups).reshape(-1)[0])
+    c_out, c_in_group = weight.shape[:2]
+    if groups < 1 or c_out % groups or shape[0] != c_in_group * groups:
+        problems.append(f"node '{name}' ({kind}) takes {c_in_group * groups} input channels in {groups} group(s) "
+                        f"but receives shape {list(shape)}")
+        return np.eye(n_in), None, in_shape
+    stride, dilation = _ints(node.stride, ndim), _ints(node.dilation, ndim)
+    padding_value = np.asarray(node.padding)
+    if padding_value.dtype.kind in "US":
+        mode = str(padding_value.reshape(-1)[0])
+        if mode == "valid":
+            padding = tuple((0, 0) for _ in range(ndim))
+        elif mode == "same" and all(s == 1 for s in stride):
+            # the extra sample of an even kernel goes after, as in PyTorch
+            total = [dilation[d] * (weight.shape[2 + d] - 1) for d in range(ndim)]
+            padding = tuple((t // 2, t - t // 2) for t in total)
+        else:
+            problems.append(f"node '{name}' ({kind}) uses padding '{mode}' with stride {list(stride)}; "
+                            "'same' needs stride 1")
+            return np.eye(n_in), None, in_shape
+    else:
+        padding = tuple((p, p) for p in _ints(padding_value, ndim))
+    matrix, out_shape = conv_dense(weight, shape, stride, padding, dilation, groups)
+    bias = np.asarray(node.bias, dtype=np.float64).reshape(-1)
+    per_position = int(np.prod(out_shape[1:]))
+    b = np.repeat(bias, per_position) if bias.size == c_out and np.any(bias) else None
+    return matrix, b, out_shape
+
+
+def _pool_node(name: str, node: Any, in_shape: tuple[int, ...], problems: list[str]
+               ) -> tuple[np.ndarray, np.ndarray | None, tuple[int, ...]]:
+    """A pool is a depthwise convolution with a kernel of ones (AvgPool2d: of 1/(kh*kw),
+    padding counted in the average as PyTorch does by default)."""
+    kind = _kind(node)
+    shape = _spatial_shape(name, node, in_shape, 2, problems)
+    if shape is None:
+        return np.eye(int(np.prod(in_shape))), None, in_shape
+    kernel, stride, pad = _ints(node.kernel_size, 2), _ints(node.stride, 2), _ints(node.padding, 2)
+    channels = shape[0]
+    value = 1.0 / (kernel[0] * kernel[1]) if kind == "AvgPool2d" else 1.0
+    weight = np.full((channels, 1) + kernel, value)
+    matrix, out_shape = conv_dense(weight, shape, stride, tuple((p, p) for p in pad), (1, 1), channels)
+    return matrix, None, out_shape
+
+
+def _population(name: str, node: Any, dt: float, convention: str, width: int) -> FloatPopulation:
+    kind = _kind(node)
+    size_array = np.asarray(getattr(node, SIZE_PARAMETER[kind]))
+    # scalar (0-d) parameters, as Norse stores its defaults, cover every neuron the node receives
+    size = int(size_array.size) if size_array.ndim else int(width)
     one = np.ones(size)
 
+    def float32(values: np.ndarray) -> np.ndarray:
+        return values.astype(np.float32).astype(np.float64) if convention == "snntorch" else values
+
     def decay(tau: np.ndarray) -> np.ndarray:
-        """Per-step decay under the convention, and the tau it means at this dt."""
+        """Per-step decay under the convention."""
         if convention == "snntorch":
-            return 1.0 - SNNTORCH_EXPORT_DT / tau
+            return float32(1.0 - SNNTORCH_EXPORT_DT / tau)
         if convention == "norse":
             return 1.0 - dt / (tau / dt)
         if convention == "sinabs":
@@ -204,10 +292,11 @@ def _population(name: str, node: Any, dt: float, convention: str) -> FloatPopula
         return 1.0 - dt / tau
 
     def tau_of(d: np.ndarray) -> np.ndarray:
+        """The tau (s) whose Euler step at this dt is the decay d."""
         with np.errstate(divide="ignore"):
             return dt / np.maximum(1.0 - d, 1e-300)
 
-    reset = "zero" if convention in ("nir", "norse") else "subtract"
+    reset = {"nir": "zero", "norse": "zero", "snntorch": "subtract_late"}.get(convention, "subtract")
     threshold = _vec(node.v_threshold, size) if hasattr(node, "v_threshold") else None
     v_reset = _vec(getattr(node, "v_reset", None) if getattr(node, "v_reset", None) is not None else 0.0, size)
     leak = np.zeros(size)
@@ -223,18 +312,19 @@ def _population(name: str, node: Any, dt: float, convention: str) -> FloatPopula
         if convention == "spyx":
             in_gain, i_gain = w_in, np.ones(size)
         else:
-            in_gain = (1.0 - alpha) * w_in
-            i_gain = (1.0 - beta) * r
+            in_gain = float32((1.0 - alpha) * w_in)
+            i_gain = float32((1.0 - beta) * r)
         leak = (1.0 - beta) * _vec(node.v_leak, size)
     elif kind in ("LIF", "LI"):
         beta = decay(_vec(node.tau, size))
         tau_mem = tau_of(beta)
         r = _vec(node.r, size)
-        in_gain = r if convention == "spyx" else (1.0 - beta) * r
+        in_gain = r if convention == "spyx" else float32((1.0 - beta) * r)
         leak = (1.0 - beta) * _vec(node.v_leak, size)
     elif kind in ("IF", "I"):
+        # dv/dt = R I: an Euler step of dt in literal NIR, one step of r elsewhere
         beta = np.ones(size)
-        in_gain = _vec(node.r, size) * (dt if convention == "nir" and kind == "I" else 1.0)
+        in_gain = _vec(node.r, size) * (dt if convention == "nir" else 1.0)
     else:  # Threshold: memoryless comparison
         beta = np.zeros(size)
         threshold = _vec(node.threshold, size)
@@ -247,6 +337,11 @@ def _population(name: str, node: Any, dt: float, convention: str) -> FloatPopula
     )
 
 
+def _neuron_shape(node: Any, size: int) -> tuple[int, ...]:
+    shape = np.asarray(getattr(node, SIZE_PARAMETER[_kind(node)])).shape
+    return tuple(int(s) for s in shape) if shape else (size,)
+
+
 def import_graph(graph: Any, *, dt: float, convention: str) -> FloatNet:
     """A NIRGraph -> FloatNet; raises ImportError_ naming every node it cannot take."""
     import nir
@@ -256,44 +351,45 @@ def import_graph(graph: Any, *, dt: float, convention: str) -> FloatNet:
     g = nx.DiGraph()
     g.add_nodes_from(sorted(nodes))
     g.add_edges_from(edges)
-    inputs = [n for n, node in nodes.items() if isinstance(node, nir.Input) and "." not in n]
-    outputs = [n for n, node in nodes.items() if isinstance(node, nir.Output) and "." not in n]
+    inputs = sorted(n for n, node in graph.nodes.items() if isinstance(node, nir.Input))
+    outputs = sorted(n for n, node in graph.nodes.items() if isinstance(node, nir.Output))
     for name, node in sorted(nodes.items()):
         kind = _kind(node)
         if kind not in LINEAR_TYPES + NEURON_TYPES + ("Input", "Output", "passthrough"):
-            problems.append(f"node '{name}' ({kind}) is not a NIR node nmspec can import")
+            problems.append(f"node '{name}' ({kind}) cannot be imported; nmspec imports {SUPPORTED}")
     if len(inputs) != 1 or len(outputs) != 1:
         problems.append(f"the graph must have one Input and one Output node at its top level; it has {len(inputs)} and {len(outputs)}")
     if problems:
         raise ImportError_([Diagnostic("error", "NM301", p) for p in problems])
 
     neuron = {n for n, node in nodes.items() if _kind(node) in NEURON_TYPES}
-    delayed_edges = set()
-    for component in nx.strongly_connected_components(g):
-        if len(component) > 1 or any(g.has_edge(n, n) for n in component):
-            for src, dst in g.subgraph(component).edges:
-                if src in neuron:
-                    delayed_edges.add((src, dst))
+    stateless = g.subgraph(sorted(n for n in g if n not in neuron))
+    if not nx.is_directed_acyclic_graph(stateless):
+        cycle = nx.find_cycle(stateless)
+        path = " -> ".join([e[0] for e in cycle] + [cycle[0][0]])
+        raise ImportError_([Diagnostic("error", "NM302", f"a cycle without a neuron node: {path}")])
+    delayed_edges = _back_edges(g, inputs)
     dag = nx.DiGraph()
     dag.add_nodes_from(g.nodes)
     dag.add_edges_from(e for e in g.edges if e not in delayed_edges)
-    if not nx.is_directed_acyclic_graph(dag):
-        cycle = nx.find_cycle(dag)
-        raise ImportError_([Diagnostic("error", "NM302", "a cycle without a neuron node: " + " -> ".join(e[0] for e in cycle))])
     order = list(nx.lexicographical_topological_sort(dag))
 
-    n_inputs = _size(nodes[inputs[0]], "input") or _size(nodes[inputs[0]], "output")
+    input_shape = _shape(nodes[inputs[0]], "input") or _shape(nodes[inputs[0]], "output") or (1,)
+    n_inputs = int(np.prod(input_shape))
     # feeds[node] = {(source population, delayed): (matrix n_src x n_out, bias, composed nodes)}
     feeds: dict[str, dict[tuple[str, bool], tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]]] = {}
-    sizes: dict[str, int] = {}
+    shapes: dict[str, tuple[int, ...]] = {}
     populations: list[FloatPopulation] = []
     projections: list[FloatProjection] = []
+
+    pops: dict[str, FloatPopulation] = {}
+    sizing: set[str] = set()
 
     def gather(name: str) -> dict:
         total: dict = {}
         for pred in sorted(g.predecessors(name)):
             late = (pred, name) in delayed_edges
-            for (src, was_late), (m, b, via) in feeds.get(pred, {}).items():
+            for (src, was_late), (m, b, via) in feed_of(pred).items():
                 key = (src, was_late or late)
                 if key in total:
                     m0, b0, via0 = total[key]
@@ -303,46 +399,93 @@ def import_graph(graph: Any, *, dt: float, convention: str) -> FloatNet:
                     total[key] = (m, b, via)
         return total
 
-    for name in order:
+    def width_of(name: str, incoming: dict) -> int | None:
+        widths = {m.shape[1] for m, _, _ in incoming.values()}
+        if len(widths) > 1:
+            problems.append(f"node '{name}' ({_kind(nodes[name])}) receives inputs of different sizes {sorted(widths)}")
+            return None
+        return widths.pop() if widths else None
+
+    def population_of(name: str) -> FloatPopulation | None:
+        if name not in pops:
+            node = nodes[name]
+            declared = np.asarray(getattr(node, SIZE_PARAMETER[_kind(node)]))
+            width = int(declared.size) if declared.ndim else None
+            if width is None:  # scalar parameters: as many neurons as the node receives
+                if name in sizing:
+                    problems.append(f"node '{name}' ({_kind(node)}) has scalar parameters inside a cycle; "
+                                    "give one value per neuron")
+                    return None
+                sizing.add(name)
+                width = width_of(name, gather(name))
+                sizing.discard(name)
+                if width is None:
+                    return None
+            pops[name] = _population(name, node, dt, convention, width)
+        return pops[name]
+
+    def feed_of(name: str) -> dict:
+        """What the node outputs, as matrices from each source population (memoised)."""
+        if name in feeds:
+            return feeds[name]
+        feeds[name] = {}  # a failure below is reported once
         node = nodes[name]
         kind = _kind(node)
         if name in inputs:
             feeds[name] = {(INPUT, False): (np.eye(n_inputs), None, ())}
-            sizes[name] = n_inputs
-            continue
-        incoming = gather(name)
-        if kind in NEURON_TYPES:
-            pop = _population(name, node, dt, convention)
-            for (src, late), (m, b, via) in sorted(incoming.items()):
-                if m.shape[1] != pop.size:
-                    problems.append(f"node '{name}' ({kind}) has {pop.size} neurons but receives {m.shape[1]} values")
-                    continue
-                projections.append(FloatProjection(src, name, m, b, late, via))
-            populations.append(pop)
-            feeds[name] = {(name, False): (np.eye(pop.size), None, ())}
-            sizes[name] = pop.size
+            shapes[name] = input_shape
+        elif kind in NEURON_TYPES:
+            pop = population_of(name)
+            if pop is not None:
+                feeds[name] = {(name, False): (np.eye(pop.size), None, ())}
+                shapes[name] = _neuron_shape(node, pop.size)
         else:
-            n_in = {m.shape[1] for m, _, _ in incoming.values()}
-            if len(n_in) != 1:
-                problems.append(f"node '{name}' ({kind}) receives inputs of different sizes {sorted(n_in)}")
-                continue
-            (width,) = n_in
-            matrix, bias, n_out = _linear_matrix(name, node, width, problems)
+            incoming = gather(name)
+            width = width_of(name, incoming)
+            if width is None:
+                return feeds[name]
+            fed = sorted({shapes[p] for p in g.predecessors(name) if p in shapes and int(np.prod(shapes[p])) == width})
+            matrix, bias, out_shape = _linear_matrix(name, node, fed[0] if len(fed) == 1 else (width,), problems)
             out = {}
             for key, (m, b, via) in incoming.items():
                 composed_bias = None if b is None else b @ matrix
-                out[key] = (m @ matrix, composed_bias, via + ((name,) if kind not in ("passthrough", "Output") else ()))
+                out[key] = (m @ matrix, composed_bias, via + ((name,) if kind not in ("passthrough", "Input", "Output") else ()))
             if bias is not None:
                 first = sorted(out)[0]
                 m, b, via = out[first]
                 out[first] = (m, bias if b is None else b + bias, via)
             feeds[name] = out
-            sizes[name] = n_out
+            shapes[name] = out_shape
+        return feeds[name]
+
+    for name in order:
+        node = nodes[name]
+        if _kind(node) not in NEURON_TYPES:
+            continue
+        pop = population_of(name)
+        if pop is None:
+            continue
+        incoming = gather(name)
+        width = width_of(name, incoming)
+        if width is None:
+            continue  # fed by nothing: it never spikes, but it is still a population
+        if width != pop.size:
+            problems.append(f"node '{name}' ({_kind(node)}) has {pop.size} neurons but receives {width} values")
+            continue
+        for (src, late), (m, b, via) in sorted(incoming.items()):
+            projections.append(FloatProjection(src, name, m, b, late, via))
+        populations.append(pop)
+    readout_feeds = feed_of(outputs[0])
     if problems:
         raise ImportError_([Diagnostic("error", "NM301", p) for p in problems])
-    readouts = sorted({src for (src, _late) in feeds.get(outputs[0], {})})
+    readouts = sorted({src for (src, _late) in readout_feeds})
     if len(readouts) != 1 or readouts[0] == INPUT:
-        raise ImportError_([Diagnostic("error", "NM303", "the Output node must be fed by exactly one neuron population")])
+        raise ImportError_([Diagnostic("error", "NM303", "the Output node must be fed by exactly one neuron population; "
+                                                         f"it is fed by {', '.join(readouts) or 'nothing'}")])
+    (key, (matrix, bias, via)), *_more = sorted(readout_feeds.items())
+    if _more or key[1] or via or bias is not None or not np.array_equal(matrix, np.eye(matrix.shape[0])):
+        raise ImportError_([Diagnostic("error", "NM303", f"the Output node reads '{readouts[0]}' through {', '.join(via)}; "
+                                                         "nmspec reads spikes straight from the last neuron population")])
     order_index = {n: i for i, n in enumerate(order)}
     populations.sort(key=lambda p: order_index[p.name])
     return FloatNet(int(n_inputs), tuple(populations), tuple(projections), readouts[0], dt, convention,
