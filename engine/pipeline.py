@@ -140,6 +140,20 @@ def input_names(chain) -> tuple[str, ...]:
     return tuple(f"{chain.encoder.id}{i:03d}" for i in range(chain.n_channels))
 
 
+def site_firmware(doc: SpecDocument, contents, resolved: Resolved, options: BuildOptions) -> dict[str, bytes]:
+    """firmware/ sources for the site, keyed by name inside firmware/."""
+    from engine.codegen.firmware import FirmwareInputs, firmware_files
+
+    public_key = None
+    if options.signing_key is not None:
+        from cryptography.hazmat.primitives import serialization
+
+        public_key = options.signing_key.public_key().public_bytes(serialization.Encoding.Raw,
+                                                                    serialization.PublicFormat.Raw)
+    inputs = FirmwareInputs(doc.path.relative_to(doc.root).as_posix(), resolved.data, resolved.chain, public_key)
+    return firmware_files(contents, inputs)
+
+
 def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = BuildOptions()) -> BuildResult:
     from engine.codegen.assemble import bundle_files, image_contents
 
@@ -173,14 +187,15 @@ def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = 
     if core_map is not None:
         report["mapping"] = getattr(core_map, "summary", lambda: {})()
     report["resolve"] = resolved.deployment.report()
-    files = bundle_files(contents, {}, report, {}, signing_key=options.signing_key,
+    firmware = site_firmware(doc, contents, resolved, options)
+    files = bundle_files(contents, firmware, report, {}, signing_key=options.signing_key,
                          source_date_epoch=options.source_date_epoch)
     if options.verify:
         from engine.verify.bundle import verify_bundle
 
         verification = verify_bundle(doc, files["model.nmc"], resolved.chain, resolved.float_model, resolved.stimuli)
         report["verification"] = verification.summary()
-        files = bundle_files(contents, {}, report, {}, signing_key=options.signing_key,
+        files = bundle_files(contents, firmware, report, {}, signing_key=options.signing_key,
                              source_date_epoch=options.source_date_epoch)
         _check(list(verification.diagnostics))
     return BuildResult(data["metadata"]["site"], files, report, tuple(diagnostics))

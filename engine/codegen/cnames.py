@@ -93,3 +93,18 @@ def c_array(values: Iterable[int], ctype: str = "int32_t", *, per_line: int = 12
         return "0"  # C99 forbids empty initializers; callers size such arrays 1
     lines = [", ".join(items[i: i + per_line]) for i in range(0, len(items), per_line)]
     return (",\n" + indent).join(lines)
+
+
+def make_comment(text: str) -> str:
+    """Text safe on one `#` comment line of a Makefile or shell script: no line break, and no
+    trailing backslash that would continue the comment onto the next line."""
+    return c_comment(text).replace("\\", "/")
+
+
+def c_bytes(data: bytes, *, per_line: int = 16, indent: str = "    ") -> str:
+    """Bytes as the body of a uint8_t initializer, two hex digits each."""
+    if not data:
+        return "0"
+    items = [f"0x{b:02X}" for b in data]
+    lines = [", ".join(items[i: i + per_line]) for i in range(0, len(items), per_line)]
+    return (",\n" + indent).join(lines)

@@ -1,0 +1,215 @@
+"""The firmware/ folder of a bundle: C sources rendered from templates/ for one site.
+
+Every value a template sees is a string made by engine.codegen.cnames (literals,
+identifiers, comments); the network tables come from the image contents, the policy
+constants from the merged spec. Pure: same arguments, same bytes.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Mapping
+
+import attrs
+import numpy as np
+
+from engine import __version__
+from engine.codegen import render as R
+from engine.codegen.cnames import c_array, c_bytes, c_comment, c_int, c_string, make_comment
+from engine.image import ImageContents, write_image
+from engine.image import layout as L
+from engine.netlist import INPUT, QuantNetwork
+
+IMAGE_C_DIR = Path(__file__).resolve().parents[1] / "image" / "c"
+FLASH_PAGE = 2048  # STM32L4/U5 flash page
+DEAD_NEURON_MAX_PERMILLE = 500  # more than half the neurons silent over the policy window
+ANOMALY_FRAME_BYTES, STATUS_FRAME_BYTES = 12, 24
+LORA_DUTY_CYCLE = 0.01  # EU868 sub-bands g/g1 (ETSI EN 300 220): 1 % of the time on air
+
+# templates rendered for every site: output name -> template
+TEMPLATES = {name: f"{name}.j2" for name in (
+    "nmc_config.h", "fallback.h", "fallback.c", "runtime.h", "runtime.c", "alerts.h", "alerts.c",
+    "platform_host.h", "platform_host.c", "host_main.c", "arm_main.c", "arm_startup.c", "mps2_an386.ld", "Makefile")}
+CHAIN_TEMPLATES = ("preprocess.h", "preprocess.c", "encode.h", "encode.c")
+COPIED = ("nmc_image.h", "nmc_image.c")  # the image package's C reader, used as is
+
+
+@attrs.frozen
+class FirmwareInputs:
+    """What the firmware needs beyond the image contents."""
+
+    spec_name: str  # the spec's path relative to its repository
+    data: Mapping[str, Any]  # merged spec with defaults
+    chain: Any = None  # engine.dsp Chain
+    public_key: bytes | None = None  # raw Ed25519 public key the images are signed with
+
+
+def _seconds(data: Mapping[str, Any], path: tuple[str, ...], default: str) -> float:
+    from engine.spec.units import parse_quantity
+
+    node: Any = data
+    for key in path:
+        node = (node or {}).get(key) if isinstance(node, Mapping) else None
+    return float(parse_quantity(node if node is not None else default, "time"))
+
+
+def _banner(contents: ImageContents, spec_name: str) -> dict[str, str]:
+    digest = contents.metadata.spec_hash
+    return {
+        "tool_version": c_comment(__version__),
+        "site": c_comment(contents.metadata.site),
+        "site_make": make_comment(contents.metadata.site),
+        "spec": c_comment(spec_name),
+        "spec_hash": c_comment(digest),
+        "build_tag": c_int(int(digest[:8], 16), "uint32_t"),
+    }
+
+
+def _alert_config(data: Mapping[str, Any], interval_s: float) -> dict[str, str]:
+    from engine.resolve.power import LORA_OVERHEAD_BYTES, lora_airtime
+
+    alerts = data.get("alerts") or {}
+    radio = (data.get("power") or {}).get("radio") or {}
+    retries = int(alerts.get("retries", 3))
+    max_latency = int(_seconds(data, ("alerts", "max_latency"), "10min"))
+    airtime = lora_airtime(max(ANOMALY_FRAME_BYTES, STATUS_FRAME_BYTES) + LORA_OVERHEAD_BYTES,
+                           int(radio.get("spreading_factor", 7)))
+    duty_gap = math.ceil(airtime * (1 / LORA_DUTY_CYCLE - 1))
+    # the first try goes out at the next wake-up; the retries share what is left of max_latency
+    retry_gap = max(duty_gap, (max_latency - int(interval_s)) // max(retries, 1))
+    return {
+        "alert_confirmed": c_int(int(bool(alerts.get("confirmed", True))), "uint32_t"),
+        "alert_retries": c_int(retries, "uint32_t"),
+        "alert_max_latency_s": c_int(max_latency, "uint32_t"),
+        "alert_retry_gap_s": c_int(retry_gap, "uint32_t"),
+        "alert_duty_gap_s": c_int(duty_gap, "uint32_t"),
+        "status_interval_s": c_int(int(_seconds(data, ("alerts", "status_interval"), "24h")), "uint32_t"),
+    }
+
+
+def _config(contents: ImageContents, inputs: FirmwareInputs, image_size: int, have_chain: bool) -> dict[str, str]:
+    from engine.resolve.safety import level
+
+    net = contents.network
+    data = inputs.data
+    layout = contents.resolved_state_layout
+    window_s = _seconds(data, ("runtime", "schedule", "window"), "1s")
+    interval_s = _seconds(data, ("runtime", "schedule", "interval"), "15s")
+    step_us = int(round(net.dt * 1e6))
+    safety = level(data)
+    learning = (data.get("runtime") or {}).get("learning", "locked")
+    slot = max(8 * FLASH_PAGE, FLASH_PAGE * math.ceil(2 * image_size / FLASH_PAGE))
+    key = inputs.public_key or bytes(32)
+    return {
+        "format_major": c_int(L.VERSION_MAJOR, "uint32_t"), "format_minor": c_int(L.VERSION_MINOR, "uint32_t"),
+        "site": c_string(contents.metadata.site), "spec_hash": c_string(contents.metadata.spec_hash),
+        "family_id": c_int(L.FAMILY_IDS[net.family], "uint32_t"),
+        "n_inputs": c_int(net.n_inputs, "uint32_t"), "n_outputs": c_int(net.population(net.output).size, "uint32_t"),
+        "n_neurons": c_int(net.n_neurons, "uint32_t"), "n_labels": c_int(len(contents.metadata.labels), "uint32_t"),
+        "state_version": c_int(layout.version, "uint32_t"),
+        "state_tag": c_int(int.from_bytes(layout.digest[:4], "big"), "uint32_t"),
+        "state_digest": c_bytes(layout.digest, per_line=32),
+        "step_us": c_int(step_us, "uint32_t"),
+        "window_steps": c_int(max(1, int(window_s / net.dt + 1e-9)), "uint32_t"),
+        "interval_s": c_int(max(1, int(round(interval_s))), "uint32_t"),
+        "deadline_us": c_int(step_us, "uint32_t"),
+        "dead_permille": c_int(DEAD_NEURON_MAX_PERMILLE, "uint32_t"),
+        "safety_level": c_int(safety, "uint32_t"),
+        "learning_unlockable": c_int(int(learning != "locked" and safety < 1), "uint32_t"),
+        "require_signature": c_int(int(safety >= 1 or inputs.public_key is not None), "uint32_t"),
+        "have_key": c_int(int(inputs.public_key is not None), "uint32_t"),
+        "pubkey": c_bytes(key, per_line=32),
+        "flash_page": c_int(FLASH_PAGE, "uint32_t"), "slot_size": c_int(slot, "uint32_t"),
+        "have_chain": c_int(int(have_chain), "uint32_t"),
+        **_alert_config(data, interval_s),
+    }
+
+
+def _delivery_order(net: QuantNetwork) -> list:
+    """Xylo delivers input, then recurrent, then readout projections; the others in order."""
+    if net.family != "xylo":
+        return list(net.projections)
+    group = lambda p: 0 if p.src == INPUT else (2 if p.dst == "output" else 1)  # noqa: E731
+    return sorted(net.projections, key=group)
+
+
+def _fallback(net: QuantNetwork) -> dict[str, Any]:
+    names = [p.name for p in net.populations]
+    pops, first, syn_first = [], 0, 0
+    for pop in net.populations:
+        n_syn = int(pop.params["dash_syn"].shape[1]) if net.family == "xylo" else 1
+        pops.append({"first": c_int(first, "uint32_t"), "size": c_int(pop.size, "uint32_t"),
+                     "syn_first": c_int(syn_first, "uint32_t"), "n_syn": c_int(n_syn, "uint32_t"),
+                     "comment": c_comment(pop.name), "_first": first, "_n_syn": n_syn})
+        first += pop.size
+        syn_first += pop.size * n_syn
+    n_neurons, n_syn_words = first, syn_first
+    params = []
+    for name in {"xylo": ("dash_syn", "dash_mem", "threshold", "bias", "alias"),
+                 "loihi": ("du", "dv", "vth", "bias_mant", "bias_exp"),
+                 "lif": ("decay_syn", "decay_mem", "threshold", "bias")}[net.family]:
+        parts = []
+        for pop in net.populations:
+            if name in pop.params:
+                parts.append(np.asarray(pop.params[name]).reshape(-1))
+            else:  # the readout population has no alias
+                parts.append(np.full(pop.size, -1))
+        values = np.concatenate(parts).astype(np.int64)
+        params.append({"name": name, "length": c_int(max(1, values.size), "uint32_t"),
+                       "body": c_array(values.tolist(), "int32_t")})
+    projs, pending = [], 0
+    for proj in _delivery_order(net):
+        dst_size = net.size_of(proj.dst)
+        if dst_size > 0xFFFF:
+            raise ValueError(f"population {proj.dst} has {dst_size} neurons; the fallback indexes at most 65535")
+        w = proj.weights
+        projs.append({
+            "comment": c_comment(f"{proj.src} -> {proj.dst}, synapse {proj.synapse}, shift {proj.shift}"),
+            "src": c_int(-1 if proj.src == INPUT else names.index(proj.src), "int32_t"),
+            "dst": c_int(names.index(proj.dst), "uint32_t"), "synapse": c_int(proj.synapse, "uint32_t"),
+            "shift": c_int(proj.shift, "int32_t"), "n_src": c_int(w.n_src, "uint32_t"),
+            "pending_first": c_int(pending, "uint32_t"),
+            "n_indptr": c_int(w.n_src + 1, "uint32_t"), "indptr": c_array(w.indptr.tolist(), "int32_t"),
+            "n_nnz": c_int(max(1, w.nnz), "uint32_t"), "indices": c_array(w.indices.tolist(), "uint16_t"),
+            "weights": c_array(w.values.tolist(), "int32_t"),
+        })
+        pending += dst_size if net.family == "loihi" else 0
+    return {
+        "family": net.family,
+        "family_comment": c_comment({"xylo": "Xylo", "loihi": "Loihi 2", "lif": "generic integer LIF"}[net.family]),
+        "n_pops": c_int(len(pops), "uint32_t"), "n_projs": c_int(max(1, len(projs)), "uint32_t"),
+        "n_neurons": c_int(n_neurons, "uint32_t"), "n_syn_words": c_int(n_syn_words, "uint32_t"),
+        "n_pending": c_int(max(1, pending), "uint32_t"),
+        "output_pop": c_int(names.index(net.output), "uint32_t"),
+        "hidden_pop": c_int(names.index("hidden") if "hidden" in names else 0, "uint32_t"),
+        "pops": pops, "params": params, "projs": projs,
+    }
+
+
+def _chain_files(chain, context: Mapping[str, Any]) -> dict[str, str]:
+    """The signal chain's C when its templates and context builder exist."""
+    if chain is None or not all(R.has_template(f"{name}.j2") for name in CHAIN_TEMPLATES):
+        return {}
+    try:
+        from engine.codegen.chain_c import chain_context
+    except ImportError:
+        return {}
+    chain_ctx = chain_context(chain)
+    return {name: R.render(f"{name}.j2", chain=chain_ctx, **context) for name in CHAIN_TEMPLATES}
+
+
+def firmware_files(contents: ImageContents, inputs: FirmwareInputs) -> dict[str, bytes]:
+    """firmware/<name> -> bytes for every source of the node's firmware."""
+    image_size = len(write_image(contents, None))  # a signature does not change the size
+    context: dict[str, Any] = {"banner": _banner(contents, inputs.spec_name)}
+    chain = _chain_files(inputs.chain, context)
+    chain_sources = "".join(f" {name}" for name in CHAIN_TEMPLATES if name.endswith(".c") and name in chain)
+    context.update(config=_config(contents, inputs, image_size, bool(chain)), fallback=_fallback(contents.network),
+                   makefile={"chain_sources": chain_sources})
+    out = {name: R.render(template, **context) for name, template in TEMPLATES.items()}
+    out.update(chain)
+    files = {name: text.encode("utf-8") for name, text in sorted(out.items())}
+    for name in COPIED:
+        files[name] = (IMAGE_C_DIR / name).read_bytes()
+    return dict(sorted(files.items()))
