@@ -12,7 +12,7 @@ import math
 
 import attrs
 import numpy as np
-from engine.dsp.fixed import COEFF_SHIFT, q, round_shift, sat16
+from engine.dsp.fixed import COEFF_SHIFT, Q15_MAX, Q15_MIN, q, round_shift, sat16
 
 
 def _signal():
@@ -22,6 +22,7 @@ def _signal():
     return signal
 
 POLE_SHIFT = 30
+FRACTION_BITS = 16  # DC blocker state bits below the output LSB
 
 
 class ChainError(ValueError):
@@ -36,7 +37,12 @@ class ChainError(ValueError):
 
 @attrs.frozen
 class DcBlock:
-    """y[n] = x[n] - x[n-1] + p*y[n-1], p = 1 - 2*pi*fc/fs (Q30)."""
+    """y[n] = x[n] - x[n-1] + p*y[n-1], p = 1 - 2*pi*fc/fs (Q30).
+
+    The feedback state keeps FRACTION_BITS bits below the output LSB: rounding y itself
+    each sample would leave a dead band of 0.5 / (1 - p) LSB (424 LSB for 5 Hz at
+    26.7 kHz) in which a DC step never decays. acc = y * 2^16, clamped to the Q15 range:
+      acc = (x[n] - x[n-1]) * 2^16 + ((p * acc + 2^29) >> 30);  y = (acc + 2^15) >> 16."""
 
     id: str
     pole: int  # Q30
@@ -54,11 +60,12 @@ class DcBlock:
     def run(self, x: np.ndarray) -> np.ndarray:
         out = np.empty_like(x)
         x1 = x[:, 0, :].copy()
-        y1 = np.zeros_like(x1)
+        acc = np.zeros_like(x1)
+        lo, hi = Q15_MIN << FRACTION_BITS, Q15_MAX << FRACTION_BITS
         for n in range(x.shape[1]):
             xn = x[:, n, :]
-            y1 = sat16(xn - x1 + round_shift(self.pole * y1, POLE_SHIFT))
-            out[:, n, :] = y1
+            acc = np.clip((xn - x1) * (1 << FRACTION_BITS) + round_shift(self.pole * acc, POLE_SHIFT), lo, hi)
+            out[:, n, :] = round_shift(acc, FRACTION_BITS)
             x1 = xn
         return out
 
