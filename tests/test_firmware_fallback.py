@@ -13,8 +13,16 @@ import pytest
 from engine.codegen.firmware import FirmwareInputs, firmware_files
 from engine.image import ImageContents, IOMap, Metadata, RuntimePolicy, Target
 from engine.verify import kernel
-from tests.firmware_support import (EXAMPLES, example, kernel_state_names, make, network_of, parse_rows,
-                                    run_program, write_firmware)
+from tests.firmware_support import (
+    EXAMPLES,
+    example,
+    kernel_state_names,
+    make,
+    network_of,
+    parse_rows,
+    run_program,
+    write_firmware,
+)
 from tests.kernel_nets import layered
 
 WINDOWS_PER_EXAMPLE = 3  # nominal and fault windows; the whole stimulus set takes minutes under ASan
@@ -67,7 +75,7 @@ def test_fallback_equals_kernel_on_the_spec_stimuli(built, tmp_path):
 
 def test_fallback_equals_kernel_in_saturation(built, tmp_path):
     """Inputs far above the stimuli's drive the states into their limits."""
-    name, result, _, folder = built
+    _, result, _, folder = built
     network = network_of(result.files)
     rng = np.random.default_rng(7)
     counts = rng.integers(0, 40, size=(60, network.n_inputs)).astype(np.uint8)

@@ -8,8 +8,9 @@ constants from the merged spec. Pure: same arguments, same bytes.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import attrs
 import numpy as np
@@ -96,7 +97,7 @@ def _config(contents: ImageContents, inputs: FirmwareInputs, image_size: int, ha
     layout = contents.resolved_state_layout
     window_s = _seconds(data, ("runtime", "schedule", "window"), "1s")
     interval_s = _seconds(data, ("runtime", "schedule", "interval"), "15s")
-    step_us = int(round(net.dt * 1e6))
+    step_us = round(net.dt * 1e6)
     safety = level(data)
     learning = (data.get("runtime") or {}).get("learning", "locked")
     slot = max(8 * FLASH_PAGE, FLASH_PAGE * math.ceil(2 * image_size / FLASH_PAGE))
@@ -112,7 +113,7 @@ def _config(contents: ImageContents, inputs: FirmwareInputs, image_size: int, ha
         "state_digest": c_bytes(layout.digest, per_line=32),
         "step_us": c_int(step_us, "uint32_t"),
         "window_steps": c_int(max(1, int(window_s / net.dt + 1e-9)), "uint32_t"),
-        "interval_s": c_int(max(1, int(round(interval_s))), "uint32_t"),
+        "interval_s": c_int(max(1, round(interval_s)), "uint32_t"),
         "deadline_us": c_int(step_us, "uint32_t"),
         "dead_permille": c_int(DEAD_NEURON_MAX_PERMILLE, "uint32_t"),
         "safety_level": c_int(safety, "uint32_t"),
@@ -130,7 +131,7 @@ def _delivery_order(net: QuantNetwork) -> list:
     """Xylo delivers input, then recurrent, then readout projections; the others in order."""
     if net.family != "xylo":
         return list(net.projections)
-    group = lambda p: 0 if p.src == INPUT else (2 if p.dst == "output" else 1)  # noqa: E731
+    group = lambda p: 0 if p.src == INPUT else (2 if p.dst == "output" else 1)
     return sorted(net.projections, key=group)
 
 

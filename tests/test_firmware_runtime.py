@@ -1,0 +1,252 @@
+"""The node runtime under fault injection, on the host build of the compressor example
+(sil2: signed images only). A script drives boot, installs, windows of input and power
+losses; the host platform prints the SHA-256 of every image it hands to the chip, so the
+tests see exactly what ran. Images are written here with the image package: the build's
+own image A, a second image B of the same network, and broken variants of B."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import attrs
+import numpy as np
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from engine.image import StateLayout, read_image, write_image
+from engine.verify import kernel
+from tests.firmware_support import example, make, run_program, write_firmware
+
+KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+OTHER_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
+TRIAL_WINDOWS = 3
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    result, resolved = example("compressor", KEY)
+    folder = write_firmware(result.files, tmp_path_factory.mktemp("runtime"))
+    make(folder, "host")
+    config = (folder / "nmc_config.h").read_text()
+    interval = int(re.search(r"#define NM_INTERVAL_S (\d+)", config).group(1))
+    image_a = result.files["model.nmc"]
+    contents = read_image(image_a)
+    spikes = resolved.chain.run(resolved.stimuli.samples)
+    labels = np.asarray(resolved.stimuli.labels)
+    nominal = spikes[labels == 0][:2].reshape(-1, spikes.shape[2])
+    fault = spikes[labels != 0][:2].reshape(-1, spikes.shape[2])
+    (folder / "nominal.bin").write_bytes(nominal.astype(np.uint8).tobytes())
+    (folder / "fault.bin").write_bytes(fault.astype(np.uint8).tobytes())
+    (folder / "silent.bin").write_bytes(bytes(nominal.size))
+    network = contents.network
+    windows = {name: [kernel.run(network, w.astype(np.int64)).output_counts(network.output)
+                      for w in data.reshape(-1, spikes.shape[1], spikes.shape[2])]
+               for name, data in (("nominal", nominal), ("fault", fault))}
+    nominal_classes = [int(np.argmax(c)) for c in windows["nominal"]]
+
+    def variant(name, key=KEY, **policy):
+        share = [0] * len(contents.metadata.labels)
+        share[nominal_classes[0]] = 1_000_000
+        fields = {"class_expected_ppm": tuple(share), "class_tolerance_ppm": (100_000,) * len(share),
+                  "spike_rate_mhz": 0, "spike_rate_tolerance_mhz": 0, "dead_neuron_window_s": 0,
+                  "sanity_window_s": TRIAL_WINDOWS * interval}
+        fields.update(policy)
+        changed = attrs.evolve(contents, metadata=attrs.evolve(contents.metadata, model_name=name),
+                               policy=attrs.evolve(contents.policy, **fields))
+        data = write_image(changed, key)
+        (folder / f"{name}.nmc").write_bytes(data)
+        return data
+
+    images = {"A": image_a, "B": variant("B")}
+    wrong = [0] * len(contents.metadata.labels)
+    wrong[1 - min(nominal_classes[0], 1)] = 1_000_000
+    images["bad"] = variant("bad", class_expected_ppm=tuple(wrong), class_tolerance_ppm=(0,) * len(wrong))
+    images["rate"] = variant("rate", spike_rate_mhz=10_000_000, spike_rate_tolerance_mhz=2_000_000)
+    images["dead"] = variant("dead", dead_neuron_window_s=1)
+    images["forged"] = variant("forged", key=OTHER_KEY)
+    images["unsigned"] = variant("unsigned", key=None)
+    images["unlocked"] = variant("unlocked", learning_locked=False)
+    layout = contents.resolved_state_layout
+    relayout = attrs.evolve(contents, state_layout=StateLayout(layout.version + 1, layout.populations))
+    (folder / "relayout.nmc").write_bytes(write_image(relayout, KEY))
+    corrupted = bytearray(images["B"])
+    corrupted[len(corrupted) // 2] ^= 0x40
+    (folder / "corrupted.nmc").write_bytes(bytes(corrupted))
+    (folder / "A.nmc").write_bytes(image_a)
+    sha = {name: hashlib.sha256(data).hexdigest() for name, data in images.items()}
+    return {"folder": folder, "images": images, "sha": sha, "windows": windows,
+            "nominal_classes": nominal_classes, "interval": interval}
+
+
+def run_script(node, lines: list[str]) -> list[str]:
+    script = node["folder"] / "script.txt"
+    script.write_text("\n".join(lines) + "\n")
+    return run_program([node["folder"] / "fw_host", "script", script], cwd=node["folder"]).splitlines()
+
+
+def states(out: list[str], what: str) -> list[dict[str, str]]:
+    found = []
+    for line in out:
+        if line.startswith(what + " "):
+            found.append(dict(field.split("=", 1) for field in line.split()[1:]))
+    return found
+
+
+def loaded(node, out: list[str]) -> list[str]:
+    by_sha = {v: k for k, v in node["sha"].items()}
+    names = []
+    for line in out:
+        if line.startswith("chip-load "):
+            digest = line.split("sha256=")[1]
+            assert digest in by_sha, f"the chip was given an image that is none of the test's: {digest}"
+            names.append(by_sha[digest])
+    return names
+
+
+FACTORY = ["factory A.nmc 0", "boot"]
+
+
+def test_factory_image_boots_and_runs_on_the_chip(node):
+    out = run_script(node, FACTORY + ["run nominal.bin 2"])
+    assert states(out, "boot")[0] | {} == {"status": "ok", "active": "0", "state": "1", "generation": "0",
+                                           "canary": "0", "windows": "0", "fallback_windows": "0",
+                                           "misses": "0", "rollbacks": "0"}
+    assert loaded(node, out) == ["A"]
+    windows = [line for line in out if line.startswith("window ")]
+    expected = [",".join(str(int(c)) for c in counts) for counts in node["windows"]["nominal"]]
+    assert [w.split("counts=")[1] for w in windows] == expected
+    assert all("fallback=0" in w for w in windows)
+
+
+def test_good_update_runs_its_sanity_window_then_is_confirmed(node):
+    out = run_script(node, FACTORY + ["install B.nmc", f"run nominal.bin {TRIAL_WINDOWS}", "boot"])
+    install, = states(out, "install")
+    assert (install["status"], install["active"], install["state"], install["generation"]) == ("ok", "1", "2", "1")
+    run, = states(out, "run")
+    assert (run["active"], run["state"], run["generation"], run["rollbacks"]) == ("1", "1", "2", "0")
+    assert states(out, "boot")[1]["active"] == "1" and states(out, "boot")[1]["state"] == "1"
+    assert loaded(node, out) == ["A", "B", "B"]
+
+
+@pytest.mark.parametrize("image, status", [("corrupted", "image"), ("forged", "signature"), ("unsigned", "unsigned"),
+                                           ("relayout", "target"), ("unlocked", "learning")])
+def test_an_image_that_fails_a_check_is_never_switched_to(node, image, status):
+    out = run_script(node, FACTORY + [f"install {image}.nmc", "run nominal.bin 1", "boot", "run nominal.bin 1"])
+    install, = states(out, "install")
+    assert (install["status"], install["active"], install["state"], install["generation"]) == (status, "0", "1", "0")
+    assert [b["active"] for b in states(out, "boot")] == ["0", "0"]
+    assert loaded(node, out) == ["A", "A"]
+
+
+@pytest.mark.parametrize("image, inputs", [("bad", "nominal"), ("rate", "nominal"), ("dead", "silent")])
+def test_failed_sanity_window_rolls_back(node, image, inputs):
+    """Class shares outside the bounds, a spike rate off by more than its tolerance, most
+    neurons silent over the policy's window: each alone rolls back (B, the same network
+    with no such expectation, is confirmed on the same input)."""
+    out = run_script(node, FACTORY + [f"install {image}.nmc", f"run {inputs}.bin {TRIAL_WINDOWS}", "boot"])
+    run, = states(out, "run")
+    assert (run["active"], run["state"], run["rollbacks"]) == ("0", "1", "1")
+    assert states(out, "boot")[1]["active"] == "0"
+    assert loaded(node, out) == ["A", image, "A", "A"]
+    control = run_script(node, FACTORY + ["install B.nmc", f"run {inputs}.bin {TRIAL_WINDOWS}"])
+    run, = states(control, "run")
+    assert (run["active"], run["state"], run["rollbacks"]) == ("1", "1", "0")
+
+
+def test_trial_interrupted_by_a_reset_repeats_its_window(node):
+    out = run_script(node, FACTORY + ["install bad.nmc", "run nominal.bin 1", "boot", "run nominal.bin 2",
+                                      f"run nominal.bin {TRIAL_WINDOWS}"])
+    boots = states(out, "boot")
+    assert (boots[1]["active"], boots[1]["state"]) == ("1", "2")
+    runs = states(out, "run")
+    assert (runs[1]["active"], runs[1]["state"]) == ("1", "2")  # two windows after the reset: still on trial
+    assert (runs[2]["active"], runs[2]["rollbacks"]) == ("0", "1")
+
+
+def test_a_slot_damaged_in_flash_is_not_run(node):
+    """A bit flipped in the confirmed slot after it was installed: the next boot finds the
+    other slot's image and returns to it; with no valid slot at all, nothing runs."""
+    slot_size = int(re.search(r"#define NM_SLOT_SIZE (\d+)", (node["folder"] / "nmc_config.h").read_text()).group(1))
+    out = run_script(node, FACTORY + ["install B.nmc", f"run nominal.bin {TRIAL_WINDOWS}",
+                                      f"corrupt {slot_size + 100}", "boot", "run nominal.bin 1"])
+    boot = states(out, "boot")[1]
+    assert (boot["status"], boot["active"], boot["state"], boot["rollbacks"]) == ("ok", "0", "1", "1")
+    assert loaded(node, out) == ["A", "B", "A"]
+    damaged = run_script(node, ["factory A.nmc 0", "corrupt 100", "boot", "run nominal.bin 1"])
+    boot, = states(damaged, "boot")
+    assert (boot["status"], boot["active"]) == ("no-model", "-1")
+    assert states(damaged, "run")[0]["status"] == "no-model"
+    assert loaded(node, damaged) == []
+    assert not [line for line in damaged if line.startswith("window ")]
+
+
+def swap_steps(node, image: str) -> list[str]:
+    return [f"install {image}.nmc 4096", f"run nominal.bin {TRIAL_WINDOWS}"]
+
+
+@pytest.mark.parametrize("image, final", [("B", "B"), ("bad", "A")])
+def test_power_lost_at_every_step_of_the_swap(node, image, final):
+    """Stop after k flash operations for every k, restart from what the flash holds: the node
+    comes back on A or on the new image (never on anything unverified), and finishing the
+    update afterwards ends where an uninterrupted update ends."""
+    k, interrupted = 0, 0
+    while True:
+        out = run_script(node, FACTORY + [f"power-after {k}"] + swap_steps(node, image) + ["power-after -1", "boot"]
+                         + swap_steps(node, image) + ["boot"])
+        names = loaded(node, out)
+        boots = states(out, "boot")
+        assert all(b["status"] == "ok" for b in boots), (k, boots)
+        assert names[0] == "A" and names[-1] == final, (k, names)
+        assert set(names) <= {"A", image}, (k, names)
+        if "power-lost" not in out:
+            break
+        interrupted += 1
+        after = boots[1]
+        assert after["active"] in ("0", "1"), k
+        k += 1
+    # cut once each: every page erase of the backup slot, every 4 KiB chunk, the switch
+    # word and the word that confirms (or rolls back) at the end of the sanity window
+    config = (node["folder"] / "nmc_config.h").read_text()
+    slot_size = int(re.search(r"#define NM_SLOT_SIZE (\d+)", config).group(1))
+    page = int(re.search(r"#define NM_FLASH_PAGE (\d+)", config).group(1))
+    chunks = -(-len(node["images"][image]) // 4096)
+    assert interrupted == slot_size // page + chunks + 2
+
+
+def test_chip_deadline_miss_continues_on_the_cpu_with_the_same_results(node):
+    out = run_script(node, FACTORY + ["chip-miss-after 130", "run nominal.bin 2"])
+    windows = [line for line in out if line.startswith("window ")]
+    assert [w.split()[2] for w in windows] == ["fallback=0", "fallback=1"]
+    expected = [",".join(str(int(c)) for c in counts) for counts in node["windows"]["nominal"]]
+    assert [w.split("counts=")[1] for w in windows] == expected
+    run, = states(out, "run")
+    assert (run["misses"], run["fallback_windows"]) == ("1", "1")
+
+
+def test_learning_stays_locked_at_sil2(node):
+    out = run_script(node, FACTORY + ["learning 1", "learning 0"])
+    assert [s["status"] for s in states(out, "learning")] == ["learning", "ok"]
+    assert all("learning=0" in line for line in out if line.startswith("chip-load"))
+
+
+def test_snapshot_round_trip_and_refusals(node):
+    folder = node["folder"]
+    out = run_script(node, FACTORY + ["run nominal.bin 1", "snapshot-save snap.bin", "snapshot-load snap.bin"])
+    assert [s["status"] for s in states(out, "snapshot-save") + states(out, "snapshot-load")] == ["ok", "ok"]
+    snap = bytearray((folder / "snap.bin").read_bytes())
+    assert snap[:4] == b"NMSS" and int.from_bytes(snap[4:8], "little") == 1
+    layout = read_image(node["images"]["A"]).resolved_state_layout
+    assert bytes(snap[8:40]) == layout.digest
+    other_version = bytearray(snap)
+    other_version[4] = 2
+    (folder / "v2.bin").write_bytes(bytes(other_version))
+    other_digest = bytearray(snap)
+    other_digest[8] ^= 1
+    (folder / "digest.bin").write_bytes(bytes(other_digest))
+    damaged = bytearray(snap)
+    damaged[60] ^= 1
+    (folder / "damaged.bin").write_bytes(bytes(damaged))
+    (folder / "short.bin").write_bytes(bytes(snap[:-1]))
+    out = run_script(node, FACTORY + [f"snapshot-load {n}.bin" for n in ("v2", "digest", "damaged", "short")])
+    assert [s["status"] for s in states(out, "snapshot-load")] == ["state"] * 4
