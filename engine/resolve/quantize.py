@@ -3,17 +3,31 @@
 Scales come from calibration: the float network runs on the spec's stimuli, and each
 population's scale keeps its largest membrane and drive values, plus the headroom, inside
 the target's state words while its weights use the full weight range. Per-layer
-granularity uses one scale per population, per-channel one per neuron (thresholds are
-per neuron on every family, and spikes carry no scale, so neurons scale independently).
+granularity uses one scale per population, per-channel one per neuron from that neuron's
+own peak (thresholds are per neuron on Xylo and the generic LIF, and spikes carry no
+scale, so neurons scale independently); Loihi holds one vth per population, so its scales
+are per layer.
 
 Family mappings (float: I = a*I + g_in*x;  v = b*v + g_i*I + leak; spike v > theta):
   xylo   I += w*s; I -= I >> dash_syn (so I ~ a*(I + w*s)); V += -(V >> dash_mem) + I + bias.
          dash = round(log2(tau / dt)) with tau = dt / (1 - decay); w = s*g_in*g_i*W / a;
          threshold = s*theta; bias = s*(g_i*g_in*b/(1-a) + leak). Layers after the first
          are packed into the hidden population through the recurrent matrix (one step each).
+         Every neuron integrates through a synapse: a population without one (LIF, IF,
+         Threshold) has no Xylo form.
   loihi  du = round(4096 (1 - a)) - 1, dv = round(4096 (1 - b)); W_q 2^weight_exp = s*g_in*g_i*W
-         (mixed-sign weights even, in [-256, 254]); vth = s*theta; 64*s*v fits 24 bits.
+         (mixed-sign weights even, in [-256, 254]); vth = s*theta; 64*s*v fits 24 bits;
+         du, dv and vth are one value per population.
   lif    as xylo with 32-bit state, one spike per step, no aliases.
+
+Reports, per population: the weights' relative RMS quantization error, the nonzero weights
+that became 0, the neurons that can never fire (their largest reachable membrane, with
+every excitatory source spiking at its cap on every step and no inhibitory one, stays
+below threshold: computed in closed form from the integer recurrences), and the relative
+error of the per-step decays against the float model's. A quantized network that does not
+emit a single output spike on the calibration stimuli is an error (NM316): the check runs
+the quantized parameters (integer weights, thresholds, biases and the decays they really
+have) through the float simulator in integer units.
 """
 
 from __future__ import annotations
@@ -32,6 +46,8 @@ XYLO_STATE_MAX = 32767
 LIF_STATE_MAX = 2**31 - 1
 LOIHI_STATE_MAX = 2**23 - 1
 LOIHI_VTH_MAX = 2**17 - 1
+LOIHI_WEIGHT_EXP = (-8, 7)
+XYLO_INPUT_CAP, XYLO_HIDDEN_CAP = 15, 31
 
 
 class QuantizeError(Exception):
@@ -47,8 +63,8 @@ class LayerReport:
     weight_error: float  # relative RMS error of the dequantized weights
     zeroed_weights: int  # nonzero float weights that became 0
     total_weights: int
-    never_fire: int  # neurons whose largest possible drive stays below threshold
-    decay_error_syn: float  # relative error of the per-step synaptic decay
+    never_fire: int  # neurons whose largest reachable membrane stays below threshold
+    decay_error_syn: float  # relative error of the per-step synaptic loss (1 - decay)
     decay_error_mem: float
     scale: float  # float units -> integer units (median over neurons)
 
@@ -60,10 +76,13 @@ class QuantizeResult:
     notes: tuple[str, ...]
 
 
-def _decay_shift(decay: np.ndarray | None, name: str, kind: str, dt: float, problems: list[str]) -> np.ndarray:
+def decay_error(float_decay: np.ndarray, int_decay: np.ndarray) -> float:
+    """Largest relative error of the per-step loss: |(1 - d_int) - (1 - d)| / (1 - d)."""
+    return float(np.max(np.abs(int_decay - float_decay) / np.maximum(1.0 - float_decay, 1e-12)))
+
+
+def _decay_shift(decay: np.ndarray, name: str, kind: str, dt: float, problems: list[str], shortest: int = 0) -> np.ndarray:
     """Xylo-style dash: round(log2(tau/dt)) where tau/dt = 1/(1 - decay)."""
-    if decay is None:
-        return np.zeros(0, dtype=np.int64)
     steps = 1.0 / np.maximum(1.0 - decay, 1e-300)
     if np.any(steps <= 1.0 + 1e-9):
         tau = float(np.min(steps) * dt)
@@ -71,6 +90,10 @@ def _decay_shift(decay: np.ndarray | None, name: str, kind: str, dt: float, prob
                         f"({dt * 1e3:g}ms); a bit-shift decay cannot represent it")
         return np.zeros(decay.shape, dtype=np.int64)
     dash = np.round(np.log2(steps)).astype(np.int64)
+    if np.any(dash < shortest):
+        tau = float(np.min(steps) * dt)
+        problems.append(f"population '{name}': {kind} time constant {tau * 1e3:.4g}ms rounds to dash 0, which erases "
+                        f"the current before it acts; the shortest is {2 ** shortest * dt * 1e3:g}ms (dash {shortest})")
     if np.any(dash > 15):
         problems.append(f"population '{name}': {kind} time constant {float(np.max(steps) * dt):.4g}s is longer than "
                         f"2^15 steps of dt; the longest is {2 ** 15 * dt:.4g}s")
@@ -83,21 +106,39 @@ def _effective(proj: FloatProjection, pop: FloatPopulation) -> np.ndarray:
     return proj.weight * gain[None, :]
 
 
-def _peaks(net: FloatNet, stimuli: np.ndarray | None) -> dict[str, float]:
-    peaks = {p.name: float(np.max(p.threshold)) if p.threshold is not None else 1.0 for p in net.populations}
+def _bias_drive(pop: FloatPopulation, incoming: Sequence[FloatProjection]) -> np.ndarray:
+    """The constant drive into v per step: v_leak plus the steady state of every projection bias."""
+    bias = pop.leak.copy()
+    for proj in incoming:
+        if proj.bias is None:
+            continue
+        if pop.alpha is not None:
+            bias = bias + proj.bias * pop.in_gain / np.maximum(1.0 - pop.alpha, 1e-12) * pop.i_gain
+        else:
+            bias = bias + proj.bias * pop.in_gain
+    return bias
+
+
+def _peaks(net: FloatNet, stimuli: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Per neuron: the largest |v| and |drive| on the stimuli, never below the threshold
+    (without stimuli: twice the threshold)."""
+    peaks = {p.name: np.abs(p.threshold) if p.threshold is not None else np.ones(p.size) for p in net.populations}
     if stimuli is None or len(stimuli) == 0:
         return {k: 2.0 * v for k, v in peaks.items()}
     record = simulate(net, stimuli, record=True)
     for pop in net.populations:
-        seen = max(float(np.max(np.abs(record[f"v:{pop.name}"]))), float(np.max(np.abs(record[f"i:{pop.name}"]))))
-        peaks[pop.name] = max(peaks[pop.name], seen)
+        axes = tuple(range(record[f"v:{pop.name}"].ndim - 1))
+        seen = np.maximum(np.max(np.abs(record[f"v:{pop.name}"]), axis=axes), np.max(np.abs(record[f"i:{pop.name}"]), axis=axes))
+        peaks[pop.name] = np.maximum(peaks[pop.name], seen)
     return peaks
 
 
-def _scales(pop: FloatPopulation, incoming: Sequence[FloatProjection], peak: float, headroom: float,
+def _scales(pop: FloatPopulation, incoming: Sequence[FloatProjection], peak: np.ndarray, headroom: float,
             state_max: float, weight_max: float, per_channel: bool, weight_divisor: np.ndarray) -> np.ndarray:
     """Per-neuron scale: the state limit and the weight limit, whichever binds."""
-    state_scale = state_max / ((1.0 + headroom) * max(peak, 1e-12))
+    if not per_channel:
+        peak = np.full(pop.size, float(np.max(peak)))
+    state_scale = state_max / ((1.0 + headroom) * np.maximum(peak, 1e-12))
     largest = np.zeros(pop.size)
     for proj in incoming:
         largest = np.maximum(largest, np.max(np.abs(_effective(proj, pop)), axis=0) / weight_divisor)
@@ -106,12 +147,58 @@ def _scales(pop: FloatPopulation, incoming: Sequence[FloatProjection], peak: flo
     with np.errstate(divide="ignore"):
         weight_scale = np.where(largest > 0, weight_max / np.maximum(largest, 1e-300), np.inf)
     scale = np.minimum(weight_scale, state_scale)
+    if not per_channel:
+        scale = np.full(pop.size, float(np.min(scale)))
     return np.where(np.isfinite(scale), scale, state_scale)
+
+
+def _source_caps(net: FloatNet, family: str, stimuli: np.ndarray | None) -> dict[str, int]:
+    """The most spikes a source can deliver in one step: Xylo caps input channels at 15 and
+    hidden neurons at 31; elsewhere a neuron spikes once and an input channel delivers at
+    most the largest count seen in the calibration stimuli (1 without stimuli)."""
+    seen = int(np.max(stimuli)) if stimuli is not None and np.size(stimuli) else 1
+    caps = {INPUT: XYLO_INPUT_CAP if family == "xylo" else max(seen, 1)}
+    for pop in net.populations:
+        caps[pop.name] = XYLO_HIDDEN_CAP if family == "xylo" else 1
+    return caps
+
+
+def reachable_shift_state(drive: np.ndarray, dash: np.ndarray, state_max: int) -> np.ndarray:
+    """The least fixed point of x <- (x + D) - floor((x + D) / 2^dash) from 0, which the
+    integer recurrence reaches under a constant input D >= 0: D (2^dash - 1); 0 for D <= 0."""
+    reach = np.where(drive > 0, drive * (2 ** dash.astype(np.int64) - 1), 0)
+    return np.minimum(reach, state_max)
+
+
+def xylo_never_fire(drive: np.ndarray, bias: np.ndarray, dash_syn: np.ndarray, dash_mem: np.ndarray,
+                    threshold: np.ndarray, state_max: int) -> np.ndarray:
+    """Neurons that cannot reach `threshold` under the maximal input `drive` per step."""
+    current = reachable_shift_state(drive, dash_syn, state_max)
+    # V <- V - floor(V / 2^dash_mem) + J settles at J * 2^dash_mem
+    j = current + bias
+    v = np.where(j > 0, np.minimum(j * 2 ** dash_mem.astype(np.int64), state_max), 0)
+    return v < threshold
+
+
+def _loihi_reach(drive: np.ndarray, loss: np.ndarray, state_max: int) -> np.ndarray:
+    """Least fixed point of x <- floor(x (4096 - loss) / 4096) + A from 0, for A = drive:
+    the least x with ceil(x * loss / 4096) = A, i.e. floor((A - 1) 4096 / loss) + 1."""
+    safe = np.maximum(loss, 1)
+    reach = np.where(loss > 0, ((drive - 1) * 4096) // safe + 1, state_max)
+    return np.where(drive > 0, np.minimum(reach, state_max), 0)
+
+
+def loihi_never_fire(drive: np.ndarray, bias: np.ndarray, du: np.ndarray, dv: np.ndarray, vth: np.ndarray) -> np.ndarray:
+    """drive: the largest a_in << 6 per step; fires where v > vth << 6."""
+    u = _loihi_reach(drive, du + 1, 2**23)
+    v = _loihi_reach(u + bias, dv, LOIHI_STATE_MAX)
+    return v <= (vth << 6)
 
 
 def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, headroom: float = 0.05,
              granularity: str = "per_layer", weight_bits: int = 8) -> QuantizeResult:
-    """Raises QuantizeError (NM31x) when a parameter cannot be expressed on the family."""
+    """Raises QuantizeError (NM31x) when a parameter cannot be expressed on the family, or
+    when the quantized network stays silent on the calibration stimuli."""
     problems: list[str] = []
     if weight_bits < 2:
         raise QuantizeError([Diagnostic("error", "NM315", f"{weight_bits}-bit weights: nmspec quantizes to signed weights "
@@ -126,17 +213,42 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
         raise QuantizeError([Diagnostic("error", "NM310", p) for p in problems])
     peaks = _peaks(net, stimuli)
     per_channel = granularity == "per_channel"
+    caps = _source_caps(net, family, stimuli)
     if family == "loihi":
-        result = _loihi(net, peaks, headroom, per_channel, problems)
+        result, shadow = _loihi(net, peaks, headroom, per_channel, caps, problems)
     else:
-        result = _xylo_like(net, family, peaks, headroom, per_channel, weight_bits, problems)
+        result, shadow = _xylo_like(net, family, peaks, headroom, per_channel, weight_bits, caps, problems)
     if problems:
         raise QuantizeError([Diagnostic("error", "NM311", p) for p in problems])
+    if stimuli is not None and len(stimuli):
+        _check_activity(net, shadow, family, stimuli)
     return result
 
 
-def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, float], headroom: float, per_channel: bool,
-               weight_bits: int, problems: list[str]) -> QuantizeResult:
+def _check_activity(net: FloatNet, shadow: FloatNet, family: str, stimuli: np.ndarray) -> None:
+    x = np.minimum(stimuli, XYLO_INPUT_CAP) if family == "xylo" else stimuli
+    quantized = int(simulate(shadow, x)[shadow.output].sum())
+    if quantized:
+        return
+    reference = int(simulate(net, stimuli)[net.output].sum())
+    windows = 1 if np.ndim(stimuli) == 2 else len(stimuli)
+    raise QuantizeError([Diagnostic(
+        "error", "NM316",
+        f"the network quantized for {family} emits no output spike on the {windows} calibration window(s); "
+        f"the float model emits {reference}",
+        hint="look at the quantization report (weights that became zero, neurons that can never fire); "
+             "lower the headroom or use per_channel granularity")])
+
+
+def _shadow_population(pop: FloatPopulation, alpha, in_gain, beta, leak, threshold, compare: str, reset: str) -> FloatPopulation:
+    """The quantized population in integer units, for the float simulator."""
+    f = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
+    return FloatPopulation(pop.name, pop.kind, pop.size, f(alpha), f(beta), f(in_gain), np.ones(pop.size), f(leak),
+                           f(threshold), np.zeros(pop.size), reset, compare, pop.tau_syn, pop.tau_mem)
+
+
+def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], headroom: float, per_channel: bool,
+               weight_bits: int, caps: Mapping[str, int], problems: list[str]) -> tuple[QuantizeResult | None, FloatNet | None]:
     state_max = XYLO_STATE_MAX if family == "xylo" else LIF_STATE_MAX
     wmax = 2 ** (weight_bits - 1) - 1
     dt = net.dt
@@ -148,67 +260,72 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, float], headroom:
                 problems.append(f"projection input -> '{net.output}': Xylo has no direct input-to-readout weights; add a hidden layer")
         if not hidden_pops:
             problems.append("Xylo needs at least one hidden population before the readout")
-    offsets: dict[str, int] = {}
     reports: list[LayerReport] = []
-    params: dict[str, dict[str, list[np.ndarray]]] = {}
-    quant_weights: list[tuple[str, str, np.ndarray, int]] = []  # (src, dst, dense int matrix in dst-local coords, synapse)
+    params: dict[str, dict[str, np.ndarray]] = {}
+    quant_weights: list[tuple[str, str, np.ndarray]] = []  # (src, dst, dense int matrix)
+    shadow_pops, shadow_projs = [], []
     for pop in layer_pops:
+        if pop.alpha is None:
+            problems.append(f"population '{pop.name}' ({pop.kind}) has no synaptic current; {family} neurons take their "
+                            f"input through a synapse with a bit-shift decay (dash_syn 1..15: tau_syn from 2 to 32768 "
+                            f"steps of dt): export CubaLIF")
+            continue
         incoming = [p for p in net.projections if p.dst == pop.name]
-        alpha = pop.alpha if pop.alpha is not None else np.zeros(pop.size)
-        dash_syn = _decay_shift(pop.alpha, pop.name, "synaptic", dt, problems) if pop.alpha is not None else np.zeros(pop.size, dtype=np.int64)
-        dash_mem = _decay_shift(pop.beta, pop.name, "membrane", dt, problems) if np.all(pop.beta < 1) else np.full(pop.size, 15)
+        dash_syn = _decay_shift(pop.alpha, pop.name, "synaptic", dt, problems, shortest=1)
+        leaky = bool(np.all(pop.beta < 1))
+        dash_mem = _decay_shift(pop.beta, pop.name, "membrane", dt, problems) if leaky else np.full(pop.size, 15)
         # the integer synapse gives a*(I + w s): divide by the decay it really has
-        a_int = 1.0 - 2.0 ** (-dash_syn.astype(np.float64)) if pop.alpha is not None else np.ones(pop.size)
-        a_int = np.where(a_int > 0, a_int, 1.0)
-        scale = _scales(pop, incoming, peaks[pop.name], headroom, state_max, wmax, per_channel, a_int)
+        a_int = 1.0 - 2.0 ** (-dash_syn.astype(np.float64))
+        b_int = 1.0 - 2.0 ** (-dash_mem.astype(np.float64))
+        a_safe = np.where(a_int > 0, a_int, 1.0)
+        scale = _scales(pop, incoming, peaks[pop.name], headroom, state_max, wmax, per_channel, a_safe)
         threshold = np.round(scale * pop.threshold).astype(np.int64)
         if np.any(threshold > state_max):
             problems.append(f"population '{pop.name}': threshold does not fit the state word")
         threshold = np.clip(threshold, 1, state_max)
-        bias_float = pop.leak.copy()
-        for proj in incoming:
-            if proj.bias is not None:
-                steady = proj.bias * pop.in_gain / np.maximum(1.0 - alpha, 1e-12) if pop.alpha is not None else proj.bias * pop.in_gain
-                bias_float = bias_float + steady * (pop.i_gain if pop.alpha is not None else 1.0)
-        bias = np.clip(np.round(scale * bias_float), -state_max, state_max).astype(np.int64)
+        bias = np.clip(np.round(scale * _bias_drive(pop, incoming)), -state_max, state_max).astype(np.int64)
         error_num = error_den = 0.0
         zeroed = total = 0
-        max_drive = np.zeros(pop.size)
+        drive = np.zeros(pop.size, dtype=np.int64)
         for proj in incoming:
-            ideal = _effective(proj, pop) * scale[None, :] / a_int[None, :]
-            q = np.clip(np.round(ideal), -wmax - 1, wmax).astype(np.int64)
-            dequant = q * a_int[None, :] / scale[None, :]
             exact = _effective(proj, pop)
+            q = np.clip(np.round(exact * scale[None, :] / a_safe[None, :]), -wmax - 1, wmax).astype(np.int64)
+            dequant = q * a_safe[None, :] / scale[None, :]
             error_num += float(np.sum((dequant - exact) ** 2))
             error_den += float(np.sum(exact ** 2))
             zeroed += int(np.sum((exact != 0) & (q == 0)))
             total += int(np.sum(exact != 0))
-            count_cap = 15 if proj.src == INPUT else (31 if family == "xylo" else 1)
-            max_drive += np.sum(np.maximum(q, 0), axis=0) * count_cap
-            quant_weights.append((proj.src, pop.name, q, 0))
-        never = int(np.sum((max_drive + np.maximum(bias, 0)) * 2 ** 0 < threshold))
-        decay_syn_err = float(np.max(np.abs(a_int - alpha) / np.maximum(1 - alpha, 1e-12))) if pop.alpha is not None else 0.0
-        b_int = 1.0 - 2.0 ** (-dash_mem.astype(np.float64))
-        decay_mem_err = float(np.max(np.abs(b_int - pop.beta) / np.maximum(1 - pop.beta, 1e-12))) if np.all(pop.beta < 1) else 0.0
+            drive += np.sum(np.maximum(q, 0), axis=0) * caps[proj.src]
+            quant_weights.append((proj.src, pop.name, q))
+            shadow_projs.append(FloatProjection(proj.src, pop.name, q.astype(np.float64), None, proj.delayed, proj.nodes))
+        never = int(np.sum(xylo_never_fire(drive, bias, dash_syn, dash_mem, threshold, state_max)))
         reports.append(LayerReport(pop.name, pop.size, math.sqrt(error_num / error_den) if error_den else 0.0,
-                                   zeroed, total, never, decay_syn_err, decay_mem_err, float(np.median(scale))))
+                                   zeroed, total, never, decay_error(pop.alpha, a_int),
+                                   decay_error(pop.beta, b_int) if leaky else 0.0, float(np.median(scale))))
         params[pop.name] = {"dash_syn": dash_syn, "dash_mem": dash_mem, "threshold": threshold, "bias": bias}
+        shadow_pops.append(_shadow_population(pop, a_int, a_int, b_int, bias, threshold, "ge", "subtract"))
     if problems:
-        return QuantizeResult(None, (), ())  # the caller raises with the problems
+        return None, None
+    shadow = FloatNet(net.n_inputs, tuple(shadow_pops), tuple(shadow_projs), net.output, net.dt, net.convention)
+    notes: tuple[str, ...] = ()
+    for reset, how in (("zero", "reset to v_reset"), ("subtract_late", "subtract the threshold one step after a spike")):
+        names = [p.name for p in layer_pops if p.reset == reset]
+        if names:
+            notes += (f"{', '.join(names)} {how}; {family} subtracts it at once",)
     if family == "xylo":
-        return _pack_xylo(net, layer_pops, params, quant_weights, reports)
+        return _pack_xylo(net, layer_pops, params, quant_weights, reports, notes), shadow
     populations = []
     for pop in layer_pops:
         p = params[pop.name]
         populations.append(Population(pop.name, pop.size, {
             "decay_syn": frozen_array(p["dash_syn"], np.int32), "decay_mem": frozen_array(p["dash_mem"], np.int32),
             "threshold": frozen_array(p["threshold"], np.int32), "bias": frozen_array(p["bias"], np.int32)}))
-    projections = tuple(Projection(src, dst, Weights.from_dense(q), 0, 0) for src, dst, q, _ in quant_weights)
+    projections = tuple(Projection(src, dst, Weights.from_dense(q), 0, 0) for src, dst, q in quant_weights)
     network = QuantNetwork("lif", net.dt, net.n_inputs, tuple(populations), projections, net.output)
-    return QuantizeResult(network, tuple(reports), ())
+    return QuantizeResult(network, tuple(reports), notes), shadow
 
 
-def _pack_xylo(net: FloatNet, layer_pops: list[FloatPopulation], params, quant_weights, reports) -> QuantizeResult:
+def _pack_xylo(net: FloatNet, layer_pops: list[FloatPopulation], params, quant_weights, reports, notes) -> QuantizeResult:
     hidden_pops = [p for p in layer_pops if p.name != net.output]
     offsets, total = {}, 0
     for pop in hidden_pops:
@@ -233,7 +350,7 @@ def _pack_xylo(net: FloatNet, layer_pops: list[FloatPopulation], params, quant_w
     w_in = np.zeros((net.n_inputs, total), dtype=np.int64)
     w_rec = np.zeros((total, total), dtype=np.int64)
     w_out = np.zeros((total, out_pop.size), dtype=np.int64)
-    for src, dst, q, _ in quant_weights:
+    for src, dst, q in quant_weights:
         if dst == net.output:
             w_out[offsets[src]: offsets[src] + q.shape[0], :] += q
         elif src == INPUT:
@@ -245,45 +362,72 @@ def _pack_xylo(net: FloatNet, layer_pops: list[FloatPopulation], params, quant_w
         projections.append(Projection("hidden", "hidden", Weights.from_dense(w_rec), 0, 0))
     projections.append(Projection("hidden", "output", Weights.from_dense(w_out), 0, 0))
     network = QuantNetwork("xylo", net.dt, net.n_inputs, (hidden, output), tuple(projections), "output")
-    notes = ()
     if len(hidden_pops) > 1:
-        notes = (f"{len(hidden_pops)} hidden layers packed into Xylo's hidden population; each layer after the first adds one step of delay",)
+        notes = notes + (f"{len(hidden_pops)} hidden layers packed into Xylo's hidden population; each layer after the "
+                         "first adds one step of delay",)
     return QuantizeResult(network, tuple(reports), notes)
 
 
-def _loihi(net: FloatNet, peaks: Mapping[str, float], headroom: float, per_channel: bool, problems: list[str]) -> QuantizeResult:
-    populations, projections, reports = [], [], []
+def _loihi_weights(ideal: np.ndarray) -> tuple[np.ndarray, int]:
+    """8-bit Loihi weights and weight_exp: mixed-sign matrices round to even values in
+    [-256, 254] (Lava drops their LSB), single-sign ones to [-255, 255]."""
+    peak = float(np.max(np.abs(ideal))) if ideal.size else 0.0
+    mixed = bool(np.any(ideal > 0) and np.any(ideal < 0))
+    limit = 254.0 if mixed else 255.0
+    exp = 0 if peak == 0 else int(math.ceil(math.log2(peak / limit)))
+    exp = max(LOIHI_WEIGHT_EXP[0], min(LOIHI_WEIGHT_EXP[1], exp))
+    if mixed:
+        q = 2 * np.round(ideal / 2.0 ** exp / 2)
+        q = np.clip(q, -256, 254)
+    else:
+        q = np.clip(np.round(ideal / 2.0 ** exp), -255, 255)
+    return q.astype(np.int64), exp
+
+
+def _uniform(values: np.ndarray, name: str, what: str, unit: str, held: str, problems: list[str]) -> None:
+    if values.size and np.ptp(values) > 0:
+        problems.append(f"population '{name}': {what} varies across its {values.size} neurons "
+                        f"({float(np.min(values)):.4g}{unit} to {float(np.max(values)):.4g}{unit}); loihi holds one {held} "
+                        "per population")
+
+
+def _loihi(net: FloatNet, peaks: Mapping[str, np.ndarray], headroom: float, per_channel: bool, caps: Mapping[str, int],
+           problems: list[str]) -> tuple[QuantizeResult | None, FloatNet | None]:
+    if per_channel:
+        problems.append("granularity per_channel: loihi holds one vth per population, so its scales are per layer")
+        return None, None
+    populations, projections, reports, shadow_pops, shadow_projs = [], [], [], [], []
     for pop in net.populations:
         incoming = [p for p in net.projections if p.dst == pop.name]
         alpha = pop.alpha if pop.alpha is not None else np.zeros(pop.size)
         du = np.clip(np.round(4096 * (1 - alpha)) - 1, 0, 4095).astype(np.int64)
         dv = np.clip(np.round(4096 * (1 - pop.beta)), 0, 4095).astype(np.int64)
+        if np.ptp(du) and pop.tau_syn is not None:
+            _uniform(pop.tau_syn * 1e3, pop.name, "tau_syn", "ms", "du", problems)
+        if np.ptp(dv) and pop.tau_mem is not None:
+            _uniform(pop.tau_mem * 1e3, pop.name, "tau_mem", "ms", "dv", problems)
+        _uniform(pop.threshold, pop.name, "the threshold", "", "vth", problems)
         # state: 64 * s * peak within 24 bits; threshold within 17 bits
-        state_scale = LOIHI_STATE_MAX / (64 * (1 + headroom) * max(peaks[pop.name], 1e-12))
+        state_scale = LOIHI_STATE_MAX / (64 * (1 + headroom) * max(float(np.max(peaks[pop.name])), 1e-12))
         vth_scale = LOIHI_VTH_MAX / max(float(np.max(pop.threshold)), 1e-12)
         scale = np.full(pop.size, min(state_scale, vth_scale))
         vth = np.clip(np.round(scale * pop.threshold), 1, LOIHI_VTH_MAX).astype(np.int64)
         error_num = error_den = 0.0
         zeroed = total = 0
+        drive = np.zeros(pop.size, dtype=np.int64)
         for proj in incoming:
             exact = _effective(proj, pop)
-            ideal = exact * scale[None, :]
-            peak = float(np.max(np.abs(ideal))) or 1.0
-            exp = int(math.ceil(math.log2(peak / 254.0))) if peak > 254 else -int(math.floor(math.log2(254.0 / peak)))
-            exp = max(-8, min(7, exp))
-            q = np.round(ideal / 2.0 ** exp).astype(np.int64)
-            mixed = np.any(q > 0) and np.any(q < 0)
-            if mixed:
-                q = (np.clip(q, -256, 255) >> 1) << 1
-            else:
-                q = np.clip(q, -255, 255)
+            q, exp = _loihi_weights(exact * scale[None, :])
             dequant = q * 2.0 ** exp / scale[None, :]
             error_num += float(np.sum((dequant - exact) ** 2))
             error_den += float(np.sum(exact ** 2))
             zeroed += int(np.sum((exact != 0) & (q == 0)))
             total += int(np.sum(exact != 0))
+            positive = np.sum(np.maximum(q, 0), axis=0) * caps[proj.src]
+            drive += (positive << exp if exp >= 0 else positive >> -exp) << 6
             projections.append(Projection(proj.src, pop.name, Weights.from_dense(q), 0, exp))
-        bias_float = 64 * scale * pop.leak
+            shadow_projs.append(FloatProjection(proj.src, pop.name, q * 2.0 ** exp * 64, None, proj.delayed, proj.nodes))
+        bias_float = 64 * scale * _bias_drive(pop, incoming)
         bias_exp = np.zeros(pop.size, dtype=np.int64)
         bias_mant = np.round(bias_float).astype(np.int64)
         while np.any(np.abs(bias_mant) > 4095):
@@ -295,10 +439,17 @@ def _loihi(net: FloatNet, peaks: Mapping[str, float], headroom: float, per_chann
             "bias_mant": frozen_array(bias_mant, np.int32), "bias_exp": frozen_array(bias_exp, np.int32)}))
         a_int = 1 - (du + 1) / 4096
         b_int = 1 - dv / 4096
+        bias_int = bias_mant << bias_exp
+        never = int(np.sum(loihi_never_fire(drive, bias_int, du, dv, vth)))
         reports.append(LayerReport(
-            pop.name, pop.size, math.sqrt(error_num / error_den) if error_den else 0.0, zeroed, total, 0,
-            float(np.max(np.abs(a_int - alpha) / np.maximum(1 - alpha, 1e-12))) if pop.alpha is not None else 0.0,
-            float(np.max(np.abs(b_int - pop.beta) / np.maximum(1 - pop.beta, 1e-12))), float(np.median(scale))))
+            pop.name, pop.size, math.sqrt(error_num / error_den) if error_den else 0.0, zeroed, total, never,
+            decay_error(alpha, a_int) if pop.alpha is not None else 0.0, decay_error(pop.beta, b_int), float(np.median(scale))))
+        shadow_pops.append(_shadow_population(pop, a_int, np.ones(pop.size), b_int, bias_int, vth * 64.0, "gt", "zero"))
+    if problems:
+        return None, None
     network = QuantNetwork("loihi", net.dt, net.n_inputs, tuple(populations), tuple(projections), net.output)
     notes = ("Loihi resets the membrane to 0 where the model subtracts the threshold; each Dense adds one step of delay",)
-    return QuantizeResult(network, tuple(reports), notes)
+    if any(p.bias is not None for p in net.projections if net.population(p.dst).alpha is not None):
+        notes += ("a bias into a CubaLIF current enters Loihi's membrane as its steady-state drive",)
+    shadow = FloatNet(net.n_inputs, tuple(shadow_pops), tuple(shadow_projs), net.output, net.dt, net.convention)
+    return QuantizeResult(network, tuple(reports), notes), shadow

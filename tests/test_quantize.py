@@ -1,0 +1,313 @@
+"""Discretisation and quantization per family, against the worked rules of the target notes
+(Xylo: dash = round(log2(tau/dt)), 8-bit weights, 16-bit state; Loihi: 12-bit du/dv,
+8-bit weights with weight_exp, 17-bit vth) and reports worked out by hand on small
+networks; the closed-form "can never fire" bound is checked against kernel runs."""
+
+from __future__ import annotations
+
+import math
+
+import nir
+import numpy as np
+import pytest
+
+from engine.netlist import INPUT, Population, Projection, QuantNetwork, Weights, frozen_array
+from engine.resolve.floatnet import simulate
+from engine.resolve.nir_import import decay_error as xylo_decay_error
+from engine.resolve.nir_import import import_graph
+from engine.resolve.quantize import (QuantizeError, loihi_never_fire, quantize, xylo_never_fire)
+from engine.verify import kernel
+from kernel_nets import xylo
+
+DT = 1e-3
+
+
+def cuba(n: int, tau_syn=2e-3, tau_mem=4e-3, threshold=1.0) -> nir.CubaLIF:
+    """A literal-NIR CubaLIF whose gains are 1 at dt = 1 ms: w_in = tau_syn/dt, r = tau_mem/dt."""
+    tau_syn, tau_mem, threshold = (np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)).copy()
+                                   for v in (tau_syn, tau_mem, threshold))
+    return nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau_mem, r=tau_mem / DT, v_leak=np.zeros(n), v_threshold=threshold,
+                       v_reset=np.zeros(n), w_in=tau_syn / DT)
+
+
+def two_layer(w_hidden, w_out, hidden=None, out=None, lif_hidden=False):
+    """input -> Linear -> hidden -> Linear -> output population; weights given as (src, dst)."""
+    w_hidden, w_out = np.asarray(w_hidden, dtype=np.float64), np.asarray(w_out, dtype=np.float64)
+    n_in, n_h = w_hidden.shape
+    n_o = w_out.shape[1]
+    nodes = {"input": nir.Input(input_type={"input": np.array([n_in])}), "fc1": nir.Linear(weight=w_hidden.T),
+             "h": hidden or cuba(n_h), "fc2": nir.Linear(weight=w_out.T), "o": out or cuba(n_o),
+             "output": nir.Output(output_type={"output": np.array([n_o])})}
+    edges = [("input", "fc1"), ("fc1", "h"), ("h", "fc2"), ("fc2", "o"), ("o", "output")]
+    return import_graph(nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), dt=DT, convention="nir")
+
+
+def diagnostics(excinfo) -> list[tuple[str, str]]:
+    return [(d.code, d.message) for d in excinfo.value.diagnostics]
+
+
+# --- Xylo: bit-shift decays ---
+
+
+@pytest.mark.parametrize("tau_ms, dash, error", [(2, 1, 0.0), (3, 2, 0.25), (10, 3, 0.25), (5.5, 2, 0.375), (16, 4, 0.0)])
+def test_xylo_dash_is_round_log2_tau_over_dt(tau_ms, dash, error):
+    """dash = round(log2(tau/dt)); the per-step loss 2^-dash against dt/tau gives the error."""
+    tau = tau_ms * 1e-3
+    net = two_layer(np.eye(2), np.eye(2), hidden=cuba(2, tau_syn=tau, tau_mem=tau))
+    result = quantize(net, "xylo")
+    hidden = result.network.population("hidden").params
+    assert hidden["dash_syn"].tolist() == [[dash], [dash]]
+    assert hidden["dash_mem"].tolist() == [dash, dash]
+    report = result.layers[0]
+    assert report.population == "h"
+    assert report.decay_error_syn == pytest.approx(error, abs=1e-12)
+    assert report.decay_error_mem == pytest.approx(error, abs=1e-12)
+    assert xylo_decay_error(tau, DT, dash) == pytest.approx(error, abs=1e-12)
+
+
+@pytest.mark.parametrize("tau_syn, tau_mem, message", [
+    (2e-3, 1e-3, "population 'h': membrane time constant 1ms is not longer than dt (1ms); a bit-shift decay cannot "
+                 "represent it"),
+    (1.2e-3, 4e-3, "population 'h': synaptic time constant 1.2ms rounds to dash 0, which erases the current before it "
+                   "acts; the shortest is 2ms (dash 1)"),
+    (2e-3, 50.0, "population 'h': membrane time constant 50s is longer than 2^15 steps of dt; the longest is 32.77s"),
+])
+def test_xylo_refuses_time_constants_it_cannot_shift(tau_syn, tau_mem, message):
+    net = two_layer(np.eye(2), np.eye(2), hidden=cuba(2, tau_syn=tau_syn, tau_mem=tau_mem))
+    with pytest.raises(QuantizeError) as info:
+        quantize(net, "xylo")
+    assert diagnostics(info) == [("NM311", message)]
+
+
+def test_neurons_without_a_synapse_have_no_xylo_form():
+    lif = nir.LIF(tau=np.full(2, 4e-3), r=np.ones(2), v_leak=np.zeros(2), v_threshold=np.ones(2), v_reset=np.zeros(2))
+    net = two_layer(np.eye(2), np.eye(2), hidden=lif)
+    for family in ("xylo", "lif"):
+        with pytest.raises(QuantizeError) as info:
+            quantize(net, family)
+        assert diagnostics(info) == [("NM311", f"population 'h' (lif) has no synaptic current; {family} neurons take "
+                                               "their input through a synapse with a bit-shift decay (dash_syn 1..15: "
+                                               "tau_syn from 2 to 32768 steps of dt): export CubaLIF")]
+
+
+def test_non_spiking_readout_is_refused():
+    li = nir.LI(tau=np.full(2, 4e-3), r=np.ones(2), v_leak=np.zeros(2))
+    net = two_layer(np.eye(2), np.eye(2), out=li)
+    with pytest.raises(QuantizeError) as info:
+        quantize(net, "loihi")
+    assert diagnostics(info) == [("NM310", "population 'o' (li) does not spike; loihi targets need spiking neurons "
+                                           "(LIF, CubaLIF, IF) in every layer, including the readout")]
+
+
+# --- Xylo: weights, thresholds and the per-layer report, worked by hand ---
+# alpha = 0.5 (dash_syn 1, exact), beta = 0.75 (dash_mem 2, exact), gains 1: effective weights = W.
+# Without stimuli the peak is 2 x threshold: state scale 32767 / (1.05 * 2) = 15603.3; the
+# weight scale 127 / (max|W| / 0.5) binds: hidden 127 / 4 = 31.75, output 127 / 2 = 63.5.
+# Integer weights round(W * scale / 0.5).
+
+W_HIDDEN = [[2.0, 0.004], [-1.0, 0.0], [0.5, -0.003]]
+W_OUT = [[1.0, -0.5], [0.25, -1.0]]
+
+
+def test_xylo_per_layer_report_by_hand():
+    result = quantize(two_layer(W_HIDDEN, W_OUT), "xylo")
+    net = result.network
+    w_in = net.projections[0].weights.to_dense()
+    assert (net.projections[0].src, net.projections[0].dst) == (INPUT, "hidden")
+    # 63.5 * [2, .004, -1, 0, .5, -.003] = 127, 0.254, -63.5 (half to even: -64), 0, 31.75, -0.19
+    assert w_in.tolist() == [[127, 0], [-64, 0], [32, 0]]
+    w_out = net.projections[-1].weights.to_dense()
+    assert w_out.tolist() == [[127, -64], [32, -127]]
+    hidden, output = net.population("hidden").params, net.population("output").params
+    assert hidden["threshold"].tolist() == [32, 32]  # round(31.75 * 1)
+    assert output["threshold"].tolist() == [64, 64]  # round(63.5), half to even
+    assert hidden["bias"].tolist() == [0, 0]
+    h, o = result.layers
+    deq = np.array([127, 0, -64, 0, 32, 0]) / 63.5
+    exact = np.array(W_HIDDEN).reshape(-1)
+    assert h.weight_error == pytest.approx(math.sqrt(np.sum((deq - exact) ** 2) / np.sum(exact ** 2)), rel=1e-12)
+    assert (h.population, h.size, h.zeroed_weights, h.total_weights) == ("h", 2, 2, 5)
+    # hidden 1 has no positive weight: it can never fire; hidden 0 reaches 4 * 15 * (127 + 32) >= 32
+    assert h.never_fire == 1
+    assert (h.decay_error_syn, h.decay_error_mem) == (0.0, 0.0)
+    assert h.scale == 31.75
+    deq_out = np.array([127, -64, 32, -127]) / 127
+    exact_out = np.array(W_OUT).reshape(-1)
+    assert o.weight_error == pytest.approx(math.sqrt(np.sum((deq_out - exact_out) ** 2) / np.sum(exact_out ** 2)), rel=1e-12)
+    assert (o.zeroed_weights, o.total_weights, o.never_fire, o.scale) == (0, 4, 1, 63.5)
+
+
+def test_headroom_sets_the_state_scale_when_it_binds():
+    """Tiny weights: the state limit binds. Scale 32767 / ((1 + headroom) * 2 * threshold)."""
+    w = [[0.001, 0.001]]
+    for headroom, threshold in ((0.05, 15603), (0.2, 13653), (0.0, 16384)):
+        result = quantize(two_layer(w, [[1.0], [1.0]]), "xylo", headroom=headroom)
+        assert result.network.population("hidden").params["threshold"].tolist() == [threshold, threshold]
+        assert result.layers[0].scale == pytest.approx(32767 / ((1 + headroom) * 2), rel=1e-12)
+
+
+def test_per_channel_scales_each_neuron_by_its_own_weights():
+    w = [[2.0, 0.02], [1.0, -0.01]]
+    per_layer = quantize(two_layer(w, [[1.0], [1.0]]), "xylo", granularity="per_layer")
+    per_channel = quantize(two_layer(w, [[1.0], [1.0]]), "xylo", granularity="per_channel")
+    # per layer: 63.5 * w; per channel: neuron 1's own scale 127 / (0.02 / 0.5) = 3175 -> 6350 * w
+    assert per_layer.network.projections[0].weights.to_dense().tolist() == [[127, 1], [64, -1]]
+    assert per_channel.network.projections[0].weights.to_dense().tolist() == [[127, 127], [64, -64]]
+    assert per_layer.network.population("hidden").params["threshold"].tolist() == [32, 32]
+    assert per_channel.network.population("hidden").params["threshold"].tolist() == [32, 3175]
+    assert per_channel.layers[0].weight_error < per_layer.layers[0].weight_error
+    assert per_layer.layers[0].weight_error == pytest.approx(
+        math.sqrt(((1 / 63.5 - 0.02) ** 2 + (64 / 63.5 - 1) ** 2 + (-1 / 63.5 + 0.01) ** 2) / (4 + 0.0004 + 1 + 0.0001)),
+        rel=1e-12)
+
+
+def test_fewer_weight_bits():
+    result = quantize(two_layer(W_HIDDEN, W_OUT), "xylo", weight_bits=4)
+    # wmax 7: scale 7 / 4 = 1.75, integer weights round(3.5 w)
+    assert result.network.projections[0].weights.to_dense().tolist() == [[7, 0], [-4, 0], [2, 0]]
+    with pytest.raises(QuantizeError) as info:
+        quantize(two_layer(W_HIDDEN, W_OUT), "xylo", weight_bits=1)
+    assert diagnostics(info) == [("NM315", "1-bit weights: nmspec quantizes to signed weights of at least 2 bits")]
+
+
+# --- Loihi ---
+
+
+def test_loihi_du_dv_from_time_constants():
+    """du = round(4096 dt / tau_syn) - 1, dv = round(4096 dt / tau_mem)."""
+    net = two_layer(np.eye(2), np.eye(2), hidden=cuba(2, tau_syn=4e-3, tau_mem=3e-3), out=cuba(2, tau_syn=2e-3, tau_mem=64e-3))
+    result = quantize(net, "loihi")
+    h, o = (result.network.population(n).params for n in ("h", "o"))
+    assert h["du"].tolist() == [1023, 1023] and h["dv"].tolist() == [1365, 1365]
+    assert o["du"].tolist() == [2047, 2047] and o["dv"].tolist() == [64, 64]
+    # dv 1365 against 4096 / 3: the loss per step is off by 1/4096 of itself
+    assert result.layers[0].decay_error_syn == 0.0
+    assert result.layers[0].decay_error_mem == pytest.approx(1 / 4096, rel=1e-9)
+    assert result.layers[1].decay_error_mem == 0.0
+
+
+def test_loihi_neurons_without_a_synapse_take_input_at_once():
+    lif = nir.LIF(tau=np.full(2, 2e-3), r=np.ones(2), v_leak=np.zeros(2), v_threshold=np.ones(2), v_reset=np.zeros(2))
+    result = quantize(two_layer(np.eye(2), np.eye(2), hidden=lif), "loihi")
+    assert result.network.population("h").params["du"].tolist() == [4095, 4095]
+    assert result.network.population("h").params["dv"].tolist() == [2048, 2048]
+
+
+def test_loihi_weights_weight_exp_and_vth_by_hand():
+    """Without stimuli the peak is 2 x threshold: s = (2^23 - 1) / (64 * 1.05 * 2) = 62415.2,
+    within 17-bit vth (s <= (2^17 - 1) / threshold). Mixed-sign weights: the largest ideal
+    0.5 s = 31207.6 needs weight_exp 7 to fit 254; values are even (Lava drops the LSB).
+    A single-sign matrix uses the full 255 and odd values."""
+    s = (2**23 - 1) / (64 * 1.05 * 2)
+    result = quantize(two_layer([[0.5, -0.25], [0.01, 0.02]], [[0.5, 0.25], [0.125, 0.0]]), "loihi")
+    w_h, w_o = result.network.projections
+    assert w_h.shift == 7 and w_o.shift == 7
+    # s / 128 * [0.5, -0.25, 0.01, 0.02] = 243.8, -121.9, 4.88, 9.75 -> even: 244, -122, 4, 10
+    assert w_h.weights.to_dense().tolist() == [[244, -122], [4, 10]]
+    # s / 128 * [0.5, 0.25, 0.125] = 243.8, 121.9, 60.95 -> 244, 122, 61
+    assert w_o.weights.to_dense().tolist() == [[244, 122], [61, 0]]
+    vth = result.network.population("h").params["vth"]
+    assert vth.tolist() == [round(s), round(s)] == [62415, 62415]
+    assert int(vth.max()) <= 2**17 - 1
+    assert result.layers[0].zeroed_weights == 0 and result.layers[1].total_weights == 3
+
+
+def test_loihi_holds_one_du_dv_and_vth_per_population():
+    net = two_layer(np.eye(2), np.eye(2), hidden=cuba(2, tau_syn=[2e-3, 4e-3], tau_mem=[4e-3, 8e-3], threshold=[1.0, 1.5]))
+    with pytest.raises(QuantizeError) as info:
+        quantize(net, "loihi")
+    assert diagnostics(info) == [
+        ("NM311", "population 'h': tau_syn varies across its 2 neurons (2ms to 4ms); loihi holds one du per population"),
+        ("NM311", "population 'h': tau_mem varies across its 2 neurons (4ms to 8ms); loihi holds one dv per population"),
+        ("NM311", "population 'h': the threshold varies across its 2 neurons (1 to 1.5); loihi holds one vth per population"),
+    ]
+    # Xylo holds them per neuron
+    quantize(net, "xylo")
+    with pytest.raises(QuantizeError) as info:
+        quantize(two_layer(np.eye(2), np.eye(2)), "loihi", granularity="per_channel")
+    assert diagnostics(info) == [("NM311", "granularity per_channel: loihi holds one vth per population, so its "
+                                           "scales are per layer")]
+
+
+# --- "can never fire": the closed-form bound against kernel runs under maximal input ---
+
+
+def test_xylo_never_fire_bound_is_exact_against_the_kernel():
+    """Hidden neurons with non-negative weights, all inputs at the Xylo cap (15) every step:
+    a neuron fires in the kernel exactly when the bound says it can. Thresholds sit at the
+    reachable membrane, one below and one above."""
+    dash_syn = np.array([1, 2, 3, 1, 2, 3, 2, 4, 1])
+    dash_mem = np.array([2, 1, 3, 2, 1, 3, 1, 2, 4])
+    w = np.array([[3, 1, 0, 3, 1, 0, 2, 1, 1], [0, 1, 2, 0, 1, 2, 0, 0, 1]])
+    bias = np.array([0, 0, 0, -20, 5, 0, 0, -3, 0])
+    drive = (w * 15).sum(axis=0)
+    reach = (drive * (2 ** dash_syn - 1) + bias) * 2 ** dash_mem
+    threshold = reach + np.array([0, 1, -1, 0, 1, -1, 1, 0, 1])
+    never = xylo_never_fire(drive, bias, dash_syn, dash_mem, threshold, 32767)
+    assert never.tolist() == [False, True, False, False, True, False, True, False, True]
+    net = xylo(2, w, None, np.zeros((9, 1), dtype=np.int64), dash_syn=dash_syn, dash_mem=dash_mem, threshold=threshold,
+               bias=bias, alias=np.full(9, -1), out_params=([1], [1], [100], [0]))
+    run = kernel.run(net, np.full((400, 2), 15))
+    fired = run.spikes["hidden"].sum(axis=0) > 0
+    assert fired.tolist() == (~never).tolist()
+
+
+def test_loihi_never_fire_bound_is_exact_against_the_kernel():
+    du = np.array([1023, 4095, 2047, 1023, 4095, 2047])
+    dv = np.array([1024, 512, 2048, 1024, 512, 2048])
+    w = np.array([[4, 2, 6, 4, 2, 6], [2, 2, 0, 2, 2, 0]])
+    drive = w.sum(axis=0) << 6
+    bias = np.zeros(6, dtype=np.int64)
+    # the membrane the closed form says the kernel settles at, from which vth is put just
+    # below (fires) or at it (v > vth << 6 fails)
+    u = ((drive - 1) * 4096) // (du + 1) + 1
+    v = ((u - 1) * 4096) // dv + 1
+    vth = np.concatenate([(v[:3] - 1) >> 6, (v[3:] >> 6) + 1])
+    never = loihi_never_fire(drive, bias, du, dv, vth)
+    assert never.tolist() == [False, False, False, True, True, True]
+    params = {"du": du, "dv": dv, "vth": vth, "bias_mant": bias, "bias_exp": bias}
+    pop = Population("p", 6, {k: frozen_array(v, np.int32) for k, v in params.items()})
+    net = QuantNetwork("loihi", DT, 2, (pop,), (Projection(INPUT, "p", Weights.from_dense(w), 0, 0),), "p")
+    run = kernel.run(net, np.ones((300, 2), dtype=np.int64))
+    assert (run.spikes["p"].sum(axis=0) > 0).tolist() == (~never).tolist()
+
+
+# --- calibration: a network that goes silent after quantization is an error ---
+
+
+def test_quantized_network_silent_on_calibration_stimuli_is_an_error():
+    """2-bit weights keep only the largest output weight (from hidden 0); the stimuli drive
+    only hidden 1, whose weight rounds to 0: the float model answers, the quantized one not."""
+    net = two_layer([[1.5, 0.0], [0.0, 1.5]], [[1.0], [0.3]], out=cuba(1, tau_mem=64e-3))
+    stimuli = np.zeros((1, 60, 2), dtype=np.int64)
+    stimuli[0, :, 1] = 1
+    float_spikes = int(simulate(net, stimuli)["o"].sum())
+    assert float_spikes > 20  # hidden 1 fires every step; the output about every second step
+    with pytest.raises(QuantizeError) as info:
+        quantize(net, "xylo", stimuli=stimuli, weight_bits=2)
+    (d,) = info.value.diagnostics
+    assert (d.code, d.message) == ("NM316", "the network quantized for xylo emits no output spike on the 1 calibration "
+                                            f"window(s); the float model emits {float_spikes}")
+    assert d.hint == ("look at the quantization report (weights that became zero, neurons that can never fire); "
+                      "lower the headroom or use per_channel granularity")
+    # with 8-bit weights the same network answers
+    quantize(net, "xylo", stimuli=stimuli)
+
+
+def test_calibration_peaks_set_the_scale():
+    """One step with 4 input spikes: the hidden drive is 4 (I = 4, v = 4 > 1, spike, reset to 0),
+    so its peak is 4 and, with 16-bit weights, the state limit binds: 32767 / (1.05 * 4) =
+    7801.67; the output's drive 2 gives 32767 / (1.05 * 2) = 15603.3, above its weight limit
+    32767 / (2 / 0.5) = 8191.75, which binds."""
+    net = two_layer([[1.0]], [[2.0]])
+    stimuli = np.full((1, 1, 1), 4, dtype=np.int64)
+    record = simulate(net, stimuli, record=True)
+    assert (record["i:h"].max(), record["v:h"].max(), record["h"].sum(), record["o"].sum()) == (4.0, 0.0, 1.0, 1.0)
+    result = quantize(net, "xylo", stimuli=stimuli, weight_bits=16)
+    h, o = result.layers
+    assert h.scale == pytest.approx(32767 / (1.05 * 4), rel=1e-12)
+    assert o.scale == 8191.75
+    assert result.network.population("hidden").params["threshold"].tolist() == [7802]
+    assert result.network.projections[0].weights.to_dense().tolist() == [[15603]]
+    assert result.network.population("output").params["threshold"].tolist() == [8192]
+    assert result.network.projections[-1].weights.to_dense().tolist() == [[32767]]
