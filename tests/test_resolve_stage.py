@@ -82,10 +82,10 @@ def test_a_digital_target_with_locked_learning_and_rollback_passes_sil2():
 
 def test_sil1_and_above_refuse_an_analog_target_and_say_why():
     assert _findings({**SITE, "safety": {"class": "sil1"}}, "innatera-t1") == [
-        ("NM501", "safety.class sil1: innatera-t1 is a mixed-signal target; its results drift with temperature, "
-                  "so it is excluded from safety-instrumented use"),
-        ("NM506", "innatera-t1 is mixed-signal: its dynamics change with temperature; the spec must declare "
-                  "temperature compensation"),
+        ("NM501", ("safety.class sil1: innatera-t1 is a mixed-signal target; its results drift with temperature, "
+                  "so it is excluded from safety-instrumented use")),
+        ("NM506", ("innatera-t1 is mixed-signal: its dynamics change with temperature; the spec must declare "
+                  "temperature compensation")),
     ]
 
 
@@ -163,7 +163,7 @@ def test_loihi_graph_has_one_node_per_population(deployments):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "engine", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "engine", *args], check=False, cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
 def test_nmspec_fit_ranks_every_catalog_target():

@@ -9,7 +9,9 @@ Schema side by side, so the two cannot drift apart.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Mapping, Optional, Union, get_args, get_origin
+import types
+from collections.abc import Mapping
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import attrs
 import cattrs
@@ -50,9 +52,9 @@ def key(name: str) -> dict[str, str]:
 @attrs.frozen
 class Metadata:
     site: str
-    asset: Optional[str] = None
-    owner: Optional[str] = None
-    description: Optional[str] = None
+    asset: str | None = None
+    owner: str | None = None
+    description: str | None = None
     labels: Mapping[str, str] = attrs.field(factory=dict)
 
 
@@ -60,14 +62,14 @@ class Metadata:
 class Sensor:
     part: str
     odr: Hz
-    range: Optional[MetresPerSecond2] = None
+    range: MetresPerSecond2 | None = None
     axes: tuple[str, ...] = ("x", "y", "z")
     overrides: Figures = attrs.field(factory=dict)
 
 
 @attrs.frozen
 class Environment:
-    temperature: Optional[tuple[Celsius, Celsius]] = None
+    temperature: tuple[Celsius, Celsius] | None = None
     mains: Hz = 50.0
 
 
@@ -92,7 +94,7 @@ class Lowpass:
 
 @attrs.frozen
 class Notch:
-    freq: Optional[Hz] = None  # None: environment.mains
+    freq: Hz | None = None  # None: environment.mains
     harmonics: int = 1
     q: float = 30.0
 
@@ -107,7 +109,7 @@ class BandEnergy:
     bands: int
     fft: int = 256
     fmin: Hz = 0.0
-    fmax: Optional[Hz] = None
+    fmax: Hz | None = None
     spacing: str = "linear"
     combine_axes: bool = False
 
@@ -120,8 +122,8 @@ class Envelope:
 @attrs.frozen
 class Encode:
     kind: str = "delta"
-    threshold: Optional[float] = None
-    max_rate: Optional[Hz] = None
+    threshold: float | None = None
+    max_rate: Hz | None = None
     polarity: str = "split"
 
 
@@ -189,9 +191,9 @@ class Radio:
 @attrs.frozen
 class Power:
     battery: Battery
-    budget: Optional[Watts] = None
+    budget: Watts | None = None
     chip_mode: str = "duty_cycled"
-    radio: Optional[Radio] = None
+    radio: Radio | None = None
 
 
 # ---- safety, runtime, alerts, verify -----------------------------------------------------------
@@ -210,15 +212,15 @@ class Schedule:
 @attrs.frozen
 class Update:
     slots: int = 2
-    sanity_window: Optional[Seconds] = None
+    sanity_window: Seconds | None = None
     rollback: str = "auto"
 
 
 @attrs.frozen
 class Runtime:
     learning: str = "locked"
-    schedule: Optional[Schedule] = None
-    update: Optional[Update] = None
+    schedule: Schedule | None = None
+    update: Update | None = None
 
 
 @attrs.frozen
@@ -226,9 +228,9 @@ class Alerts:
     transport: str = "lorawan"
     confirmed: bool = True
     retries: int = 3
-    max_latency: Optional[Seconds] = None
+    max_latency: Seconds | None = None
     send: str = "anomalies"
-    status_interval: Optional[Seconds] = None
+    status_interval: Seconds | None = None
     expected_anomalies_per_day: float = 1.0
 
 
@@ -252,7 +254,7 @@ class SiteSpec:
     environment: Environment = Environment()
     runtime: Runtime = Runtime()
     alerts: Alerts = Alerts()
-    verify: Optional[Verify] = None
+    verify: Verify | None = None
     # `extends` is consumed by the loader: a merged spec no longer has it
     extends: tuple[str, ...] = attrs.field(default=(), metadata={"key": "extends", "consumed_by_loader": True})
 
@@ -261,7 +263,7 @@ class SiteSpec:
 
 def dimension_of(annotation: Any) -> str | None:
     """The dimension an annotation marks, looking through Optional."""
-    if get_origin(annotation) is Union:
+    if get_origin(annotation) in (Union, types.UnionType):
         inner = [a for a in get_args(annotation) if a is not type(None)]
         return dimension_of(inner[0]) if len(inner) == 1 else None
     if get_origin(annotation) is Annotated:
