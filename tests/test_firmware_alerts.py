@@ -1,0 +1,168 @@
+"""Alert policy on the host build of the compressor example (confirmed uplinks, 3 retries,
+10 min max_latency, 15 s interval): nothing is sent in nominal operation but the status
+uplink, whose bytes are built here from the table in docs/firmware.md; anomaly uplinks are
+retried the spec's number of times within max_latency and never closer than the duty-cycle
+gap."""
+
+from __future__ import annotations
+
+import re
+import struct
+
+import numpy as np
+import pytest
+
+from engine.image import read_image, write_image
+from engine.resolve.power import LORA_OVERHEAD_BYTES, lora_airtime
+from engine.verify import kernel
+from tests.firmware_support import ROOT, example, make, run_program, write_firmware
+from tests.test_firmware_runtime import KEY
+
+TYPES = {"u8": "B", "u16": "H", "u32": "I", "i16": "h"}
+
+
+def documented_layout(title: str) -> tuple[str, list[str]]:
+    """struct format and field names of a frame table in docs/firmware.md."""
+    text = (ROOT / "docs" / "firmware.md").read_text()
+    table = text.split(title, 1)[1].split("\n\n", 2)[1]
+    fmt, names, offset = "<", [], 0
+    for row in table.splitlines()[2:]:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert int(cells[0]) == offset, row
+        assert struct.calcsize("<" + TYPES[cells[2]]) == int(cells[1]), row
+        fmt += TYPES[cells[2]]
+        names.append(cells[3])
+        offset += int(cells[1])
+    return fmt, names
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    result, resolved = example("compressor", KEY)
+    folder = write_firmware(result.files, tmp_path_factory.mktemp("alerts"))
+    make(folder, "host")
+    (folder / "A.nmc").write_bytes(result.files["model.nmc"])
+    contents = read_image(result.files["model.nmc"])
+    # windows by what the network makes of them: class 0 is nominal, any other an anomaly
+    spikes = resolved.chain.run(resolved.stimuli.samples)
+    network = contents.network
+    classes = np.array([int(np.argmax(kernel.run(network, w.astype(np.int64)).output_counts(network.output)))
+                        for w in spikes])
+    quiet = spikes[classes == 0][:2]
+    if len(quiet) == 0:  # no stimulus window reads as nominal: a silent sensor does
+        quiet = np.zeros_like(spikes[:1])
+        assert kernel.run(network, quiet[0].astype(np.int64)).output_counts(network.output).argmax() == 0
+    assert (classes != 0).any()
+    (folder / "nominal.bin").write_bytes(quiet.astype(np.uint8).tobytes())
+    (folder / "fault.bin").write_bytes(spikes[classes != 0][:2].astype(np.uint8).tobytes())
+    config = (folder / "nmc_config.h").read_text()
+    define = lambda name: int(re.search(rf"#define {name} (\d+)", config).group(1))  # noqa: E731
+    image = result.files["model.nmc"]
+    version = struct.unpack_from("<I", image, len(image) - 112 + 16)[0]
+    return {"folder": folder, "define": define, "version": version, "contents": contents}
+
+
+def expected_canary(node, windows: list[np.ndarray]) -> int:
+    """The canary byte after these windows, computed from the kernel's spikes and the image's
+    policy (docs/firmware.md): rate over the last window, silence since each neuron's last
+    spike."""
+    network, policy = node["contents"].network, node["contents"].policy
+    runs = [kernel.run(network, w.astype(np.int64)) for w in windows]
+    spikes = np.concatenate([np.concatenate([r.spikes[p.name] for p in network.populations], axis=1) for r in runs])
+    steps, neurons = spikes.shape
+    step_us = round(network.dt * 1e6)
+    last = spikes[-windows[-1].shape[0]:].sum()
+    rate = int(last) * 10**9 // (neurons * windows[-1].shape[0] * step_us)
+    bits = 0
+    if (policy.spike_rate_mhz or policy.spike_rate_tolerance_mhz) and abs(rate - policy.spike_rate_mhz) > policy.spike_rate_tolerance_mhz:
+        bits |= 0x01
+    fired = spikes > 0
+    quiet = np.where(fired.any(axis=0), steps - 1 - (steps - 1 - np.argmax(fired[::-1], axis=0)), steps)
+    window_steps = policy.dead_neuron_window_s * 10**6 // step_us
+    if window_steps and int((quiet >= window_steps).sum()) * 1000 > 500 * neurons:
+        bits |= 0x02
+    return bits
+
+
+def script(node, lines):
+    path = node["folder"] / "alerts.txt"
+    path.write_text("\n".join(["factory A.nmc 0", "boot"] + lines) + "\n")
+    return run_program([node["folder"] / "fw_host", "script", path], cwd=node["folder"]).splitlines()
+
+
+def uplinks(out):
+    sent = []
+    for line in out:
+        if line.startswith("radio "):
+            fields = dict(f.split("=", 1) for f in line.split()[1:])
+            sent.append((int(fields["t"]), int(fields["confirmed"]), bytes.fromhex(fields["bytes"])))
+    return sent
+
+
+def test_policy_constants_come_from_the_spec(node):
+    define = node["define"]
+    airtime = lora_airtime(24 + LORA_OVERHEAD_BYTES, 7)  # the spec's SF7, the 24-byte status frame
+    assert define("NM_ALERT_DUTY_GAP_S") == int(np.ceil(airtime * 99))
+    assert (define("NM_ALERT_RETRIES"), define("NM_ALERT_MAX_LATENCY_S"), define("NM_INTERVAL_S")) == (3, 600, 15)
+    assert define("NM_ALERT_RETRY_GAP_S") == (600 - 15) // 3
+    assert define("NM_ALERT_STATUS_INTERVAL_S") == 86400
+
+
+def test_nominal_day_sends_only_the_status_uplink(node):
+    out = script(node, ["temperature -1234", "run nominal.bin 10", "advance 15 5750"])
+    assert [line for line in out if line.startswith("window ")] and all(
+        "class=0" in line for line in out if line.startswith("window "))
+    sent = uplinks(out)
+    assert [(t, c) for t, c, _ in sent] == [(86400, 0)]
+    fmt, names = documented_layout("Status uplink, 24 bytes:")
+    assert len(names) == 11
+    quiet = np.frombuffer((node["folder"] / "nominal.bin").read_bytes(), np.uint8).reshape(-1, node["define"]("NM_WINDOW_STEPS"), node["define"]("NM_N_INPUTS"))
+    canary = expected_canary(node, [quiet[i % len(quiet)] for i in range(10)])
+    expected = struct.pack(fmt, 0x01, 1, node["version"], 86400, 10, 0, 0, 0, canary, -1234, 0x10)
+    assert len(expected) == 24
+    assert sent[0][2] == expected
+
+
+def test_unacknowledged_anomaly_is_retried_within_max_latency_then_dropped(node):
+    out = script(node, ["radio-ack 0", "run fault.bin 2", "advance 15 60"])
+    classes = [int(re.search(r"class=(\d+)", line).group(1)) for line in out if line.startswith("window ")]
+    assert classes[0] != 0
+    sent = uplinks(out)
+    anomaly = [(t, c, b) for t, c, b in sent if b[0] == 0x02]
+    fmt, _ = documented_layout("Anomaly uplink, 12 bytes:")
+    frame = struct.pack(fmt, 0x02, 1, node["version"], 0, classes[0], 0)
+    gap = node["define"]("NM_ALERT_RETRY_GAP_S")
+    assert anomaly == [(15, 1, frame), (15 + gap, 1, frame), (15 + 2 * gap, 1, frame), (15 + 3 * gap, 1, frame)]
+    assert anomaly[-1][0] - 0 <= 600  # the event happened at uptime 0
+    times = [t for t, _, _ in sent]
+    assert all(b - a >= node["define"]("NM_ALERT_DUTY_GAP_S") for a, b in zip(times, times[1:]))
+
+
+def test_acknowledged_anomalies_count_into_the_status(node):
+    out = script(node, ["temperature 2500", "run fault.bin 2", "run nominal.bin 2", "advance 15 5756"])
+    sent = uplinks(out)
+    classes = [int(re.search(r"class=(\d+)", line).group(1)) for line in out if line.startswith("window ")]
+    fault_classes = classes[:2]
+    assert 0 not in fault_classes and set(classes[2:]) == {0}
+    anomaly = [b for _, _, b in sent if b[0] == 0x02]
+    assert [b[10] for b in anomaly] == fault_classes
+    status = [b for _, _, b in sent if b[0] == 0x01]
+    fmt, _ = documented_layout("Status uplink, 24 bytes:")
+    windows = [np.frombuffer((node["folder"] / f"{name}.bin").read_bytes(), np.uint8).reshape(-1, node["define"]("NM_WINDOW_STEPS"), node["define"]("NM_N_INPUTS"))
+               for name in ("fault", "nominal")]
+    canary = expected_canary(node, [windows[0][0], windows[0][1 % len(windows[0])],
+                                    windows[1][0], windows[1][1 % len(windows[1])]])
+    assert status == [struct.pack(fmt, 0x01, 1, node["version"], 86400, 4, len(fault_classes), 0, 0, canary, 2500, 0x10)]
+
+
+def test_duty_cycle_spaces_uplinks_when_windows_come_faster(node):
+    gap = node["define"]("NM_ALERT_DUTY_GAP_S")
+    out = script(node, ["period 1", "run fault.bin 2", "advance 1 40"])
+    times = [t for t, _, b in uplinks(out)]
+    assert len(times) >= 2 and all(b - a >= gap for a, b in zip(times, times[1:]))
+    assert times[1] - times[0] == gap
+
+
+def test_image_write_is_unchanged_by_reading(node):
+    # the version the uplinks carry is the image's own SHA-256, read back from its trailer
+    assert write_image(node["contents"], KEY)[-112 + 16:-112 + 20] == struct.pack("<I", node["version"])
