@@ -56,7 +56,7 @@ def node(tmp_path_factory):
     (folder / "nominal.bin").write_bytes(quiet.astype(np.uint8).tobytes())
     (folder / "fault.bin").write_bytes(spikes[classes != 0][:2].astype(np.uint8).tobytes())
     config = (folder / "nmc_config.h").read_text()
-    define = lambda name: int(re.search(rf"#define {name} (\d+)", config).group(1))  # noqa: E731
+    define = lambda name: int(re.search(rf"#define {name} (\d+)", config).group(1))
     image = result.files["model.nmc"]
     version = struct.unpack_from("<I", image, len(image) - 112 + 16)[0]
     return {"folder": folder, "define": define, "version": version, "contents": contents}
