@@ -2,17 +2,18 @@
 
 A site's cache key hashes everything its bundle depends on: the merged spec and the bytes of
 every file it references (the spec's spec_hash), the spec's path in its repository (the
-report names it), and a build context shared by the sites of one repository: the tool (its
-version and the bytes of the engine package, templates/ and schemas/), the catalog files
-(built-in, the repository's catalog/ folder, --catalog folders), the signing key's public
-half, whether the image is verified, and SOURCE_DATE_EPOCH.
+report names it), the catalog parts it names (sensor, chip, MCU, cell, radio: every field but
+the file they came from), and the build context: the tool (its version and the bytes of the
+engine package, templates/ and schemas/), the signing key's public half, whether the image
+is verified, and SOURCE_DATE_EPOCH. A catalog edit therefore rebuilds exactly the sites that
+use the part it changes.
 
 An index beside the cached objects remembers, per spec file, the size and mtime of every
-file its last build read, the context it was built in and the key that gave; per bundle
-folder, the key written there and the size and mtime of its files. An unchanged site in an
-unchanged bundle folder therefore costs a few stat calls and no reading or hashing; any
-change falls back to validating and hashing the spec, and to the cached object if its key
-is known.
+file its last build read, the context it was built in (including a hash of every catalog
+file) and the key that gave; per bundle folder, the key written there and the size and mtime
+of its files. An unchanged site in an unchanged bundle folder therefore costs a few stat
+calls and no reading or hashing; any change falls back to validating and hashing the spec,
+and to the cached object if its key is known.
 """
 
 from __future__ import annotations
@@ -139,8 +140,18 @@ class BuildContext:
 
     @property
     def digest(self) -> str:
-        blob = json.dumps(attrs.asdict(self), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()
+        """What the index checks before trusting a recorded key: every field."""
+        return _digest(attrs.asdict(self))
+
+    @property
+    def key_base(self) -> str:
+        """What every cache key starts from: every field but the catalog files, since a key
+        hashes the parts its site uses instead."""
+        return _digest(attrs.asdict(self, filter=lambda a, _: a.name != "catalog"))
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
 
 
 def build_context(root: Path, extra: Iterable[str], signing_pem: bytes | None, verify: bool,
@@ -149,8 +160,22 @@ def build_context(root: Path, extra: Iterable[str], signing_pem: bytes | None, v
                         source_date_epoch)
 
 
-def cache_key(context_digest: str, spec_in_repository: str, spec_digest: str) -> str:
-    return hashlib.sha256(f"{context_digest}\0{spec_in_repository}\0{spec_digest}".encode()).hexdigest()
+def parts_digest(data: Mapping[str, Any], catalog) -> str:
+    """Hash of the catalog parts a merged spec names, all but where each was defined."""
+    from engine.spec.semantic import PART_FIELDS
+
+    used = {}
+    for pointer, kind in PART_FIELDS:
+        value: Any = data
+        for name in pointer.strip("/").split("/"):
+            value = value.get(name) if isinstance(value, Mapping) else None
+        part = catalog.get(kind, value) if isinstance(value, str) else None
+        used[pointer] = None if part is None else attrs.asdict(part, filter=lambda a, _: a.name != "origin")
+    return _digest(used)
+
+
+def cache_key(key_base: str, spec_in_repository: str, spec_digest: str, parts: str) -> str:
+    return hashlib.sha256(f"{key_base}\0{spec_in_repository}\0{spec_digest}\0{parts}".encode()).hexdigest()
 
 
 # --- the cache and its index --------------------------------------------------------------
@@ -288,6 +313,7 @@ class BuildJob:
 
     spec: str
     context: str  # BuildContext.digest of the spec's repository
+    key_base: str  # BuildContext.key_base
     catalog_dirs: tuple[str, ...]
     signing_pem: bytes | None
     verify: bool
@@ -350,7 +376,8 @@ def build_one(job: BuildJob) -> SiteOutcome:
     if doc is None or any(d.severity == "error" for d in diagnostics):
         return outcome(None, "failed", None, diagnostics)
     read = tuple(str(doc.absolute[f]) for f in doc.files) + tuple(str(p) for _, p in referenced_files(doc))
-    key = cache_key(job.context, doc.path.relative_to(doc.root).as_posix(), spec_hash(doc))
+    key = cache_key(job.key_base, doc.path.relative_to(doc.root).as_posix(), spec_hash(doc),
+                    parts_digest(doc.data, catalog))
     cache = Cache(Path(job.cache_root)) if job.cache_root else None
     site = doc.data["metadata"]["site"]
     if cache is not None:

@@ -1,6 +1,6 @@
 """Write a synthetic fleet: a spec repository of many sites built from a few bases.
 
-    python tools/make_fleet.py OUT [--sites 1000] [--seed 7]
+    python tools/make_fleet.py OUT [--sites 1000] [--seed 7] [--safety-class none]
 
 OUT becomes a spec repository (nmspec.toml at its root) holding the example models and
 traces, two asset bases taken from the bundled examples (a refrigeration compressor on a
@@ -9,7 +9,9 @@ mains frequency (50 Hz, 60 Hz), and one site spec per site under sites/<plant>/,
 extending a regional overlay and overriding what differs between sites: the name, the notch
 harmonics, the encoder threshold, the cell and its service life, the radio's spreading
 factor. Every site shares its base's model and stimuli. The same arguments give the same
-bytes.
+bytes. `--safety-class none` writes bases whose sites build without a signing key and
+without verification (quick trials and tests); by default the bases keep their examples'
+safety class.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def _dump(data) -> str:
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
 
 
-def _base(example: Path) -> dict:
+def _base(example: Path, safety_class: str | None) -> dict:
     """An example spec as a base: no site name, paths relative to base/, notch following
     environment.mains (so a regional overlay sets the frequency once)."""
     data = yaml.safe_load(example.read_text())
@@ -53,6 +55,8 @@ def _base(example: Path) -> dict:
     for stage in data["preprocessing"]:
         if "notch" in stage:
             stage["notch"].pop("freq", None)
+    if safety_class is not None:
+        data["safety"] = {"class": safety_class}
     return data
 
 
@@ -76,7 +80,7 @@ def _site(base: dict, region: str, name: str, rng: random.Random) -> dict:
     return site
 
 
-def make_fleet(out: Path, sites: int, seed: int = 7) -> list[Path]:
+def make_fleet(out: Path, sites: int, seed: int = 7, safety_class: str | None = None) -> list[Path]:
     """Write the fleet under `out` (which must not hold another fleet); the site specs, sorted."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -87,7 +91,7 @@ def make_fleet(out: Path, sites: int, seed: int = 7) -> list[Path]:
             shutil.copyfile(path, out / folder / path.name)
     bases = {}
     for name, (example, _, _) in BASES.items():
-        bases[name] = _base(EXAMPLES / example)
+        bases[name] = _base(EXAMPLES / example, safety_class)
         (out / "base").mkdir(exist_ok=True)
         (out / "base" / f"{name}.yaml").write_text(_dump(bases[name]))
         for region, mains in REGIONS.items():
@@ -118,10 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path)
     parser.add_argument("--sites", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--safety-class", metavar="CLASS", help="safety class of every base (default: the examples')")
     args = parser.parse_args(argv)
     if (args.out / "sites").exists():
         parser.error(f"{args.out} already holds a fleet")
-    written = make_fleet(args.out, args.sites, args.seed)
+    written = make_fleet(args.out, args.sites, args.seed, args.safety_class)
     print(f"{len(written)} sites under {args.out / 'sites'}")
     return 0
 

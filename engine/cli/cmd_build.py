@@ -98,7 +98,7 @@ def run(args) -> int:
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     epoch = int(epoch) if epoch and epoch.isdigit() else None
     roots = _roots(specs)
-    contexts = {root: build_context(root, args.catalog, pem, not args.no_verify, epoch).digest
+    contexts = {root: build_context(root, args.catalog, pem, not args.no_verify, epoch)
                 for root in sorted(set(roots.values()))}
     cache = None if args.no_cache else Cache(Path(args.cache_dir) if args.cache_dir else roots[specs[0]] / ".nmspec-cache")
     index = cache.load_index() if cache else None
@@ -107,7 +107,7 @@ def run(args) -> int:
     settled, work = [], []
     for spec in specs:
         context = contexts[roots[spec]]
-        hit = cache.quick(index, spec, context) if cache else None
+        hit = cache.quick(index, spec, context.digest) if cache else None
         if hit and not args.check and cache.output_current(index, out_root / hit.site, hit.key):
             settled.append(SiteOutcome(str(spec), hit.site, CURRENT, None, hit.diagnostics, 0.0, hit.key, (),
                                        hit.agreement))
@@ -117,13 +117,13 @@ def run(args) -> int:
             settled.append(SiteOutcome(str(spec), hit.site, "cached", files, hit.diagnostics, 0.0, hit.key, (),
                                        hit.agreement))
         else:
-            work.append(BuildJob(str(spec), context, tuple(args.catalog), pem, not args.no_verify, epoch,
-                                 str(cache.root) if cache else None))
+            work.append(BuildJob(str(spec), context.digest, context.key_base, tuple(args.catalog), pem,
+                                 not args.no_verify, epoch, str(cache.root) if cache else None))
     outcomes = settled + _run(args, work)
     if cache:
         for outcome in outcomes:
             if outcome.read and outcome.status in ("built", "cached"):
-                cache.record(index, outcome, contexts[roots[Path(outcome.spec)]], started_ns)
+                cache.record(index, outcome, contexts[roots[Path(outcome.spec)]].digest, started_ns)
     outcomes.sort(key=lambda o: o.spec)
     diagnostics = [d for o in outcomes for d in o.diagnostics] + _duplicate_sites(outcomes)
     if any(d.code == "NM241" for d in diagnostics):
