@@ -319,6 +319,7 @@ class BuildJob:
     verify: bool
     source_date_epoch: int | None
     cache_root: str | None
+    firmware_size: bool = False  # compile for Cortex-M4 and report sizes (the CLI then skips the cache)
 
 
 @attrs.frozen
@@ -389,7 +390,8 @@ def build_one(job: BuildJob) -> SiteOutcome:
         from cryptography.hazmat.primitives import serialization
 
         signing_key = serialization.load_pem_private_key(job.signing_pem, password=None)
-    options = BuildOptions(signing_key=signing_key, verify=job.verify, source_date_epoch=job.source_date_epoch)
+    options = BuildOptions(signing_key=signing_key, verify=job.verify, source_date_epoch=job.source_date_epoch,
+                           firmware_size=job.firmware_size)
     try:
         result = build_site(job.spec, catalog, options)
     except StageError as exc:

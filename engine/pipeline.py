@@ -26,6 +26,7 @@ class BuildOptions:
     verify: bool = True
     source_date_epoch: int | None = None
     preview: bool = False  # an in-memory build for diff or verify: the release rules do not apply
+    firmware_size: bool = False  # compile firmware/ for Cortex-M4 and report its size (needs the toolchain)
 
 
 @attrs.frozen(eq=False)
@@ -154,6 +155,19 @@ def site_firmware(doc: SpecDocument, contents, resolved: Resolved, options: Buil
     return firmware_files(contents, inputs)
 
 
+def firmware_measurements(firmware: Mapping[str, bytes], resolved: Resolved) -> dict[str, Any]:
+    """arm-none-eabi-size of fw.elf and, under QEMU, the chain's instructions per second of
+    the first stimulus window's samples."""
+    from engine.codegen.measure import measure_cortex_m4
+
+    from engine.image import generate_c_header
+
+    samples = resolved.stimuli.samples[0] if resolved.stimuli is not None else None
+    files = {f"firmware/{name}": data for name, data in firmware.items()}
+    files["firmware/nmc_format.h"] = generate_c_header().encode()
+    return measure_cortex_m4(files, samples, resolved.chain.sample_rate)
+
+
 def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = BuildOptions()) -> BuildResult:
     from engine.codegen.assemble import bundle_files, image_contents
 
@@ -188,6 +202,8 @@ def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = 
         report["mapping"] = getattr(core_map, "summary", lambda: {})()
     report["resolve"] = resolved.deployment.report()
     firmware = site_firmware(doc, contents, resolved, options)
+    if options.firmware_size:
+        report["firmware"] = {"cortex_m4": firmware_measurements(firmware, resolved)}
     files = bundle_files(contents, firmware, report, {}, signing_key=options.signing_key,
                          source_date_epoch=options.source_date_epoch)
     if options.verify:

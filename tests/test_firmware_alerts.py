@@ -6,6 +6,7 @@ gap."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import struct
 
@@ -135,7 +136,7 @@ def test_unacknowledged_anomaly_is_retried_within_max_latency_then_dropped(node)
     assert anomaly == [(15, 1, frame), (15 + gap, 1, frame), (15 + 2 * gap, 1, frame), (15 + 3 * gap, 1, frame)]
     assert anomaly[-1][0] - 0 <= 600  # the event happened at uptime 0
     times = [t for t, _, _ in sent]
-    assert all(b - a >= node["define"]("NM_ALERT_DUTY_GAP_S") for a, b in zip(times, times[1:]))
+    assert all(b - a >= node["define"]("NM_ALERT_DUTY_GAP_S") for a, b in itertools.pairwise(times))
 
 
 def test_acknowledged_anomalies_count_into_the_status(node):
@@ -159,7 +160,7 @@ def test_duty_cycle_spaces_uplinks_when_windows_come_faster(node):
     gap = node["define"]("NM_ALERT_DUTY_GAP_S")
     out = script(node, ["period 1", "run fault.bin 2", "advance 1 40"])
     times = [t for t, _, b in uplinks(out)]
-    assert len(times) >= 2 and all(b - a >= gap for a, b in zip(times, times[1:]))
+    assert len(times) >= 2 and all(b - a >= gap for a, b in itertools.pairwise(times))
     assert times[1] - times[0] == gap
 
 

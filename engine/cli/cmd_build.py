@@ -42,6 +42,9 @@ def register(subparsers):
                         help="Ed25519 private key (PEM) to sign images; default: $NMSPEC_SIGNING_KEY if set")
     parser.add_argument("--no-verify", action="store_true", help="skip running the kernel against the float model")
     parser.add_argument("--no-cache", action="store_true", help="rebuild every site")
+    parser.add_argument("--firmware-size", action="store_true",
+                        help="compile firmware/ for Cortex-M4 (arm-none-eabi-gcc, qemu-system-arm) and add flash, "
+                             "RAM and instruction counts to report.json; implies --no-cache")
     parser.add_argument("--cache-dir", metavar="DIR", help="build cache (default: .nmspec-cache at the spec repository root)")
     parser.add_argument("--executor", choices=("local", "dask"), default="local", help="where the per-site builds run")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address (default: start a local cluster)")
@@ -100,7 +103,7 @@ def run(args) -> int:
     roots = _roots(specs)
     contexts = {root: build_context(root, args.catalog, pem, not args.no_verify, epoch)
                 for root in sorted(set(roots.values()))}
-    cache = None if args.no_cache else Cache(Path(args.cache_dir) if args.cache_dir else roots[specs[0]] / ".nmspec-cache")
+    cache = None if args.no_cache or args.firmware_size else Cache(Path(args.cache_dir) if args.cache_dir else roots[specs[0]] / ".nmspec-cache")
     index = cache.load_index() if cache else None
     out_root = Path(args.out)
 
@@ -118,7 +121,8 @@ def run(args) -> int:
                                        hit.agreement))
         else:
             work.append(BuildJob(str(spec), context.digest, context.key_base, tuple(args.catalog), pem,
-                                 not args.no_verify, epoch, str(cache.root) if cache else None))
+                                 not args.no_verify, epoch, str(cache.root) if cache else None,
+                                 firmware_size=args.firmware_size))
     outcomes = settled + _run(args, work)
     if cache:
         for outcome in outcomes:
