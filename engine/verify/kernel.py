@@ -2,10 +2,14 @@
 target family's published integer dynamics (docs/kernel.md), vectorised with numpy.
 
 Xylo saturates after every single addition, so a sum's order matters only when a partial
-sum leaves the 16-bit range. The kernel adds each target's increments as one cumulative
-sum in delivery order (source ascending) and takes the sequential path only for targets
-whose running sum leaves the range somewhere; the result is the same as adding one event
-at a time.
+sum can leave the 16-bit range. Per target, the sum of this step's positive increments
+and the sum of its negative increments bound every partial sum in any order; where both
+bounds stay in range the plain total is exact, and only the targets where a bound leaves
+the range take the sequential path (one event at a time, sources ascending).
+
+Loihi and the generic LIF add without intermediate saturation, so their deliveries are a
+sparse gather of the spiking sources' CSR rows. On multi-core images the synapses a spike
+reaches are those on the cores its routing-table walk delivers to (engine/verify/mesh.py).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ class KernelRun:
     spikes: Mapping[str, np.ndarray]  # population -> (steps, size) int spike counts
     states: Mapping[str, np.ndarray]  # when recorded: "<pop>.isyn" (steps, size[, n_syn]), "<pop>.v"
     events: Mapping[str, np.ndarray]  # per step counters: "input_events", "synaptic_ops", "spikes" (steps,)
+    inputs: np.ndarray | None = None  # (steps, n_inputs) input counts as delivered (Xylo: capped at 15)
+    routing: object = None  # engine.verify.mesh.Routing when the run went through routing tables
 
     def output_counts(self, output: str) -> np.ndarray:
         return self.spikes[output].sum(axis=0)
@@ -43,33 +49,49 @@ def _effective_xylo(projection: Projection) -> np.ndarray:
     return ((w + 32768) & 0xFFFF) - 32768
 
 
-def _sat_deliver(state: np.ndarray, counts: np.ndarray, weights: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """Add counts[i] * weights[i, j] for sources i ascending, saturating after each single add.
+@attrs.frozen(eq=False)
+class _Csr:
+    indptr: np.ndarray
+    indices: np.ndarray
+    values: np.ndarray
+    n_dst: int
+    row_nnz: np.ndarray
 
-    Same-sign repeated adds of one weight saturate monotonically, so one source's c adds
-    equal sat(x + c*w); only the order across sources matters, handled by the cumulative
-    check below."""
-    active = np.nonzero(counts)[0]
+
+def _csr(projection: Projection) -> _Csr:
+    w = projection.weights
+    indptr = w.indptr.astype(np.int64)
+    return _Csr(indptr, w.indices.astype(np.int64), w.values.astype(np.int64), w.n_dst, np.diff(indptr))
+
+
+def _gathered(m: _Csr, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The spiking sources' synapses in source order: (targets, counts[i] * w[i, j])."""
+    active = np.flatnonzero(counts)
     if active.size == 0:
-        return state
-    increments = counts[active, None] * weights[active, :]
-    running = state[None, :] + np.cumsum(increments, axis=0)
-    clean = np.all((running >= lo) & (running <= hi), axis=0)
-    out = np.where(clean, running[-1], state)
-    for j in np.nonzero(~clean)[0]:
-        x = int(state[j])
-        for i in active:
-            w = int(weights[i, j])
-            if w == 0:
-                continue
-            x = min(max(x + int(counts[i]) * w, lo), hi)
-        out[j] = x
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    starts = m.indptr[active]
+    lengths = m.row_nnz[active]
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    ends = np.cumsum(lengths)
+    at = np.arange(total) + np.repeat(starts - (ends - lengths), lengths)
+    return m.indices[at], m.values[at] * np.repeat(counts[active], lengths)
+
+
+def _gather(m: _Csr, counts: np.ndarray) -> np.ndarray:
+    """sum over sources i of counts[i] * row i, touching only the spiking sources' synapses."""
+    targets, weights = _gathered(m, counts)
+    if int(np.abs(weights).sum()) < 2**53:  # float64 bincount is exact: every partial sum is below 2^53
+        return np.bincount(targets, weights=weights, minlength=m.n_dst).astype(np.int64)
+    out = np.zeros(m.n_dst, dtype=np.int64)
+    np.add.at(out, targets, weights)
     return out
 
 
 def _xylo_decay(v: np.ndarray, dash: np.ndarray) -> np.ndarray:
     shifted = v >> dash
-    return np.where((shifted == 0) & (v > 0), 1, shifted)
+    return shifted + ((shifted == 0) & (v > 0))
 
 
 def _wrap16(v: np.ndarray) -> np.ndarray:
@@ -77,10 +99,10 @@ def _wrap16(v: np.ndarray) -> np.ndarray:
 
 
 def _sat16(v: np.ndarray) -> np.ndarray:
-    return np.clip(v, I16_MIN, I16_MAX)
+    return np.minimum(np.maximum(v, I16_MIN), I16_MAX)
 
 
-def _fire(v: np.ndarray, threshold: np.ndarray, start: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
+def _fire(v: np.ndarray, threshold: np.ndarray, start: np.ndarray, cap) -> tuple[np.ndarray, np.ndarray]:
     """while v >= th and count < cap: count += 1; v -= th  (vectorised, exact)."""
     room = cap - start
     positive = threshold > 0
@@ -93,82 +115,153 @@ def _fire(v: np.ndarray, threshold: np.ndarray, start: np.ndarray, cap: int) -> 
     return start + n, v
 
 
+def _fire_positive(v: np.ndarray, threshold: np.ndarray, cap) -> tuple[np.ndarray, np.ndarray]:
+    """_fire from an empty buffer when every threshold is positive (the common case).
+
+    The quotient is taken in float64: both operands are exact below 2^17 and a true
+    quotient that is not an integer lies at least 2^-16 from one, far beyond rounding."""
+    n = np.minimum(np.maximum(np.floor((v - threshold) / threshold).astype(v.dtype) + 1, 0), cap)
+    return n, v - n * threshold
+
+
+def _fire_with_aliases(v, threshold, alias, involved, cap, positive):
+    """Neurons in index order; only those that send or receive aliased spikes need it."""
+    if positive:
+        counts, v_out = _fire_positive(v, threshold, cap)
+    else:
+        counts, v_out = _fire(v, threshold, np.zeros_like(v), cap)
+    counts[involved] = 0
+    v_out[involved] = v[involved]
+    for j in involved:
+        c, vj = _fire(v_out[j : j + 1], threshold[j : j + 1], counts[j : j + 1], int(cap[j]))
+        counts[j], v_out[j] = c[0], vj[0]
+        a = alias[j]
+        if a >= 0:
+            counts[a] = min(counts[a] + counts[j], int(cap[a]))
+    return counts, v_out
+
+
+def _sat_deliver(state: np.ndarray, counts: np.ndarray, m: "_Csr") -> np.ndarray:
+    """Add counts[i] * w[i, j] for sources i ascending, saturating after each single add.
+
+    Same-sign repeated adds of one weight saturate monotonically, so one source's c adds
+    equal sat(x + c*w); only the order across sources matters, and only where the bounds
+    say a partial sum can leave the range."""
+    targets, increments = _gathered(m, counts)
+    if targets.size == 0:
+        return state
+    total = np.bincount(targets, weights=increments, minlength=m.n_dst).astype(state.dtype)
+    spread = np.bincount(targets, weights=np.abs(increments), minlength=m.n_dst).astype(state.dtype)
+    out = state + total
+    # the positive increments sum to (total + spread) / 2, the negative ones to (total - spread) / 2
+    unsafe = np.flatnonzero((state + ((total + spread) >> 1) > I16_MAX) | (state + ((total - spread) >> 1) < I16_MIN))
+    for j in unsafe:
+        x = int(state[j])
+        for step in increments[targets == j].tolist():  # gathered in source order
+            x = min(max(x + step, I16_MIN), I16_MAX)
+        out[j] = x
+    return out
+
+
+@attrs.frozen(eq=False)
+class _XyloLayout:
+    """Hidden and output neurons as one vector (outputs last: they update after the hidden
+    ones and read only last step's hidden spikes), synaptic currents flattened to
+    (neuron, synapse) so one saturating delivery serves every matrix of a source."""
+
+    n_hidden: int
+    n_out: int
+    n_syn: int
+    from_sources: "_Csr"  # rows: input channels, then hidden neurons (the delivery order of a step)
+    nnz_input: np.ndarray  # per input channel: synapses (effective weight != 0)
+    nnz_hidden: np.ndarray  # per hidden neuron: recurrent and readout synapses
+
+
+def _xylo_layout(net: QuantNetwork, n_syn: int) -> _XyloLayout:
+    nh, no = net.population("hidden").size, net.population("output").size
+    parts = {INPUT: [], "hidden": []}
+    for proj in net.projections:
+        w = proj.weights
+        rows = np.repeat(np.arange(w.n_src), np.diff(w.indptr))
+        values = _wrap16(w.values.astype(np.int64) << proj.shift)
+        column = w.indices.astype(np.int64) + (nh if proj.dst == "output" else 0)
+        keep = values != 0
+        parts[proj.src].append((rows[keep], column[keep] * n_syn + proj.synapse, values[keep]))
+    flat = (nh + no) * n_syn
+
+    def csr(source: str, n_src: int) -> _Csr:
+        rows = np.concatenate([p[0] for p in parts[source]] + [np.zeros(0, np.int64)])
+        cols = np.concatenate([p[1] for p in parts[source]] + [np.zeros(0, np.int64)])
+        vals = np.concatenate([p[2] for p in parts[source]] + [np.zeros(0, np.int64)])
+        # two projections of one source never share a (target, synapse) on Xylo; sorted by
+        # (source, target) is the delivery order either way
+        order = np.lexsort((cols, rows))
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_src))]).astype(np.int64)
+        return _Csr(indptr, cols[order], vals[order], flat, np.diff(indptr))
+
+    from_input, from_hidden = csr(INPUT, net.n_inputs), csr("hidden", nh)
+    both = _Csr(np.concatenate([from_input.indptr, from_hidden.indptr[1:] + from_input.indptr[-1]]),
+                np.concatenate([from_input.indices, from_hidden.indices]), np.concatenate([from_input.values, from_hidden.values]),
+                flat, np.concatenate([from_input.row_nnz, from_hidden.row_nnz]))
+    return _XyloLayout(nh, no, n_syn, both, from_input.row_nnz, from_hidden.row_nnz)
+
+
 def _run_xylo(net: QuantNetwork, x: np.ndarray, record: bool) -> KernelRun:
     steps = x.shape[0]
     hidden, output = net.population("hidden"), net.population("output")
     nh, no = hidden.size, output.size
     n_syn = hidden.params["dash_syn"].shape[1]
-    h_dash_syn = hidden.params["dash_syn"].astype(np.int64)
-    h_dash_mem = hidden.params["dash_mem"].astype(np.int64)
-    h_th = hidden.params["threshold"].astype(np.int64)
-    h_bias = hidden.params["bias"].astype(np.int64)
-    alias = hidden.params["alias"].astype(np.int64)
-    o_dash_syn = output.params["dash_syn"][:, 0].astype(np.int64)
-    o_dash_mem = output.params["dash_mem"].astype(np.int64)
-    o_th = output.params["threshold"].astype(np.int64)
-    o_bias = output.params["bias"].astype(np.int64)
-    matrices = {"in": [], "rec": [], "out": []}
-    for proj in net.projections:
-        key = "in" if proj.src == INPUT else ("out" if proj.dst == "output" else "rec")
-        matrices[key].append((proj.synapse, _effective_xylo(proj)))
-    isyn = np.zeros((nh, n_syn), dtype=np.int64)
-    v = np.zeros(nh, dtype=np.int64)
-    o_isyn = np.zeros(no, dtype=np.int64)
-    o_v = np.zeros(no, dtype=np.int64)
-    last_hidden = np.zeros(nh, dtype=np.int64)
+    n = nh + no
+    layout = _xylo_layout(net, n_syn)
+    o_dash_syn = np.zeros((no, n_syn), dtype=np.int32)
+    o_dash_syn[:, 0] = output.params["dash_syn"][:, 0]
+    dash_syn = np.concatenate([hidden.params["dash_syn"].astype(np.int32), o_dash_syn]).reshape(-1)
+    dash_mem = np.concatenate([hidden.params["dash_mem"], output.params["dash_mem"]]).astype(np.int32)
+    threshold = np.concatenate([hidden.params["threshold"], output.params["threshold"]]).astype(np.int32)
+    bias = np.concatenate([hidden.params["bias"], output.params["bias"]]).astype(np.int32)
+    cap = np.concatenate([np.full(nh, XYLO_HIDDEN_CAP), np.full(no, XYLO_OUTPUT_CAP)]).astype(np.int32)
+    alias = np.concatenate([hidden.params["alias"].astype(np.int64), np.full(no, -1, dtype=np.int64)])
+    involved = np.flatnonzero((alias >= 0) | np.isin(np.arange(n), alias[alias >= 0]))
+    positive = bool(np.all(threshold > 0))
+
+    # int32 words: every intermediate stays below 2^31 (fan-in 1016 x 31 spikes x 2^15)
+    isyn = np.zeros(n * n_syn, dtype=np.int32)
+    v = np.zeros(n, dtype=np.int32)
     spikes_h = np.zeros((steps, nh), dtype=np.int64)
     spikes_o = np.zeros((steps, no), dtype=np.int64)
+    rec_isyn = np.zeros((steps, n * n_syn), dtype=np.int64) if record else None
+    rec_v = np.zeros((steps, n), dtype=np.int64) if record else None
+    capped = np.minimum(x, XYLO_INPUT_CAP)
+    sources = np.zeros(net.n_inputs + nh, dtype=np.int64)  # this step's inputs, last step's hidden spikes
+    for t in range(steps):
+        sources[: net.n_inputs] = capped[t]
+        if sources.any():
+            isyn = _sat_deliver(isyn, sources, layout.from_sources)
+        isyn = isyn - _xylo_decay(isyn, dash_syn)
+        current = isyn if n_syn == 1 else isyn.reshape(n, n_syn).sum(axis=1)
+        dv = _sat16(_wrap16(-_xylo_decay(v, dash_mem)) + current)
+        v = _sat16(v + _sat16(dv + bias))
+        if involved.size:
+            counts, v = _fire_with_aliases(v, threshold, alias, involved, cap, positive)
+        elif positive:
+            counts, v = _fire_positive(v, threshold, cap)
+        else:
+            counts, v = _fire(v, threshold, np.zeros(n, dtype=np.int32), cap)
+        spikes_h[t], spikes_o[t] = counts[:nh], counts[nh:]
+        sources[net.n_inputs :] = counts[:nh]
+        if record:
+            rec_isyn[t], rec_v[t] = isyn, v
     states = {}
     if record:
-        states = {"hidden.isyn": np.zeros((steps, nh, n_syn), dtype=np.int64), "hidden.v": np.zeros((steps, nh), dtype=np.int64),
-                  "output.isyn": np.zeros((steps, no), dtype=np.int64), "output.v": np.zeros((steps, no), dtype=np.int64)}
-    events = {"input_events": np.zeros(steps, dtype=np.int64), "synaptic_ops": np.zeros(steps, dtype=np.int64),
-              "spikes": np.zeros(steps, dtype=np.int64)}
-    nnz = {k: [(s, (m != 0).sum(axis=1)) for s, m in mats] for k, mats in matrices.items()}
-    has_alias = bool(np.any(alias >= 0))
-    for t in range(steps):
-        counts_in = np.minimum(x[t], XYLO_INPUT_CAP).astype(np.int64)
-        ops = 0
-        for syn, w in matrices["in"]:
-            isyn[:, syn] = _sat_deliver(isyn[:, syn], counts_in, w, I16_MIN, I16_MAX)
-        for syn, w in matrices["rec"]:
-            isyn[:, syn] = _sat_deliver(isyn[:, syn], last_hidden, w, I16_MIN, I16_MAX)
-        for _, w in matrices["out"]:
-            o_isyn = _sat_deliver(o_isyn, last_hidden, w, I16_MIN, I16_MAX)
-        for key, source in (("in", counts_in), ("rec", last_hidden), ("out", last_hidden)):
-            for _, per_row in nnz[key]:
-                ops += int(np.sum(source * per_row))
-        # hidden neurons
-        isyn = isyn - _xylo_decay(isyn, h_dash_syn)
-        current = isyn.sum(axis=1)
-        dv = _sat16(_wrap16(-_xylo_decay(v, h_dash_mem)) + current)
-        dv = _sat16(dv + h_bias)
-        v = _sat16(v + dv)
-        if has_alias:
-            counts_h = np.zeros(nh, dtype=np.int64)
-            for j in range(nh):
-                c, vj = _fire(v[j : j + 1], h_th[j : j + 1], counts_h[j : j + 1], XYLO_HIDDEN_CAP)
-                counts_h[j], v[j] = c[0], vj[0]
-                if alias[j] >= 0:
-                    a = alias[j]
-                    counts_h[a] = min(counts_h[a] + counts_h[j], XYLO_HIDDEN_CAP)
-        else:
-            counts_h, v = _fire(v, h_th, np.zeros(nh, dtype=np.int64), XYLO_HIDDEN_CAP)
-        # output neurons
-        o_isyn = o_isyn - _xylo_decay(o_isyn, o_dash_syn)
-        o_dv = _sat16(_wrap16(-_xylo_decay(o_v, o_dash_mem)) + o_isyn)
-        o_dv = _sat16(o_dv + o_bias)
-        o_v = _sat16(o_v + o_dv)
-        counts_o, o_v = _fire(o_v, o_th, np.zeros(no, dtype=np.int64), XYLO_OUTPUT_CAP)
-        spikes_h[t], spikes_o[t] = counts_h, counts_o
-        last_hidden = counts_h
-        events["input_events"][t] = int(counts_in.sum())
-        events["synaptic_ops"][t] = ops
-        events["spikes"][t] = int(counts_h.sum() + counts_o.sum())
-        if record:
-            states["hidden.isyn"][t], states["hidden.v"][t] = isyn, v
-            states["output.isyn"][t], states["output.v"][t] = o_isyn, o_v
-    return KernelRun({"hidden": spikes_h, "output": spikes_o}, states, events)
+        by_neuron = rec_isyn.reshape(steps, n, n_syn)
+        states = {"hidden.isyn": by_neuron[:, :nh, :], "hidden.v": rec_v[:, :nh],
+                  "output.isyn": by_neuron[:, nh:, 0], "output.v": rec_v[:, nh:]}
+    # the synaptic events of step t: this step's inputs and the previous step's hidden spikes
+    ops = capped @ layout.nnz_input
+    ops[1:] += spikes_h[:-1] @ layout.nnz_hidden
+    events = {"input_events": capped.sum(axis=1), "synaptic_ops": ops,
+              "spikes": spikes_h.sum(axis=1) + spikes_o.sum(axis=1)}
+    return KernelRun({"hidden": spikes_h, "output": spikes_o}, states, events, capped)
 
 
 def _trunc0_mul(value: np.ndarray, factor: np.ndarray) -> np.ndarray:
@@ -181,6 +274,10 @@ def _shift(acc: np.ndarray, exp: int) -> np.ndarray:
     return acc << exp if exp >= 0 else acc >> (-exp)
 
 
+def _ops(m: _Csr, counts: np.ndarray) -> int:
+    return int(counts @ m.row_nnz)
+
+
 def _run_loihi(net: QuantNetwork, x: np.ndarray, record: bool) -> KernelRun:
     """Per step: every population takes what its Dense projections computed on the previous
     step (a one-step delay per Dense; the input arrives through a Dense the same way), then
@@ -190,9 +287,9 @@ def _run_loihi(net: QuantNetwork, x: np.ndarray, record: bool) -> KernelRun:
     u = {p.name: np.zeros(p.size, dtype=np.int64) for p in pops}
     v = {p.name: np.zeros(p.size, dtype=np.int64) for p in pops}
     spikes = {p.name: np.zeros((steps, p.size), dtype=np.int64) for p in pops}
-    dense = [(proj, _dense(proj)) for proj in net.projections]
+    dense = [(proj, _csr(proj)) for proj in net.projections]
     pending = [np.zeros(net.size_of(proj.dst), dtype=np.int64) for proj, _ in dense]
-    params = {p.name: (p.params["du"].astype(np.int64), p.params["dv"].astype(np.int64), p.params["vth"].astype(np.int64),
+    params = {p.name: (p.params["du"].astype(np.int64), p.params["dv"].astype(np.int64), p.params["vth"].astype(np.int64) << 6,
                        p.params["bias_mant"].astype(np.int64) << p.params["bias_exp"].astype(np.int64)) for p in pops}
     states = {}
     if record:
@@ -206,27 +303,26 @@ def _run_loihi(net: QuantNetwork, x: np.ndarray, record: bool) -> KernelRun:
             a_in[proj.dst] += acc
         now = {}
         for p in pops:
-            du, dv, vth, bias = params[p.name]
+            du, dv, vth64, bias = params[p.name]
             uu = _trunc0_mul(u[p.name], 4096 - (du + 1)) + (a_in[p.name] << 6)
             uu = np.where(uu > 2**23, uu - 2**24, np.where(uu <= -(2**23), uu + 2**24, uu))
             vv = np.clip(_trunc0_mul(v[p.name], 4096 - dv) + uu + bias, -LOIHI_V_MAX, LOIHI_V_MAX)
-            fired = vv > (vth << 6)
-            vv = np.where(fired, 0, vv)
+            fired = vv > vth64
+            vv[fired] = 0
             u[p.name], v[p.name] = uu, vv
             now[p.name] = fired.astype(np.int64)
             spikes[p.name][t] = now[p.name]
             if record:
                 states[f"{p.name}.u"][t], states[f"{p.name}.v"][t] = uu, vv
         ops = 0
-        for k, (proj, w) in enumerate(dense):
-            source = x[t].astype(np.int64) if proj.src == INPUT else now[proj.src]
-            active = np.nonzero(source)[0]
-            ops += int(np.sum(source[active] * np.count_nonzero(w[active], axis=1)))
-            pending[k] = _shift(source @ w, proj.shift)
-        events["input_events"][t] = int(x[t].sum())
+        for k, (proj, m) in enumerate(dense):
+            source = x[t] if proj.src == INPUT else now[proj.src]
+            ops += _ops(m, source)
+            pending[k] = _shift(_gather(m, source), proj.shift)
         events["synaptic_ops"][t] = ops
         events["spikes"][t] = int(sum(s.sum() for s in now.values()))
-    return KernelRun(spikes, states, events)
+    events["input_events"] = x.sum(axis=1)
+    return KernelRun(spikes, states, events, x)
 
 
 def _run_lif(net: QuantNetwork, x: np.ndarray, record: bool) -> KernelRun:
@@ -236,7 +332,8 @@ def _run_lif(net: QuantNetwork, x: np.ndarray, record: bool) -> KernelRun:
     v = {p.name: np.zeros(p.size, dtype=np.int64) for p in pops}
     prev = {p.name: np.zeros(p.size, dtype=np.int64) for p in pops}
     spikes = {p.name: np.zeros((steps, p.size), dtype=np.int64) for p in pops}
-    mats = [(proj, _dense(proj) << proj.shift) for proj in net.projections]
+    mats = [(proj, _csr(proj)) for proj in net.projections]
+    params = {p.name: tuple(p.params[k].astype(np.int64) for k in ("decay_syn", "decay_mem", "threshold", "bias")) for p in pops}
     states = {}
     if record:
         for p in pops:
@@ -244,15 +341,16 @@ def _run_lif(net: QuantNetwork, x: np.ndarray, record: bool) -> KernelRun:
             states[f"{p.name}.v"] = np.zeros((steps, p.size), dtype=np.int64)
     events = {k: np.zeros(steps, dtype=np.int64) for k in ("input_events", "synaptic_ops", "spikes")}
     for t in range(steps):
-        counts_in = x[t].astype(np.int64)
+        counts_in = x[t]
         ops = 0
-        for proj, w in mats:
+        for proj, m in mats:
             source = counts_in if proj.src == INPUT else prev[proj.src]
-            i[proj.dst] = np.clip(i[proj.dst] + source @ w, I32_MIN, I32_MAX)
-            ops += int(np.sum(source * (w != 0).sum(axis=1)))
+            if source.any():
+                i[proj.dst] = np.clip(i[proj.dst] + (_gather(m, source) << proj.shift), I32_MIN, I32_MAX)
+                ops += _ops(m, source)
         now = {}
         for p in pops:
-            ds, dm, th, bias = (p.params[k].astype(np.int64) for k in ("decay_syn", "decay_mem", "threshold", "bias"))
+            ds, dm, th, bias = params[p.name]
             ii = i[p.name] - (i[p.name] >> ds)
             vv = np.clip(v[p.name] - (v[p.name] >> dm) + ii + bias, I32_MIN, I32_MAX)
             fired = vv >= th
@@ -263,18 +361,28 @@ def _run_lif(net: QuantNetwork, x: np.ndarray, record: bool) -> KernelRun:
             if record:
                 states[f"{p.name}.isyn"][t], states[f"{p.name}.v"][t] = ii, vv
         prev = now
-        events["input_events"][t] = int(counts_in.sum())
         events["synaptic_ops"][t] = ops
         events["spikes"][t] = int(sum(s.sum() for s in now.values()))
-    return KernelRun(spikes, states, events)
+    events["input_events"] = x.sum(axis=1)
+    return KernelRun(spikes, states, events, x)
 
 
-def run(network: QuantNetwork, input_counts: np.ndarray, *, record: bool = False) -> KernelRun:
-    """input_counts: int array (steps, n_inputs) of spike counts per input channel."""
+def run(network: QuantNetwork, input_counts: np.ndarray, *, record: bool = False, routed: bool = True) -> KernelRun:
+    """input_counts: int array (steps, n_inputs) of spike counts per input channel.
+
+    On an image with several cores and routing tables the spikes travel through the tables
+    (routed=False runs the network as if it sat on one core, for comparison)."""
     x = np.asarray(input_counts, dtype=np.int64)
     if x.ndim != 2 or x.shape[1] != network.n_inputs:
         raise ValueError(f"input must be (steps, {network.n_inputs}), got {x.shape}")
     if np.any(x < 0):
         raise ValueError("input spike counts must be non-negative")
+    routing = None
+    if routed and network.placement is not None and network.placement.n_cores > 1:
+        from engine.verify.mesh import route_network
+
+        routing = route_network(network)
+        network = routing.network
     runner = {"xylo": _run_xylo, "loihi": _run_loihi, "lif": _run_lif}[network.family]
-    return runner(network, x, record)
+    result = runner(network, x, record)
+    return attrs.evolve(result, routing=routing) if routing is not None else result
