@@ -40,9 +40,23 @@ system-deps:
 		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q --no-install-recommends $$need; \
 	fi
 
+# The reference deployment end to end: validation, fit and power, mapping, a signed and
+# verified bundle, its report with the accuracy on held-out traces. The signing key is a
+# throwaway one made for the demo under build/ (never commit a key).
+DEMO_OUT      := build/demo
+DEMO_SITE     := demo-plant/compressor-1
+DEMO_KEY      := build/demo-signing-key
+DEMO_HELD_OUT := specs/examples/traces/compressor-heldout.npz
+
 demo: install
-	$(NMSPEC) validate specs/
-	$(NMSPEC) render $(EXAMPLE)
+	@echo "== validation"; $(NMSPEC) validate specs/
+	@echo; echo "== fit, power and battery life: $(EXAMPLE)"; $(NMSPEC) fit $(EXAMPLE)
+	@echo; echo "== mapping"; $(NMSPEC) map $(EXAMPLE)
+	@echo; echo "== build"; [ -f $(DEMO_KEY) ] || $(NMSPEC) keygen $(DEMO_KEY)
+	@$(NMSPEC) build $(EXAMPLE) --out $(DEMO_OUT) --sign-key $(DEMO_KEY)
+	@echo; echo "== bundle $(DEMO_OUT)/$(DEMO_SITE)/"; cd $(DEMO_OUT)/$(DEMO_SITE) && find . -type f -printf '  %-26P %8s bytes\n' | sort
+	@echo; echo "== verification"; $(NMSPEC) verify $(DEMO_OUT)/$(DEMO_SITE) --verify-key $(DEMO_KEY).pub
+	@echo; echo "== report"; $(PY) tools/deployment_report.py $(DEMO_OUT)/$(DEMO_SITE) --spec $(EXAMPLE) --held-out $(DEMO_HELD_OUT)
 
 test: install editor
 	$(PY) -m pytest

@@ -1,0 +1,56 @@
+"""The report's inputs from what a build leaves: the image's bytes (run by the kernel for the
+raster), the mapping's core map, the fit limits in report.json."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from engine.image import read_image
+from engine.report import RasterPanel
+from engine.verify import kernel
+
+
+def resources(report: Mapping[str, Any]) -> tuple[tuple[str, int, int], ...]:
+    """The fit limits whose allowed figure is known, as (what, used, allowed)."""
+    limits = ((report.get("resolve") or {}).get("fit") or {}).get("limits") or []
+    return tuple((limit["name"], int(limit["used"]), int(limit["allowed"])) for limit in limits
+                 if limit.get("allowed") not in (None, 0))
+
+
+def core_rows(core_map) -> tuple[dict[str, Any], ...]:
+    rows = []
+    for i in range(core_map.cores):
+        x, y = core_map.placement.core_xy[i]
+        rows.append({"core": i, "x": int(x), "y": int(y), "neurons": int(core_map.core_neurons[i]),
+                     "synapses": int(core_map.core_synapses[i]), "input_sources": int(core_map.core_inputs[i]),
+                     "duty": float(core_map.core_duty[i])})
+    return tuple(rows)
+
+
+def first_window(labels: Sequence[int], label: int) -> int | None:
+    hits = np.nonzero(np.asarray(labels) == label)[0]
+    return int(hits[0]) if hits.size else None
+
+
+def raster_panels(image: bytes, chain, samples: np.ndarray, labels: Sequence[int], classes: Sequence[str],
+                  fault: int = 1) -> tuple[RasterPanel, ...]:
+    """The first normal window and the first window of class `fault`, run by the kernel from
+    the image: input spikes, then every population, the readout last with class names."""
+    network = read_image(image).network
+    panels = []
+    for label in (0, fault):
+        index = first_window(labels, label)
+        if index is None:
+            continue
+        spikes = chain.run(samples[index])
+        run = kernel.run(network, spikes)
+        counts = run.spikes[network.output].sum(axis=0)
+        predicted = classes[int(np.argmax(counts))]
+        rows = [("input channel", np.asarray(spikes, dtype=np.int64), None)]
+        rows += [(f"{p.name} neuron", run.spikes[p.name], None) for p in network.populations if p.name != network.output]
+        rows.append((network.output, run.spikes[network.output], tuple(classes)))
+        panels.append(RasterPanel(f"window {index}: {classes[label]}, classified {predicted}", tuple(rows)))
+    return tuple(panels)

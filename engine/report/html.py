@@ -1,0 +1,104 @@
+"""report.html from the report inputs: a Jinja template with autoescaping, so every string
+from a spec (site names, part names, notes) reaches the page escaped."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jinja2
+
+from engine.evaluate import Rate
+
+# How the verification summary's keys read on the page; keys not listed keep their own name.
+VERIFICATION_LABELS = {
+    "passed": "verification passed",
+    "agreement": "kernel vs float model: same class",
+    "min_agreement": "required agreement",
+    "windows": "stimulus windows",
+    "steps": "model steps run",
+    "kernel_accuracy": "kernel accuracy",
+    "float_accuracy": "float model accuracy",
+    "detection_rate": "kernel detection rate",
+    "false_alarm_rate": "kernel false-alarm rate",
+    "float_detection_rate": "float detection rate",
+    "float_false_alarm_rate": "float false-alarm rate",
+    "spike_count_correlation": "spike-count correlation per output",
+    "deterministic": "two kernel runs identical",
+    "synaptic_ops": "synaptic events",
+    "image_bytes": "image size (bytes)",
+}
+FRACTIONS = {"agreement", "min_agreement", "kernel_accuracy", "float_accuracy", "detection_rate", "false_alarm_rate",
+             "float_detection_rate", "float_false_alarm_rate"}
+
+
+def percent(value: float | None, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{100 * value:.{digits}f}%"
+
+
+def interval(rate: Rate) -> str:
+    low, high = rate.interval()
+    if math.isnan(low):
+        return "-"
+    return f"{100 * low:.1f}-{100 * high:.1f}%"
+
+
+def plain(value: Any) -> str:
+    """A figure as text: booleans as yes/no, floats to 4 significant digits, lists joined."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, int):
+        return f"{value:,}".replace(",", " ")
+    if isinstance(value, (list, tuple)):
+        return ", ".join(plain(v) for v in value)
+    return str(value)
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested mappings as (dotted key, value) rows, keys sorted."""
+    rows = []
+    for key in sorted(data):
+        value = data[key]
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            rows += flatten(value, name + ".")
+        else:
+            rows.append((name, value))
+    return rows
+
+
+def verification_rows(verification: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The labelled figures in VERIFICATION_LABELS order, then every other figure by key."""
+    order = {key: i for i, key in enumerate(VERIFICATION_LABELS)}
+    rows = sorted(flatten(verification), key=lambda kv: (order.get(kv[0], len(order)), kv[0]))
+    out = []
+    for key, value in rows:
+        label = VERIFICATION_LABELS.get(key, key.replace("_", " "))
+        text = percent(value) if key in FRACTIONS and isinstance(value, (int, float)) else plain(value)
+        out.append((label, text))
+    return out
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("engine.report", "templates"),
+                             autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                             trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(percent=percent, interval=interval, plain=plain)
+    return env
+
+
+def render_html(inputs, plots: Sequence[str]) -> str:
+    report = inputs.report
+    resolve = report.get("resolve") or {}
+    held_out = inputs.held_out
+    return _environment().get_template("report.html.j2").render(
+        report=report, power=resolve.get("power"), fit=resolve.get("fit"), safety=resolve.get("safety"),
+        mapping=report.get("mapping"), verification=report.get("verification"),
+        verification_rows=verification_rows(report.get("verification") or {}),
+        cores=inputs.cores, bundle_files=inputs.bundle_files, plots=set(plots), held_out=held_out,
+        evaluation=held_out.evaluation if held_out else None, training=inputs.training, raster=inputs.raster)

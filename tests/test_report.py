@@ -1,0 +1,238 @@
+"""The HTML report: byte-identical renders, every image it references exists, the figures
+of report.json appear on the page, absent sections say so, spec strings are escaped; and
+the whole path from a built bundle through tools/deployment_report.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.evaluate import Evaluation, score
+from engine.report import HeldOut, RasterPanel, ReportInputs, render_report
+from engine.report.collect import resources
+from engine.report.html import percent, plain, verification_rows
+
+ROOT = Path(__file__).resolve().parents[1]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+REPORT = {
+    "site": "plant-9/<compressor & co>",
+    "spec": "specs/sites/plant-9.yaml",
+    "spec_hash": "ab" * 32,
+    "chip": "xylo-imu",
+    "family": "xylo",
+    "mapping": {"cores": 1, "lower_bound": 1, "mesh": [1, 1], "traffic_spikes_per_s": 285.458,
+                "spikes_hops_per_s": 0.0, "routes": 1},
+    "notes": ["lif1: 3 neurons can never fire"],
+    "quantization": [{"population": "lif1", "size": 32, "total_weights": 512, "zeroed_weights": 96,
+                      "weight_error": 0.0102, "never_fire": 3}],
+    "resolve": {
+        "fit": {"verdict": "fits", "reason": "within every known limit",
+                "limits": [{"name": "hidden neurons", "used": 32, "allowed": 496},
+                           {"name": "fan-in per neuron", "used": 26, "allowed": None},
+                           {"name": "input channels", "used": 16, "allowed": 16}]},
+        "power": {"budget_uW": 61.0, "inference_uW": 44.917, "life_years": 12.627, "required_years": 10.0,
+                  "total_uA": 23.4895, "total_uW": 73.885, "usable_Ah": 2.6, "voltage_V": 3.6,
+                  "consumers": [{"name": "sensor", "part": "lis2dw12", "share": 0.2574, "uA": 6.0467},
+                                {"name": "mcu", "part": "stm32l4", "share": 0.3959, "uA": 9.3006},
+                                {"name": "radio", "part": "sx1262", "share": 0.0343, "uA": 0.8059}],
+                  "details": {"mcu": "1.22e+06 cycles per window at 16 MHz"}},
+        "safety": {"class": "sil2", "findings": []},
+    },
+    "verification": {"agreement": 0.9792, "min_agreement": 0.95, "passed": True, "windows": 48, "steps": 4800,
+                     "deterministic": True, "spike_count_correlation": [0.99, 1.0], "synaptic_ops": 1967326,
+                     "cycles": {"per_step_max": 5120}, "bit_exact_c": True},
+}
+
+
+def evaluation() -> Evaluation:
+    labels = (0, 0, 0, 1, 1, 2, 3)
+    classes = ("normal", "bearing", "imbalance", "looseness")
+    return Evaluation(classes, labels, ("held.npz",) * 7, score((0, 0, 1, 1, 0, 2, 3), labels, 4),
+                      score((0, 0, 0, 1, 0, 2, 3), labels, 4))
+
+
+def inputs(**changes) -> ReportInputs:
+    rng = np.random.default_rng(0)
+    rows = (("input channel", rng.integers(0, 3, (20, 5)), None), ("hidden neuron", rng.integers(0, 2, (20, 6)), None))
+    panels = tuple(RasterPanel(title, rows + (("output", rng.integers(0, 2, (20, 4)), ("n", "b", "i", "l")),))
+                   for title in ("window 0: normal, classified normal", "window 3: bearing, classified bearing"))
+    e = evaluation()
+    base = dict(report=REPORT, bundle_files=(("model.nmc", 5760), ("report.json", 4000)),
+                resources=resources(REPORT), cores=({"core": 0, "x": 0, "y": 0, "neurons": 36, "synapses": 497,
+                                                     "input_sources": 27, "duty": 0.0027},),
+                raster=panels, dt=0.01,
+                held_out=HeldOut(e, "7 windows of unseen installations.",
+                                 (("incipient", e.kernel.detection_where(e.labels, [True] * 7),
+                                   e.float.detection_where(e.labels, [True] * 7)),)),
+                training=("epoch  loss", "    1  1.4184"))
+    base.update(changes)
+    return ReportInputs(**base)
+
+
+class Page(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.images: list[str] = []
+        self.ids: set[str] = set()
+        self.text: list[str] = []
+        self.cells: list[str] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "img":
+            self.images.append(attrs["src"])
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        if tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.cells.append(" ".join("".join(self._cell).split()))
+            self._cell = None
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+
+    @property
+    def words(self) -> str:
+        return " ".join(" ".join(self.text).split())
+
+
+def parse(files: dict[str, bytes]) -> Page:
+    page = Page()
+    page.feed(files["report.html"].decode("utf-8"))
+    return page
+
+
+def test_two_renders_are_byte_identical():
+    assert render_report(inputs()) == render_report(inputs())
+
+
+def test_plots_are_the_same_bytes_under_another_hash_seed_and_matplotlibrc(tmp_path):
+    (tmp_path / "matplotlibrc").write_text("font.size: 20\naxes.facecolor: red\n")
+    code = ("import sys, hashlib; sys.path.insert(0, sys.argv[1]); from tests.test_report import inputs; "
+            "from engine.report import render_report; files = render_report(inputs()); "
+            "print({k: hashlib.sha256(v).hexdigest() for k, v in sorted(files.items())})")
+    env = dict(os.environ, PYTHONHASHSEED="12345", MPLCONFIGDIR=str(tmp_path), MATPLOTLIBRC=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code, str(ROOT)], env=env, cwd=tmp_path, capture_output=True,
+                         text=True, check=True).stdout
+    import hashlib
+
+    here = {k: hashlib.sha256(v).hexdigest() for k, v in sorted(render_report(inputs()).items())}
+    assert out.strip() == str(here)
+
+
+def test_every_referenced_image_exists_and_is_a_png():
+    files = render_report(inputs())
+    page = parse(files)
+    assert sorted(page.images) == ["plots/confusion.png", "plots/cores.png", "plots/power.png", "plots/raster.png"]
+    assert sorted(f for f in files if f != "report.html") == sorted(page.images)
+    for name in page.images:
+        assert files[name].startswith(PNG_MAGIC)
+        assert b"Software" not in files[name] and b"matplotlib" not in files[name]
+
+
+def test_the_page_shows_the_figures_of_report_json():
+    page = parse(render_report(inputs()))
+    words = page.words
+    assert "12.6 y" in words and "battery life (required 10 y)" in words
+    assert "44.9 uW" in words and "budget 61 uW" in words
+    assert "23.49 uA average at 3.6 V (73.9 uW) from 2.6 Ah usable: 12.6 years against 10 required." in words
+    for c in REPORT["resolve"]["power"]["consumers"]:
+        assert f"{c['uA']:.3f}" in page.cells and percent(c["share"]) in page.cells
+    assert "1.22e+06 cycles per window at 16 MHz" in page.cells
+    assert "unknown" in page.cells  # the fan-in limit without an allowed figure
+    # every verification figure, including ones this page has no label for
+    for label, text in verification_rows(REPORT["verification"]):
+        assert label in page.cells and text in page.cells
+    assert "cycles.per step max" in page.cells and "5 120" in page.cells
+    assert "bit exact c" in page.cells and "yes" in page.cells
+    assert "97.9%" in page.cells and "1 967 326" in page.cells
+    assert "Mapping: 1 core(s) used (lower bound 1) on a 1 x 1 mesh" in words
+
+
+def test_the_accuracy_table_holds_both_models():
+    page = parse(render_report(inputs()))
+    cells = page.cells
+    row = cells.index("detection rate (fault classified as any fault)")
+    assert cells[row + 1 : row + 3] == ["75.0%", "75.0%"]  # 3 of 4 faults, both
+    row = cells.index("false-alarm rate (normal classified as a fault)")
+    assert cells[row + 1 : row + 3] == ["33.3%", "0.0%"]  # the kernel called one normal window bearing
+    row = cells.index("normal recognised as normal")
+    assert cells[row + 1 : row + 3] == ["2 of 3", "3 of 3"]
+    row = cells.index("detection, incipient")
+    assert cells[row + 1 : row + 3] == ["3 of 4 (75.0%)", "3 of 4 (75.0%)"]
+    assert "kernel and float pick the same class" in cells
+    assert {"card-detection", "card-false-alarm", "accuracy-table", "cores", "bundle-files"} <= page.ids
+
+
+def test_absent_sections_say_so_and_reference_no_image():
+    bare = dict(REPORT)
+    del bare["verification"]
+    files = render_report(inputs(report=bare, held_out=None, raster=(), resources=()))
+    page = parse(files)
+    assert page.images == ["plots/power.png"]
+    assert set(files) == {"report.html", "plots/power.png"}
+    assert "No held-out traces were given; only the verification stimuli above were measured." in page.words
+    assert "The bundle was built without verification." in page.words
+    assert "No stimulus windows to run." in page.words
+
+
+def test_spec_strings_are_escaped():
+    html = render_report(inputs())["report.html"].decode()
+    assert "plant-9/&lt;compressor &amp; co&gt;" in html
+    assert "<compressor" not in html
+
+
+def test_plain_numbers():
+    assert plain(True) == "yes" and plain(1967326) == "1 967 326" and plain(0.123456) == "0.1235"
+    assert plain([0.99, 1.0]) == "0.99, 1" and percent(float("nan")) == "-"
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    from engine.catalog import builtin_catalog
+    from engine.codegen.bundle import write_atomically
+    from engine.pipeline import BuildOptions, build_site
+
+    result = build_site(ROOT / "specs/examples/compressor.yaml", builtin_catalog(), BuildOptions(preview=True))
+    folder = tmp_path_factory.mktemp("build") / "compressor-1"
+    write_atomically(result.files, folder)
+    return folder
+
+
+def test_deployment_report_from_a_built_bundle(bundle, capsys):
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import deployment_report
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    held_out = ROOT / "specs/examples/traces/compressor-heldout.npz"
+    assert deployment_report.main([str(bundle), "--spec", str(ROOT / "specs/examples/compressor.yaml"),
+                                   "--held-out", str(held_out)]) == 0
+    out = bundle.with_name("compressor-1-report")
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[0] == "held-out accuracy: 150 windows, kernel (the image) vs float reference"
+    assert printed.splitlines()[-1] == f"report: {out / 'report.html'}"
+    files = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    page = parse(files)
+    assert all(src in files for src in page.images) and len(page.images) == 4
+    report = json.loads((bundle / "report.json").read_text())
+    assert f"{report['resolve']['power']['life_years']:.1f} y" in page.words
+    assert percent(report["verification"]["agreement"]) in page.words
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert all(name in page.cells for name in manifest["files"])
+    assert "150 windows (60 normal, 30 bearing, 30 imbalance, 30 looseness) from compressor-heldout.npz" in page.words
+    assert "weights sha256" in page.words  # the model's training log
