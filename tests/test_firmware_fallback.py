@@ -100,3 +100,20 @@ def test_generic_lif_fallback_equals_kernel(tmp_path):
     counts = rng.integers(0, 4, size=(80, 6)).astype(np.uint8)
     assert compare_with_kernel(folder / "fw_host", network, counts, tmp_path) > 0
     assert kernel.run(network, counts.astype(np.int64)).spikes[network.output].sum() > 0
+
+
+def test_chain_and_fallback_on_raw_samples_equal_python_and_kernel(built, tmp_path):
+    """The whole node path on the host: int16 samples -> C signal chain -> C fallback, against
+    the Python fixed-point chain and the kernel."""
+    _, result, resolved, folder = built
+    network = network_of(result.files)
+    samples = resolved.stimuli.samples[-1]  # one full fault window
+    path = tmp_path / "samples.bin"
+    path.write_bytes(np.ascontiguousarray(samples, dtype="<i2").tobytes())
+    rows = parse_rows(run_program([folder / "fw_host", "chain", path]), len(network.populations))
+    counts = resolved.chain.run(samples)
+    np.testing.assert_array_equal(np.array(rows["C"][0]), counts)
+    reference = kernel.run(network, counts.astype(np.int64))
+    for index, pop in enumerate(network.populations):
+        np.testing.assert_array_equal(np.array(rows["S"][index]), reference.spikes[pop.name], err_msg=pop.name)
+    assert reference.spikes[network.output].sum() > 0
