@@ -4,7 +4,8 @@ files, verification, and whatever the resolve report says about fit, power and s
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -49,6 +50,12 @@ def _network_changes(old: bytes, new: bytes) -> list[str]:
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Dotted paths to leaves; a list of records that each carry a distinct name (power
+    consumers, fit limits) is a mapping by that name, so a plan says which one changed."""
+    if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+        names = [v.get("name", v.get("id")) for v in value]
+        if all(isinstance(n, str) for n in names) and len(set(names)) == len(names):
+            value = {n: {k: v for k, v in item.items() if k not in ("name", "id")} for n, item in zip(names, value)}
     if isinstance(value, Mapping):
         out = {}
         for key, sub in value.items():

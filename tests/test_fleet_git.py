@@ -1,0 +1,137 @@
+"""`nmspec build --check` and `nmspec diff REV:PATH` in a git repository of specs with its
+bundles committed, as CI and a reviewer use them."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from spec_cases import run_cli
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("make_fleet", ROOT / "tools" / "make_fleet.py")
+make_fleet = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(make_fleet)
+
+GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false"]
+CHECK = ["build", "sites", "--out", "bundles", "--no-verify", "--jobs", "1", "--check"]
+SITE = "plant-000/compressor-1"
+SPEC = f"sites/{SITE}.yaml"
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(GIT + list(args), cwd=repo, check=True, capture_output=True, text=True).stdout
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("specs")
+    make_fleet.make_fleet(root, 3, seed=7, safety_class="none")
+    past = time.time() - 60
+    for path in root.rglob("*"):
+        os.utime(path, (past, past))
+    (root / ".gitignore").write_text("/.nmspec-cache/\n")
+    code, _, err = run_cli(["build", "sites", "--out", "bundles", "--no-verify", "--jobs", "1", "-q"], root)
+    assert code == 0, err
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "three sites and their bundles")
+    return root
+
+
+@pytest.fixture
+def faster_radio(repo):
+    """SITE's spec with spreading factor 9 instead of 7, restored afterwards."""
+    spec = repo / SPEC
+    original = spec.read_text()
+    assert "radio: {spreading_factor: 7}" in original
+    spec.write_text(original.replace("spreading_factor: 7", "spreading_factor: 9"))
+    yield spec
+    spec.write_text(original)
+
+
+def fresh_bundle(repo: Path, tmp_path: Path) -> Path:
+    code, _, err = run_cli(["build", SPEC, "--out", str(tmp_path / "new"), "--no-verify", "--no-cache", "-q"], repo)
+    assert code == 0, err
+    return tmp_path / "new" / SITE
+
+
+def test_check_passes_on_the_committed_tree_and_writes_nothing(repo):
+    for extra in ([], ["--no-cache"]):
+        code, out, err = run_cli(CHECK + extra, repo)
+        assert code == 0, err
+        assert err == ""
+        assert out.splitlines()[-1].startswith("3 sites checked against bundles/: 3 up to date;")
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_check_exits_3_naming_every_differing_file_and_writes_nothing(repo, faster_radio, tmp_path):
+    committed = tree(repo / "bundles" / SITE)
+    expected = sorted(name for name, data in tree(fresh_bundle(repo, tmp_path)).items() if committed.get(name) != data)
+    assert {"model.nmc", "manifest.json", "report.json"} <= set(expected)
+    code, out, err = run_cli(CHECK, repo)
+    assert code == 3
+    assert err.splitlines() == [f"bundles/{SITE}: changed {name}" for name in expected]
+    rows = [line.split()[:3] for line in out.splitlines()[1:-1]]
+    assert rows == [["plant-000/air-header-1", "up", "to"], [SITE, "differs", "miss"],
+                    ["plant-000/compressor-2", "up", "to"]]
+    assert out.splitlines()[-1] == "3 sites checked against bundles/: 2 up to date, 1 differs; 2 from the cache"
+    code, _, err = run_cli(CHECK + ["--output", "github"], repo)
+    assert code == 3
+    assert err.splitlines() == [f"::error file={SPEC}::bundles/{SITE}: changed {name}" for name in expected]
+    assert git(repo, "status", "--porcelain") == f" M {SPEC}\n"
+    assert tree(repo / "bundles" / SITE) == committed
+
+
+def test_diff_of_two_revisions_is_the_plan_between_their_bundles(repo, faster_radio, tmp_path):
+    git(repo, "commit", "-qam", "plant-000: spreading factor 9")
+    try:
+        code, out, err = run_cli(["diff", f"HEAD~1:{SPEC}", f"HEAD:{SPEC}"], repo)
+        assert code == 0, err
+        lines = out.splitlines()
+        assert lines[:2] == [f"--- HEAD~1:{SPEC}", f"+++ HEAD:{SPEC}"]
+        # the bundle committed with HEAD~1 against the bundle HEAD's spec builds
+        new = fresh_bundle(repo, tmp_path)
+        code, by_bundles, err = run_cli(["diff", f"bundles/{SITE}", str(new)], repo)
+        assert code == 0, err
+        assert by_bundles.splitlines()[2:] == lines[2:]
+        old_files, new_files = tree(repo / "bundles" / SITE), tree(new)
+        firmware = sorted(n for n in new_files if n.startswith("firmware/") and old_files.get(n) != new_files[n])
+        listed = lines[lines.index("firmware:") + 1:lines.index("report:")] if firmware else []
+        assert listed == [f"  ~ {name}" for name in firmware]
+        # LoRa time on air (Semtech AN1200.13), 20 B of payload + 13 B of LoRaWAN framing, 125 kHz,
+        # CR 4/5, 8 preamble symbols, explicit header, CRC: SF7 (8 + 10*5 + 12.25) x 1.024 ms = 71.9 ms,
+        # SF9 (8 + 8*5 + 12.25) x 4.096 ms = 246.8 ms
+        assert ("  ~ resolve.power.details.radio: '2 uplinks/day of 20 B at SF7: 71.9 ms on air at 118 mA, 600 nA asleep'"
+                " -> '2 uplinks/day of 20 B at SF9: 246.8 ms on air at 118 mA, 600 nA asleep'") in lines
+        assert lines[-1] == f"{sum(1 for line in lines if line.startswith('  '))} changes"
+        # the same from a subfolder: REV:PATH is relative to the working folder, as in git
+        code, inside, err = run_cli(["diff", f"HEAD~1:{SITE.split('/')[0]}/compressor-1.yaml",
+                                     f"HEAD:{SITE.split('/')[0]}/compressor-1.yaml"], repo / "sites")
+        assert code == 0, err
+        assert inside.splitlines()[2:] == lines[2:]
+    finally:
+        git(repo, "revert", "--no-edit", "HEAD")
+
+
+def test_diff_of_a_spec_against_its_committed_self_is_no_change(repo):
+    code, out, err = run_cli(["diff", f"HEAD:{SPEC}", SPEC], repo)
+    assert code == 0, err
+    assert out == f"--- HEAD:{SPEC}\n+++ {SPEC}\nno change for the device\n"
+
+
+def test_diff_names_a_path_missing_at_a_revision(repo):
+    code, out, err = run_cli(["diff", "HEAD:sites/plant-000/nope.yaml", SPEC], repo)
+    assert code == 2
+    assert err == "nmspec diff: 'sites/plant-000/nope.yaml' does not exist at revision HEAD\n"
+    code, _out, err = run_cli(["diff", f"no-such-rev:{SPEC}", SPEC], repo)
+    assert code == 2
+    assert err.startswith("nmspec diff: git cannot read revision 'no-such-rev': ")
