@@ -25,14 +25,15 @@ $(EDITOR_STAMP): tools/editor/package.json
 
 editor: $(EDITOR_STAMP)
 
-# Debian packages for the firmware's Cortex-M4 build, its emulator and the editor test (needs
-# root or sudo). Only what is missing is asked for: a machine whose Node.js already bundles npm
-# (NodeSource builds) conflicts with Debian's npm package.
+# Debian packages for the firmware's Cortex-M4 build, its emulator, OpenSSL's libcrypto (Ed25519 in
+# the host firmware tests) and the editor test (needs root or sudo). Only what is missing is asked
+# for: a machine whose Node.js already bundles npm (NodeSource builds) conflicts with Debian's npm.
 system-deps:
 	@need=""; \
 	command -v gcc >/dev/null || need="$$need gcc"; \
 	command -v arm-none-eabi-gcc >/dev/null || need="$$need gcc-arm-none-eabi libnewlib-arm-none-eabi"; \
 	command -v qemu-system-arm >/dev/null || need="$$need qemu-system-arm"; \
+	[ -f /usr/include/openssl/evp.h ] || need="$$need libssl-dev"; \
 	command -v node >/dev/null || need="$$need nodejs"; \
 	command -v npm >/dev/null || need="$$need npm"; \
 	if [ -z "$$need" ]; then echo "system packages present"; else \

@@ -8,7 +8,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.codegen.measure import INSTRUCTIONS_PER_TICK, arm_size, measure_cortex_m4, run_qemu, timing
+from engine.codegen.measure import (
+    INSTRUCTIONS_PER_TICK,
+    arm_size,
+    measure_cortex_m4,
+    run_qemu,
+    timing,
+)
 from engine.verify import kernel
 from tests.firmware_support import EXAMPLES, example, make, network_of, parse_rows, write_firmware
 

@@ -78,8 +78,8 @@ def measure_cortex_m4(files: Mapping[str, bytes], samples: np.ndarray | None, sa
         steps = sum(1 for line in output.splitlines() if line.startswith("C "))
         out.update({
             "measured_on_samples": int(samples.shape[0]),
-            "chain_instructions_per_s": int(round(ticks["chain_ticks"] * INSTRUCTIONS_PER_TICK / seconds)),
-            "network_instructions_per_step": int(round(ticks["net_ticks"] * INSTRUCTIONS_PER_TICK / max(steps, 1))),
+            "chain_instructions_per_s": round(ticks["chain_ticks"] * INSTRUCTIONS_PER_TICK / seconds),
+            "network_instructions_per_step": round(ticks["net_ticks"] * INSTRUCTIONS_PER_TICK / max(steps, 1)),
             "method": "qemu-system-arm -icount shift=0, CMSDK timer ticks x 40",
         })
         return out
