@@ -10,14 +10,14 @@ import math
 import nir
 import numpy as np
 import pytest
+from kernel_nets import xylo
 
 from engine.netlist import INPUT, Population, Projection, QuantNetwork, Weights, frozen_array
 from engine.resolve.floatnet import simulate
 from engine.resolve.nir_import import decay_error as xylo_decay_error
 from engine.resolve.nir_import import import_graph
-from engine.resolve.quantize import (QuantizeError, loihi_never_fire, quantize, xylo_never_fire)
+from engine.resolve.quantize import QuantizeError, loihi_never_fire, quantize, xylo_never_fire
 from engine.verify import kernel
-from kernel_nets import xylo
 
 DT = 1e-3
 
@@ -66,10 +66,10 @@ def test_xylo_dash_is_round_log2_tau_over_dt(tau_ms, dash, error):
 
 
 @pytest.mark.parametrize("tau_syn, tau_mem, message", [
-    (2e-3, 1e-3, "population 'h': membrane time constant 1ms is not longer than dt (1ms); a bit-shift decay cannot "
-                 "represent it"),
-    (1.2e-3, 4e-3, "population 'h': synaptic time constant 1.2ms rounds to dash 0, which erases the current before it "
-                   "acts; the shortest is 2ms (dash 1)"),
+    (2e-3, 1e-3, ("population 'h': membrane time constant 1ms is not longer than dt (1ms); a bit-shift decay cannot "
+                 "represent it")),
+    (1.2e-3, 4e-3, ("population 'h': synaptic time constant 1.2ms rounds to dash 0, which erases the current before it "
+                   "acts; the shortest is 2ms (dash 1)")),
     (2e-3, 50.0, "population 'h': membrane time constant 50s is longer than 2^15 steps of dt; the longest is 32.77s"),
 ])
 def test_xylo_refuses_time_constants_it_cannot_shift(tau_syn, tau_mem, message):
@@ -85,9 +85,9 @@ def test_neurons_without_a_synapse_have_no_xylo_form():
     for family in ("xylo", "lif"):
         with pytest.raises(QuantizeError) as info:
             quantize(net, family)
-        assert diagnostics(info) == [("NM311", f"population 'h' (lif) has no synaptic current; {family} neurons take "
+        assert diagnostics(info) == [("NM311", (f"population 'h' (lif) has no synaptic current; {family} neurons take "
                                                "their input through a synapse with a bit-shift decay (dash_syn 1..15: "
-                                               "tau_syn from 2 to 32768 steps of dt): export CubaLIF")]
+                                               "tau_syn from 2 to 32768 steps of dt): export CubaLIF"))]
 
 
 def test_non_spiking_readout_is_refused():
@@ -95,15 +95,16 @@ def test_non_spiking_readout_is_refused():
     net = two_layer(np.eye(2), np.eye(2), out=li)
     with pytest.raises(QuantizeError) as info:
         quantize(net, "loihi")
-    assert diagnostics(info) == [("NM310", "population 'o' (li) does not spike; loihi targets need spiking neurons "
-                                           "(LIF, CubaLIF, IF) in every layer, including the readout")]
+    assert diagnostics(info) == [("NM310", ("population 'o' (li) does not spike; loihi targets need spiking neurons "
+                                           "(LIF, CubaLIF, IF) in every layer, including the readout"))]
 
 
 # --- Xylo: weights, thresholds and the per-layer report, worked by hand ---
 # alpha = 0.5 (dash_syn 1, exact), beta = 0.75 (dash_mem 2, exact), gains 1: effective weights = W.
-# Without stimuli the peak is 2 x threshold: state scale 32767 / (1.05 * 2) = 15603.3; the
-# weight scale 127 / (max|W| / 0.5) binds: hidden 127 / 4 = 31.75, output 127 / 2 = 63.5.
-# Integer weights round(W * scale / 0.5).
+# Without stimuli the peak is 2 x threshold: state scale 32767 / (1.05 * 2) = 15603.3. At
+# shift 0 the weights would bind at 127 / (max|W| / 0.5): hidden 31.75, output 63.5; the
+# state allows 491 and 246 times more, so each matrix shifts by the most nmspec writes, 7:
+# scales 31.75 * 128 = 4064 and 63.5 * 128 = 8128. Integer weights round(W * scale / 0.5 / 128).
 
 W_HIDDEN = [[2.0, 0.004], [-1.0, 0.0], [0.5, -0.003]]
 W_OUT = [[1.0, -0.5], [0.25, -1.0]]
@@ -119,30 +120,32 @@ def test_xylo_per_layer_report_by_hand():
     w_out = net.projections[-1].weights.to_dense()
     assert w_out.tolist() == [[127, -64], [32, -127]]
     hidden, output = net.population("hidden").params, net.population("output").params
-    assert hidden["threshold"].tolist() == [32, 32]  # round(31.75 * 1)
-    assert output["threshold"].tolist() == [64, 64]  # round(63.5), half to even
+    assert [p.shift for p in net.projections] == [7, 7]
+    assert hidden["threshold"].tolist() == [4064, 4064]
+    assert output["threshold"].tolist() == [8128, 8128]
     assert hidden["bias"].tolist() == [0, 0]
     h, o = result.layers
     deq = np.array([127, 0, -64, 0, 32, 0]) / 63.5
     exact = np.array(W_HIDDEN).reshape(-1)
     assert h.weight_error == pytest.approx(math.sqrt(np.sum((deq - exact) ** 2) / np.sum(exact ** 2)), rel=1e-12)
     assert (h.population, h.size, h.zeroed_weights, h.total_weights) == ("h", 2, 2, 5)
-    # hidden 1 has no positive weight: it can never fire; hidden 0 reaches 4 * 15 * (127 + 32) >= 32
+    # hidden 1 has no positive weight: it can never fire; hidden 0 reaches 4 * 15 * 128 * (127 + 32) >= 4064
     assert h.never_fire == 1
     assert (h.decay_error_syn, h.decay_error_mem) == (0.0, 0.0)
-    assert h.scale == 31.75
+    assert h.scale == 4064.0
     deq_out = np.array([127, -64, 32, -127]) / 127
     exact_out = np.array(W_OUT).reshape(-1)
     assert o.weight_error == pytest.approx(math.sqrt(np.sum((deq_out - exact_out) ** 2) / np.sum(exact_out ** 2)), rel=1e-12)
-    assert (o.zeroed_weights, o.total_weights, o.never_fire, o.scale) == (0, 4, 1, 63.5)
+    assert (o.zeroed_weights, o.total_weights, o.never_fire, o.scale) == (0, 4, 1, 8128.0)
 
 
 def test_headroom_sets_the_state_scale_when_it_binds():
-    """Tiny weights: the state limit binds. Scale 32767 / ((1 + headroom) * 2 * threshold)."""
+    """Tiny weights: the state limit binds (no shift). Scale 32767 / ((1 + headroom) * 2 * threshold)."""
     w = [[0.001, 0.001]]
     for headroom, threshold in ((0.05, 15603), (0.2, 13653), (0.0, 16384)):
         result = quantize(two_layer(w, [[1.0], [1.0]]), "xylo", headroom=headroom)
         assert result.network.population("hidden").params["threshold"].tolist() == [threshold, threshold]
+        assert result.network.projections[0].shift == 0
         assert result.layers[0].scale == pytest.approx(32767 / ((1 + headroom) * 2), rel=1e-12)
 
 
@@ -150,20 +153,54 @@ def test_per_channel_scales_each_neuron_by_its_own_weights():
     w = [[2.0, 0.02], [1.0, -0.01]]
     per_layer = quantize(two_layer(w, [[1.0], [1.0]]), "xylo", granularity="per_layer")
     per_channel = quantize(two_layer(w, [[1.0], [1.0]]), "xylo", granularity="per_channel")
-    # per layer: 63.5 * w; per channel: neuron 1's own scale 127 / (0.02 / 0.5) = 3175 -> 6350 * w
+    # weight limits per neuron at shift 0: 31.75 and 127 / (0.02 / 0.5) = 3175; the state allows
+    # 15603.3. Per layer: one scale, 31.75 shifted by 7 = 4064, weights round(63.5 w). Per
+    # channel: the input matrix shifts by what neuron 1 allows, floor(log2(15603.3 / 3175)) = 2:
+    # scales 127 and 12700, each neuron's weights using the full 8 bits.
     assert per_layer.network.projections[0].weights.to_dense().tolist() == [[127, 1], [64, -1]]
     assert per_channel.network.projections[0].weights.to_dense().tolist() == [[127, 127], [64, -64]]
-    assert per_layer.network.population("hidden").params["threshold"].tolist() == [32, 32]
-    assert per_channel.network.population("hidden").params["threshold"].tolist() == [32, 3175]
+    assert (per_layer.network.projections[0].shift, per_channel.network.projections[0].shift) == (7, 2)
+    assert per_layer.network.population("hidden").params["threshold"].tolist() == [4064, 4064]
+    assert per_channel.network.population("hidden").params["threshold"].tolist() == [127, 12700]
     assert per_channel.layers[0].weight_error < per_layer.layers[0].weight_error
     assert per_layer.layers[0].weight_error == pytest.approx(
         math.sqrt(((1 / 63.5 - 0.02) ** 2 + (64 / 63.5 - 1) ** 2 + (-1 / 63.5 + 0.01) ** 2) / (4 + 0.0004 + 1 + 0.0001)),
         rel=1e-12)
 
 
+def stack(*weights):
+    """input -> fc1 -> p1 -> fc2 -> p2 ... with the default CubaLIF; weights given as (src, dst)."""
+    weights = [np.asarray(w, dtype=np.float64) for w in weights]
+    nodes = {"input": nir.Input(input_type={"input": np.array([weights[0].shape[0]])})}
+    edges, previous = [], "input"
+    for k, w in enumerate(weights, start=1):
+        nodes[f"fc{k}"], nodes[f"p{k}"] = nir.Linear(weight=w.T), cuba(w.shape[1])
+        edges += [(previous, f"fc{k}"), (f"fc{k}", f"p{k}")]
+        previous = f"p{k}"
+    nodes["output"] = nir.Output(output_type={"output": np.array([weights[-1].shape[1]])})
+    edges.append((previous, "output"))
+    return import_graph(nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), dt=DT, convention="nir")
+
+
+def test_xylo_packs_hidden_layers_and_shares_the_recurrent_shift():
+    """p1 -> p2 and p2 -> p3 both sit in Xylo's recurrent matrix: its shift is the smaller
+    of their needs, floor(log2(15603.3 / 15.875)) = 9 and floor(log2(15603.3 / 254)) = 5."""
+    result = quantize(stack([[1.0, 0.5]], [[4.0, 0.0], [0.0, 2.0]], [[0.25, 0.0], [0.0, 0.125]], [[1.0], [1.0]]), "xylo")
+    net = result.network
+    assert [(p.src, p.dst, p.shift) for p in net.projections] == [
+        ("input", "hidden", 7), ("hidden", "hidden", 5), ("hidden", "output", 7)]
+    # scales: p1 63.5 * 128, p2 15.875 * 32, p3 254 * 32, output 63.5 * 128
+    assert net.population("hidden").params["threshold"].tolist() == [8128, 8128, 508, 508, 8128, 8128]
+    assert net.population("output").params["threshold"].tolist() == [8128]
+    rec = net.projections[1].weights.to_dense()
+    assert rec[0:2, 2:4].tolist() == [[127, 0], [0, 64]] and rec[2:4, 4:6].tolist() == [[127, 0], [0, 64]]
+    assert result.notes[-1] == ("3 hidden layers packed into Xylo's hidden population; each layer after the first "
+                                "adds one step of delay")
+
+
 def test_fewer_weight_bits():
     result = quantize(two_layer(W_HIDDEN, W_OUT), "xylo", weight_bits=4)
-    # wmax 7: scale 7 / 4 = 1.75, integer weights round(3.5 w)
+    # wmax 7: weight limit 7 / 4 = 1.75, shifted by 7: scale 224, integer weights round(3.5 w)
     assert result.network.projections[0].weights.to_dense().tolist() == [[7, 0], [-4, 0], [2, 0]]
     with pytest.raises(QuantizeError) as info:
         quantize(two_layer(W_HIDDEN, W_OUT), "xylo", weight_bits=1)
@@ -225,8 +262,8 @@ def test_loihi_holds_one_du_dv_and_vth_per_population():
     quantize(net, "xylo")
     with pytest.raises(QuantizeError) as info:
         quantize(two_layer(np.eye(2), np.eye(2)), "loihi", granularity="per_channel")
-    assert diagnostics(info) == [("NM311", "granularity per_channel: loihi holds one vth per population, so its "
-                                           "scales are per layer")]
+    assert diagnostics(info) == [("NM311", ("granularity per_channel: loihi holds one vth per population, so its "
+                                           "scales are per layer"))]
 
 
 # --- "can never fire": the closed-form bound against kernel runs under maximal input ---
@@ -286,8 +323,8 @@ def test_quantized_network_silent_on_calibration_stimuli_is_an_error():
     with pytest.raises(QuantizeError) as info:
         quantize(net, "xylo", stimuli=stimuli, weight_bits=2)
     (d,) = info.value.diagnostics
-    assert (d.code, d.message) == ("NM316", "the network quantized for xylo emits no output spike on the 1 calibration "
-                                            f"window(s); the float model emits {float_spikes}")
+    assert (d.code, d.message) == ("NM316", ("the network quantized for xylo emits no output spike on the 1 calibration "
+                                            f"window(s); the float model emits {float_spikes}"))
     assert d.hint == ("look at the quantization report (weights that became zero, neurons that can never fire); "
                       "lower the headroom or use per_channel granularity")
     # with 8-bit weights the same network answers

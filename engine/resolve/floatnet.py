@@ -18,7 +18,7 @@ One step, in population order (the import's topological order):
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import attrs
 import numpy as np

@@ -451,7 +451,7 @@ def import_graph(graph: Any, *, dt: float, convention: str) -> FloatNet:
                 composed_bias = None if b is None else b @ matrix
                 out[key] = (m @ matrix, composed_bias, via + ((name,) if kind not in ("passthrough", "Input", "Output") else ()))
             if bias is not None:
-                first = sorted(out)[0]
+                first = min(out)
                 m, b, via = out[first]
                 out[first] = (m, bias if b is None else b + bias, via)
             feeds[name] = out
@@ -497,7 +497,7 @@ def read_nir(path: Path, *, dt: float, convention: str) -> FloatNet:
 
     try:
         graph = nir.read(str(path))
-    except Exception:
+    except Exception:  # noqa: BLE001  (nir's type check raises anything: read again without it)
         try:
             graph = nir.read(str(path), type_check=False)
         except Exception as exc:  # h5py, KeyError, ...: the file is not a readable NIR graph

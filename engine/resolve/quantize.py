@@ -11,14 +11,17 @@ are per layer.
 Family mappings (float: I = a*I + g_in*x;  v = b*v + g_i*I + leak; spike v > theta):
   xylo   I += w*s; I -= I >> dash_syn (so I ~ a*(I + w*s)); V += -(V >> dash_mem) + I + bias.
          dash = round(log2(tau / dt)) with tau = dt / (1 - decay); w = s*g_in*g_i*W / a;
-         threshold = s*theta; bias = s*(g_i*g_in*b/(1-a) + leak). Layers after the first
-         are packed into the hidden population through the recurrent matrix (one step each).
+         threshold = s*theta; bias = s*(g_i*g_in*b/(1-a) + leak). Where the 8-bit weights
+         would bind the scale below what the state word allows, the matrix's weight shift
+         (input, recurrent, output; 0..7) lifts it: w << shift is the effective weight.
+         Layers after the first are packed into the hidden population through the recurrent
+         matrix (one step each), so they share its shift.
          Every neuron integrates through a synapse: a population without one (LIF, IF,
          Threshold) has no Xylo form.
   loihi  du = round(4096 (1 - a)) - 1, dv = round(4096 (1 - b)); W_q 2^weight_exp = s*g_in*g_i*W
          (mixed-sign weights even, in [-256, 254]); vth = s*theta; 64*s*v fits 24 bits;
          du, dv and vth are one value per population.
-  lif    as xylo with 32-bit state, one spike per step, no aliases.
+  lif    as xylo with 32-bit state, one spike per step, no aliases, a shift per projection.
 
 Reports, per population: the weights' relative RMS quantization error, the nonzero weights
 that became 0, the neurons that can never fire (their largest reachable membrane, with
@@ -33,7 +36,7 @@ have) through the float simulator in integer units.
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import attrs
 import numpy as np
@@ -48,6 +51,8 @@ LOIHI_STATE_MAX = 2**23 - 1
 LOIHI_VTH_MAX = 2**17 - 1
 LOIHI_WEIGHT_EXP = (-8, 7)
 XYLO_INPUT_CAP, XYLO_HIDDEN_CAP = 15, 31
+# weight shifts nmspec writes: |w << 7| stays inside 16 bits for 8-bit weights
+XYLO_MAX_SHIFT = 7
 
 
 class QuantizeError(Exception):
@@ -133,23 +138,32 @@ def _peaks(net: FloatNet, stimuli: np.ndarray | None) -> dict[str, np.ndarray]:
     return peaks
 
 
-def _scales(pop: FloatPopulation, incoming: Sequence[FloatProjection], peak: np.ndarray, headroom: float,
-            state_max: float, weight_max: float, per_channel: bool, weight_divisor: np.ndarray) -> np.ndarray:
-    """Per-neuron scale: the state limit and the weight limit, whichever binds."""
+def _state_scale(pop: FloatPopulation, peak: np.ndarray, headroom: float, state_max: float, per_channel: bool) -> np.ndarray:
+    """Per neuron: the largest scale that keeps the calibrated peak, plus headroom, in the state word."""
     if not per_channel:
         peak = np.full(pop.size, float(np.max(peak)))
-    state_scale = state_max / ((1.0 + headroom) * np.maximum(peak, 1e-12))
-    largest = np.zeros(pop.size)
-    for proj in incoming:
-        largest = np.maximum(largest, np.max(np.abs(_effective(proj, pop)), axis=0) / weight_divisor)
+    return state_max / ((1.0 + headroom) * np.maximum(peak, 1e-12))
+
+
+def _weight_scale(proj: FloatProjection, pop: FloatPopulation, weight_max: float, per_channel: bool,
+                  weight_divisor: np.ndarray) -> np.ndarray:
+    """Per neuron: the largest scale at which the projection's weights fit weight_max (inf: no weight)."""
+    largest = np.max(np.abs(_effective(proj, pop)), axis=0) / weight_divisor if proj.weight.size else np.zeros(pop.size)
     if not per_channel:
         largest = np.full(pop.size, float(np.max(largest)) if largest.size else 0.0)
     with np.errstate(divide="ignore"):
-        weight_scale = np.where(largest > 0, weight_max / np.maximum(largest, 1e-300), np.inf)
-    scale = np.minimum(weight_scale, state_scale)
-    if not per_channel:
-        scale = np.full(pop.size, float(np.min(scale)))
-    return np.where(np.isfinite(scale), scale, state_scale)
+        return np.where(largest > 0, weight_max / np.maximum(largest, 1e-300), np.inf)
+
+
+def _matrix_shifts(needs: Mapping[object, list[float]]) -> dict[object, int]:
+    """Per weight matrix, the largest left shift (0..XYLO_MAX_SHIFT) that no projection in it
+    needs less of: log2(state scale / weight scale), the factor by which the state word could
+    hold finer units than the 8-bit weights allow."""
+    shifts = {}
+    for matrix, ratios in needs.items():
+        finite = [r for r in ratios if np.isfinite(r) and r > 0]
+        shifts[matrix] = int(np.clip(math.floor(math.log2(min(finite))), 0, XYLO_MAX_SHIFT)) if finite else 0
+    return shifts
 
 
 def _source_caps(net: FloatNet, family: str, stimuli: np.ndarray | None) -> dict[str, int]:
@@ -242,9 +256,16 @@ def _check_activity(net: FloatNet, shadow: FloatNet, family: str, stimuli: np.nd
 
 def _shadow_population(pop: FloatPopulation, alpha, in_gain, beta, leak, threshold, compare: str, reset: str) -> FloatPopulation:
     """The quantized population in integer units, for the float simulator."""
-    f = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
-    return FloatPopulation(pop.name, pop.kind, pop.size, f(alpha), f(beta), f(in_gain), np.ones(pop.size), f(leak),
-                           f(threshold), np.zeros(pop.size), reset, compare, pop.tau_syn, pop.tau_mem)
+    alpha, beta, in_gain, leak, threshold = (np.asarray(a, dtype=np.float64) for a in (alpha, beta, in_gain, leak, threshold))
+    return FloatPopulation(pop.name, pop.kind, pop.size, alpha, beta, in_gain, np.ones(pop.size), leak,
+                           threshold, np.zeros(pop.size), reset, compare, pop.tau_syn, pop.tau_mem)
+
+
+def _matrix_of(net: FloatNet, family: str, proj: FloatProjection) -> object:
+    """Xylo shifts a whole matrix (input, recurrent, output); the generic LIF each projection."""
+    if family != "xylo":
+        return (proj.src, proj.dst)
+    return "input" if proj.src == INPUT else ("output" if proj.dst == net.output else "recurrent")
 
 
 def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], headroom: float, per_channel: bool,
@@ -262,8 +283,10 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
             problems.append("Xylo needs at least one hidden population before the readout")
     reports: list[LayerReport] = []
     params: dict[str, dict[str, np.ndarray]] = {}
-    quant_weights: list[tuple[str, str, np.ndarray]] = []  # (src, dst, dense int matrix)
+    quant_weights: list[tuple[str, str, np.ndarray, int]] = []  # (src, dst, dense int matrix, shift)
     shadow_pops, shadow_projs = [], []
+    prepared = {}
+    needs: dict[object, list[float]] = {}
     for pop in layer_pops:
         if pop.alpha is None:
             problems.append(f"population '{pop.name}' ({pop.kind}) has no synaptic current; {family} neurons take their "
@@ -278,7 +301,20 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
         a_int = 1.0 - 2.0 ** (-dash_syn.astype(np.float64))
         b_int = 1.0 - 2.0 ** (-dash_mem.astype(np.float64))
         a_safe = np.where(a_int > 0, a_int, 1.0)
-        scale = _scales(pop, incoming, peaks[pop.name], headroom, state_max, wmax, per_channel, a_safe)
+        state = _state_scale(pop, peaks[pop.name], headroom, state_max, per_channel)
+        limits = [_weight_scale(proj, pop, wmax, per_channel, a_safe) for proj in incoming]
+        for proj, limit in zip(incoming, limits):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                needs.setdefault(_matrix_of(net, family, proj), []).append(float(np.min(state / limit)))
+        prepared[pop.name] = (pop, incoming, dash_syn, dash_mem, leaky, a_int, b_int, a_safe, state, limits)
+    shifts = _matrix_shifts(needs)
+    for pop, incoming, dash_syn, dash_mem, leaky, a_int, b_int, a_safe, state, limits in prepared.values():
+        proj_shifts = [shifts[_matrix_of(net, family, proj)] for proj in incoming]
+        scale = state.copy()
+        for limit, shift in zip(limits, proj_shifts):
+            scale = np.minimum(scale, limit * 2.0 ** shift)
+        if not per_channel:
+            scale = np.full(pop.size, float(np.min(scale)))
         threshold = np.round(scale * pop.threshold).astype(np.int64)
         if np.any(threshold > state_max):
             problems.append(f"population '{pop.name}': threshold does not fit the state word")
@@ -287,17 +323,18 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
         error_num = error_den = 0.0
         zeroed = total = 0
         drive = np.zeros(pop.size, dtype=np.int64)
-        for proj in incoming:
+        for proj, shift in zip(incoming, proj_shifts):
             exact = _effective(proj, pop)
-            q = np.clip(np.round(exact * scale[None, :] / a_safe[None, :]), -wmax - 1, wmax).astype(np.int64)
-            dequant = q * a_safe[None, :] / scale[None, :]
+            step = 2.0 ** shift
+            q = np.clip(np.round(exact * scale[None, :] / a_safe[None, :] / step), -wmax - 1, wmax).astype(np.int64)
+            dequant = q * step * a_safe[None, :] / scale[None, :]
             error_num += float(np.sum((dequant - exact) ** 2))
             error_den += float(np.sum(exact ** 2))
             zeroed += int(np.sum((exact != 0) & (q == 0)))
             total += int(np.sum(exact != 0))
-            drive += np.sum(np.maximum(q, 0), axis=0) * caps[proj.src]
-            quant_weights.append((proj.src, pop.name, q))
-            shadow_projs.append(FloatProjection(proj.src, pop.name, q.astype(np.float64), None, proj.delayed, proj.nodes))
+            drive += (np.sum(np.maximum(q, 0), axis=0) << shift) * caps[proj.src]
+            quant_weights.append((proj.src, pop.name, q, shift))
+            shadow_projs.append(FloatProjection(proj.src, pop.name, q * step, None, proj.delayed, proj.nodes))
         never = int(np.sum(xylo_never_fire(drive, bias, dash_syn, dash_mem, threshold, state_max)))
         reports.append(LayerReport(pop.name, pop.size, math.sqrt(error_num / error_den) if error_den else 0.0,
                                    zeroed, total, never, decay_error(pop.alpha, a_int),
@@ -320,7 +357,7 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
         populations.append(Population(pop.name, pop.size, {
             "decay_syn": frozen_array(p["dash_syn"], np.int32), "decay_mem": frozen_array(p["dash_mem"], np.int32),
             "threshold": frozen_array(p["threshold"], np.int32), "bias": frozen_array(p["bias"], np.int32)}))
-    projections = tuple(Projection(src, dst, Weights.from_dense(q), 0, 0) for src, dst, q in quant_weights)
+    projections = tuple(Projection(src, dst, Weights.from_dense(q), 0, shift) for src, dst, q, shift in quant_weights)
     network = QuantNetwork("lif", net.dt, net.n_inputs, tuple(populations), projections, net.output)
     return QuantizeResult(network, tuple(reports), notes), shadow
 
@@ -350,21 +387,24 @@ def _pack_xylo(net: FloatNet, layer_pops: list[FloatPopulation], params, quant_w
     w_in = np.zeros((net.n_inputs, total), dtype=np.int64)
     w_rec = np.zeros((total, total), dtype=np.int64)
     w_out = np.zeros((total, out_pop.size), dtype=np.int64)
-    for src, dst, q in quant_weights:
+    shift = {}
+    for src, dst, q, s in quant_weights:
+        key = "input" if src == INPUT else ("output" if dst == net.output else "recurrent")
+        shift[key] = s
         if dst == net.output:
             w_out[offsets[src]: offsets[src] + q.shape[0], :] += q
         elif src == INPUT:
             w_in[:, offsets[dst]: offsets[dst] + q.shape[1]] += q
         else:
             w_rec[offsets[src]: offsets[src] + q.shape[0], offsets[dst]: offsets[dst] + q.shape[1]] += q
-    projections = [Projection(INPUT, "hidden", Weights.from_dense(w_in), 0, 0)]
+    projections = [Projection(INPUT, "hidden", Weights.from_dense(w_in), 0, shift.get("input", 0))]
     if np.any(w_rec):
-        projections.append(Projection("hidden", "hidden", Weights.from_dense(w_rec), 0, 0))
-    projections.append(Projection("hidden", "output", Weights.from_dense(w_out), 0, 0))
+        projections.append(Projection("hidden", "hidden", Weights.from_dense(w_rec), 0, shift.get("recurrent", 0)))
+    projections.append(Projection("hidden", "output", Weights.from_dense(w_out), 0, shift.get("output", 0)))
     network = QuantNetwork("xylo", net.dt, net.n_inputs, (hidden, output), tuple(projections), "output")
     if len(hidden_pops) > 1:
-        notes = notes + (f"{len(hidden_pops)} hidden layers packed into Xylo's hidden population; each layer after the "
-                         "first adds one step of delay",)
+        notes = (*notes, (f"{len(hidden_pops)} hidden layers packed into Xylo's hidden population; each layer after "
+                         "the first adds one step of delay"))
     return QuantizeResult(network, tuple(reports), notes)
 
 
@@ -374,7 +414,7 @@ def _loihi_weights(ideal: np.ndarray) -> tuple[np.ndarray, int]:
     peak = float(np.max(np.abs(ideal))) if ideal.size else 0.0
     mixed = bool(np.any(ideal > 0) and np.any(ideal < 0))
     limit = 254.0 if mixed else 255.0
-    exp = 0 if peak == 0 else int(math.ceil(math.log2(peak / limit)))
+    exp = 0 if peak == 0 else math.ceil(math.log2(peak / limit))
     exp = max(LOIHI_WEIGHT_EXP[0], min(LOIHI_WEIGHT_EXP[1], exp))
     if mixed:
         q = 2 * np.round(ideal / 2.0 ** exp / 2)
