@@ -36,29 +36,31 @@ def test_bundled_specs_are_clean_in_the_editor(server, spec):
 
 
 MISTAKES = [
-    # (find, replace, the editor's message fragment, the CLI's code)
-    ("  odr: 1.6kHz", "  odr: 1.6kHzz", "does not match", "NM201"),
-    ("  part: lis2dw12", "  prt: lis2dw12\n  part: lis2dw12", "not allowed", "NM101"),
-    ("  budget: 61uW", "  budget: 61uA", "does not match", "NM201"),
-    ("  class: sil2", "  class: sil5", "Value is not accepted", "NM105"),
+    # (spec, find, replace, the editor's message fragment, the CLI's code)
+    ("examples/compressor.yaml", "  odr: 1.6kHz", "  odr: 1.6kHzz", "does not match", "NM201"),
+    ("examples/compressor.yaml", "  part: lis2dw12", "  prt: lis2dw12\n  part: lis2dw12", "not allowed", "NM101"),
+    ("examples/compressor.yaml", "  budget: 61uW", "  budget: 61uA", "does not match", "NM201"),
+    ("examples/compressor.yaml", "  class: sil2", "  class: sil5", "Value is not accepted", "NM105"),
+    # a site that extends a fleet base: the overlay is checked against the base schema
+    ("sites/plant-9-compressor-1.yaml", "  radio: {spreading_factor: 9}", "  radio: {spreading_factr: 9}",
+     "not allowed", "NM101"),
+    ("sites/plant-9-compressor-1.yaml", "  mains: 60Hz", "  mains: 55Hz", "Value is not accepted", "NM105"),
 ]
 
 
-@pytest.mark.parametrize("find, replace, fragment, code", MISTAKES, ids=[m[1].strip() for m in MISTAKES])
-def test_editor_and_cli_flag_the_same_line(server, tmp_path, find, replace, fragment, code):
-    source = ROOT / "specs" / "examples" / "compressor.yaml"
-    workdir = tmp_path / "specs" / "examples"
-    shutil.copytree(source.parent, workdir)
+@pytest.mark.parametrize("spec, find, replace, fragment, code", MISTAKES, ids=[m[2].strip() for m in MISTAKES])
+def test_editor_and_cli_flag_the_same_line(server, tmp_path, spec, find, replace, fragment, code):
+    shutil.copytree(ROOT / "specs", tmp_path / "specs")
     (tmp_path / "schemas").symlink_to(ROOT / "schemas")
     (tmp_path / "nmspec.toml").write_text("")
-    text = source.read_text()
+    target = tmp_path / "specs" / spec
+    text = target.read_text()
     assert find in text
     broken = text.replace(find, replace, 1)
-    target = workdir / "compressor.yaml"
     target.write_text(broken)
 
     editor = server.diagnostics_for(target, broken)
-    status, _, err = run_cli(["validate", "specs/examples/compressor.yaml"], tmp_path)
+    status, _, err = run_cli(["validate", f"specs/{spec}"], tmp_path)
     assert status == 1
     (cli_line,) = [int(line.split(":")[1]) for line in err.splitlines() if f": error[{code}]" in line]
     (only,) = editor
