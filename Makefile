@@ -54,7 +54,7 @@ demo: install
 	@echo; echo "== fit, power and battery life: $(EXAMPLE)"; $(NMSPEC) fit $(EXAMPLE)
 	@echo; echo "== mapping"; $(NMSPEC) map $(EXAMPLE)
 	@echo; echo "== build"; [ -f $(DEMO_KEY) ] || $(NMSPEC) keygen $(DEMO_KEY)
-	@$(NMSPEC) build $(EXAMPLE) --out $(DEMO_OUT) --sign-key $(DEMO_KEY)
+	@$(NMSPEC) build $(EXAMPLE) --out $(DEMO_OUT) --sign-key $(DEMO_KEY) --cache-dir $(DEMO_OUT)-cache
 	@echo; echo "== bundle $(DEMO_OUT)/$(DEMO_SITE)/"; cd $(DEMO_OUT)/$(DEMO_SITE) && find . -type f -printf '  %-26P %8s bytes\n' | sort
 	@echo; echo "== verification"; $(NMSPEC) verify $(DEMO_OUT)/$(DEMO_SITE) --verify-key $(DEMO_KEY).pub
 	@echo; echo "== report"; $(PY) tools/deployment_report.py $(DEMO_OUT)/$(DEMO_SITE) --spec $(EXAMPLE) --held-out $(DEMO_HELD_OUT)

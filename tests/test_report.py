@@ -65,14 +65,14 @@ def inputs(**changes) -> ReportInputs:
     panels = tuple(RasterPanel(title, rows + (("output", rng.integers(0, 2, (20, 4)), ("n", "b", "i", "l")),))
                    for title in ("window 0: normal, classified normal", "window 3: bearing, classified bearing"))
     e = evaluation()
-    base = dict(report=REPORT, bundle_files=(("model.nmc", 5760), ("report.json", 4000)),
-                resources=resources(REPORT), cores=({"core": 0, "x": 0, "y": 0, "neurons": 36, "synapses": 497,
+    base = {"report": REPORT, "bundle_files": (("model.nmc", 5760), ("report.json", 4000)),
+                "resources": resources(REPORT), "cores": ({"core": 0, "x": 0, "y": 0, "neurons": 36, "synapses": 497,
                                                      "input_sources": 27, "duty": 0.0027},),
-                raster=panels, dt=0.01,
-                held_out=HeldOut(e, "7 windows of unseen installations.",
+                "raster": panels, "dt": 0.01,
+                "held_out": HeldOut(e, "7 windows of unseen installations.",
                                  (("incipient", e.kernel.detection_where(e.labels, [True] * 7),
                                    e.float.detection_where(e.labels, [True] * 7)),)),
-                training=("epoch  loss", "    1  1.4184"))
+                "training": ("epoch  loss", "    1  1.4184")}
     base.update(changes)
     return ReportInputs(**base)
 
@@ -224,7 +224,7 @@ def test_deployment_report_from_a_built_bundle(bundle, capsys):
                                    "--held-out", str(held_out)]) == 0
     out = bundle.with_name("compressor-1-report")
     printed = capsys.readouterr().out
-    assert printed.splitlines()[0] == "held-out accuracy: 150 windows, kernel (the image) vs float reference"
+    assert printed.splitlines()[0] == "held-out accuracy: 150 windows of installations the model never saw"
     assert printed.splitlines()[-1] == f"report: {out / 'report.html'}"
     files = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     page = parse(files)

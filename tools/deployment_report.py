@@ -46,8 +46,8 @@ def severity_groups(paths: list[Path], evaluation: Evaluation) -> tuple[tuple[st
             severities.append(np.asarray(data["severity"], dtype=np.float64))
     severity = np.concatenate(severities)[: len(evaluation.labels)]
     out = []
-    for name, mask in ((f"incipient faults (severity below {TRAINING_SEVERITY})", severity < TRAINING_SEVERITY),
-                       (f"faults at training severities ({TRAINING_SEVERITY} and above)", severity >= TRAINING_SEVERITY)):
+    for name, mask in ((f"incipient faults (severity < {TRAINING_SEVERITY})", severity < TRAINING_SEVERITY),
+                       (f"faults at training severities (>= {TRAINING_SEVERITY})", severity >= TRAINING_SEVERITY)):
         kernel_rate = evaluation.kernel.detection_where(evaluation.labels, mask)
         if kernel_rate.total:
             out.append((name, kernel_rate, evaluation.float.detection_where(evaluation.labels, mask)))
@@ -65,21 +65,26 @@ def describe(paths: list[Path], evaluation: Evaluation) -> str:
 
 def held_out_lines(evaluation: Evaluation, groups) -> list[str]:
     k, f = evaluation.kernel, evaluation.float
-    lines = [f"held-out accuracy: {len(evaluation.labels)} windows, kernel (the image) vs float reference",
-             f"  {'':34} {'kernel':>16} {'float':>16}",
-             f"  {'accuracy':34} {k.accuracy:>16.1%} {f.accuracy:>16.1%}"]
-    for name, kr, fr in (("detection rate", k.detection, f.detection), ("false-alarm rate", k.false_alarm, f.false_alarm)):
-        lines.append(f"  {name:34} {kr.value:>7.1%} ({kr.hits:>3}/{kr.total:<3}) {fr.value:>7.1%} ({fr.hits:>3}/{fr.total:<3})")
-        low, high = kr.interval()
-        flow, fhigh = fr.interval()
-        lines.append(f"  {'  95% interval':34} {f'{low:.1%}-{high:.1%}':>16} {f'{flow:.1%}-{fhigh:.1%}':>16}")
-    for c, name in enumerate(evaluation.classes):
-        kr, fr = k.recall(c), f.recall(c)
-        lines.append(f"  {name + ' recognised':34} {f'{kr.hits}/{kr.total}':>16} {f'{fr.hits}/{fr.total}':>16}")
-    for name, kr, fr in groups:
-        lines.append(f"  detection, {name}")
-        lines.append(f"  {'':34} {f'{kr.hits}/{kr.total}':>16} {f'{fr.hits}/{fr.total}':>16}")
-    lines.append(f"  kernel and float pick the same class in {evaluation.agreement:.1%} of windows")
+
+    def count(rate: Rate) -> str:
+        return f"{rate.value:.1%} ({rate.hits}/{rate.total})"
+
+    def span(rate: Rate) -> str:
+        low, high = rate.interval()
+        return f"{low:.1%}-{high:.1%}"
+
+    rows = [("", "kernel (image)", "float model"), ("accuracy", f"{k.accuracy:.1%}", f"{f.accuracy:.1%}"),
+            ("detection rate", count(k.detection), count(f.detection)),
+            ("  95% interval", span(k.detection), span(f.detection)),
+            ("false-alarm rate", count(k.false_alarm), count(f.false_alarm)),
+            ("  95% interval", span(k.false_alarm), span(f.false_alarm))]
+    rows += [(f"{name} recognised", f"{k.recall(c).hits}/{k.recall(c).total}", f"{f.recall(c).hits}/{f.recall(c).total}")
+             for c, name in enumerate(evaluation.classes)]
+    rows += [(f"detected, {name}", count(kr), count(fr)) for name, kr, fr in groups]
+    width = max(len(label) for label, _, _ in rows)
+    lines = [f"held-out accuracy: {len(evaluation.labels)} windows of installations the model never saw"]
+    lines += [f"  {label:<{width}}  {a:>16}  {b:>16}" for label, a, b in rows]
+    lines.append(f"  kernel and float model pick the same class in {evaluation.agreement:.1%} of windows")
     return lines
 
 
