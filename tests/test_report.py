@@ -236,3 +236,23 @@ def test_deployment_report_from_a_built_bundle(bundle, capsys):
     assert all(name in page.cells for name in manifest["files"])
     assert "150 windows (60 normal, 30 bearing, 30 imbalance, 30 looseness) from compressor-heldout.npz" in page.words
     assert "weights sha256" in page.words  # the model's training log
+
+
+def test_deployment_report_refuses_a_bundle_of_another_spec(bundle, tmp_path, capsys):
+    import shutil
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import deployment_report
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    other = tmp_path / "other"
+    shutil.copytree(bundle, other)
+    report = json.loads((other / "report.json").read_text())
+    report["spec_hash"] = "0" * 64
+    (other / "report.json").write_text(json.dumps(report))
+    assert deployment_report.main([str(other), "--spec", str(ROOT / "specs/examples/compressor.yaml")]) == 1
+    assert capsys.readouterr().err == (f"{other} was built from another version of "
+                                       f"{ROOT / 'specs/examples/compressor.yaml'} or of the files it names; "
+                                       "rebuild the bundle first\n")
+    assert not (tmp_path / "other-report").exists()
