@@ -52,8 +52,9 @@ def node(tmp_path_factory):
                   "spike_rate_mhz": 0, "spike_rate_tolerance_mhz": 0, "dead_neuron_window_s": 0,
                   "sanity_window_s": TRIAL_WINDOWS * interval}
         fields.update(policy)
+        network = fields.pop("network", contents.network)
         changed = attrs.evolve(contents, metadata=attrs.evolve(contents.metadata, model_name=name),
-                               policy=attrs.evolve(contents.policy, **fields))
+                               policy=attrs.evolve(contents.policy, **fields), network=network)
         data = write_image(changed, key)
         (folder / f"{name}.nmc").write_bytes(data)
         return data
@@ -67,6 +68,13 @@ def node(tmp_path_factory):
     images["forged"] = variant("forged", key=OTHER_KEY)
     images["unsigned"] = variant("unsigned", key=None)
     images["unlocked"] = variant("unlocked", learning_locked=False)
+    # the same shapes with one weight changed: a network the compiled-in fallback does not run
+    first = contents.network.projections[0]
+    values = first.weights.values.copy()
+    values[0] += 1 if values[0] < 100 else -1
+    changed = attrs.evolve(first, weights=attrs.evolve(first.weights, values=values))
+    network_b = attrs.evolve(contents.network, projections=(changed, *contents.network.projections[1:]))
+    images["other"] = variant("other", network=network_b)
     layout = contents.resolved_state_layout
     relayout = attrs.evolve(contents, state_layout=StateLayout(layout.version + 1, layout.populations))
     (folder / "relayout.nmc").write_bytes(write_image(relayout, KEY))
@@ -109,9 +117,9 @@ FACTORY = ["factory A.nmc 0", "boot"]
 
 def test_factory_image_boots_and_runs_on_the_chip(node):
     out = run_script(node, FACTORY + ["run nominal.bin 2"])
-    assert states(out, "boot")[0] | {} == {"status": "ok", "active": "0", "state": "1", "generation": "0",
-                                           "canary": "0", "windows": "0", "fallback_windows": "0",
-                                           "misses": "0", "rollbacks": "0"}
+    assert states(out, "boot")[0] == {"status": "ok", "active": "0", "state": "1", "generation": "0", "canary": "0",
+                                      "windows": "0", "fallback_windows": "0", "misses": "0", "lost": "0",
+                                      "rollbacks": "0", "fallback_matches": "1"}
     assert loaded(node, out) == ["A"]
     windows = [line for line in out if line.startswith("window ")]
     expected = [",".join(str(int(c)) for c in counts) for counts in node["windows"]["nominal"]]
@@ -250,3 +258,36 @@ def test_snapshot_round_trip_and_refusals(node):
     (folder / "short.bin").write_bytes(bytes(snap[:-1]))
     out = run_script(node, FACTORY + [f"snapshot-load {n}.bin" for n in ("v2", "digest", "damaged", "short")])
     assert [s["status"] for s in states(out, "snapshot-load")] == ["state"] * 4
+
+
+def test_switch_records_continue_in_the_other_page_when_one_is_full(node):
+    """512 record words fit a 2 KiB page: 260 updates (a trial and a confirmation word each)
+    carry the records over into the second page; every boot finds the newest."""
+    cycles = 260
+    lines = list(FACTORY)
+    for _ in range(cycles):
+        lines += ["install B.nmc", f"run nominal.bin {TRIAL_WINDOWS}"]
+    out = run_script(node, lines + ["boot"])
+    runs = states(out, "run")
+    assert [r["generation"] for r in runs] == [str(2 * (i + 1)) for i in range(cycles)]
+    assert [r["active"] for r in runs] == [str((i + 1) % 2) for i in range(cycles)]
+    final = states(out, "boot")[-1]
+    assert (final["status"], final["active"], final["state"], final["generation"]) == ("ok", "0", "1", str(2 * cycles))
+
+
+def test_no_fallback_for_a_network_the_firmware_does_not_run(node):
+    """An update may carry another network than the one compiled into the CPU fallback: it
+    runs on the chip, but when the chip misses its deadline the window has no result (the
+    CPU never runs a network other than the image's), and on trial that rolls back."""
+    out = run_script(node, FACTORY + ["install other.nmc", "run nominal.bin 1", "chip-miss-after 50",
+                                      "run nominal.bin 1", "boot"])
+    install, = states(out, "install")
+    assert (install["status"], install["active"], install["state"], install["fallback_matches"]) == ("ok", "1", "2", "0")
+    windows = [line for line in out if line.startswith("window ")]
+    assert windows[1] == "window class=none fallback=0 counts=-"
+    run = states(out, "run")[1]
+    assert (run["active"], run["state"], run["lost"], run["misses"], run["rollbacks"]) == ("0", "1", "1", "1", "1")
+    assert loaded(node, out) == ["A", "other", "A", "A"]
+    same = run_script(node, FACTORY + ["install B.nmc", "chip-miss-after 50", "run nominal.bin 1"])
+    assert states(same, "install")[0]["fallback_matches"] == "1"
+    assert [line.split()[2] for line in same if line.startswith("window ")] == ["fallback=1"]

@@ -7,7 +7,9 @@ constants from the merged spec. Pure: same arguments, same bytes.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import struct
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -89,7 +91,25 @@ def _alert_config(data: Mapping[str, Any], interval_s: float) -> dict[str, str]:
     }
 
 
-def _config(contents: ImageContents, inputs: FirmwareInputs, image_size: int, have_chain: bool) -> dict[str, str]:
+NETWORK_SECTIONS = ("NETWORK", "NEURONS", "WEIGHTS")
+
+
+def network_digest(image: bytes) -> bytes:
+    """SHA-256 over the sections that define the network (type, instance, size, payload, in
+    section-table order): the runtime computes the same over an image to know whether the
+    compiled-in fallback runs that image's network."""
+    from engine.image import parse_image
+
+    types = {L.SECTION_BY_NAME[name].id for name in NETWORK_SECTIONS}
+    digest = hashlib.sha256()
+    for section in parse_image(image).sections:
+        if section.type in types:
+            digest.update(struct.pack("<HII", section.type, section.instance, section.size))
+            digest.update(image[section.offset: section.offset + section.size])
+    return digest.digest()
+
+
+def _config(contents: ImageContents, inputs: FirmwareInputs, image: bytes, have_chain: bool) -> dict[str, str]:
     from engine.resolve.safety import level
 
     net = contents.network
@@ -100,7 +120,7 @@ def _config(contents: ImageContents, inputs: FirmwareInputs, image_size: int, ha
     step_us = round(net.dt * 1e6)
     safety = level(data)
     learning = (data.get("runtime") or {}).get("learning", "locked")
-    slot = max(8 * FLASH_PAGE, FLASH_PAGE * math.ceil(2 * image_size / FLASH_PAGE))
+    slot = max(8 * FLASH_PAGE, FLASH_PAGE * math.ceil(2 * len(image) / FLASH_PAGE))
     key = inputs.public_key or bytes(32)
     return {
         "format_major": c_int(L.VERSION_MAJOR, "uint32_t"), "format_minor": c_int(L.VERSION_MINOR, "uint32_t"),
@@ -111,6 +131,7 @@ def _config(contents: ImageContents, inputs: FirmwareInputs, image_size: int, ha
         "state_version": c_int(layout.version, "uint32_t"),
         "state_tag": c_int(int.from_bytes(layout.digest[:4], "big"), "uint32_t"),
         "state_digest": c_bytes(layout.digest, per_line=32),
+        "network_digest": c_bytes(network_digest(image), per_line=32),
         "step_us": c_int(step_us, "uint32_t"),
         "window_steps": c_int(max(1, int(window_s / net.dt + 1e-9)), "uint32_t"),
         "interval_s": c_int(max(1, round(interval_s)), "uint32_t"),
@@ -202,11 +223,11 @@ def _chain_files(chain, context: Mapping[str, Any]) -> dict[str, str]:
 
 def firmware_files(contents: ImageContents, inputs: FirmwareInputs) -> dict[str, bytes]:
     """firmware/<name> -> bytes for every source of the node's firmware."""
-    image_size = len(write_image(contents, None))  # a signature does not change the size
+    image = write_image(contents, None)  # a signature changes neither the size nor the sections
     context: dict[str, Any] = {"banner": _banner(contents, inputs.spec_name)}
     chain = _chain_files(inputs.chain, context)
     chain_sources = "".join(f" {name}" for name in CHAIN_TEMPLATES if name.endswith(".c") and name in chain)
-    context.update(config=_config(contents, inputs, image_size, bool(chain)), fallback=_fallback(contents.network),
+    context.update(config=_config(contents, inputs, image, bool(chain)), fallback=_fallback(contents.network),
                    makefile={"chain_sources": chain_sources})
     out = {name: R.render(template, **context) for name, template in TEMPLATES.items()}
     out.update(chain)
