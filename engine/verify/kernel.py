@@ -295,6 +295,7 @@ def _run_loihi(net: QuantNetwork, x: np.ndarray, record: bool) -> KernelRun:
     if record:
         for p in pops:
             states[f"{p.name}.u"] = np.zeros((steps, p.size), dtype=np.int64)
+            states[f"{p.name}.isyn"] = states[f"{p.name}.u"]  # u is Loihi's synaptic current: one name for every family
             states[f"{p.name}.v"] = np.zeros((steps, p.size), dtype=np.int64)
     events = {k: np.zeros(steps, dtype=np.int64) for k in ("input_events", "synaptic_ops", "spikes")}
     for t in range(steps):

@@ -1,0 +1,268 @@
+"""Cycle accounting per core and step, latency, the lowest real-time clock, and energy.
+
+Two cycle models:
+
+- `xylo-step`: the per-step clock-cycle model SynSense publishes for Xylo Audio 2 in
+  Rockpool (`rockpool.devices.xylo.syns61201.power_cycles_model.cycles_model`), evaluated
+  step by step with the step's own activity instead of an average rate. Its constants
+  (facts of that published model, cited in XYLO_STEP_CYCLES) cost, per time step:
+  every input channel 1 cycle, plus 3.5 cycles per input-expansion neuron (all hidden
+  neurons) for each channel that has events; every hidden neuron 3 cycles of synaptic
+  update, plus 7 cycles per recurrent synapse of each hidden neuron that spiked on the
+  previous step; each such neuron 1 + 8 x outputs cycles of readout; every hidden neuron
+  19 cycles of neuron update, plus the model's spike and alias terms; every output neuron
+  12 cycles. Only whether a channel or neuron had events counts, not how many. The second
+  synapse works in parallel and adds no cycles.
+- `per-event`: for targets without a published model, cycles of one core in one step are
+  input events x c_in + synaptic events x c_syn + neurons x c_neuron + spikes sent x
+  c_spike + link forwards at its router x c_hop, constants from the catalog
+  (cycles_per_*), else nmspec's defaults (engine/mapping/target.py), said so.
+
+Cores work in parallel and the step is synchronous, so a step lasts as long as its
+busiest core: latency = max over cores of cycles / clock; the lowest clock that keeps
+real time is the peak cycles per step / dt.
+
+Energy per inference (one window of steps): dynamic = synaptic events x energy per
+synaptic op + neuron updates x energy per neuron update, when the catalog has both; plus
+static power x the window's duration, when the catalog has it.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import attrs
+import numpy as np
+
+from engine.netlist import INPUT, QuantNetwork
+
+# Rockpool 3.1, rockpool/devices/xylo/syns61201/power_cycles_model.py (cycles_model and
+# est_clock_freq): the published per-step cycle constants of Xylo Audio 2.
+XYLO_STEP_CYCLES = {
+    "input_channel": 1.0,  # per input channel, every step
+    "input_loop": 3.5,  # per input-expansion neuron, for each input channel with events
+    "hidden_isyn": 3.0,  # per hidden neuron, every step
+    "hidden_synapse": 7.0,  # per recurrent synapse (average fan-out) of a hidden neuron that spiked
+    "readout_neuron": 1.0,  # per hidden neuron that spiked, plus readout_synapse per output
+    "readout_synapse": 8.0,
+    "hidden_fixed": 19.0,  # per hidden neuron, every step
+    "output_fixed": 12.0,  # per output neuron, every step
+    "clock_margin": 0.2,  # est_clock_freq's default safety margin on the worst case
+}
+XYLO_STEP_SOURCE = "Rockpool 3.1 rockpool/devices/xylo/syns61201/power_cycles_model.py (cycles_model, est_clock_freq)"
+DEFAULT_HOP_CYCLES = 4  # nmspec's own figure: one router forward, for targets that publish none
+COUNTERS = ("input_events", "synaptic_ops", "neuron_updates", "spikes_sent", "hops")
+
+
+@attrs.frozen
+class CycleModel:
+    chip: str
+    kind: str  # "xylo-step" | "per-event"
+    clock_hz: float
+    per_event: Mapping[str, float]  # counter name -> cycles (per-event model)
+    energy_per_synaptic_op: float | None  # J
+    energy_per_neuron_update: float | None  # J
+    static_power: float | None  # W
+    provenance: tuple[tuple[str, str], ...]  # (constant, where it came from)
+
+
+def cycle_model(part, overrides: Mapping[str, float] | None = None) -> CycleModel:
+    """The cycle model of a catalog chip; spec overrides win over catalog figures."""
+    from engine.mapping.target import DEFAULT_CLOCK_HZ, DEFAULT_CYCLES
+
+    overrides = overrides or {}
+    provenance = []
+
+    def figure(name: str, default, default_note: str):
+        if name in overrides:
+            provenance.append((name, "spec target.overrides"))
+            return overrides[name]
+        fig = part.figure(name)
+        if fig.known:
+            cited = ", ".join(part.citations(name)) or fig.note or ""
+            provenance.append((name, f"catalog, {fig.verified}" + (f": {cited}" if cited else "")))
+            return fig.si()
+        if default is not None:
+            provenance.append((name, default_note))
+        else:
+            provenance.append((name, "unknown (catalog: unverified)"))
+        return default
+
+    clock = figure("clock", DEFAULT_CLOCK_HZ, f"nmspec default {DEFAULT_CLOCK_HZ / 1e6:g} MHz (no catalog figure)")
+    family = part.attribute("family")
+    default_note = "nmspec default (engine/mapping/target.py); no vendor figure"
+    per_event = {
+        "input_events": figure("cycles_per_input_event", DEFAULT_CYCLES["input_event"], default_note),
+        "synaptic_ops": figure("cycles_per_synaptic_op", DEFAULT_CYCLES["synaptic_op"], default_note),
+        "neuron_updates": figure("cycles_per_neuron_update", DEFAULT_CYCLES["neuron_update"], default_note),
+        "spikes_sent": figure("cycles_per_spike", DEFAULT_CYCLES["spike_sent"], default_note),
+        "hops": figure("cycles_per_hop", DEFAULT_HOP_CYCLES, default_note),
+    }
+    kind = "per-event"
+    if family == "xylo":
+        kind = "xylo-step"
+        provenance.append(("xylo step model", XYLO_STEP_SOURCE + ("" if part.id == "xylo-audio2" else
+                                                                  "; published for Xylo Audio 2, applied to this Xylo core")))
+    e_syn = figure("energy_per_synaptic_op", None, "")
+    e_neu = figure("energy_per_neuron_update", None, "")
+    static = figure("idle_power", None, "")
+    return CycleModel(part.id, kind, float(clock), per_event, e_syn, e_neu, static, tuple(provenance))
+
+
+@attrs.frozen(eq=False)
+class CycleCounts:
+    """Per step and core: the counters and the cycles they cost."""
+
+    counters: Mapping[str, np.ndarray]  # name -> (steps, n_cores) int
+    cycles: np.ndarray  # (steps, n_cores) float
+    clock_hz: float
+    dt: float
+    worst_case_cycles: float | None = None  # xylo-step: every channel and neuron active
+
+    @property
+    def step_cycles(self) -> np.ndarray:
+        return self.cycles.max(axis=1)
+
+    @property
+    def latency_s(self) -> np.ndarray:
+        return self.step_cycles / self.clock_hz
+
+    @property
+    def min_clock_hz(self) -> float:
+        return float(self.step_cycles.max(initial=0.0)) / self.dt
+
+    @property
+    def real_time(self) -> bool:
+        return bool(self.latency_s.max(initial=0.0) <= self.dt)
+
+
+def _per_core_rows(network: QuantNetwork, proj, routing) -> "object":
+    """(n_src, n_cores) sparse: synapses of each source row on each core."""
+    from scipy import sparse
+
+    n_cores = network.placement.n_cores if network.placement is not None else 1
+    w = proj.weights
+    rows = np.repeat(np.arange(w.n_src), np.diff(w.indptr))
+    cores = _core_of(network, proj.dst)[w.indices]
+    return sparse.csr_matrix((np.ones(rows.size, dtype=np.int64), (rows, cores)), shape=(w.n_src, n_cores))
+
+
+def _core_of(network: QuantNetwork, population: str) -> np.ndarray:
+    if network.placement is None:
+        return np.zeros(network.population(population).size, dtype=np.int64)
+    return np.asarray(network.placement.neuron_core[population], dtype=np.int64)
+
+
+def _delivered_sources(network: QuantNetwork, run, proj) -> np.ndarray:
+    """The source counts whose synaptic events happen in each step (family timing)."""
+    if proj.src == INPUT:
+        return run.inputs
+    spikes = run.spikes[proj.src]
+    if network.family == "loihi":  # a Dense computes on the step its source spiked
+        return spikes
+    previous = np.zeros_like(spikes)
+    previous[1:] = spikes[:-1]
+    return previous
+
+
+def _times(counts: np.ndarray, per_core) -> np.ndarray:
+    from scipy import sparse
+
+    return np.asarray((sparse.csr_matrix(counts) @ per_core).toarray(), dtype=np.int64)
+
+
+def count_events(network: QuantNetwork, run) -> dict[str, np.ndarray]:
+    """Per step and core: input events, synaptic events, neuron updates, spikes sent, hops."""
+    from scipy import sparse
+
+    routed = run.routing.network if run.routing is not None else network
+    n_cores = network.placement.n_cores if network.placement is not None else 1
+    steps = run.inputs.shape[0]
+    counters = {name: np.zeros((steps, n_cores), dtype=np.int64) for name in COUNTERS}
+    for proj in routed.projections:
+        per_core = _per_core_rows(routed, proj, run.routing)
+        sources = _delivered_sources(routed, run, proj)
+        counters["synaptic_ops"] += _times(sources, per_core)
+        if proj.src == INPUT:  # one input event per channel event and core that holds its targets
+            reaches = per_core.copy()
+            reaches.data[:] = 1
+            counters["input_events"] += _times(sources, reaches)
+    for pop in network.populations:
+        cores = _core_of(network, pop.name)
+        counters["neuron_updates"] += np.bincount(cores, minlength=n_cores)[None, :]
+        onehot = sparse.csr_matrix((np.ones(pop.size, dtype=np.int64), (np.arange(pop.size), cores)), shape=(pop.size, n_cores))
+        counters["spikes_sent"] += _times(run.spikes[pop.name], onehot)
+        if run.routing is not None:
+            keys = run.routing.neuron_key[pop.name]
+            sending = np.flatnonzero(keys >= 0)
+            if sending.size:
+                # a multi-spike count still travels as one packet per spike event
+                per_key = sparse.csr_matrix((np.ones(sending.size, dtype=np.int64), (sending, keys[sending])),
+                                            shape=(pop.size, len(run.routing.groups)))
+                counters["hops"] += _times(run.spikes[pop.name], per_key @ sparse.csr_matrix(run.routing.forwards))
+    return counters
+
+
+def _xylo_step_cycles(network: QuantNetwork, run) -> tuple[np.ndarray, float]:
+    """Rockpool's Xylo Audio 2 cycle model, step by step; and its worst case."""
+    c = XYLO_STEP_CYCLES
+    hidden = network.population("hidden")
+    n_in, n_hid, n_out = network.n_inputs, hidden.size, network.population("output").size
+    fanout = np.zeros(n_hid, dtype=np.int64)
+    for proj in network.projections:
+        if proj.src == "hidden" and proj.dst == "hidden":
+            fanout = np.maximum(fanout, np.diff(proj.weights.indptr))  # the synapses work in parallel
+    fanout_avg = float(fanout.mean()) if n_hid else 0.0
+    alias = np.asarray(hidden.params["alias"])
+    targets = np.bincount(alias[alias >= 0], minlength=n_hid)
+    is_target = float(targets.mean()) if n_hid else 0.0  # mean alias-target count
+    is_source = float(np.mean(alias >= 0)) if n_hid else 0.0
+
+    def cycles(p_in, p_prev, p_now):
+        spiking = (np.maximum(p_now, is_target * is_source) * 2 + np.maximum(p_now * is_target, is_target * is_source) * 3
+                   + p_now + np.maximum(p_now, is_target) * is_source)
+        return (n_in * (p_in * n_hid * c["input_loop"] + c["input_channel"])
+                + n_hid * (fanout_avg * c["hidden_synapse"] * p_prev + c["hidden_isyn"])
+                + n_hid * p_prev * (c["readout_neuron"] + n_out * c["readout_synapse"])
+                + n_hid * (c["hidden_fixed"] + spiking)
+                + n_out * c["output_fixed"])
+
+    p_in = np.count_nonzero(run.inputs, axis=1) / max(n_in, 1)
+    p_now = np.count_nonzero(run.spikes["hidden"], axis=1) / max(n_hid, 1)
+    p_prev = np.concatenate([[0.0], p_now[:-1]])
+    return np.asarray(cycles(p_in, p_prev, p_now), dtype=float), float(cycles(1.0, 1.0, 1.0))
+
+
+def count_cycles(network: QuantNetwork, run, model: CycleModel) -> CycleCounts:
+    counters = count_events(network, run)
+    worst = None
+    if model.kind == "xylo-step":
+        per_step, worst = _xylo_step_cycles(network, run)
+        cycles = per_step[:, None]
+    else:
+        cycles = sum(counters[name] * float(model.per_event[name]) for name in COUNTERS)
+    return CycleCounts(counters, np.asarray(cycles, dtype=float), model.clock_hz, network.dt, worst)
+
+
+@attrs.frozen
+class Energy:
+    dynamic_j: float | None  # None: the catalog lacks a per-operation energy
+    static_j: float | None  # None: the catalog lacks the static power
+    steps: int
+
+    @property
+    def total_j(self) -> float | None:
+        if self.dynamic_j is None and self.static_j is None:
+            return None
+        return (self.dynamic_j or 0.0) + (self.static_j or 0.0)
+
+
+def inference_energy(counts: CycleCounts, model: CycleModel, steps: int | None = None) -> Energy:
+    """Energy of the counted steps (one inference window)."""
+    steps = counts.cycles.shape[0] if steps is None else steps
+    dynamic = None
+    if model.energy_per_synaptic_op is not None and model.energy_per_neuron_update is not None:
+        dynamic = (float(counts.counters["synaptic_ops"].sum()) * model.energy_per_synaptic_op
+                   + float(counts.counters["neuron_updates"].sum()) * model.energy_per_neuron_update)
+    static = None if model.static_power is None else model.static_power * steps * counts.dt
+    return Energy(dynamic, static, steps)

@@ -1,0 +1,161 @@
+"""`nmspec simulate` as data: raw input spikes or a recorded sensor trace in, every spike,
+per-step state and per-step cycle counts out. Loading problems a user can cause are
+StageError diagnostics; nothing here prints or exits.
+
+Inputs:
+- spike counts: an .npz with one integer array (steps, input channels) of non-negative
+  counts, under the key `spikes` (or as its only array);
+- a sensor trace: an .npz with int16 `samples` (n, axes) or (n,), or a CSV with one
+  column per axis (an optional header row of names; `#` lines are comments).
+
+Outputs are written deterministically: .npz members in sorted order with a fixed
+timestamp, CSV with fixed formatting.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from engine.diagnostics import Diagnostic, StageError
+
+
+def _fail(code: str, path, message: str, hint: str | None = None):
+    raise StageError([Diagnostic("error", code, message, file=str(path), hint=hint)])
+
+
+def load_spike_counts(path: str | Path, n_inputs: int) -> np.ndarray:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            names = list(data.files)
+            if "spikes" in names:
+                raw = np.asarray(data["spikes"])
+            elif len(names) == 1:
+                raw = np.asarray(data[names[0]])
+            else:
+                _fail("NM811", path, f"holds {len(names)} arrays ({', '.join(sorted(names))}) and none is named 'spikes'")
+    except FileNotFoundError:
+        _fail("NM810", path, "no such file")
+    except StageError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        _fail("NM811", path, f"not a readable .npz of spike counts: {exc}")
+    if raw.ndim != 2 or raw.shape[1] != n_inputs:
+        _fail("NM812", path, f"spike counts must be (steps, {n_inputs}) for this image, got shape {raw.shape}",
+              hint="one row per time step, one column per input channel")
+    if raw.dtype.kind not in "iub":
+        _fail("NM812", path, f"spike counts must be integers, got {raw.dtype}")
+    if raw.size and raw.min() < 0:
+        _fail("NM812", path, "spike counts must be non-negative")
+    return raw.astype(np.int64)
+
+
+def load_trace(path: str | Path, axes: int) -> np.ndarray:
+    """int16 (n, axes) samples from a trace .npz or CSV."""
+    path = Path(path)
+    if not path.is_file():
+        _fail("NM810", path, "no such file")
+    if path.suffix.lower() == ".csv":
+        samples = _read_csv(path)
+    else:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if "samples" not in data.files:
+                    _fail("NM813", path, "a trace .npz needs a 'samples' array (n, axes)")
+                samples = np.asarray(data["samples"])
+        except StageError:
+            raise
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+            _fail("NM813", path, f"not a readable trace (.npz with samples, or .csv): {exc}")
+    if samples.ndim == 1:
+        samples = samples[:, None]
+    if samples.ndim != 2 or samples.shape[1] != axes:
+        _fail("NM814", path, f"the trace has {samples.shape[1] if samples.ndim == 2 else samples.shape} channel(s); "
+                             f"the spec's sensor has {axes} axes", hint="one column per sensor axis, in the spec's order")
+    if samples.shape[0] == 0:
+        _fail("NM814", path, "the trace holds no samples")
+    if samples.dtype.kind == "f" and not np.all(np.isfinite(samples)):
+        _fail("NM814", path, "the trace holds NaN or infinite samples")
+    if samples.min() < -32768 or samples.max() > 32767 or (samples.dtype.kind == "f" and np.any(samples != np.round(samples))):
+        _fail("NM814", path, "samples must be integers in the sensor's int16 range (raw ADC counts)")
+    return samples.astype(np.int16)
+
+
+def _read_csv(path: Path) -> np.ndarray:
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail("NM813", path, f"cannot read the trace: {exc}")
+    rows = []
+    for number, row in enumerate(csv.reader(line for line in text.splitlines() if not line.lstrip().startswith("#")), start=1):
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        try:
+            rows.append([float(cell) for cell in row])
+        except ValueError:
+            if rows or number > 1:
+                _fail("NM813", path, f"row {number}: not a number: {','.join(row)[:60]}")
+            continue  # a header row of names
+    widths = {len(r) for r in rows}
+    if len(widths) > 1:
+        _fail("NM813", path, f"rows have different numbers of columns: {sorted(widths)}")
+    return np.array(rows, dtype=np.float64).reshape(len(rows), widths.pop() if widths else 0)
+
+
+def record_arrays(run, counts=None) -> dict[str, np.ndarray]:
+    """Everything `simulate --record` writes: spikes and states per population, per-step
+    cycles and event counters per core, latency per step."""
+    out: dict[str, np.ndarray] = {"inputs": run.inputs}
+    for pop, spikes in run.spikes.items():
+        out[f"spikes.{pop}"] = spikes
+    for name, values in run.states.items():
+        out[f"state.{name}"] = values
+    if counts is not None:
+        out["cycles"] = counts.cycles
+        out["latency_s"] = counts.latency_s
+        for name, values in counts.counters.items():
+            out[f"events.{name}"] = values
+    return out
+
+
+def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
+    """A .npz numpy reads, byte-identical for the same arrays (sorted, fixed timestamps)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(arrays):
+            member = io.BytesIO()
+            array = np.asarray(arrays[name])
+            np.lib.format.write_array(member, np.ascontiguousarray(array.astype(array.dtype.newbyteorder("<"))),
+                                      allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, member.getvalue())
+    return buffer.getvalue()
+
+
+def output_events(run, output: str, labels, dt: float) -> list[tuple[int, float, int, str, int]]:
+    """(step, time s, output neuron, label, spikes) for every output spike, in time order."""
+    spikes = run.spikes[output]
+    steps, neurons = np.nonzero(spikes)
+    return [(int(t), round(float(t) * dt, 9), int(k), labels[int(k)] if int(k) < len(labels) else f"out{int(k)}",
+             int(spikes[t, k])) for t, k in zip(steps.tolist(), neurons.tolist())]
+
+
+def events_csv(events) -> str:
+    lines = ["step,time_s,output,label,spikes"]
+    lines += [f"{t},{time:.9g},{k},{label},{n}" for t, time, k, label, n in events]
+    return "\n".join(lines) + "\n"
+
+
+def events_npz(events, labels) -> bytes:
+    steps = np.array([e[0] for e in events], dtype=np.int64)
+    return npz_bytes({"step": steps, "time_s": np.array([e[1] for e in events], dtype=np.float64),
+                      "output": np.array([e[2] for e in events], dtype=np.int64),
+                      "spikes": np.array([e[4] for e in events], dtype=np.int64),
+                      "labels": np.array(list(labels), dtype=np.str_)})
