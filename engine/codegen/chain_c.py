@@ -16,7 +16,8 @@ import numpy as np
 from engine.codegen.cnames import c_array, c_comment, c_ident, c_int
 from engine.dsp.chain import Chain, FrameSampler
 from engine.dsp.encoders import MAX_COUNT, Encoder
-from engine.dsp.spectrum import BandEnergy, bit_reverse
+from engine.dsp.fixed import LOG2_TABLE_Q12
+from engine.dsp.spectrum import HEADROOM_BITS, BandEnergy, bit_reverse
 from engine.dsp.stages import Biquads, DcBlock, Decimate, Envelope
 
 SAMPLE_STAGE_KINDS = ("dc_block", "biquads", "decimate", "envelope")
@@ -88,6 +89,8 @@ def _framer(framer: Any) -> dict[str, Any]:
                 "twiddle_im": c_array(framer.twiddle_im, "int16_t"),
                 "bin_band": c_array(framer.bin_band, "int16_t"),
                 "bit_reverse": c_array(bit_reverse(framer.fft), "uint16_t"),
+                "headroom_bits": c_int(HEADROOM_BITS, "int32_t"),
+                "log2_table": c_array(LOG2_TABLE_Q12, "int16_t"),
                 "label": c_comment(f"'{framer.id}': {framer.fft}-point FFT every {framer.hop} samples, "
                                    f"{framer.bands} bands{', axes combined' if framer.combine_axes else ''}")}
     if isinstance(framer, FrameSampler):

@@ -37,10 +37,17 @@ def floor_log2(values: np.ndarray) -> np.ndarray:
     return m
 
 
+# 4096 * log2(1 + i / 32), i = 0..32, rounded: the mantissa's log, interpolated linearly
+# between 33 points (worst error of the curve between points 0.003 of 256)
+LOG2_TABLE_Q12 = (0, 182, 358, 530, 696, 858, 1016, 1169, 1319, 1465, 1607, 1746, 1882, 2015, 2145, 2272, 2396,
+                  2518, 2637, 2754, 2869, 2982, 3092, 3200, 3307, 3412, 3514, 3615, 3715, 3812, 3908, 4003, 4096)
+MANTISSA_BITS = 16  # fraction bits of the mantissa the table is read with: 5 for the index, 11 between points
+
+
 def log2_q8(energy: np.ndarray) -> np.ndarray:
-    """256 * log2(E) with a linear mantissa (0 for E <= 0), in integers only:
-    m = floor(log2 E), result 256 * m + ((E - 2^m) * 256 >> m), shifting right first when
-    m > 8 so nothing overflows."""
+    """256 * log2(E), rounded, 0 for E <= 0, in integers only: m = floor(log2 E), the
+    fraction f = (E - 2^m) / 2^m in 16 bits, and 256 * log2(1 + f) read from
+    LOG2_TABLE_Q12 with linear interpolation; within 1 of 256 * log2(E) for E >= 1."""
     energy = np.asarray(energy, dtype=np.int64)
     out = np.zeros(energy.shape, dtype=np.int64)
     positive = energy > 0
@@ -49,6 +56,13 @@ def log2_q8(energy: np.ndarray) -> np.ndarray:
     e = energy[positive]
     m = floor_log2(e)
     mantissa = e - (np.int64(1) << m)
-    frac = np.where(m >= 8, mantissa >> np.maximum(m - 8, 0), (mantissa << 8) >> m)
-    out[positive] = m * 256 + frac
+    # shifting right first when m > 16 keeps (mantissa << 16) below 2^63
+    fraction = np.where(m >= MANTISSA_BITS, mantissa >> np.maximum(m - MANTISSA_BITS, 0),
+                        (mantissa << MANTISSA_BITS) >> m)
+    table = np.asarray(LOG2_TABLE_Q12, dtype=np.int64)
+    index = fraction >> 11
+    between = fraction & 2047
+    low = table[index]
+    log_q12_x2048 = low * 2048 + (table[index + 1] - low) * between  # Q12 * 2^11
+    out[positive] = m * 256 + ((log_q12_x2048 + (1 << 14)) >> 15)
     return out

@@ -1,10 +1,13 @@
 """Band energies from a fixed-point radix-2 FFT, one frame per model step.
 
 Frame f uses the `fft` samples ending at sample (f + 1) * hop - 1 (zeros before the
-window's start), Hann-windowed in Q15. The FFT is decimation-in-time with Q15 twiddles
-and a halving after every stage, so the result is X[k] / N and can never overflow an
-int32. A band's energy is the sum of |X[k]|^2 over its bins (int64), summed over axes
-when combine_axes is set, and reported as 256 * log2(energy) (see fixed.log2_q8).
+window's start). Block floating point: the frame's samples (all axes) are scaled by 2^s,
+the largest s that keeps the largest of them below 2^HEADROOM_BITS, then Hann-windowed
+in Q15. The FFT is decimation-in-time with Q15 twiddles and a rounded halving after
+every stage, so the result is 2^s X[k] / N and stays below 2^HEADROOM_BITS. A band's
+energy is the sum of |X[k]|^2 over its bins (int64), summed over axes when combine_axes
+is set, and reported as 256 * log2(energy) - 512 s, at least 0 (see fixed.log2_q8).
+Without the scaling, a 20 LSB vibration lost most of its bits to the halvings.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ import math
 import attrs
 import numpy as np
 
-from engine.dsp.fixed import log2_q8
+from engine.dsp.fixed import floor_log2, log2_q8
 from engine.dsp.stages import ChainError
 
 FEATURE_FULL_SCALE = 64 * 256  # log2 of an int64 energy in Q8
+HEADROOM_BITS = 22  # scaled samples stay below 2^22: bin powers below 2^45, band sums far below 2^63
 
 
 def bit_reverse(n: int) -> np.ndarray:
@@ -88,8 +92,16 @@ class BandEnergy:
         segments = padded[:, index, :]  # (windows, frames, fft, axes)
         return np.moveaxis(segments, 3, 2)
 
-    def fft_fixed(self, segments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        xr = (segments * self.window + (1 << 14)) >> 15
+    @staticmethod
+    def frame_shift(segments: np.ndarray) -> np.ndarray:
+        """s per frame (windows, frames): the largest |sample| of all axes times 2^s stays
+        below 2^HEADROOM_BITS."""
+        peak = np.maximum(np.abs(segments).max(axis=(-1, -2)), 1)
+        return (HEADROOM_BITS - 1) - floor_log2(peak)
+
+    def fft_fixed(self, segments: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        scaled = segments * (np.int64(1) << shift)[..., None, None]
+        xr = (scaled * self.window + (1 << 14)) >> 15
         xr = xr[..., bit_reverse(self.fft)]
         xi = np.zeros_like(xr)
         size = 2
@@ -105,25 +117,29 @@ class BandEnergy:
             br, bi = xr[..., half:], xi[..., half:]
             tr = (wr * br - wi * bi + (1 << 14)) >> 15
             ti = (wr * bi + wi * br + (1 << 14)) >> 15
-            xr = np.concatenate([(ar + tr) >> 1, (ar - tr) >> 1], axis=-1).reshape(shape[:-2] + (self.fft,))
-            xi = np.concatenate([(ai + ti) >> 1, (ai - ti) >> 1], axis=-1).reshape(shape[:-2] + (self.fft,))
+            xr = np.concatenate([(ar + tr + 1) >> 1, (ar - tr + 1) >> 1], axis=-1).reshape(shape[:-2] + (self.fft,))
+            xi = np.concatenate([(ai + ti + 1) >> 1, (ai - ti + 1) >> 1], axis=-1).reshape(shape[:-2] + (self.fft,))
             size *= 2
         return xr, xi
 
-    def band_energies(self, x: np.ndarray) -> np.ndarray:
-        """(windows, samples, axes) int -> (windows, frames, features) int64 energies."""
-        xr, xi = self.fft_fixed(self.frames(x))
+    def band_energies(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(windows, samples, axes) int -> energies (windows, frames, features) int64 of the
+        scaled frames, and each frame's scaling exponent s (windows, frames)."""
+        segments = self.frames(x)
+        shift = self.frame_shift(segments)
+        xr, xi = self.fft_fixed(segments, shift)
         power = xr[..., : self.fft // 2] ** 2 + xi[..., : self.fft // 2] ** 2
         energies = np.zeros(power.shape[:-1] + (self.bands,), dtype=np.int64)
         for b in range(self.bands):
             energies[..., b] = power[..., self.bin_band == b].sum(axis=-1)
         if self.combine_axes:
-            return energies.sum(axis=2)
+            return energies.sum(axis=2), shift
         windows, frames = energies.shape[:2]
-        return energies.reshape(windows, frames, -1)  # axis-major: all bands of x, then y, ...
+        return energies.reshape(windows, frames, -1), shift  # axis-major: all bands of x, then y, ...
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        return log2_q8(self.band_energies(x))
+        energies, shift = self.band_energies(x)
+        return np.maximum(log2_q8(energies) - 512 * shift[..., None], 0)
 
     def run_float(self, x: np.ndarray) -> np.ndarray:
         segments = self.frames(x.astype(np.float64)) * (self.window / 32768.0)

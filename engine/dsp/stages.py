@@ -12,7 +12,7 @@ import math
 
 import attrs
 import numpy as np
-from engine.dsp.fixed import COEFF_SHIFT, Q15_MAX, Q15_MIN, q, round_shift, sat16
+from engine.dsp.fixed import COEFF_SHIFT, Q15_MAX, Q15_MIN, q, round_shift
 
 
 def _signal():
@@ -22,7 +22,7 @@ def _signal():
     return signal
 
 POLE_SHIFT = 30
-FRACTION_BITS = 16  # DC blocker state bits below the output LSB
+FRACTION_BITS = 16  # bits below the output LSB that recursive stages keep in their state
 
 
 class ChainError(ValueError):
@@ -78,8 +78,13 @@ class DcBlock:
 
 @attrs.frozen
 class Biquads:
-    """A cascade of second-order sections in direct form I with Q28 coefficients:
-    acc = b0 x0 + b1 x1 + b2 x2 - a1 y1 - a2 y2;  y0 = sat16((acc + 2^27) >> 28)."""
+    """A cascade of second-order sections in direct form I with Q28 coefficients, the
+    output state kept with FRACTION_BITS bits below the LSB (Y = y * 2^16):
+      acc = (b0 x0 + b1 x1 + b2 x2) * 2^16 - a1 Y1 - a2 Y2
+      Y0 = clamp((acc + 2^27) >> 28, Q15 range * 2^16);  y0 = (Y0 + 2^15) >> 16.
+    Rounding y itself in the feedback path feeds 0.5 LSB errors through 1 / A(z), whose
+    gain near a narrow notch is huge (the 60 Hz notch at 26.7 kHz kept its whole input).
+    Every coefficient lies in (-2, 2), so the accumulator stays below 2^63."""
 
     id: str
     kind: str  # notch | lowpass | highpass
@@ -92,8 +97,8 @@ class Biquads:
         floats = []
         for b0, b1, b2, a0, a1, a2 in sos:
             b0, b1, b2, a1, a2 = (v / a0 for v in (b0, b1, b2, a1, a2))
-            if max(abs(b0), abs(b1), abs(b2), abs(a1), abs(a2)) >= 8:
-                raise ChainError(id, "filter coefficients exceed the Q28 range; lower the order or move the cutoff")
+            if max(abs(b0), abs(b1), abs(b2), abs(a1), abs(a2)) > 2:
+                raise ChainError(id, "filter coefficients exceed the range (-2, 2); lower the order or move the cutoff")
             sections.append(tuple(q(v, COEFF_SHIFT) for v in (b0, b1, b2, a1, a2)))
             floats.append((b0, b1, b2, 1.0, a1, a2))
         return cls(id, kind, tuple(sections), tuple(floats))
@@ -102,6 +107,7 @@ class Biquads:
         return np.array(self.sections, dtype=np.int32).reshape(-1)
 
     def run(self, x: np.ndarray) -> np.ndarray:
+        lo, hi = Q15_MIN << FRACTION_BITS, Q15_MAX << FRACTION_BITS
         for b0, b1, b2, a1, a2 in self.sections:
             out = np.empty_like(x)
             x1 = np.zeros_like(x[:, 0, :])
@@ -110,9 +116,9 @@ class Biquads:
             y2 = x1.copy()
             for n in range(x.shape[1]):
                 x0 = x[:, n, :]
-                acc = b0 * x0 + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2
-                y0 = sat16(round_shift(acc, COEFF_SHIFT))
-                out[:, n, :] = y0
+                acc = (b0 * x0 + b1 * x1 + b2 * x2) * (1 << FRACTION_BITS) - a1 * y1 - a2 * y2
+                y0 = np.clip(round_shift(acc, COEFF_SHIFT), lo, hi)
+                out[:, n, :] = round_shift(y0, FRACTION_BITS)
                 x2, x1 = x1, x0
                 y2, y1 = y1, y0
             x = out
@@ -191,16 +197,18 @@ class Decimate:
 
 @attrs.frozen
 class Envelope:
-    """|x| smoothed by a one-pole low-pass: y += ((|x| - y) * k + 2^14) >> 15."""
+    """|x| (capped at 32767) smoothed by a one-pole low-pass with gain k in Q30 and the
+    state kept 16 bits below the LSB (Y = y * 2^16), so slow envelopes have no dead band:
+      Y += ((|x| * 2^16 - Y) * k + 2^29) >> 30;  y = (Y + 2^15) >> 16."""
 
     id: str
-    gain: int  # Q15
+    gain: int  # Q30
 
     @classmethod
     def design(cls, id: str, cutoff: float, fs: float) -> "Envelope":
         if not 0 < cutoff < fs / 2:
             raise ChainError(id, f"cutoff {cutoff:g}Hz must be below the Nyquist frequency {fs / 2:g}Hz", "cutoff")
-        return cls(id, max(1, q(1.0 - math.exp(-2.0 * math.pi * cutoff / fs), 15)))
+        return cls(id, max(1, q(1.0 - math.exp(-2.0 * math.pi * cutoff / fs), POLE_SHIFT)))
 
     def coefficients(self) -> np.ndarray:
         return np.array([self.gain], dtype=np.int32)
@@ -208,12 +216,12 @@ class Envelope:
     def run(self, x: np.ndarray) -> np.ndarray:
         out = np.empty_like(x)
         y = np.zeros_like(x[:, 0, :])
-        rectified = np.minimum(np.abs(x), 32767)
+        rectified = np.minimum(np.abs(x), Q15_MAX) << FRACTION_BITS
         for n in range(x.shape[1]):
-            y = sat16(y + round_shift((rectified[:, n, :] - y) * self.gain, 15))
-            out[:, n, :] = y
+            y = y + round_shift((rectified[:, n, :] - y) * self.gain, POLE_SHIFT)
+            out[:, n, :] = round_shift(y, FRACTION_BITS)
         return out
 
     def run_float(self, x: np.ndarray) -> np.ndarray:
-        k = self.gain / 32768.0
+        k = self.gain / float(1 << POLE_SHIFT)
         return _signal().lfilter([k], [1.0, k - 1.0], np.abs(x.astype(np.float64)), axis=1)
