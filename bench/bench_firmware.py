@@ -11,6 +11,7 @@ from pathlib import Path
 
 from engine.catalog import load_catalog
 from engine.codegen.measure import measure_cortex_m4
+from engine.diagnostics import StageError
 from engine.pipeline import BuildOptions, build_site, resolve_site
 from engine.resolve.power import dsp_cycles_per_window
 from engine.spec import validate_spec
@@ -44,7 +45,7 @@ def main() -> None:
     for name in EXAMPLES:
         try:
             rows[name] = measure(name, catalog)
-        except Exception as exc:  # a site that does not build is reported, the others still run
+        except StageError as exc:  # a site that does not build is reported, the others still run
             rows[name] = {"error": str(exc)}
     print(f"{'example':15} {'chain instr/s':>14} {'model cyc/s':>12} {'ratio':>6} {'net instr/step':>15} "
           f"{'flash B':>8} {'RAM B':>7}")
