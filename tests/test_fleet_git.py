@@ -86,7 +86,8 @@ def test_check_exits_3_naming_every_differing_file_and_writes_nothing(repo, fast
     assert out.splitlines()[-1] == "3 sites checked against bundles/: 2 up to date, 1 differs; 2 from the cache"
     code, _, err = run_cli(CHECK + ["--output", "github"], repo)
     assert code == 3
-    assert err.splitlines() == [f"::error file={SPEC}::bundles/{SITE}: changed {name}" for name in expected]
+    assert err.splitlines() == [f"::error file={SPEC},title=NM920::bundles/{SITE}: changed {name}"
+                                   for name in expected]
     assert git(repo, "status", "--porcelain") == f" M {SPEC}\n"
     assert tree(repo / "bundles" / SITE) == committed
 

@@ -16,6 +16,7 @@ from engine.cli.common import (
     emit_diagnostics,
 )
 from engine.codegen.bundle import differences, write_atomically
+from engine.diagnostics import RENDERERS, Diagnostic
 from engine.fleet import (
     BuildJob,
     Cache,
@@ -143,8 +144,8 @@ def run(args) -> int:
     if any(o.status == "failed" for o in outcomes):
         return EXIT_INVALID
     if args.check and changed:
-        if args.output == "github":
-            sys.stderr.write("".join(f"::error file={spec}::{line}\n" for spec, line in changed))
+        if args.output == "github":  # an annotation on the spec whose bundle is stale
+            sys.stderr.write(RENDERERS["github"]([Diagnostic("error", "NM920", line, file=spec) for spec, line in changed]))
         else:
             sys.stderr.write("".join(f"{line}\n" for _, line in changed))
         return EXIT_CHECK_DIFFERS
@@ -209,8 +210,6 @@ def _publish(outcomes, out_root: Path, check: bool, cache, index):
 
 
 def _duplicate_sites(outcomes):
-    from engine.diagnostics import Diagnostic
-
     by_site: dict[str, list[str]] = {}
     for outcome in outcomes:
         if outcome.status != "failed":
