@@ -291,3 +291,30 @@ def test_no_fallback_for_a_network_the_firmware_does_not_run(node):
     same = run_script(node, FACTORY + ["install B.nmc", "chip-miss-after 50", "run nominal.bin 1"])
     assert states(same, "install")[0]["fallback_matches"] == "1"
     assert [line.split()[2] for line in same if line.startswith("window ")] == ["fallback=1"]
+
+
+def test_learning_unlocks_only_where_spec_and_image_allow_it(tmp_path):
+    """Below SIL 1 a spec may unlock learning; the node then allows it for an image whose
+    policy unlocks it too, and still refuses it for a locked image."""
+    from engine.codegen.firmware import FirmwareInputs, firmware_files
+
+    result, resolved = example("acoustic-xylo")
+    assert (resolved.data.get("safety") or {}).get("class", "none") == "none"
+    data = dict(resolved.data, runtime=dict(resolved.data["runtime"], learning="unlocked"))
+    contents = read_image(result.files["model.nmc"])
+    unlocked = attrs.evolve(contents, policy=attrs.evolve(contents.policy, learning_locked=False))
+    files = {f"firmware/{k}": v for k, v in firmware_files(
+        unlocked, FirmwareInputs("specs/examples/acoustic-xylo.yaml", data, resolved.chain, None)).items()}
+    files["firmware/nmc_format.h"] = result.files["firmware/nmc_format.h"]
+    folder = write_firmware(files, tmp_path / "fw")
+    make(folder, "host")
+    (folder / "unlocked.nmc").write_bytes(write_image(unlocked, None))
+    (folder / "locked.nmc").write_bytes(result.files["model.nmc"])
+    node = {"folder": folder, "sha": {"unlocked": hashlib.sha256(write_image(unlocked, None)).hexdigest(),
+                                      "locked": hashlib.sha256(result.files["model.nmc"]).hexdigest()}}
+    out = run_script(node, ["factory unlocked.nmc 0", "boot", "learning 1", "factory locked.nmc 1",
+                            "corrupt 100", "boot", "learning 1"])
+    assert [s["status"] for s in states(out, "learning")] == ["ok", "learning"]
+    assert [s["active"] for s in states(out, "boot")] == ["0", "1"]
+    assert [line.split()[1] for line in out if line.startswith("chip-load")] == ["learning=0", "learning=1",
+                                                                                  "learning=0"]
