@@ -86,7 +86,8 @@ def run(args) -> int:
     if contents.metadata.spec_hash != spec_hash(doc):
         diagnostics.append(Diagnostic("warning", "NM805", "the image was built from another version of this spec or its files "
                                                           "(spec hash differs); verifying it against the current one", file=doc.display))
-    result = verify_bundle(doc, image_bytes, resolved.chain, resolved.float_model, resolved.stimuli)
+    result = verify_bundle(doc, image_bytes, resolved.chain, resolved.float_model, resolved.stimuli,
+                           catalog=catalog, deployment=resolved.deployment)
     diagnostics += list(result.diagnostics)
     summary = result.summary()
     if args.output == "json":
@@ -113,4 +114,27 @@ def _print(summary: dict, contents) -> None:
     corr = ", ".join(f"{c:.3f}" for c in summary["spike_count_correlation"])
     out.write(f"spike-count correlation per output: {corr}\n")
     out.write(f"deterministic: {'yes' if summary['deterministic'] else 'NO'}\n")
+    if "cycles" in summary:
+        c = summary["cycles"]
+        out.write(f"cycles ({c['model']} model, {c['cores']} core(s)): peak {c['peak_per_step']:.0f}, mean {c['mean_per_step']:.0f} "
+                  f"per step of {c['dt_s'] * 1e3:g} ms\n")
+        out.write(f"latency per step: peak {c['peak_latency_s'] * 1e6:.1f} us, mean {c['mean_latency_s'] * 1e6:.1f} us "
+                  f"at {c['clock_hz'] / 1e6:g} MHz ({'real time' if c['real_time'] else 'NOT real time'})\n")
+        worst = "" if c["worst_case_clock_hz"] is None else f"; worst case with margin {c['worst_case_clock_hz'] / 1e6:.3g} MHz"
+        out.write(f"lowest real-time clock: {c['min_clock_hz'] / 1e6:.3g} MHz{worst}\n")
+        energy = "unknown (no per-operation energy or static power in the catalog)" if c["energy_per_window_j"] is None else (
+            f"{c['energy_per_window_j'] * 1e6:.4g} uJ per window of {c['window_steps']} steps (dynamic "
+            + ("unknown" if c["dynamic_energy_j"] is None else f"{c['dynamic_energy_j'] * 1e6:.4g} uJ")
+            + ", static " + ("unknown" if c["static_energy_j"] is None else f"{c['static_energy_j'] * 1e6:.4g} uJ") + ")")
+        out.write(f"energy: {energy}\n")
+    if "power" in summary:
+        p = summary["power"]
+        if "note" in p:
+            out.write(f"power: {p['note']}\n")
+        else:
+            budget = "no budget" if p["budget_uW"] is None else (
+                f"budget {p['budget_uW']:g} uW: {'within' if p['within_budget'] else 'OVER'}")
+            estimate = "" if p["estimate_inference_uW"] is None else f" (float-model estimate {p['estimate_inference_uW']:.2f} uW)"
+            out.write(f"power with the kernel's counts: inference {p['inference_uW']:.2f} uW{estimate}, {budget}; "
+                      f"node {p['total_uW']:.2f} uW, {p['life_years']:.2f} years (required {p['required_years']:g})\n")
     out.write("verification " + ("passed" if summary["passed"] else "FAILED") + "\n")

@@ -35,6 +35,37 @@ class Agreement:
     synaptic_ops: int  # over all windows
     steps: int
     output_spikes_per_step: float  # kernel, nominal windows
+    cycles: "CycleSummary | None" = None  # when a cycle model was given
+
+
+@attrs.frozen
+class CycleSummary:
+    """The cycle model over every stimulus window."""
+
+    model: str
+    cores: int
+    clock_hz: float
+    dt: float
+    peak_cycles: float  # busiest core, busiest step
+    mean_cycles: float  # busiest core per step, averaged over steps
+    peak_latency_s: float
+    mean_latency_s: float
+    min_clock_hz: float  # lowest clock that keeps every step within dt
+    worst_case_clock_hz: float | None  # xylo-step: every channel and neuron active, with Rockpool's margin
+    real_time: bool
+    window_steps: int  # steps of one inference window
+    synaptic_ops_per_window: float
+    neuron_updates_per_window: float
+    hops_per_window: float
+    dynamic_energy_j: float | None  # per window
+    static_energy_j: float | None  # per window
+    provenance: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def energy_j(self) -> float | None:
+        if self.dynamic_energy_j is None and self.static_energy_j is None:
+            return None
+        return (self.dynamic_energy_j or 0.0) + (self.static_energy_j or 0.0)
 
 
 def _rates(predicted: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
@@ -44,13 +75,43 @@ def _rates(predicted: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     return detection, false_alarm
 
 
-def check_agreement(network, reference: FloatNet, chain: Chain, stimuli: Stimuli) -> Agreement:
+def _cycle_summary(network, runs_cycles, model) -> CycleSummary:
+    from engine.verify.cycles import XYLO_STEP_CYCLES, inference_energy
+
+    step_cycles = np.concatenate([c.step_cycles for c in runs_cycles])
+    first = runs_cycles[0]
+    windows = len(runs_cycles)
+    energies = [inference_energy(c, model) for c in runs_cycles]
+    dynamic = None if energies[0].dynamic_j is None else float(np.mean([e.dynamic_j for e in energies]))
+    static = None if energies[0].static_j is None else float(np.mean([e.static_j for e in energies]))
+    total = {name: sum(float(c.counters[name].sum()) for c in runs_cycles) / windows
+             for name in ("synaptic_ops", "neuron_updates", "hops")}
+    worst = first.worst_case_cycles
+    return CycleSummary(
+        model=model.kind, cores=int(first.cycles.shape[1]), clock_hz=model.clock_hz, dt=network.dt,
+        peak_cycles=float(step_cycles.max(initial=0.0)), mean_cycles=float(step_cycles.mean()) if step_cycles.size else 0.0,
+        peak_latency_s=float(step_cycles.max(initial=0.0)) / model.clock_hz,
+        mean_latency_s=(float(step_cycles.mean()) if step_cycles.size else 0.0) / model.clock_hz,
+        min_clock_hz=float(step_cycles.max(initial=0.0)) / network.dt,
+        worst_case_clock_hz=None if worst is None else worst * (1 + XYLO_STEP_CYCLES["clock_margin"]) / network.dt,
+        real_time=bool(step_cycles.max(initial=0.0) <= model.clock_hz * network.dt),
+        window_steps=int(first.cycles.shape[0]), synaptic_ops_per_window=total["synaptic_ops"],
+        neuron_updates_per_window=total["neuron_updates"], hops_per_window=total["hops"],
+        dynamic_energy_j=dynamic, static_energy_j=static, provenance=model.provenance)
+
+
+def check_agreement(network, reference: FloatNet, chain: Chain, stimuli: Stimuli, *, cycle_model=None) -> Agreement:
+    from engine.verify.cycles import count_cycles
+
     spikes = chain.run(stimuli.samples)  # (windows, frames, channels)
     float_counts = simulate(reference, spikes)[reference.output].sum(axis=1)
     kernel_counts, ops, deterministic, steps = [], 0, True, 0
     nominal_out = []
+    runs_cycles = []
     for index, window in enumerate(spikes):
         first = kernel.run(network, window)
+        if cycle_model is not None:
+            runs_cycles.append(count_cycles(network, first, cycle_model))
         counts = first.output_counts(network.output)
         if index < 2:  # determinism: the same input twice gives the same spikes
             second = kernel.run(network, window)
@@ -77,4 +138,5 @@ def check_agreement(network, reference: FloatNet, chain: Chain, stimuli: Stimuli
         detection_rate=det, false_alarm_rate=fa, float_detection_rate=fdet, float_false_alarm_rate=ffa,
         correlation=tuple(correlation), deterministic=bool(deterministic), kernel_classes=tuple(int(c) for c in k_cls),
         float_classes=tuple(int(c) for c in f_cls), labels=tuple(int(c) for c in stimuli.labels),
-        synaptic_ops=ops, steps=steps, output_spikes_per_step=float(np.mean(nominal_out)) if nominal_out else 0.0)
+        synaptic_ops=ops, steps=steps, output_spikes_per_step=float(np.mean(nominal_out)) if nominal_out else 0.0,
+        cycles=_cycle_summary(network, runs_cycles, cycle_model) if runs_cycles else None)

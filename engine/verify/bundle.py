@@ -1,5 +1,7 @@
 """`nmspec verify`: the image read back from its bytes, run by the kernel on the spec's
-stimuli, against the float reference of the source model."""
+stimuli, against the float reference of the source model; with the target's cycle model,
+the cycles, latency and energy of those runs, and the node's power recomputed from what
+the kernel counted instead of the float model's estimate."""
 
 from __future__ import annotations
 
@@ -12,12 +14,26 @@ from engine.image import read_image
 from engine.verify.agreement import Agreement, check_agreement
 
 
+@attrs.frozen
+class KernelPower:
+    """The node's power with the chip's work per window taken from the kernel's counts."""
+
+    inference_w: float  # chip + the MCU's signal chain, averaged over the schedule
+    total_w: float
+    budget_w: float | None
+    life_years: float
+    required_years: float
+    estimate_inference_w: float | None  # what resolve estimated from the float model
+
+
 @attrs.frozen(eq=False)
 class Verification:
     agreement: Agreement | None
     min_agreement: float
     image_bytes: int
     diagnostics: tuple[Diagnostic, ...]
+    power: KernelPower | None = None
+    power_note: str | None = None  # why there is no kernel power figure
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"image_bytes": self.image_bytes, "min_agreement": self.min_agreement,
@@ -32,15 +48,77 @@ class Verification:
                 "spike_count_correlation": list(a.correlation), "deterministic": a.deterministic,
                 "synaptic_ops": a.synaptic_ops, "steps": a.steps,
             })
+            if a.cycles is not None:
+                c = a.cycles
+                out["cycles"] = {
+                    "model": c.model, "cores": c.cores, "clock_hz": c.clock_hz, "dt_s": c.dt,
+                    "peak_per_step": round(c.peak_cycles, 3), "mean_per_step": round(c.mean_cycles, 3),
+                    "peak_latency_s": c.peak_latency_s, "mean_latency_s": c.mean_latency_s,
+                    "min_clock_hz": round(c.min_clock_hz, 3),
+                    "worst_case_clock_hz": None if c.worst_case_clock_hz is None else round(c.worst_case_clock_hz, 3),
+                    "real_time": c.real_time, "window_steps": c.window_steps,
+                    "synaptic_ops_per_window": c.synaptic_ops_per_window,
+                    "neuron_updates_per_window": c.neuron_updates_per_window, "hops_per_window": c.hops_per_window,
+                    "energy_per_window_j": c.energy_j, "dynamic_energy_j": c.dynamic_energy_j,
+                    "static_energy_j": c.static_energy_j,
+                    "constants": {name: where for name, where in c.provenance},
+                }
+        if self.power is not None:
+            p = self.power
+            out["power"] = {"inference_uW": round(p.inference_w * 1e6, 3), "total_uW": round(p.total_w * 1e6, 3),
+                            "budget_uW": None if p.budget_w is None else round(p.budget_w * 1e6, 3),
+                            "within_budget": None if p.budget_w is None else p.inference_w <= p.budget_w,
+                            "life_years": round(p.life_years, 3), "required_years": round(p.required_years, 3),
+                            "estimate_inference_uW": None if p.estimate_inference_w is None
+                            else round(p.estimate_inference_w * 1e6, 3)}
+        elif self.power_note:
+            out["power"] = {"note": self.power_note}
         return out
 
 
-def verify_bundle(doc, image: bytes, chain, float_model, stimuli) -> Verification:
+def _chip(doc, catalog):
+    from engine.resolve import _overrides
+
+    data = doc.data
+    chip = catalog.get("chips", data["target"]["chip"]) if catalog is not None else None
+    return chip, _overrides(data)
+
+
+def _kernel_power(deployment, catalog, overrides, cycles) -> tuple[KernelPower | None, str | None]:
+    from engine.catalog import MissingFigure
+    from engine.resolve.power import node_power
+
+    data = deployment.data
+    activity = deployment.activity
+    scale = activity.steps / max(cycles.window_steps, 1)
+    kernel_activity = attrs.evolve(activity, synaptic_ops=cycles.synaptic_ops_per_window * scale,
+                                   neuron_updates=cycles.neuron_updates_per_window * scale)
+    radio = (data["power"].get("radio") or {}).get("part")
+    try:
+        report = node_power(sensor=catalog.part("sensors", data["sensor"]["part"]), mcu=catalog.part("mcus", data["target"]["mcu"]),
+                            chip=catalog.part("chips", data["target"]["chip"]),
+                            radio=catalog.part("radios", radio) if radio else None,
+                            cell=catalog.part("cells", data["power"]["battery"]["cell"]), spec=data,
+                            activity=kernel_activity, overrides=overrides)
+    except (MissingFigure, KeyError) as exc:
+        return None, f"no power figure: {getattr(exc, 'message', exc)}"
+    estimate = deployment.power.inference_power_w if deployment.power is not None else None
+    return KernelPower(report.inference_power_w, report.total_power_w, report.budget_w, report.life_years,
+                       report.required_years, estimate), None
+
+
+def verify_bundle(doc, image: bytes, chain, float_model, stimuli, *, catalog=None, deployment=None) -> Verification:
+    """With `catalog`, the chip's cycle model counts cycles, latency and energy; with the
+    resolved `deployment` too, the power budget is checked against the kernel's counts."""
+    from engine.verify.cycles import cycle_model
+
     contents = read_image(image)
     minimum = float((doc.data.get("verify") or {}).get("min_agreement", 0.99))
     if stimuli is None:
         return Verification(None, minimum, len(image), (Diagnostic("warning", "NM801", "verify.stimuli: none given; only the image round trip was checked"),))
-    agreement = check_agreement(contents.network, float_model, chain, stimuli)
+    chip, overrides = _chip(doc, catalog)
+    model = cycle_model(chip, overrides["chips"]) if chip is not None else None
+    agreement = check_agreement(contents.network, float_model, chain, stimuli, cycle_model=model)
     problems = []
     if agreement.agreement < minimum:
         problems.append(doc.at("/verify/min_agreement", "NM802",
@@ -49,4 +127,17 @@ def verify_bundle(doc, image: bytes, chain, float_model, stimuli) -> Verificatio
                                hint="look at the quantization report; raise headroom or use per_channel granularity"))
     if not agreement.deterministic:
         problems.append(Diagnostic("error", "NM803", "verify: two kernel runs of the same input differ"))
-    return Verification(agreement, minimum, len(image), tuple(problems))
+    cycles = agreement.cycles
+    if cycles is not None and not cycles.real_time:
+        problems.append(doc.at("/target/chip", "NM806",
+                               f"verify: the busiest step needs {cycles.peak_cycles:.0f} cycles, {cycles.peak_latency_s * 1e3:.3g} ms "
+                               f"at {cycles.clock_hz / 1e6:g} MHz, longer than the {cycles.dt * 1e3:g} ms step",
+                               hint=f"the chip needs at least {cycles.min_clock_hz / 1e6:.3g} MHz for this network"))
+    power, note = None, None
+    if cycles is not None and deployment is not None:
+        power, note = _kernel_power(deployment, catalog, overrides, cycles)
+        if power is not None and power.budget_w is not None and power.inference_w > power.budget_w:
+            problems.append(doc.at("/power/budget", "NM807",
+                                   f"verify: with the kernel's counts inference needs {power.inference_w * 1e6:.1f} uW, more than "
+                                   f"the {power.budget_w * 1e6:g} uW budget"))
+    return Verification(agreement, minimum, len(image), tuple(problems), power, note)
