@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from spec_cases import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,3 +137,18 @@ def test_diff_names_a_path_missing_at_a_revision(repo):
     code, _out, err = run_cli(["diff", f"no-such-rev:{SPEC}", SPEC], repo)
     assert code == 2
     assert err.startswith("nmspec diff: git cannot read revision 'no-such-rev': ")
+
+
+def test_pre_commit_hooks_run_as_declared(repo, faster_radio):
+    hooks = {hook["id"]: hook for hook in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
+    check = hooks["nmspec-check"]
+    assert check["entry"].split()[0] == "nmspec" and check["pass_filenames"] is False
+    # pre-commit runs `entry args...`; the repository's config adds its bundle folder
+    command = check["entry"].split()[1:] + check["args"] + ["--out", "bundles", "--no-verify", "--jobs", "1", "-q"]
+    code, _, err = run_cli(command, repo)
+    assert code == 3
+    assert f"bundles/{SITE}: changed model.nmc" in err.splitlines()
+    validate = hooks["nmspec-validate"]
+    code, out, err = run_cli(validate["entry"].split()[1:] + [SPEC, "regions/us/compressor.yaml"], repo)
+    assert code == 0, err
+    assert out == "2 specs valid\n"
