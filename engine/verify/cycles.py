@@ -91,15 +91,17 @@ def cycle_model(part, overrides: Mapping[str, float] | None = None) -> CycleMode
     clock = figure("clock", DEFAULT_CLOCK_HZ, f"nmspec default {DEFAULT_CLOCK_HZ / 1e6:g} MHz (no catalog figure)")
     family = part.attribute("family")
     default_note = "nmspec default (engine/mapping/target.py); no vendor figure"
-    per_event = {
-        "input_events": figure("cycles_per_input_event", DEFAULT_CYCLES["input_event"], default_note),
-        "synaptic_ops": figure("cycles_per_synaptic_op", DEFAULT_CYCLES["synaptic_op"], default_note),
-        "neuron_updates": figure("cycles_per_neuron_update", DEFAULT_CYCLES["neuron_update"], default_note),
-        "spikes_sent": figure("cycles_per_spike", DEFAULT_CYCLES["spike_sent"], default_note),
-        "hops": figure("cycles_per_hop", DEFAULT_HOP_CYCLES, default_note),
-    }
+    per_event: dict[str, float] = {}
     kind = "per-event"
-    if family == "xylo":
+    if family != "xylo":
+        per_event = {
+            "input_events": figure("cycles_per_input_event", DEFAULT_CYCLES["input_event"], default_note),
+            "synaptic_ops": figure("cycles_per_synaptic_op", DEFAULT_CYCLES["synaptic_op"], default_note),
+            "neuron_updates": figure("cycles_per_neuron_update", DEFAULT_CYCLES["neuron_update"], default_note),
+            "spikes_sent": figure("cycles_per_spike", DEFAULT_CYCLES["spike_sent"], default_note),
+            "hops": figure("cycles_per_hop", DEFAULT_HOP_CYCLES, default_note),
+        }
+    else:
         kind = "xylo-step"
         provenance.append(("xylo step model", XYLO_STEP_SOURCE + ("" if part.id == "xylo-audio2" else
                                                                   "; published for Xylo Audio 2, applied to this Xylo core")))
@@ -136,7 +138,7 @@ class CycleCounts:
         return bool(self.latency_s.max(initial=0.0) <= self.dt)
 
 
-def _per_core_rows(network: QuantNetwork, proj, routing) -> "object":
+def _per_core_rows(network: QuantNetwork, proj) -> "object":
     """(n_src, n_cores) sparse: synapses of each source row on each core."""
     from scipy import sparse
 
@@ -180,7 +182,7 @@ def count_events(network: QuantNetwork, run) -> dict[str, np.ndarray]:
     steps = run.inputs.shape[0]
     counters = {name: np.zeros((steps, n_cores), dtype=np.int64) for name in COUNTERS}
     for proj in routed.projections:
-        per_core = _per_core_rows(routed, proj, run.routing)
+        per_core = _per_core_rows(routed, proj)
         sources = _delivered_sources(routed, run, proj)
         counters["synaptic_ops"] += _times(sources, per_core)
         if proj.src == INPUT:  # one input event per channel event and core that holds its targets
