@@ -73,3 +73,37 @@ def layered(family, sizes, rng, *, dt=0.001):
         projs.append(Projection(previous, name, Weights.from_dense(dense), 0, int(rng.integers(-2, 4) if family == "loihi" else rng.integers(0, 3))))
         previous = name
     return QuantNetwork(family, dt, sizes[0], tuple(pops), tuple(projs), previous)
+
+
+def dimension_order_routes(network, width):
+    """Routing tables written apart from the mapper: one key per (population, source core)
+    with synapses, sorted; X then Y from the source router; LOCAL where targets live."""
+    from engine.netlist import LINK_EAST, LINK_LOCAL, LINK_NORTH, LINK_SOUTH, LINK_WEST, RouteEntry
+
+    placement = network.placement
+    xy = placement.core_xy.tolist()
+    needed = {}
+    for proj in network.projections:
+        if proj.src == INPUT:
+            continue
+        w = proj.weights
+        for s in range(w.n_src):
+            for d in w.indices[w.indptr[s]:w.indptr[s + 1]].tolist():
+                key = (proj.src, int(placement.neuron_core[proj.src][s]))
+                needed.setdefault(key, set()).add(int(placement.neuron_core[proj.dst][d]))
+    entries = []
+    for key, (pop, core) in enumerate(sorted(needed)):
+        links = {}
+        for target in sorted(needed[(pop, core)]):
+            x, y = xy[core]
+            tx, ty = xy[target]
+            while (x, y) != (tx, ty):
+                if x != tx:
+                    bit, step = (LINK_EAST, (1, 0)) if tx > x else (LINK_WEST, (-1, 0))
+                else:
+                    bit, step = (LINK_NORTH, (0, 1)) if ty > y else (LINK_SOUTH, (0, -1))
+                links[(x, y)] = links.get((x, y), 0) | bit
+                x, y = x + step[0], y + step[1]
+            links[(tx, ty)] = links.get((tx, ty), 0) | LINK_LOCAL
+        entries += [RouteEntry(y * width + x, key, 0xFFFFFFFF, bits) for (x, y), bits in sorted(links.items())]
+    return tuple(entries)

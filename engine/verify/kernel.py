@@ -380,9 +380,13 @@ def run(network: QuantNetwork, input_counts: np.ndarray, *, record: bool = False
         raise ValueError("input spike counts must be non-negative")
     routing = None
     if routed and network.placement is not None and network.placement.n_cores > 1:
-        from engine.verify.mesh import route_network
+        from engine.diagnostics import Diagnostic, StageError
+        from engine.verify.mesh import RoutingError, route_network
 
-        routing = route_network(network)
+        try:
+            routing = route_network(network)
+        except RoutingError as exc:
+            raise StageError([Diagnostic("error", "NM816", f"image routing tables: {exc}")]) from None
         network = routing.network
     runner = {"xylo": _run_xylo, "loihi": _run_loihi, "lif": _run_lif}[network.family]
     result = runner(network, x, record)
