@@ -432,3 +432,61 @@ def test_snntorch_export_imports_with_snntorchs_parameters_and_spikes():
     assert int(hidden.sum()) == 82 and int(output.sum()) == 68
     np.testing.assert_array_equal(out["1"], hidden)
     np.testing.assert_array_equal(out["3"], output)
+
+
+# --- files as older nir versions and other exporters write them ---
+
+
+def test_file_without_v_reset_reads_as_nir_104_wrote_it(tmp_path):
+    """nir 1.0.4 had no v_reset: such files read with v_reset = 0."""
+    import h5py
+
+    node = nir.LIF(tau=np.full(2, 4e-3), r=np.ones(2), v_leak=np.zeros(2), v_threshold=np.ones(2), v_reset=np.full(2, 0.5))
+    path = tmp_path / "old.nir"
+    nir.write(str(path), chain(2, nir.Linear(weight=np.eye(2)), node, n_out=2))
+    with h5py.File(path, "r+") as f:
+        del f["node/nodes/n1/v_reset"]
+    (pop,) = read_nir(path, dt=DT, convention="nir").populations
+    np.testing.assert_array_equal(pop.v_reset, [0.0, 0.0])
+
+
+def test_batch_axes_in_input_and_output_types(tmp_path):
+    """Norse writes the batch axis into Input/Output types ([1, n]); nir's type check then
+    fails, the import reads the file without it and counts the channels."""
+    g = graph({"input": nir.Input(input_type={"input": np.array([1, 3])}), "fc": nir.Linear(weight=np.ones((2, 3))),
+               "lif": lif(2), "output": nir.Output(output_type={"output": np.array([1, 2])})},
+              [("input", "fc"), ("fc", "lif"), ("lif", "output")], type_check=False)
+    net = roundtrip(g, tmp_path, convention="norse")
+    assert net.n_inputs == 3 and [p.size for p in net.populations] == [2]
+    np.testing.assert_array_equal(net.projections[0].weight, np.ones((3, 2)))
+
+
+def test_norse_export_imports_with_norses_parameters_and_spikes():
+    """Norse 1.1 writes tau as dt * tau_true, r = 1, batch axes in the Input/Output types;
+    its LIFCell current jumps by the weighted input itself (in_gain = w_in)."""
+    record = json.loads((DATA / "norse_net.json").read_text())
+    assert record["framework"] == {"nir": "1.0.8", "norse": "1.1.0", "torch": "2.14.1"}
+    dt = record["dt"]
+    net = read_nir(DATA / "norse_net.nir", dt=dt, convention="norse")
+    assert net.n_inputs == 5
+    cell, box = net.populations
+    assert (cell.kind, box.kind, net.output) == ("cubalif", "lif", "3")
+    np.testing.assert_allclose(cell.alpha, 1 - dt * np.array(record["cell_tau_syn_inv"]), rtol=1e-6)
+    np.testing.assert_allclose(cell.beta, 1 - dt * np.array(record["cell_tau_mem_inv"]), rtol=1e-6)
+    np.testing.assert_allclose(cell.i_gain, dt * np.array(record["cell_tau_mem_inv"]), rtol=1e-6)
+    np.testing.assert_array_equal(cell.in_gain, np.ones(4))
+    np.testing.assert_array_equal(cell.threshold, np.float32(record["cell_v_th"]))
+    np.testing.assert_allclose(box.beta, 1 - dt * np.array(record["box_tau_mem_inv"]), rtol=1e-6)
+    np.testing.assert_allclose(box.in_gain, dt * np.array(record["box_tau_mem_inv"]), rtol=1e-6)
+    np.testing.assert_array_equal(box.threshold, np.float32(record["box_v_th"]))
+    assert cell.reset == box.reset == "zero"
+    fc1, fc2 = sorted(net.projections, key=lambda p: p.dst)
+    np.testing.assert_array_equal(fc1.weight, np.float32(record["fc1_weight"]).T)
+    np.testing.assert_array_equal(fc1.bias, np.float32(record["fc1_bias"]))
+    np.testing.assert_array_equal(fc2.weight, np.float32(record["fc2_weight"]).T)
+    assert fc2.bias is None  # Norse writes Linear without bias as an Affine with a zero bias
+    out = simulate(net, np.array(record["input_spikes"]))
+    hidden, output = np.array(record["hidden_spikes"]), np.array(record["output_spikes"])
+    assert int(hidden.sum()) == 103 and int(output.sum()) == 32
+    np.testing.assert_array_equal(out["1"], hidden)
+    np.testing.assert_array_equal(out["3"], output)

@@ -15,7 +15,8 @@ Exporter conventions (what each framework writes; see docs/models.md):
             w_in = 1 / (1 - alpha); the per-step decays are beta and alpha whatever the
             spec's dt (rounded back to the float32 snnTorch holds); the threshold is
             subtracted one step after the spike, after the decay.
-  norse     tau is written as dt * tau_true; r = 1; reset to v_reset.
+  norse     tau is written as dt * tau_true; r = 1; a CubaLIF current jumps by w_in times
+            the input (not (dt/tau_syn) w_in); reset to v_reset.
   sinabs    time constants in steps; r = 1; reset by subtraction.
   rockpool  r = tau * exp(-dt/tau) / dt and w_in = 1: exact exponential decays; reset by
             subtraction.
@@ -311,6 +312,8 @@ def _population(name: str, node: Any, dt: float, convention: str, width: int) ->
         r = _vec(node.r, size)
         if convention == "spyx":
             in_gain, i_gain = w_in, np.ones(size)
+        elif convention == "norse":  # the current jumps by the weighted input itself
+            in_gain, i_gain = w_in, (1.0 - beta) * r
         else:
             in_gain = float32((1.0 - alpha) * w_in)
             i_gain = float32((1.0 - beta) * r)
