@@ -42,6 +42,15 @@ INDEX_FORMAT = 2
 RACY_MARGIN_NS = 1_000_000_000
 
 
+def _yaml_files(folder: str) -> list[Path]:
+    """Every *.yaml / *.yml under `folder`, hidden folders and files left out, sorted."""
+    found = []
+    for top, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [os.path.join(top, f) for f in files if f.endswith((".yaml", ".yml")) and not f.startswith(".")]
+    return [Path(f) for f in sorted(found, key=lambda f: f.split(os.sep))]
+
+
 def site_specs(paths: Iterable[str]) -> tuple[list[Path], list[Diagnostic]]:
     """Spec files under the given files and folders; bases (kind SiteBase) and catalog
     files are skipped, since they are not sites."""
@@ -49,8 +58,7 @@ def site_specs(paths: Iterable[str]) -> tuple[list[Path], list[Diagnostic]]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            candidates = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
-                                and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            candidates = _yaml_files(raw)
         elif path.exists():
             candidates = [path]
         else:
@@ -180,9 +188,14 @@ def cache_key(key_base: str, spec_in_repository: str, spec_digest: str, parts: s
 
 # --- the cache and its index --------------------------------------------------------------
 
-def _fingerprint(path: Path) -> list:
-    stat = path.stat()
-    return [str(path), stat.st_size, stat.st_mtime_ns]
+def _fingerprint(path: str) -> list:
+    stat = os.stat(path)
+    return [path, stat.st_size, stat.st_mtime_ns]
+
+
+def _index_name(path: str | Path) -> str:
+    # absolute, not resolved: a stable name costs no look-up of every folder on the way
+    return os.path.abspath(path)
 
 
 def _diagnostic_record(d: Diagnostic) -> dict[str, Any]:
@@ -225,41 +238,45 @@ class Cache:
         self.root.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".index.")
         with os.fdopen(fd, "w") as handle:
-            json.dump(index, handle, sort_keys=True, separators=(",", ":"))
+            handle.write(json.dumps(index, sort_keys=True, separators=(",", ":")))  # the C encoder
         os.replace(tmp, self._index_path())
 
     def quick(self, index: Mapping[str, Any], spec: Path, context: str) -> QuickHit | None:
         """The recorded outcome for `spec` if it was built in the same context and no file
         its last build read has changed since."""
-        entry = index["specs"].get(str(spec.resolve()))
+        entry = index["specs"].get(_index_name(spec))
         if not entry or entry["context"] != context:
             return None
         if entry["diagnostics"] and entry.get("cwd") != os.getcwd():
             return None  # diagnostics name files relative to the working folder
         try:
-            if not all(_fingerprint(Path(f[0])) == f for f in entry["files"]):
+            if not all(_fingerprint(f[0]) == f for f in entry["files"]):
                 return None
         except OSError:
             return None
         return QuickHit(entry["key"], entry["site"], entry["agreement"],
                         tuple(_diagnostic_from(d) for d in entry["diagnostics"]))
 
-    def record(self, index: dict[str, Any], outcome: SiteOutcome, context: str, started_ns: int) -> None:
+    def record(self, index: dict[str, Any], outcome: SiteOutcome, context: str, started_ns: int) -> bool:
         """Remember a validated site's key and the fingerprints of the files it read, unless
-        one of them was modified too close to the build's start to be trusted."""
-        files = [_fingerprint(Path(f).resolve()) for f in sorted(set(outcome.read))]
+        one of them was modified too close to the build's start to be trusted; whether the
+        index changed."""
+        files = [_fingerprint(_index_name(f)) for f in sorted(set(outcome.read))]
+        name = _index_name(outcome.spec)
+        before = index["specs"].get(name)
         if any(f[2] >= started_ns - RACY_MARGIN_NS for f in files):
-            index["specs"].pop(str(Path(outcome.spec).resolve()), None)
-            return
-        index["specs"][str(Path(outcome.spec).resolve())] = {
+            index["specs"].pop(name, None)
+            return before is not None
+        index["specs"][name] = {
             "context": context, "key": outcome.key, "site": outcome.site, "files": files,
             "agreement": outcome.agreement, "diagnostics": [_diagnostic_record(d) for d in outcome.diagnostics],
             "cwd": os.getcwd() if outcome.diagnostics else None,
         }
+        return index["specs"][name] != before
 
     def output_current(self, index: Mapping[str, Any], folder: Path, key: str) -> bool:
         """Whether `folder` still holds exactly what this cache wrote there for `key`."""
-        entry = index["outputs"].get(str(folder.resolve()))
+        entry = index["outputs"].get(_index_name(folder))
         if not entry or entry["key"] != key:
             return False
         try:
@@ -267,8 +284,11 @@ class Cache:
         except OSError:
             return False
 
-    def record_output(self, index: dict[str, Any], folder: Path, key: str) -> None:
-        index["outputs"][str(folder.resolve())] = {"key": key, "files": _bundle_fingerprints(folder)}
+    def record_output(self, index: dict[str, Any], folder: Path, key: str) -> bool:
+        """Remember what `folder` holds now, written from `key`; whether the index changed."""
+        name, before = _index_name(folder), index["outputs"].get(_index_name(folder))
+        index["outputs"][name] = {"key": key, "files": _bundle_fingerprints(folder)}
+        return index["outputs"][name] != before
 
     def _object(self, key: str) -> Path:
         return self.root / "objects" / key[:2] / key
@@ -297,12 +317,20 @@ class Cache:
 
 
 def _bundle_fingerprints(folder: Path) -> list:
+    """[relative path, size, mtime] of every file under `folder`, sorted."""
     out = []
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            stat = path.stat()
-            out.append([path.relative_to(folder).as_posix(), stat.st_size, stat.st_mtime_ns])
-    return out
+
+    def walk(path: str, prefix: str) -> None:
+        with os.scandir(path) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    walk(entry.path, f"{prefix}{entry.name}/")
+                elif entry.is_file():
+                    stat = entry.stat()
+                    out.append([prefix + entry.name, stat.st_size, stat.st_mtime_ns])
+
+    walk(str(folder), "")
+    return sorted(out)
 
 
 # --- one site, in any worker --------------------------------------------------------------

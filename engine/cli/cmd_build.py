@@ -125,18 +125,19 @@ def run(args) -> int:
                                  not args.no_verify, epoch, str(cache.root) if cache else None,
                                  firmware_size=args.firmware_size))
     outcomes = settled + _run(args, work)
+    dirty = False  # the index is rewritten only when it changed: a no-change build writes nothing
     if cache:
         for outcome in outcomes:
             if outcome.read and outcome.status in ("built", "cached"):
-                cache.record(index, outcome, contexts[roots[Path(outcome.spec)]].digest, started_ns)
+                dirty |= cache.record(index, outcome, contexts[roots[Path(outcome.spec)]].digest, started_ns)
     outcomes.sort(key=lambda o: o.spec)
     diagnostics = [d for o in outcomes for d in o.diagnostics] + _duplicate_sites(outcomes)
     if any(d.code == "NM241" for d in diagnostics):
-        if cache:
+        if cache and dirty:
             cache.save_index(index)
         return emit_diagnostics(diagnostics, args.output)
-    rows, changed = _publish(outcomes, out_root, args.check, cache, index)
-    if cache:
+    rows, changed, written = _publish(outcomes, out_root, args.check, cache, index)
+    if cache and (dirty or written):
         cache.save_index(index)
     status = emit_diagnostics(diagnostics, args.output)
     if args.output == "text" and not args.quiet:
@@ -158,11 +159,13 @@ CURRENT = "current"
 
 def _roots(specs: list[Path]) -> dict[Path, Path]:
     by_folder: dict[Path, Path] = {}
+    roots = {}
     for spec in specs:
-        folder = spec.resolve().parent
+        folder = spec.parent
         if folder not in by_folder:
-            by_folder[folder] = find_root(folder)
-    return {spec: by_folder[spec.resolve().parent] for spec in specs}
+            by_folder[folder] = find_root(folder.resolve())
+        roots[spec] = by_folder[folder]
+    return roots
 
 
 def _run(args, work: list[BuildJob]) -> list[SiteOutcome]:
@@ -183,9 +186,9 @@ def _run(args, work: list[BuildJob]) -> list[SiteOutcome]:
 
 
 def _publish(outcomes, out_root: Path, check: bool, cache, index):
-    """Write (or, with check, compare) each site's bundle; the summary rows and, for check,
-    (spec, what differs) for every bundle that differs."""
-    rows, changed = [], []
+    """Write (or, with check, compare) each site's bundle; the summary rows, for check
+    (spec, what differs) for every bundle that differs, and whether the index changed."""
+    rows, changed, recorded = [], [], False
     for outcome in outcomes:
         cache_column = "-" if cache is None else ("hit" if outcome.status in ("cached", CURRENT) else "miss")
         if outcome.status == "failed":
@@ -204,9 +207,9 @@ def _publish(outcomes, out_root: Path, check: bool, cache, index):
                     write_atomically(outcome.files, target)
                 status = "written" if diff else "up to date"
             if cache is not None and outcome.key and not (check and diff):
-                cache.record_output(index, target, outcome.key)
+                recorded |= cache.record_output(index, target, outcome.key)
         rows.append((outcome.site, status, cache_column, outcome.seconds, outcome.agreement))
-    return rows, changed
+    return rows, changed, recorded
 
 
 def _duplicate_sites(outcomes):
