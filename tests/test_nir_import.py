@@ -285,6 +285,16 @@ def test_conv2d_same_padding_matches_scipy(tmp_path):
     np.testing.assert_allclose(x.reshape(-1) @ net.projections[0].weight, expected.reshape(-1), rtol=1e-12)
 
 
+def test_conv1d_same_padding_with_an_even_kernel_pads_after():
+    """Kernel 4: 3 samples of padding, 1 before and 2 after, as PyTorch does:
+    y[i] = sum_k w[k] x[i + k - 1] for x = 0..5, w = 1, 10, 100, 1000."""
+    conv = nir.Conv1d(input_shape=6, weight=f64([[[1.0, 10.0, 100.0, 1000.0]]]), stride=1, padding="same", dilation=1,
+                      groups=1, bias=np.zeros(1))
+    net = import_graph(conv_graph([1, 6], conv, [1, 6], type_check=False), dt=DT, convention="nir")
+    y = np.arange(6, dtype=np.float64) @ net.projections[0].weight
+    np.testing.assert_array_equal(y, [2100.0, 3210.0, 4321.0, 5432.0, 543.0, 54.0])
+
+
 def pool_by_loops(c, h, wd, k, s, p, average):
     oh, ow = (h + 2 * p - k) // s + 1, (wd + 2 * p - k) // s + 1
     m = np.zeros((c * h * wd, c * oh * ow))

@@ -290,23 +290,29 @@ def test_xylo_never_fire_bound_is_exact_against_the_kernel():
 
 
 def test_loihi_never_fire_bound_is_exact_against_the_kernel():
-    du = np.array([1023, 4095, 2047, 1023, 4095, 2047])
-    dv = np.array([1024, 512, 2048, 1024, 512, 2048])
-    w = np.array([[4, 2, 6, 4, 2, 6], [2, 2, 0, 2, 2, 0]])
+    """All inputs spike every step. The bias puts each neuron's settled membrane one above
+    vth << 6 (fires: v > vth << 6) or at it / one below (never): with dv = 4095 the membrane
+    settles at u + bias, with dv = 2048 at 2 (u + bias) - 1, so an error of one in the
+    current's fixed point flips the verdict."""
+    du = np.array([1023, 4095, 2047, 1023, 4095, 2047, 1023, 2047])
+    dv = np.array([4095] * 6 + [2048, 2048])
+    w = np.array([[4, 2, 6, 4, 2, 6, 3, 5], [2, 2, 0, 2, 2, 0, 1, 1]])
     drive = w.sum(axis=0) << 6
-    bias = np.zeros(6, dtype=np.int64)
-    # the membrane the closed form says the kernel settles at, from which vth is put just
-    # below (fires) or at it (v > vth << 6 fails)
-    u = ((drive - 1) * 4096) // (du + 1) + 1
-    v = ((u - 1) * 4096) // dv + 1
-    vth = np.concatenate([(v[:3] - 1) >> 6, (v[3:] >> 6) + 1])
+    u = ((drive - 1) * 4096) // (du + 1) + 1  # least fixed point of u <- floor(u (4095 - du) / 4096) + drive
+    vth = np.full(8, 40)
+    target = vth << 6
+    fires = np.array([True, True, True, False, False, False, True, False])
+    settled = np.where(dv == 4095, target + np.where(fires, 1, 0), target + np.where(fires, 2, 0))
+    bias = np.where(dv == 4095, settled, settled // 2) - u
     never = loihi_never_fire(drive, bias, du, dv, vth)
-    assert never.tolist() == [False, False, False, True, True, True]
-    params = {"du": du, "dv": dv, "vth": vth, "bias_mant": bias, "bias_exp": bias}
-    pop = Population("p", 6, {k: frozen_array(v, np.int32) for k, v in params.items()})
+    assert never.tolist() == (~fires).tolist()
+    params = {"du": du, "dv": dv, "vth": vth, "bias_mant": bias, "bias_exp": np.zeros(8, dtype=np.int64)}
+    pop = Population("p", 8, {k: frozen_array(v, np.int32) for k, v in params.items()})
     net = QuantNetwork("loihi", DT, 2, (pop,), (Projection(INPUT, "p", Weights.from_dense(w), 0, 0),), "p")
-    run = kernel.run(net, np.ones((300, 2), dtype=np.int64))
-    assert (run.spikes["p"].sum(axis=0) > 0).tolist() == (~never).tolist()
+    run = kernel.run(net, np.ones((300, 2), dtype=np.int64), record=True)
+    assert (run.spikes["p"].sum(axis=0) > 0).tolist() == fires.tolist()
+    # the silent neurons settle where the closed form says: at or one below vth << 6
+    assert run.states["p.v"][-1][~fires].tolist() == [2560, 2560, 2560, 2559]
 
 
 # --- calibration: a network that goes silent after quantization is an error ---
