@@ -177,6 +177,10 @@ SYNTHETIC = {
                                        {"kind": "band_energy", "fft": 64, "bands": 5, "fmin": 20.0, "fmax": 400.0, "spacing": "log"},
                                        {"kind": "encode", "encoding": "delta", "threshold": 0.02, "polarity": "single"}],
                                sample_rate=1000.0, axes=1, dt=0.05),
+    "fir-decimate": dict(stages=[{"kind": "dc_block", "cutoff": 3.0}, {"kind": "decimate", "factor": 2, "taps": 31},
+                                 {"kind": "decimate", "factor": 3, "taps": 41}, {"kind": "band_energy", "fft": 32, "bands": 4},
+                                 {"kind": "encode", "encoding": "delta", "threshold": 0.02, "polarity": "split"}],
+                         sample_rate=6000.0, axes=2, dt=0.016),
 }
 
 
@@ -207,8 +211,10 @@ def stage_rate(chain: Chain, index: int) -> float:
     return rate
 
 
-# probes: the stages of full.yaml one by one, and the other examples' DC blocks and notches
+# probes: the stages of full.yaml one by one, the other examples' DC blocks and notches,
+# the decimating FIRs
 PROBES = {f"full-{i}": ("full", i) for i in range(len(spec_chain("full").sample_stages))}
+PROBES.update({"fir-decimate-1": ("fir-decimate", 1), "fir-decimate-2": ("fir-decimate", 2)})
 for _name in EXAMPLES:
     for _i, _stage in enumerate(spec_chain(_name).sample_stages):
         if isinstance(_stage, DcBlock) or (isinstance(_stage, Biquads) and _stage.kind == "notch"):
@@ -363,7 +369,7 @@ def test_generated_c_has_no_floating_point_and_renders_the_same_twice(name):
         assert not re.search(r"\b(malloc|calloc|realloc|free)\b", text)
 
 
-@pytest.mark.parametrize("name", EXAMPLES + ("frames-delta-split", "frames-threshold-split", "bands-rate"))
+@pytest.mark.parametrize("name", EXAMPLES + ("frames-delta-split", "frames-threshold-split", "bands-rate", "fir-decimate"))
 def test_chain_builds_for_cortex_m4(tmp_path, name):
     for file, text in render(chain_of(name)).items():
         (tmp_path / file).write_text(text)
@@ -504,3 +510,37 @@ def test_band_energy_of_a_tone_lands_in_its_band_at_the_float_level():
         band = framer.bin_band[21]
         assert np.argmax(fixed) == band
         assert abs(fixed[band] - ideal[0, -1, band]) <= 2.0, (amplitude, fixed[band], ideal[0, -1, band])
+
+
+@pytest.mark.parametrize("probe_name", ["fir-decimate-1", "fir-decimate-2"])
+def test_decimating_fir_keeps_the_new_band_and_stops_what_would_alias(builds, probe_name):
+    """Tones through the FIR in C: above the new Nyquist frequency at least 40 dB down;
+    below half of it within 0.05 dB of the float taps' gain on the same input."""
+    owner, index = PROBES[probe_name]
+    chain = chain_of(owner)
+    stage = chain.sample_stages[index]
+    fs = stage_rate(chain, index)
+    nyquist = fs / stage.factor / 2
+    amplitude = 20000.0
+    n = 40 * len(stage.taps) * stage.factor
+    settle = 2 * len(stage.taps) // stage.factor + 1  # output samples
+    for freq in np.linspace(nyquist * 1.001, fs / 2 * 0.999, 9):
+        tone = single_tone(freq, fs, n, amplitude, chain.axes)
+        peak = c_stage_output(builds, probe_name, tone)[0, settle:].max()
+        assert 20 * math.log10(amplitude / max(peak, 0.5)) >= 40.0, freq
+    for freq in np.linspace(nyquist * 0.05, nyquist * 0.5, 5):
+        tone = single_tone(freq, fs, n, amplitude, chain.axes)
+        peak = c_stage_output(builds, probe_name, tone)[0, settle:, 0].max()
+        ideal = np.abs(stage.run_float(tone[:, :, :1])[0, settle:, 0]).max()
+        assert abs(20 * math.log10(peak / ideal)) < 0.05, (freq, peak, ideal)
+
+
+def test_decimate_taps_are_checked():
+    from engine.dsp.stages import ChainError
+
+    with pytest.raises(ChainError, match="^taps must be 0 \\(no filter\\) or an odd number of at least 3, not 30$"):
+        Decimate.design("d", 2, 30)
+    with pytest.raises(ChainError, match="^9 taps leave less than half the band below the new Nyquist frequency for "
+                                         "factor 4; use at least 27$"):
+        Decimate.design("d", 4, 9)
+    assert sum(Decimate.design("d", 4, 63).taps) == 1 << 15

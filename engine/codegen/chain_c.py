@@ -28,6 +28,7 @@ def chain_context(chain: Chain) -> dict[str, Any]:
     framer = _framer(chain.framer)
     encoder = _encoder(chain.encoder)
     uses = {kind: any(s["kind"] == kind for s in stages) for kind in SAMPLE_STAGE_KINDS}
+    uses["fir"] = any(s["kind"] == "decimate" and s["taps"] for s in stages)
     return {
         "axes": c_int(chain.axes, "uint16_t"),
         "features": c_int(chain.n_features, "uint16_t"),
@@ -70,8 +71,11 @@ def _sample_stage(index: int, stage: Any) -> dict[str, Any]:
                 "label": c_comment(f"stage {index} '{stage.id}': {stage.kind}, {len(stage.sections)} biquads "
                                    "(b0 b1 b2 a1 a2, Q28)")}
     if isinstance(stage, Decimate):
-        return {**base, "kind": "decimate", "factor": c_int(stage.factor, "uint16_t"),
-                "label": c_comment(f"stage {index} '{stage.id}': keep 1 sample in {stage.factor}")}
+        fir = f", after a {len(stage.taps)}-tap FIR" if stage.taps else ""
+        return {**base, "kind": "decimate", "factor": c_int(stage.factor, "uint16_t"), "taps": bool(stage.taps),
+                "n_taps": c_int(len(stage.taps), "uint16_t"), "coefficients": c_array(stage.taps, "int32_t"),
+                "table": c_ident(f"stage{index}_fir"),
+                "label": c_comment(f"stage {index} '{stage.id}': keep 1 sample in {stage.factor}{fir}")}
     if isinstance(stage, Envelope):
         return {**base, "kind": "envelope", "gain": c_int(stage.gain, "int32_t"),
                 "label": c_comment(f"stage {index} '{stage.id}': envelope, gain {stage.gain} (Q15)")}

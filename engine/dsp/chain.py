@@ -137,7 +137,7 @@ def build_chain(stages: Sequence[Mapping[str, Any]], *, sample_rate: float, main
             sample_stages.append(butterworth(sid, kind, stage["cutoff"], int(_param(stage, "order", 4 if kind == "lowpass" else 2)), fs))
         elif kind == "decimate":
             factor = int(stage["factor"])
-            sample_stages.append(Decimate(sid, factor))
+            sample_stages.append(Decimate.design(sid, factor, int(_param(stage, "taps", 0))))
             fs /= factor
             decimation *= factor
         elif kind == "envelope":
