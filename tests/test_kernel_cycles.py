@@ -17,7 +17,7 @@ def catalog():
 
 def tiny_xylo():
     # 2 inputs, 3 hidden, 1 output. Neuron 0 gets 127 << 1 = 254 from channel 0; its Isyn
-    # halves to 127 (dash_syn 1), V = 127 >= 100: one spike at step 0, then 84, 94: none.
+    # halves to 127 (dash_syn 1), V = 127 >= 100: one spike at step 0, then V 85, 96: none.
     # Recurrent fan-out: neuron 0 -> 1, 2; neuron 1 -> 0; neuron 2 -> none (average 1).
     w_in = [[127, 0, 0], [0, 0, 0]]
     w_rec = [[0, 1, 1], [1, 0, 0], [0, 0, 0]]

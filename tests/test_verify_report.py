@@ -1,0 +1,102 @@
+"""The verify report on the examples: agreement, cycles, latency, energy and power, each
+checked against a second source (the kernel's own event counters, the resolve stage's
+power model, the formula that defines it); and `inspect --params` is enough to replay."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.cli import main
+from engine.image import ImageContents, Metadata, Target, read_image, write_image
+from engine.netlist import INPUT, Population, Projection, QuantNetwork, Weights
+from engine.pipeline import resolve_site
+from engine.spec import repository_catalog, validate_spec
+from engine.verify.bundle import verify_bundle
+from engine.verify.kernel import run
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def examples(tmp_path_factory):
+    root = tmp_path_factory.mktemp("repo")
+    shutil.copytree(REPO / "specs", root / "specs")
+    (root / ".git").mkdir()
+    return root / "specs" / "examples"
+
+
+def verified(spec: Path):
+    catalog, _ = repository_catalog(str(spec))
+    doc, _ = validate_spec(spec, catalog)
+    resolved = resolve_site(doc, catalog)
+    contents = ImageContents(Metadata("t", "0" * 64, "t", "m", tuple(resolved.data["model"]["labels"])),
+                             Target(resolved.data["target"]["chip"], resolved.network.family), resolved.network)
+    image = write_image(contents)
+    return resolved, image, verify_bundle(doc, image, resolved.chain, resolved.float_model, resolved.stimuli,
+                                          catalog=catalog, deployment=resolved.deployment)
+
+
+@pytest.mark.parametrize("name", ["compressor", "pump-loihi"])
+def test_report_on_an_example(examples, name):
+    resolved, image, result = verified(examples / f"{name}.yaml")
+    summary = result.summary()
+    assert summary["passed"] and summary["agreement"] >= 0.99 and summary["deterministic"]
+    assert len(summary["spike_count_correlation"]) == len(resolved.data["model"]["labels"])
+    c = summary["cycles"]
+    windows = summary["windows"]
+    # two counts of the same events: the kernel's own counter and the cycle model's per core
+    assert c["synaptic_ops_per_window"] * windows == pytest.approx(summary["synaptic_ops"])
+    assert c["window_steps"] * windows == summary["steps"]
+    assert c["min_clock_hz"] == pytest.approx(c["peak_per_step"] / c["dt_s"])
+    assert c["peak_latency_s"] == pytest.approx(c["peak_per_step"] / c["clock_hz"])
+    assert c["real_time"] == (c["peak_latency_s"] <= c["dt_s"])
+    network = read_image(image).network
+    assert c["neuron_updates_per_window"] == network.n_neurons * c["window_steps"]
+    p = summary["power"]
+    if resolved.data["target"]["chip"].startswith("xylo"):
+        assert c["model"] == "xylo-step"
+        # Xylo's chip energy is the measured inference energy, not per-op: the power equals resolve's
+        assert p["inference_uW"] == pytest.approx(resolved.deployment.power.inference_power_w * 1e6, abs=1e-3)
+        assert c["worst_case_clock_hz"] > c["min_clock_hz"]
+    else:
+        assert c["model"] == "per-event" and c["worst_case_clock_hz"] is None
+    assert p["within_budget"] in (None, True)
+
+
+def test_verify_cli_text_has_every_figure(examples, capsys):
+    assert main(["verify", str(examples / "compressor.yaml")]) in (0, 1)
+    out = capsys.readouterr().out
+    if "verification passed" not in out:
+        pytest.fail(out)
+    for start in ("agreement kernel vs float model:", "spike-count correlation per output:", "deterministic: yes",
+                  "cycles (xylo-step model, 1 core(s)):", "latency per step:", "lowest real-time clock:", "energy:",
+                  "power with the kernel's counts:"):
+        assert any(line.startswith(start) for line in out.splitlines()), start
+
+
+def test_inspect_params_replay_the_image(tmp_path, capsys):
+    from tests.test_kernel_cycles import tiny_xylo
+
+    net = tiny_xylo()
+    path = tmp_path / "m.nmc"
+    path.write_bytes(write_image(ImageContents(Metadata("t", "0" * 64, "t", "m"), Target("xylo-audio2", "xylo"), net)))
+    assert main(["inspect", str(path), "--params", "--output", "json"]) == 0
+    params = json.loads(capsys.readouterr().out)["params"]
+    pops = tuple(Population(name, len(next(iter(values.values()))),
+                            {k: np.array(v, dtype=np.int64) for k, v in values.items()})
+                 for name, values in params["populations"].items())
+    order = {p.name: i for i, p in enumerate(net.populations)}
+    pops = tuple(sorted(pops, key=lambda p: order[p.name]))
+    projs = tuple(Projection(p["src"], p["dst"], Weights.from_csr(p["n_src"], p["n_dst"], p["indptr"], p["indices"], p["values"]),
+                             p["synapse"], p["shift"]) for p in params["projections"])
+    replay = QuantNetwork("xylo", net.dt, net.n_inputs, pops, projs, "output")
+    inputs = np.random.default_rng(0).integers(0, 4, size=(30, net.n_inputs))
+    a, b = run(replay, inputs, record=True), run(read_image(path.read_bytes()).network, inputs, record=True)
+    assert all(a.spikes[k].tolist() == b.spikes[k].tolist() for k in b.spikes)
+    assert a.states["hidden.v"].tolist() == b.states["hidden.v"].tolist()
+    assert INPUT in {p["src"] for p in params["projections"]}
