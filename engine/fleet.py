@@ -377,6 +377,11 @@ def _catalog_for(job: BuildJob):
     from engine.spec.document import find_root
 
     root = find_root(Path(job.spec).resolve().parent)
+    if not catalog_folders(root, job.catalog_dirs):
+        from engine.catalog import builtin_catalog
+
+        # the same parts, loaded once per process and shared with the stages that read it
+        return builtin_catalog(), []
     memo = (str(root), job.catalog_dirs, job.context)
     if memo not in _CATALOGS:
         catalog, problems = repository_catalog(job.spec, job.catalog_dirs)
