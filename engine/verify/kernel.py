@@ -56,6 +56,19 @@ class _Csr:
     values: np.ndarray
     n_dst: int
     row_nnz: np.ndarray
+    max_weight: int = attrs.field(default=attrs.Factory(lambda m: int(np.abs(m.values).max(initial=0)), takes_self=True))
+    # the weights as float64 for bincount (exact: 32-bit integers), converted once, not every step
+    values_f: np.ndarray = attrs.field(default=attrs.Factory(lambda m: m.values.astype(np.float64), takes_self=True))
+
+
+_ARANGE = np.arange(1 << 16)
+
+
+def _arange(n: int) -> np.ndarray:
+    global _ARANGE
+    if n > _ARANGE.size:
+        _ARANGE = np.arange(max(n, 2 * _ARANGE.size))
+    return _ARANGE[:n]
 
 
 def _csr(projection: Projection) -> _Csr:
@@ -64,26 +77,34 @@ def _csr(projection: Projection) -> _Csr:
     return _Csr(indptr, w.indices.astype(np.int64), w.values.astype(np.int64), w.n_dst, np.diff(indptr))
 
 
-def _gathered(m: _Csr, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _gathered(m: _Csr, counts: np.ndarray, *, as_float: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The spiking sources' synapses in source order: (targets, counts[i] * w[i, j])."""
     active = np.flatnonzero(counts)
+    empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64 if as_float else np.int64))
     if active.size == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return empty
     starts = m.indptr[active]
     lengths = m.row_nnz[active]
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     ends = np.cumsum(lengths)
-    at = np.arange(total) + np.repeat(starts - (ends - lengths), lengths)
-    return m.indices[at], m.values[at] * np.repeat(counts[active], lengths)
+    total = int(ends[-1])
+    if total == 0:
+        return empty
+    at = np.repeat(starts - (ends - lengths), lengths)
+    at += _arange(total)
+    c = counts[active]
+    values = m.values_f if as_float else m.values
+    if int(c.max()) == 1:  # single spikes: the weights as stored
+        return m.indices[at], values[at]
+    return m.indices[at], values[at] * np.repeat(c, lengths)
 
 
 def _gather(m: _Csr, counts: np.ndarray) -> np.ndarray:
     """sum over sources i of counts[i] * row i, touching only the spiking sources' synapses."""
-    targets, weights = _gathered(m, counts)
-    if int(np.abs(weights).sum()) < 2**53:  # float64 bincount is exact: every partial sum is below 2^53
+    peak = int(counts.max(initial=0))
+    if m.max_weight * peak * m.values.size < 2**53:  # float64 bincount is exact: every partial sum is below 2^53
+        targets, weights = _gathered(m, counts, as_float=True)
         return np.bincount(targets, weights=weights, minlength=m.n_dst).astype(np.int64)
+    targets, weights = _gathered(m, counts)
     out = np.zeros(m.n_dst, dtype=np.int64)
     np.add.at(out, targets, weights)
     return out
@@ -153,8 +174,14 @@ def _sat_deliver(state: np.ndarray, counts: np.ndarray, m: "_Csr") -> np.ndarray
     total = np.bincount(targets, weights=increments, minlength=m.n_dst).astype(state.dtype)
     spread = np.bincount(targets, weights=np.abs(increments), minlength=m.n_dst).astype(state.dtype)
     out = state + total
-    # the positive increments sum to (total + spread) / 2, the negative ones to (total - spread) / 2
-    unsafe = np.flatnonzero((state + ((total + spread) >> 1) > I16_MAX) | (state + ((total - spread) >> 1) < I16_MIN))
+    # |state| + spread within range means no partial sum can leave it; only the rest need
+    # the exact bounds: positive increments sum to (total + spread) / 2, negative ones to
+    # (total - spread) / 2
+    near = np.flatnonzero(np.abs(state) + spread > I16_MAX)
+    if near.size == 0:
+        return out
+    s, t, d = state[near], total[near], spread[near]
+    unsafe = near[(s + ((t + d) >> 1) > I16_MAX) | (s + ((t - d) >> 1) < I16_MIN)]
     for j in unsafe:
         x = int(state[j])
         for step in increments[targets == j].tolist():  # gathered in source order
@@ -223,6 +250,8 @@ def _run_xylo(net: QuantNetwork, x: np.ndarray, record: bool) -> KernelRun:
     alias = np.concatenate([hidden.params["alias"].astype(np.int64), np.full(no, -1, dtype=np.int64)])
     involved = np.flatnonzero((alias >= 0) | np.isin(np.arange(n), alias[alias >= 0]))
     positive = bool(np.all(threshold > 0))
+    can_wrap = bool(np.any(dash_mem == 0))
+    has_bias = bool(np.any(bias != 0))
 
     # int32 words: every intermediate stays below 2^31 (fan-in 1016 x 31 spikes x 2^15)
     isyn = np.zeros(n * n_syn, dtype=np.int32)
@@ -239,8 +268,11 @@ def _run_xylo(net: QuantNetwork, x: np.ndarray, record: bool) -> KernelRun:
             isyn = _sat_deliver(isyn, sources, layout.from_sources)
         isyn = isyn - _xylo_decay(isyn, dash_syn)
         current = isyn if n_syn == 1 else isyn.reshape(n, n_syn).sum(axis=1)
-        dv = _sat16(_wrap16(-_xylo_decay(v, dash_mem)) + current)
-        v = _sat16(v + _sat16(dv + bias))
+        leak = -_xylo_decay(v, dash_mem)
+        if can_wrap:  # -(-32768) wraps to -32768 (only with dash_mem 0)
+            leak = _wrap16(leak)
+        dv = _sat16(leak + current)
+        v = _sat16(v + _sat16(dv + bias)) if has_bias else _sat16(v + dv)
         if involved.size:
             counts, v = _fire_with_aliases(v, threshold, alias, involved, cap, positive)
         elif positive:
@@ -347,39 +379,52 @@ def _run_lif(net: QuantNetwork, x: np.ndarray, record: bool) -> KernelRun:
         for proj, m in mats:
             source = counts_in if proj.src == INPUT else prev[proj.src]
             if source.any():
-                i[proj.dst] = np.clip(i[proj.dst] + (_gather(m, source) << proj.shift), I32_MIN, I32_MAX)
+                added = _gather(m, source)
+                if proj.shift:
+                    added <<= proj.shift
+                added += i[proj.dst]
+                i[proj.dst] = np.minimum(np.maximum(added, I32_MIN), I32_MAX)
                 ops += _ops(m, source)
         now = {}
         for p in pops:
             ds, dm, th, bias = params[p.name]
             ii = i[p.name] - (i[p.name] >> ds)
-            vv = np.clip(v[p.name] - (v[p.name] >> dm) + ii + bias, I32_MIN, I32_MAX)
+            vv = v[p.name] - (v[p.name] >> dm)
+            vv += ii
+            vv += bias
+            vv = np.minimum(np.maximum(vv, I32_MIN), I32_MAX)
             fired = vv >= th
-            vv = np.where(fired, vv - th, vv)
+            vv -= th * fired
             i[p.name], v[p.name] = ii, vv
-            now[p.name] = fired.astype(np.int64)
-            spikes[p.name][t] = now[p.name]
+            spikes[p.name][t] = fired
+            now[p.name] = spikes[p.name][t]
             if record:
                 states[f"{p.name}.isyn"][t], states[f"{p.name}.v"][t] = ii, vv
         prev = now
         events["synaptic_ops"][t] = ops
-        events["spikes"][t] = int(sum(s.sum() for s in now.values()))
+    events["spikes"] = sum(s.sum(axis=1) for s in spikes.values()) if pops else np.zeros(steps, dtype=np.int64)
     events["input_events"] = x.sum(axis=1)
     return KernelRun(spikes, states, events, x)
 
 
-def run(network: QuantNetwork, input_counts: np.ndarray, *, record: bool = False, routed: bool = True) -> KernelRun:
+def run(network: QuantNetwork, input_counts: np.ndarray, *, record: bool = False, routed: bool = True,
+        routing=None) -> KernelRun:
     """input_counts: int array (steps, n_inputs) of spike counts per input channel.
 
     On an image with several cores and routing tables the spikes travel through the tables
-    (routed=False runs the network as if it sat on one core, for comparison)."""
+    (routed=False runs the network as if it sat on one core, for comparison). `routing`,
+    from engine.verify.mesh.route_network(network), saves walking the tables again when
+    one image runs many inputs."""
     x = np.asarray(input_counts, dtype=np.int64)
     if x.ndim != 2 or x.shape[1] != network.n_inputs:
         raise ValueError(f"input must be (steps, {network.n_inputs}), got {x.shape}")
     if np.any(x < 0):
         raise ValueError("input spike counts must be non-negative")
-    routing = None
-    if routed and network.placement is not None and network.placement.n_cores > 1:
+    if not routed:
+        routing = None
+    elif routing is not None:
+        network = routing.network
+    elif network.placement is not None and network.placement.n_cores > 1:
         from engine.diagnostics import Diagnostic, StageError
         from engine.verify.mesh import RoutingError, route_network
 

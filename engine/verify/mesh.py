@@ -59,8 +59,9 @@ def _needed_cores(network: QuantNetwork) -> dict[tuple[str, int], set]:
         rows = np.repeat(np.arange(w.n_src), np.diff(w.indptr))
         src_core = np.asarray(placement.neuron_core[proj.src], dtype=np.int64)[rows]
         dst_core = np.asarray(placement.neuron_core[proj.dst], dtype=np.int64)[w.indices]
-        for a, b in np.unique(np.stack([src_core, dst_core], axis=1), axis=0).tolist() if rows.size else ():
-            needed.setdefault((proj.src, int(a)), set()).add(int(b))
+        n_cores = placement.n_cores
+        for pair in np.unique(src_core * n_cores + dst_core).tolist():
+            needed.setdefault((proj.src, pair // n_cores), set()).add(pair % n_cores)
     return needed
 
 
@@ -85,13 +86,18 @@ def _roots(placement) -> dict[int, int]:
     return roots
 
 
-def walk(placement, key: int, source_core: int) -> tuple[dict[int, int], dict[int, int]]:
-    """(core -> times the packet was handed to it, router -> link forwards there)."""
-    width = placement.mesh_width
-    router_core = {int(y) * width + int(x): c for c, (x, y) in enumerate(placement.core_xy.tolist())}
+def _tables(placement) -> dict[int, list]:
     table: dict[int, list] = {}
     for entry in placement.routes:
         table.setdefault(entry.router, []).append(entry)
+    return table
+
+
+def walk(placement, key: int, source_core: int, table: dict[int, list] | None = None) -> tuple[dict[int, int], dict[int, int]]:
+    """(core -> times the packet was handed to it, router -> link forwards there)."""
+    width = placement.mesh_width
+    router_core = {int(y) * width + int(x): c for c, (x, y) in enumerate(placement.core_xy.tolist())}
+    table = _tables(placement) if table is None else table
     x0, y0 = placement.core_xy[source_core].tolist()
     stack = [int(y0) * width + int(x0)]
     delivered: dict[int, int] = {}
@@ -126,7 +132,8 @@ def route_network(network: QuantNetwork) -> Routing:
     router_core = {int(y) * width + int(x): c for c, (x, y) in enumerate(placement.core_xy.tolist())}
     needed = _needed_cores(network)
     roots = _roots(placement)
-    walks = {key: walk(placement, key, router_core[root]) for key, root in roots.items() if root in router_core}
+    table = _tables(placement)
+    walks = {key: walk(placement, key, router_core[root], table) for key, root in roots.items() if root in router_core}
     order = {p.name: i for i, p in enumerate(network.populations)}
     assigned: dict[tuple[str, int], int] = {}
     for core in range(n_cores):
