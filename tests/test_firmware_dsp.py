@@ -136,7 +136,7 @@ def run_c(exe: Path, chain: Chain, samples: np.ndarray, *, pair: bool = False) -
 # --- the chains under test -----------------------------------------------------------
 
 EXAMPLES = tuple(sorted(p.stem for p in (ROOT / "specs" / "examples").glob("*.yaml")))
-VALID_CASES = ("minimal", "full")
+VALID_CASES = ("minimal", "full", "features-fir")
 # full.yaml's 5 ms step is 2.5 samples at its decimated 500 Hz: the chain is taken at 10 ms
 DT_OVERRIDE = {"full": 0.01}
 
@@ -177,6 +177,13 @@ SYNTHETIC = {
                                        {"kind": "band_energy", "fft": 64, "bands": 5, "fmin": 20.0, "fmax": 400.0, "spacing": "log"},
                                        {"kind": "encode", "encoding": "delta", "threshold": 0.02, "polarity": "single"}],
                                sample_rate=1000.0, axes=1, dt=0.05),
+    "features-all": dict(stages=[{"kind": "dc_block", "cutoff": 2.0}, {"kind": "decimate", "factor": 2},
+                                 {"kind": "features", "kinds": ["rms", "peak", "kurtosis"]},
+                                 {"kind": "encode", "encoding": "sigma_delta", "threshold": 0.05, "polarity": "single"}],
+                         sample_rate=2000.0, axes=3, dt=0.02),
+    "features-kurtosis-peak": dict(stages=[{"kind": "features", "kinds": ["kurtosis", "peak"]},
+                                           {"kind": "encode", "encoding": "threshold", "threshold": 0.1, "polarity": "split"}],
+                                   sample_rate=1000.0, axes=1, dt=0.05),
     "fir-decimate": dict(stages=[{"kind": "dc_block", "cutoff": 3.0}, {"kind": "decimate", "factor": 2, "taps": 31},
                                  {"kind": "decimate", "factor": 3, "taps": 41}, {"kind": "band_energy", "fft": 32, "bands": 4},
                                  {"kind": "encode", "encoding": "delta", "threshold": 0.02, "polarity": "split"}],
@@ -544,3 +551,27 @@ def test_decimate_taps_are_checked():
                                          "factor 4; use at least 27$"):
         Decimate.design("d", 4, 9)
     assert sum(Decimate.design("d", 4, 63).taps) == 1 << 15
+
+
+def test_time_features_are_within_stated_error_of_the_float_definitions(builds):
+    """RMS within 1 LSB (a floor), peak exact, kurtosis within 4 of 256 (0.016), against
+    numpy on the same 20-sample frames (noise, heavy tails, a sine, a small signal on a
+    large offset, a full-scale sweep)."""
+    chain, exe = builds["features-all"]
+    features = chain.framer
+    rng = np.random.default_rng(3)
+    n = features.hop * 40
+    t = np.arange(n) / (chain.sample_rate / chain.decimation)
+    signals = np.stack([rng.normal(0, 3000, (n, 3)), rng.laplace(0, 800, (n, 3)),
+                        np.stack([9000 * np.sin(2 * np.pi * 37 * t + a) for a in range(3)], axis=1),
+                        rng.normal(0, 3, (n, 3)) + 1500, synthetic_signals(chain, n)[1]])
+    x = np.clip(np.round(signals), -32768, 32767).astype(np.int64)
+    fixed, ideal = features.run(x), features.run_float(x)
+    error = np.abs(fixed - ideal).reshape(x.shape[0], -1, chain.axes, 3)
+    assert error[..., 0].max() <= 1.0 and error[..., 1].max() == 0 and error[..., 2].max() <= 4.0
+    kurtosis = fixed.reshape(x.shape[0], -1, chain.axes, 3)[..., 2] / 256
+    assert np.median(kurtosis[1]) > np.median(kurtosis[0]) + 0.5  # Laplace tails are heavier than Gaussian
+    # and the C reads the same numbers from the raw samples through its whole chain
+    samples = np.repeat(x.astype(np.int16), chain.decimation, axis=1)
+    c_features, _ = run_c(exe, chain, samples)
+    assert_equal_arrays(c_features, chain.features(samples), "features")

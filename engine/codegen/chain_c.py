@@ -16,11 +16,13 @@ import numpy as np
 from engine.codegen.cnames import c_array, c_comment, c_ident, c_int
 from engine.dsp.chain import Chain, FrameSampler
 from engine.dsp.encoders import MAX_COUNT, Encoder
+from engine.dsp.features import MOMENT_BITS, Features
 from engine.dsp.fixed import LOG2_TABLE_Q12
-from engine.dsp.spectrum import HEADROOM_BITS, BandEnergy, bit_reverse
+from engine.dsp.spectrum import FEATURE_FULL_SCALE, HEADROOM_BITS, BandEnergy, bit_reverse
 from engine.dsp.stages import Biquads, DcBlock, Decimate, Envelope
 
 SAMPLE_STAGE_KINDS = ("dc_block", "biquads", "decimate", "envelope")
+FEATURE_FUNCTIONS = {"rms": "nm_rms", "peak": "nm_peak", "kurtosis": "nm_kurtosis"}  # in templates/preprocess.c.j2
 
 
 def chain_context(chain: Chain) -> dict[str, Any]:
@@ -97,6 +99,12 @@ def _framer(framer: Any) -> dict[str, Any]:
                 "log2_table": c_array(LOG2_TABLE_Q12, "int16_t"),
                 "label": c_comment(f"'{framer.id}': {framer.fft}-point FFT every {framer.hop} samples, "
                                    f"{framer.bands} bands{', axes combined' if framer.combine_axes else ''}")}
+    if isinstance(framer, Features):
+        return {"kind": "features", "hop": c_int(framer.hop, "uint16_t"), "kinds": list(framer.kinds),
+                "functions": [FEATURE_FUNCTIONS[k] for k in framer.kinds],
+                "n_kinds": c_int(len(framer.kinds), "uint16_t"), "moment_bits": c_int(MOMENT_BITS, "int32_t"),
+                "full_scale": c_int(FEATURE_FULL_SCALE, "int32_t"),
+                "label": c_comment(f"'{framer.id}': {', '.join(framer.kinds)} of every {framer.hop} samples")}
     if isinstance(framer, FrameSampler):
         return {"kind": "frames", "hop": c_int(framer.hop, "uint16_t"),
                 "label": c_comment(f"'{framer.id}': |x| at the last of every {framer.hop} samples")}

@@ -8,6 +8,7 @@ import attrs
 import numpy as np
 
 from engine.dsp.encoders import Encoder
+from engine.dsp.features import Features
 from engine.dsp.spectrum import BandEnergy
 from engine.dsp.stages import Biquads, ChainError, DcBlock, Decimate, Envelope, butterworth, notch
 
@@ -36,7 +37,7 @@ class FrameSampler:
 @attrs.frozen
 class Chain:
     sample_stages: tuple[Any, ...]  # DcBlock | Biquads | Decimate | Envelope, in order
-    framer: BandEnergy | FrameSampler
+    framer: BandEnergy | Features | FrameSampler
     encoder: Encoder
     axes: int
     sample_rate: float
@@ -120,14 +121,14 @@ def build_chain(stages: Sequence[Mapping[str, Any]], *, sample_rate: float, main
     fs = float(sample_rate)
     decimation = 1
     sample_stages: list[Any] = []
-    framer: BandEnergy | FrameSampler | None = None
+    framer: BandEnergy | Features | FrameSampler | None = None
     encoder: Encoder | None = None
     for stage in stages:
         kind, sid = stage["kind"], stage.get("id") or stage["kind"]
         if encoder is not None:
             raise ChainError(sid, "the encode stage must be the last stage")
         if framer is not None and kind != "encode":
-            raise ChainError(sid, "band_energy must be followed directly by encode")
+            raise ChainError(sid, f"{framer.id} must be followed directly by encode")
         if kind == "dc_block":
             sample_stages.append(DcBlock.design(sid, _param(stage, "cutoff", 1.0), fs))
         elif kind == "notch":
@@ -147,6 +148,8 @@ def build_chain(stages: Sequence[Mapping[str, Any]], *, sample_rate: float, main
                                        fmin=float(_param(stage, "fmin", 0.0)), fmax=stage.get("fmax"),
                                        spacing=_param(stage, "spacing", "linear"),
                                        combine_axes=bool(_param(stage, "combine_axes", False)), fs=fs, dt=dt)
+        elif kind == "features":
+            framer = Features.design(sid, kinds=stage.get("kinds"), fs=fs, dt=dt)
         elif kind == "encode":
             if framer is None:
                 hop = int(round(fs * dt))

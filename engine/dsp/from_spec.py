@@ -6,7 +6,7 @@ from typing import Any, Mapping, Sequence
 
 from engine.spec.units import parse_quantity
 
-STAGE_KINDS = ("dc_block", "highpass", "lowpass", "notch", "decimate", "band_energy", "envelope", "encode")
+STAGE_KINDS = ("dc_block", "highpass", "lowpass", "notch", "decimate", "band_energy", "features", "envelope", "encode")
 FREQUENCY_PARAMS = ("cutoff", "freq", "fmin", "fmax", "max_rate")
 
 

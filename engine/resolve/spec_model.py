@@ -102,6 +102,7 @@ class Notch:
 @attrs.frozen
 class Decimate:
     factor: int
+    taps: int = 0
 
 
 @attrs.frozen
@@ -112,6 +113,11 @@ class BandEnergy:
     fmax: Hz | None = None
     spacing: str = "linear"
     combine_axes: bool = False
+
+
+@attrs.frozen
+class Features:
+    kinds: tuple[str, ...] = ("rms", "peak", "kurtosis")
 
 
 @attrs.frozen
@@ -130,7 +136,7 @@ class Encode:
 # Every stage kind of the schema has its class here (a test checks the two lists agree).
 STAGE_TYPES: dict[str, type] = {
     "dc_block": DcBlock, "highpass": Highpass, "lowpass": Lowpass, "notch": Notch, "decimate": Decimate,
-    "band_energy": BandEnergy, "envelope": Envelope, "encode": Encode,
+    "band_energy": BandEnergy, "features": Features, "envelope": Envelope, "encode": Encode,
 }
 
 

@@ -22,7 +22,8 @@ SCHEMA_BASE_URI = "https://nmspec.dev/schemas/v1"
 API_VERSION = "nmspec/v1"
 DRAFT07 = "http://json-schema.org/draft-07/schema#"
 
-STAGE_KINDS = ("dc_block", "highpass", "lowpass", "notch", "decimate", "band_energy", "envelope", "encode")
+STAGE_KINDS = ("dc_block", "highpass", "lowpass", "notch", "decimate", "band_energy", "features", "envelope", "encode")
+FEATURE_KINDS = ("rms", "peak", "kurtosis")
 ENCODER_KINDS = ("delta", "sigma_delta", "threshold", "rate")
 CONVENTIONS = ("nir", "snntorch", "norse", "sinabs", "rockpool", "spyx")
 SAFETY_CLASSES = ("none", "sil1", "sil2", "sil3")
@@ -156,8 +157,10 @@ def _stage_schemas() -> dict[str, Any]:
             "harmonics": integer("how many multiples of freq to remove (1 = the fundamental only)", 1, 16, default=1),
             "q": number("quality factor: centre frequency over -3 dB bandwidth", exclusive_minimum=0, default=30),
         }),
-        "decimate": obj("keep every factor-th sample (after an anti-alias low-pass)", {
+        "decimate": obj("keep every factor-th sample (after an anti-alias low-pass, or its own FIR)", {
             "factor": integer("decimation factor", 2, 64),
+            "taps": integer("length of the anti-alias FIR (Hamming-windowed sinc, odd) run before the samples are "
+                            "dropped; 0 when a lowpass stage already limits the band", 0, 255, default=0),
         }, required=("factor",)),
         "band_energy": obj("frame energy in frequency bands (fixed-point FFT)", {
             "fft": {"type": "integer", "enum": [32, 64, 128, 256, 512, 1024, 2048, 4096],
@@ -168,6 +171,11 @@ def _stage_schemas() -> dict[str, Any]:
             "spacing": enum("how bands divide the range", ("linear", "log"), default="linear"),
             "combine_axes": {"type": "boolean", "description": "sum the band energies of all axes into one set of bands", "default": False},
         }, required=("bands",)),
+        "features": obj("time-domain features of each axis over every model step (instead of band_energy)", {
+            "kinds": {"type": "array", "items": enum("feature", FEATURE_KINDS), "minItems": 1, "uniqueItems": True,
+                      "description": "which features, in channel order per axis: rms, peak (largest |x|), kurtosis",
+                      "default": list(FEATURE_KINDS)},
+        }),
         "envelope": obj("rectify and low-pass: amplitude envelope per channel", {
             "cutoff": q("frequency", "envelope low-pass corner", example="20Hz"),
         }, required=("cutoff",)),

@@ -167,7 +167,8 @@ def check_stages(doc: SpecDocument, catalog: Catalog) -> Iterator[Diagnostic]:
         elif kind == "decimate" and isinstance(params.get("factor"), int):
             factor = params["factor"]
             new_nyquist = rate / (decimated * factor) / 2
-            if lowpass_cutoff is None or lowpass_cutoff > new_nyquist * 1.0001:
+            has_fir = isinstance(params.get("taps"), int) and params["taps"] > 0
+            if not has_fir and (lowpass_cutoff is None or lowpass_cutoff > new_nyquist * 1.0001):
                 found = f"the nearest low-pass is at {_hz(lowpass_cutoff)}" if lowpass_cutoff else "no low-pass precedes it"
                 yield doc.at(f"{pointer}/decimate/factor", "NM224",
                              f"preprocessing[{index}].decimate: frequencies above {_hz(new_nyquist)} will alias ({found})",
