@@ -69,3 +69,29 @@ def test_size_report_matches_the_elf(arm):
     assert {k: measured[k] for k in sizes} == sizes
     assert measured["chain_instructions_per_s"] > 0 and measured["network_instructions_per_step"] > 0
     assert INSTRUCTIONS_PER_TICK == 40
+
+
+def test_emulated_runtime_boots_the_image_and_runs_it_on_the_cpu(arm):
+    """On the emulated board (no chip, no crypto library) the runtime boots model.nmc from
+    flash and, every step missing the chip's deadline, runs each window on the CPU with the
+    kernel's results; where the spec requires signed images, nothing runs."""
+    result, resolved, folder = arm
+    network = network_of(result.files)
+    windows = resolved.chain.run(resolved.stimuli.samples[-2:])
+    (folder / "model.nmc").write_bytes(result.files["model.nmc"])
+    (folder / "in.bin").write_bytes(windows.astype(np.uint8).tobytes())
+    out = run_qemu(folder, "runtime", "model.nmc", "in.bin", "2").splitlines()
+    config = result.files["firmware/nmc_config.h"].decode()
+    if "#define NM_REQUIRE_SIGNATURE 1UL" in config:
+        assert out[0] == "boot status=no-model active=-1 fallback_matches=0"
+        assert not [line for line in out if line.startswith(("window", "chip-load"))]
+        return
+    assert out[0] == f"chip-load bytes={len(result.files['model.nmc'])} learning=0"
+    assert out[1] == "boot status=ok active=0 fallback_matches=1"
+    expected = []
+    for window in windows:
+        counts = kernel.run(network, window.astype(np.int64)).output_counts(network.output)
+        cls = int(np.argmax(counts))
+        expected.append(f"window class={cls} fallback=1 counts={','.join(str(int(c)) for c in counts)}")
+    assert [line for line in out if line.startswith("window")] == expected
+    assert out[-1] == "run status=ok misses=2 fallback_windows=2"

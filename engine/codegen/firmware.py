@@ -33,7 +33,7 @@ LORA_DUTY_CYCLE = 0.01  # EU868 sub-bands g/g1 (ETSI EN 300 220): 1 % of the tim
 # templates rendered for every site: output name -> template
 TEMPLATES = {name: f"{name}.j2" for name in (
     "nmc_config.h", "fallback.h", "fallback.c", "runtime.h", "runtime.c", "alerts.h", "alerts.c",
-    "platform_host.h", "platform_host.c", "host_main.c", "arm_main.c", "arm_startup.c", "mps2_an386.ld", "Makefile")}
+    "platform_host.h", "platform_host.c", "host_main.c", "platform_arm.c", "arm_main.c", "arm_startup.c", "mps2_an386.ld", "Makefile")}
 CHAIN_TEMPLATES = ("preprocess.h", "preprocess.c", "encode.h", "encode.c")
 COPIED = ("nmc_image.h", "nmc_image.c")  # the image package's C reader, used as is
 
