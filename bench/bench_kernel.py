@@ -122,7 +122,7 @@ def sparse_network(seed: int = 0, layer: int = 25_000, layers: int = 4, fan_out:
     from attrs import evolve
 
     net = evolve(net, placement=evolve(placement, routes=_routes(net)))
-    return net, (rng.random((60, n_in)) < 0.3).astype(np.int64)
+    return net, (rng.random((200, n_in)) < 0.3).astype(np.int64)
 
 
 def _timed(fn, *args, **kwargs):
