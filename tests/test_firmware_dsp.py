@@ -419,12 +419,14 @@ DC_PROBES = sorted(name for name, (owner, i) in PROBES.items() if isinstance(cha
 
 
 @pytest.mark.parametrize("probe_name", NOTCH_PROBES)
-def test_notch_removes_mains_and_each_harmonic_by_at_least_40_db(builds, probe_name):
+def test_notch_removes_mains_and_each_harmonic_by_at_least_80_db(builds, probe_name):
+    """A 20000 LSB tone at each notched frequency, after the slowest pole has settled,
+    leaves at most 2 LSB in C (the issue asks for 40 dB; the fixed point gives 80)."""
     owner, index = PROBES[probe_name]
     chain = chain_of(owner)
     stage = chain.sample_stages[index]
     fs = stage_rate(chain, index)
-    radius = min(math.sqrt(s[4] / (1 << 28)) for s in stage.sections)
+    radius = max(math.sqrt(s[4] / (1 << 28)) for s in stage.sections)
     settle = int(14 / (1 - radius))  # the slowest pole decays by e^-14 (-122 dB)
     amplitude = 20000.0
     for harmonic, (b0, b1, _, _, _) in enumerate(stage.sections, start=1):
@@ -432,7 +434,7 @@ def test_notch_removes_mains_and_each_harmonic_by_at_least_40_db(builds, probe_n
         tone = single_tone(f0, fs, settle + 4000, amplitude, 1)
         residual = c_stage_output(builds, probe_name, tone[:, :, :1].repeat(chain.axes, axis=2))[0, settle:].max()
         attenuation = 20 * math.log10(amplitude / max(residual, 0.5))
-        assert attenuation >= 40.0, f"harmonic {harmonic} at {f0:.2f} Hz: {attenuation:.1f} dB"
+        assert attenuation >= 80.0, f"harmonic {harmonic} at {f0:.2f} Hz: {attenuation:.1f} dB"
     # halfway between the notches the fixed-point gain is the float design's within 0.05 dB
     fundamental = fs * math.acos(-stage.sections[0][1] / (2 * stage.sections[0][0])) / (2 * math.pi)
     for harmonic in range(1, len(stage.sections) + 1):
