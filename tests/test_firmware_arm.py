@@ -61,7 +61,10 @@ def test_emulated_chain_and_network_equal_python_and_kernel(arm):
 def test_size_report_matches_the_elf(arm):
     result, resolved, folder = arm
     sizes = arm_size(folder / "fw.elf")
-    assert sizes["flash_bytes"] == sizes["text"] + sizes["data"] and sizes["ram_bytes"] == sizes["data"] + sizes["bss"]
+    config = result.files["firmware/nmc_config.h"].decode()
+    assert f"#define NM_SLOT_SIZE {(sizes['model_slots_bytes'] - 2 * 2048) // 2}UL" in config
+    assert sizes["flash_bytes"] == sizes["text"] + sizes["data"]
+    assert sizes["ram_bytes"] == sizes["data"] + sizes["bss"] - sizes["model_slots_bytes"]
     # the network's const tables are in flash: at least 4 bytes per synapse value
     assert sizes["text"] > 4 * network_of(result.files).n_synapses
     measured = measure_cortex_m4(result.files, resolved.stimuli.samples[0][: resolved.chain.samples_per_frame() * 4],

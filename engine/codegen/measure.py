@@ -34,12 +34,28 @@ def write_firmware(files: Mapping[str, bytes], folder: Path) -> Path:
     return folder
 
 
+EMULATED_FLASH_SYMBOL = "arm_flash"  # platform_arm.c: the model slots the emulated board keeps in RAM
+
+
+def symbol_size(elf: Path, name: str) -> int:
+    done = subprocess.run(["arm-none-eabi-nm", "-S", str(elf)], capture_output=True, text=True, check=False)
+    for line in done.stdout.splitlines():
+        fields = line.split()
+        if len(fields) == 4 and fields[3] == name:
+            return int(fields[1], 16)
+    return 0
+
+
 def arm_size(elf: Path) -> dict[str, int]:
+    """arm-none-eabi-size of fw.elf; RAM without the emulated board's flash array, which a
+    real board has in flash."""
     done = subprocess.run(["arm-none-eabi-size", str(elf)], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise _fail(done.stderr.strip() or "arm-none-eabi-size failed")
     text, data, bss = (int(v) for v in done.stdout.splitlines()[1].split()[:3])
-    return {"text": text, "data": data, "bss": bss, "flash_bytes": text + data, "ram_bytes": data + bss}
+    slots = symbol_size(elf, EMULATED_FLASH_SYMBOL)
+    return {"text": text, "data": data, "bss": bss, "flash_bytes": text + data, "ram_bytes": data + bss - slots,
+            "model_slots_bytes": slots}
 
 
 def run_qemu(folder: Path, *args: str, timeout: float = 300) -> str:
