@@ -31,6 +31,7 @@ editor: $(EDITOR_STAMP)
 system-deps:
 	@need=""; \
 	command -v gcc >/dev/null || need="$$need gcc"; \
+	command -v g++ >/dev/null || need="$$need g++"; \
 	command -v arm-none-eabi-gcc >/dev/null || need="$$need gcc-arm-none-eabi libnewlib-arm-none-eabi"; \
 	command -v qemu-system-arm >/dev/null || need="$$need qemu-system-arm"; \
 	[ -f /usr/include/openssl/evp.h ] || need="$$need libssl-dev"; \

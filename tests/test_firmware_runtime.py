@@ -318,3 +318,39 @@ def test_learning_unlocks_only_where_spec_and_image_allow_it(tmp_path):
     assert [s["active"] for s in states(out, "boot")] == ["0", "1"]
     assert [line.split()[1] for line in out if line.startswith("chip-load")] == ["learning=0", "learning=1",
                                                                                   "learning=0"]
+
+
+def test_power_lost_while_the_records_move_to_the_other_page(node, tmp_path, monkeypatch):
+    """With 256-byte pages (64 record words) the 33rd update's switch word goes to the other
+    page, which is erased first: losing power at the erase, at the switch word or at the
+    confirmation still boots a verified model, and the update completes afterwards."""
+    import engine.codegen.firmware as firmware
+
+    monkeypatch.setattr(firmware, "FLASH_PAGE", 256)
+    result, resolved = example("compressor", KEY)
+    files = {f"firmware/{k}": v for k, v in firmware.firmware_files(
+        read_image(result.files["model.nmc"]),
+        firmware.FirmwareInputs("specs/examples/compressor.yaml", resolved.data, resolved.chain,
+                                KEY.public_key().public_bytes_raw())).items()}
+    files["firmware/nmc_format.h"] = result.files["firmware/nmc_format.h"]
+    folder = write_firmware(files, tmp_path / "fw")
+    make(folder, "host")
+    for name in ("A.nmc", "B.nmc", "nominal.bin"):
+        (folder / name).write_bytes((node["folder"] / name).read_bytes())
+    small = dict(node, folder=folder)
+    config = (folder / "nmc_config.h").read_text()
+    slot_pages = int(re.search(r"#define NM_SLOT_SIZE (\d+)", config).group(1)) // 256
+    chunks = -(-len(node["images"]["B"]) // 4096)
+    filled = []
+    for _ in range(32):
+        filled += ["install B.nmc", f"run nominal.bin {TRIAL_WINDOWS}"]
+    for k in (slot_pages + chunks, slot_pages + chunks + 1, slot_pages + chunks + 2):
+        out = run_script(small, FACTORY + filled + [f"power-after {k}", "install B.nmc", f"run nominal.bin {TRIAL_WINDOWS}",
+                                                    "power-after -1", "boot", "install B.nmc",
+                                                    f"run nominal.bin {TRIAL_WINDOWS}", "boot"])
+        assert "power-lost" in out, k
+        boots = states(out, "boot")
+        assert all(b["status"] == "ok" for b in boots), (k, boots)
+        assert set(loaded(small, out)) <= {"A", "B"}
+        assert int(boots[1]["generation"]) >= 64 and int(boots[-1]["generation"]) > 64, (k, boots)
+        assert (boots[-1]["state"], boots[-1]["active"]) == ("1", states(out, "run")[-1]["active"]), k
