@@ -324,7 +324,7 @@ def test_power_lost_while_the_records_move_to_the_other_page(node, tmp_path, mon
     """With 256-byte pages (64 record words) the 33rd update's switch word goes to the other
     page, which is erased first: losing power at the erase, at the switch word or at the
     confirmation still boots a verified model, and the update completes afterwards."""
-    import engine.codegen.firmware as firmware
+    from engine.codegen import firmware
 
     monkeypatch.setattr(firmware, "FLASH_PAGE", 256)
     result, resolved = example("compressor", KEY)
