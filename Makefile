@@ -43,8 +43,9 @@ system-deps:
 	fi
 
 # The reference deployment end to end: validation, fit and power, mapping, a signed and
-# verified bundle, its report with the accuracy on held-out traces. The signing key is a
-# throwaway one made for the demo under build/ (never commit a key).
+# verified bundle with its Cortex-M4 size, the accuracy on held-out traces, the firmware
+# compiled for the host against the kernel, and the report. The signing key is a throwaway
+# one made for the demo under build/ (never commit a key).
 DEMO_OUT      := build/demo
 DEMO_SITE     := demo-plant/compressor-1
 DEMO_KEY      := build/demo-signing-key
@@ -55,10 +56,10 @@ demo: install
 	@echo; echo "== fit, power and battery life: $(EXAMPLE)"; $(NMSPEC) fit $(EXAMPLE)
 	@echo; echo "== mapping"; $(NMSPEC) map $(EXAMPLE)
 	@echo; echo "== build"; [ -f $(DEMO_KEY) ] || $(NMSPEC) keygen $(DEMO_KEY)
-	@$(NMSPEC) build $(EXAMPLE) --out $(DEMO_OUT) --sign-key $(DEMO_KEY) --cache-dir $(DEMO_OUT)-cache
+	@$(NMSPEC) build $(EXAMPLE) --out $(DEMO_OUT) --sign-key $(DEMO_KEY) --firmware-size
 	@echo; echo "== bundle $(DEMO_OUT)/$(DEMO_SITE)/"; cd $(DEMO_OUT)/$(DEMO_SITE) && find . -type f -printf '  %-26P %8s bytes\n' | sort
 	@echo; echo "== verification"; $(NMSPEC) verify $(DEMO_OUT)/$(DEMO_SITE) --verify-key $(DEMO_KEY).pub
-	@echo; echo "== report"; $(PY) tools/deployment_report.py $(DEMO_OUT)/$(DEMO_SITE) --spec $(EXAMPLE) --held-out $(DEMO_HELD_OUT)
+	@echo; echo "== held-out accuracy, firmware, report"; $(PY) tools/deployment_report.py $(DEMO_OUT)/$(DEMO_SITE) --spec $(EXAMPLE) --held-out $(DEMO_HELD_OUT) --host-firmware
 
 test: install editor
 	$(PY) -m pytest

@@ -256,3 +256,58 @@ def test_deployment_report_refuses_a_bundle_of_another_spec(bundle, tmp_path, ca
                                        f"{ROOT / 'specs/examples/compressor.yaml'} or of the files it names; "
                                        "rebuild the bundle first\n")
     assert not (tmp_path / "other-report").exists()
+
+
+def bundle_firmware(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((folder / "firmware").glob("*")) if p.is_file()}
+
+
+def test_firmware_on_the_host_is_bit_exact_with_the_chain_and_the_kernel(bundle):
+    from engine.catalog import builtin_catalog
+    from engine.image import read_image
+    from engine.pipeline import resolve_site
+    from engine.report.host_run import run_on_host
+    from engine.resolve.stimuli import load_traces
+    from engine.spec import validate_spec
+
+    doc, _ = validate_spec(ROOT / "specs/examples/compressor.yaml", builtin_catalog())
+    resolved = resolve_site(doc, builtin_catalog())
+    stimuli = load_traces([ROOT / "specs/examples/traces/compressor-heldout.npz"])
+    pick = [0, 60, 90]  # normal, bearing, imbalance
+    network = read_image((bundle / "model.nmc").read_bytes()).network
+    run = run_on_host(bundle_firmware(bundle), stimuli.samples[pick], resolved.chain, network)
+    assert run.problem == ""
+    assert (run.windows, run.steps, run.chain_exact, run.spikes_exact) == (3, 300, 3, 3)
+    assert run.bit_exact
+    from engine.evaluate import kernel_classes
+
+    assert list(run.classes) == [int(c) for c in kernel_classes((bundle / "model.nmc").read_bytes(),
+                                                                resolved.chain.run(stimuli.samples[pick]))]
+
+
+def test_firmware_that_does_not_build_is_reported_not_hidden(bundle):
+    from engine.report.host_run import run_on_host
+
+    firmware = bundle_firmware(bundle)
+    broken = dict(firmware, **{"fallback.c": b"#error broken on purpose\n" + firmware["fallback.c"]})
+    run = run_on_host(broken, np.zeros((2, 1600, 3), dtype=np.int16), None, None)
+    assert run.problem.startswith("make host failed: ") and "broken on purpose" in run.problem
+    assert not run.bit_exact and run.windows == 2 and run.steps == 0
+    del firmware["host_main.c"]
+    assert run_on_host(firmware, np.zeros((1, 16, 3), dtype=np.int16), None, None).problem == \
+        "the bundle has no host program (firmware/host_main.c)"
+
+
+def test_firmware_section_from_the_host_run_and_the_cortex_m4_figures():
+    from engine.report.host_run import HostRun
+
+    with_firmware = dict(REPORT, firmware={"cortex_m4": {"flash_bytes": 53448, "ram_bytes": 50828}})
+    page = parse(render_report(inputs(report=with_firmware, host=HostRun(7, 700, 7, 7, (0,) * 7))))
+    assert ("the C signal chain equals the Python fixed-point chain on 7 of 7 windows and the C CPU fallback "
+            "equals the kernel's spikes in every population on 7 of 7 (700 steps): bit exact.") in page.words
+    assert page.cells[page.cells.index("cortex m4.flash bytes") + 1] == "53 448"
+    page = parse(render_report(inputs(host=HostRun(7, 0, 0, 0, (), "make or gcc not found"))))
+    assert "The firmware was not run on the host: make or gcc not found." in page.words
+    assert "No Cortex-M4 build figures in report.json (build with --firmware-size)." in page.words
+    page = parse(render_report(inputs(host=HostRun(7, 700, 7, 6, (0,) * 7))))
+    assert "on 6 of 7 (700 steps)." in page.words and "(700 steps): bit exact" not in page.words

@@ -27,10 +27,12 @@ from engine.catalog import builtin_catalog
 from engine.codegen.bundle import write_atomically
 from engine.diagnostics import StageError
 from engine.evaluate import Evaluation, Rate, evaluate
+from engine.image import read_image
 from engine.mapping import map_deployment
 from engine.pipeline import resolve_site, spec_hash
 from engine.report import HeldOut, ReportInputs, render_report
 from engine.report.collect import core_rows, raster_panels, resources
+from engine.report.host_run import run_on_host
 from engine.resolve.stimuli import TraceError, load_traces
 from engine.spec import validate_spec
 
@@ -88,12 +90,35 @@ def held_out_lines(evaluation: Evaluation, groups) -> list[str]:
     return lines
 
 
+def host_lines(host, evaluation: Evaluation) -> list[str]:
+    if host.problem:
+        return [f"firmware on the host: not run ({host.problem})"]
+    verdict = "bit exact" if host.bit_exact else "NOT bit exact"
+    lines = [(f"firmware on the host (gcc, ASan/UBSan): C chain = Python chain on {host.chain_exact}/{host.windows} "
+             f"windows, C fallback = kernel on {host.spikes_exact}/{host.windows} ({host.steps} steps): {verdict}")]
+    if list(host.classes) != list(evaluation.kernel.predicted):
+        lines.append("  the C fallback's classes differ from the kernel's")
+    return lines
+
+
+def firmware_lines(firmware: dict) -> list[str]:
+    m4 = firmware.get("cortex_m4")
+    if not m4:
+        return []
+    return [(f"firmware for Cortex-M4 ({m4.get('toolchain', '?')}): flash {m4['flash_bytes']} B, RAM {m4['ram_bytes']} B; "
+            f"chain {m4['chain_instructions_per_s'] / 1e6:.2f} M instructions/s, network "
+            f"{m4['network_instructions_per_step']} instructions per step (under QEMU)")]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("bundle", type=Path)
     parser.add_argument("--spec", type=Path, required=True)
     parser.add_argument("--held-out", type=Path, nargs="*", default=[], metavar="TRACE")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--host-firmware", action="store_true",
+                        help="also compile the bundle's firmware for the host and run the held-out windows through "
+                             "its C chain and CPU fallback, against the Python chain and the kernel")
     args = parser.parse_args(argv)
     report = json.loads((args.bundle / "report.json").read_text())
     manifest = json.loads((args.bundle / "manifest.json").read_text())
@@ -125,6 +150,13 @@ def main(argv: list[str] | None = None) -> int:
         held_out = HeldOut(evaluation, describe(args.held_out, evaluation), groups)
         lines = held_out_lines(evaluation, groups)
         raster_source = stimuli
+    host = None
+    if args.host_firmware and held_out is not None:
+        firmware = {p.relative_to(args.bundle / "firmware").as_posix(): p.read_bytes()
+                    for p in sorted((args.bundle / "firmware").glob("*")) if p.is_file()}
+        host = run_on_host(firmware, stimuli.samples, resolved.chain, read_image(image).network)
+        lines += host_lines(host, held_out.evaluation)
+    lines += firmware_lines(report.get("firmware") or {})
     panels = ()
     if raster_source is not None:
         panels = raster_panels(image, resolved.chain, raster_source.samples, raster_source.labels, classes)
@@ -132,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     training = tuple(log_path.read_text().splitlines()) if log_path.exists() else ()
     files = tuple(sorted((name, int(entry["bytes"])) for name, entry in manifest["files"].items()))
     inputs = ReportInputs(report, files, resources(report), core_rows(core_map), panels, resolved.chain.dt,
-                          held_out, training)
+                          held_out, training, host)
     out = args.out or args.bundle.with_name(args.bundle.name + "-report")
     write_atomically(render_report(inputs), out)
     sys.stdout.write("\n".join(lines + [f"report: {out / 'report.html'}"]) + "\n")

@@ -39,6 +39,7 @@ class ReportInputs:
     dt: float = 0.0
     held_out: HeldOut | None = None
     training: tuple[str, ...] = ()  # the model's training log, line by line
+    host: Any = None  # engine.report.host_run.HostRun: the firmware compiled for the host on the held-out windows
 
 
 def render_report(inputs: ReportInputs) -> dict[str, bytes]:

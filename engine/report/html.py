@@ -103,4 +103,6 @@ def render_html(inputs, plots: Sequence[str]) -> str:
         mapping=report.get("mapping"), verification=report.get("verification"),
         verification_rows=verification_rows(report.get("verification") or {}),
         cores=inputs.cores, bundle_files=inputs.bundle_files, plots=set(plots), held_out=held_out,
-        evaluation=held_out.evaluation if held_out else None, training=inputs.training, raster=inputs.raster)
+        evaluation=held_out.evaluation if held_out else None, training=inputs.training, raster=inputs.raster,
+        host=inputs.host, firmware_rows=[(key.replace("_", " "), plain(value))
+                                         for key, value in flatten(report.get("firmware") or {})])
