@@ -17,7 +17,7 @@ import pytest
 from engine.evaluate import Evaluation, score
 from engine.report import HeldOut, RasterPanel, ReportInputs, render_report
 from engine.report.collect import resources
-from engine.report.html import percent, plain, verification_rows
+from engine.report.html import percent, plain, verification_rows, with_unit
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -199,6 +199,10 @@ def test_spec_strings_are_escaped():
 def test_plain_numbers():
     assert plain(True) == "yes" and plain(1967326) == "1 967 326" and plain(0.123456) == "0.1235"
     assert plain([0.99, 1.0]) == "0.99, 1" and percent(float("nan")) == "-"
+    assert with_unit("cycles.peak_latency_s", 5.9e-05) == "59 us" and with_unit("cycles.dt_s", 0.01) == "10 ms"
+    assert with_unit("cycles.min_clock_hz", 295000.0) == "295 kHz" and with_unit("cycles.clock_hz", 5e7) == "50 MHz"
+    assert with_unit("cycles.energy_per_window_j", 0.000188) == "188 uJ" and with_unit("agreement", 1.0) == "100.0%"
+    assert with_unit("cycles.real_time", True) == "yes" and with_unit("power.total_uW", 73.885) == "73.89"
 
 
 @pytest.fixture(scope="module")
@@ -236,6 +240,8 @@ def test_deployment_report_from_a_built_bundle(bundle, capsys):
     assert all(name in page.cells for name in manifest["files"])
     assert "150 windows (60 normal, 30 bearing, 30 imbalance, 30 looseness) from compressor-heldout.npz" in page.words
     assert "weights sha256" in page.words  # the model's training log
+    # cycles, latency and energy of the image on the stimuli, whether or not the build recorded them
+    assert {"latency per step: peak", "energy per window", "lowest real-time clock"} <= set(page.cells)
 
 
 def test_deployment_report_refuses_a_bundle_of_another_spec(bundle, tmp_path, capsys):

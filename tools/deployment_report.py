@@ -110,6 +110,20 @@ def firmware_lines(firmware: dict) -> list[str]:
             f"{m4['network_instructions_per_step']} instructions per step (under QEMU)")]
 
 
+def with_cycles(report: dict, doc, image: bytes, resolved, catalog) -> dict:
+    """report.json with the cycles, latency, energy and kernel-counted power of `nmspec verify`
+    when the build recorded none: the same image on the same stimuli, so the same figures."""
+    verification = report.get("verification")
+    if verification is None or "cycles" in verification or resolved.stimuli is None:
+        return report
+    from engine.verify.bundle import verify_bundle
+
+    summary = verify_bundle(doc, image, resolved.chain, resolved.float_model, resolved.stimuli, catalog=catalog,
+                            deployment=resolved.deployment).summary()
+    extra = {key: summary[key] for key in ("cycles", "power") if key in summary}
+    return {**report, "verification": {**verification, **extra}} if extra else report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("bundle", type=Path)
@@ -136,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                          "rebuild the bundle first\n")
         return 1
     classes = tuple(resolved.data["model"]["labels"])
+    report = with_cycles(report, doc, image, resolved, catalog)
     held_out = None
     lines: list[str] = []
     raster_source = resolved.stimuli

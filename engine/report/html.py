@@ -29,6 +29,20 @@ VERIFICATION_LABELS = {
     "deterministic": "two kernel runs identical",
     "synaptic_ops": "synaptic events",
     "image_bytes": "image size (bytes)",
+    "cycles.model": "cycle model",
+    "cycles.peak_per_step": "cycles per step, busiest core: peak",
+    "cycles.mean_per_step": "cycles per step, busiest core: mean",
+    "cycles.peak_latency_s": "latency per step: peak",
+    "cycles.mean_latency_s": "latency per step: mean",
+    "cycles.clock_hz": "chip clock",
+    "cycles.min_clock_hz": "lowest real-time clock",
+    "cycles.worst_case_clock_hz": "worst-case real-time clock with margin",
+    "cycles.real_time": "keeps up in real time",
+    "cycles.energy_per_window_j": "energy per window",
+    "power.inference_uW": "inference power from the kernel's counts (uW)",
+    "power.estimate_inference_uW": "inference power estimated by resolve (uW)",
+    "power.within_budget": "within the power budget",
+    "power.life_years": "battery life from the kernel's counts (years)",
 }
 FRACTIONS = {"agreement", "min_agreement", "kernel_accuracy", "float_accuracy", "detection_rate", "false_alarm_rate",
              "float_detection_rate", "float_false_alarm_rate"}
@@ -73,6 +87,20 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     return rows
 
 
+def with_unit(key: str, value: Any) -> str:
+    """Fractions as percentages; SI suffixes in the key (_s, _hz, _j) as engineering units."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return plain(value)
+    if key in FRACTIONS:
+        return percent(value)
+    for suffix, units in (("_s", ((1, "s"), (1e-3, "ms"), (1e-6, "us"))), ("_hz", ((1e6, "MHz"), (1e3, "kHz"), (1, "Hz"))),
+                          ("_j", ((1, "J"), (1e-3, "mJ"), (1e-6, "uJ"), (1e-9, "nJ")))):
+        if key.endswith(suffix):
+            scale, unit = next(((f, u) for f, u in units if abs(value) >= f), units[-1])
+            return f"{value / scale:.4g} {unit}"
+    return plain(value)
+
+
 def verification_rows(verification: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The labelled figures in VERIFICATION_LABELS order, then every other figure by key."""
     order = {key: i for i, key in enumerate(VERIFICATION_LABELS)}
@@ -80,8 +108,7 @@ def verification_rows(verification: Mapping[str, Any]) -> list[tuple[str, str]]:
     out = []
     for key, value in rows:
         label = VERIFICATION_LABELS.get(key, key.replace("_", " "))
-        text = percent(value) if key in FRACTIONS and isinstance(value, (int, float)) else plain(value)
-        out.append((label, text))
+        out.append((label, with_unit(key, value)))
     return out
 
 
