@@ -112,3 +112,31 @@ def test_a_routing_loop_is_an_error_not_a_hang():
         assert "root routers" in str(exc) or "loop" in str(exc)
     else:
         raise AssertionError("a routing loop must be reported")
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(["xylo", "loihi", "lif"]), st.integers(0, 2**32 - 1), st.integers(1, 11), st.data())
+def test_a_run_in_pieces_equals_one_run(family, seed, cut, data):
+    """`initial=previous.final` continues a run: spikes, states, events and cycles agree."""
+    from engine.catalog import load_catalog
+    from engine.verify.cycles import count_cycles, cycle_model
+    from kernel_nets import xylo_networks
+
+    rng = np.random.default_rng(seed)
+    if family == "xylo":
+        net, _ = data.draw(xylo_networks())
+    else:
+        net = placed(with_recurrence(layered(family, (3, 5, 4), rng), rng), rng, 2, 2)
+    inputs = rng.integers(0, 4, size=(12, net.n_inputs))
+    whole = run(net, inputs, record=True)
+    first = run(net, inputs[:cut], record=True)
+    second = run(net, inputs[cut:], record=True, initial=first.final)
+    for pop in whole.spikes:
+        assert np.concatenate([first.spikes[pop], second.spikes[pop]]).tolist() == whole.spikes[pop].tolist()
+    for key in whole.states:
+        assert np.concatenate([first.states[key], second.states[key]]).tolist() == whole.states[key].tolist()
+    for key in whole.events:
+        assert np.concatenate([first.events[key], second.events[key]]).tolist() == whole.events[key].tolist()
+    model = cycle_model(load_catalog([]).part("chips", "xylo-audio2" if family == "xylo" else "generic-lif"))
+    pieces = np.concatenate([count_cycles(net, first, model).cycles, count_cycles(net, second, model).cycles])
+    assert pieces.tolist() == count_cycles(net, whole, model).cycles.tolist()

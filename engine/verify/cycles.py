@@ -164,6 +164,8 @@ def _delivered_sources(network: QuantNetwork, run, proj) -> np.ndarray:
         return spikes
     previous = np.zeros_like(spikes)
     previous[1:] = spikes[:-1]
+    if run.before is not None and len(previous):  # a continued run: the step before its first
+        previous[0] = run.before[proj.src]
     return previous
 
 
@@ -231,7 +233,8 @@ def _xylo_step_cycles(network: QuantNetwork, run) -> tuple[np.ndarray, float]:
 
     p_in = np.count_nonzero(run.inputs, axis=1) / max(n_in, 1)
     p_now = np.count_nonzero(run.spikes["hidden"], axis=1) / max(n_hid, 1)
-    p_prev = np.concatenate([[0.0], p_now[:-1]])
+    first = 0.0 if run.before is None else np.count_nonzero(run.before["hidden"]) / max(n_hid, 1)
+    p_prev = np.concatenate([[first], p_now[:-1]])
     return np.asarray(cycles(p_in, p_prev, p_now), dtype=float), float(cycles(1.0, 1.0, 1.0))
 
 

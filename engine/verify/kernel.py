@@ -34,6 +34,8 @@ class KernelRun:
     events: Mapping[str, np.ndarray]  # per step counters: "input_events", "synaptic_ops", "spikes" (steps,)
     inputs: np.ndarray | None = None  # (steps, n_inputs) input counts as delivered (Xylo: capped at 15)
     routing: object = None  # engine.verify.mesh.Routing when the run went through routing tables
+    final: Mapping[str, np.ndarray] | None = None  # the state after the last step: run(..., initial=final) continues
+    before: Mapping[str, np.ndarray] | None = None  # spikes of the step before the first (zeros from rest)
 
     def output_counts(self, output: str) -> np.ndarray:
         return self.spikes[output].sum(axis=0)
@@ -233,7 +235,7 @@ def _xylo_layout(net: QuantNetwork, n_syn: int) -> _XyloLayout:
     return _XyloLayout(nh, no, n_syn, both, from_input.row_nnz, from_hidden.row_nnz)
 
 
-def _run_xylo(net: QuantNetwork, x: np.ndarray, record: bool) -> KernelRun:
+def _run_xylo(net: QuantNetwork, x: np.ndarray, record: bool, initial) -> KernelRun:
     steps = x.shape[0]
     hidden, output = net.population("hidden"), net.population("output")
     nh, no = hidden.size, output.size
@@ -262,6 +264,12 @@ def _run_xylo(net: QuantNetwork, x: np.ndarray, record: bool) -> KernelRun:
     rec_v = np.zeros((steps, n), dtype=np.int64) if record else None
     capped = np.minimum(x, XYLO_INPUT_CAP)
     sources = np.zeros(net.n_inputs + nh, dtype=np.int64)  # this step's inputs, last step's hidden spikes
+    if initial is not None:
+        isyn, v = initial["isyn"].astype(np.int32), initial["v"].astype(np.int32)
+        sources[net.n_inputs :] = initial["spikes.hidden"]
+    before = {"hidden": sources[net.n_inputs :].copy(), "output": np.zeros(no, dtype=np.int64) if initial is None
+              else initial["spikes.output"].copy()}
+    last_output = before["output"]
     for t in range(steps):
         sources[: net.n_inputs] = capped[t]
         if sources.any():
@@ -281,6 +289,7 @@ def _run_xylo(net: QuantNetwork, x: np.ndarray, record: bool) -> KernelRun:
             counts, v = _fire(v, threshold, np.zeros(n, dtype=np.int32), cap)
         spikes_h[t], spikes_o[t] = counts[:nh], counts[nh:]
         sources[net.n_inputs :] = counts[:nh]
+        last_output = counts[nh:]
         if record:
             rec_isyn[t], rec_v[t] = isyn, v
     states = {}
@@ -291,9 +300,13 @@ def _run_xylo(net: QuantNetwork, x: np.ndarray, record: bool) -> KernelRun:
     # the synaptic events of step t: this step's inputs and the previous step's hidden spikes
     ops = capped @ layout.nnz_input
     ops[1:] += spikes_h[:-1] @ layout.nnz_hidden
+    if steps:
+        ops[0] += int(before["hidden"] @ layout.nnz_hidden)
     events = {"input_events": capped.sum(axis=1), "synaptic_ops": ops,
               "spikes": spikes_h.sum(axis=1) + spikes_o.sum(axis=1)}
-    return KernelRun({"hidden": spikes_h, "output": spikes_o}, states, events, capped)
+    final = {"isyn": isyn.astype(np.int64), "v": v.astype(np.int64), "spikes.hidden": sources[net.n_inputs :].copy(),
+             "spikes.output": np.asarray(last_output, dtype=np.int64).copy()}
+    return KernelRun({"hidden": spikes_h, "output": spikes_o}, states, events, capped, final=final, before=before)
 
 
 def _trunc0_mul(value: np.ndarray, factor: np.ndarray) -> np.ndarray:
@@ -310,7 +323,7 @@ def _ops(m: _Csr, counts: np.ndarray) -> int:
     return int(counts @ m.row_nnz)
 
 
-def _run_loihi(net: QuantNetwork, x: np.ndarray, record: bool) -> KernelRun:
+def _run_loihi(net: QuantNetwork, x: np.ndarray, record: bool, initial) -> KernelRun:
     """Per step: every population takes what its Dense projections computed on the previous
     step (a one-step delay per Dense; the input arrives through a Dense the same way), then
     every Dense computes W @ spikes of this step for the next one."""
@@ -321,6 +334,13 @@ def _run_loihi(net: QuantNetwork, x: np.ndarray, record: bool) -> KernelRun:
     spikes = {p.name: np.zeros((steps, p.size), dtype=np.int64) for p in pops}
     dense = [(proj, _csr(proj)) for proj in net.projections]
     pending = [np.zeros(net.size_of(proj.dst), dtype=np.int64) for proj, _ in dense]
+    last = {p.name: np.zeros(p.size, dtype=np.int64) for p in pops}
+    if initial is not None:
+        for p in pops:
+            u[p.name], v[p.name] = initial[f"{p.name}.u"].copy(), initial[f"{p.name}.v"].copy()
+            last[p.name] = initial[f"spikes.{p.name}"].copy()
+        pending = [initial[f"pending.{k}"].copy() for k in range(len(dense))]
+    before = {name: value.copy() for name, value in last.items()}
     params = {p.name: (p.params["du"].astype(np.int64), p.params["dv"].astype(np.int64), p.params["vth"].astype(np.int64) << 6,
                        p.params["bias_mant"].astype(np.int64) << p.params["bias_exp"].astype(np.int64)) for p in pops}
     states = {}
@@ -354,16 +374,25 @@ def _run_loihi(net: QuantNetwork, x: np.ndarray, record: bool) -> KernelRun:
             pending[k] = _shift(_gather(m, source), proj.shift)
         events["synaptic_ops"][t] = ops
         events["spikes"][t] = int(sum(s.sum() for s in now.values()))
+        last = now
     events["input_events"] = x.sum(axis=1)
-    return KernelRun(spikes, states, events, x)
+    final = {f"{name}.{word}": value for name in u for word, value in (("u", u[name]), ("v", v[name]))}
+    final.update({f"spikes.{name}": np.asarray(value, dtype=np.int64) for name, value in last.items()})
+    final.update({f"pending.{k}": acc for k, acc in enumerate(pending)})
+    return KernelRun(spikes, states, events, x, final=final, before=before)
 
 
-def _run_lif(net: QuantNetwork, x: np.ndarray, record: bool) -> KernelRun:
+def _run_lif(net: QuantNetwork, x: np.ndarray, record: bool, initial) -> KernelRun:
     steps = x.shape[0]
     pops = net.populations
     i = {p.name: np.zeros(p.size, dtype=np.int64) for p in pops}
     v = {p.name: np.zeros(p.size, dtype=np.int64) for p in pops}
     prev = {p.name: np.zeros(p.size, dtype=np.int64) for p in pops}
+    if initial is not None:
+        for p in pops:
+            i[p.name], v[p.name] = initial[f"{p.name}.isyn"].copy(), initial[f"{p.name}.v"].copy()
+            prev[p.name] = initial[f"spikes.{p.name}"].copy()
+    before = {name: value.copy() for name, value in prev.items()}
     spikes = {p.name: np.zeros((steps, p.size), dtype=np.int64) for p in pops}
     mats = [(proj, _csr(proj)) for proj in net.projections]
     params = {p.name: tuple(p.params[k].astype(np.int64) for k in ("decay_syn", "decay_mem", "threshold", "bias")) for p in pops}
@@ -404,17 +433,20 @@ def _run_lif(net: QuantNetwork, x: np.ndarray, record: bool) -> KernelRun:
         events["synaptic_ops"][t] = ops
     events["spikes"] = sum(s.sum(axis=1) for s in spikes.values()) if pops else np.zeros(steps, dtype=np.int64)
     events["input_events"] = x.sum(axis=1)
-    return KernelRun(spikes, states, events, x)
+    final = {f"{name}.{word}": value for name in i for word, value in (("isyn", i[name]), ("v", v[name]))}
+    final.update({f"spikes.{name}": np.asarray(value, dtype=np.int64).copy() for name, value in prev.items()})
+    return KernelRun(spikes, states, events, x, final=final, before=before)
 
 
 def run(network: QuantNetwork, input_counts: np.ndarray, *, record: bool = False, routed: bool = True,
-        routing=None) -> KernelRun:
+        routing=None, initial: Mapping[str, np.ndarray] | None = None) -> KernelRun:
     """input_counts: int array (steps, n_inputs) of spike counts per input channel.
 
     On an image with several cores and routing tables the spikes travel through the tables
     (routed=False runs the network as if it sat on one core, for comparison). `routing`,
     from engine.verify.mesh.route_network(network), saves walking the tables again when
-    one image runs many inputs."""
+    one image runs many inputs. `initial`, a previous run's `final`, continues that run:
+    a long input in pieces gives the same spikes, states and events as in one piece."""
     x = np.asarray(input_counts, dtype=np.int64)
     if x.ndim != 2 or x.shape[1] != network.n_inputs:
         raise ValueError(f"input must be (steps, {network.n_inputs}), got {x.shape}")
@@ -434,5 +466,5 @@ def run(network: QuantNetwork, input_counts: np.ndarray, *, record: bool = False
             raise StageError([Diagnostic("error", "NM816", f"image routing tables: {exc}")]) from None
         network = routing.network
     runner = {"xylo": _run_xylo, "loihi": _run_loihi, "lif": _run_lif}[network.family]
-    result = runner(network, x, record)
+    result = runner(network, x, record, initial)
     return attrs.evolve(result, routing=routing) if routing is not None else result
