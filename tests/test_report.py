@@ -317,3 +317,29 @@ def test_firmware_section_from_the_host_run_and_the_cortex_m4_figures():
     assert "No Cortex-M4 build figures in report.json (build with --firmware-size)." in page.words
     page = parse(render_report(inputs(host=HostRun(7, 700, 7, 6, (0,) * 7))))
     assert "on 6 of 7 (700 steps)." in page.words and "(700 steps): bit exact" not in page.words
+
+
+def test_raster_shows_the_first_window_the_kernel_classifies_as_its_class(bundle):
+    from engine.catalog import builtin_catalog
+    from engine.evaluate import kernel_classes
+    from engine.pipeline import resolve_site
+    from engine.report.collect import raster_panels
+    from engine.resolve.stimuli import load_traces
+    from engine.spec import validate_spec
+
+    doc, _ = validate_spec(ROOT / "specs/examples/compressor.yaml", builtin_catalog())
+    resolved = resolve_site(doc, builtin_catalog())
+    stimuli = load_traces([ROOT / "specs/examples/traces/compressor-heldout.npz"])
+    image = (bundle / "model.nmc").read_bytes()
+    pick = np.r_[0:3, 60:66]  # three normal windows, six bearing windows
+    samples, labels = stimuli.samples[pick], stimuli.labels[pick]
+    predicted = kernel_classes(image, resolved.chain.run(samples))
+    classes = doc.data["model"]["labels"]
+    panels = raster_panels(image, resolved.chain, samples, labels, classes)
+    for panel, label in zip(panels, (0, 1), strict=True):
+        hits = [i for i in range(len(labels)) if labels[i] == label and predicted[i] == label]
+        first = hits[0] if hits else int(np.nonzero(labels == label)[0][0])
+        assert panel.title == f"window {first}: {classes[label]}, classified {classes[predicted[first]]}"
+        assert [name for name, _, _ in panel.rows] == ["input channel", "hidden neuron", "output"]
+        assert panel.rows[-1][2] == tuple(classes)
+        np.testing.assert_array_equal(panel.rows[0][1], resolved.chain.run(samples[first]))
