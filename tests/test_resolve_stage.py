@@ -191,3 +191,24 @@ def test_nmspec_graph_formats():
     assert '"pop:hidden" -> "pop:output"' in dot.stdout
     data = json.loads(_cli("graph", "specs/examples/compressor.yaml", "--format", "json").stdout)
     assert {n["id"] for n in data["nodes"]} >= {"sensor", "encoder", "pop:hidden", "pop:output", "alerts"}
+
+
+def test_stimuli_that_leave_the_network_silent_are_an_error_at_the_stimuli(tmp_path):
+    import shutil
+
+    for folder in ("models", "traces"):
+        shutil.copytree(ROOT / "specs" / "examples" / folder, tmp_path / folder)
+    text = (ROOT / "specs" / "examples" / "compressor.yaml").read_text()
+    assert "threshold: 0.0625" in text
+    (tmp_path / "site.yaml").write_text(text.replace("threshold: 0.0625", "threshold: 1"))
+    (tmp_path / "nmspec.toml").write_text("")
+    result = subprocess.run([sys.executable, "-m", "engine", "fit", "site.yaml"], check=False, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if row.lstrip().startswith("stimuli:"))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"site.yaml:{line}:12: error[NM316]: verify.stimuli: the network quantized for xylo emits no output spike on "
+        "the 24 calibration window(s); the float model emits 0\n"
+        "  hint: the float model is silent too: the encoder emits too few spikes for these stimuli; lower the encode "
+        "threshold or check the stimuli (nmspec simulate shows the input spikes)\n")

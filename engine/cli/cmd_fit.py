@@ -35,28 +35,30 @@ def run(args) -> int:
         report = deployment.report()
     except StageError as exc:
         # the ranking is most useful exactly when the spec's own target does not work
-        status = emit_diagnostics(list(exc.diagnostics), "text")
-        deployment, report = _partial(doc, catalog), None
-    ranking = rank_targets(deployment, catalog) if deployment is not None else []
+        deployment, report, problems = _partial(doc, catalog, list(exc.diagnostics))
+        status = emit_diagnostics(problems, "text")
+    if deployment is None:
+        return status
+    ranking = rank_targets(deployment, catalog)
     if args.output == "json":
         sys.stdout.write(json.dumps({"spec": report, "ranking": [attrs.asdict(c) for c in ranking]},
                                     indent=2, sort_keys=True) + "\n")
         return status
     if report is not None:
         _print_spec(deployment, report)
-    _print_ranking(ranking, deployment.data["target"]["chip"] if deployment else "")
+    _print_ranking(ranking, deployment.data["target"]["chip"])
     return status
 
 
-def _partial(doc, catalog):
-    """A deployment without the verdicts that failed, so the ranking can still be made."""
+def _partial(doc, catalog, problems):
+    """A deployment without the verdicts that failed, so the ranking can still be made
+    (None when resolving stops before there is anything to rank), and every problem once."""
     from engine.resolve import resolve_partial
 
     try:
-        return resolve_partial(doc, catalog)
+        return resolve_partial(doc, catalog), None, problems
     except StageError as exc:
-        emit_diagnostics(list(exc.diagnostics), "text")
-        return None
+        return None, None, problems + list(exc.diagnostics)
 
 
 def _print_spec(deployment, report) -> None:

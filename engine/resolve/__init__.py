@@ -173,7 +173,11 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
                              headroom=spec.model.quantization.headroom,
                              granularity=spec.model.quantization.granularity, weight_bits=int(weight_bits))
     except QuantizeError as exc:
-        raise StageError([doc.at("/model/source", d.code, f"model.source: {d.message}") for d in exc.diagnostics]) from None
+        # a network silent on the calibration stimuli is about the stimuli as much as the model
+        raise StageError([doc.at("/verify/stimuli", d.code, f"verify.stimuli: {d.message}", hint=d.hint)
+                          if d.code == "NM316" else
+                          doc.at("/model/source", d.code, f"model.source: {d.message}", hint=d.hint)
+                          for d in exc.diagnostics]) from None
     warnings: list[Diagnostic] = []
     for layer in quantized.layers:
         if layer.total_weights and layer.zeroed_weights == layer.total_weights:
@@ -183,9 +187,6 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
             problems.append(doc.at("/model/source", "NM313", f"model.source: no neuron of '{layer.population}' can ever "
                                                               "reach its threshold after quantization"))
     activity, rates, input_rate = _activity(data, chain, float_model, nominal)
-    if nominal is not None and float(np.sum(rates.get(float_model.output, 0.0))) == 0.0:
-        problems.append(doc.at("/verify/stimuli", "NM314", "verify.stimuli: the network shows no output activity on the "
-                                                            "calibration stimuli", hint="check the encoder thresholds and the model"))
     fit = check_fit(quantized.network, chip, overrides["chips"])
     if fit.violations:
         problems.append(doc.at("/target/chip", "NM410", f"target.chip: the network does not fit: {fit.reason()}",

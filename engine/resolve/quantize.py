@@ -250,8 +250,10 @@ def _check_activity(net: FloatNet, shadow: FloatNet, family: str, stimuli: np.nd
         "error", "NM316",
         f"the network quantized for {family} emits no output spike on the {windows} calibration window(s); "
         f"the float model emits {reference}",
-        hint="look at the quantization report (weights that became zero, neurons that can never fire); "
-             "lower the headroom or use per_channel granularity")])
+        hint=("the float model is silent too: the encoder emits too few spikes for these stimuli; lower the "
+              "encode threshold or check the stimuli (nmspec simulate shows the input spikes)" if reference == 0 else
+              "look at the quantization report (weights that became zero, neurons that can never fire); "
+              "lower the headroom or use per_channel granularity"))])
 
 
 def _shadow_population(pop: FloatPopulation, alpha, in_gain, beta, leak, threshold, compare: str, reset: str) -> FloatPopulation:
