@@ -198,6 +198,7 @@ def test_spec_strings_are_escaped():
 
 def test_plain_numbers():
     assert plain(True) == "yes" and plain(1967326) == "1 967 326" and plain(0.123456) == "0.1235"
+    assert plain(None) == "unknown" and with_unit("cycles.dynamic_energy_j", None) == "unknown"
     assert plain([0.99, 1.0]) == "0.99, 1" and percent(float("nan")) == "-"
     assert with_unit("cycles.peak_latency_s", 5.9e-05) == "59 us" and with_unit("cycles.dt_s", 0.01) == "10 ms"
     assert with_unit("cycles.min_clock_hz", 295000.0) == "295 kHz" and with_unit("cycles.clock_hz", 5e7) == "50 MHz"

@@ -63,6 +63,8 @@ def interval(rate: Rate) -> str:
 
 def plain(value: Any) -> str:
     """A figure as text: booleans as yes/no, floats to 4 significant digits, lists joined."""
+    if value is None:
+        return "unknown"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
