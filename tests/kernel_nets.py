@@ -34,7 +34,7 @@ def xylo_networks(draw):
     n_syn = draw(st.sampled_from([1, 2]))
     weight = st.integers(-128, 127)
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    sparse = lambda shape: rng.integers(-128, 128, size=shape) * (rng.random(shape) < 0.7)  # noqa: E731
+    sparse = lambda shape: rng.integers(-128, 128, size=shape) * (rng.random(shape) < 0.7)
     big = draw(st.booleans())  # large thresholds and shifts drive saturation
     params = dict(
         dash_syn=rng.integers(0, 16, size=(nh, n_syn)), dash_mem=rng.integers(0, 16, size=nh),

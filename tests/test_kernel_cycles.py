@@ -2,12 +2,23 @@
 
 import numpy as np
 import pytest
+from kernel_nets import xylo
 
 from engine.catalog import load_catalog
-from engine.netlist import INPUT, LINK_EAST, LINK_LOCAL, Placement, Population, Projection, QuantNetwork, RouteEntry, Weights, frozen_array
+from engine.netlist import (
+    INPUT,
+    LINK_EAST,
+    LINK_LOCAL,
+    Placement,
+    Population,
+    Projection,
+    QuantNetwork,
+    RouteEntry,
+    Weights,
+    frozen_array,
+)
 from engine.verify.cycles import XYLO_STEP_CYCLES, count_cycles, cycle_model, inference_energy
 from engine.verify.kernel import run
-from kernel_nets import xylo
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,11 @@ import attrs
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from kernel_nets import dimension_order_routes, layered
 
 from engine.netlist import LINK_LOCAL, Placement, RouteEntry, frozen_array
 from engine.verify.kernel import run
 from engine.verify.mesh import RoutingError, route_network
-from kernel_nets import dimension_order_routes, layered
 
 
 def placed(net, rng, width, height):
@@ -118,9 +118,10 @@ def test_a_routing_loop_is_an_error_not_a_hang():
 @given(st.sampled_from(["xylo", "loihi", "lif"]), st.integers(0, 2**32 - 1), st.integers(1, 11), st.data())
 def test_a_run_in_pieces_equals_one_run(family, seed, cut, data):
     """`initial=previous.final` continues a run: spikes, states, events and cycles agree."""
+    from kernel_nets import xylo_networks
+
     from engine.catalog import load_catalog
     from engine.verify.cycles import count_cycles, cycle_model
-    from kernel_nets import xylo_networks
 
     rng = np.random.default_rng(seed)
     if family == "xylo":

@@ -4,11 +4,11 @@ saturation, aliases and both synapses: spikes, currents and membranes equal bit 
 
 import numpy as np
 from hypothesis import given, settings
+from kernel_nets import xylo, xylo_networks
 from xylosim.v2 import XyloLayer, XyloSynapse
 
 from engine.netlist import INPUT
 from engine.verify.kernel import run
-from kernel_nets import xylo, xylo_networks
 
 
 def vendor_layer(net):
@@ -55,7 +55,7 @@ def compare(net, inputs):
 def test_worked_example_in_the_vendor_simulator():
     net = xylo(1, [[100]], None, [[0]], dash_syn=[[1]], dash_mem=[2], threshold=[60], bias=[0], alias=[-1],
                out_params=([1], [1], [1], [0]))
-    layer, keep = vendor_layer(net)
+    layer, _keep = vendor_layer(net)
     layer.evolve([[1], [0], [0], [0], [3], [0]])
     assert list(layer.rec_i_syn[0]) == [50, 25, 13, 7, 154, 77]
     assert list(layer.rec_v_mem[0]) == [50, 3, 15, 19, 49, 54]

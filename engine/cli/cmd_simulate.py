@@ -7,7 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-from engine.cli.common import EXIT_OK, EXIT_USAGE, add_catalog_option, emit_diagnostics, load_and_validate
+from engine.cli.common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    add_catalog_option,
+    emit_diagnostics,
+    load_and_validate,
+)
 from engine.diagnostics import Diagnostic, StageError
 
 TRACE_CHUNK_STEPS = 20_000  # steps per kernel call on a long trace: memory stays bounded, results do not change
@@ -99,8 +105,8 @@ def _image_mode(args) -> int:
 
 
 def _trace_mode(args) -> int:
-    from engine.image import ImageError, read_image
     from engine.dsp.from_spec import chain_for_spec
+    from engine.image import ImageError, read_image
     from engine.pipeline import BuildOptions, build_site
     from engine.spec.render import with_defaults
     from engine.verify import kernel

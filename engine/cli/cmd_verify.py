@@ -7,7 +7,14 @@ import json
 import sys
 from pathlib import Path
 
-from engine.cli.common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, add_catalog_option, emit_diagnostics, load_and_validate
+from engine.cli.common import (
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_catalog_option,
+    emit_diagnostics,
+    load_and_validate,
+)
 from engine.diagnostics import Diagnostic, StageError
 
 
@@ -35,7 +42,7 @@ def _bundle_problems(folder: Path) -> tuple[dict, list[Diagnostic]]:
     for name, entry in sorted(manifest.get("files", {}).items()):
         path = folder / name
         if not path.is_file():
-            problems.append(Diagnostic("error", "NM804", f"listed in the manifest but missing", file=str(path)))
+            problems.append(Diagnostic("error", "NM804", "listed in the manifest but missing", file=str(path)))
         elif hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
             problems.append(Diagnostic("error", "NM804", "differs from the manifest's SHA-256 (modified after the build)", file=str(path)))
     return manifest, problems
@@ -51,7 +58,7 @@ def run(args) -> int:
     diagnostics: list[Diagnostic] = []
     spec = args.spec
     if target.is_dir():
-        manifest, diagnostics = _bundle_problems(target)
+        _manifest, diagnostics = _bundle_problems(target)
         if diagnostics:
             return emit_diagnostics(diagnostics, args.output)
         image_bytes = (target / "model.nmc").read_bytes()

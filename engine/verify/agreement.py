@@ -35,7 +35,7 @@ class Agreement:
     synaptic_ops: int  # over all windows
     steps: int
     output_spikes_per_step: float  # kernel, nominal windows
-    cycles: "CycleSummary | None" = None  # when a cycle model was given
+    cycles: CycleSummary | None = None  # when a cycle model was given
 
 
 @attrs.frozen

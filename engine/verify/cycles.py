@@ -29,7 +29,7 @@ static power x the window's duration, when the catalog has it.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import attrs
 import numpy as np
@@ -138,7 +138,7 @@ class CycleCounts:
         return bool(self.latency_s.max(initial=0.0) <= self.dt)
 
 
-def _per_core_rows(network: QuantNetwork, proj) -> "object":
+def _per_core_rows(network: QuantNetwork, proj) -> object:
     """(n_src, n_cores) sparse: synapses of each source row on each core."""
     from scipy import sparse
 

@@ -14,7 +14,7 @@ reaches are those on the cores its routing-table walk delivers to (engine/verify
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import attrs
 import numpy as np
@@ -164,7 +164,7 @@ def _fire_with_aliases(v, threshold, alias, involved, cap, positive):
     return counts, v_out
 
 
-def _sat_deliver(state: np.ndarray, counts: np.ndarray, m: "_Csr") -> np.ndarray:
+def _sat_deliver(state: np.ndarray, counts: np.ndarray, m: _Csr) -> np.ndarray:
     """Add counts[i] * w[i, j] for sources i ascending, saturating after each single add.
 
     Same-sign repeated adds of one weight saturate monotonically, so one source's c adds
@@ -201,7 +201,7 @@ class _XyloLayout:
     n_hidden: int
     n_out: int
     n_syn: int
-    from_sources: "_Csr"  # rows: input channels, then hidden neurons (the delivery order of a step)
+    from_sources: _Csr  # rows: input channels, then hidden neurons (the delivery order of a step)
     nnz_input: np.ndarray  # per input channel: synapses (effective weight != 0)
     nnz_hidden: np.ndarray  # per hidden neuron: recurrent and readout synapses
 

@@ -18,12 +18,22 @@ each projection to the synapses whose target core the packet reaches.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import attrs
 import numpy as np
 
-from engine.netlist import INPUT, LINK_EAST, LINK_LOCAL, LINK_NORTH, LINK_SOUTH, LINK_WEST, Projection, QuantNetwork, Weights
+from engine.netlist import (
+    INPUT,
+    LINK_EAST,
+    LINK_LOCAL,
+    LINK_NORTH,
+    LINK_SOUTH,
+    LINK_WEST,
+    Projection,
+    QuantNetwork,
+    Weights,
+)
 
 _STEP = ((LINK_EAST, 1, 0), (LINK_NORTH, 0, 1), (LINK_WEST, -1, 0), (LINK_SOUTH, 0, -1))
 

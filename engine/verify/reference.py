@@ -8,7 +8,7 @@ from engine.netlist import INPUT, QuantNetwork
 
 
 def _sat(x: int, lo: int = -32768, hi: int = 32767) -> int:
-    return lo if x < lo else hi if x > hi else x
+    return lo if x < lo else min(x, hi)
 
 
 def _wrap16(x: int) -> int:
