@@ -111,7 +111,7 @@ def run(args) -> int:
     settled, work = [], []
     for spec in specs:
         context = contexts[roots[spec]]
-        hit = cache.quick(index, spec, context.digest) if cache else None
+        hit = cache.quick(index, spec, _index_context(context, roots[spec], spec)) if cache else None
         if hit and not args.check and cache.output_current(index, out_root / hit.site, hit.key):
             settled.append(SiteOutcome(str(spec), hit.site, CURRENT, None, hit.diagnostics, 0.0, hit.key, (),
                                        hit.agreement))
@@ -129,7 +129,9 @@ def run(args) -> int:
     if cache:
         for outcome in outcomes:
             if outcome.read and outcome.status in ("built", "cached"):
-                dirty |= cache.record(index, outcome, contexts[roots[Path(outcome.spec)]].digest, started_ns)
+                spec = Path(outcome.spec)
+                context = _index_context(contexts[roots[spec]], roots[spec], spec)
+                dirty |= cache.record(index, outcome, context, started_ns)
     outcomes.sort(key=lambda o: o.spec)
     diagnostics = [d for o in outcomes for d in o.diagnostics] + _duplicate_sites(outcomes)
     if any(d.code == "NM241" for d in diagnostics):
@@ -155,6 +157,12 @@ def run(args) -> int:
 
 # A site whose inputs and bundle folder are unchanged since the last build: nothing is read.
 CURRENT = "current"
+
+
+def _index_context(context, root: Path, spec: Path) -> str:
+    """What a recorded key stands for besides the files it read: the build context and the
+    spec's place in its repository (the report names it; a new nmspec.toml can move it)."""
+    return f"{context.digest}:{os.path.relpath(os.path.abspath(spec), root)}"
 
 
 def _roots(specs: list[Path]) -> dict[Path, Path]:
