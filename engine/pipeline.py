@@ -170,6 +170,7 @@ def firmware_measurements(firmware: Mapping[str, bytes], resolved: Resolved) -> 
 
 def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = BuildOptions()) -> BuildResult:
     from engine.codegen.assemble import bundle_files, image_contents
+    from engine.codegen.firmware import alert_policy
 
     doc, diagnostics = validate_spec(spec_path, catalog)
     _check(diagnostics)
@@ -202,8 +203,9 @@ def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = 
         report["mapping"] = getattr(core_map, "summary", lambda: {})()
     report["resolve"] = resolved.deployment.report()
     firmware = site_firmware(doc, contents, resolved, options)
+    report["firmware"] = {"alerts": alert_policy(data)}
     if options.firmware_size:
-        report["firmware"] = {"cortex_m4": firmware_measurements(firmware, resolved)}
+        report["firmware"]["cortex_m4"] = firmware_measurements(firmware, resolved)
     files = bundle_files(contents, firmware, report, {}, signing_key=options.signing_key,
                          source_date_epoch=options.source_date_epoch)
     if options.verify:

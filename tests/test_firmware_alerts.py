@@ -167,3 +167,16 @@ def test_duty_cycle_spaces_uplinks_when_windows_come_faster(node):
 def test_image_write_is_unchanged_by_reading(node):
     # the version the uplinks carry is the image's own SHA-256, read back from its trailer
     assert write_image(node["contents"], KEY)[-112 + 16:-112 + 20] == struct.pack("<I", node["version"])
+
+
+def test_report_carries_the_policy_the_firmware_applies(node):
+    result, _ = example("compressor", KEY)
+    policy = result.report["firmware"]["alerts"]
+    define = node["define"]
+    assert (policy["retries"], policy["max_latency_s"], policy["retry_gap_s"], policy["duty_gap_s"],
+            policy["status_interval_s"]) == (define("NM_ALERT_RETRIES"), define("NM_ALERT_MAX_LATENCY_S"),
+                                            define("NM_ALERT_RETRY_GAP_S"), define("NM_ALERT_DUTY_GAP_S"),
+                                            define("NM_ALERT_STATUS_INTERVAL_S"))
+    assert (policy["status_frame_bytes"], policy["anomaly_frame_bytes"]) == (24, 12)
+    assert policy["status_airtime_s"] == round(lora_airtime(24 + LORA_OVERHEAD_BYTES, 7), 6)
+    assert policy["nominal_uplinks_per_day"] == 1.0

@@ -69,25 +69,42 @@ def _banner(contents: ImageContents, spec_name: str) -> dict[str, str]:
     }
 
 
-def _alert_config(data: Mapping[str, Any], interval_s: float) -> dict[str, str]:
+def alert_policy(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The uplink policy the firmware applies (docs/firmware.md, Alerts), as numbers: the same
+    values nmc_config.h gets, and the airtime of its frames for the report."""
     from engine.resolve.power import LORA_OVERHEAD_BYTES, lora_airtime
 
     alerts = data.get("alerts") or {}
     radio = (data.get("power") or {}).get("radio") or {}
+    sf = int(radio.get("spreading_factor", 7))
+    interval_s = _seconds(data, ("runtime", "schedule", "interval"), "15s")
     retries = int(alerts.get("retries", 3))
     max_latency = int(_seconds(data, ("alerts", "max_latency"), "10min"))
-    airtime = lora_airtime(max(ANOMALY_FRAME_BYTES, STATUS_FRAME_BYTES) + LORA_OVERHEAD_BYTES,
-                           int(radio.get("spreading_factor", 7)))
+    airtime = lora_airtime(max(ANOMALY_FRAME_BYTES, STATUS_FRAME_BYTES) + LORA_OVERHEAD_BYTES, sf)
     duty_gap = math.ceil(airtime * (1 / LORA_DUTY_CYCLE - 1))
-    # the first try goes out at the next wake-up; the retries share what is left of max_latency
-    retry_gap = max(duty_gap, (max_latency - int(interval_s)) // max(retries, 1))
+    status_interval = int(_seconds(data, ("alerts", "status_interval"), "24h"))
     return {
-        "alert_confirmed": c_int(int(bool(alerts.get("confirmed", True))), "uint32_t"),
-        "alert_retries": c_int(retries, "uint32_t"),
-        "alert_max_latency_s": c_int(max_latency, "uint32_t"),
-        "alert_retry_gap_s": c_int(retry_gap, "uint32_t"),
-        "alert_duty_gap_s": c_int(duty_gap, "uint32_t"),
-        "status_interval_s": c_int(int(_seconds(data, ("alerts", "status_interval"), "24h")), "uint32_t"),
+        "confirmed": bool(alerts.get("confirmed", True)), "retries": retries, "max_latency_s": max_latency,
+        "duty_gap_s": duty_gap,
+        # the first try goes out at the next wake-up; the retries share what is left of max_latency
+        "retry_gap_s": max(duty_gap, (max_latency - int(interval_s)) // max(retries, 1)),
+        "status_interval_s": status_interval,
+        "status_frame_bytes": STATUS_FRAME_BYTES, "anomaly_frame_bytes": ANOMALY_FRAME_BYTES,
+        "status_airtime_s": round(lora_airtime(STATUS_FRAME_BYTES + LORA_OVERHEAD_BYTES, sf), 6),
+        "anomaly_airtime_s": round(lora_airtime(ANOMALY_FRAME_BYTES + LORA_OVERHEAD_BYTES, sf), 6),
+        "nominal_uplinks_per_day": round(86400 / status_interval, 6),
+    }
+
+
+def _alert_config(data: Mapping[str, Any]) -> dict[str, str]:
+    policy = alert_policy(data)
+    return {
+        "alert_confirmed": c_int(int(policy["confirmed"]), "uint32_t"),
+        "alert_retries": c_int(policy["retries"], "uint32_t"),
+        "alert_max_latency_s": c_int(policy["max_latency_s"], "uint32_t"),
+        "alert_retry_gap_s": c_int(policy["retry_gap_s"], "uint32_t"),
+        "alert_duty_gap_s": c_int(policy["duty_gap_s"], "uint32_t"),
+        "status_interval_s": c_int(policy["status_interval_s"], "uint32_t"),
     }
 
 
@@ -144,7 +161,7 @@ def _config(contents: ImageContents, inputs: FirmwareInputs, image: bytes, have_
         "pubkey": c_bytes(key, per_line=32),
         "flash_page": c_int(FLASH_PAGE, "uint32_t"), "slot_size": c_int(slot, "uint32_t"),
         "have_chain": c_int(int(have_chain), "uint32_t"),
-        **_alert_config(data, interval_s),
+        **_alert_config(data),
     }
 
 
