@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import attrs
 import numpy as np
@@ -10,7 +11,7 @@ import numpy as np
 from engine.dsp.encoders import Encoder
 from engine.dsp.features import Features
 from engine.dsp.spectrum import BandEnergy
-from engine.dsp.stages import Biquads, ChainError, DcBlock, Decimate, Envelope, butterworth, notch
+from engine.dsp.stages import ChainError, DcBlock, Decimate, Envelope, butterworth, notch
 
 
 @attrs.frozen
@@ -152,7 +153,7 @@ def build_chain(stages: Sequence[Mapping[str, Any]], *, sample_rate: float, main
             framer = Features.design(sid, kinds=stage.get("kinds"), fs=fs, dt=dt)
         elif kind == "encode":
             if framer is None:
-                hop = int(round(fs * dt))
+                hop = round(float(fs * dt))
                 if hop < 1 or abs(hop - fs * dt) > 0.01 * fs * dt:
                     raise ChainError(sid, f"the sample rate here ({fs:g}Hz) times model.dt ({dt:g}s) is not a whole number of samples")
                 framer = FrameSampler("frames", hop)

@@ -31,16 +31,16 @@ class Encoder:
 
     @classmethod
     def design(cls, id: str, *, kind: str, threshold: float | None, max_rate: float | None, polarity: str,
-               dt: float) -> "Encoder":
+               dt: float) -> Encoder:
         split = polarity == "split"
         if kind == "rate":
             if not max_rate:
                 raise ChainError(id, "rate encoding needs max_rate", "max_rate")
-            step = max(1, int(round(FEATURE_FULL_SCALE / (max_rate * dt))))
+            step = max(1, round(float(FEATURE_FULL_SCALE / (max_rate * dt))))
         else:
             if not threshold:
                 raise ChainError(id, f"{kind} encoding needs a threshold", "threshold")
-            step = max(1, int(round(threshold * FEATURE_FULL_SCALE)))
+            step = max(1, round(float(threshold * FEATURE_FULL_SCALE)))
         if split and kind in ("sigma_delta", "rate"):
             raise ChainError(id, f"polarity split applies to delta and threshold encoding, not {kind}", "polarity")
         return cls(id, kind, step, split)

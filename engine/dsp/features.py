@@ -60,13 +60,13 @@ class Features:
     kinds: tuple[str, ...]
 
     @classmethod
-    def design(cls, id: str, *, kinds, fs: float, dt: float) -> "Features":
+    def design(cls, id: str, *, kinds, fs: float, dt: float) -> Features:
         kinds = tuple(kinds) if kinds else FEATURE_KINDS
         unknown = [k for k in kinds if k not in FEATURE_KINDS]
         if unknown or not kinds or len(set(kinds)) != len(kinds):
             raise ChainError(id, f"kinds must be distinct names from {', '.join(FEATURE_KINDS)}", "kinds")
         hop_exact = fs * dt
-        hop = int(round(hop_exact))
+        hop = round(float(hop_exact))
         if hop < 2 or abs(hop - hop_exact) > 0.01 * hop_exact:
             raise ChainError(id, f"the sample rate here ({fs:g}Hz) times model.dt ({dt:g}s) is {hop_exact:g} samples, "
                                  "not a whole number of at least 2 samples per model step")

@@ -23,7 +23,7 @@ def round_shift(values: np.ndarray, shift: int) -> np.ndarray:
 
 
 def q(value: float, shift: int) -> int:
-    return int(round(value * (1 << shift)))
+    return round(float(value) * (1 << shift))
 
 
 def floor_log2(values: np.ndarray) -> np.ndarray:

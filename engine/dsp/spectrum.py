@@ -44,9 +44,9 @@ class BandEnergy:
 
     @classmethod
     def design(cls, id: str, *, fft: int, bands: int, fmin: float, fmax: float | None, spacing: str,
-               combine_axes: bool, fs: float, dt: float) -> "BandEnergy":
+               combine_axes: bool, fs: float, dt: float) -> BandEnergy:
         hop_exact = fs * dt
-        hop = int(round(hop_exact))
+        hop = round(float(hop_exact))
         if hop < 1 or abs(hop - hop_exact) > 0.01 * hop_exact:
             raise ChainError(id, f"the sample rate here ({fs:g}Hz) times model.dt ({dt:g}s) is {hop_exact:g} samples, "
                                  "not a whole number of samples per model step")

@@ -12,6 +12,7 @@ import math
 
 import attrs
 import numpy as np
+
 from engine.dsp.fixed import COEFF_SHIFT, Q15_MAX, Q15_MIN, q, round_shift, sat16
 
 
@@ -48,7 +49,7 @@ class DcBlock:
     pole: int  # Q30
 
     @classmethod
-    def design(cls, id: str, cutoff: float, fs: float) -> "DcBlock":
+    def design(cls, id: str, cutoff: float, fs: float) -> DcBlock:
         pole = 1.0 - 2.0 * math.pi * cutoff / fs
         if not 0.0 < pole < 1.0:
             raise ChainError(id, f"cutoff {cutoff:g}Hz is too high for {fs:g}Hz", "cutoff")
@@ -92,7 +93,7 @@ class Biquads:
     float_sections: tuple[tuple[float, ...], ...]
 
     @classmethod
-    def from_sos(cls, id: str, kind: str, sos: np.ndarray) -> "Biquads":
+    def from_sos(cls, id: str, kind: str, sos: np.ndarray) -> Biquads:
         sections = []
         floats = []
         for b0, b1, b2, a0, a1, a2 in sos:
@@ -198,7 +199,7 @@ class Decimate:
     taps: tuple[int, ...] = ()  # Q15
 
     @classmethod
-    def design(cls, id: str, factor: int, taps: int) -> "Decimate":
+    def design(cls, id: str, factor: int, taps: int) -> Decimate:
         if taps == 0:
             return cls(id, factor)
         if taps < 3 or taps % 2 == 0:
@@ -246,7 +247,7 @@ class Envelope:
     gain: int  # Q30
 
     @classmethod
-    def design(cls, id: str, cutoff: float, fs: float) -> "Envelope":
+    def design(cls, id: str, cutoff: float, fs: float) -> Envelope:
         if not 0 < cutoff < fs / 2:
             raise ChainError(id, f"cutoff {cutoff:g}Hz must be below the Nyquist frequency {fs / 2:g}Hz", "cutoff")
         return cls(id, max(1, q(1.0 - math.exp(-2.0 * math.pi * cutoff / fs), POLE_SHIFT)))
