@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from engine.cli.common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, add_catalog_option, emit_diagnostics
+from engine.cli.common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    add_catalog_option,
+    emit_diagnostics,
+)
 from engine.diagnostics import StageError
 
 
@@ -33,17 +38,20 @@ def _files_of(source: str, args, scratch: Path):
         return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
     if not path.exists() and ":" in source:
         revision, inner = source.split(":", 1)
-        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True)
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=False)
         if top.returncode != 0:
             raise ValueError("REV:PATH needs a git repository")
-        prefix = subprocess.run(["git", "rev-parse", "--show-prefix"], capture_output=True, text=True).stdout.strip()
-        tree = scratch / revision.replace("/", "_").replace("~", "_").replace("^", "_")
-        tree.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.run(["git", "archive", "--format=tar", revision], capture_output=True, cwd=top.stdout.strip())
-        if archive.returncode != 0:
-            raise ValueError(f"git cannot read revision '{revision}': {archive.stderr.decode().strip()}")
-        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
-        (tree / "nmspec.toml").touch()
+        prefix = subprocess.run(["git", "rev-parse", "--show-prefix"], capture_output=True, text=True,
+                                check=False).stdout.strip()
+        tree = scratch / hashlib.sha256(revision.encode()).hexdigest()[:16]  # one tree per revision
+        if not tree.exists():
+            archive = subprocess.run(["git", "archive", "--format=tar", revision], capture_output=True,
+                                     cwd=top.stdout.strip(), check=False)
+            if archive.returncode != 0:
+                raise ValueError(f"git cannot read revision '{revision}': {archive.stderr.decode().strip()}")
+            tree.mkdir(parents=True)
+            subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+            (tree / "nmspec.toml").touch()
         path = tree / prefix / inner
         if not path.exists():
             raise ValueError(f"'{inner}' does not exist at revision {revision}")
