@@ -577,3 +577,18 @@ def test_time_features_are_within_stated_error_of_the_float_definitions(builds):
     samples = np.repeat(x.astype(np.int16), chain.decimation, axis=1)
     c_features, _ = run_c(exe, chain, samples)
     assert_equal_arrays(c_features, chain.features(samples), "features")
+
+
+def test_hostile_stage_ids_reach_the_c_only_as_safe_comments(tmp_path):
+    """Stage ids end up in comments; ids a schema would refuse still cannot end them."""
+    hostile = '*/ #error "escaped" /* \n#include <stdio.h>'
+    chain = build_chain([{"kind": "dc_block", "id": hostile, "cutoff": 2.0},
+                         {"kind": "decimate", "id": "x*/y", "factor": 2, "taps": 15},
+                         {"kind": "band_energy", "id": "??=", "fft": 32, "bands": 4},
+                         {"kind": "encode", "id": "*/", "encoding": "delta", "threshold": 0.05}],
+                        sample_rate=1000.0, mains=50.0, axes=1, dt=0.016)
+    exe = compile_chain(chain, tmp_path / "hostile", HOST_FLAGS)
+    text = (tmp_path / "hostile" / "preprocess.c").read_text()
+    assert "#error" not in text.replace('* / #error "escaped" / *', "")
+    samples = synthetic_signals(chain, signal_length(chain))[:3]
+    assert_c_equals_model(chain, exe, samples)
