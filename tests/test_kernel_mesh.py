@@ -114,7 +114,7 @@ def test_a_routing_loop_is_an_error_not_a_hang():
         raise AssertionError("a routing loop must be reported")
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(st.sampled_from(["xylo", "loihi", "lif"]), st.integers(0, 2**32 - 1), st.integers(1, 11), st.data())
 def test_a_run_in_pieces_equals_one_run(family, seed, cut, data):
     """`initial=previous.final` continues a run: spikes, states, events and cycles agree."""

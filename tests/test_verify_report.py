@@ -41,7 +41,7 @@ def verified(spec: Path):
                                           catalog=catalog, deployment=resolved.deployment)
 
 
-@pytest.mark.parametrize("name", ["compressor", "pump-loihi"])
+@pytest.mark.parametrize("name", ["compressor", "pump-loihi", "acoustic-xylo"])
 def test_report_on_an_example(examples, name):
     resolved, image, result = verified(examples / f"{name}.yaml")
     summary = result.summary()
@@ -100,3 +100,44 @@ def test_inspect_params_replay_the_image(tmp_path, capsys):
     assert all(a.spikes[k].tolist() == b.spikes[k].tolist() for k in b.spikes)
     assert a.states["hidden.v"].tolist() == b.states["hidden.v"].tolist()
     assert INPUT in {p["src"] for p in params["projections"]}
+
+
+def _with_chip_figure(catalog, chip, name, value, unit):
+    import attrs
+
+    part = catalog.part("chips", chip)
+    figure = attrs.evolve(part.figure(name), value=value, unit=unit)
+    changed = attrs.evolve(part, figures={**part.figures, name: figure})
+    return attrs.evolve(catalog, parts={**catalog.parts, "chips": {**catalog.parts["chips"], chip: changed}})
+
+
+def test_a_clock_too_slow_for_the_step_fails_verification(examples):
+    spec = examples / "acoustic-xylo.yaml"
+    catalog, _ = repository_catalog(str(spec))
+    doc, _ = validate_spec(spec, catalog)
+    resolved = resolve_site(doc, catalog)
+    image = write_image(ImageContents(Metadata("t", "0" * 64, "t", "m"), Target("xylo-audio2", "xylo"), resolved.network))
+    slow = _with_chip_figure(catalog, "xylo-audio2", "clock", 200, "kHz")
+    result = verify_bundle(doc, image, resolved.chain, resolved.float_model, resolved.stimuli, catalog=slow,
+                           deployment=resolved.deployment)
+    c = result.summary()["cycles"]
+    assert c["clock_hz"] == 200e3 and not c["real_time"] and not result.summary()["passed"]
+    [problem] = [d for d in result.diagnostics if d.code == "NM806"]
+    assert problem.message == (f"verify: the busiest step needs {c['peak_per_step']:.0f} cycles, "
+                               f"{c['peak_per_step'] / 200e3 * 1e3:.3g} ms at 0.2 MHz, longer than the 10 ms step")
+
+
+def test_kernel_power_over_the_budget_fails_verification(examples):
+    spec = examples / "compressor.yaml"
+    catalog, _ = repository_catalog(str(spec))
+    doc, _ = validate_spec(spec, catalog)
+    resolved = resolve_site(doc, catalog)
+    image = write_image(ImageContents(Metadata("t", "0" * 64, "t", "m"), Target("xylo-imu", "xylo"), resolved.network))
+    costly = _with_chip_figure(catalog, "xylo-imu", "inference_energy", 2000, "uJ")  # 2 mJ a window, every 15 s
+    result = verify_bundle(doc, image, resolved.chain, resolved.float_model, resolved.stimuli, catalog=costly,
+                           deployment=resolved.deployment)
+    p = result.summary()["power"]
+    assert p["within_budget"] is False and p["inference_uW"] > p["budget_uW"] == 61.0
+    [problem] = [d for d in result.diagnostics if d.code == "NM807"]
+    assert problem.message.startswith("verify: with the kernel's counts inference needs ")
+    assert problem.message.endswith("uW, more than the 61 uW budget")
