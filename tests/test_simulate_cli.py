@@ -168,3 +168,21 @@ def test_trace_mode_in_pieces_writes_the_same_events(acoustic, tmp_path, monkeyp
     assert main(["simulate", str(acoustic), "--trace", str(tmp_path / "trace.npz"), "--events", str(pieces)]) == 0
     assert pieces.read_text() == whole.read_text() and len(whole.read_text().splitlines()) > 2
     capsys.readouterr()
+
+
+def test_record_is_byte_identical_across_processes(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    path = image(tmp_path, two_core_lif(), "generic-lif")
+    inputs = spikes_file(tmp_path, np.random.default_rng(5).integers(0, 3, size=(40, 1)))
+    outputs = []
+    for seed in ("1", "2"):
+        out = tmp_path / f"r{seed}.npz"
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        done = subprocess.run([sys.executable, "-m", "engine", "simulate", str(path), "--spikes", str(inputs), "--record", str(out)],
+                              env=env, capture_output=True, text=True, cwd=REPO, check=False)
+        assert done.returncode == 0, done.stderr
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
