@@ -15,6 +15,8 @@ def register(subparsers):
                                                "routing tables, and print the core map.")
     parser.add_argument("spec", metavar="SPEC")
     parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--strategy", choices=("auto", "layer", "spatial"), default="auto",
+                        help="partition order: layer order (sequential fill), spatial tiles, or the better of both")
     add_catalog_option(parser)
     parser.set_defaults(func=run)
     return parser
@@ -29,26 +31,32 @@ def run(args) -> int:
         return emit_diagnostics(diagnostics, "text")
     try:
         deployment = resolve_partial(doc, catalog)
-        core_map = map_deployment(deployment, catalog)
+        core_map = map_deployment(deployment, catalog, strategy=args.strategy)
     except StageError as exc:
         return emit_diagnostics(list(exc.diagnostics), "text")
     summary = core_map.summary()
+    summary["chip"] = deployment.data["target"]["chip"]
     if args.format == "json":
-        summary["per_core"] = [{"core": i, "x": int(core_map.placement.core_xy[i][0]), "y": int(core_map.placement.core_xy[i][1]),
-                                "neurons": int(core_map.core_neurons[i]), "synapses": int(core_map.core_synapses[i]),
-                                "input_sources": int(core_map.core_inputs[i]), "duty": round(float(core_map.core_duty[i]), 5)}
-                               for i in range(core_map.cores)]
+        summary["per_core"] = core_map.per_core()
         sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         return 0
-    out = sys.stdout
-    out.write(f"{deployment.data['target']['chip']}: {summary['cores']} core(s) used (lower bound {summary['lower_bound']}) "
-              f"on a {summary['mesh'][0]} x {summary['mesh'][1]} mesh\n")
-    out.write(f"traffic {summary['traffic_spikes_per_s']:.1f} spikes/s delivered, {summary['spikes_hops_per_s']:.1f} "
-              f"spike-hops/s, hottest link {summary['hottest_link']['spikes_per_s']:.1f} spikes/s, "
-              f"{summary['routes']} routing entries\n")
-    out.write(f"  {'core':>4} {'x,y':>6} {'neurons':>8} {'synapses':>9} {'sources':>8} {'duty':>7}\n")
-    for i in range(core_map.cores):
-        x, y = core_map.placement.core_xy[i]
-        out.write(f"  {i:>4} {f'{x},{y}':>6} {core_map.core_neurons[i]:>8} {core_map.core_synapses[i]:>9} "
-                  f"{core_map.core_inputs[i]:>8} {core_map.core_duty[i]:>7.2%}\n")
+    sys.stdout.write(render_text(summary, core_map.per_core()))
     return 0
+
+
+def render_text(summary: dict, per_core: list[dict]) -> str:
+    hot = summary["hottest_link"]
+    lines = [
+        (f"{summary['chip']}: {summary['cores']} core(s) used, lower bound {summary['lower_bound']}, on a "
+         f"{summary['mesh'][0]} x {summary['mesh'][1]} mesh ({summary['strategy']} partition)"),
+        (f"traffic {summary['traffic_spikes_per_s']:.1f} spikes/s to remote cores, {summary['spikes_hops_per_s']:.1f} "
+         f"spike-hops/s, hottest link {hot['spikes_per_s']:.1f} spikes/s"
+         + (f" ({hot['x']},{hot['y']} {hot['link']})" if hot["link"] != "none" else "")
+         + f", {summary['route_groups']} route group(s), {summary['routes']} routing entries"),
+        f"max duty {summary['max_duty']:.2%}",
+        f"  {'core':>4} {'x,y':>6} {'neurons':>8} {'synapses':>9} {'in axons':>9} {'out axons':>9} {'duty':>7}",
+    ]
+    for row in per_core:
+        lines.append(f"  {row['core']:>4} {str(row['x']) + ',' + str(row['y']):>6} {row['neurons']:>8} "
+                     f"{row['synapses']:>9} {row['input_axons']:>9} {row['output_axons']:>9} {row['duty']:>7.2%}")
+    return "\n".join(lines) + "\n"

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from engine.mapping.mapper import CoreMap, deliveries, map_graph, map_groups
+from engine.mapping.mapper import (
+    STRATEGIES,
+    CoreMap,
+    deliveries,
+    groups_from_graph,
+    map_graph,
+    map_groups,
+    map_partition,
+)
+from engine.mapping.netview import Group, net_view
 from engine.mapping.target import CoreSpec, benchmark_core, core_spec_from_catalog
 
 
-def map_deployment(deployment, catalog) -> CoreMap:
+def map_deployment(deployment, catalog, *, strategy: str = "auto") -> CoreMap:
     """The resolved deployment's network on its chip."""
     chip = catalog.part("chips", deployment.data["target"]["chip"])
     from engine.resolve import _overrides
 
     core = core_spec_from_catalog(chip, _overrides(deployment.data)["chips"], dt=deployment.network.dt)
-    return map_graph(deployment.graph, core)
+    return map_graph(deployment.graph, core, strategy=strategy)
 
 
-__all__ = ["CoreMap", "CoreSpec", "benchmark_core", "core_spec_from_catalog", "deliveries", "map_deployment",
-           "map_graph", "map_groups"]
+__all__ = ["STRATEGIES", "CoreMap", "CoreSpec", "Group", "benchmark_core", "core_spec_from_catalog", "deliveries",
+           "groups_from_graph", "map_deployment", "map_graph", "map_groups", "map_partition", "net_view"]

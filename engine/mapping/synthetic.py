@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.mapping.mapper import Group
+from engine.mapping.netview import Group
 from engine.netlist import Weights
 
 
@@ -18,7 +18,7 @@ def _csr(rows: np.ndarray, cols: np.ndarray, n_src: int, n_dst: int) -> Weights:
     return Weights.from_csr(n_src, n_dst, indptr, cols, np.ones(len(cols), dtype=np.int64))
 
 
-def _groups(sizes, edges, rates) -> list[Group]:
+def _groups(sizes, edges, rates, shapes=None) -> list[Group]:
     """edges: {(src layer, dst layer): (rows, cols)}."""
     in_syn = [np.zeros(n, dtype=np.int64) for n in sizes]
     in_events = [np.zeros(n) for n in sizes]
@@ -29,7 +29,8 @@ def _groups(sizes, edges, rates) -> list[Group]:
         counts = np.bincount(w.indices, minlength=sizes[b])
         in_syn[b] += counts
         in_events[b] += counts * rates[a]
-    return [Group(f"l{i}", n, i, np.full(n, rates[i]), in_syn[i], in_events[i], tuple(outgoing[i]))
+    shapes = shapes or [(n,) for n in sizes]
+    return [Group(f"l{i}", n, i, np.full(n, rates[i]), in_syn[i], in_events[i], tuple(outgoing[i]), tuple(shapes[i]))
             for i, n in enumerate(sizes)]
 
 
@@ -42,6 +43,27 @@ def layered_conv(neurons: int, layers: int = 4, kernel: int = 9, rate: float = 2
         src = np.clip(dst + np.tile(np.arange(kernel) - kernel // 2, size), 0, size - 1)
         edges[(layer, layer + 1)] = (src, dst)
     return _groups([size] * layers, edges, [rate] * layers)
+
+
+def layered_conv2d(neurons: int, layers: int = 4, channels: int = 4, kernel: int = 3, rate: float = 20.0,
+                   seed: int = 0) -> list[Group]:
+    """2-D convolution-like layers of shape (channels, side, side), channel first: each
+    neuron reads a kernel x kernel window of every channel of the layer before."""
+    side = max(1, int(np.sqrt(neurons / (layers * channels))))
+    size = channels * side * side
+    c, h, w = np.meshgrid(np.arange(channels), np.arange(side), np.arange(side), indexing="ij")
+    c, h, w = c.ravel(), h.ravel(), w.ravel()
+    rows, cols = [], []
+    for c_in in range(channels):
+        for dy in range(kernel):
+            for dx in range(kernel):
+                y, x = h + dy - kernel // 2, w + dx - kernel // 2
+                ok = (y >= 0) & (y < side) & (x >= 0) & (x < side)
+                rows.append((c_in * side + y[ok]) * side + x[ok])
+                cols.append(((c * side + h) * side + w)[ok])
+    src, dst = np.concatenate(rows), np.concatenate(cols)
+    edges = {(layer, layer + 1): (src, dst) for layer in range(layers - 1)}
+    return _groups([size] * layers, edges, [rate] * layers, [(channels, side, side)] * layers)
 
 
 def random_recurrent(neurons: int, fan: int = 16, rate: float = 10.0, seed: int = 0) -> list[Group]:
@@ -65,18 +87,22 @@ def small_world(neurons: int, fan: int = 16, rewire: float = 0.05, shuffled: boo
     return _groups([neurons], {(0, 0): (rows, cols)}, [rate])
 
 
-def feedforward_dense(neurons: int, layers: int = 3, density: float = 0.05, rate: float = 10.0, seed: int = 0) -> list[Group]:
+def feedforward_dense(neurons: int, layers: int = 3, fan_in: int = 16, rate: float = 10.0, seed: int = 0) -> list[Group]:
+    """Fully mixing layers: each neuron reads `fan_in` random neurons of the layer before
+    (16 keeps 256 neurons' distinct sources within 4096 input axons, so the neuron
+    bound stays feasible at every size)."""
     rng = np.random.default_rng(seed)
     size = neurons // layers
     edges = {}
     for layer in range(layers - 1):
-        count = int(size * size * density)
-        edges[(layer, layer + 1)] = (rng.integers(0, size, count), rng.integers(0, size, count))
+        dst = np.repeat(np.arange(size), min(fan_in, size))
+        edges[(layer, layer + 1)] = (rng.integers(0, size, dst.size), dst)
     return _groups([size] * layers, edges, [rate] * layers)
 
 
 FAMILIES = {
     "conv": layered_conv,
+    "conv2d": layered_conv2d,
     "recurrent": random_recurrent,
     "small-world": small_world,
     "small-world-shuffled": lambda n, **k: small_world(n, shuffled=True, **k),

@@ -18,7 +18,7 @@ class CoreSpec:
     neurons_per_core: int
     synapses_per_core: int  # synapse memory in bits / bits per synapse
     input_axons: int  # distinct source neurons (or input channels) a core can receive from
-    output_axons: int  # distinct destination cores one neuron's spikes may be sent to
+    output_axons: int  # (neuron, destination core) pairs a core's neurons may send to
     mesh_width: int
     mesh_height: int
     clock_hz: float
@@ -59,9 +59,20 @@ def core_spec_from_catalog(part, overrides=None, *, dt: float) -> CoreSpec:
         synapses = int(total // cores) if total else 1 << 20
     width = int(figure("mesh_width") or cores)
     height = int(figure("mesh_height") or 1)
+    if cores > 1:
+        # on the meshes (Loihi, TrueNorth, the reference target) fan_in_max / fan_out_max
+        # are the core's input and output axons; TrueNorth's "one axon per neuron" is
+        # per neuron, so a core has that many per neuron it holds
+        input_axons = int(figure("fan_in_max") or 1 << 16)
+        fan_out = int(figure("fan_out_max") or 1 << 16)
+        output_axons = fan_out * int(neurons) if fan_out < neurons else fan_out
+    else:
+        # a single core (Xylo) is wired to every input channel and hidden neuron; its
+        # fan-in figure is per neuron and checked by fit, not by the mapper
+        input_axons = int((figure("input_channels") or 0) + (figure("hidden_neurons") or neurons))
+        output_axons = 1 << 16
     return CoreSpec(
-        neurons_per_core=int(neurons), synapses_per_core=synapses,
-        input_axons=int(figure("fan_in_max") or 1 << 16), output_axons=int(figure("fan_out_max") or 1 << 16),
+        neurons_per_core=int(neurons), synapses_per_core=synapses, input_axons=input_axons, output_axons=output_axons,
         mesh_width=width, mesh_height=height, clock_hz=float(figure("clock") or DEFAULT_CLOCK_HZ), dt=dt)
 
 

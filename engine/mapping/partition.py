@@ -1,0 +1,282 @@
+"""Neurons into cores under every per-core limit.
+
+A partition is an order of the neurons and a greedy fill along it: a core takes the next
+neurons until one more would break its neuron count, synapse memory, cycle budget (the
+duty limit at the expected rates) or input axons (distinct sources). Two orders:
+
+- layer order: layers in turn, each population in index order (sequential fill, the
+  PACMAN / nengo-loihi default). Wins where there is no spatial structure to exploit.
+- spatial order: every layer's neurons by their position in a frame the layers share
+  (a Hilbert curve over (H, W) for 2-D layers, the index for 1-D ones), then layer, then
+  channel. A core takes a spatial tile through all layers, so a convolution's spikes
+  mostly stay in the core or go to the next tile, which the placement puts next door.
+
+Both fill greedily, so with one dominant limit both reach the lower bound.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from engine.diagnostics import Diagnostic, StageError
+from engine.mapping.arrays import unique, unique_first
+from engine.mapping.netview import NetView, distinct_fan_in
+from engine.mapping.target import CoreSpec
+
+_RELATIVE_SLACK = 1e-9  # cumulative float sums of cycles may overshoot by rounding
+
+
+def lower_bound_terms(view: NetView, core: CoreSpec) -> dict[str, int]:
+    return {
+        "neurons": math.ceil(view.n / core.neurons_per_core),
+        "synapses": math.ceil(int(view.synapses.sum()) / core.synapses_per_core),
+        "cycles": math.ceil(float(view.load.sum()) / core.cycle_budget * (1 - _RELATIVE_SLACK)),
+    }
+
+
+def lower_bound(view: NetView, core: CoreSpec) -> int:
+    return max(1, *lower_bound_terms(view, core).values())
+
+
+def check_single_neurons(view: NetView, core: CoreSpec) -> None:
+    """Limits no partition can meet: one neuron alone is over a core's capacity. One
+    diagnostic per population and limit, naming the worst neuron and the excess."""
+    problems = []
+    fan_in = distinct_fan_in(view)
+    for index, group in enumerate(view.groups):
+        lo, hi = int(view.offsets[index]), int(view.offsets[index + 1])
+        problems += _over(group, view.synapses[lo:hi], core.synapses_per_core, "NM601",
+                          "population '{name}': neuron {i} has {v} incoming synapses, {excess} more than a core's "
+                          "synapse memory holds ({cap})",
+                          "split the population's fan-in over more neurons or use a target with more synapse memory per core")
+        problems += _over(group, fan_in[lo:hi], core.input_axons, "NM602",
+                          "population '{name}': neuron {i} receives from {v} distinct sources, {excess} more than a "
+                          "core's {cap} input axons",
+                          "reduce the neuron's fan-in (sparser or smaller kernels) or use a target with more input axons")
+        budget = core.cycle_budget
+        load = view.load[lo:hi]
+        if load.size and float(load.max()) > budget * (1 + _RELATIVE_SLACK):
+            worst = int(np.argmax(load))
+            need = float(load[worst])
+            problems.append(Diagnostic(
+                "error", "NM604",
+                f"layer {group.layer} (population '{group.name}') is too hot: neuron {worst} needs {need:.0f} cycles "
+                f"per step at the expected rates, {need - budget:.0f} more than a core's budget of {budget:.0f} "
+                f"({core.duty_limit:.0%} duty of {core.clock_hz * core.dt:.0f} cycles per step)",
+                hint="lower the layer's expected spike rates or fan-in, or use a faster clock or a longer time step"))
+    if problems:
+        raise StageError(problems)
+
+
+def _over(group, values, cap, code, message, hint) -> list[Diagnostic]:
+    if not values.size or int(values.max()) <= cap:
+        return []
+    worst = int(np.argmax(values))
+    count = int((values > cap).sum())
+    value = int(values[worst])
+    text = message.format(name=group.name, i=worst, v=value, excess=value - cap, cap=cap)
+    if count > 1:
+        text += f"; {count} of its {group.size} neurons are over"
+    return [Diagnostic("error", code, text, hint=hint)]
+
+
+def check_chip_size(view: NetView, core: CoreSpec) -> None:
+    terms = lower_bound_terms(view, core)
+    bound = max(1, *terms.values())
+    if bound <= core.max_cores:
+        return
+    reason = {
+        "neurons": f"{view.n} neurons at {core.neurons_per_core} per core",
+        "synapses": f"{int(view.synapses.sum())} synapses at {core.synapses_per_core} per core",
+        "cycles": f"{float(view.load.sum()):.0f} cycles per step at {core.cycle_budget:.0f} per core",
+    }[max(terms, key=lambda k: (terms[k], k))]
+    raise StageError([Diagnostic(
+        "error", "NM603", f"the network needs at least {bound} cores ({reason}); the chip has {core.max_cores}, "
+                          f"{bound - core.max_cores} too few", hint="use a larger target or a smaller network")])
+
+
+def layer_order(view: NetView) -> np.ndarray:
+    return np.arange(view.n, dtype=np.int64)
+
+
+def spatial_order(view: NetView) -> np.ndarray | None:
+    """Neurons by shared-frame position, then layer, then channel; None when there is
+    nothing to interleave (a single population)."""
+    if len(view.groups) < 2:
+        return None
+    spatial = [_spatial_shape(g) for g in view.groups]
+    two_d = [s for s in spatial if len(s[1]) == 2]
+    side = 1 << max(0, math.ceil(math.log2(max([max(s[1]) for s in two_d], default=1))))
+    resolution = side * side if two_d else 1 << 24
+    keys, layers, channels = [], [], []
+    for group, (n_channels, dims) in zip(view.groups, spatial):
+        index = np.arange(group.size, dtype=np.int64)
+        per_channel = int(np.prod(dims))
+        channel, spot = index // per_channel, index % per_channel
+        if len(dims) == 2 and two_d:
+            h, w = spot // dims[1], spot % dims[1]
+            gy = ((2 * h + 1) * side) // (2 * dims[0])
+            gx = ((2 * w + 1) * side) // (2 * dims[1])
+            keys.append(hilbert_index(side, gx, gy))
+        else:
+            keys.append(((2 * spot + 1) * resolution) // (2 * per_channel))
+        layers.append(np.full(group.size, group.layer, dtype=np.int64))
+        channels.append(channel)
+    ids = np.arange(view.n, dtype=np.int64)
+    return np.lexsort((ids, np.concatenate(channels), np.concatenate(layers), np.concatenate(keys)))
+
+
+def _spatial_shape(group) -> tuple[int, tuple[int, ...]]:
+    """(channels, spatial dims) from a channel-first shape; (1, (size,)) when unknown."""
+    shape = tuple(int(s) for s in group.shape)
+    if not shape or int(np.prod(shape)) != group.size:
+        return 1, (group.size,)
+    if len(shape) == 1:
+        return 1, shape
+    if len(shape) == 2:
+        return shape[0], (shape[1],)
+    return int(np.prod(shape[:-2])), shape[-2:]
+
+
+def hilbert_index(side: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Distance along the Hilbert curve of a side x side grid (side a power of two)."""
+    x, y = np.asarray(x, dtype=np.int64).copy(), np.asarray(y, dtype=np.int64).copy()
+    d = np.zeros_like(x)
+    s = side // 2
+    while s > 0:
+        rx = ((x & s) > 0).astype(np.int64)
+        ry = ((y & s) > 0).astype(np.int64)
+        d += s * s * ((3 * rx) ^ ry)
+        flip = ry == 0
+        swap_x = np.where(flip & (rx == 1), side - 1 - x, x)
+        swap_y = np.where(flip & (rx == 1), side - 1 - y, y)
+        x, y = np.where(flip, swap_y, swap_x), np.where(flip, swap_x, swap_y)
+        s //= 2
+    return d
+
+
+def fill(view: NetView, core: CoreSpec, order: np.ndarray, outputs: np.ndarray | None = None) -> np.ndarray:
+    """Greedy fill along `order`; returns the core of each neuron (by id). Cores are
+    numbered in fill order, so consecutive cores hold neighbouring neurons. `outputs`,
+    when given, is each neuron's expected output axons (destination cores), filled
+    against the core's output axons like synapses against its memory."""
+    n = view.n
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    cum_syn = np.concatenate([[0], np.cumsum(view.synapses[order])])
+    cum_load = np.concatenate([[0.0], np.cumsum(view.load[order])])
+    cum_out = None if outputs is None else np.concatenate([[0], np.cumsum(outputs[order])])
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    # incoming pairs grouped by their destination's rank: sources of order[s:e] are one slice
+    degree = np.diff(view.in_ptr)
+    by_rank = np.argsort(rank[view.dst], kind="stable")
+    sources = view.src[by_rank]
+    ptr = np.concatenate([[0], np.cumsum(degree[order])])
+    cores = np.empty(n, dtype=np.int64)
+    budget = core.cycle_budget * (1 + _RELATIVE_SLACK)
+    start, current = 0, 0
+    while start < n:
+        end = min(start + core.neurons_per_core, n)
+        end = min(end, int(np.searchsorted(cum_syn, cum_syn[start] + core.synapses_per_core, side="right")) - 1)
+        end = min(end, int(np.searchsorted(cum_load, cum_load[start] + budget, side="right")) - 1)
+        if cum_out is not None:
+            end = min(end, int(np.searchsorted(cum_out, cum_out[start] + core.output_axons, side="right")) - 1)
+        end = max(end, start + 1)
+        end = _axon_cut(sources, ptr, start, end, core.input_axons)
+        cores[order[start:end]] = current
+        current += 1
+        start = end
+    return cores
+
+
+def _axon_cut(sources, ptr, start: int, end: int, cap: int) -> int:
+    """The largest end' <= end whose neurons order[start:end'] have at most `cap`
+    distinct sources (at least one neuron: single neurons were checked before)."""
+    lo, hi = int(ptr[start]), int(ptr[end])
+    if hi - lo <= cap:
+        return end
+    unique_sources, first = unique_first(sources[lo:hi])
+    if unique_sources.size <= cap:
+        return end
+    first_rank = np.searchsorted(ptr, lo + first, side="right") - 1 - start
+    new_sources = np.cumsum(np.bincount(first_rank, minlength=end - start))
+    return start + max(1, int(np.searchsorted(new_sources, cap, side="right")))
+
+
+def core_inputs(view: NetView, cores: np.ndarray, n_cores: int) -> np.ndarray:
+    """Distinct sources feeding each core (a source counts once per core however many of
+    the core's neurons it reaches)."""
+    if not view.src.size:
+        return np.zeros(n_cores, dtype=np.int64)
+    total = int(view.src.max()) + 1
+    pair = unique(cores[view.dst] * total + view.src)
+    return np.bincount(pair // total, minlength=n_cores)
+
+
+def neuron_outputs(view: NetView, cores: np.ndarray) -> np.ndarray:
+    """Destination cores of each placed neuron under a partition."""
+    n_cores = int(cores.max(initial=0)) + 1
+    placed = view.src < view.n
+    pair = unique(view.src[placed] * n_cores + cores[view.dst[placed]])
+    return np.bincount(pair // n_cores, minlength=view.n)
+
+
+def pack(view: NetView, core: CoreSpec, order: np.ndarray) -> np.ndarray:
+    """Fill along `order` under every limit. Output axons depend on where the targets
+    land, so when the first fill breaks them the fill is redone with each neuron's
+    destination count under it, and any core still over is split."""
+    cores = fill(view, core, order)
+    n_cores = int(cores.max(initial=0)) + 1
+    if (core_outputs(view, cores, n_cores) > core.output_axons).any():
+        cores = fill(view, core, order, neuron_outputs(view, cores))
+    return repair_output_axons(view, core, cores)
+
+
+def core_outputs(view: NetView, cores: np.ndarray, n_cores: int) -> np.ndarray:
+    """Output axons of each core: one per (neuron, destination core) it sends to."""
+    placed = view.src < view.n
+    src = view.src[placed]
+    if not src.size:
+        return np.zeros(n_cores, dtype=np.int64)
+    pair = unique(src * n_cores + cores[view.dst[placed]])
+    return np.bincount(cores[pair // n_cores], minlength=n_cores)
+
+
+def repair_output_axons(view: NetView, core: CoreSpec, cores: np.ndarray) -> np.ndarray:
+    """Cores over their output axons give their last neurons (in id order) to a new core
+    right after them, halving until every core fits. Splitting only lowers a core's
+    inputs, so the input-axon limit keeps holding."""
+    for _ in range(64):
+        n_cores = int(cores.max(initial=-1)) + 1
+        over = core_outputs(view, cores, n_cores) > core.output_axons
+        if not over.any():
+            return cores
+        counts = np.bincount(cores, minlength=n_cores)
+        if np.any(over & (counts <= 1)):
+            worst = int(np.nonzero(over & (counts <= 1))[0][0])
+            neuron = int(np.nonzero(cores == worst)[0][0])
+            group = view.groups[int(view.group_of[neuron])]
+            local = neuron - int(view.offsets[int(view.group_of[neuron])])
+            reach = int(core_outputs(view, cores, n_cores)[worst])
+            raise StageError([Diagnostic(
+                "error", "NM605", f"population '{group.name}': neuron {local} sends to {reach} cores, "
+                                  f"{reach - core.output_axons} more than a core's {core.output_axons} output axons")])
+        order = np.argsort(cores, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        rank = np.empty(len(cores), dtype=np.int64)
+        rank[order] = np.arange(len(cores)) - np.repeat(starts, counts)
+        base = np.concatenate([[0], np.cumsum(1 + over.astype(np.int64))[:-1]])
+        cores = base[cores] + (over[cores] & (rank >= counts[cores] // 2))
+    raise StageError([Diagnostic("error", "NM605", "could not split cores below the output-axon limit")])
+
+
+def check_packing(view: NetView, core: CoreSpec, cores: np.ndarray) -> None:
+    n_cores = int(cores.max(initial=0)) + 1
+    if n_cores > core.max_cores:
+        raise StageError([Diagnostic(
+            "error", "NM603", f"the network needs {n_cores} cores packed under every per-core limit (lower bound "
+                              f"{lower_bound(view, core)}); the chip has {core.max_cores}, {n_cores - core.max_cores} too few",
+            hint="use a larger target or a smaller network")])

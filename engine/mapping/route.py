@@ -1,0 +1,197 @@
+"""Spikes onto the mesh: multicast groups, dimension-order trees, routing entries.
+
+A route group is one population's neurons on one core. All its spikes share one
+multicast tree to every core any of them reaches, and one masked key: the group's index
+in the high bits, the neuron's index within the group in the low bits, so a router needs
+one entry per group passing through it, not one per neuron. Trees follow dimension
+order (X first, then Y): from the source along its row to every target column, then up
+or down each column; a router gets one entry per group with the links to forward on and
+LOCAL where the group has targets.
+"""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+
+from engine.diagnostics import Diagnostic, StageError
+from engine.mapping.arrays import unique, unique_first
+from engine.mapping.netview import NetView
+from engine.netlist import LINK_EAST, LINK_LOCAL, LINK_NORTH, LINK_SOUTH, LINK_WEST, RouteEntry
+
+KEY_BITS = 32
+LINK_BITS = (LINK_EAST, LINK_NORTH, LINK_WEST, LINK_SOUTH)
+LINK_INDEX = {bit: i for i, bit in enumerate(LINK_BITS)}
+
+
+MAX_SETS_PER_SLICE = 8  # more distinct target sets than this in one slice: one union group
+
+
+@attrs.frozen(eq=False)
+class RouteGroups:
+    group: np.ndarray  # (g,) population index of each route group
+    source: np.ndarray  # (g,) source core
+    rate: np.ndarray  # (g,) spikes per second the group sends
+    target_ptr: np.ndarray  # (g + 1,) CSR into targets
+    targets: np.ndarray  # destination cores, ascending within a group (the source core too if local)
+    member_ptr: np.ndarray  # (g + 1,) CSR into members
+    members: np.ndarray  # neuron ids, ascending within a group; a neuron's key is group << bits | rank
+
+    def __len__(self) -> int:
+        return int(self.group.size)
+
+    def targets_of(self, index: int) -> np.ndarray:
+        return self.targets[self.target_ptr[index]: self.target_ptr[index + 1]]
+
+    def members_of(self, index: int) -> np.ndarray:
+        return self.members[self.member_ptr[index]: self.member_ptr[index + 1]]
+
+
+def route_groups(view: NetView, cores: np.ndarray, max_sets: int = MAX_SETS_PER_SLICE) -> RouteGroups:
+    """Route groups of the neurons that send anywhere. A slice (one population on one
+    core) is split by target set, so a spike reaches only cores that need it, unless it
+    has more than `max_sets` distinct sets; then the slice is one group to the union of
+    its targets (fewer table entries, spikes the extra cores drop). Groups are ordered by
+    (population, source core, lowest member id)."""
+    n_cores = int(cores.max(initial=0)) + 1
+    placed = view.src < view.n
+    pairs = unique(view.src[placed] * n_cores + cores[view.dst[placed]])
+    sender_of_pair, core_of_pair = pairs // n_cores, pairs % n_cores
+    senders, first = unique_first(sender_of_pair)
+    if not senders.size:
+        empty = np.zeros(0, dtype=np.int64)
+        return RouteGroups(empty, empty, np.zeros(0), np.zeros(1, np.int64), empty, np.zeros(1, np.int64), empty)
+    lengths = np.diff(np.append(first, pairs.size))
+    sender_index = np.repeat(np.arange(senders.size), lengths)
+    h1, h2 = _set_hashes(core_of_pair, np.arange(pairs.size) - first[sender_index], first)
+    slices = view.group_of[senders] * n_cores + cores[senders]
+    order = np.lexsort((senders, h2, h1, slices))
+    sl, a, b = slices[order], h1[order], h2[order]
+    new_slice = np.concatenate([[True], sl[1:] != sl[:-1]])
+    new_set = new_slice | np.concatenate([[True], (a[1:] != a[:-1]) | (b[1:] != b[:-1])])
+    slice_id = np.cumsum(new_slice) - 1
+    set_id = np.cumsum(new_set) - 1
+    merged = np.bincount(slice_id, weights=new_set)[slice_id] > max_sets
+    label = np.empty(senders.size, dtype=np.int64)
+    label[order] = np.where(merged, -1 - slice_id, set_id)
+    # route group order: (slice, lowest member id); senders are ascending, so the first
+    # sender seen of each label is its lowest member
+    labels, first_sender = unique_first(label)
+    rank = np.lexsort((senders[first_sender], slices[first_sender]))
+    group_of_label = np.empty(labels.size, dtype=np.int64)
+    group_of_label[rank] = np.arange(labels.size)
+    group_of_sender = group_of_label[np.searchsorted(labels, label)]
+    n_groups = labels.size
+    target_pairs = unique(group_of_sender[sender_index] * n_cores + core_of_pair)
+    target_ptr = np.searchsorted(target_pairs // n_cores, np.arange(n_groups + 1))
+    member_order = np.lexsort((senders, group_of_sender))
+    member_ptr = np.searchsorted(group_of_sender[member_order], np.arange(n_groups + 1))
+    leaders = senders[first_sender[np.argsort(group_of_label)]]
+    return RouteGroups(
+        group=view.group_of[leaders], source=cores[leaders],
+        rate=np.bincount(group_of_sender, weights=view.rate[senders], minlength=n_groups),
+        target_ptr=target_ptr.astype(np.int64), targets=target_pairs % n_cores,
+        member_ptr=member_ptr.astype(np.int64), members=senders[member_order])
+
+
+def _set_hashes(values: np.ndarray, position: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two 64-bit polynomial hashes of each sorted segment of `values` (a 128-bit
+    fingerprint: equal sets collide always, different ones with odds near 2^-128)."""
+    out = []
+    with np.errstate(over="ignore"):
+        for base in (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F)):
+            powers = np.cumprod(np.full(int(position.max(initial=0)) + 1, base, dtype=np.uint64), dtype=np.uint64)
+            terms = (values.astype(np.uint64) + np.uint64(1)) * powers[position]
+            out.append(np.add.reduceat(terms, starts, dtype=np.uint64))
+    return out[0], out[1]
+
+
+def remote_traffic(groups: RouteGroups) -> float:
+    """Spikes per second delivered to cores other than the sender's."""
+    owner = np.repeat(np.arange(len(groups)), np.diff(groups.target_ptr))
+    remote = np.bincount(owner[groups.targets != groups.source[owner]], minlength=len(groups))
+    return float((groups.rate * remote).sum())
+
+
+def tree_links(sx: int, sy: int, tx: np.ndarray, ty: np.ndarray) -> int:
+    """Links a dimension-order multicast tree from (sx, sy) to the targets uses."""
+    if not tx.size:
+        return 0
+    x_links = max(sx, int(tx.max())) - min(sx, int(tx.min()))
+    order = np.lexsort((ty, tx))
+    cx, cy = tx[order], ty[order]
+    first = np.concatenate([[True], cx[1:] != cx[:-1]])
+    starts = np.nonzero(first)[0]
+    y_min = np.minimum(np.minimum.reduceat(cy, starts), sy)
+    y_max = np.maximum(np.maximum.reduceat(cy, starts), sy)
+    return x_links + int((y_max - y_min).sum())
+
+
+def tree_entries(sx: int, sy: int, tx: np.ndarray, ty: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Routers (x, y) of the tree, ascending by (y, x), and the out-link bits of each."""
+    xs, ys, bits = [], [], []
+    x_lo, x_hi = min(sx, int(tx.min())), max(sx, int(tx.max()))
+    row = np.arange(x_lo, x_hi + 1)
+    row_bits = np.where((row >= sx) & (row < x_hi), LINK_EAST, 0) | np.where((row <= sx) & (row > x_lo), LINK_WEST, 0)
+    xs.append(row)
+    ys.append(np.full(row.size, sy))
+    bits.append(row_bits)
+    for column in unique(tx):
+        col_y = ty[tx == column]
+        y_lo, y_hi = min(sy, int(col_y.min())), max(sy, int(col_y.max()))
+        up = np.arange(sy, y_hi + 1)  # router at sy forwards north when the column goes up
+        if y_hi > sy:
+            xs.append(np.full(up.size, column))
+            ys.append(up)
+            bits.append(np.where(up < y_hi, LINK_NORTH, 0))
+        if y_lo < sy:
+            col_down = np.arange(y_lo, sy + 1)
+            xs.append(np.full(col_down.size, column))
+            ys.append(col_down)
+            bits.append(np.where(col_down > y_lo, LINK_SOUTH, 0))
+    xs.append(tx)
+    ys.append(ty)
+    bits.append(np.full(tx.size, LINK_LOCAL))
+    x, y, b = np.concatenate(xs), np.concatenate(ys), np.concatenate(bits).astype(np.int64)
+    order = np.lexsort((x, y))
+    x, y, b = x[order], y[order], b[order]
+    first = np.concatenate([[True], (x[1:] != x[:-1]) | (y[1:] != y[:-1])])
+    starts = np.nonzero(first)[0]
+    return x[starts], y[starts], np.bitwise_or.reduceat(b, starts)
+
+
+@attrs.frozen(eq=False)
+class Routing:
+    entries: tuple  # RouteEntry, by route group then router
+    link_load: np.ndarray  # (height, width, 4) spikes per second leaving each router on E, N, W, S
+    spike_rate: float  # spikes per second sent by neurons with targets
+    traffic: float  # spikes per second delivered to remote cores
+    spikes_hops: float  # spike-hops per second
+    neuron_bits: int  # low key bits that number a neuron within its group
+
+
+def build_routing(groups: RouteGroups, positions: np.ndarray, mesh_width: int,
+                  mesh_height: int) -> Routing:
+    largest = int(np.diff(groups.member_ptr).max(initial=1))
+    neuron_bits = max(1, int(np.ceil(np.log2(max(largest, 2)))))
+    if len(groups) and ((len(groups) - 1) << neuron_bits) >= 1 << KEY_BITS:
+        raise StageError([Diagnostic("error", "NM606", f"{len(groups)} route groups of up to {1 << neuron_bits} neurons "
+                                                       f"do not fit {KEY_BITS}-bit routing keys")])
+    mask = ((1 << KEY_BITS) - 1) ^ ((1 << neuron_bits) - 1)
+    entries = []
+    load = np.zeros((mesh_height, mesh_width, 4))
+    traffic = spikes_hops = 0.0
+    for index in range(len(groups)):
+        src = int(groups.source[index])
+        targets = groups.targets_of(index)
+        rate = float(groups.rate[index])
+        sx, sy = int(positions[src, 0]), int(positions[src, 1])
+        xs, ys, bits = tree_entries(sx, sy, positions[targets, 0], positions[targets, 1])
+        key = index << neuron_bits
+        entries.extend(RouteEntry(int(y) * mesh_width + int(x), key, mask, int(b)) for x, y, b in zip(xs, ys, bits))
+        for link, bit in enumerate(LINK_BITS):
+            on = (bits & bit) != 0
+            np.add.at(load, (ys[on], xs[on], link), rate)
+            spikes_hops += rate * int(on.sum())
+        traffic += rate * int((targets != src).sum())
+    return Routing(tuple(entries), load, float(groups.rate.sum()), traffic, spikes_hops, neuron_bits)
