@@ -57,6 +57,7 @@ class CoreMap:
     groups: int  # route groups
     strategy: str  # the partition order kept: "layer" or "spatial"
     neuron_bits: int  # low routing-key bits that number a neuron within its route group
+    neuron_keys: Mapping[str, np.ndarray]  # population -> routing key of each neuron's spikes (-1: sends nowhere)
 
     @property
     def cores(self) -> int:
@@ -164,7 +165,18 @@ def map_partition(view: NetView, core: CoreSpec, cores: np.ndarray, *, swaps: bo
         np.bincount(cores, minlength=n_cores), np.bincount(cores, weights=view.synapses, minlength=n_cores).astype(np.int64),
         part.core_inputs(view, cores, n_cores), part.core_outputs(view, cores, n_cores),
         np.bincount(cores, weights=view.load, minlength=n_cores) / (core.clock_hz * core.dt),
-        link_load, routing.spike_rate, routing.traffic, routing.spikes_hops, len(groups), strategy, routing.neuron_bits)
+        link_load, routing.spike_rate, routing.traffic, routing.spikes_hops, len(groups), strategy, routing.neuron_bits,
+        _neuron_keys(view, groups, routing.neuron_bits))
+
+
+def _neuron_keys(view: NetView, groups, neuron_bits: int) -> dict[str, np.ndarray]:
+    """Group index in the high bits, the neuron's rank among the group's members below."""
+    keys = np.full(view.n, -1, dtype=np.int64)
+    sizes = np.diff(groups.member_ptr)
+    owner = np.repeat(np.arange(len(groups), dtype=np.int64), sizes)
+    rank = np.arange(groups.members.size) - np.repeat(groups.member_ptr[:-1], sizes)
+    keys[groups.members] = (owner << neuron_bits) | rank
+    return {g.name: frozen_array(keys[view.offsets[i]: view.offsets[i + 1]], np.int64) for i, g in enumerate(view.groups)}
 
 
 def map_graph(graph, core: CoreSpec, *, swaps: bool = True, strategy: str = "auto") -> CoreMap:
