@@ -27,15 +27,17 @@ RESULTS = Path(__file__).parent / "results" / "mapping.json"
 def _baselines():
     out = {}
     try:
-        from engine.mapping.baselines import metis_parts
         import pymetis  # noqa: F401
+
+        from engine.mapping.baselines import metis_parts
 
         out["metis"] = metis_parts
     except ImportError:
         pass
     try:
-        from engine.mapping.baselines import kahip_parts
         import kahip  # noqa: F401
+
+        from engine.mapping.baselines import kahip_parts
 
         out["kahip"] = kahip_parts
     except ImportError:
