@@ -170,7 +170,7 @@ def firmware_measurements(firmware: Mapping[str, bytes], resolved: Resolved) -> 
 
 def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = BuildOptions()) -> BuildResult:
     from engine.codegen.assemble import bundle_files, image_contents
-    from engine.codegen.firmware import alert_policy
+    from engine.resolve.alerts import alert_policy
 
     doc, diagnostics = validate_spec(spec_path, catalog)
     _check(diagnostics)

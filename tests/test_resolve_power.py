@@ -50,8 +50,7 @@ OVERRIDES = {
 }
 SPEC = {
     "power": {"battery": {"cell": "er14505", "lifetime": "10y", "count": 1}, "budget": "25uW",
-              "chip_mode": "duty_cycled", "radio": {"part": "sx1262", "spreading_factor": 7, "tx_power": "22dBm",
-                                                     "payload": 20}},
+              "chip_mode": "duty_cycled", "radio": {"part": "sx1262", "spreading_factor": 7, "tx_power": "22dBm"}},
     "alerts": {"send": "anomalies", "expected_anomalies_per_day": 1, "confirmed": True, "status_interval": "24h"},
 }
 # one 1 s window every 10 s: 1e6 synaptic events, 1e5 neuron updates, 4e5 MCU cycles
@@ -74,10 +73,12 @@ def test_every_consumer_by_hand():
     assert currents["mcu"] == pytest.approx(5.98)
     # chip: 3.6 uW + (36 uJ wake + 1e6 x 10 pJ + 1e5 x 20 pJ) / 10 s = 3.6 + 4.8 = 8.4 uW / 3.6 V
     assert currents["chip"] == pytest.approx(8.4 / 3.6)
-    # radio: 2 uplinks/day (1 anomaly + 1 status) of 20 + 13 bytes: 2 x 71.936 ms at 100 mA;
+    # radio, the firmware's frames: 1 anomaly of 12 + 13 bytes, ceil((200 - 28 + 44) / 28) = 8
+    # -> 48 + 12.25 = 60.25 symbols = 61.696 ms, and 1 status of 24 + 13 bytes,
+    # ceil((296 - 28 + 44) / 28) = 12 -> 68 + 12.25 = 80.25 symbols = 82.176 ms, at 100 mA;
     # each listens for the ack (46.336 ms) plus two 25 ms windows: 2 x 96.336 ms at 5 mA;
     # 1 uA the rest of the day
-    tx_s, rx_s = 2 * 0.071936, 2 * 0.096336
+    tx_s, rx_s = 0.061696 + 0.082176, 2 * 0.096336
     radio = (0.1 * tx_s + 5e-3 * rx_s + 1e-6 * (86400 - tx_s - rx_s)) / 86400
     assert currents["radio"] == pytest.approx(radio * 1e6)
     assert currents["radio"] == pytest.approx(1.17766, rel=1e-5)

@@ -23,12 +23,11 @@ from engine.codegen.cnames import c_array, c_bytes, c_comment, c_int, c_string, 
 from engine.image import ImageContents, write_image
 from engine.image import layout as L
 from engine.netlist import INPUT, QuantNetwork
+from engine.resolve.alerts import alert_policy
 
 IMAGE_C_DIR = Path(__file__).resolve().parents[1] / "image" / "c"
 FLASH_PAGE = 2048  # STM32L4/U5 flash page
 DEAD_NEURON_MAX_PERMILLE = 500  # more than half the neurons silent over the policy window
-ANOMALY_FRAME_BYTES, STATUS_FRAME_BYTES = 12, 24
-LORA_DUTY_CYCLE = 0.01  # EU868 sub-bands g/g1 (ETSI EN 300 220): 1 % of the time on air
 
 # templates rendered for every site: output name -> template
 TEMPLATES = {name: f"{name}.j2" for name in (
@@ -66,33 +65,6 @@ def _banner(contents: ImageContents, spec_name: str) -> dict[str, str]:
         "spec": c_comment(spec_name),
         "spec_hash": c_comment(digest),
         "build_tag": c_int(int(digest[:8], 16), "uint32_t"),
-    }
-
-
-def alert_policy(data: Mapping[str, Any]) -> dict[str, Any]:
-    """The uplink policy the firmware applies (docs/firmware.md, Alerts), as numbers: the same
-    values nmc_config.h gets, and the airtime of its frames for the report."""
-    from engine.resolve.power import LORA_OVERHEAD_BYTES, lora_airtime
-
-    alerts = data.get("alerts") or {}
-    radio = (data.get("power") or {}).get("radio") or {}
-    sf = int(radio.get("spreading_factor", 7))
-    interval_s = _seconds(data, ("runtime", "schedule", "interval"), "15s")
-    retries = int(alerts.get("retries", 3))
-    max_latency = int(_seconds(data, ("alerts", "max_latency"), "10min"))
-    airtime = lora_airtime(max(ANOMALY_FRAME_BYTES, STATUS_FRAME_BYTES) + LORA_OVERHEAD_BYTES, sf)
-    duty_gap = math.ceil(airtime * (1 / LORA_DUTY_CYCLE - 1))
-    status_interval = int(_seconds(data, ("alerts", "status_interval"), "24h"))
-    return {
-        "confirmed": bool(alerts.get("confirmed", True)), "retries": retries, "max_latency_s": max_latency,
-        "duty_gap_s": duty_gap,
-        # the first try goes out at the next wake-up; the retries share what is left of max_latency
-        "retry_gap_s": max(duty_gap, (max_latency - int(interval_s)) // max(retries, 1)),
-        "status_interval_s": status_interval,
-        "status_frame_bytes": STATUS_FRAME_BYTES, "anomaly_frame_bytes": ANOMALY_FRAME_BYTES,
-        "status_airtime_s": round(lora_airtime(STATUS_FRAME_BYTES + LORA_OVERHEAD_BYTES, sf), 6),
-        "anomaly_airtime_s": round(lora_airtime(ANOMALY_FRAME_BYTES + LORA_OVERHEAD_BYTES, sf), 6),
-        "nominal_uplinks_per_day": round(86400 / status_interval, 6),
     }
 
 

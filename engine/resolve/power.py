@@ -15,22 +15,13 @@ from typing import Mapping
 
 import attrs
 
+from engine.resolve.alerts import LORA_OVERHEAD_BYTES, alert_policy, lora_airtime
+
 HOURS_PER_YEAR = 8766.0  # 365.25 days
-LORA_OVERHEAD_BYTES = 13  # MHDR 1 + FHDR 7 (no FOpts) + FPort 1 + MIC 4 (LoRaWAN 1.0)
-LORA_PREAMBLE = 8
-LORA_BANDWIDTH = 125e3
 ACK_PAYLOAD_BYTES = 0  # a confirmed uplink's acknowledgement carries no application payload
 RX_WINDOW_S = 0.025  # receiver on-time to detect the downlink preamble when none arrives
 
-
-def lora_airtime(payload_bytes: int, spreading_factor: int, bandwidth: float = LORA_BANDWIDTH,
-                 coding_rate: int = 1, crc: bool = True, explicit_header: bool = True) -> float:
-    """Time on air in seconds (Semtech SX1261/2 datasheet, LoRa modem time-on-air formula)."""
-    low_rate = 1 if spreading_factor >= 11 and bandwidth <= 125e3 else 0
-    t_sym = (2 ** spreading_factor) / bandwidth
-    numerator = 8 * payload_bytes - 4 * spreading_factor + 28 + 16 * int(crc) - 20 * (0 if explicit_header else 1)
-    symbols = 8 + max(math.ceil(numerator / (4 * (spreading_factor - 2 * low_rate))) * (coding_rate + 4), 0)
-    return (LORA_PREAMBLE + 4.25) * t_sym + symbols * t_sym
+__all__ = ["LORA_OVERHEAD_BYTES", "lora_airtime"]  # kept here for the callers of the power model
 
 
 @attrs.frozen
@@ -150,8 +141,7 @@ def node_power(*, sensor, mcu, chip, radio, cell, spec: Mapping, activity: Activ
     consumers.append(Consumer("chip", chip.id, chip_w / voltage, detail))
 
     if radio is not None:
-        consumers.append(_radio(radio, power.get("radio") or {}, spec.get("alerts") or {}, overrides.get("radios"),
-                                activity.interval_s))
+        consumers.append(_radio(radio, power.get("radio") or {}, spec, overrides.get("radios")))
 
     total = sum(c.current_a for c in consumers)
     capacity = cell.require("capacity", overrides.get("cells")) * int(battery.get("count", 1))
@@ -183,29 +173,25 @@ def _inference_energy(chip, overrides, activity: Activity) -> float:
     return chip.require("active_power", overrides) * activity.window_s
 
 
-def _radio(radio, settings: Mapping, alerts: Mapping, overrides, interval_s: float) -> Consumer:
-    from engine.spec.units import parse_quantity
-
-    sf = int(settings.get("spreading_factor", 7))
+def _radio(radio, settings: Mapping, spec: Mapping, overrides) -> Consumer:
+    """The radio's average current for the uplinks the firmware's policy sends: event frames
+    and status frames, each confirmed uplink listening for its acknowledgement."""
+    policy = alert_policy(spec)
+    sf = policy["spreading_factor"]
     tx_power = settings.get("tx_power", "14dBm")
     tx_current = radio.require("tx_current_22dbm" if tx_power == "22dBm" else "tx_current_14dbm", overrides)
     rx_current = radio.require("rx_current", overrides)
     sleep = radio.require("sleep_current", overrides)
-    payload = int(settings.get("payload", 20))
-    airtime = lora_airtime(payload + LORA_OVERHEAD_BYTES, sf)
-    if alerts.get("send", "anomalies") == "anomalies":
-        per_day = float(alerts.get("expected_anomalies_per_day", 1))
-    else:  # every window's classification
-        per_day = 86400.0 / interval_s
-    confirmed = bool(alerts.get("confirmed", True))
-    status = 86400.0 / parse_quantity(alerts.get("status_interval", "24h"), "time")
-    uplinks = per_day + status
-    # a confirmed uplink listens for its acknowledgement; unacknowledged ones are retried
-    rx_per_uplink = (lora_airtime(ACK_PAYLOAD_BYTES + LORA_OVERHEAD_BYTES, sf) if confirmed else 0.0) + 2 * RX_WINDOW_S
-    tx_s = uplinks * airtime
+    events, status = policy["event_uplinks_per_day"], policy["nominal_uplinks_per_day"]
+    uplinks = events + status
+    rx_per_uplink = (lora_airtime(ACK_PAYLOAD_BYTES + LORA_OVERHEAD_BYTES, sf) if policy["confirmed"] else 0.0) \
+        + 2 * RX_WINDOW_S
+    tx_s = events * policy["anomaly_airtime_s"] + status * policy["status_airtime_s"]
     rx_s = uplinks * rx_per_uplink
     day = 86400.0
     current = (tx_current * tx_s + rx_current * rx_s + sleep * (day - tx_s - rx_s)) / day
     return Consumer("radio", radio.id, current,
-                    f"{uplinks:.3g} uplinks/day of {payload} B at SF{sf}: {airtime * 1e3:.1f} ms on air at "
-                    f"{tx_current * 1e3:.4g} mA, {sleep * 1e9:.0f} nA asleep")
+                    f"{events:.3g} event uplinks/day of {policy['anomaly_frame_bytes']} B and {status:.3g} status "
+                    f"uplinks/day of {policy['status_frame_bytes']} B at SF{sf} "
+                    f"({policy['anomaly_airtime_s'] * 1e3:.1f} and {policy['status_airtime_s'] * 1e3:.1f} ms on air) "
+                    f"at {tx_current * 1e3:.4g} mA, {sleep * 1e9:.0f} nA asleep")

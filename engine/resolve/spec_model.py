@@ -190,7 +190,6 @@ class Radio:
     part: str
     spreading_factor: int = 7
     tx_power: str = "14dBm"
-    payload: int = 20
     overrides: Figures = attrs.field(factory=dict)
 
 

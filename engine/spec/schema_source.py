@@ -291,7 +291,6 @@ def spec_properties(catalog: dict[str, Any]) -> dict[str, Any]:
                 "part": part_ref("radios", "catalog id of the radio", ids["radios"]),
                 "spreading_factor": integer("LoRa spreading factor", 7, 12, default=7),
                 "tx_power": {"type": "string", "enum": ["14dBm", "22dBm"], "description": "transmit power", "default": "14dBm"},
-                "payload": integer("application payload bytes per uplink", 1, 222, default=20),
                 "overrides": _figure_overrides(catalog, "radios", "radio figures the catalog lacks or that you measured"),
             }, required=("part",)),
         }, required=("battery",)),
