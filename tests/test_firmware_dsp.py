@@ -592,3 +592,15 @@ def test_hostile_stage_ids_reach_the_c_only_as_safe_comments(tmp_path):
     assert "#error" not in text.replace('* / #error "escaped" / *', "")
     samples = synthetic_signals(chain, signal_length(chain))[:3]
     assert_c_equals_model(chain, exe, samples)
+
+
+def test_a_step_longer_than_the_firmware_counts_is_refused():
+    from engine.dsp.stages import ChainError
+
+    encode = {"kind": "encode", "encoding": "delta", "threshold": 0.05}
+    with pytest.raises(ChainError, match="^80000 samples per model step; the firmware counts at most 65535 \\(decimate first\\)$"):
+        build_chain([encode], sample_rate=8000.0, mains=50.0, axes=1, dt=10.0)
+    with pytest.raises(ChainError, match="^80000 samples per model step; the firmware counts at most 65535 \\(decimate first\\)$"):
+        build_chain([{"kind": "band_energy", "fft": 64, "bands": 4}, encode], sample_rate=8000.0, mains=50.0, axes=1, dt=10.0)
+    with pytest.raises(ChainError, match="^80000 samples per model step; features take at most 16384 \\(decimate first\\)$"):
+        build_chain([{"kind": "features"}, encode], sample_rate=8000.0, mains=50.0, axes=1, dt=10.0)

@@ -13,6 +13,8 @@ from engine.dsp.features import Features
 from engine.dsp.spectrum import BandEnergy
 from engine.dsp.stages import ChainError, DcBlock, Decimate, Envelope, butterworth, notch
 
+MAX_STEP_SAMPLES = 65535  # the C counts a step's samples in 16 bits
+
 
 @attrs.frozen
 class FrameSampler:
@@ -156,6 +158,8 @@ def build_chain(stages: Sequence[Mapping[str, Any]], *, sample_rate: float, main
                 hop = round(float(fs * dt))
                 if hop < 1 or abs(hop - fs * dt) > 0.01 * fs * dt:
                     raise ChainError(sid, f"the sample rate here ({fs:g}Hz) times model.dt ({dt:g}s) is not a whole number of samples")
+                if hop > MAX_STEP_SAMPLES:
+                    raise ChainError(sid, f"{hop} samples per model step; the firmware counts at most {MAX_STEP_SAMPLES} (decimate first)")
                 framer = FrameSampler("frames", hop)
             encoder = Encoder.design(sid, kind=_param(stage, "encoding", "delta"), threshold=stage.get("threshold"),
                                      max_rate=stage.get("max_rate"), polarity=_param(stage, "polarity", "split"), dt=dt)

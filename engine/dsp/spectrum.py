@@ -50,6 +50,8 @@ class BandEnergy:
         if hop < 1 or abs(hop - hop_exact) > 0.01 * hop_exact:
             raise ChainError(id, f"the sample rate here ({fs:g}Hz) times model.dt ({dt:g}s) is {hop_exact:g} samples, "
                                  "not a whole number of samples per model step")
+        if hop > 65535:  # the C counts a step's samples in 16 bits
+            raise ChainError(id, f"{hop} samples per model step; the firmware counts at most 65535 (decimate first)")
         top = fs / 2 if fmax is None else fmax
         if top > fs / 2 * 1.0001 or fmin >= top:
             raise ChainError(id, f"band range {fmin:g}..{top:g}Hz must lie within 0..{fs / 2:g}Hz", "fmax")
