@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from spec_cases import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,14 +1,14 @@
 """Neuron groups onto cores, cores onto the mesh, spikes onto routes.
 
-1. Partition (partition.py): a greedy fill under every per-core limit along two orders,
-   layer order (sequential fill) and spatial order (tiles through all layers); output
-   axons are repaired afterwards by splitting the cores over them.
+1. Partition (partition.py): a greedy fill under every per-core limit along three
+   orders: layer order (sequential fill), spatial order (tiles through all layers) and
+   graph order (reverse Cuthill-McKee); output axons are refilled, then split if needed.
 2. Place (place.py): cores in fill order along a Hilbert curve, then pairwise swaps on
    rate-weighted links of the multicast trees.
 3. Route (route.py): one dimension-order multicast tree and one masked key per
    (population, source core).
 
-Both orders are packed and routed; the one with fewer cores, then fewer remote spike
+All orders are packed and routed; the one with fewer cores, then fewer remote spike
 deliveries (rate-weighted connectivity minus one, which placement turns into hops) is
 placed. The objective, in its order: cores, rate-weighted spike-hops, hottest link.
 """
@@ -36,7 +36,7 @@ from engine.netlist import (
     frozen_array,
 )
 
-STRATEGIES = ("auto", "layer", "spatial")
+STRATEGIES = ("auto", "layer", "spatial", "graph")
 _LINK_NAMES = {LINK_EAST: "east", LINK_NORTH: "north", LINK_WEST: "west", LINK_SOUTH: "south"}
 _STEP = {LINK_EAST: (1, 0), LINK_WEST: (-1, 0), LINK_NORTH: (0, 1), LINK_SOUTH: (0, -1)}
 
@@ -55,7 +55,7 @@ class CoreMap:
     traffic: float  # spikes per second delivered to remote cores (one per destination core)
     spikes_hops: float  # spike-hops per second
     groups: int  # route groups
-    strategy: str  # the partition order kept: "layer" or "spatial"
+    strategy: str  # the partition order kept: "layer", "spatial" or "graph"
     neuron_bits: int  # low routing-key bits that number a neuron within its route group
     neuron_keys: Mapping[str, np.ndarray]  # population -> routing key of each neuron's spikes (-1: sends nowhere)
 
@@ -128,11 +128,15 @@ def map_groups(groups, core: CoreSpec, *, swaps: bool = True, strategy: str = "a
     view = net_view(groups, core)
     part.check_single_neurons(view, core)
     part.check_chip_size(view, core)
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}")
+    makers = {"layer": part.layer_order, "spatial": part.spatial_order, "graph": part.graph_order}
     orders = {"layer": part.layer_order(view)}
-    if strategy in ("auto", "spatial"):
-        spatial = part.spatial_order(view)
-        if spatial is not None:
-            orders["spatial"] = spatial
+    for name in ("spatial", "graph"):
+        if strategy in ("auto", name):
+            order = makers[name](view)
+            if order is not None:
+                orders[name] = order
     if strategy != "auto":
         orders = {strategy: orders.get(strategy, orders["layer"])}
     best = None

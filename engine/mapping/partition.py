@@ -2,7 +2,7 @@
 
 A partition is an order of the neurons and a greedy fill along it: a core takes the next
 neurons until one more would break its neuron count, synapse memory, cycle budget (the
-duty limit at the expected rates) or input axons (distinct sources). Two orders:
+duty limit at the expected rates) or input axons (distinct sources). Three orders:
 
 - layer order: layers in turn, each population in index order (sequential fill, the
   PACMAN / nengo-loihi default). Wins where there is no spatial structure to exploit.
@@ -11,7 +11,10 @@ duty limit at the expected rates) or input axons (distinct sources). Two orders:
   channel. A core takes a spatial tile through all layers, so a convolution's spikes
   mostly stay in the core or go to the next tile, which the placement puts next door.
 
-Both fill greedily, so with one dominant limit both reach the lower bound.
+- graph order: reverse Cuthill-McKee over the synapse graph, for graphs whose ids hide
+  their locality.
+
+All fill greedily, so with one dominant limit all reach the lower bound.
 """
 
 from __future__ import annotations
@@ -126,6 +129,23 @@ def spatial_order(view: NetView) -> np.ndarray | None:
         channels.append(channel)
     ids = np.arange(view.n, dtype=np.int64)
     return np.lexsort((ids, np.concatenate(channels), np.concatenate(layers), np.concatenate(keys)))
+
+
+def graph_order(view: NetView) -> np.ndarray | None:
+    """Reverse Cuthill-McKee over the symmetric synapse graph: a breadth-first order
+    that puts neurons with shared neighbours next to each other, for graphs whose ids
+    carry no locality (shuffled rings, random graphs with clusters). None without
+    synapses between neurons."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import reverse_cuthill_mckee
+
+    placed = (view.src < view.n) & (view.src != view.dst)
+    if not placed.any():
+        return None
+    a, b = view.src[placed], view.dst[placed]
+    ones = np.ones(2 * a.size, dtype=np.int8)
+    graph = coo_matrix((ones, (np.concatenate([a, b]), np.concatenate([b, a]))), shape=(view.n, view.n)).tocsr()
+    return np.asarray(reverse_cuthill_mckee(graph, symmetric_mode=True), dtype=np.int64)
 
 
 def _spatial_shape(group) -> tuple[int, tuple[int, ...]]:

@@ -19,7 +19,7 @@ from engine.mapping.arrays import unique
 from engine.mapping.route import RouteGroups
 
 SWAP_ROUNDS_PER_CORE = 16
-SWAP_WORK = 2_000_000  # targets re-costed over all swaps
+SWAP_WORK = 1_500_000  # targets re-costed over all swaps
 
 
 def hilbert_order(width: int, height: int) -> list[tuple[int, int]]:
@@ -114,19 +114,26 @@ def _swap(slot_of: np.ndarray, slots: np.ndarray, groups: RouteGroups) -> None:
 
 
 def _links(sx: int, sy: int, points: list) -> int:
-    """tree_links on plain tuples: X span on the source row plus each column's Y span."""
-    if not points:
-        return 0
+    """tree_links on plain tuples: X span on the source row plus each column's Y span
+    (comparisons, not min/max calls: this is the swap loop's inner loop)."""
     lo_x = hi_x = sx
     columns: dict[int, list[int]] = {}
     for x, y in points:
-        lo_x, hi_x = min(lo_x, x), max(hi_x, x)
+        if x < lo_x:
+            lo_x = x
+        elif x > hi_x:
+            hi_x = x
         span = columns.get(x)
         if span is None:
             columns[x] = [min(sy, y), max(sy, y)]
-        else:
-            span[0], span[1] = min(span[0], y), max(span[1], y)
-    return hi_x - lo_x + sum(hi - lo for lo, hi in columns.values())
+        elif y < span[0]:
+            span[0] = y
+        elif y > span[1]:
+            span[1] = y
+    total = hi_x - lo_x
+    for lo, hi in columns.values():
+        total += hi - lo
+    return total
 
 
 def _move(slot_of, core_at, a: int, b: int, from_slot: int, to_slot: int) -> None:
