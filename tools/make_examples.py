@@ -216,10 +216,14 @@ def float_accuracy(net, chain, x: np.ndarray, y: np.ndarray) -> tuple[float, np.
     return float(np.mean(predicted == y)), predicted
 
 
-def weights_digest(weights: list[np.ndarray]) -> str:
+def weights_digest(graph) -> str:
+    """sha256 of the graph's Linear weights as the .nir file stores them (float32 little-endian,
+    nodes by name), so a log line identifies the model file it belongs to."""
     digest = hashlib.sha256()
-    for w in weights:
-        digest.update(np.ascontiguousarray(w, dtype="<f4").tobytes())
+    for name in sorted(graph.nodes):
+        weight = getattr(graph.nodes[name], "weight", None)
+        if weight is not None:
+            digest.update(name.encode() + b"\0" + np.ascontiguousarray(weight, dtype="<f4").tobytes())
     return digest.hexdigest()
 
 
@@ -259,7 +263,7 @@ def make(name: str) -> list[str]:
     log += ["", f"ANN train accuracy: {ann_accuracy:.3f}",
             (f"converted to CubaLIF (alpha {ALPHA}, beta 1 - 1/{round(1 / (1 - BETA))}), layer-wise rate "
              f"normalisation to {TARGET_RATE} spikes per step at the 99.9th percentile"),
-            f"weights sha256 (float32 little-endian, layer order): {weights_digest(snn)}"]
+            f"weights sha256 (float32 little-endian, Linear nodes by name): {weights_digest(graph)}"]
 
     # recorded traces for verification and held-out measurement: seeds disjoint from training
     trace_dir = ROOT / "specs/examples/traces"
