@@ -211,7 +211,8 @@ def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = 
     if options.verify:
         from engine.verify.bundle import verify_bundle
 
-        verification = verify_bundle(doc, files["model.nmc"], resolved.chain, resolved.float_model, resolved.stimuli)
+        verification = verify_bundle(doc, files["model.nmc"], resolved.chain, resolved.float_model, resolved.stimuli,
+                                     catalog=catalog, deployment=resolved.deployment)
         report["verification"] = verification.summary()
         files = bundle_files(contents, firmware, report, {}, signing_key=options.signing_key,
                              source_date_epoch=options.source_date_epoch)

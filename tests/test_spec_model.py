@@ -121,7 +121,7 @@ def test_compressor_example_in_si_units():
     assert spec.power.battery.lifetime == pytest.approx(10 * 365.25 * 86400)
     assert spec.power.battery.overrides == {"capacity": 2.6}
     assert spec.safety.class_ == "sil2"
-    assert spec.runtime.schedule == sm.Schedule(interval=15.0, window=1.0)
+    assert spec.runtime.schedule == sm.Schedule(interval=60.0, window=1.0)
     assert spec.runtime.update.sanity_window == 24 * 3600.0
     assert spec.alerts.max_latency == 600.0
     assert spec.environment.temperature == (pytest.approx(253.15), pytest.approx(358.15))

@@ -89,6 +89,7 @@ def dsp_cycles_per_window(chain, window_s: float) -> float:
     operations for the DC blocker and ~20 per biquad section, per frame an N/2 log2 N
     butterfly FFT at ~10 per butterfly, ~8 per feature for log2 and encoding; scaled by the
     measured factor above."""
+    from engine.dsp.features import Features
     from engine.dsp.stages import Biquads, DcBlock, Decimate, Envelope
 
     samples = chain.sample_rate * window_s
@@ -102,10 +103,13 @@ def dsp_cycles_per_window(chain, window_s: float) -> float:
             cycles += 10 * rate * chain.axes
         elif isinstance(stage, Decimate):
             rate /= stage.factor
+            cycles += 2 * len(stage.taps) * rate * chain.axes  # one MAC per tap, per kept sample
     frames = window_s / chain.dt
     fft = getattr(chain.framer, "fft", 0)
     if fft:
         cycles += frames * chain.axes * (fft / 2 * math.log2(fft) * 10 + fft * 4)
+    if isinstance(chain.framer, Features):  # running sums of x, x^2 and x^4 per sample
+        cycles += 12 * rate * chain.axes
     cycles += frames * (chain.n_features + chain.n_channels) * 8
     return cycles * MEASURED_OVER_FIRST_PRINCIPLES
 
