@@ -16,7 +16,8 @@ import yaml
 from spec_cases import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = sorted(p.name for p in (ROOT / "specs" / "examples").glob("*.yaml"))
+EXAMPLES = sorted(str(p.relative_to(ROOT / "specs")) for folder in ("examples", "sites")
+                  for p in (ROOT / "specs" / folder).glob("*.yaml"))
 PUMP_NEURONS = 388  # pump.nir: 384 hidden + 4 output neurons (nmspec graph)
 
 
@@ -24,6 +25,7 @@ PUMP_NEURONS = 388  # pump.nir: 384 hidden + 4 output neurons (nmspec graph)
 def repo(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("repo")
     shutil.copytree(ROOT / "specs", root / "specs")
+    (root / "nmspec.toml").write_text("")  # the spec repository's root, for the sites' extends
     pump = root / "specs" / "examples" / "pump-loihi.yaml"
     for name, per_core in (("pump-small-cores.yaml", 64), ("pump-tiny-cores.yaml", 2)):
         data = yaml.safe_load(pump.read_text())
@@ -33,13 +35,13 @@ def repo(tmp_path_factory) -> Path:
 
 
 def map_json(repo: Path, spec: str) -> dict:
-    code, out, err = run_cli(["map", f"specs/examples/{spec}", "--format", "json"], repo)
+    code, out, err = run_cli(["map", f"specs/{spec}", "--format", "json"], repo)
     assert code == 0, err
     return json.loads(out)
 
 
 def graph_neurons(repo: Path, spec: str) -> int:
-    code, out, err = run_cli(["graph", f"specs/examples/{spec}", "--format", "json"], repo)
+    code, out, err = run_cli(["graph", f"specs/{spec}", "--format", "json"], repo)
     assert code == 0, err
     return sum(n["size"] for n in json.loads(out)["nodes"] if n["kind"] == "neurons")
 
@@ -51,15 +53,16 @@ def test_map_every_example(repo, spec):
     assert len(per_core) == summary["cores"] >= summary["lower_bound"] >= 1
     assert sum(c["neurons"] for c in per_core) == graph_neurons(repo, spec)
     assert summary["max_duty"] <= 0.7
-    code, text, err = run_cli(["map", f"specs/examples/{spec}"], repo)
+    code, text, err = run_cli(["map", f"specs/{spec}"], repo)
     assert code == 0, err
-    chip = yaml.safe_load((repo / "specs" / "examples" / spec).read_text())["target"]["chip"]
+    chip = summary["chip"]
     assert text.startswith(f"{chip}: {summary['cores']} core(s) used, lower bound {summary['lower_bound']}, on a "
                            f"{summary['mesh'][0]} x {summary['mesh'][1]} mesh")
     assert len(text.splitlines()) == 4 + summary["cores"]
 
 
-@pytest.mark.parametrize("spec", ["acoustic-xylo.yaml", "compressor.yaml"])
+@pytest.mark.parametrize("spec", ["examples/acoustic-xylo.yaml", "examples/compressor.yaml",
+                                  "sites/plant-7-compressor-3.yaml"])
 def test_xylo_maps_onto_its_one_core(repo, spec):
     summary = map_json(repo, spec)
     assert (summary["cores"], summary["lower_bound"], summary["mesh"]) == (1, 1, [1, 1])
@@ -67,7 +70,7 @@ def test_xylo_maps_onto_its_one_core(repo, spec):
 
 
 def test_loihi_example_on_small_cores_spans_several(repo):
-    summary = map_json(repo, "pump-small-cores.yaml")
+    summary = map_json(repo, "examples/pump-small-cores.yaml")
     assert summary["lower_bound"] == math.ceil(PUMP_NEURONS / 64) == 7
     assert summary["cores"] == 7
     assert sum(c["neurons"] for c in summary["per_core"]) == PUMP_NEURONS
