@@ -270,7 +270,7 @@ def test_spatial_partition_beats_sequential_fill_on_convolutions():
         auto = map_groups(groups, core)
         assert auto.cores == spatial.cores == layer.cores == auto.lower_bound == math.ceil(sum(g.size for g in groups) / 64)
         assert spatial.spikes_hops < 0.5 * layer.spikes_hops
-        assert auto.strategy in ("spatial", "graph")
+        assert auto.strategy.split("+")[0] in ("spatial", "graph")
         assert auto.traffic <= spatial.traffic
 
 
