@@ -19,7 +19,8 @@ Code ranges (stable; never reuse a retired code):
 from __future__ import annotations
 
 import json
-from typing import Iterable, Literal
+from collections.abc import Iterable
+from typing import Literal
 
 import attrs
 
@@ -63,7 +64,7 @@ class Diagnostic:
         hint: str | None = None,
         severity: Severity = "error",
         chain: tuple[str, ...] = (),
-    ) -> "Diagnostic":
+    ) -> Diagnostic:
         if origin is None:
             return cls(severity, code, message, path=path, hint=hint, chain=chain)
         return cls(

@@ -32,7 +32,8 @@ an event-driven core delivers a spike and the order Xylo saturates in.
 
 from __future__ import annotations
 
-from typing import Literal, Mapping
+from collections.abc import Mapping
+from typing import Literal
 
 import attrs
 import numpy as np
@@ -65,7 +66,7 @@ class Weights:
     values: np.ndarray  # int32 (nnz,)
 
     @classmethod
-    def from_dense(cls, dense) -> "Weights":
+    def from_dense(cls, dense) -> Weights:
         dense = np.asarray(dense)
         if dense.ndim != 2:
             raise ValueError(f"weights must be 2-D, got shape {dense.shape}")
@@ -81,7 +82,7 @@ class Weights:
         )
 
     @classmethod
-    def from_csr(cls, n_src: int, n_dst: int, indptr, indices, values) -> "Weights":
+    def from_csr(cls, n_src: int, n_dst: int, indptr, indices, values) -> Weights:
         return cls(
             n_src=int(n_src),
             n_dst=int(n_dst),

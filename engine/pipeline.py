@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import attrs
 import numpy as np
@@ -16,7 +17,6 @@ import numpy as np
 from engine.catalog import Catalog
 from engine.diagnostics import Diagnostic, StageError, has_errors
 from engine.spec import SpecDocument, validate_spec
-from engine.spec.render import with_defaults
 from engine.spec.units import parse_quantity
 
 
@@ -86,7 +86,7 @@ def _placement(resolved: Resolved, catalog: Catalog):
     if network.placement is not None:
         return network, None
     try:
-        from engine.mapping import map_deployment  # noqa: F401
+        from engine.mapping import map_deployment
     except ImportError:
         map_deployment = None
     if map_deployment is not None and resolved.deployment is not None:
@@ -159,7 +159,6 @@ def firmware_measurements(firmware: Mapping[str, bytes], resolved: Resolved) -> 
     """arm-none-eabi-size of fw.elf and, under QEMU, the chain's instructions per second of
     the first stimulus window's samples."""
     from engine.codegen.measure import measure_cortex_m4
-
     from engine.image import generate_c_header
 
     samples = resolved.stimuli.samples[0] if resolved.stimuli is not None else None
@@ -200,7 +199,7 @@ def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = 
         "sanity_bounds": attrs.asdict(bounds),
     }
     if core_map is not None:
-        report["mapping"] = getattr(core_map, "summary", lambda: {})()
+        report["mapping"] = getattr(core_map, "summary", dict)()
     report["resolve"] = resolved.deployment.report()
     firmware = site_firmware(doc, contents, resolved, options)
     report["firmware"] = {"alerts": alert_policy(data)}

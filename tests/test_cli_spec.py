@@ -3,7 +3,6 @@ import shutil
 from pathlib import Path
 
 import yaml
-
 from spec_cases import CASES, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]

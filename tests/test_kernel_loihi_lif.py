@@ -1,11 +1,11 @@
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from kernel_nets import layered
 
 from engine.netlist import INPUT, Population, Projection, QuantNetwork, Weights, frozen_array
 from engine.verify import reference
 from engine.verify.kernel import run
-from kernel_nets import layered
 
 
 def loihi_one(du, dv, vth, weight, shift=0, bias_mant=0, bias_exp=0):

@@ -1,9 +1,9 @@
 import numpy as np
 from hypothesis import given, settings
+from kernel_nets import xylo, xylo_networks
 
 from engine.verify import reference
 from engine.verify.kernel import run
-from kernel_nets import xylo, xylo_networks
 
 
 def single(dash_syn=1, dash_mem=2, threshold=60, weight=100, bias=0):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 
 import pytest
-
 from spec_cases import CASES, materialise, run_cli
 
 INVALID = sorted(p for p in (CASES / "invalid").iterdir() if p.is_dir())

@@ -1,11 +1,11 @@
 import math
+import re
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.spec.units import DIMENSIONS, UNIT_PATTERNS, UnitError, parse_quantity, quantity_pattern
-import re
 
 
 @pytest.mark.parametrize(

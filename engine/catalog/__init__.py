@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import attrs
 
@@ -279,4 +280,4 @@ def builtin_catalog() -> Catalog:
     return _BUILTIN
 
 
-__all__ = ["Catalog", "CatalogError", "Figure", "MissingFigure", "Part", "builtin_catalog", "load_catalog", "Origin"]
+__all__ = ["Catalog", "CatalogError", "Figure", "MissingFigure", "Origin", "Part", "builtin_catalog", "load_catalog"]

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import sys
 
-from engine.cli.common import (EXIT_INVALID, EXIT_OK, add_catalog_option, add_output_option, emit_diagnostics,
-                               load_and_validate, spec_files)
+from engine.cli.common import (
+    EXIT_INVALID,
+    EXIT_OK,
+    add_catalog_option,
+    add_output_option,
+    emit_diagnostics,
+    load_and_validate,
+    spec_files,
+)
 from engine.diagnostics import has_errors
 from engine.spec.yamlread import read_file
 

@@ -6,14 +6,23 @@ recorded as given), no machine paths, sorted iteration, canonical JSON.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import attrs
 
 from engine import __version__
 from engine.codegen.bundle import canonical_json, manifest
-from engine.image import IOMap, ImageContents, Metadata, RuntimePolicy, Target, generate_c_header, write_image
+from engine.image import (
+    ImageContents,
+    IOMap,
+    Metadata,
+    RuntimePolicy,
+    Target,
+    generate_c_header,
+    write_image,
+)
 from engine.netlist import QuantNetwork
 
 

@@ -12,7 +12,7 @@ rate_hz (spikes per second leaving the source), projection (index or list) and w
 from __future__ import annotations
 
 import json
-from typing import Mapping
+from collections.abc import Mapping
 
 import networkx as nx
 import numpy as np

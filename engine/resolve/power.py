@@ -11,7 +11,7 @@ where to supply it).
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 import attrs
 

@@ -7,7 +7,7 @@ verified) are checked again by the build, which knows.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import attrs
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from engine.diagnostics import Diagnostic, has_errors, sorted_diagnostics
@@ -22,7 +21,7 @@ if TYPE_CHECKING:  # engine.catalog reads units from this package: import it laz
 KIND_SCHEMAS = {"SiteDeployment": "nmspec.schema.json", "SiteBase": "nmspec-base.schema.json"}
 
 
-def repository_catalog(spec_path: str | os.PathLike, extra: tuple[str, ...] = ()) -> tuple["Catalog | None", list[Diagnostic]]:
+def repository_catalog(spec_path: str | os.PathLike, extra: tuple[str, ...] = ()) -> tuple[Catalog | None, list[Diagnostic]]:
     """The built-in catalog plus the spec repository's `catalog/` folder and any `extra` folders."""
     root = find_root(Path(spec_path).resolve().parent if Path(spec_path).is_file() else Path(spec_path).resolve())
     folders = [root / "catalog"] if (root / "catalog").is_dir() else []
@@ -35,7 +34,7 @@ def repository_catalog(spec_path: str | os.PathLike, extra: tuple[str, ...] = ()
         return None, exc.diagnostics
 
 
-def validate_document(doc: SpecDocument, catalog: "Catalog") -> list[Diagnostic]:
+def validate_document(doc: SpecDocument, catalog: Catalog) -> list[Diagnostic]:
     from engine.spec.schema_check import check_schema
     from engine.spec.semantic import check_files, check_parts, check_semantics
 
@@ -49,7 +48,7 @@ def validate_document(doc: SpecDocument, catalog: "Catalog") -> list[Diagnostic]
     return diagnostics
 
 
-def validate_spec(path: str | os.PathLike, catalog: "Catalog", *, root: str | None = None) -> tuple[SpecDocument | None, list[Diagnostic]]:
+def validate_spec(path: str | os.PathLike, catalog: Catalog, *, root: str | None = None) -> tuple[SpecDocument | None, list[Diagnostic]]:
     doc, diagnostics = load_spec(path, root=root)
     if doc is None or has_errors(diagnostics):
         return doc if not has_errors(diagnostics) else None, sorted_diagnostics(diagnostics)
@@ -57,4 +56,4 @@ def validate_spec(path: str | os.PathLike, catalog: "Catalog", *, root: str | No
     return doc, sorted_diagnostics(diagnostics)
 
 
-__all__ = ["SpecDocument", "load_spec", "validate_spec", "validate_document", "repository_catalog"]
+__all__ = ["SpecDocument", "load_spec", "repository_catalog", "validate_document", "validate_spec"]

@@ -11,8 +11,9 @@ inside the spec repository (the nearest folder holding `.git` or `nmspec.toml`).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import attrs
 
@@ -325,4 +326,4 @@ def load_spec(path: str | os.PathLike, *, root: str | os.PathLike | None = None)
     return document, loader.diagnostics
 
 
-__all__ = ["SpecDocument", "Located", "load_spec", "find_root", "display_name", "stage_id", "dotted"]
+__all__ = ["Located", "SpecDocument", "display_name", "dotted", "find_root", "load_spec", "stage_id"]

@@ -368,7 +368,13 @@ def _strip_required(node: Any) -> Any:
 
 
 def build_catalog_schema() -> dict[str, Any]:
-    from engine.catalog import FAMILIES, FIGURE_DIMENSIONS, IMPLEMENTATIONS, KINDS, VERIFICATION_LEVELS
+    from engine.catalog import (
+        FAMILIES,
+        FIGURE_DIMENSIONS,
+        IMPLEMENTATIONS,
+        KINDS,
+        VERIFICATION_LEVELS,
+    )
 
     figure = {
         "type": "object",

@@ -3,9 +3,10 @@ sample rates, and cross-field consistency. Each rule reports at the value it is 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
-from engine.catalog import Catalog, KIND_SINGULAR
+from engine.catalog import KIND_SINGULAR, Catalog
 from engine.diagnostics import Diagnostic
 from engine.spec.document import SpecDocument, stage_id
 from engine.spec.schema_source import STAGE_KINDS
