@@ -51,7 +51,7 @@ DEMO_SITE     := demo-plant/compressor-1
 DEMO_KEY      := build/demo-signing-key
 DEMO_HELD_OUT := specs/examples/traces/compressor-heldout.npz
 
-demo: install
+demo: system-deps install
 	@echo "== validation"; $(NMSPEC) validate specs/
 	@echo; echo "== fit, power and battery life: $(EXAMPLE)"; $(NMSPEC) fit $(EXAMPLE)
 	@echo; echo "== mapping"; $(NMSPEC) map $(EXAMPLE)
@@ -61,7 +61,7 @@ demo: install
 	@echo; echo "== verification"; $(NMSPEC) verify $(DEMO_OUT)/$(DEMO_SITE) --verify-key $(DEMO_KEY).pub
 	@echo; echo "== held-out accuracy, firmware, report"; $(PY) tools/deployment_report.py $(DEMO_OUT)/$(DEMO_SITE) --spec $(EXAMPLE) --held-out $(DEMO_HELD_OUT) --host-firmware
 
-test: install editor
+test: system-deps install editor
 	$(PY) -m pytest
 
 bench: install
