@@ -71,9 +71,14 @@ def core_spec_from_catalog(part, overrides=None, *, dt: float) -> CoreSpec:
         # fan-in figure is per neuron and checked by fit, not by the mapper
         input_axons = int((figure("input_channels") or 0) + (figure("hidden_neurons") or neurons))
         output_axons = 1 << 16
+    # the kernel's per-event cycle model (engine.verify.cycles) reads the same figures, so
+    # the duty the mapper packs for is the one verification counts
+    cycles = {"cycles_synaptic_op": figure("cycles_per_synaptic_op"), "cycles_neuron_update": figure("cycles_per_neuron_update"),
+              "cycles_spike_sent": figure("cycles_per_spike")}
     return CoreSpec(
         neurons_per_core=int(neurons), synapses_per_core=synapses, input_axons=input_axons, output_axons=output_axons,
-        mesh_width=width, mesh_height=height, clock_hz=float(figure("clock") or DEFAULT_CLOCK_HZ), dt=dt)
+        mesh_width=width, mesh_height=height, clock_hz=float(figure("clock") or DEFAULT_CLOCK_HZ), dt=dt,
+        **{name: int(value) for name, value in cycles.items() if value is not None})
 
 
 def benchmark_core(dt: float = 1e-3, mesh: int = 64) -> CoreSpec:
