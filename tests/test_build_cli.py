@@ -149,3 +149,22 @@ def test_dask_executor_gives_the_same_bundles(repo, tmp_path):
     local = {str(p.relative_to(tmp_path / "local")): p.read_bytes() for p in (tmp_path / "local").rglob("*") if p.is_file()}
     remote = {str(p.relative_to(tmp_path / "dask")): p.read_bytes() for p in (tmp_path / "dask").rglob("*") if p.is_file()}
     assert local == remote and len(local) >= 8
+
+
+def test_a_signing_key_inside_the_spec_repository_is_refused_unless_git_ignores_it(repo):
+    secret = repo / "secret.pem"
+    code, _, err = run_cli(["keygen", str(secret)], repo)
+    assert code == 0, err
+    try:
+        args = ["build", "specs/examples/compressor.yaml", "--out", "out-key", "--no-cache", "-q", "--sign-key", "secret.pem"]
+        code, _, err = run_cli(args, repo)
+        assert (code, err) == (2, f"nmspec build: the signing key secret.pem lies inside the spec repository {repo.name}/; "
+                                  "keep keys outside the repository (or at least in a path git ignores)\n")
+        assert not (repo / "out-key").exists()
+        (repo / ".gitignore").write_text("secret.pem\nsecret.pem.pub\nout-key/\n")
+        code, _, err = run_cli(args, repo)
+        assert code == 0, err
+    finally:
+        for name in ("secret.pem", "secret.pem.pub", ".gitignore"):
+            (repo / name).unlink(missing_ok=True)
+        shutil.rmtree(repo / "out-key", ignore_errors=True)

@@ -42,10 +42,10 @@ def repo(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("repo")
     shutil.copytree(ROOT / "specs", root / "specs")
     (root / "nmspec.toml").write_text("")
-    nmspec(["keygen", str(root / "keys" / "sign.pem")], root, "0")
+    nmspec(["keygen", str(root.parent / "fw-keys" / "sign.pem")], root, "0")
     for seed in ("1", "2"):
         nmspec(["build", "specs/examples", "--out", f"out{seed}", "--no-cache", "-q", "--jobs", "1",
-                "--sign-key", str(root / "keys" / "sign.pem")], root, seed)
+                "--sign-key", str(root.parent / "fw-keys" / "sign.pem")], root, seed)
     return root
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -71,6 +72,33 @@ def _signing_pem(args) -> tuple[bytes | None, str | None]:
                              serialization.NoEncryption()), None
 
 
+def _key_file(args) -> Path | None:
+    if args.sign_key:
+        return Path(args.sign_key)
+    value = os.environ.get("NMSPEC_SIGNING_KEY", "")
+    return Path(value) if value and not value.lstrip().startswith("-----BEGIN") and Path(value).is_file() else None
+
+
+def _git_ignores(root: Path, path: Path) -> bool:
+    if not (root / ".git").exists():
+        return False
+    done = subprocess.run(["git", "-C", str(root), "check-ignore", "-q", str(path)], capture_output=True, check=False)
+    return done.returncode == 0
+
+
+def _key_inside_a_repository(key_file: Path | None, specs: list[Path]) -> str | None:
+    """A private key inside a spec repository is one `git add` away from being published
+    with the specs: refused unless git ignores it."""
+    if key_file is None:
+        return None
+    key = key_file.resolve()
+    for root in sorted({find_root(spec.resolve().parent) for spec in specs}):
+        if key.is_relative_to(root) and not _git_ignores(root, key):
+            return (f"the signing key {key_file} lies inside the spec repository {root.name}/; keep keys outside "
+                    "the repository (or at least in a path git ignores)")
+    return None
+
+
 def _progress(total: int, enabled: bool):
     if not enabled:
         return None
@@ -96,6 +124,7 @@ def run(args) -> int:
                          "install it with: pip install 'nmspec[dask]'\n")
         return EXIT_USAGE
     pem, key_problem = _signing_pem(args)
+    key_problem = key_problem or (_key_inside_a_repository(_key_file(args), specs) if pem else None)
     if key_problem:
         sys.stderr.write(f"nmspec build: {key_problem}\n")
         return EXIT_USAGE
