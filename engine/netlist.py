@@ -6,14 +6,14 @@ array is integer, little-endian when serialised, and read-only in memory.
 
 Families and the parameters each population carries (one entry per neuron, int arrays):
 
-  xylo   (../shared/targets/xylo.md semantics)
+  xylo   (docs/kernel.md, Xylo semantics)
          exactly two populations, "hidden" and "output".
          hidden: dash_syn (n, n_syn) in 0..15, dash_mem (n,), threshold (n,), bias (n,),
                  alias (n,) target hidden index or -1
          output: dash_syn (n, 1), dash_mem (n,), threshold (n,), bias (n,)
          projections: input->hidden (synapse 0 or 1), hidden->hidden (synapse 0 or 1),
                       hidden->output (synapse 0); `shift` is the matrix's weight shift.
-  loihi  (../shared/targets/loihi.md semantics)
+  loihi  (docs/kernel.md, Loihi semantics)
          any DAG or recurrent set of LIF populations fed by Dense projections.
          params: du (n,), dv (n,), vth (n,), bias_mant (n,), bias_exp (n,)
          projections: weights already clipped and LSB-truncated per sign mode; `shift` is
