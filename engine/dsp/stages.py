@@ -63,10 +63,18 @@ class DcBlock:
         x1 = x[:, 0, :].copy()
         acc = np.zeros_like(x1)
         lo, hi = Q15_MIN << FRACTION_BITS, Q15_MAX << FRACTION_BITS
-        for n in range(x.shape[1]):
+        half_pole, half_fraction = 1 << (POLE_SHIFT - 1), 1 << (FRACTION_BITS - 1)
+        for n in range(x.shape[1]):  # in-place ufuncs, as in Biquads.run
             xn = x[:, n, :]
-            acc = np.clip((xn - x1) * (1 << FRACTION_BITS) + round_shift(self.pole * acc, POLE_SHIFT), lo, hi)
-            out[:, n, :] = round_shift(acc, FRACTION_BITS)
+            feedback = self.pole * acc
+            feedback += half_pole
+            feedback >>= POLE_SHIFT
+            acc = xn - x1
+            acc <<= FRACTION_BITS
+            acc += feedback
+            np.maximum(acc, lo, out=acc)
+            np.minimum(acc, hi, out=acc)
+            out[:, n, :] = (acc + half_fraction) >> FRACTION_BITS
             x1 = xn
         return out
 
@@ -115,13 +123,23 @@ class Biquads:
             x2 = x1.copy()
             y1 = x1.copy()
             y2 = x1.copy()
+            half_coeff, half_fraction = 1 << (COEFF_SHIFT - 1), 1 << (FRACTION_BITS - 1)
+            # in-place ufuncs: the arrays are small, so each call's overhead is the cost
             for n in range(x.shape[1]):
                 x0 = x[:, n, :]
-                acc = (b0 * x0 + b1 * x1 + b2 * x2) * (1 << FRACTION_BITS) - a1 * y1 - a2 * y2
-                y0 = np.clip(round_shift(acc, COEFF_SHIFT), lo, hi)
-                out[:, n, :] = round_shift(y0, FRACTION_BITS)
+                acc = b0 * x0
+                acc += b1 * x1
+                acc += b2 * x2
+                acc <<= FRACTION_BITS
+                acc -= a1 * y1
+                acc -= a2 * y2
+                acc += half_coeff
+                acc >>= COEFF_SHIFT
+                np.maximum(acc, lo, out=acc)
+                np.minimum(acc, hi, out=acc)
+                out[:, n, :] = (acc + half_fraction) >> FRACTION_BITS
                 x2, x1 = x1, x0
-                y2, y1 = y1, y0
+                y2, y1 = y1, acc
             x = out
         return x
 

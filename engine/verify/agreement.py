@@ -100,10 +100,13 @@ def _cycle_summary(network, runs_cycles, model) -> CycleSummary:
         dynamic_energy_j=dynamic, static_energy_j=static, provenance=model.provenance)
 
 
-def check_agreement(network, reference: FloatNet, chain: Chain, stimuli: Stimuli, *, cycle_model=None) -> Agreement:
+def check_agreement(network, reference: FloatNet, chain: Chain, stimuli: Stimuli, *, cycle_model=None,
+                    spikes=None) -> Agreement:
+    """`spikes`: the chain's output for the stimuli when the caller already has it."""
     from engine.verify.cycles import count_cycles
 
-    spikes = chain.run(stimuli.samples)  # (windows, frames, channels)
+    if spikes is None:
+        spikes = chain.run(stimuli.samples)  # (windows, frames, channels)
     float_counts = simulate(reference, spikes)[reference.output].sum(axis=1)
     kernel_counts, ops, deterministic, steps = [], 0, True, 0
     nominal_out = []

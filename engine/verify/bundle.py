@@ -118,7 +118,8 @@ def verify_bundle(doc, image: bytes, chain, float_model, stimuli, *, catalog=Non
         return Verification(None, minimum, len(image), (Diagnostic("warning", "NM801", "verify.stimuli: none given; only the image round trip was checked"),))
     chip, overrides = _chip(doc, catalog)
     model = cycle_model(chip, overrides["chips"]) if chip is not None else None
-    agreement = check_agreement(contents.network, float_model, chain, stimuli, cycle_model=model)
+    agreement = check_agreement(contents.network, float_model, chain, stimuli, cycle_model=model,
+                                spikes=getattr(deployment, "stimulus_spikes", None))
     problems = []
     if agreement.agreement < minimum:
         problems.append(doc.at("/verify/min_agreement", "NM802",
