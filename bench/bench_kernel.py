@@ -20,13 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.mapping.route import tree_entries
 from engine.netlist import (
     INPUT,
-    LINK_EAST,
-    LINK_LOCAL,
-    LINK_NORTH,
-    LINK_SOUTH,
-    LINK_WEST,
     Placement,
     Population,
     Projection,
@@ -37,6 +33,7 @@ from engine.netlist import (
 )
 from engine.verify import reference
 from engine.verify.kernel import run
+from engine.verify.mesh import needed_cores
 
 RESULTS = Path(__file__).parent / "results" / "kernel.json"
 
@@ -63,35 +60,18 @@ def xylo_network(seed: int = 0) -> tuple[QuantNetwork, np.ndarray]:
 
 
 def _routes(network: QuantNetwork) -> tuple[RouteEntry, ...]:
-    """Dimension-order multicast trees, one key per (population, source core) with synapses."""
+    """Dimension-order multicast trees (the mapper's), one key per (population, source core)
+    with synapses: the key layout the kernel's mesh walker ties to a source by its tree."""
     placement = network.placement
-    width = placement.mesh_width
     xy = placement.core_xy
-    needed: dict[tuple[str, int], set] = {}
-    for proj in network.projections:
-        if proj.src == INPUT:
-            continue
-        w = proj.weights
-        rows = np.repeat(np.arange(w.n_src), np.diff(w.indptr))
-        pairs = np.unique(np.stack([placement.neuron_core[proj.src][rows], placement.neuron_core[proj.dst][w.indices]], axis=1), axis=0)
-        for a, b in pairs.tolist():
-            needed.setdefault((proj.src, a), set()).add(b)
+    needed = needed_cores(network)
     entries = []
     for key, (pop, core) in enumerate(sorted(needed)):
-        links: dict[tuple[int, int], int] = {}
+        targets = np.array(sorted(needed[(pop, core)]))
         sx, sy = xy[core].tolist()
-        for target in sorted(needed[(pop, core)]):
-            x, y = sx, sy
-            tx, ty = xy[target].tolist()
-            while (x, y) != (tx, ty):
-                if x != tx:
-                    bit, dx, dy = (LINK_EAST, 1, 0) if tx > x else (LINK_WEST, -1, 0)
-                else:
-                    bit, dx, dy = (LINK_NORTH, 0, 1) if ty > y else (LINK_SOUTH, 0, -1)
-                links[(x, y)] = links.get((x, y), 0) | bit
-                x, y = x + dx, y + dy
-            links[(tx, ty)] = links.get((tx, ty), 0) | LINK_LOCAL
-        entries += [RouteEntry(y * width + x, key, 0xFFFFFFFF, bits) for (x, y), bits in sorted(links.items())]
+        xs, ys, bits = tree_entries(sx, sy, xy[targets, 0], xy[targets, 1])
+        entries += [RouteEntry(int(y) * placement.mesh_width + int(x), key, 0xFFFFFFFF, int(b))
+                    for x, y, b in zip(xs, ys, bits)]
     return tuple(entries)
 
 

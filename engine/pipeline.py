@@ -141,7 +141,8 @@ def input_names(chain) -> tuple[str, ...]:
     return tuple(f"{chain.encoder.id}{i:03d}" for i in range(chain.n_channels))
 
 
-def site_firmware(doc: SpecDocument, contents, resolved: Resolved, options: BuildOptions) -> dict[str, bytes]:
+def site_firmware(doc: SpecDocument, contents, resolved: Resolved, options: BuildOptions,
+                  image: bytes) -> dict[str, bytes]:
     """firmware/ sources for the site, keyed by name inside firmware/."""
     from engine.codegen.firmware import FirmwareInputs, firmware_files
 
@@ -152,7 +153,7 @@ def site_firmware(doc: SpecDocument, contents, resolved: Resolved, options: Buil
         public_key = options.signing_key.public_key().public_bytes(serialization.Encoding.Raw,
                                                                     serialization.PublicFormat.Raw)
     inputs = FirmwareInputs(doc.path.relative_to(doc.root).as_posix(), resolved.data, resolved.chain, public_key)
-    return firmware_files(contents, inputs)
+    return firmware_files(contents, inputs, image)
 
 
 def firmware_measurements(firmware: Mapping[str, bytes], resolved: Resolved) -> dict[str, Any]:
@@ -169,6 +170,7 @@ def firmware_measurements(firmware: Mapping[str, bytes], resolved: Resolved) -> 
 
 def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = BuildOptions()) -> BuildResult:
     from engine.codegen.assemble import bundle_files, image_contents
+    from engine.image import write_image
     from engine.resolve.alerts import alert_policy
 
     doc, diagnostics = validate_spec(spec_path, catalog)
@@ -201,19 +203,18 @@ def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = 
     if core_map is not None:
         report["mapping"] = getattr(core_map, "summary", dict)()
     report["resolve"] = resolved.deployment.report()
-    firmware = site_firmware(doc, contents, resolved, options)
+    image = write_image(contents, options.signing_key)
+    firmware = site_firmware(doc, contents, resolved, options, image)
     report["firmware"] = {"alerts": alert_policy(data)}
     if options.firmware_size:
         report["firmware"]["cortex_m4"] = firmware_measurements(firmware, resolved)
-    files = bundle_files(contents, firmware, report, {}, signing_key=options.signing_key,
-                         source_date_epoch=options.source_date_epoch)
     if options.verify:
         from engine.verify.bundle import verify_bundle
 
-        verification = verify_bundle(doc, files["model.nmc"], resolved.chain, resolved.float_model, resolved.stimuli,
+        verification = verify_bundle(doc, image, resolved.chain, resolved.float_model, resolved.stimuli,
                                      catalog=catalog, deployment=resolved.deployment)
         report["verification"] = verification.summary()
-        files = bundle_files(contents, firmware, report, {}, signing_key=options.signing_key,
-                             source_date_epoch=options.source_date_epoch)
         _check(list(verification.diagnostics))
+    files = bundle_files(contents, firmware, report, {}, signing_key=options.signing_key,
+                         source_date_epoch=options.source_date_epoch, image=image)
     return BuildResult(data["metadata"]["site"], files, report, tuple(diagnostics))

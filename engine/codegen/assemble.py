@@ -58,8 +58,11 @@ def image_contents(data: Mapping[str, Any], network: QuantNetwork, chip: str, co
 
 
 def bundle_files(contents: ImageContents, firmware: Mapping[str, bytes], report: Mapping[str, Any],
-                 extra: Mapping[str, bytes], *, signing_key=None, source_date_epoch: int | None = None) -> dict[str, bytes]:
-    image = write_image(contents, signing_key)
+                 extra: Mapping[str, bytes], *, signing_key=None, source_date_epoch: int | None = None,
+                 image: bytes | None = None) -> dict[str, bytes]:
+    """`image`: the contents already written with `signing_key`, when the caller has them."""
+    if image is None:
+        image = write_image(contents, signing_key)
     files: dict[str, bytes] = {"model.nmc": image, "firmware/nmc_format.h": generate_c_header().encode()}
     files.update({f"firmware/{name}": data for name, data in firmware.items()})
     files.update(extra)

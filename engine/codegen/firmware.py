@@ -23,7 +23,7 @@ from engine.codegen.cnames import c_array, c_bytes, c_comment, c_int, c_string, 
 from engine.image import ImageContents, write_image
 from engine.image import layout as L
 from engine.netlist import INPUT, QuantNetwork
-from engine.resolve.alerts import alert_policy
+from engine.resolve.alerts import alert_policy, spec_seconds
 
 IMAGE_C_DIR = Path(__file__).resolve().parents[1] / "image" / "c"
 FLASH_PAGE = 2048  # STM32L4/U5 flash page
@@ -45,15 +45,6 @@ class FirmwareInputs:
     data: Mapping[str, Any]  # merged spec with defaults
     chain: Any = None  # engine.dsp Chain
     public_key: bytes | None = None  # raw Ed25519 public key the images are signed with
-
-
-def _seconds(data: Mapping[str, Any], path: tuple[str, ...], default: str) -> float:
-    from engine.spec.units import parse_quantity
-
-    node: Any = data
-    for key in path:
-        node = (node or {}).get(key) if isinstance(node, Mapping) else None
-    return float(parse_quantity(node if node is not None else default, "time"))
 
 
 def _banner(contents: ImageContents, spec_name: str) -> dict[str, str]:
@@ -104,8 +95,8 @@ def _config(contents: ImageContents, inputs: FirmwareInputs, image: bytes, have_
     net = contents.network
     data = inputs.data
     layout = contents.resolved_state_layout
-    window_s = _seconds(data, ("runtime", "schedule", "window"), "1s")
-    interval_s = _seconds(data, ("runtime", "schedule", "interval"), "15s")
+    window_s = spec_seconds(data, ("runtime", "schedule", "window"), "1s")
+    interval_s = spec_seconds(data, ("runtime", "schedule", "interval"), "15s")
     step_us = round(net.dt * 1e6)
     safety = level(data)
     learning = (data.get("runtime") or {}).get("learning", "locked")
@@ -210,9 +201,12 @@ def _chain_files(chain, context: Mapping[str, Any]) -> dict[str, str]:
     return {name: R.render(f"{name}.j2", chain=chain_ctx, **context) for name in CHAIN_TEMPLATES}
 
 
-def firmware_files(contents: ImageContents, inputs: FirmwareInputs) -> dict[str, bytes]:
-    """firmware/<name> -> bytes for every source of the node's firmware."""
-    image = write_image(contents, None)  # a signature changes neither the size nor the sections
+def firmware_files(contents: ImageContents, inputs: FirmwareInputs, image: bytes | None = None) -> dict[str, bytes]:
+    """firmware/<name> -> bytes for every source of the node's firmware. `image`: the
+    contents as already written (signed or not: a signature changes neither the size nor
+    the sections the firmware's configuration is computed from)."""
+    if image is None:
+        image = write_image(contents, None)
     context: dict[str, Any] = {"banner": _banner(contents, inputs.spec_name)}
     chain = _chain_files(inputs.chain, context)
     chain_sources = "".join(f" {name}" for name in CHAIN_TEMPLATES if name.endswith(".c") and name in chain)

@@ -124,7 +124,7 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
     from engine.resolve.fit import check_fit
     from engine.resolve.graph import placement_graph
     from engine.resolve.nir_import import ImportError_, read_nir
-    from engine.resolve.power import node_power
+    from engine.resolve.power import site_power
     from engine.resolve.quantize import QuantizeError, quantize
     from engine.resolve.safety import check_safety
     from engine.resolve.spec_model import site_spec
@@ -198,10 +198,7 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
     problems += [doc.at(f.pointer, f.code, f.message, hint=f.hint) for f in safety]
     power = None
     try:
-        power = node_power(
-            sensor=catalog.part("sensors", data["sensor"]["part"]), mcu=catalog.part("mcus", data["target"]["mcu"]),
-            chip=chip, radio=catalog.part("radios", data["power"]["radio"]["part"]) if (data["power"].get("radio") or {}).get("part") else None,
-            cell=catalog.part("cells", data["power"]["battery"]["cell"]), spec=data, activity=activity, overrides=overrides)
+        power = site_power(data, catalog, activity, overrides, chip)
     except MissingFigure as exc:
         problems.append(doc.at(PART_POINTERS[exc.part.kind], "NM402", f"power: {exc.message}", hint=exc.hint))
     if power is not None:

@@ -29,7 +29,8 @@ def lora_airtime(payload_bytes: int, spreading_factor: int, bandwidth: float = L
     return (LORA_PREAMBLE + 4.25) * t_sym + symbols * t_sym
 
 
-def _seconds(data: Mapping[str, Any], path: tuple[str, ...], default: str) -> float:
+def spec_seconds(data: Mapping[str, Any], path: tuple[str, ...], default: str) -> float:
+    """The time at `path` of a merged spec, in seconds, or `default` when it is not set."""
     node: Any = data
     for key in path:
         node = (node or {}).get(key) if isinstance(node, Mapping) else None
@@ -41,12 +42,12 @@ def alert_policy(data: Mapping[str, Any]) -> dict[str, Any]:
     alerts = data.get("alerts") or {}
     radio = (data.get("power") or {}).get("radio") or {}
     sf = int(radio.get("spreading_factor", 7))
-    interval_s = _seconds(data, ("runtime", "schedule", "interval"), "15s")
+    interval_s = spec_seconds(data, ("runtime", "schedule", "interval"), "15s")
     retries = int(alerts.get("retries", 3))
-    max_latency = int(_seconds(data, ("alerts", "max_latency"), "10min"))
+    max_latency = int(spec_seconds(data, ("alerts", "max_latency"), "10min"))
     airtime = lora_airtime(max(ANOMALY_FRAME_BYTES, STATUS_FRAME_BYTES) + LORA_OVERHEAD_BYTES, sf)
     duty_gap = math.ceil(airtime * (1 / LORA_DUTY_CYCLE - 1))
-    status_interval = int(_seconds(data, ("alerts", "status_interval"), "24h"))
+    status_interval = int(spec_seconds(data, ("alerts", "status_interval"), "24h"))
     if alerts.get("send", "anomalies") == "anomalies":
         event_uplinks = float(alerts.get("expected_anomalies_per_day", 1))
     else:  # every window's classification

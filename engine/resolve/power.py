@@ -21,7 +21,6 @@ HOURS_PER_YEAR = 8766.0  # 365.25 days
 ACK_PAYLOAD_BYTES = 0  # a confirmed uplink's acknowledgement carries no application payload
 RX_WINDOW_S = 0.025  # receiver on-time to detect the downlink preamble when none arrives
 
-__all__ = ["LORA_OVERHEAD_BYTES", "lora_airtime"]  # kept here for the callers of the power model
 
 
 @attrs.frozen
@@ -168,6 +167,18 @@ def node_power(*, sensor, mcu, chip, radio, cell, spec: Mapping, activity: Activ
     required = parse_quantity(battery["lifetime"], "time") / (HOURS_PER_YEAR * 3600)
     budget = parse_quantity(power["budget"], "power") if power.get("budget") else None
     return PowerReport(tuple(consumers), voltage, usable, leak, total, life, required, inference_w, budget)
+
+
+def site_power(spec: Mapping, catalog, activity: Activity, overrides: Mapping[str, Mapping[str, float]],
+               chip=None) -> PowerReport:
+    """node_power for the parts the spec names, looked up in `catalog`; `chip` stands in for
+    the spec's target (to rank other chips for the same node)."""
+    radio = (spec["power"].get("radio") or {}).get("part")
+    return node_power(sensor=catalog.part("sensors", spec["sensor"]["part"]), mcu=catalog.part("mcus", spec["target"]["mcu"]),
+                      chip=chip if chip is not None else catalog.part("chips", spec["target"]["chip"]),
+                      radio=catalog.part("radios", radio) if radio else None,
+                      cell=catalog.part("cells", spec["power"]["battery"]["cell"]), spec=spec, activity=activity,
+                      overrides=overrides)
 
 
 def _inference_energy(chip, overrides, activity: Activity) -> float:

@@ -24,7 +24,7 @@ class Candidate:
 def rank_targets(deployment, catalog: Catalog) -> list[Candidate]:
     from engine.resolve import _overrides
     from engine.resolve.fit import check_fit
-    from engine.resolve.power import node_power
+    from engine.resolve.power import site_power
     from engine.resolve.quantize import QuantizeError, quantize
     from engine.resolve.safety import check_safety
 
@@ -54,11 +54,7 @@ def rank_targets(deployment, catalog: Catalog) -> list[Candidate]:
         fit = check_fit(network, chip, chip_over)
         life, note = None, ""
         try:
-            power = node_power(
-                sensor=catalog.part("sensors", data["sensor"]["part"]), mcu=catalog.part("mcus", data["target"]["mcu"]),
-                chip=chip, radio=catalog.part("radios", data["power"]["radio"]["part"]) if (data["power"].get("radio") or {}).get("part") else None,
-                cell=catalog.part("cells", data["power"]["battery"]["cell"]), spec=data, activity=deployment.activity,
-                overrides={**overrides, "chips": chip_over})
+            power = site_power(data, catalog, deployment.activity, {**overrides, "chips": chip_over}, chip)
             life = power.life_years
             note = f"{power.total_current_a * 1e6:.1f} uA"
         except MissingFigure as exc:

@@ -86,20 +86,15 @@ def _chip(doc, catalog):
 
 def _kernel_power(deployment, catalog, overrides, cycles) -> tuple[KernelPower | None, str | None]:
     from engine.catalog import MissingFigure
-    from engine.resolve.power import node_power
+    from engine.resolve.power import site_power
 
     data = deployment.data
     activity = deployment.activity
     scale = activity.steps / max(cycles.window_steps, 1)
     kernel_activity = attrs.evolve(activity, synaptic_ops=cycles.synaptic_ops_per_window * scale,
                                    neuron_updates=cycles.neuron_updates_per_window * scale)
-    radio = (data["power"].get("radio") or {}).get("part")
     try:
-        report = node_power(sensor=catalog.part("sensors", data["sensor"]["part"]), mcu=catalog.part("mcus", data["target"]["mcu"]),
-                            chip=catalog.part("chips", data["target"]["chip"]),
-                            radio=catalog.part("radios", radio) if radio else None,
-                            cell=catalog.part("cells", data["power"]["battery"]["cell"]), spec=data,
-                            activity=kernel_activity, overrides=overrides)
+        report = site_power(data, catalog, kernel_activity, overrides)
     except (MissingFigure, KeyError) as exc:
         return None, f"no power figure: {getattr(exc, 'message', exc)}"
     estimate = deployment.power.inference_power_w if deployment.power is not None else None

@@ -58,7 +58,7 @@ class Routing:
                 "hops_per_packet_max": int(self.hops.max(initial=0))}
 
 
-def _needed_cores(network: QuantNetwork) -> dict[tuple[str, int], set]:
+def needed_cores(network: QuantNetwork) -> dict[tuple[str, int], set]:
     """(population, source core) -> cores holding targets of its synapses."""
     placement = network.placement
     needed: dict[tuple[str, int], set] = {}
@@ -140,7 +140,7 @@ def route_network(network: QuantNetwork) -> Routing:
     n_cores = placement.n_cores
     width = placement.mesh_width
     router_core = {int(y) * width + int(x): c for c, (x, y) in enumerate(placement.core_xy.tolist())}
-    needed = _needed_cores(network)
+    needed = needed_cores(network)
     roots = _roots(placement)
     table = _tables(placement)
     walks = {key: walk(placement, key, router_core[root], table) for key, root in roots.items() if root in router_core}
