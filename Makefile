@@ -16,7 +16,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# Monocypher's C sources (Ed25519 for the firmware), from the monocypher-py sdist on PyPI,
+# checked against its SHA-256; never committed (.deps/ is ignored).
+MONOCYPHER := .deps/monocypher/monocypher.c
+$(MONOCYPHER): engine/codegen/monocypher.py | $(STAMP)
+	$(PY) -m engine.codegen.monocypher .deps/monocypher
+
+install: $(STAMP) $(MONOCYPHER)
 
 # yaml-language-server, pinned in tools/editor/package.json, for the editor integration test.
 $(EDITOR_STAMP): tools/editor/package.json
@@ -25,8 +31,7 @@ $(EDITOR_STAMP): tools/editor/package.json
 
 editor: $(EDITOR_STAMP)
 
-# Debian packages for the firmware's Cortex-M4 build, its emulator, OpenSSL's libcrypto (Ed25519 in
-# the host firmware tests) and the editor test (needs root or sudo). Only what is missing is asked
+# Debian packages for the firmware's Cortex-M4 build, its emulator and the editor test (needs root or sudo). Only what is missing is asked
 # for: a machine whose Node.js already bundles npm (NodeSource builds) conflicts with Debian's npm.
 system-deps:
 	@need=""; \
@@ -34,7 +39,6 @@ system-deps:
 	command -v g++ >/dev/null || need="$$need g++"; \
 	command -v arm-none-eabi-gcc >/dev/null || need="$$need gcc-arm-none-eabi libnewlib-arm-none-eabi"; \
 	command -v qemu-system-arm >/dev/null || need="$$need qemu-system-arm"; \
-	[ -f /usr/include/openssl/evp.h ] || need="$$need libssl-dev"; \
 	command -v node >/dev/null || need="$$need nodejs"; \
 	command -v npm >/dev/null || need="$$need npm"; \
 	if [ -z "$$need" ]; then echo "system packages present"; else \

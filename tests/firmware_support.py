@@ -42,8 +42,17 @@ def write_firmware(files, folder: Path) -> Path:
     return folder
 
 
+@cache
+def monocypher_dir() -> Path:
+    """Monocypher's sources, fetched once (make install does it; a test run without it fetches)."""
+    from engine.codegen.monocypher import default_dir, fetch
+
+    return fetch(default_dir())
+
+
 def make(folder: Path, target: str, timeout: float = 300) -> None:
-    done = subprocess.run(["make", "-s", target], check=False, cwd=folder, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(["make", "-s", target, f"MONOCYPHER_DIR={monocypher_dir()}"], check=False, cwd=folder,
+                          capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "warning" not in done.stderr, done.stderr
 

@@ -13,6 +13,7 @@ import struct
 import numpy as np
 import pytest
 
+from engine.image import layout as L
 from engine.image import read_image, write_image
 from engine.resolve.power import LORA_OVERHEAD_BYTES, lora_airtime
 from engine.verify import kernel
@@ -59,7 +60,7 @@ def node(tmp_path_factory):
     config = (folder / "nmc_config.h").read_text()
     define = lambda name: int(re.search(rf"#define {name} (\d+)", config).group(1))
     image = result.files["model.nmc"]
-    version = struct.unpack_from("<I", image, len(image) - 112 + 16)[0]
+    version = struct.unpack_from("<I", image, len(image) - L.TRAILER.size + L.TRAILER.offsets["sha256"])[0]
     return {"folder": folder, "define": define, "version": version, "contents": contents}
 
 
@@ -166,7 +167,8 @@ def test_duty_cycle_spaces_uplinks_when_windows_come_faster(node):
 
 def test_image_write_is_unchanged_by_reading(node):
     # the version the uplinks carry is the image's own SHA-256, read back from its trailer
-    assert write_image(node["contents"], KEY)[-112 + 16:-112 + 20] == struct.pack("<I", node["version"])
+    at = L.TRAILER.size - L.TRAILER.offsets["sha256"]
+    assert write_image(node["contents"], KEY)[-at:-at + 4] == struct.pack("<I", node["version"])
 
 
 def test_report_carries_the_policy_the_firmware_applies(node):

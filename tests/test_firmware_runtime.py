@@ -23,6 +23,20 @@ OTHER_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
 TRIAL_WINDOWS = 3
 
 
+def claim_key(image: bytes, key) -> bytes:
+    """The image with its key id rewritten to name `key` and its SHA-256 repaired: only the
+    signature can tell."""
+    from engine.image import layout as L
+    from engine.image.keys import key_id
+
+    out = bytearray(image)
+    trailer = len(out) - L.TRAILER.size
+    at = trailer + L.TRAILER.offsets["key_id"]
+    out[at:at + 32] = key_id(key.public_key())
+    out[trailer + L.TRAILER_HASHED:trailer + L.TRAILER_SIGNED] = hashlib.sha256(bytes(out[:trailer + L.TRAILER_HASHED])).digest()
+    return bytes(out)
+
+
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
     result, resolved = example("compressor", KEY)
@@ -65,7 +79,9 @@ def node(tmp_path_factory):
     images["bad"] = variant("bad", class_expected_ppm=tuple(wrong), class_tolerance_ppm=(0,) * len(wrong))
     images["rate"] = variant("rate", spike_rate_mhz=10_000_000, spike_rate_tolerance_mhz=2_000_000)
     images["dead"] = variant("dead", dead_neuron_window_s=1)
-    images["forged"] = variant("forged", key=OTHER_KEY)
+    images["foreign"] = variant("foreign", key=OTHER_KEY)
+    images["forged"] = claim_key(variant("forged", key=OTHER_KEY), KEY)
+    (folder / "forged.nmc").write_bytes(images["forged"])
     images["unsigned"] = variant("unsigned", key=None)
     images["unlocked"] = variant("unlocked", learning_locked=False)
     # the same shapes with one weight changed: a network the compiled-in fallback does not run
@@ -137,7 +153,8 @@ def test_good_update_runs_its_sanity_window_then_is_confirmed(node):
     assert loaded(node, out) == ["A", "B", "B"]
 
 
-@pytest.mark.parametrize("image, status", [("corrupted", "image"), ("forged", "signature"), ("unsigned", "unsigned"),
+@pytest.mark.parametrize("image, status", [("corrupted", "image"), ("forged", "signature"), ("foreign", "key"),
+                                           ("unsigned", "unsigned"),
                                            ("relayout", "target"), ("unlocked", "learning")])
 def test_an_image_that_fails_a_check_is_never_switched_to(node, image, status):
     out = run_script(node, FACTORY + [f"install {image}.nmc", "run nominal.bin 1", "boot", "run nominal.bin 1"])

@@ -53,8 +53,8 @@ def test_header_alone_compiles_with_its_static_assertions(tmp_path):
                     str(tmp_path / "t")], check=True, capture_output=True)
     assert subprocess.run([str(tmp_path / "t")], check=False).returncode == 0
     # a wrong size in the table would stop the build: prove the assertions bite
-    broken = generate_c_header().replace("#define NMC_TRAILER_SIZE                             112u",
-                                         "#define NMC_TRAILER_SIZE                             111u")
+    broken = generate_c_header().replace("#define NMC_TRAILER_SIZE                             144u",
+                                         "#define NMC_TRAILER_SIZE                             143u")
     assert broken != generate_c_header()
     (tmp_path / "nmc_format.h").write_text(broken)
     failed = subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", str(tmp_path), str(src), "-o",
@@ -66,18 +66,19 @@ def test_header_alone_compiles_with_its_static_assertions(tmp_path):
 def test_c_reader_agrees_with_python(nmc_check, tmp_path, family, placed, signed):
     key = Ed25519PrivateKey.from_private_bytes(bytes(32)) if signed else None
     contents = small_contents(placed=placed, family=family)
-    data = write_image(contents, signing_key=key)
+    data = write_image(contents, signing_key=key, security_version=5 if signed else 0)
     parsed = parse_image(data)
     layout = contents.resolved_state_layout
     rc, out = run_check(nmc_check, tmp_path, data)
     assert rc == 0
     expected = [
         "status OK",
-        "version 1.0",
+        "version 2.0",
         f"flags {parsed.flags}",
         f"family {L.FAMILY_IDS[family]}",
         f"crc32 {parsed.crc32:08x}",
         f"sha256 {parsed.sha256}",
+        f"security {parsed.security_version} key {parsed.key_id or '0' * 64}",
     ] + [f"section {s.type} {s.instance} {s.offset} {s.size} {s.block_count} ok" for s in parsed.sections] + [
         "site plant-7/compressor-3", f"state {layout.version} {layout.digest.hex()}"]
     assert out == expected
@@ -100,7 +101,8 @@ def _tampered() -> dict[str, bytes]:
         "SECTION_CRC": reseal(_flip(IMAGE, weights.offset + 17), sections=False),
         "HASH": reseal(_flip(IMAGE, weights.offset + 17), sha=False),
         "TRUNCATED": IMAGE[:-1],
-        "VERSION": reseal(put(IMAGE, H["version_major"], "<H", 2)),
+        "VERSION": reseal(put(IMAGE, H["version_major"], "<H", 3)),
+        "RESERVED": reseal(put(IMAGE, H["reserved2"], "<Q", 1 << 40)),
         "MAGIC": _flip(IMAGE, 1),
         "BOUNDS": reseal(put(IMAGE, entry_at(IMAGE, 1) + E["offset"], "<I", second - 16)),
     }
@@ -121,7 +123,7 @@ def test_c_block_walker_rejects_an_oversized_block(nmc_check, tmp_path):
 
 
 C_VERDICT = {"NM701": "MAGIC", "NM702": "TRUNCATED", "NM703": "VERSION", "NM704": "CRC", "NM705": "SECTION_CRC",
-             "NM708": "HASH"}
+             "NM708": "HASH", "NM720": "RESERVED"}
 
 
 def test_c_reader_on_mutated_images_never_crashes_and_agrees(nmc_check, tmp_path):

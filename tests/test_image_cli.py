@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from engine.cli import main
 from engine.image import ImageError, load_signing_key, load_verify_key, write_image
+from engine.image.keys import key_id
 from engine.netlist import Weights
 from tests.image_nets import small_contents
 
@@ -34,10 +35,10 @@ def test_inspect_text(tmp_path, capsys):
     path = _write(tmp_path)
     assert main(["inspect", str(path)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == f"{path}: .nmc 1.0, {path.stat().st_size} bytes, family xylo, flags LEARNING_LOCKED"
-    assert out[2] == "  signature: unsigned"
-    assert out[4].split() == ["section", "core", "offset", "size", "blocks", "crc32"]
-    assert [line.split()[0] for line in out[5:22]] == (
+    assert out[0] == f"{path}: .nmc 2.0, {path.stat().st_size} bytes, family xylo, flags LEARNING_LOCKED"
+    assert out[2:4] == ["  signature: unsigned", "  security version: 0"]
+    assert out[5].split() == ["section", "core", "offset", "size", "blocks", "crc32"]
+    assert [line.split()[0] for line in out[6:23]] == (
         ["META", "TARGET", "NETWORK", "PLACEMENT"] + ["NEURONS"] * 4 + ["WEIGHTS"] * 4
         + ["ROUTES", "PREPROC", "IO", "POLICY", "STATE"])
     assert "site plant-7/compressor-3  model compressor  spec sha256:0f1e  tool 0.1.0" in out
@@ -48,7 +49,8 @@ def test_inspect_json_params_replay_the_network(tmp_path, capsys):
     path = _write(tmp_path)
     assert main(["inspect", str(path), "--output", "json", "--params"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["signature"] == "unsigned" and report["format_version"] == "1.0"
+    assert report["signature"] == "unsigned" and report["format_version"] == "2.0"
+    assert (report["security_version"], report["key_id"]) == (0, None)
     assert report["size"] == path.stat().st_size
     net = CONTENTS.network
     params = report["params"]
@@ -66,9 +68,10 @@ def test_inspect_json_params_replay_the_network(tmp_path, capsys):
 def test_inspect_verifies_a_signature(tmp_path, capsys):
     path = _write(tmp_path, signing_key=KEY)
     assert main(["inspect", str(path), "--verify-key", str(_pub(tmp_path))]) == 0
-    assert "  signature: valid" in capsys.readouterr().out.splitlines()
+    kid = key_id(KEY.public_key()).hex()
+    assert f"  signature: valid (key {kid})" in capsys.readouterr().out.splitlines()
     assert main(["inspect", str(path)]) == 0
-    assert "  signature: present, not checked" in capsys.readouterr().out.splitlines()
+    assert f"  signature: present, not checked (key {kid})" in capsys.readouterr().out.splitlines()
 
 
 def test_inspect_wrong_key_and_unsigned(tmp_path, capsys):
@@ -76,7 +79,9 @@ def test_inspect_wrong_key_and_unsigned(tmp_path, capsys):
     other = _pub(tmp_path, Ed25519PrivateKey.from_private_bytes(bytes(32)), "other.pub")
     assert main(["inspect", str(signed), "--verify-key", str(other)]) == 1
     err = capsys.readouterr().err
-    assert f"{signed}: error[NM709]: Ed25519 signature does not verify with the given public key" in err
+    assert f"{signed}: error[NM721]: image is signed by key {key_id(KEY.public_key()).hex()[:16]}, which is not a trusted key" in err
+    assert main(["inspect", str(signed), "--verify-key", str(other), "--verify-key", str(_pub(tmp_path))]) == 0
+    assert f"  signature: valid (key {key_id(KEY.public_key()).hex()})" in capsys.readouterr().out.splitlines()
     unsigned = _write(tmp_path, "plain.nmc")
     assert main(["inspect", str(unsigned), "--verify-key", str(_pub(tmp_path))]) == 1
     assert "error[NM710]: image is not signed and a signature is required" in capsys.readouterr().err
@@ -111,7 +116,7 @@ def test_keys_load_from_file_env_and_raw(tmp_path, monkeypatch):
         load_signing_key()
     pub_raw = tmp_path / "raw.pub"
     pub_raw.write_bytes(KEY.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
-    load_verify_key(pub_raw).verify(expected[-64:], expected[:-112])
+    load_verify_key(pub_raw).verify(expected[-64:], expected[:-64])
     bad = tmp_path / "bad.pem"
     bad.write_text("not a key")
     try:

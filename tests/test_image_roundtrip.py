@@ -119,14 +119,15 @@ def test_dense_block_bytes_by_hand():
 def test_header_fields_by_hand():
     data = write_image(small_contents())
     assert data[:8] == b"\x89NMC\r\n\x1a\n"
-    assert int.from_bytes(data[8:10], "little") == 1 and int.from_bytes(data[10:12], "little") == 0
+    assert int.from_bytes(data[8:10], "little") == 2 and int.from_bytes(data[10:12], "little") == 0
     # offsets: magic 0, versions 8/10, sizes 12/14, flags 16, family 20, count 24, table 28,
     # trailer 32, total 36, crc 40
     total = int.from_bytes(data[36:40], "little")
     trailer = int.from_bytes(data[32:36], "little")
-    assert total == len(data) and trailer == len(data) - 112 and trailer % 16 == 0
-    assert data[trailer:trailer + 4] == b"NMCT"
-    assert data[trailer + 16:trailer + 48] == hashlib.sha256(data[:trailer]).digest()
+    assert total == len(data) and trailer == len(data) - 144 and trailer % 16 == 0
+    # trailer: magic 0, flags 4, security version 8, reserved 12, key id 16, sha256 48, signature 80
+    assert data[trailer:trailer + 4] == b"NMCT" and data[trailer + 4:trailer + 48] == bytes(44)
+    assert data[trailer + 48:trailer + 80] == hashlib.sha256(data[:trailer + 48]).digest()
     assert int.from_bytes(data[40:44], "little") == zlib.crc32(data[:40] + bytes(4) + data[44:trailer])
     flags = int.from_bytes(data[16:20], "little")
     assert flags == 1  # learning locked, unsigned

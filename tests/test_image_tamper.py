@@ -51,8 +51,8 @@ def reseal(data: bytes, *, sections: bool = True, crc: bool = True, sha: bool = 
     if crc:
         struct.pack_into("<I", out, H["crc32"], 0)
         struct.pack_into("<I", out, H["crc32"], zlib.crc32(bytes(out[:trailer])))
-    if sha and trailer + 48 <= len(out):
-        out[trailer + 16:trailer + 48] = hashlib.sha256(bytes(out[:trailer])).digest()
+    if sha and trailer + L.TRAILER_SIGNED <= len(out):
+        out[trailer + L.TRAILER_HASHED:trailer + L.TRAILER_SIGNED] = hashlib.sha256(bytes(out[:trailer + L.TRAILER_HASHED])).digest()
     return bytes(out)
 
 
@@ -121,10 +121,11 @@ def test_change_with_crcs_fixed_fails_the_sha256():
     assert err.diagnostic.message.startswith("image SHA-256 mismatch: the trailer says ")
 
 
-def test_newer_major_version_is_refused():
-    newer = reseal(put(IMAGE, H["version_major"], "<H", 2))
-    rejects(newer, "NM703", "image format version 2.0 is not supported: this reader reads major version 1 "
-                            "(up to 1.0 fully, newer minors by skipping unknown sections)")
+@pytest.mark.parametrize("major", [1, 3])
+def test_other_major_version_is_refused(major):
+    other = reseal(put(IMAGE, H["version_major"], "<H", major))
+    rejects(other, "NM703", f"image format version {major}.0 is not supported: this reader reads major version 2 "
+                            "(up to 2.0 fully, newer minors by skipping unknown sections)")
 
 
 def test_newer_minor_version_with_an_unknown_section_is_read():
@@ -132,7 +133,7 @@ def test_newer_minor_version_with_an_unknown_section_is_read():
     data = W._assemble(sections, L.FLAG_LEARNING_LOCKED, L.FAMILY_IDS["xylo"], None)
     data = reseal(put(data, H["version_minor"], "<H", 7))
     parsed = parse_image(data)
-    assert parsed.version == (1, 7)
+    assert parsed.version == (2, 7)
     assert [s.type_name for s in parsed.sections if s.type == 200] == ["unknown"]
     assert parsed.contents == CONTENTS
 
@@ -148,11 +149,12 @@ def assemble(sections, *, minor: int, entry_size: int) -> bytes:
         entries += bytes(entry_size - 32)
         body += payload + bytes(L.align(len(payload)) - len(payload))
         pos = L.align(pos + len(payload))
-    head = struct.pack("<8sHHHHIHHIIIIIIQQ", L.MAGIC, 1, minor, 64, entry_size, L.FLAG_LEARNING_LOCKED, 1, 0,
-                       len(sections), table, pos, pos + 112, 0, 0, 0, 0)
+    head = struct.pack("<8sHHHHIHHIIIIIIQQ", L.MAGIC, 2, minor, 64, entry_size, L.FLAG_LEARNING_LOCKED, 1, 0,
+                       len(sections), table, pos, pos + 144, 0, 0, 0, 0)
     data = head + entries + bytes(start - 64 - len(entries)) + body
     data = data[:40] + struct.pack("<I", zlib.crc32(data)) + data[44:]
-    return data + b"NMCT" + bytes(12) + hashlib.sha256(data).digest() + bytes(64)
+    data += b"NMCT" + bytes(44)  # flags, security version, reserved, key id: all zero
+    return data + hashlib.sha256(data).digest() + bytes(64)
 
 
 def test_plain_assembler_matches_the_writer():
@@ -178,7 +180,7 @@ def test_newer_minor_with_an_unknown_block_tag_in_a_known_section_is_read():
 
 def test_oversized_section_count():
     rejects(reseal(put(IMAGE, H["section_count"], "<I", 10**6)), "NM707",
-            f"section table of 1000000 entries (32000000 bytes from byte 64) runs past the trailer at byte {len(IMAGE) - 112}")
+            f"section table of 1000000 entries (32000000 bytes from byte 64) runs past the trailer at byte {len(IMAGE) - 144}")
 
 
 def test_oversized_block_dimensions():
@@ -244,9 +246,21 @@ def test_signed_image_verifies_with_its_key():
 
 
 def test_wrong_key():
-    err = rejects(SIGNED, "NM709", "Ed25519 signature does not verify with the given public key",
+    from engine.image.keys import key_id
+
+    err = rejects(SIGNED, "NM721", f"image is signed by key {key_id(KEY.public_key()).hex()[:16]}, which is not a "
+                                   f"trusted key (trusted: {key_id(OTHER.public_key()).hex()[:16]})",
                   verify_key=OTHER.public_key())
+    assert err.diagnostic.hint == "verify with the public key that signed it, or rebuild with a trusted key"
+    # a key id rewritten to name the trusted key (digests repaired): the signature still fails
+    forged = bytearray(SIGNED)
+    at = len(forged) - L.TRAILER.size + L.TRAILER.offsets["key_id"]
+    forged[at:at + 32] = key_id(OTHER.public_key())
+    err = rejects(reseal(bytes(forged)), "NM709", f"Ed25519 signature does not verify with key "
+                                                  f"{key_id(OTHER.public_key()).hex()[:16]}", verify_key=OTHER.public_key())
     assert err.diagnostic.hint == "the image was signed with another key or altered after signing"
+    # several trusted keys: the key id picks the right one
+    assert parse_image(SIGNED, verify_key=[OTHER.public_key(), KEY.public_key()]).signature == "valid"
 
 
 def test_altered_signed_image_with_checksums_fixed():

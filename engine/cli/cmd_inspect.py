@@ -18,8 +18,9 @@ def register(subparsers):
         description="Show a .nmc image's header, sections, sizes, hashes and signature status. "
                     "With --verify-key the image must carry a valid Ed25519 signature from that key.")
     parser.add_argument("image", metavar="IMAGE", help="the .nmc file")
-    parser.add_argument("--verify-key", metavar="PUB",
-                        help="Ed25519 public key (PEM, or 32 raw bytes as binary, hex or base64); requires a valid signature")
+    parser.add_argument("--verify-key", metavar="PUB", action="append",
+                        help="a trusted Ed25519 public key (PEM, or 32 raw bytes as binary, hex or base64); requires a "
+                             "valid signature by the trusted key the image's key id names; repeat for a set of keys")
     parser.add_argument("--params", action="store_true",
                         help="also list every integer parameter as stored, enough to replay the image elsewhere")
     add_output_option(parser, choices=("text", "json"))
@@ -34,8 +35,8 @@ def run(args) -> int:
         sys.stderr.write(f"nmspec inspect: cannot read {args.image}: {exc.strerror or exc}\n")
         return EXIT_USAGE
     try:
-        key = load_verify_key(args.verify_key) if args.verify_key else None
-        parsed = parse_image(data, verify_key=key, require_signature=key is not None)
+        keys = [load_verify_key(path) for path in args.verify_key] if args.verify_key else None
+        parsed = parse_image(data, verify_key=keys, require_signature=keys is not None)
     except ImageError as exc:
         diagnostics = [d if d.file else _with_file(d, args.image) for d in exc.diagnostics]
         return emit_diagnostics(diagnostics, args.output)
@@ -58,7 +59,8 @@ def render_text(path: str, r: dict) -> str:
         (f"{path}: .nmc {r['format_version']}, {r['size']} bytes, family {r['family']}, "
         f"flags {' '.join(r['flags']) or '-'}"),
         f"  crc32 {r['crc32']}  sha256 {r['sha256']}",
-        f"  signature: {r['signature']}",
+        f"  signature: {r['signature']}" + (f" (key {r['key_id']})" if r["key_id"] else ""),
+        f"  security version: {r['security_version']}",
         "",
         f"{'section':<10} {'core':>4} {'offset':>8} {'size':>8} {'blocks':>6}  crc32",
     ]

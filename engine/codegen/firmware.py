@@ -45,6 +45,13 @@ class FirmwareInputs:
     data: Mapping[str, Any]  # merged spec with defaults
     chain: Any = None  # engine.dsp Chain
     public_key: bytes | None = None  # raw Ed25519 public key the images are signed with
+    trusted_keys: tuple[bytes, ...] = ()  # further raw public keys the node accepts (key rotation)
+
+    @property
+    def key_table(self) -> tuple[bytes, ...]:
+        """The node's trusted keys in table order: the signing key first, no repeats."""
+        keys = ([self.public_key] if self.public_key is not None else []) + list(self.trusted_keys)
+        return tuple(dict.fromkeys(keys))
 
 
 def _banner(contents: ImageContents, spec_name: str) -> dict[str, str]:
@@ -101,7 +108,9 @@ def _config(contents: ImageContents, inputs: FirmwareInputs, image: bytes, have_
     safety = level(data)
     learning = (data.get("runtime") or {}).get("learning", "locked")
     slot = max(8 * FLASH_PAGE, FLASH_PAGE * math.ceil(2 * len(image) / FLASH_PAGE))
-    key = inputs.public_key or bytes(32)
+    keys = inputs.key_table
+    # one line: the table is the body of a #define
+    table = ", ".join("{ " + c_bytes(hashlib.sha256(k).digest() + k, per_line=64) + " }" for k in keys)
     return {
         "format_major": c_int(L.VERSION_MAJOR, "uint32_t"), "format_minor": c_int(L.VERSION_MINOR, "uint32_t"),
         "site": c_string(contents.metadata.site), "spec_hash": c_string(contents.metadata.spec_hash),
@@ -119,9 +128,10 @@ def _config(contents: ImageContents, inputs: FirmwareInputs, image: bytes, have_
         "dead_permille": c_int(DEAD_NEURON_MAX_PERMILLE, "uint32_t"),
         "safety_level": c_int(safety, "uint32_t"),
         "learning_unlockable": c_int(int(learning != "locked" and safety < 1), "uint32_t"),
-        "require_signature": c_int(int(safety >= 1 or inputs.public_key is not None), "uint32_t"),
-        "have_key": c_int(int(inputs.public_key is not None), "uint32_t"),
-        "pubkey": c_bytes(key, per_line=32),
+        "require_signature": c_int(int(safety >= 1 or bool(keys)), "uint32_t"),
+        "have_key": c_int(int(bool(keys)), "uint32_t"),
+        "key_count": c_int(max(1, len(keys)), "uint32_t"),
+        "trusted_keys": table or "{ 0 }",
         "flash_page": c_int(FLASH_PAGE, "uint32_t"), "slot_size": c_int(slot, "uint32_t"),
         "have_chain": c_int(int(have_chain), "uint32_t"),
         **_alert_config(data),
@@ -201,6 +211,14 @@ def _chain_files(chain, context: Mapping[str, Any]) -> dict[str, str]:
     return {name: R.render(f"{name}.j2", chain=chain_ctx, **context) for name in CHAIN_TEMPLATES}
 
 
+def _monocypher_make() -> dict[str, str]:
+    from engine.codegen import monocypher as M
+
+    return {"package": M.PACKAGE, "version": M.PACKAGE_VERSION, "sdist": M.SDIST, "sha256": M.SDIST_SHA256,
+            "tools": " ".join(f"'{t}'" for t in M.BUILD_TOOLS),
+            "members": " ".join(f"'{m}'" for m in M.FILES)}
+
+
 def firmware_files(contents: ImageContents, inputs: FirmwareInputs, image: bytes | None = None) -> dict[str, bytes]:
     """firmware/<name> -> bytes for every source of the node's firmware. `image`: the
     contents as already written (signed or not: a signature changes neither the size nor
@@ -210,8 +228,9 @@ def firmware_files(contents: ImageContents, inputs: FirmwareInputs, image: bytes
     context: dict[str, Any] = {"banner": _banner(contents, inputs.spec_name)}
     chain = _chain_files(inputs.chain, context)
     chain_sources = "".join(f" {name}" for name in CHAIN_TEMPLATES if name.endswith(".c") and name in chain)
+    crypto = " $(MONOCYPHER_DIR)/monocypher.c $(MONOCYPHER_DIR)/monocypher-ed25519.c" if inputs.key_table else ""
     context.update(config=_config(contents, inputs, image, bool(chain)), fallback=_fallback(contents.network),
-                   makefile={"chain_sources": chain_sources})
+                   makefile={"chain_sources": chain_sources, "crypto_sources": crypto, "monocypher": _monocypher_make()})
     out = {name: R.render(template, **context) for name, template in TEMPLATES.items()}
     out.update(chain)
     files = {name: text.encode("utf-8") for name, text in sorted(out.items())}

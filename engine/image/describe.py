@@ -20,6 +20,8 @@ def describe_image(parsed: ParsedImage, *, params: bool = False) -> dict:
         "crc32": f"{parsed.crc32:08x}",
         "sha256": parsed.sha256,
         "signature": parsed.signature,
+        "security_version": parsed.security_version,
+        "key_id": parsed.key_id or None,
         "sections": [
             {"type": s.type_name, "type_id": s.type, "instance": s.instance, "offset": s.offset, "size": s.size,
              "blocks": s.block_count, "crc32": f"{s.crc32:08x}"}

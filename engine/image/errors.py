@@ -21,6 +21,8 @@ MALFORMED = "NM711"  # a section's content contradicts the format or another sec
 INVALID_CONTENTS = "NM712"  # the writer was given something the format cannot hold exactly
 KEY_ERROR = "NM713"  # a signing or verify key could not be loaded
 STATE_LAYOUT_MISMATCH = "NM714"  # stored state layout digest differs from its description
+RESERVED_NOT_ZERO = "NM720"  # a reserved field or an unknown flag bit is not zero
+UNTRUSTED_KEY = "NM721"  # signed by a key that is not among the trusted keys
 
 
 class ImageError(StageError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import os
 from pathlib import Path
 
@@ -12,6 +13,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from engine.image.errors import KEY_ERROR, image_error
+
+
+def raw_public_key(public_key: Ed25519PublicKey) -> bytes:
+    return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def key_id(public_key: Ed25519PublicKey) -> bytes:
+    """The key's id: SHA-256 of its raw 32-byte public key (stable across PEM, hex or base64)."""
+    return hashlib.sha256(raw_public_key(public_key)).digest()
 
 
 def load_signing_key(path: str | os.PathLike | None = None, env: str = "NMSPEC_SIGNING_KEY") -> Ed25519PrivateKey | None:

@@ -18,7 +18,7 @@ import attrs
 
 MAGIC = b"\x89NMC\r\n\x1a\n"  # PNG-style: catches text-mode transfers and 7-bit channels
 TRAILER_MAGIC = b"NMCT"
-VERSION_MAJOR = 1
+VERSION_MAJOR = 2  # 2: the trailer carries the security version and key id; every byte is authenticated
 VERSION_MINOR = 0
 ALIGN = 16  # every section and the trailer start on a multiple of this
 
@@ -28,6 +28,9 @@ FLAGS: tuple[tuple[str, int, str], ...] = (
     ("LEARNING_LOCKED", FLAG_LEARNING_LOCKED, "on-chip learning must stay off (runtime policy)"),
     ("SIGNED", FLAG_SIGNED, "the trailer carries an Ed25519 signature"),
 )
+FLAGS_KNOWN = FLAG_LEARNING_LOCKED | FLAG_SIGNED  # every other bit must be zero
+# 24 bits: the firmware keeps its security-version floor in one 32-bit record word with an 8-bit kind
+MAX_SECURITY_VERSION = (1 << 24) - 1
 
 FAMILY_IDS: dict[str, int] = {"xylo": 1, "loihi": 2, "lif": 3}
 
@@ -139,11 +142,16 @@ BLOCK_DATA_ALIGN = 16  # data follows the block header; the next block starts 16
 
 TRAILER = Struct("trailer", "the last bytes of every image", (
     Field("magic", "u8", 4, "4E 4D 43 54 (NMCT)"),
-    Field("flags", "u32", doc="same NMC_FLAG_SIGNED bit as the header"),
-    Field("reserved", "u64", doc="zero"),
-    Field("sha256", "u8", 32, "SHA-256 of bytes [0, trailer_offset)"),
-    Field("signature", "u8", 64, "Ed25519 signature of bytes [0, trailer_offset); zero if unsigned"),
+    Field("flags", "u32", doc="the header's NMC_FLAG_SIGNED bit and no other"),
+    Field("security_version", "u32", doc="monotonic security version, 0..2^24-1; a node refuses one below its floor"),
+    Field("reserved", "u32", doc="zero"),
+    Field("key_id", "u8", 32, "SHA-256 of the raw 32-byte Ed25519 public key that signed; zero if unsigned"),
+    Field("sha256", "u8", 32, "SHA-256 of every byte before this field: [0, trailer_offset + 48)"),
+    Field("signature", "u8", 64, "Ed25519 signature of every byte before this field: [0, trailer_offset + 80); "
+                                  "zero if unsigned"),
 ))
+TRAILER_HASHED = TRAILER.offsets["sha256"]  # trailer bytes the SHA-256 covers (with everything before the trailer)
+TRAILER_SIGNED = TRAILER.offsets["signature"]  # trailer bytes the signature covers (the SHA-256 included)
 
 
 @attrs.frozen
@@ -334,6 +342,8 @@ def generate_c_header() -> str:
         _c_define("NMC_VERSION_MAJOR", f"{VERSION_MAJOR}u"),
         _c_define("NMC_VERSION_MINOR", f"{VERSION_MINOR}u"),
         _c_define("NMC_ALIGN", f"{ALIGN}u"),
+        _c_define("NMC_FLAGS_KNOWN", f"0x{FLAGS_KNOWN:08X}u") + "  /* every other flag bit must be zero */",
+        _c_define("NMC_MAX_SECURITY_VERSION", f"0x{MAX_SECURITY_VERSION:08X}u"),
         _c_define("NMC_MAGIC_SIZE", f"{len(MAGIC)}u"),
         _c_define("NMC_MAGIC_BYTES", "{" + ", ".join(f"0x{b:02X}" for b in MAGIC) + "}"),
         _c_define("NMC_TRAILER_MAGIC_BYTES", "{" + ", ".join(f"0x{b:02X}" for b in TRAILER_MAGIC) + "}"),

@@ -35,11 +35,13 @@ from engine.image.errors import (
     HASH_MISMATCH,
     MALFORMED,
     OVERSIZED,
+    RESERVED_NOT_ZERO,
     SECTION_CRC_MISMATCH,
     STATE_LAYOUT_MISMATCH,
     TRUNCATED,
     UNSIGNED,
     UNSUPPORTED_VERSION,
+    UNTRUSTED_KEY,
     image_error,
 )
 from engine.image.limits import MAX_INPUTS
@@ -79,6 +81,8 @@ class ParsedImage:
     signature: str  # "unsigned", "valid", or "present, not checked"
     sections: tuple[SectionInfo, ...]
     contents: ImageContents
+    security_version: int = 0
+    key_id: str = ""  # hex SHA-256 of the signer's raw public key; "" when unsigned
 
 
 def read_image(data: bytes, *, verify_key=None, require_signature: bool = False) -> ImageContents:
@@ -86,6 +90,8 @@ def read_image(data: bytes, *, verify_key=None, require_signature: bool = False)
 
 
 def parse_image(data: bytes, *, verify_key=None, require_signature: bool = False) -> ParsedImage:
+    """`verify_key`: one Ed25519 public key or several (the trusted set); the image's key id
+    picks the one that must verify its signature."""
     data = bytes(data)
     head = _read_header(data)
     trailer_offset, total = head["trailer_offset"], head["total_size"]
@@ -97,17 +103,39 @@ def parse_image(data: bytes, *, verify_key=None, require_signature: bool = False
     trailer = L.TRAILER.unpack(data, trailer_offset)
     if trailer["magic"] != L.TRAILER_MAGIC:
         raise image_error(MALFORMED, f"no trailer magic at byte {trailer_offset}")
-    digest = hashlib.sha256(data[:trailer_offset]).digest()
+    hashed = trailer_offset + L.TRAILER_HASHED
+    digest = hashlib.sha256(data[:hashed]).digest()
     if digest != trailer["sha256"]:
         raise image_error(HASH_MISMATCH, f"image SHA-256 mismatch: the trailer says {trailer['sha256'].hex()}, "
-                                         f"bytes 0..{trailer_offset} give {digest.hex()}")
+                                         f"bytes 0..{hashed} give {digest.hex()}")
+    _check_reserved(head, trailer)
     signature = _check_signature(data, head, trailer, verify_key, require_signature)
     sections = _read_table(data, head)
     contents = _decode(data, head, sections)
+    signed = bool(head["flags"] & L.FLAG_SIGNED)
     return ParsedImage(
         version=(head["version_major"], head["version_minor"]), flags=head["flags"],
         family=L.FAMILY_BY_ID[head["family"]], total_size=total, crc32=head["crc32"], sha256=digest.hex(),
-        signature=signature, sections=tuple(sections), contents=contents)
+        signature=signature, sections=tuple(sections), contents=contents,
+        security_version=trailer["security_version"], key_id=trailer["key_id"].hex() if signed else "")
+
+
+def _check_reserved(head: dict, trailer: dict) -> None:
+    """Reserved fields and unknown flag bits must be zero: a newer writer that gives them a
+    meaning bumps the version, and nothing unchecked can ride along in a signed image."""
+    for name in ("reserved0", "reserved1", "reserved2", "reserved3"):
+        if head[name]:
+            raise image_error(RESERVED_NOT_ZERO, f"header field {name} is {head[name]:#x}; reserved fields must be zero")
+    if head["flags"] & ~L.FLAGS_KNOWN:
+        raise image_error(RESERVED_NOT_ZERO, f"header flags {head['flags']:#010x} set unknown bits "
+                                             f"{head['flags'] & ~L.FLAGS_KNOWN:#010x}; only {L.FLAGS_KNOWN:#x} are defined")
+    if trailer["flags"] & ~L.FLAG_SIGNED:
+        raise image_error(RESERVED_NOT_ZERO, f"trailer flags {trailer['flags']:#010x} set bits other than SIGNED")
+    if trailer["reserved"]:
+        raise image_error(RESERVED_NOT_ZERO, f"trailer field reserved is {trailer['reserved']:#x}; it must be zero")
+    if trailer["security_version"] > L.MAX_SECURITY_VERSION:
+        raise image_error(RESERVED_NOT_ZERO, f"trailer security version {trailer['security_version']} is above "
+                                             f"{L.MAX_SECURITY_VERSION}; its top 8 bits must be zero")
 
 
 # ---------------------------------------------------------------- framing
@@ -162,6 +190,8 @@ def _check_signature(data: bytes, head: dict, trailer: dict, verify_key, require
     if not signed:
         if trailer["signature"] != bytes(64):
             raise image_error(MALFORMED, "unsigned image carries signature bytes")
+        if trailer["key_id"] != bytes(32):
+            raise image_error(MALFORMED, "unsigned image carries a key id")
         if require:
             raise image_error(UNSIGNED, "image is not signed and a signature is required",
                               hint="build it with --sign-key, or do not require a signature")
@@ -172,10 +202,19 @@ def _check_signature(data: bytes, head: dict, trailer: dict, verify_key, require
         return "present, not checked"
     from cryptography.exceptions import InvalidSignature
 
+    from engine.image.keys import key_id
+
+    trusted = {key_id(k): k for k in (verify_key if isinstance(verify_key, (list, tuple, set, frozenset)) else [verify_key])}
+    key = trusted.get(trailer["key_id"])
+    if key is None:
+        known = ", ".join(sorted(k.hex()[:16] for k in trusted))
+        raise image_error(UNTRUSTED_KEY, f"image is signed by key {trailer['key_id'].hex()[:16]}, which is not a trusted key "
+                                         f"(trusted: {known})",
+                          hint="verify with the public key that signed it, or rebuild with a trusted key")
     try:
-        verify_key.verify(trailer["signature"], data[:head["trailer_offset"]])
+        key.verify(trailer["signature"], data[:head["trailer_offset"] + L.TRAILER_SIGNED])
     except InvalidSignature:
-        raise image_error(BAD_SIGNATURE, "Ed25519 signature does not verify with the given public key",
+        raise image_error(BAD_SIGNATURE, f"Ed25519 signature does not verify with key {trailer['key_id'].hex()[:16]}",
                           hint="the image was signed with another key or altered after signing") from None
     return "valid"
 
@@ -190,6 +229,9 @@ def _read_table(data: bytes, head: dict) -> list[SectionInfo]:
         info = SectionInfo(e["type"], known.name if known else "unknown", e["instance"], e["offset"], e["size"],
                            e["crc32"], e["block_count"])
         label = _label(info)
+        if e["flags"] or e["reserved"]:
+            raise image_error(RESERVED_NOT_ZERO, f"{label}: table entry flags {e['flags']:#x} and reserved {e['reserved']:#x} "
+                                                 "must be zero")
         if info.offset % L.ALIGN or info.size % L.ALIGN:
             raise image_error(BAD_BOUNDS, f"{label} at byte {info.offset} ({info.size} bytes) is not {L.ALIGN}-aligned")
         if info.offset < first_free or info.offset + info.size > head["trailer_offset"]:

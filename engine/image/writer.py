@@ -13,6 +13,7 @@ from engine.image import layout as L
 from engine.image.blocks import compact_dtype, encode_array, encode_text
 from engine.image.contents import ImageContents
 from engine.image.errors import INVALID_CONTENTS, ImageError
+from engine.image.keys import key_id
 from engine.image.limits import MAX_INPUTS
 from engine.netlist import FAMILIES, INPUT, QuantNetwork
 
@@ -21,22 +22,28 @@ U64_MAX = 2**64 - 1
 I64 = (-(2**63), 2**63 - 1)
 
 
-def write_image(contents: ImageContents, signing_key=None) -> bytes:
-    """Serialise contents; sign with an Ed25519 private key when one is given.
+def write_image(contents: ImageContents, signing_key=None, *, security_version: int = 0) -> bytes:
+    """Serialise contents; sign with an Ed25519 private key when one is given. The security
+    version goes into the trailer, where the signature covers it.
 
     Raises ImageError (NM712) listing every value the format cannot hold exactly."""
     problems = _check_contents(contents)
+    if isinstance(security_version, bool) or not isinstance(security_version, int) \
+            or not 0 <= security_version <= L.MAX_SECURITY_VERSION:
+        problems.append(Diagnostic("error", INVALID_CONTENTS, f"cannot write image: security version {security_version!r} "
+                                                              f"is outside 0..{L.MAX_SECURITY_VERSION}"))
     if problems:
         raise ImageError(problems)
     sections = _sections(contents)
     flags = (L.FLAG_LEARNING_LOCKED if contents.policy.learning_locked else 0) | (
         L.FLAG_SIGNED if signing_key is not None else 0)
-    return _assemble(sections, flags, L.FAMILY_IDS[contents.network.family], signing_key)
+    return _assemble(sections, flags, L.FAMILY_IDS[contents.network.family], signing_key, security_version)
 
 
 # ---------------------------------------------------------------- assembly
 
-def _assemble(sections: list[tuple[int, int, bytes, int]], flags: int, family: int, signing_key) -> bytes:
+def _assemble(sections: list[tuple[int, int, bytes, int]], flags: int, family: int, signing_key,
+              security_version: int = 0) -> bytes:
     table_offset = L.align(L.HEADER.size)
     pos = L.align(table_offset + len(sections) * L.SECTION_ENTRY.size)
     entries, payloads = [], []
@@ -64,11 +71,15 @@ def _assemble(sections: list[tuple[int, int, bytes, int]], flags: int, family: i
         body[at:at + len(payload)] = payload
     header_fields["crc32"] = zlib.crc32(bytes(body))
     body[0:L.HEADER.size] = L.HEADER.pack(**header_fields)
-    signed = bytes(body)
+    key = key_id(signing_key.public_key()) if signing_key is not None else bytes(32)
+    # every byte before the digest is hashed and every byte before the signature is signed,
+    # so the trailer's flags, security version and key id are as covered as the sections
+    head = L.TRAILER.pack(magic=L.TRAILER_MAGIC, flags=flags & L.FLAG_SIGNED, security_version=security_version,
+                          reserved=0, key_id=key, sha256=bytes(32), signature=bytes(64))[:L.TRAILER_HASHED]
+    hashed = bytes(body) + head
+    signed = hashed + hashlib.sha256(hashed).digest()
     signature = signing_key.sign(signed) if signing_key is not None else bytes(64)
-    trailer = L.TRAILER.pack(magic=L.TRAILER_MAGIC, flags=flags & L.FLAG_SIGNED, reserved=0,
-                             sha256=hashlib.sha256(signed).digest(), signature=signature)
-    return signed + trailer
+    return signed + signature
 
 
 def _section(type_name: str, instance: int, blocks: list[bytes]) -> tuple[int, int, bytes, int]:

@@ -37,6 +37,11 @@ static int check(const char *path)
         printf("%02x", buffer[image.trailer_offset + NMC_TRAILER_OFF_SHA256 + k]);
     }
     printf("\n");
+    printf("security %lu key ", (unsigned long)image.security_version);
+    for (k = 0; k < 32; k++) {
+        printf("%02x", image.key_id[k]);
+    }
+    printf("\n");
     for (i = 0; i < image.section_count; i++) {
         nmc_section_t s;
         nmc_block_t b;

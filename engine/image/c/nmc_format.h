@@ -19,9 +19,11 @@
 #define NMC_STATIC_ASSERT(cond, msg) typedef char NMC_STATIC_ASSERT_NAME(__LINE__)[(cond) ? 1 : -1]
 #endif
 
-#define NMC_VERSION_MAJOR                            1u
+#define NMC_VERSION_MAJOR                            2u
 #define NMC_VERSION_MINOR                            0u
 #define NMC_ALIGN                                    16u
+#define NMC_FLAGS_KNOWN                              0x00000003u  /* every other flag bit must be zero */
+#define NMC_MAX_SECURITY_VERSION                     0x00FFFFFFu
 #define NMC_MAGIC_SIZE                               8u
 #define NMC_MAGIC_BYTES                              {0x89, 0x4E, 0x4D, 0x43, 0x0D, 0x0A, 0x1A, 0x0A}
 #define NMC_TRAILER_MAGIC_BYTES                      {0x4E, 0x4D, 0x43, 0x54}
@@ -212,20 +214,26 @@ NMC_STATIC_ASSERT(offsetof(nmc_block_header_t, dim2) == NMC_BLOCK_HEADER_OFF_DIM
 typedef struct nmc_trailer {
     uint8_t magic[4];
     uint32_t flags;
-    uint64_t reserved;
+    uint32_t security_version;
+    uint32_t reserved;
+    uint8_t key_id[32];
     uint8_t sha256[32];
     uint8_t signature[64];
 } nmc_trailer_t;
-#define NMC_TRAILER_SIZE                             112u
+#define NMC_TRAILER_SIZE                             144u
 #define NMC_TRAILER_OFF_MAGIC                        0u
 #define NMC_TRAILER_OFF_FLAGS                        4u
-#define NMC_TRAILER_OFF_RESERVED                     8u
-#define NMC_TRAILER_OFF_SHA256                       16u
-#define NMC_TRAILER_OFF_SIGNATURE                    48u
+#define NMC_TRAILER_OFF_SECURITY_VERSION             8u
+#define NMC_TRAILER_OFF_RESERVED                     12u
+#define NMC_TRAILER_OFF_KEY_ID                       16u
+#define NMC_TRAILER_OFF_SHA256                       48u
+#define NMC_TRAILER_OFF_SIGNATURE                    80u
 NMC_STATIC_ASSERT(sizeof(nmc_trailer_t) == NMC_TRAILER_SIZE, "nmc_trailer_t size");
 NMC_STATIC_ASSERT(offsetof(nmc_trailer_t, magic) == NMC_TRAILER_OFF_MAGIC, "nmc_trailer_t.magic offset");
 NMC_STATIC_ASSERT(offsetof(nmc_trailer_t, flags) == NMC_TRAILER_OFF_FLAGS, "nmc_trailer_t.flags offset");
+NMC_STATIC_ASSERT(offsetof(nmc_trailer_t, security_version) == NMC_TRAILER_OFF_SECURITY_VERSION, "nmc_trailer_t.security_version offset");
 NMC_STATIC_ASSERT(offsetof(nmc_trailer_t, reserved) == NMC_TRAILER_OFF_RESERVED, "nmc_trailer_t.reserved offset");
+NMC_STATIC_ASSERT(offsetof(nmc_trailer_t, key_id) == NMC_TRAILER_OFF_KEY_ID, "nmc_trailer_t.key_id offset");
 NMC_STATIC_ASSERT(offsetof(nmc_trailer_t, sha256) == NMC_TRAILER_OFF_SHA256, "nmc_trailer_t.sha256 offset");
 NMC_STATIC_ASSERT(offsetof(nmc_trailer_t, signature) == NMC_TRAILER_OFF_SIGNATURE, "nmc_trailer_t.signature offset");
 

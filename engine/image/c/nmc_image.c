@@ -130,8 +130,42 @@ const char *nmc_status_name(nmc_status_t status)
     case NMC_ERR_HASH: return "HASH";
     case NMC_ERR_NOT_FOUND: return "NOT_FOUND";
     case NMC_ERR_BLOCK: return "BLOCK";
+    case NMC_ERR_RESERVED: return "RESERVED";
     }
     return "UNKNOWN";
+}
+
+uint32_t nmc_signed_size(const nmc_image_t *image)
+{
+    return image->trailer_offset + NMC_TRAILER_OFF_SIGNATURE;
+}
+
+static int all_zero(const uint8_t *p, uint32_t size)
+{
+    uint8_t acc = 0;
+    uint32_t i;
+    for (i = 0; i < size; i++) {
+        acc |= p[i];
+    }
+    return acc == 0;
+}
+
+/* Reserved header fields, unknown flag bits and the trailer's reserved word must be zero; an
+ * unsigned image carries no key id and no signature bytes. */
+static nmc_status_t check_reserved(const nmc_image_t *image)
+{
+    const uint8_t *d = image->data, *t = image->data + image->trailer_offset;
+    uint32_t trailer_flags = rd32(t + NMC_TRAILER_OFF_FLAGS);
+    if (rd16(d + NMC_HEADER_OFF_RESERVED0) != 0 || !all_zero(d + NMC_HEADER_OFF_RESERVED1, 4)
+        || !all_zero(d + NMC_HEADER_OFF_RESERVED2, 8) || !all_zero(d + NMC_HEADER_OFF_RESERVED3, 8)
+        || (image->flags & ~NMC_FLAGS_KNOWN) != 0 || trailer_flags != (image->flags & NMC_FLAG_SIGNED)
+        || rd32(t + NMC_TRAILER_OFF_RESERVED) != 0 || image->security_version > NMC_MAX_SECURITY_VERSION) {
+        return NMC_ERR_RESERVED;
+    }
+    if ((image->flags & NMC_FLAG_SIGNED) == 0 && (!all_zero(image->key_id, 32) || !all_zero(image->signature, 64))) {
+        return NMC_ERR_RESERVED;
+    }
+    return NMC_OK;
 }
 
 static void read_entry(const nmc_image_t *image, uint32_t index, nmc_section_t *out)
@@ -207,15 +241,25 @@ nmc_status_t nmc_open(nmc_image_t *image, const uint8_t *data, uint32_t size)
         }
     }
     nmc_sha256_init(&sha);
-    nmc_sha256_update(&sha, data, image->trailer_offset);
+    nmc_sha256_update(&sha, data, image->trailer_offset + NMC_TRAILER_OFF_SHA256);
     nmc_sha256_final(&sha, digest);
     for (i = 0; i < 32; i++) {
         if (digest[i] != data[image->trailer_offset + NMC_TRAILER_OFF_SHA256 + i]) {
             return NMC_ERR_HASH;
         }
     }
+    image->security_version = rd32(data + image->trailer_offset + NMC_TRAILER_OFF_SECURITY_VERSION);
+    image->key_id = data + image->trailer_offset + NMC_TRAILER_OFF_KEY_ID;
+    image->signature = data + image->trailer_offset + NMC_TRAILER_OFF_SIGNATURE;
+    if (check_reserved(image) != NMC_OK) {
+        return NMC_ERR_RESERVED;
+    }
     for (i = 0; i < image->section_count; i++) {
         nmc_section_t s, t;
+        const uint8_t *e = data + image->table_offset + (size_t)i * image->entry_size;
+        if (rd16(e + NMC_SECTION_ENTRY_OFF_FLAGS) != 0 || !all_zero(e + NMC_SECTION_ENTRY_OFF_RESERVED, 8)) {
+            return NMC_ERR_RESERVED;
+        }
         read_entry(image, i, &s);
         if (s.offset % NMC_ALIGN != 0 || s.size % NMC_ALIGN != 0 || s.offset < table_end
             || (uint64_t)s.offset + s.size > image->trailer_offset

@@ -2,9 +2,10 @@
  *
  * C99, no heap, no floating point; the image stays where it is (flash or RAM) and every
  * accessor returns pointers into it. nmc_open() checks the framing, the image CRC-32, the
- * trailer SHA-256 and every section's bounds and CRC-32 before anything else may be used.
- * Ed25519 signature verification is not done here: the bootloader that installs an image
- * is expected to verify the signature with its own crypto library before calling this. */
+ * trailer SHA-256, that every reserved field and unknown flag bit is zero, and every
+ * section's bounds and CRC-32 before anything else may be used. The Ed25519 signature is
+ * checked by the caller (the runtime) over the first nmc_signed_size() bytes with the key
+ * the trailer's key id names. */
 #ifndef NMC_IMAGE_H
 #define NMC_IMAGE_H
 
@@ -23,7 +24,8 @@ typedef enum nmc_status {
     NMC_ERR_SECTION_CRC,  /* a section's CRC-32 mismatch */
     NMC_ERR_HASH,         /* trailer SHA-256 mismatch */
     NMC_ERR_NOT_FOUND,    /* no such section, or no further block */
-    NMC_ERR_BLOCK         /* a block header runs past its section or has an unknown type */
+    NMC_ERR_BLOCK,        /* a block header runs past its section or has an unknown type */
+    NMC_ERR_RESERVED      /* a reserved field or an unknown flag bit is not zero */
 } nmc_status_t;
 
 typedef struct nmc_image {
@@ -38,6 +40,9 @@ typedef struct nmc_image {
     uint32_t table_offset;
     uint32_t trailer_offset;
     uint32_t crc32;
+    uint32_t security_version;  /* from the trailer */
+    const uint8_t *key_id;      /* 32 bytes in the trailer: SHA-256 of the signer's public key */
+    const uint8_t *signature;   /* 64 bytes in the trailer */
 } nmc_image_t;
 
 typedef struct nmc_section {
@@ -65,6 +70,8 @@ nmc_status_t nmc_find_section(const nmc_image_t *image, uint16_t type, uint32_t 
 /* Walk a section's blocks: start with *cursor = 0; returns NMC_ERR_NOT_FOUND at the end. */
 nmc_status_t nmc_next_block(const nmc_section_t *section, uint32_t *cursor, nmc_block_t *out);
 const char *nmc_status_name(nmc_status_t status);
+/* Bytes the trailer's Ed25519 signature covers: everything before the signature field. */
+uint32_t nmc_signed_size(const nmc_image_t *image);
 
 /* The state layout a snapshot must match: its version and the 32-byte SHA-256 digest to
  * store with every snapshot and compare before restoring one (docs/nmc-format.md, STATE). */
