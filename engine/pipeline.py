@@ -137,6 +137,14 @@ def build_policy(doc: SpecDocument, data: Mapping[str, Any], options: BuildOptio
     return problems
 
 
+def update_settings(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    return ((data.get("runtime") or {}).get("update") or {})
+
+
+def security_version(data: Mapping[str, Any]) -> int:
+    return int(update_settings(data).get("security_version", 0))
+
+
 def input_names(chain) -> tuple[str, ...]:
     return tuple(f"{chain.encoder.id}{i:03d}" for i in range(chain.n_channels))
 
@@ -152,7 +160,8 @@ def site_firmware(doc: SpecDocument, contents, resolved: Resolved, options: Buil
 
         public_key = options.signing_key.public_key().public_bytes(serialization.Encoding.Raw,
                                                                     serialization.PublicFormat.Raw)
-    inputs = FirmwareInputs(doc.path.relative_to(doc.root).as_posix(), resolved.data, resolved.chain, public_key)
+    trusted = tuple(bytes.fromhex(k) for k in update_settings(resolved.data).get("trusted_keys") or ())
+    inputs = FirmwareInputs(doc.path.relative_to(doc.root).as_posix(), resolved.data, resolved.chain, public_key, trusted)
     return firmware_files(contents, inputs, image)
 
 
@@ -203,7 +212,7 @@ def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = 
     if core_map is not None:
         report["mapping"] = getattr(core_map, "summary", dict)()
     report["resolve"] = resolved.deployment.report()
-    image = write_image(contents, options.signing_key)
+    image = write_image(contents, options.signing_key, security_version=security_version(data))
     firmware = site_firmware(doc, contents, resolved, options, image)
     report["firmware"] = {"alerts": alert_policy(data)}
     if options.firmware_size:
@@ -216,5 +225,6 @@ def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = 
         report["verification"] = verification.summary()
         _check(list(verification.diagnostics))
     files = bundle_files(contents, firmware, report, {}, signing_key=options.signing_key,
-                         source_date_epoch=options.source_date_epoch, image=image)
+                         source_date_epoch=options.source_date_epoch, image=image,
+                         security_version=security_version(data))
     return BuildResult(data["metadata"]["site"], files, report, tuple(diagnostics))

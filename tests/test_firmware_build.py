@@ -55,6 +55,7 @@ def bundle_files(folder: Path) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("name", sorted(SITES))
 def test_every_example_bundle_holds_its_firmware(repo, name):
+    import base64
     import json
 
     files = bundle_files(repo / "out1" / SITES[name])
@@ -62,7 +63,9 @@ def test_every_example_bundle_holds_its_firmware(repo, name):
     assert firmware == set(TEMPLATES) | set(CHAIN_TEMPLATES) | set(COPIED) | {"nmc_format.h"}
     assert {"model.nmc", "manifest.json", "report.json"} <= set(files)
     manifest = json.loads(files["manifest.json"])
-    assert set(manifest["files"]) == set(files) - {"manifest.json"}
+    assert set(manifest["files"]) == set(files) - {"manifest.json", "bundle.dsse.json"}
+    statement = json.loads(base64.b64decode(json.loads(files["bundle.dsse.json"])["payload"]))
+    assert [s["name"] for s in statement["subject"]] == sorted(set(files) - {"bundle.dsse.json"})
     for text in (files[f"firmware/{n}"].decode() for n in TEMPLATES if n.endswith((".c", ".h"))):
         assert text.startswith("/* ") and f"for site {SITES[name]}" in text.splitlines()[0]
         assert json.loads(files["report.json"])["spec_hash"] in text.split("*/", 1)[0]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -21,49 +20,76 @@ from engine.diagnostics import Diagnostic, StageError
 def register(subparsers):
     parser = subparsers.add_parser(
         "verify", help="verify a bundle or spec with the kernel",
-        description="Read the bundle's model.nmc (or build the spec's in memory), run it through the kernel on the "
-                    "spec's stimuli and compare with the float reference of the source model.")
+        description="Check a bundle's files against its signed statement (or its manifest), the signatures against "
+                    "the trusted keys and the manifest against the image; then run model.nmc (or the spec's image, "
+                    "built in memory) through the kernel on the spec's stimuli and compare with the float reference "
+                    "of the source model.")
     parser.add_argument("target", metavar="BUNDLE|SPEC", help="a bundle folder (with manifest.json) or a site spec")
     parser.add_argument("--spec", help="the bundle's spec (default: the one recorded in its report.json)")
-    parser.add_argument("--verify-key", metavar="PUB", help="Ed25519 public key (PEM) the image must be signed with")
+    parser.add_argument("--verify-key", metavar="PUB", action="append",
+                        help="a trusted Ed25519 public key (PEM, or 32 raw bytes as binary, hex or base64); repeat for a "
+                             "set; the bundle's statement and image must be signed by one of them")
+    parser.add_argument("--retired", metavar="STATEMENT", action="append",
+                        help="a key retirement statement (nmspec retire-key) signed by a trusted key; bundles signed "
+                             "by the key it retires are refused; repeatable")
+    parser.add_argument("--min-security-version", metavar="N", type=int,
+                        help="refuse a bundle whose security version is below N (the fleet's floor)")
     parser.add_argument("--output", "-o", choices=("text", "json", "github"), default="text")
     add_catalog_option(parser)
     parser.set_defaults(func=run)
     return parser
 
 
-def _bundle_problems(folder: Path) -> tuple[dict, list[Diagnostic]]:
-    manifest_path = folder / "manifest.json"
+def _trust(args) -> tuple[list, set[str]] | str:
+    """(trusted keys, retired key ids), or what is wrong with the options."""
+    from engine.image import load_verify_key
+    from engine.trust.dsse import EnvelopeError
+    from engine.trust.retire import retired_key
+
     try:
-        manifest = json.loads(manifest_path.read_text())
-    except (OSError, ValueError) as exc:
-        return {}, [Diagnostic("error", "NM804", f"not a readable bundle manifest: {exc}", file=str(manifest_path))]
-    problems = []
-    for name, entry in sorted(manifest.get("files", {}).items()):
-        path = folder / name
-        if not path.is_file():
-            problems.append(Diagnostic("error", "NM804", "listed in the manifest but missing", file=str(path)))
-        elif hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
-            problems.append(Diagnostic("error", "NM804", "differs from the manifest's SHA-256 (modified after the build)", file=str(path)))
-    return manifest, problems
+        keys = [load_verify_key(path) for path in args.verify_key or ()]
+    except Exception as exc:
+        return str(getattr(exc, "message", exc))
+    retired = set()
+    if args.retired and not keys:
+        return "--retired needs --verify-key: a retirement counts only when a trusted key signed it"
+    for path in args.retired or ():
+        try:
+            retired.add(retired_key(Path(path).read_bytes(), keys))
+        except OSError as exc:
+            return f"cannot read {path}: {exc.strerror or exc}"
+        except EnvelopeError as exc:
+            return f"{path}: {exc}"
+    return keys, retired
 
 
 def run(args) -> int:
-    from engine.image import ImageError, load_verify_key, read_image
+    from engine.image import ImageError, read_image
     from engine.pipeline import resolve_site, spec_hash
+    from engine.trust.check import check_bundle
     from engine.verify.bundle import verify_bundle
 
     target = Path(args.target)
     image_bytes = None
     diagnostics: list[Diagnostic] = []
     spec = args.spec
+    trust = _trust(args)
+    if isinstance(trust, str):
+        sys.stderr.write(f"nmspec verify: {trust}\n")
+        return EXIT_USAGE
+    keys, retired = trust
+    verdict = "unsigned: no signature checked"
     if target.is_dir():
-        _manifest, diagnostics = _bundle_problems(target)
-        if diagnostics:
-            return emit_diagnostics(diagnostics, args.output)
-        image_bytes = (target / "model.nmc").read_bytes()
+        checked = check_bundle(target, keys, retired=retired, min_security_version=args.min_security_version)
+        if not checked.ok:
+            return emit_diagnostics(list(checked.diagnostics), args.output)
+        verdict = checked.verdict()
+        image_bytes = checked.image
         if spec is None:
-            spec = json.loads((target / "report.json").read_text()).get("spec")
+            try:
+                spec = json.loads((target / "report.json").read_text()).get("spec")
+            except (OSError, ValueError, AttributeError):
+                spec = None
         if spec is None or not Path(spec).is_file():
             sys.stderr.write("nmspec verify: name the bundle's spec with --spec (its recorded path does not exist here)\n")
             return EXIT_USAGE
@@ -72,13 +98,7 @@ def run(args) -> int:
     doc, catalog, diagnostics = load_and_validate(spec, args)
     if doc is None:
         return emit_diagnostics(diagnostics, args.output)
-    verify_key = None
-    if args.verify_key:
-        try:
-            verify_key = load_verify_key(args.verify_key)
-        except Exception as exc:
-            sys.stderr.write(f"nmspec verify: {getattr(exc, 'message', exc)}\n")
-            return EXIT_USAGE
+    verify_key = keys or None
     try:
         resolved = resolve_site(doc, catalog)
         if image_bytes is None:
@@ -86,6 +106,8 @@ def run(args) -> int:
 
             image_bytes = build_site(spec, catalog, BuildOptions(verify=False, preview=True)).files["model.nmc"]
         contents = read_image(image_bytes, verify_key=verify_key, require_signature=verify_key is not None)
+        if verify_key is not None and not target.is_dir():
+            verdict = "signature checked"
     except StageError as exc:
         return emit_diagnostics(diagnostics + list(exc.diagnostics), args.output)
     except ImageError as exc:
@@ -97,6 +119,7 @@ def run(args) -> int:
                            catalog=catalog, deployment=resolved.deployment)
     diagnostics += list(result.diagnostics)
     summary = result.summary()
+    summary["signature"] = verdict
     if args.output == "json":
         sys.stdout.write(json.dumps({"verification": summary, "diagnostics": [d.to_json() if hasattr(d, "to_json") else vars(d) for d in diagnostics]},
                                     indent=2, sort_keys=True, default=str) + "\n")
@@ -112,6 +135,7 @@ def _print(summary: dict, contents) -> None:
               f"{summary['image_bytes']} bytes\n")
     if "windows" not in summary:
         out.write("no stimuli: image read back and checked only\n")
+        out.write("verification " + ("passed" if summary["passed"] else "FAILED") + f" ({summary['signature']})\n")
         return
     out.write(f"windows: {summary['windows']} ({summary['steps']} steps, {summary['synaptic_ops']} synaptic events)\n")
     out.write(f"agreement kernel vs float model: {summary['agreement']:.1%} (required {summary['min_agreement']:.0%})\n")
@@ -144,4 +168,4 @@ def _print(summary: dict, contents) -> None:
             estimate = "" if p["estimate_inference_uW"] is None else f" (float-model estimate {p['estimate_inference_uW']:.2f} uW)"
             out.write(f"power with the kernel's counts: inference {p['inference_uW']:.2f} uW{estimate}, {budget}; "
                       f"node {p['total_uW']:.2f} uW, {p['life_years']:.2f} years (required {p['required_years']:g})\n")
-    out.write("verification " + ("passed" if summary["passed"] else "FAILED") + "\n")
+    out.write("verification " + ("passed" if summary["passed"] else "FAILED") + f" ({summary['signature']})\n")

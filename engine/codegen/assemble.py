@@ -6,6 +6,7 @@ recorded as given), no machine paths, sorted iteration, canonical JSON.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,9 @@ from engine.image import (
     generate_c_header,
     write_image,
 )
+from engine.image.keys import key_id
 from engine.netlist import QuantNetwork
+from engine.trust.statement import ENVELOPE, IMAGE, sign_bundle
 
 
 @attrs.frozen
@@ -59,23 +62,34 @@ def image_contents(data: Mapping[str, Any], network: QuantNetwork, chip: str, co
 
 def bundle_files(contents: ImageContents, firmware: Mapping[str, bytes], report: Mapping[str, Any],
                  extra: Mapping[str, bytes], *, signing_key=None, source_date_epoch: int | None = None,
-                 image: bytes | None = None) -> dict[str, bytes]:
-    """`image`: the contents already written with `signing_key`, when the caller has them."""
+                 image: bytes | None = None, security_version: int = 0) -> dict[str, bytes]:
+    """`image`: the contents already written with `signing_key` and `security_version`, when
+    the caller has them. A signed bundle also gets bundle.dsse.json: a DSSE envelope over
+    an in-toto statement naming every other file (engine.trust.statement)."""
     if image is None:
-        image = write_image(contents, signing_key)
+        image = write_image(contents, signing_key, security_version=security_version)
     files: dict[str, bytes] = {"model.nmc": image, "firmware/nmc_format.h": generate_c_header().encode()}
     files.update({f"firmware/{name}": data for name, data in firmware.items()})
     files.update(extra)
     files["report.json"] = canonical_json(report)
+    key = key_id(signing_key.public_key()).hex() if signing_key is not None else None
     fields = {
-        "format": "nmspec-bundle/1",
+        "format": "nmspec-bundle/2",
         "site": contents.metadata.site,
         "spec_hash": contents.metadata.spec_hash,
         "tool_version": __version__,
         "chip": contents.target.chip,
         "family": contents.target.family,
         "signed": signing_key is not None,
+        "key_id": key,
+        "security_version": security_version,
+        "image_sha256": hashlib.sha256(image).hexdigest(),
         "source_date_epoch": source_date_epoch,
     }
     files["manifest.json"] = manifest(files, fields)
+    if signing_key is not None:
+        predicate = {k: fields[k] for k in ("site", "spec_hash", "tool_version", "chip", "family", "key_id",
+                                            "security_version", "source_date_epoch")}
+        predicate["image"] = {"name": IMAGE, "sha256": fields["image_sha256"]}
+        files[ENVELOPE] = sign_bundle(files, predicate, signing_key)
     return files

@@ -219,6 +219,8 @@ class Update:
     slots: int = 2
     sanity_window: Seconds | None = None
     rollback: str = "auto"
+    security_version: int = 0
+    trusted_keys: tuple[str, ...] = ()
 
 
 @attrs.frozen

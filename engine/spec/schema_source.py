@@ -307,6 +307,12 @@ def spec_properties(catalog: dict[str, Any]) -> dict[str, Any]:
                 "slots": integer("model slots (2 = active + backup)", 1, 4, default=2),
                 "sanity_window": q("time", "how long a new model is watched before it is kept", example="24h"),
                 "rollback": enum("what happens when the output distribution leaves its bounds", ("auto", "manual", "off"), default="auto"),
+                "security_version": integer("monotonic security version of this release: raise it to stop nodes from "
+                                            "accepting any older image (they keep the highest confirmed one as a floor)",
+                                            0, 16777215, default=0),
+                "trusted_keys": {"type": "array", "description": "further Ed25519 public keys the node's firmware trusts "
+                                 "besides the build's signing key (raw 32 bytes as 64 hex digits), for a key rotation",
+                                 "items": {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "uniqueItems": True},
             }),
         }),
         "alerts": obj("what the node sends and how", {

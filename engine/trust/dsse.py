@@ -1,0 +1,88 @@
+"""DSSE, the Dead Simple Signing Envelope: the signature is over PAE(payloadType, payload),
+the payload's exact bytes, so no JSON canonicalisation decides what was signed.
+
+    {"payloadType": TYPE, "payload": base64(BYTES), "signatures": [{"keyid": HEX, "sig": base64(SIG)}]}
+
+Key ids are hex SHA-256 of the signer's raw Ed25519 public key (engine.image.keys.key_id).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable
+
+import attrs
+from cryptography.exceptions import InvalidSignature
+
+from engine.image.keys import key_id
+
+IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
+
+
+class EnvelopeError(ValueError):
+    """The envelope is not readable DSSE, or no signature by a trusted key verifies."""
+
+
+@attrs.frozen
+class Verified:
+    payload_type: str
+    payload: bytes
+    key_id: str  # hex id of the trusted key whose signature verified
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE v1 pre-authentication encoding."""
+    kind = payload_type.encode("utf-8")
+    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
+
+
+def sign(payload_type: str, payload: bytes, signing_key) -> dict:
+    return {"payloadType": payload_type, "payload": base64.b64encode(payload).decode("ascii"),
+            "signatures": [{"keyid": key_id(signing_key.public_key()).hex(),
+                            "sig": base64.b64encode(signing_key.sign(pae(payload_type, payload))).decode("ascii")}]}
+
+
+def encode(envelope: dict) -> bytes:
+    return (json.dumps(envelope, sort_keys=True, indent=2) + "\n").encode("utf-8")
+
+
+def parse(data: bytes) -> tuple[str, bytes, list[tuple[str, bytes]]]:
+    """(payload type, payload, [(key id, signature)]) of an envelope's bytes."""
+    try:
+        envelope = json.loads(data)
+        payload_type = envelope["payloadType"]
+        payload = base64.b64decode(envelope["payload"], validate=True)
+        signatures = [(s["keyid"], base64.b64decode(s["sig"], validate=True)) for s in envelope["signatures"]]
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise EnvelopeError(f"not a readable DSSE envelope ({type(exc).__name__}: {exc})") from None
+    if not isinstance(payload_type, str) or not all(isinstance(k, str) for k, _ in signatures):
+        raise EnvelopeError("not a readable DSSE envelope (payloadType and keyid must be text)")
+    return payload_type, payload, signatures
+
+
+def verify(data: bytes, trusted: Iterable, *, retired: Iterable[str] = ()) -> Verified:
+    """The payload when a signature by a trusted, unretired key verifies over its PAE."""
+    payload_type, payload, signatures = parse(data)
+    keys = {key_id(k).hex(): k for k in trusted}
+    retired = set(retired)
+    message = pae(payload_type, payload)
+    named = []
+    for kid, sig in signatures:
+        named.append(kid)
+        key = keys.get(kid)
+        if key is None or kid in retired:
+            continue
+        try:
+            key.verify(sig, message)
+        except InvalidSignature:
+            raise EnvelopeError(f"the signature by key {kid[:16]} does not verify") from None
+        return Verified(payload_type, payload, kid)
+    if not named:
+        raise EnvelopeError("the envelope carries no signature")
+    by_retired = [k for k in named if k in retired]
+    if by_retired:
+        raise EnvelopeError(f"signed by retired key {by_retired[0][:16]}")
+    raise EnvelopeError(f"signed by key {', '.join(k[:16] for k in named)}, which is not a trusted key "
+                        f"(trusted: {', '.join(sorted(k[:16] for k in keys)) or 'none'})")
