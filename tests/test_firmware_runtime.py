@@ -20,6 +20,7 @@ from tests.firmware_support import example, make, run_program, write_firmware
 
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 OTHER_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
+NEW_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(2, 34)))  # trusted too: the key a rotation moves to
 TRIAL_WINDOWS = 3
 
 
@@ -39,8 +40,16 @@ def claim_key(image: bytes, key) -> bytes:
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
+    from engine.codegen.firmware import FirmwareInputs, firmware_files
+    from engine.trust.retire import device_form, retire
+
     result, resolved = example("compressor", KEY)
-    folder = write_firmware(result.files, tmp_path_factory.mktemp("runtime"))
+    files = {f"firmware/{k}": v for k, v in firmware_files(
+        read_image(result.files["model.nmc"]),
+        FirmwareInputs("specs/examples/compressor.yaml", resolved.data, resolved.chain, KEY.public_key().public_bytes_raw(),
+                       (NEW_KEY.public_key().public_bytes_raw(),)), result.files["model.nmc"]).items()}
+    files["firmware/nmc_format.h"] = result.files["firmware/nmc_format.h"]
+    folder = write_firmware(files, tmp_path_factory.mktemp("runtime"))
     make(folder, "host")
     config = (folder / "nmc_config.h").read_text()
     interval = int(re.search(r"#define NM_INTERVAL_S (\d+)", config).group(1))
@@ -59,7 +68,7 @@ def node(tmp_path_factory):
                for name, data in (("nominal", nominal), ("fault", fault))}
     nominal_classes = [int(np.argmax(c)) for c in windows["nominal"]]
 
-    def variant(name, key=KEY, **policy):
+    def variant(name, key=KEY, security_version=0, **policy):
         share = [0] * len(contents.metadata.labels)
         share[nominal_classes[0]] = 1_000_000
         fields = {"class_expected_ppm": tuple(share), "class_tolerance_ppm": (100_000,) * len(share),
@@ -69,7 +78,7 @@ def node(tmp_path_factory):
         network = fields.pop("network", contents.network)
         changed = attrs.evolve(contents, metadata=attrs.evolve(contents.metadata, model_name=name),
                                policy=attrs.evolve(contents.policy, **fields), network=network)
-        data = write_image(changed, key)
+        data = write_image(changed, key, security_version=security_version)
         (folder / f"{name}.nmc").write_bytes(data)
         return data
 
@@ -84,6 +93,17 @@ def node(tmp_path_factory):
     (folder / "forged.nmc").write_bytes(images["forged"])
     images["unsigned"] = variant("unsigned", key=None)
     images["unlocked"] = variant("unlocked", learning_locked=False)
+    images["v5"] = variant("v5", security_version=5)
+    images["v3"] = variant("v3", security_version=3)
+    images["rotated"] = variant("rotated", key=NEW_KEY)
+    images["rotated-v5"] = variant("rotated-v5", key=NEW_KEY, security_version=5)
+    statements = {"retire-A": retire(KEY.public_key(), NEW_KEY), "retire-new": retire(NEW_KEY.public_key(), NEW_KEY),
+                  "retire-A-foreign": retire(KEY.public_key(), OTHER_KEY)}
+    for name, envelope in statements.items():
+        (folder / f"{name}.bin").write_bytes(device_form(envelope))
+    bad = bytearray(device_form(statements["retire-A"]))
+    bad[-1] ^= 1
+    (folder / "retire-A-bad.bin").write_bytes(bytes(bad))
     # the same shapes with one weight changed: a network the compiled-in fallback does not run
     first = contents.network.projections[0]
     values = first.weights.values.copy()
@@ -371,3 +391,127 @@ def test_power_lost_while_the_records_move_to_the_other_page(node, tmp_path, mon
         assert set(loaded(small, out)) <= {"A", "B"}
         assert int(boots[1]["generation"]) >= 64 and int(boots[-1]["generation"]) > 64, (k, boots)
         assert (boots[-1]["state"], boots[-1]["active"]) == ("1", states(out, "run")[-1]["active"]), k
+
+
+def release(out: list[str]) -> list[dict[str, str]]:
+    return states(out, "release")
+
+
+def confirm(image: str) -> list[str]:
+    return [f"install {image}.nmc", f"run nominal.bin {TRIAL_WINDOWS}"]
+
+
+def test_security_version_floor_refuses_downgrades(node):
+    """The floor rises only when an image is confirmed; then anything older is refused at
+    install and at boot, and the running release is reported."""
+    out = run_script(node, FACTORY + ["release", "install v5.nmc", "run nominal.bin 1", "release",
+                                      f"run nominal.bin {TRIAL_WINDOWS}", "release", "install v3.nmc", "install B.nmc",
+                                      "boot", "release", "install v5.nmc"])
+    kid = hashlib.sha256(KEY.public_key().public_bytes_raw()).hexdigest()
+    assert [(r["security"], r["floor"], r["key"]) for r in release(out)] == [
+        ("0", "0", kid), ("5", "0", kid), ("5", "5", kid), ("5", "5", kid)]
+    assert [s["status"] for s in states(out, "install")] == ["ok", "downgrade", "downgrade", "ok"]
+    assert states(out, "boot")[1]["active"] == "1"
+    assert loaded(node, out) == ["A", "v5", "v5", "v5"]
+
+
+def test_a_slot_below_the_floor_is_not_booted(node):
+    """A and B (security version 0) in both slots after the floor reached 5: the node runs
+    nothing rather than an image older than its floor."""
+    slot_size = int(re.search(r"#define NM_SLOT_SIZE (\d+)", (node["folder"] / "nmc_config.h").read_text()).group(1))
+    out = run_script(node, FACTORY + confirm("v5") + ["factory B.nmc 1", "boot", "factory A.nmc 0",
+                                                      f"corrupt {slot_size + 100}", "boot"])
+    boots = states(out, "boot")
+    assert (boots[1]["status"], boots[1]["active"]) == ("no-model", "-1")
+    assert (boots[2]["status"], boots[2]["active"]) == ("no-model", "-1")
+    assert loaded(node, out) == ["A", "v5"]
+
+
+def test_power_lost_at_every_step_of_an_update_that_raises_the_floor(node):
+    """Cut power after k flash operations, for every k, during an update to security
+    version 5 (erases, image chunks, trial word, confirmation word, floor word): the node
+    always boots a verified model, never one below its floor, and finishing the update
+    leaves v5 confirmed with the floor at 5."""
+    k, interrupted = 0, 0
+    while True:
+        out = run_script(node, FACTORY + [f"power-after {k}"] + confirm("v5") + ["power-after -1", "boot", "release"]
+                         + confirm("v5") + ["boot", "release"])
+        boots = states(out, "boot")
+        assert all(b["status"] == "ok" for b in boots), (k, boots)
+        assert set(loaded(node, out)) <= {"A", "v5"}, k
+        after, final = release(out)
+        if after["security"] == "0":
+            assert after["floor"] == "0", k  # back on A: nothing raised the floor yet
+        else:
+            assert after["floor"] in ("0", "5"), k
+        assert (final["security"], final["floor"]) == ("5", "5"), (k, final)
+        if "power-lost" not in out:
+            break
+        interrupted += 1
+        k += 1
+    config = (node["folder"] / "nmc_config.h").read_text()
+    slot_size = int(re.search(r"#define NM_SLOT_SIZE (\d+)", config).group(1))
+    page = int(re.search(r"#define NM_FLASH_PAGE (\d+)", config).group(1))
+    chunks = -(-len(node["images"]["v5"]) // 4096)
+    assert interrupted == slot_size // page + chunks + 3
+
+
+def test_power_lost_between_confirmation_and_floor_is_repaired_at_boot(node):
+    config = (node["folder"] / "nmc_config.h").read_text()
+    slot_size = int(re.search(r"#define NM_SLOT_SIZE (\d+)", config).group(1))
+    page = int(re.search(r"#define NM_FLASH_PAGE (\d+)", config).group(1))
+    chunks = -(-len(node["images"]["v5"]) // 4096)
+    floor_write = slot_size // page + chunks + 2  # erases, chunks, trial word, confirmation word
+    out = run_script(node, FACTORY + [f"power-after {floor_write}"] + confirm("v5")
+                     + ["power-after -1", "release", "boot", "release", "install B.nmc"])
+    assert "power-lost" in out
+    first, repaired = release(out)
+    assert (first["floor"], repaired["security"], repaired["floor"]) == ("0", "5", "5")
+    assert states(out, "install")[-1]["status"] == "downgrade"
+
+
+def test_key_rotation_on_the_node(node):
+    """Trusting KEY and NEW_KEY, the node moves to a NEW_KEY-signed image, then takes NEW_KEY's
+    statement retiring KEY: KEY-signed images are refused from then on, also after a reboot;
+    a statement by an untrusted key or with a broken signature changes nothing, and the key
+    of the running image cannot be retired."""
+    out = run_script(node, FACTORY + ["retire retire-A.bin", "retire retire-A-foreign.bin", "retire retire-A-bad.bin"]
+                     + confirm("rotated") + ["retire retire-A-bad.bin", "retire retire-A.bin", "release",
+                                              "retire retire-new.bin", "install B.nmc", "boot", "install B.nmc",
+                                              "install rotated-v5.nmc"])
+    assert [s["status"] for s in states(out, "retire")] == ["busy", "key", "signature", "signature", "ok", "busy"]
+    kid = hashlib.sha256(NEW_KEY.public_key().public_bytes_raw()).hexdigest()
+    assert release(out)[0] == {"status": "ok", "security": "0", "floor": "0", "retired": "1", "key": kid}
+    assert [s["status"] for s in states(out, "install")] == ["ok", "key", "key", "ok"]
+    assert loaded(node, out) == ["A", "rotated", "rotated", "rotated-v5"]
+
+
+def test_power_lost_while_retiring_a_key(node):
+    out = run_script(node, FACTORY + confirm("rotated") + ["power-after 0", "retire retire-A.bin", "power-after -1",
+                                                           "boot", "release", "retire retire-A.bin", "boot", "release"])
+    assert "power-lost" in out
+    before, after = release(out)
+    assert (before["retired"], after["retired"]) == ("0", "1")
+    assert all(b["status"] == "ok" for b in states(out, "boot"))
+
+
+def test_every_bit_flip_of_a_signed_image_is_refused_by_the_runtime(node):
+    """Exhaustive, in one host process: each single-bit flip of the signed image A goes
+    into the backup slot and through the runtime's full check (framing, CRC-32, SHA-256,
+    reserved fields, key id, Ed25519 with Monocypher, family, layout, policy)."""
+    out = run_script(node, FACTORY + ["flip-all A.nmc"])
+    [line] = [x for x in out if x.startswith("flip-all ")]
+    assert line == f"flip-all base=ok bits={8 * len(node['images']['A'])} accepted=0"
+
+
+def test_the_floor_and_retired_keys_survive_record_pages_being_recycled(node):
+    """600 updates fill both 512-word record pages and erase the first page again: the floor
+    and the retired key, written once at the start, are carried into each fresh page."""
+    lines = FACTORY + confirm("rotated-v5") + ["retire retire-A.bin"]
+    for _ in range(600):
+        lines += confirm("rotated-v5")
+    out = run_script(node, lines + ["boot", "release", "install rotated.nmc", "install v5.nmc"])
+    runs = states(out, "run")
+    assert int(runs[-1]["generation"]) == 2 * 601
+    assert release(out)[-1]["floor"] == "5" and release(out)[-1]["retired"] == "1"
+    assert [s["status"] for s in states(out, "install")][-2:] == ["downgrade", "key"]

@@ -22,15 +22,15 @@ def register(subparsers):
 
 
 def run(args) -> int:
-    from engine.image import load_signing_key, load_verify_key
+    from engine.image import ImageError, load_signing_key, load_verify_key
     from engine.image.keys import key_id
     from engine.trust.retire import device_form, retire
 
     try:
         old = load_verify_key(args.old)
         key = load_signing_key(args.sign_key)
-    except Exception as exc:
-        sys.stderr.write(f"nmspec retire-key: {getattr(exc, 'message', exc)}\n")
+    except ImageError as exc:
+        sys.stderr.write(f"nmspec retire-key: {exc.diagnostic.message}\n")
         return EXIT_USAGE
     envelope = retire(old, key)
     out = Path(args.out)

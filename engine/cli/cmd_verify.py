@@ -42,14 +42,14 @@ def register(subparsers):
 
 def _trust(args) -> tuple[list, set[str]] | str:
     """(trusted keys, retired key ids), or what is wrong with the options."""
-    from engine.image import load_verify_key
+    from engine.image import ImageError, load_verify_key
     from engine.trust.dsse import EnvelopeError
     from engine.trust.retire import retired_key
 
     try:
         keys = [load_verify_key(path) for path in args.verify_key or ()]
-    except Exception as exc:
-        return str(getattr(exc, "message", exc))
+    except ImageError as exc:
+        return exc.diagnostic.message
     retired = set()
     if args.retired and not keys:
         return "--retired needs --verify-key: a retirement counts only when a trusted key signed it"

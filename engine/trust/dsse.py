@@ -48,13 +48,22 @@ def encode(envelope: dict) -> bytes:
     return (json.dumps(envelope, sort_keys=True, indent=2) + "\n").encode("utf-8")
 
 
+def _b64(text: str) -> bytes:
+    """Strict base64: a string that decodes only as written (padding bits zero), so two
+    different envelope texts never carry the same bytes."""
+    raw = base64.b64decode(text, validate=True)
+    if base64.b64encode(raw).decode("ascii") != text:
+        raise ValueError("base64 is not in canonical form")
+    return raw
+
+
 def parse(data: bytes) -> tuple[str, bytes, list[tuple[str, bytes]]]:
     """(payload type, payload, [(key id, signature)]) of an envelope's bytes."""
     try:
         envelope = json.loads(data)
         payload_type = envelope["payloadType"]
-        payload = base64.b64decode(envelope["payload"], validate=True)
-        signatures = [(s["keyid"], base64.b64decode(s["sig"], validate=True)) for s in envelope["signatures"]]
+        payload = _b64(envelope["payload"])
+        signatures = [(s["keyid"], _b64(s["sig"])) for s in envelope["signatures"]]
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
         raise EnvelopeError(f"not a readable DSSE envelope ({type(exc).__name__}: {exc})") from None
     if not isinstance(payload_type, str) or not all(isinstance(k, str) for k, _ in signatures):
