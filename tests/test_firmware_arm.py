@@ -86,9 +86,10 @@ def test_emulated_runtime_boots_the_image_and_runs_it_on_the_cpu(arm):
     out = run_qemu(folder, "runtime", "model.nmc", "in.bin", "2").splitlines()
     config = result.files["firmware/nmc_config.h"].decode()
     if "#define NM_REQUIRE_SIGNATURE 1UL" in config:
-        assert out[0] == "boot status=no-model active=-1 fallback_matches=0"
+        assert out[:2] == ["slot 0 check=unsigned", "boot status=no-model active=-1 fallback_matches=0"]
         assert not [line for line in out if line.startswith(("window", "chip-load"))]
         return
+    assert out.pop(0) == "slot 0 check=ok"
     assert out[0] == f"chip-load bytes={len(result.files['model.nmc'])} learning=0"
     assert out[1] == "boot status=ok active=0 fallback_matches=1"
     expected = []
@@ -98,3 +99,62 @@ def test_emulated_runtime_boots_the_image_and_runs_it_on_the_cpu(arm):
         expected.append(f"window class={cls} fallback=1 counts={','.join(str(int(c)) for c in counts)}")
     assert [line for line in out if line.startswith("window")] == expected
     assert out[-1] == "run status=ok misses=2 fallback_windows=2"
+
+
+def test_signed_only_firmware_verifies_ed25519_on_the_emulated_board(tmp_path):
+    """The compressor (SIL 2: signed images only) built with a key: on the emulated
+    Cortex-M4, Monocypher's Ed25519 accepts the signed image and runs it, and refuses one
+    altered behind its checksums (section CRCs and SHA-256 repaired), one whose key id was
+    rewritten to name the trusted key, and one signed by a foreign key."""
+    import hashlib
+    import struct
+    import zlib
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from engine.image import layout as L
+    from engine.image import parse_image, read_image, write_image
+    from engine.image.keys import key_id
+
+    key = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+    foreign = Ed25519PrivateKey.from_private_bytes(bytes(range(5, 37)))
+    result, resolved = example("compressor", key)
+    assert b"#define NM_REQUIRE_SIGNATURE 1UL" in result.files["firmware/nmc_config.h"]
+    folder = write_firmware(result.files, tmp_path / "fw")
+    make(folder, "arm")
+    image = result.files["model.nmc"]
+
+    def reseal(data: bytearray) -> bytes:
+        trailer = len(data) - L.TRAILER.size
+        table = struct.unpack_from("<I", data, L.HEADER.offsets["table_offset"])[0]
+        for i, s in enumerate(parse_image(image).sections):
+            struct.pack_into("<I", data, table + i * L.SECTION_ENTRY.size + L.SECTION_ENTRY.offsets["crc32"],
+                             zlib.crc32(bytes(data[s.offset:s.offset + s.size])))
+        struct.pack_into("<I", data, L.HEADER.offsets["crc32"], 0)
+        struct.pack_into("<I", data, L.HEADER.offsets["crc32"], zlib.crc32(bytes(data[:trailer])))
+        data[trailer + L.TRAILER_HASHED:trailer + L.TRAILER_SIGNED] = hashlib.sha256(bytes(data[:trailer + L.TRAILER_HASHED])).digest()
+        return bytes(data)
+
+    policy = next(s for s in parse_image(image).sections if s.type_name == "POLICY")
+    altered = bytearray(image)
+    altered[policy.offset + L.BLOCK.size + 4] ^= 0x01  # a class share, one bit
+    claimed = bytearray(write_image(read_image(image), foreign))
+    at = len(claimed) - L.TRAILER.size + L.TRAILER.offsets["key_id"]
+    claimed[at:at + 32] = key_id(key.public_key())
+    cases = {"signed": image, "altered": reseal(altered), "claimed": reseal(claimed),
+             "foreign": write_image(read_image(image), foreign)}
+    windows = resolved.chain.run(resolved.stimuli.samples[-1:])
+    (folder / "in.bin").write_bytes(windows.astype(np.uint8).tobytes())
+    first = {}
+    for name, data in cases.items():
+        (folder / f"{name}.nmc").write_bytes(data)
+        out = run_qemu(folder, "runtime", f"{name}.nmc", "in.bin", "1").splitlines()
+        first[name] = out[0]
+        if name == "signed":
+            assert out[1:3] == [f"chip-load bytes={len(image)} learning=0", "boot status=ok active=0 fallback_matches=1"]
+            assert len([line for line in out if line.startswith("window class=")]) == 1
+        else:
+            assert out[1] == "boot status=no-model active=-1 fallback_matches=0", (name, out)
+            assert not [line for line in out if line.startswith(("window", "chip-load"))]
+    assert first == {"signed": "slot 0 check=ok", "altered": "slot 0 check=signature",
+                     "claimed": "slot 0 check=signature", "foreign": "slot 0 check=key"}
