@@ -24,6 +24,7 @@ from engine.image import ImageContents, write_image
 from engine.image import layout as L
 from engine.netlist import INPUT, QuantNetwork
 from engine.resolve.alerts import alert_policy, spec_seconds
+from engine.telemetry import frames
 
 IMAGE_C_DIR = Path(__file__).resolve().parents[1] / "image" / "c"
 FLASH_PAGE = 2048  # STM32L4/U5 flash page
@@ -217,4 +218,5 @@ def firmware_files(contents: ImageContents, inputs: FirmwareInputs, image: bytes
     files = {name: text.encode("utf-8") for name, text in sorted(out.items())}
     for name in COPIED:
         files[name] = (IMAGE_C_DIR / name).read_bytes()
+    files["nm_frames.h"] = frames.generate_c_header().encode("utf-8")
     return dict(sorted(files.items()))
