@@ -12,6 +12,7 @@ during a rollout); the firmware sends the newest layout of each type.
 
 from __future__ import annotations
 
+import itertools
 import json
 import struct
 
@@ -131,7 +132,7 @@ def _check_table() -> None:
         names = [f.name for f in frame.fields]
         if len(set(names)) != len(names):
             raise AssertionError(f"{frame.name} v{frame.layout}: a field name repeats")
-    for a, b in zip(FRAMES, FRAMES[1:]):
+    for a, b in itertools.pairwise(FRAMES):
         if a.name == b.name and b.fields[:len(a.fields)] != a.fields:
             raise AssertionError(f"{b.name} v{b.layout} must extend v{a.layout}: old decoders read its prefix")
     # EU868 DR0 (SF12/125 kHz) carries at most 51 application bytes (LoRaWAN Regional Parameters RP002)
@@ -234,8 +235,8 @@ def generate_c_header() -> str:
         out += [
             f"}} nm_frame_{frame.name}_t;",
             "",
-            f"static inline void nm_frame_{frame.name}_encode(const nm_frame_{frame.name}_t *f, "
-            f"uint8_t out[NM_FRAME_{up}_SIZE])",
+            (f"static inline void nm_frame_{frame.name}_encode(const nm_frame_{frame.name}_t *f, "
+             f"uint8_t out[NM_FRAME_{up}_SIZE])"),
             "{",
             f"    out[0] = (uint8_t)NM_FRAME_{up};",
             f"    out[1] = (uint8_t)NM_FRAME_{up}_LAYOUT;",
