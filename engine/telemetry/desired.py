@@ -50,7 +50,7 @@ def desired_from_files(image: bytes, report: Mapping, revision: str, where: str)
                        status_interval_s=int(alerts["status_interval_s"]),
                        load_current_a=(float(power["total_uA"]) - float(self_discharge)) * 1e-6,
                        self_discharge_a=float(self_discharge) * 1e-6, usable_ah=float(power["usable_Ah"]),
-                       predicted_life_years=float(power["life_years"]))
+                       predicted_life_years=float(power["life_years"]), where=where)
     except (KeyError, TypeError, ValueError, StopIteration) as exc:
         raise DesiredError(f"{where}: not a bundle nmspec can read the desired state from ({exc!r})") from None
 
@@ -87,7 +87,7 @@ def desired_at_revision(repo: Path, revision: str, folder: str) -> list[Desired]
     wanted = [p for n in images for p in (n, n[:-len("model.nmc")] + "report.json")]
     blobs = _cat(repo, commit, wanted)
     out = [desired_from_files(blobs[n], json.loads(blobs[n[:-len("model.nmc")] + "report.json"]), commit,
-                              f"{revision}:{n[:-len('/model.nmc')]}") for n in images]
+                              f"{commit}:{n[:-len('/model.nmc')]}") for n in images]
     return _unique(out)
 
 

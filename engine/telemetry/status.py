@@ -55,6 +55,7 @@ class Desired:
     self_discharge_a: float
     usable_ah: float
     predicted_life_years: float
+    where: str = ""  # the bundle folder, or REV:folder, it was read from
 
 
 @attrs.frozen
