@@ -85,11 +85,11 @@ def test_exit_code_three_when_only_out_of_sync(fleet, tmp_path):
     bundles = tmp_path / "bundles"
     shutil.copytree(root / "bundles" / "plant-2", bundles / "plant-2")
     shutil.rmtree(bundles / "plant-2" / "compressor-1")
-    code, out, err = run_cli(["fleet", "status", str(bundles), "--now", NOW, "--db", str(root / ".nmspec/state.db")], tmp_path)
+    code, out, _err = run_cli(["fleet", "status", str(bundles), "--now", NOW, "--db", str(root / ".nmspec/state.db")], tmp_path)
     assert (code, out.splitlines()[-2:]) == (3, [
         "1 sites at 2027-01-31T00:00:00Z: 0 Synced, 1 OutOfSync, 0 Degraded, 0 Silent",
-        "4 devices sent uplinks but match no site: plant-1-compressor-1, plant-1-compressor-2, plant-2-compressor-1, "
-        "plant-3-compressor-1"])
+        ("4 devices sent uplinks but match no site: plant-1-compressor-1, plant-1-compressor-2, plant-2-compressor-1, "
+        "plant-3-compressor-1")])
     shutil.rmtree(bundles)
     shutil.copytree(root / "bundles" / "plant-1" / "compressor-1", bundles / "plant-1" / "compressor-1")
     code, out, _ = run_cli(["fleet", "status", str(bundles), "--now", NOW, "--db", str(root / ".nmspec/state.db")], tmp_path)
@@ -108,7 +108,8 @@ def test_status_at_a_git_revision(fleet, tmp_path):
     code, out, err = run_cli(["fleet", "status", "--rev", "HEAD", "--now", NOW, "--db", db, "-o", "json"], repo)
     assert code == 1, err
     data = json.loads(out)
-    head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=repo, capture_output=True, text=True,
+                          check=True).stdout.strip()
     assert len(data["sites"]) == 5 and {s["desired"]["revision"] for s in data["sites"]} == {head}
     code, out, err = run_cli(["fleet", "status", "--now", NOW, "--db", db, "-o", "json"], repo)
     assert len(json.loads(out)["sites"]) == 3
@@ -116,11 +117,11 @@ def test_status_at_a_git_revision(fleet, tmp_path):
 
 def test_mistakes_are_diagnostics(fleet, tmp_path):
     code, _, err = run_cli(["fleet", "status", "nowhere", "--db", str(tmp_path / "s.db")], tmp_path)
-    assert (code, err) == (1, "nmspec: error[NM961]: nowhere: no such bundles folder\n"
-                              "  hint: BUNDLES is the folder `nmspec build --out` writes\n")
+    assert (code, err) == (1, ("nmspec: error[NM961]: nowhere: no such bundles folder\n"
+                              "  hint: BUNDLES is the folder `nmspec build --out` writes\n"))
     code, _, err = run_cli(["fleet", "status", "--now", "soon"], fleet["root"])
-    assert (code, err) == (2, "nmspec: error[NM964]: not an RFC 3339 time: 'soon'\n"
-                              "  hint: for example --now 2027-01-31T12:00:00Z\n")
+    assert (code, err) == (2, ("nmspec: error[NM964]: not an RFC 3339 time: 'soon'\n"
+                              "  hint: for example --now 2027-01-31T12:00:00Z\n"))
     code, _, err = run_cli(["fleet", "ingest", "missing.json"], tmp_path)
     assert (code, err) == (1, "missing.json: error[NM963]: no such export file\n")
     from tests.mqtt_support import free_port

@@ -25,7 +25,7 @@ def battery_svg(s: SiteStatus) -> str:
     first reading on (dashed), with the model's stated uncertainty as a band."""
     series = s.charge_series
     if len(series) < 2:
-        return '<svg class="plot" width="%d" height="%d" role="img" aria-label="no battery readings"></svg>' % (W, H)
+        return f'<svg class="plot" width="{W}" height="{H}" role="img" aria-label="no battery readings"></svg>'
     t0, c0 = series[0]
     t_end = series[-1][0]
     rate = s.battery.predicted_current_a / 3_600_000  # Ah per ms
