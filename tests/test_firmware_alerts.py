@@ -238,8 +238,8 @@ def test_a_simulated_year_decodes_alike_everywhere(node, tmp_path):
                                                               "labels": list(node["contents"].metadata.labels)}}))
     (tmp_path / "frames.json").write_text(json.dumps([list(b) for b in payloads]))
     js = json.loads(subprocess.run(
-        ["node", "-e", "const c = require('./codec.js'); const f = JSON.parse(require('fs').readFileSync('frames.json'));"
-                       "process.stdout.write(JSON.stringify(f.map(b => c.decodeUplink({bytes: b, fPort: 10}).data)))"],
+        ["node", "-e", ("const c = require('./codec.js'); const f = JSON.parse(require('fs').readFileSync('frames.json'));"
+                       "process.stdout.write(JSON.stringify(f.map(b => c.decodeUplink({bytes: b, fPort: 10}).data)))")],
         cwd=tmp_path, capture_output=True, text=True, check=True).stdout)
     python = [F.decode(b) for b in payloads]
     assert [{k: v for k, v in d.items() if k not in ("model", "label")} for d in js] == python
