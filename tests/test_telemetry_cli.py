@@ -180,3 +180,29 @@ def test_codec_for_the_fleet(fleet, tmp_path):
     labels = example("compressor")[0].report.get("labels") or ["normal", "bearing", "imbalance", "looseness"]
     assert out["data"]["label"] == labels[1] and out["errors"] == []
     assert out["data"]["model"]["site"] in SITES
+
+
+def test_fit_takes_the_measured_current_back(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    status = {"now": "2027-01-31T00:00:00Z", "sites": [
+        {"site": "demo-plant/compressor-1", "desired": {"revision": "abc1234"},
+         "battery": {"measured_uA": 20.0, "readings": 30, "verdict": "drains faster than predicted"}}]}
+    path = tmp_path / "status.json"
+    path.write_text(json.dumps(status))
+    code, out, err = run_cli(["fit", "specs/examples/compressor.yaml", "--measured", str(path), "-o", "json"], root)
+    assert code == 0, err
+    data = json.loads(out)
+    power, measured = data["spec"]["power"], data["measured"]
+    leak = next(c["uA"] for c in power["consumers"] if c["name"] == "self-discharge")
+    assert measured["load_uA"] == 20.0 and measured["model_uA"] == pytest.approx(power["total_uA"] - leak, abs=1e-3)
+    assert measured["life_years"] == pytest.approx(power["usable_Ah"] / ((20.0 + leak) * 1e-6) / 8766, rel=1e-3)
+    assert measured["provenance"] == {"source": str(path), "site": "demo-plant/compressor-1", "readings": 30,
+                                      "at": "2027-01-31T00:00:00Z", "revision": "abc1234",
+                                      "figure": "average load current from the cell's gauge"}
+    code, text, _ = run_cli(["fit", "specs/examples/compressor.yaml", "--measured", str(path)], root)
+    assert code == 0 and f"measured in the field ({path}, site demo-plant/compressor-1, 30 gauge readings" in text
+    status["sites"][0]["site"] = "elsewhere"
+    path.write_text(json.dumps(status))
+    code, _, err = run_cli(["fit", "specs/examples/compressor.yaml", "--measured", str(path)], root)
+    assert (code, err) == (1, f"{path}: error[NM965]: {path}: no site demo-plant/compressor-1\n"
+                              "  hint: write it with `nmspec fleet status -o json > STATUS.json`\n")
