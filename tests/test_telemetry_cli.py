@@ -204,5 +204,5 @@ def test_fit_takes_the_measured_current_back(tmp_path):
     status["sites"][0]["site"] = "elsewhere"
     path.write_text(json.dumps(status))
     code, _, err = run_cli(["fit", "specs/examples/compressor.yaml", "--measured", str(path)], root)
-    assert (code, err) == (1, f"{path}: error[NM965]: {path}: no site demo-plant/compressor-1\n"
-                              "  hint: write it with `nmspec fleet status -o json > STATUS.json`\n")
+    assert (code, err) == (1, (f"{path}: error[NM965]: {path}: no site demo-plant/compressor-1\n"
+                              "  hint: write it with `nmspec fleet status -o json > STATUS.json`\n"))

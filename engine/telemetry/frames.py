@@ -118,6 +118,9 @@ ANOMALY = Frame("anomaly", 0x02, 1, "an anomaly event", (
 FRAMES: tuple[Frame, ...] = (STATUS_V1, STATUS, ANOMALY)
 CURRENT: tuple[Frame, ...] = (STATUS, ANOMALY)  # what the firmware sends
 BY_KEY: dict[tuple[int, int], Frame] = {(f.type_id, f.layout): f for f in FRAMES}
+# decoding is the ingest's inner loop: each layout's struct and field names, computed once
+_DECODERS: dict[tuple[int, int], tuple[struct.Struct, tuple[str, ...]]] = {
+    key: (struct.Struct(f.format), tuple(x.name for x in f.fields)) for key, f in BY_KEY.items()}
 NO_GAUGE = 0xFFFFFFFF
 NO_MARGIN = 0xFF
 
@@ -161,11 +164,11 @@ def decode(payload: bytes) -> dict[str, int | str]:
         if payload[0] not in known:
             raise FrameError(f"unknown frame type 0x{payload[0]:02x}")
         raise FrameError(f"frame type 0x{payload[0]:02x} has no layout {payload[1]}")
-    if len(payload) < frame.size:
+    layout, names = _DECODERS[(payload[0], payload[1])]
+    if len(payload) < layout.size:
         raise FrameError(f"{frame.name} frame of layout {frame.layout} is {frame.size} bytes, got {len(payload)}")
-    values = struct.unpack_from(frame.format, payload)
     out: dict[str, int | str] = {"frame": frame.name, "layout": frame.layout}
-    out.update({f.name: v for f, v in zip(frame.fields, values[2:])})
+    out.update(zip(names, layout.unpack_from(payload)[2:]))
     return out
 
 
