@@ -106,8 +106,25 @@ def test_gauge_absent_or_too_short():
     assert got.battery.verdict == "too few readings"
 
 
-def test_store_counts_repeats_late_frames_and_rejects(tmp_path):
-    path = tmp_path / "state.db"
+@pytest.fixture(scope="module")
+def pg_server():
+    from tests.pg_support import postgres
+
+    with postgres() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_at(request, tmp_path):
+    if request.param == "sqlite":
+        return tmp_path / "state.db"
+    from tests.pg_support import fresh_database
+
+    return fresh_database(request.getfixturevalue("pg_server"), f"t_{tmp_path.name.lower()}")
+
+
+def test_store_counts_repeats_late_frames_and_rejects(store_at):
+    path = store_at
     ups = days("0000000000000001", 5, 720)
     with Store.open(path) as store:
         assert store.schema_version == SCHEMA_VERSION
@@ -121,7 +138,8 @@ def test_store_counts_repeats_late_frames_and_rejects(tmp_path):
         assert store.totals() == first + second
         assert store.rejected() == [Rejected("chirpstack", "application/1/device/x/event/up", "bad base64")]
         row = store._execute("SELECT f_charge_used_uah, f_margin_mean FROM uplinks ORDER BY received_ms").fetchone()
-        assert row == (0, 20)
+        assert tuple(row) == (0, 20)
+        assert store.schema_version == SCHEMA_VERSION
 
 
 def test_store_refuses_what_it_cannot_read(tmp_path):

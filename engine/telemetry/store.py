@@ -56,6 +56,13 @@ SCHEMA_VERSION = MIGRATIONS[-1][0]
 _COUNT_NAMES = ("received", "stored", "duplicates", "out_of_order", "malformed", "ignored")
 
 
+def _without_credentials(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.hostname or "" if parts.port is None else f"{parts.hostname}:{parts.port}"))
+
+
 class Store:
     """An open store. Not thread-safe: one writer at a time (the ingest loop)."""
 
@@ -79,8 +86,8 @@ class Store:
             try:
                 connection = psycopg.connect(text)
             except psycopg.Error as exc:
-                raise StoreError(f"cannot connect to {text.split('@')[-1]}: {exc}".strip()) from None
-            return cls(connection, "%s", "postgresql://" + text.split("@")[-1])
+                raise StoreError(f"cannot connect to {_without_credentials(text)}: {exc}".strip()) from None
+            return cls(connection, "%s", _without_credentials(text))
         path = Path(text.removeprefix("sqlite:///"))
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
