@@ -247,15 +247,18 @@ class MqttIngest:
             last_message = last_flush = time.monotonic()
             while True:
                 before = len(self._inbox)
-                client.loop(timeout=0.05)
+                try:
+                    client.loop(timeout=0.05)
+                except KeyboardInterrupt:  # the way to stop a run without an end: keep what arrived
+                    break
                 now = time.monotonic()
                 if len(self._inbox) > before:
                     last_message = now
+                if max_messages is not None and total.received + len(self._inbox) >= max_messages:
+                    break
                 if self._inbox and (len(self._inbox) >= self.batch or now - last_flush > 0.2):
                     total = total + self._flush()
                     last_flush = now
-                if max_messages is not None and total.received >= max_messages:
-                    break
                 if idle_exit_s is not None and now - last_message > idle_exit_s:
                     break
         finally:
