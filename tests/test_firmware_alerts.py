@@ -116,7 +116,7 @@ def uplinks(out):
 
 def test_policy_constants_come_from_the_spec(node):
     define = node["define"]
-    airtime = lora_airtime(37 + LORA_OVERHEAD_BYTES, 7)  # the spec's SF7, the 37-byte status frame
+    airtime = lora_airtime(39 + LORA_OVERHEAD_BYTES, 7)  # the spec's SF7, the 39-byte status frame
     assert define("NM_ALERT_DUTY_GAP_S") == int(np.ceil(airtime * 99))
     assert (define("NM_ALERT_RETRIES"), define("NM_ALERT_MAX_LATENCY_S"), define("NM_INTERVAL_S")) == (3, 600, 60)
     assert define("NM_ALERT_RETRY_GAP_S") == (600 - 60) // 3
@@ -136,7 +136,7 @@ def test_nominal_day_sends_only_the_status_uplink(node):
     canary = expected_canary(node, windows)
     expected = struct.pack(fmt, 0x01, 2, node["version"], 86400, 10, 0, 0, 0, canary, -1234, 0x10,
                            3581, 123456, 0, 0, 0, *expected_margins(node, windows))
-    assert len(expected) == 37
+    assert len(expected) == 39
     assert sent[0][2] == expected
 
 
@@ -198,8 +198,8 @@ def test_report_carries_the_policy_the_firmware_applies(node):
             policy["status_interval_s"]) == (define("NM_ALERT_RETRIES"), define("NM_ALERT_MAX_LATENCY_S"),
                                             define("NM_ALERT_RETRY_GAP_S"), define("NM_ALERT_DUTY_GAP_S"),
                                             define("NM_ALERT_STATUS_INTERVAL_S"))
-    assert (policy["status_frame_bytes"], policy["anomaly_frame_bytes"]) == (37, 12)
-    assert policy["status_airtime_s"] == round(lora_airtime(37 + LORA_OVERHEAD_BYTES, 7), 6)
+    assert (policy["status_frame_bytes"], policy["anomaly_frame_bytes"]) == (39, 12)
+    assert policy["status_airtime_s"] == round(lora_airtime(39 + LORA_OVERHEAD_BYTES, 7), 6)
     assert policy["nominal_uplinks_per_day"] == 1.0
 
 

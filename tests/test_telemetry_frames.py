@@ -45,14 +45,14 @@ def test_docs_carry_the_generated_tables():
 def test_decoder_by_hand():
     # status layout 2, each field by the documented offsets
     frame = bytes.fromhex("0102" "44332211" "10000000" "20000000" "0300" "0400" "0500" "09" "2efb" "21"
-                          "fd0d" "40e20100" "02" "0700" "5a00" "0c" "2a")
+                          "fd0d" "40e20100" "02" "07000000" "5a00" "0c" "2a")
     assert F.decode(frame) == {
         "frame": "status", "layout": 2, "model_version": 0x11223344, "uptime_s": 16, "wakeups": 32,
         "anomalies_sent": 3, "suppressed": 4, "fallback_invocations": 5, "canary": 9, "temperature_cdeg": -1234,
         "slot_state": 0x21, "battery_mv": 3581, "charge_used_uah": 123456, "rollbacks": 2, "security_version": 7,
         "worst_latency_s": 90, "margin_min": 12, "margin_mean": 42}
     assert F.decode(frame[:24].replace(b"\x01\x02", b"\x01\x01", 1))["layout"] == 1
-    with pytest.raises(F.FrameError, match=r"^status frame of layout 2 is 37 bytes, got 36$"):
+    with pytest.raises(F.FrameError, match=r"^status frame of layout 2 is 39 bytes, got 38$"):
         F.decode(frame[:-1])
     with pytest.raises(F.FrameError, match=r"^unknown frame type 0x07$"):
         F.decode(b"\x07\x01")

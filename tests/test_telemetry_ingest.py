@@ -57,7 +57,7 @@ def test_messages_by_hand():
     bad = parse_message("application/7/device/x/event/up", json.dumps(dict(cs, data="***")).encode())
     assert bad == Rejected("chirpstack", "application/7/device/x/event/up", "data is not base64", "70b3d57ed0000001")
     short = parse_message("application/7/device/x/event/up", json.dumps(dict(cs, data="AQI=")).encode())
-    assert short.reason == "payload: status frame of layout 2 is 37 bytes, got 2"
+    assert short.reason == "payload: status frame of layout 2 is 39 bytes, got 2"
     assert parse_message("v3/a/devices/b/up", b'{"uplink_message": ').reason.startswith("not JSON: ")
     assert parse_message("v3/a/devices/b/up", b"[1]").reason == "not a JSON object"
     no_payload = parse_message("v3/a/devices/b/up", json.dumps({"end_device_ids": {"device_id": "b"},
