@@ -119,6 +119,10 @@ def test_mistakes_are_diagnostics(fleet, tmp_path):
     code, _, err = run_cli(["fleet", "status", "nowhere", "--db", str(tmp_path / "s.db")], tmp_path)
     assert (code, err) == (1, ("nmspec: error[NM961]: nowhere: no such bundles folder\n"
                               "  hint: BUNDLES is the folder `nmspec build --out` writes\n"))
+    code, _, err = run_cli(["fleet", "status", str(fleet["root"] / "bundles"), "--db", str(tmp_path / "none.db")], tmp_path)
+    assert (code, err) == (1, f"nmspec: error[NM960]: no state database at {tmp_path / 'none.db'} "
+                              "(`nmspec fleet ingest` writes it)\n")
+    assert not (tmp_path / "none.db").exists()
     code, _, err = run_cli(["fleet", "status", "--now", "soon"], fleet["root"])
     assert (code, err) == (2, ("nmspec: error[NM964]: not an RFC 3339 time: 'soon'\n"
                               "  hint: for example --now 2027-01-31T12:00:00Z\n"))

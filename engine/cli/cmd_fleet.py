@@ -80,10 +80,10 @@ def _root() -> Path:
     return find_root(Path.cwd().resolve())
 
 
-def _open_store(args):
+def _open_store(args, *, create: bool = True):
     from engine.telemetry.store import DEFAULT_PATH, Store
 
-    return Store.open(args.db or (_root() / DEFAULT_PATH))
+    return Store.open(args.db or (_root() / DEFAULT_PATH), create=create)
 
 
 def _desired(args):
@@ -117,7 +117,7 @@ def run_status(args) -> int:
     except (DesiredError, ValueError) as exc:
         return _problem("NM961", str(exc), hint="BUNDLES is the folder `nmspec build --out` writes")
     try:
-        with _open_store(args) as store:
+        with _open_store(args, create=False) as store:
             fleet = fleet_status(desired, store.uplinks(), now_ms)
     except StoreError as exc:
         return _problem("NM960", str(exc))

@@ -76,7 +76,8 @@ class Store:
     # -- opening
 
     @classmethod
-    def open(cls, where: str | Path) -> Store:
+    def open(cls, where: str | Path, *, create: bool = True) -> Store:
+        """`create=False`: a SQLite file that does not exist is an error, not a new store."""
         text = str(where)
         if text.startswith(("postgresql://", "postgres://")):
             try:
@@ -89,6 +90,8 @@ class Store:
                 raise StoreError(f"cannot connect to {_without_credentials(text)}: {exc}".strip()) from None
             return cls(connection, "%s", _without_credentials(text))
         path = Path(text.removeprefix("sqlite:///"))
+        if not create and not path.is_file():
+            raise StoreError(f"no state database at {path} (`nmspec fleet ingest` writes it)")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(str(path))
