@@ -44,12 +44,14 @@ def fleet(tmp_path_factory):
     tts = list(fleet_messages(sims[3:], START, 30, "tts", seed=6))
     (root / "chirpstack.jsonl").write_text("\n".join(b.decode() for _, b in chirp) + "\n{\"deviceInfo\": \n")
     (root / "tts.json").write_text(json.dumps([{"result": json.loads(b)} for _, b in tts]))
-    return {"root": root, "sims": sims, "messages": len(chirp) + len(tts), "version": sims[0].model_version}
+    ingested = run_cli(["fleet", "ingest", "chirpstack.jsonl", "tts.json"], root)
+    return {"root": root, "sims": sims, "messages": len(chirp) + len(tts), "version": sims[0].model_version,
+            "ingested": ingested}
 
 
 def test_ingest_then_status(fleet):
     root = fleet["root"]
-    code, out, err = run_cli(["fleet", "ingest", "chirpstack.jsonl", "tts.json"], root)
+    code, out, err = fleet["ingested"]
     assert code == 0, err
     assert out.startswith(f"{fleet['messages'] + 1} messages: ") and " 1 malformed, 0 ignored (into " in out
     assert (root / ".nmspec" / "state.db").is_file()
@@ -113,6 +115,11 @@ def test_status_at_a_git_revision(fleet, tmp_path):
     assert len(data["sites"]) == 5 and {s["desired"]["revision"] for s in data["sites"]} == {head}
     code, out, err = run_cli(["fleet", "status", "--now", NOW, "--db", db, "-o", "json"], repo)
     assert len(json.loads(out)["sites"]) == 3
+    code, codec, err = run_cli(["fleet", "codec", "--rev", "HEAD", "--fleet", "f"], repo)
+    assert code == 0, err
+    models = json.loads(codec.split("var NM_MODELS = ", 1)[1].split(";\n", 1)[0])
+    assert models == {str(fleet["version"]): {"site": "plant-3/compressor-1",
+                                              "labels": ["normal", "bearing", "imbalance", "looseness"]}}
 
 
 def test_mistakes_are_diagnostics(fleet, tmp_path):
