@@ -24,9 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from engine.catalog import builtin_catalog
-from engine.codegen.bundle import write_atomically
 from engine.diagnostics import StageError
 from engine.evaluate import Evaluation, Rate, evaluate
+from engine.fs import write_atomically
 from engine.image import read_image
 from engine.mapping import map_deployment
 from engine.pipeline import resolve_site, spec_hash

@@ -16,7 +16,6 @@ from engine.cli.common import (
     add_catalog_option,
     emit_diagnostics,
 )
-from engine.codegen.bundle import differences, write_atomically
 from engine.diagnostics import RENDERERS, Diagnostic
 from engine.fleet import (
     BuildJob,
@@ -27,6 +26,7 @@ from engine.fleet import (
     run_local,
     site_specs,
 )
+from engine.fs import differences, write_atomically
 from engine.spec.document import find_root
 
 

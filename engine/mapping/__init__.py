@@ -18,9 +18,7 @@ from engine.mapping.target import CoreSpec, benchmark_core, core_spec_from_catal
 def map_deployment(deployment, catalog, *, strategy: str = "auto") -> CoreMap:
     """The resolved deployment's network on its chip."""
     chip = catalog.part("chips", deployment.data["target"]["chip"])
-    from engine.resolve import _overrides
-
-    core = core_spec_from_catalog(chip, _overrides(deployment.data)["chips"], dt=deployment.network.dt)
+    core = core_spec_from_catalog(chip, deployment.spec.part_overrides()["chips"], dt=deployment.network.dt)
     return map_graph(deployment.graph, core, strategy=strategy)
 
 

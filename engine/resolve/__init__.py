@@ -17,19 +17,18 @@ import numpy as np
 from engine.catalog import Catalog, MissingFigure
 from engine.diagnostics import Diagnostic, StageError, has_errors
 from engine.spec import SpecDocument
+from engine.spec.model import SiteSpec, site_spec
 from engine.spec.render import with_defaults
 from engine.spec.units import parse_quantity
 
 PART_POINTERS = {"chips": "/target/chip", "mcus": "/target/mcu", "sensors": "/sensor/part",
                  "radios": "/power/radio/part", "cells": "/power/battery/cell"}
-OVERRIDE_POINTERS = {"chips": "/target/overrides", "mcus": "/target/mcu_overrides", "sensors": "/sensor/overrides",
-                     "radios": "/power/radio/overrides", "cells": "/power/battery/overrides"}
 
 
 @attrs.frozen(eq=False)
 class Deployment:
     data: Mapping[str, Any]  # merged spec with schema defaults
-    spec: Any  # engine.resolve.spec_model.SiteSpec: the same, typed, in SI units
+    spec: SiteSpec  # the same, typed, in SI units
     chain: Any  # engine.dsp.Chain
     float_model: Any  # engine.resolve.floatnet.FloatNet
     quantized: Any  # engine.resolve.quantize.QuantizeResult
@@ -68,22 +67,6 @@ class Deployment:
                 "life_years": round(p.life_years, 3), "required_years": round(p.required_years, 3),
             }
         return out
-
-
-def _overrides(data: Mapping[str, Any]) -> dict[str, dict[str, float]]:
-    from engine.catalog import FIGURE_DIMENSIONS
-
-    out: dict[str, dict[str, float]] = {}
-    for kind, pointer in OVERRIDE_POINTERS.items():
-        node: Any = data
-        for token in pointer.split("/")[1:]:
-            node = node.get(token) if isinstance(node, dict) else None
-        values = {}
-        for name, value in (node or {}).items():
-            dimension = FIGURE_DIMENSIONS.get(name, "count")
-            values[name] = parse_quantity(value, dimension) if isinstance(value, str) else value
-        out[kind] = values
-    return out
 
 
 def _activity(data, chain, float_model, nominal_spikes) -> tuple[Any, dict[str, np.ndarray], float]:
@@ -127,7 +110,6 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
     from engine.resolve.power import site_power
     from engine.resolve.quantize import QuantizeError, quantize
     from engine.resolve.safety import check_safety
-    from engine.resolve.spec_model import site_spec
     from engine.resolve.stimuli import TraceError, load_traces
 
     data, _ = with_defaults(doc.data)
@@ -169,7 +151,7 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
         stimulus_spikes = chain.run(stimuli.samples)
         nominal = stimulus_spikes[stimuli.labels == 0] if np.any(stimuli.labels == 0) else stimulus_spikes
     chip = catalog.part("chips", data["target"]["chip"])
-    overrides = _overrides(data)
+    overrides = spec.part_overrides()
     weight_bits = overrides["chips"].get("weight_bits", chip.figure("weight_bits").value or 8)
     try:
         quantized = quantize(float_model, chip.attribute("family"), stimuli=nominal,

@@ -22,14 +22,13 @@ class Candidate:
 
 
 def rank_targets(deployment, catalog: Catalog) -> list[Candidate]:
-    from engine.resolve import _overrides
     from engine.resolve.fit import check_fit
     from engine.resolve.power import site_power
     from engine.resolve.quantize import QuantizeError, quantize
     from engine.resolve.safety import check_safety
 
     data = deployment.data
-    overrides = _overrides(data)
+    overrides = deployment.spec.part_overrides()
     own_chip = data["target"]["chip"]
     by_family: dict[str, object] = {}
     out = []

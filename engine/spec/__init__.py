@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from engine.diagnostics import Diagnostic, has_errors, sorted_diagnostics
 from engine.spec.document import SpecDocument, display_name, find_root, load_spec
+from engine.spec.model import SiteSpec, site_spec
 
 if TYPE_CHECKING:  # engine.catalog reads units from this package: import it lazily
     from engine.catalog import Catalog
@@ -32,6 +33,13 @@ def repository_catalog(spec_path: str | os.PathLike, extra: tuple[str, ...] = ()
         return load_catalog(folders, display=display_name), []
     except CatalogError as exc:
         return None, exc.diagnostics
+
+
+def site_model(doc: SpecDocument) -> SiteSpec:
+    """The document's merged spec with the schema's defaults, as typed data in SI units."""
+    from engine.spec.render import with_defaults
+
+    return site_spec(with_defaults(doc.data)[0])
 
 
 def validate_document(doc: SpecDocument, catalog: Catalog) -> list[Diagnostic]:
@@ -56,4 +64,4 @@ def validate_spec(path: str | os.PathLike, catalog: Catalog, *, root: str | None
     return doc, sorted_diagnostics(diagnostics)
 
 
-__all__ = ["SpecDocument", "load_spec", "repository_catalog", "validate_document", "validate_spec"]
+__all__ = ["SiteSpec", "SpecDocument", "load_spec", "repository_catalog", "site_model", "validate_document", "validate_spec"]

@@ -77,11 +77,11 @@ class Verification:
 
 
 def _chip(doc, catalog):
-    from engine.resolve import _overrides
+    from engine.spec import site_model
 
-    data = doc.data
-    chip = catalog.get("chips", data["target"]["chip"]) if catalog is not None else None
-    return chip, _overrides(data)
+    spec = site_model(doc)
+    chip = catalog.get("chips", spec.target.chip) if catalog is not None else None
+    return chip, spec.part_overrides()
 
 
 def _kernel_power(deployment, catalog, overrides, cycles) -> tuple[KernelPower | None, str | None]:

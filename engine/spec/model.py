@@ -245,6 +245,9 @@ class Verify:
     min_agreement: float = 0.99
 
 
+PART_KINDS = ("chips", "mcus", "sensors", "radios", "cells")
+
+
 @attrs.frozen
 class SiteSpec:
     api_version: str = attrs.field(metadata=key("apiVersion"))
@@ -262,6 +265,12 @@ class SiteSpec:
     verify: Verify | None = None
     # `extends` is consumed by the loader: a merged spec no longer has it
     extends: tuple[str, ...] = attrs.field(default=(), metadata={"key": "extends", "consumed_by_loader": True})
+
+    def part_overrides(self) -> dict[str, Mapping[str, float]]:
+        """The figures the spec supplies for each part it names, by catalog kind (SI units)."""
+        radio = self.power.radio
+        return {"chips": self.target.overrides, "mcus": self.target.mcu_overrides, "sensors": self.sensor.overrides,
+                "radios": radio.overrides if radio is not None else {}, "cells": self.power.battery.overrides}
 
 
 # ---- the converter ------------------------------------------------------------------------------
@@ -284,13 +293,14 @@ def _is_quantity(annotation: Any) -> bool:
     return get_origin(annotation) is Annotated and dimension_of(annotation) is not None
 
 
-def _figures(values: Mapping[str, Any] | None, _type=None) -> dict[str, float]:
+def _figures(values: Mapping[str, Any] | None, _type: Any = None) -> dict[str, float]:
+    # numbers stay as written (an int stays an int), in the spec's order: reports show them so
     from engine.catalog import FIGURE_DIMENSIONS
 
-    out = {}
-    for name, value in sorted((values or {}).items()):
+    out: dict[str, float] = {}
+    for name, value in (values or {}).items():
         dimension = FIGURE_DIMENSIONS.get(name, "count")
-        out[name] = parse_quantity(value, dimension) if isinstance(value, str) else float(value)
+        out[name] = parse_quantity(value, dimension) if isinstance(value, str) else value
     return out
 
 
