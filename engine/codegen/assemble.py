@@ -24,6 +24,7 @@ from engine.image import (
     write_image,
 )
 from engine.netlist import QuantNetwork
+from engine.spec.model import SiteSpec
 
 
 @attrs.frozen
@@ -37,19 +38,18 @@ class SanityBounds:
     dead_neuron_window_s: int
 
 
-def image_contents(data: Mapping[str, Any], network: QuantNetwork, chip: str, coefficients: Mapping[str, Any],
+def image_contents(spec: SiteSpec, network: QuantNetwork, coefficients: Mapping[str, Any],
                    input_names: tuple[str, ...], bounds: SanityBounds, spec_digest: str,
                    sanity_window_s: int) -> ImageContents:
-    runtime = data.get("runtime") or {}
-    labels = tuple(data["model"]["labels"])
+    labels = spec.model.labels
     return ImageContents(
-        metadata=Metadata(site=data["metadata"]["site"], spec_hash=spec_digest, tool_version=__version__,
-                          model_name=Path(data["model"]["source"]).stem, labels=labels),
-        target=Target(chip=chip, family=network.family),
+        metadata=Metadata(site=spec.metadata.site, spec_hash=spec_digest, tool_version=__version__,
+                          model_name=Path(spec.model.source).stem, labels=labels),
+        target=Target(chip=spec.target.chip, family=network.family),
         network=network,
         io=IOMap(input_channels=input_names, output_labels=labels),
         policy=RuntimePolicy(
-            learning_locked=runtime.get("learning", "locked") == "locked",
+            learning_locked=spec.runtime.learning == "locked",
             class_expected_ppm=bounds.class_expected_ppm, class_tolerance_ppm=bounds.class_tolerance_ppm,
             spike_rate_mhz=bounds.spike_rate_mhz, spike_rate_tolerance_mhz=bounds.spike_rate_tolerance_mhz,
             dead_neuron_window_s=bounds.dead_neuron_window_s, sanity_window_s=sanity_window_s),

@@ -7,19 +7,29 @@ safety policy, and the placement graph.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
 
 from engine.catalog import Catalog, MissingFigure
 from engine.diagnostics import Diagnostic, StageError, has_errors
-from engine.spec import SpecDocument
-from engine.spec.model import SiteSpec, site_spec
-from engine.spec.render import with_defaults
-from engine.spec.units import parse_quantity
+from engine.resolve.alerts import window_s as window_seconds
+from engine.spec import SpecDocument, site_model
+from engine.spec.model import SiteSpec
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from engine.dsp.chain import Chain
+    from engine.netlist import QuantNetwork
+    from engine.resolve.fit import FitReport
+    from engine.resolve.floatnet import FloatNet
+    from engine.resolve.power import Activity, PowerReport
+    from engine.resolve.quantize import QuantizeResult
+    from engine.resolve.safety import SafetyFinding
+    from engine.resolve.stimuli import Stimuli
 
 PART_POINTERS = {"chips": "/target/chip", "mcus": "/target/mcu", "sensors": "/sensor/part",
                  "radios": "/power/radio/part", "cells": "/power/battery/cell"}
@@ -27,31 +37,30 @@ PART_POINTERS = {"chips": "/target/chip", "mcus": "/target/mcu", "sensors": "/se
 
 @attrs.frozen(eq=False)
 class Deployment:
-    data: Mapping[str, Any]  # merged spec with schema defaults
-    spec: SiteSpec  # the same, typed, in SI units
-    chain: Any  # engine.dsp.Chain
-    float_model: Any  # engine.resolve.floatnet.FloatNet
-    quantized: Any  # engine.resolve.quantize.QuantizeResult
-    stimuli: Any  # engine.resolve.stimuli.Stimuli | None
-    nominal_spikes: Any  # chain output for the nominal windows (calibration)
-    fit: Any  # engine.resolve.fit.FitReport
-    power: Any  # engine.resolve.power.PowerReport | None (None when a figure is missing)
-    safety: tuple  # engine.resolve.safety.SafetyFinding
-    graph: Any  # networkx.DiGraph
-    activity: Any  # engine.resolve.power.Activity
+    spec: SiteSpec  # the merged spec, typed, in SI units, defaults applied
+    chain: Chain
+    float_model: FloatNet
+    quantized: QuantizeResult
+    stimuli: Stimuli | None
+    nominal_spikes: np.ndarray | None  # chain output for the nominal windows (calibration)
+    fit: FitReport
+    power: PowerReport | None  # None when a figure is missing
+    safety: tuple[SafetyFinding, ...]
+    graph: nx.DiGraph[str]
+    activity: Activity
     warnings: tuple[Diagnostic, ...] = ()
     problems: tuple[Diagnostic, ...] = ()  # only when resolved with strict=False
-    stimulus_spikes: Any = None  # the chain's spike counts for every stimulus window
+    stimulus_spikes: np.ndarray | None = None  # the chain's spike counts for every stimulus window
 
     @property
-    def network(self):
+    def network(self) -> QuantNetwork:
         return self.quantized.network
 
     def report(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "fit": {"verdict": self.fit.verdict, "reason": self.fit.reason(),
                     "limits": [{"name": lim.name, "used": lim.used, "allowed": lim.allowed} for lim in self.fit.limits]},
-            "safety": {"class": (self.data.get("safety") or {}).get("class", "none"),
+            "safety": {"class": self.spec.safety.class_,
                        "findings": [attrs.asdict(f) for f in self.safety]},
         }
         if self.power is not None:
@@ -69,13 +78,14 @@ class Deployment:
         return out
 
 
-def _activity(data, chain, float_model, nominal_spikes) -> tuple[Any, dict[str, np.ndarray], float]:
+def _activity(spec: SiteSpec, chain: Chain, float_model: FloatNet,
+              nominal_spikes: np.ndarray | None) -> tuple[Activity, dict[str, np.ndarray], float]:
     from engine.resolve.floatnet import simulate
     from engine.resolve.power import Activity, dsp_cycles_per_window
 
-    schedule = (data.get("runtime") or {}).get("schedule") or {}
-    window_s = parse_quantity(schedule.get("window", "1s"), "time")
-    interval_s = parse_quantity(schedule.get("interval", schedule.get("window", "1s")), "time")
+    # without a schedule the node is taken to wake once per window
+    window_s = window_seconds(spec)
+    interval_s = spec.runtime.schedule.interval if spec.runtime.schedule is not None else window_s
     steps = max(1, int(round(window_s / chain.dt)))
     rates: dict[str, np.ndarray] = {}
     ops = 0.0
@@ -112,16 +122,14 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
     from engine.resolve.safety import check_safety
     from engine.resolve.stimuli import TraceError, load_traces
 
-    data, _ = with_defaults(doc.data)
-    spec = site_spec(data)
+    spec = site_model(doc)
     problems: list[Diagnostic] = []
     try:
-        chain = chain_for_spec(data)
+        chain = chain_for_spec(spec, catalog.get("sensors", spec.sensor.part))
     except ChainError as exc:
-        index = next((i for i, item in enumerate(data["preprocessing"])
-                      if (item.get("id") or [k for k in item if k != "id"][0]) == exc.stage), 0)
+        index = next((i for i, stage in enumerate(spec.preprocessing) if stage.id == exc.stage), 0)
         raise StageError([doc.at(f"/preprocessing/{index}", "NM320", f"preprocessing[{index}]: {exc.message}")]) from None
-    model_path = doc.resolve_path("/model/source", data["model"]["source"])
+    model_path = doc.resolve_path("/model/source", spec.model.source)
     try:
         float_model = read_nir(model_path, dt=spec.model.dt, convention=spec.model.convention)
     except ImportError_ as exc:
@@ -130,13 +138,13 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
         problems.append(doc.at("/model/source", "NM304", f"model.source: the model takes {float_model.n_inputs} inputs "
                                                           f"but the preprocessing chain produces {chain.n_channels} channels"))
     n_out = float_model.population(float_model.output).size
-    if n_out != len(data["model"]["labels"]):
-        problems.append(doc.at("/model/labels", "NM305", f"model.labels: {len(data['model']['labels'])} labels for "
+    if n_out != len(spec.model.labels):
+        problems.append(doc.at("/model/labels", "NM305", f"model.labels: {len(spec.model.labels)} labels for "
                                                           f"{n_out} output neurons"))
     if has_errors(problems):
         raise StageError(problems)
     stimuli = None
-    paths = [(f"/verify/stimuli/{i}", s) for i, s in enumerate((data.get("verify") or {}).get("stimuli") or [])]
+    paths = [(f"/verify/stimuli/{i}", s) for i, s in enumerate(spec.verify.stimuli if spec.verify is not None else ())]
     if paths:
         try:
             stimuli = load_traces([doc.resolve_path(p, s) for p, s in paths], [Path(s).name for _, s in paths])
@@ -150,7 +158,7 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
         # every window once: calibration takes the nominal ones, verification all of them
         stimulus_spikes = chain.run(stimuli.samples)
         nominal = stimulus_spikes[stimuli.labels == 0] if np.any(stimuli.labels == 0) else stimulus_spikes
-    chip = catalog.part("chips", data["target"]["chip"])
+    chip = catalog.part("chips", spec.target.chip)
     overrides = spec.part_overrides()
     weight_bits = overrides["chips"].get("weight_bits", chip.figure("weight_bits").value or 8)
     try:
@@ -171,23 +179,23 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
         if layer.never_fire == layer.size:
             problems.append(doc.at("/model/source", "NM313", f"model.source: no neuron of '{layer.population}' can ever "
                                                               "reach its threshold after quantization"))
-    activity, rates, input_rate = _activity(data, chain, float_model, nominal)
+    activity, rates, input_rate = _activity(spec, chain, float_model, nominal)
     fit = check_fit(quantized.network, chip, overrides["chips"])
     if fit.violations:
         problems.append(doc.at("/target/chip", "NM410", f"target.chip: the network does not fit: {fit.reason()}",
                                hint="run `nmspec fit` to rank the targets for this spec"))
-    safety = check_safety(data, chip)
+    safety = check_safety(spec, chip)
     problems += [doc.at(f.pointer, f.code, f.message, hint=f.hint) for f in safety]
     power = None
     try:
-        power = site_power(data, catalog, activity, overrides, chip)
+        power = site_power(spec, catalog, activity, overrides, chip)
     except MissingFigure as exc:
         problems.append(doc.at(PART_POINTERS[exc.part.kind], "NM402", f"power: {exc.message}", hint=exc.hint))
     if power is not None:
         if power.life_years < power.required_years:
             problems.append(doc.at("/power/battery/lifetime", "NM401",
                                    f"power.battery.lifetime: the node lasts {power.life_years:.2f} years on "
-                                   f"{data['power']['battery']['cell']}, less than the {power.required_years:g} required "
+                                   f"{spec.power.battery.cell}, less than the {power.required_years:g} required "
                                    f"(average {power.total_current_a * 1e6:.1f} uA)",
                                    hint="`nmspec fit` shows the power table; lengthen runtime.schedule.interval or use a larger cell"))
         if power.budget_w is not None and power.inference_power_w > power.budget_w:
@@ -200,5 +208,5 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
         hidden = [p.name for p in float_model.populations if p.name != float_model.output]
         rates = {"hidden": np.concatenate([rates[h] for h in hidden]), "output": rates[float_model.output]}
     graph = placement_graph(quantized.network, chain, chip.id, rates, input_rate)
-    return Deployment(data, spec, chain, float_model, quantized, stimuli, nominal, fit, power, safety, graph, activity,
+    return Deployment(spec, chain, float_model, quantized, stimuli, nominal, fit, power, safety, graph, activity,
                       tuple(warnings), tuple(problems), stimulus_spikes)

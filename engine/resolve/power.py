@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import attrs
 
 from engine.resolve.alerts import LORA_OVERHEAD_BYTES, alert_policy, lora_airtime
+from engine.spec.model import SiteSpec, TxPower
+
+if TYPE_CHECKING:
+    from engine.catalog import Catalog, Part
 
 HOURS_PER_YEAR = 8766.0  # 365.25 days
 ACK_PAYLOAD_BYTES = 0  # a confirmed uplink's acknowledgement carries no application payload
@@ -113,10 +118,11 @@ def dsp_cycles_per_window(chain, window_s: float) -> float:
     return cycles * MEASURED_OVER_FIRST_PRINCIPLES
 
 
-def node_power(*, sensor, mcu, chip, radio, cell, spec: Mapping, activity: Activity, overrides: Mapping[str, Mapping[str, float]]) -> PowerReport:
+def node_power(*, sensor: Part, mcu: Part, chip: Part, radio: Part | None, cell: Part, spec: SiteSpec,
+               activity: Activity, overrides: Mapping[str, Mapping[str, float]]) -> PowerReport:
     """Raises engine.catalog.MissingFigure when a needed figure is unverified and not supplied."""
-    power = spec["power"]
-    battery = power["battery"]
+    power = spec.power
+    battery = power.battery
     voltage = cell.require("nominal_voltage", overrides.get("cells"))
     duty = activity.window_s / activity.interval_s
     consumers = []
@@ -138,7 +144,7 @@ def node_power(*, sensor, mcu, chip, radio, cell, spec: Mapping, activity: Activ
                               f"({run_current * 1e6:.4g} uA for {mcu_duty:.3%}), {sleep * 1e6:.3g} uA asleep"))
 
     chip_over = overrides.get("chips")
-    mode = power.get("chip_mode", "duty_cycled")
+    mode = power.chip_mode
     energy = _inference_energy(chip, chip_over, activity)
     if mode == "always_on":
         idle = chip.require("idle_power", chip_over)
@@ -153,31 +159,30 @@ def node_power(*, sensor, mcu, chip, radio, cell, spec: Mapping, activity: Activ
     consumers.append(Consumer("chip", chip.id, chip_w / voltage, detail))
 
     if radio is not None:
-        consumers.append(_radio(radio, power.get("radio") or {}, spec, overrides.get("radios")))
+        tx_power: TxPower = power.radio.tx_power if power.radio is not None else "14dBm"
+        consumers.append(_radio(radio, tx_power, spec, overrides.get("radios")))
 
     total = sum(c.current_a for c in consumers)
-    capacity = cell.require("capacity", overrides.get("cells")) * int(battery.get("count", 1))
+    capacity = cell.require("capacity", overrides.get("cells")) * battery.count
     derating_fig = cell.figure("low_drain_derating")
     derating = (overrides.get("cells") or {}).get("low_drain_derating", derating_fig.si() if derating_fig.known else 0.0)
     self_discharge = cell.require("self_discharge", overrides.get("cells"))
     usable, leak, life = cell_life(capacity, derating, self_discharge, total)
     inference_w = chip_w + (mcu_current - sleep * (1 - mcu_duty)) * voltage
-    from engine.spec.units import parse_quantity
-
-    required = parse_quantity(battery["lifetime"], "time") / (HOURS_PER_YEAR * 3600)
-    budget = parse_quantity(power["budget"], "power") if power.get("budget") else None
+    required = battery.lifetime / (HOURS_PER_YEAR * 3600)
+    budget = power.budget
     return PowerReport(tuple(consumers), voltage, usable, leak, total, life, required, inference_w, budget)
 
 
-def site_power(spec: Mapping, catalog, activity: Activity, overrides: Mapping[str, Mapping[str, float]],
-               chip=None) -> PowerReport:
+def site_power(spec: SiteSpec, catalog: Catalog, activity: Activity, overrides: Mapping[str, Mapping[str, float]],
+               chip: Part | None = None) -> PowerReport:
     """node_power for the parts the spec names, looked up in `catalog`; `chip` stands in for
     the spec's target (to rank other chips for the same node)."""
-    radio = (spec["power"].get("radio") or {}).get("part")
-    return node_power(sensor=catalog.part("sensors", spec["sensor"]["part"]), mcu=catalog.part("mcus", spec["target"]["mcu"]),
-                      chip=chip if chip is not None else catalog.part("chips", spec["target"]["chip"]),
+    radio = spec.power.radio.part if spec.power.radio is not None else None
+    return node_power(sensor=catalog.part("sensors", spec.sensor.part), mcu=catalog.part("mcus", spec.target.mcu),
+                      chip=chip if chip is not None else catalog.part("chips", spec.target.chip),
                       radio=catalog.part("radios", radio) if radio else None,
-                      cell=catalog.part("cells", spec["power"]["battery"]["cell"]), spec=spec, activity=activity,
+                      cell=catalog.part("cells", spec.power.battery.cell), spec=spec, activity=activity,
                       overrides=overrides)
 
 
@@ -197,12 +202,11 @@ def _inference_energy(chip, overrides, activity: Activity) -> float:
     return chip.require("active_power", overrides) * activity.window_s
 
 
-def _radio(radio, settings: Mapping, spec: Mapping, overrides) -> Consumer:
+def _radio(radio: Part, tx_power: TxPower, spec: SiteSpec, overrides: Mapping[str, float] | None) -> Consumer:
     """The radio's average current for the uplinks the firmware's policy sends: event frames
     and status frames, each confirmed uplink listening for its acknowledgement."""
     policy = alert_policy(spec)
     sf = policy["spreading_factor"]
-    tx_power = settings.get("tx_power", "14dBm")
     tx_current = radio.require("tx_current_22dbm" if tx_power == "22dBm" else "tx_current_14dbm", overrides)
     rx_current = radio.require("rx_current", overrides)
     sleep = radio.require("sleep_current", overrides)

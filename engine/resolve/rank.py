@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import attrs
 
 from engine.catalog import Catalog, MissingFigure
+
+if TYPE_CHECKING:
+    from engine.netlist import QuantNetwork
+    from engine.resolve import Deployment
 
 ORDER = {"fits": 0, "marginal": 1, "refused": 2, "does not fit": 3}
 
@@ -21,16 +27,16 @@ class Candidate:
     safety: tuple[str, ...]
 
 
-def rank_targets(deployment, catalog: Catalog) -> list[Candidate]:
+def rank_targets(deployment: Deployment, catalog: Catalog) -> list[Candidate]:
     from engine.resolve.fit import check_fit
     from engine.resolve.power import site_power
     from engine.resolve.quantize import QuantizeError, quantize
     from engine.resolve.safety import check_safety
 
-    data = deployment.data
-    overrides = deployment.spec.part_overrides()
-    own_chip = data["target"]["chip"]
-    by_family: dict[str, object] = {}
+    spec = deployment.spec
+    overrides = spec.part_overrides()
+    own_chip = spec.target.chip
+    by_family: dict[tuple[str, int], QuantNetwork | QuantizeError] = {}
     out = []
     for chip_id in catalog.ids("chips"):
         chip = catalog.part("chips", chip_id)
@@ -45,7 +51,7 @@ def rank_targets(deployment, catalog: Catalog) -> list[Candidate]:
             except QuantizeError as exc:
                 by_family[key] = exc
         network = by_family[key]
-        safety = tuple(f.message for f in check_safety(data, chip))
+        safety = tuple(f.message for f in check_safety(spec, chip))
         if isinstance(network, QuantizeError):
             out.append(Candidate(chip_id, family, chip.attribute("implementation"), "does not fit",
                                  "; ".join(d.message for d in network.diagnostics), None, "-", safety))
@@ -53,7 +59,7 @@ def rank_targets(deployment, catalog: Catalog) -> list[Candidate]:
         fit = check_fit(network, chip, chip_over)
         life, note = None, ""
         try:
-            power = site_power(data, catalog, deployment.activity, {**overrides, "chips": chip_over}, chip)
+            power = site_power(spec, catalog, deployment.activity, {**overrides, "chips": chip_over}, chip)
             life = power.life_years
             note = f"{power.total_current_a * 1e6:.1f} uA"
         except MissingFigure as exc:

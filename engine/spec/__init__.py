@@ -42,6 +42,14 @@ def site_model(doc: SpecDocument) -> SiteSpec:
     return site_spec(with_defaults(doc.data)[0])
 
 
+def referenced_paths(doc: SpecDocument) -> list[tuple[str, str]]:
+    """The files a valid spec names besides itself (model, stimuli): (pointer, path as written)."""
+    data = doc.data
+    out = [("/model/source", data["model"]["source"])]
+    out += [(f"/verify/stimuli/{i}", item) for i, item in enumerate((data.get("verify") or {}).get("stimuli") or [])]
+    return out
+
+
 def validate_document(doc: SpecDocument, catalog: Catalog) -> list[Diagnostic]:
     from engine.spec.schema_check import check_schema
     from engine.spec.semantic import check_files, check_parts, check_semantics
@@ -64,4 +72,4 @@ def validate_spec(path: str | os.PathLike, catalog: Catalog, *, root: str | None
     return doc, sorted_diagnostics(diagnostics)
 
 
-__all__ = ["SiteSpec", "SpecDocument", "load_spec", "repository_catalog", "site_model", "validate_document", "validate_spec"]
+__all__ = ["SiteSpec", "SpecDocument", "load_spec", "referenced_paths", "repository_catalog", "site_model", "validate_document", "validate_spec"]
