@@ -153,6 +153,11 @@ def firmware_measurements(firmware: Mapping[str, bytes], deployment: Deployment)
     return measure_cortex_m4(files, samples, deployment.chain.sample_rate)
 
 
+def _fidelity(catalog: Catalog, chip_id: str) -> dict[str, str]:
+    chip = catalog.part("chips", chip_id)
+    return {"level": chip.fidelity, "basis": chip.fidelity_basis}
+
+
 def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = BuildOptions()) -> BuildResult:
     doc, diagnostics = validate_spec(spec_path, catalog)
     _check(diagnostics)
@@ -176,6 +181,7 @@ def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = 
         "spec_hash": digest,
         "chip": spec.target.chip,
         "family": network.family,
+        "fidelity": _fidelity(catalog, spec.target.chip),
         "network": {"inputs": network.n_inputs, "neurons": network.n_neurons, "synapses": network.n_synapses,
                     "populations": {p.name: p.size for p in network.populations}},
         "quantization": [attrs.asdict(layer) for layer in deployment.quantized.layers],
