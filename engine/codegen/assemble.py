@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -25,6 +25,9 @@ from engine.image import (
 )
 from engine.netlist import QuantNetwork
 from engine.spec.model import SiteSpec
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 
 @attrs.frozen
@@ -58,7 +61,7 @@ def image_contents(spec: SiteSpec, network: QuantNetwork, coefficients: Mapping[
 
 
 def bundle_files(contents: ImageContents, firmware: Mapping[str, bytes], report: Mapping[str, Any],
-                 extra: Mapping[str, bytes], *, signing_key=None, source_date_epoch: int | None = None,
+                 extra: Mapping[str, bytes], *, signing_key: Ed25519PrivateKey | None = None, source_date_epoch: int | None = None,
                  image: bytes | None = None) -> dict[str, bytes]:
     """`image`: the contents already written with `signing_key`, when the caller has them."""
     if image is None:

@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping
 
 
-def canonical_json(value) -> bytes:
+def canonical_json(value: object) -> bytes:
     return (json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
 
 

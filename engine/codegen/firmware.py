@@ -22,7 +22,7 @@ from engine.codegen import render as R
 from engine.codegen.cnames import c_array, c_bytes, c_comment, c_int, c_string, make_comment
 from engine.image import ImageContents, write_image
 from engine.image import layout as L
-from engine.netlist import INPUT, QuantNetwork
+from engine.netlist import INPUT, Projection, QuantNetwork
 from engine.resolve.alerts import alert_policy, uplink_interval_s, window_s
 from engine.spec.model import SiteSpec
 
@@ -132,7 +132,7 @@ def _config(contents: ImageContents, inputs: FirmwareInputs, image: bytes, have_
     }
 
 
-def _delivery_order(net: QuantNetwork) -> list:
+def _delivery_order(net: QuantNetwork) -> list[Projection]:
     """Xylo delivers input, then recurrent, then readout projections; the others in order."""
     if net.family != "xylo":
         return list(net.projections)

@@ -22,7 +22,7 @@ def lora_airtime(payload_bytes: int, spreading_factor: int, bandwidth: float = L
                  coding_rate: int = 1, crc: bool = True, explicit_header: bool = True) -> float:
     """Time on air in seconds (Semtech SX1261/2 datasheet, LoRa modem time-on-air formula)."""
     low_rate = 1 if spreading_factor >= 11 and bandwidth <= 125e3 else 0
-    t_sym = (2 ** spreading_factor) / bandwidth
+    t_sym = float(2 ** spreading_factor) / bandwidth
     numerator = 8 * payload_bytes - 4 * spreading_factor + 28 + 16 * int(crc) - 20 * (0 if explicit_header else 1)
     symbols = 8 + max(math.ceil(numerator / (4 * (spreading_factor - 2 * low_rate))) * (coding_rate + 4), 0)
     return (LORA_PREAMBLE + 4.25) * t_sym + symbols * t_sym

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import attrs
 import numpy as np
 
 from engine.netlist import INPUT, QuantNetwork
+
+if TYPE_CHECKING:
+    from engine.catalog import Part
 
 MARGINAL = 0.9  # within 10% of a limit
 
@@ -57,13 +62,12 @@ class FitReport:
             return "; ".join(v.describe(self.chip) for v in self.violations)
         marginal = [limit for limit in self.limits if limit.marginal]
         if marginal:
-            return "; ".join(f"{m.name} at {m.used / m.allowed:.0%} of {m.allowed}" for m in marginal)
+            return "; ".join(f"{m.name} at {m.used / (m.allowed or 1):.0%} of {m.allowed}" for m in marginal)
         unknown = [limit.figure for limit in self.limits if limit.allowed is None]
         return "within every known limit" + (f" (unknown: {', '.join(sorted(set(unknown)))})" if unknown else "")
 
 
 def _fan(network: QuantNetwork) -> tuple[int, int]:
-    fan_in = np.zeros(0, dtype=np.int64)
     incoming: dict[str, np.ndarray] = {p.name: np.zeros(p.size, dtype=np.int64) for p in network.populations}
     fan_out = 0
     for proj in network.projections:
@@ -75,7 +79,7 @@ def _fan(network: QuantNetwork) -> tuple[int, int]:
     return fan_in, fan_out
 
 
-def check_fit(network: QuantNetwork, part, overrides=None) -> FitReport:
+def check_fit(network: QuantNetwork, part: Part, overrides: Mapping[str, float] | None = None) -> FitReport:
     """The limits the catalog knows for `part`, against the network as quantized."""
 
     def allowed(figure: str) -> int | None:

@@ -21,6 +21,7 @@ from engine.spec.model import SiteSpec, TxPower
 
 if TYPE_CHECKING:
     from engine.catalog import Catalog, Part
+    from engine.dsp.chain import Chain
 
 HOURS_PER_YEAR = 8766.0  # 365.25 days
 ACK_PAYLOAD_BYTES = 0  # a confirmed uplink's acknowledgement carries no application payload
@@ -88,7 +89,7 @@ def cell_life(capacity_ah: float, derating: float, self_discharge_per_year: floa
 MEASURED_OVER_FIRST_PRINCIPLES = 4.4
 
 
-def dsp_cycles_per_window(chain, window_s: float) -> float:
+def dsp_cycles_per_window(chain: Chain, window_s: float) -> float:
     """Cortex-M4 cycles of the fixed-point chain per window: per input sample and axis ~12
     operations for the DC blocker and ~20 per biquad section, per frame an N/2 log2 N
     butterfly FFT at ~10 per butterfly, ~8 per feature for log2 and encoding; scaled by the
@@ -186,7 +187,7 @@ def site_power(spec: SiteSpec, catalog: Catalog, activity: Activity, overrides: 
                       overrides=overrides)
 
 
-def _inference_energy(chip, overrides, activity: Activity) -> float:
+def _inference_energy(chip: Part, overrides: Mapping[str, float] | None, activity: Activity) -> float:
     """Energy of one window's inference: per-operation energies when the catalog has them,
     else the measured energy per inference, else the active power over the window."""
     from engine.catalog import MissingFigure

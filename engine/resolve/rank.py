@@ -106,9 +106,8 @@ def _always_on_bound(chip: Part, overrides: Mapping[str, float] | None, spec: Si
         return ""
     limit = spec.power.budget
     over = ""
-    if limit is not None:
-        if idle > limit:
-            over = f", {idle / limit:.3g}x the {_watts(limit)} budget"
+    if limit is not None and idle > limit:
+        over = f", {idle / limit:.3g}x the {_watts(limit)} budget"
     return f" (powered, it draws at least its {_watts(idle)} idle{over})"
 
 

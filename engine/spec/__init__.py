@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # engine.catalog reads units from this package: import it laz
 KIND_SCHEMAS = {"SiteDeployment": "nmspec.schema.json", "SiteBase": "nmspec-base.schema.json"}
 
 
-def repository_catalog(spec_path: str | os.PathLike, extra: tuple[str, ...] = ()) -> tuple[Catalog | None, list[Diagnostic]]:
+def repository_catalog(spec_path: str | os.PathLike[str], extra: tuple[str, ...] = ()) -> tuple[Catalog | None, list[Diagnostic]]:
     """The built-in catalog plus the spec repository's `catalog/` folder and any `extra` folders."""
     root = find_root(Path(spec_path).resolve().parent if Path(spec_path).is_file() else Path(spec_path).resolve())
     folders = [root / "catalog"] if (root / "catalog").is_dir() else []
@@ -55,7 +55,7 @@ def validate_document(doc: SpecDocument, catalog: Catalog) -> list[Diagnostic]:
     from engine.spec.semantic import check_files, check_parts, check_semantics
 
     kind = doc.data.get("kind") if isinstance(doc.data, dict) else None
-    schema = KIND_SCHEMAS.get(kind, "nmspec.schema.json")
+    schema = KIND_SCHEMAS.get(kind, "nmspec.schema.json") if isinstance(kind, str) else "nmspec.schema.json"
     diagnostics = check_schema(doc, schema)
     if kind == "SiteBase":
         diagnostics += list(check_parts(doc, catalog)) + list(check_files(doc, catalog))
@@ -64,7 +64,7 @@ def validate_document(doc: SpecDocument, catalog: Catalog) -> list[Diagnostic]:
     return diagnostics
 
 
-def validate_spec(path: str | os.PathLike, catalog: Catalog, *, root: str | None = None) -> tuple[SpecDocument | None, list[Diagnostic]]:
+def validate_spec(path: str | os.PathLike[str], catalog: Catalog, *, root: str | None = None) -> tuple[SpecDocument | None, list[Diagnostic]]:
     doc, diagnostics = load_spec(path, root=root)
     if doc is None or has_errors(diagnostics):
         return doc if not has_errors(diagnostics) else None, sorted_diagnostics(diagnostics)

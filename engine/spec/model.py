@@ -304,17 +304,28 @@ def dimension_of(annotation: Any) -> str | None:
     if get_origin(annotation) in (Union, types.UnionType):
         inner = [a for a in get_args(annotation) if a is not type(None)]
         return dimension_of(inner[0]) if len(inner) == 1 else None
-    if get_origin(annotation) is Annotated:
+    if _is_annotated(annotation):
         return next((m.name for m in get_args(annotation)[1:] if isinstance(m, Dim)), None)
     return None
 
 
-def spec_key(field: attrs.Attribute) -> str:
-    return field.metadata.get("key", field.name)
+def spec_key(field: attrs.Attribute[Any]) -> str:
+    return str(field.metadata.get("key", field.name))
 
 
 def _is_quantity(annotation: Any) -> bool:
-    return get_origin(annotation) is Annotated and dimension_of(annotation) is not None
+    return _is_annotated(annotation) and dimension_of(annotation) is not None
+
+
+def _is_annotated(annotation: Any) -> bool:
+    origin: object = get_origin(annotation)
+    return origin is Annotated
+
+
+def _quantity(value: str, annotation: Any) -> float:
+    dimension = dimension_of(annotation)
+    assert dimension is not None  # the hook is registered for quantity annotations only
+    return parse_quantity(value, dimension)
 
 
 def _figures(values: Mapping[str, Any] | None, _type: Any = None) -> dict[str, float]:
@@ -330,19 +341,19 @@ def _figures(values: Mapping[str, Any] | None, _type: Any = None) -> dict[str, f
 
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=True)
+    converter.register_structure_hook_func(_is_quantity, _quantity)
     converter.register_structure_hook_func(
-        _is_quantity, lambda value, annotation: parse_quantity(value, dimension_of(annotation)))
-    converter.register_structure_hook_func(
-        lambda t: get_origin(t) is Annotated and any(isinstance(m, FigureMarker) for m in get_args(t)[1:]), _figures)
+        lambda t: _is_annotated(t) and any(isinstance(m, FigureMarker) for m in get_args(t)[1:]), _figures)
 
-    def structure_stage(item: Mapping[str, Any], _type) -> Stage:
+    def structure_stage(item: Mapping[str, Any], _type: Any) -> Stage:
         kind = next(k for k in item if k not in ("id", "$delete"))
         params = converter.structure(item[kind] or {}, STAGE_TYPES[kind])
         return Stage(kind, item.get("id") or kind, params)
 
     converter.register_structure_hook(Stage, structure_stage)
     for cls in _all_classes():
-        renamed = {f.name: cattrs.gen.override(rename=spec_key(f)) for f in attrs.fields(cls) if spec_key(f) != f.name}
+        renamed: dict[str, Any] = {f.name: cattrs.gen.override(rename=spec_key(f))
+                                   for f in attrs.fields(cls) if spec_key(f) != f.name}
         if renamed:
             converter.register_structure_hook(
                 cls, cattrs.gen.make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=True, **renamed))

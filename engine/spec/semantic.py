@@ -197,7 +197,7 @@ def check_stages(doc: SpecDocument, catalog: Catalog) -> Iterator[Diagnostic]:
         yield doc.at(f"/preprocessing/{index}", "NM222", "preprocessing: the encode stage must be the last stage, and the only one")
 
 
-def _last_stage(stages: list) -> int:
+def _last_stage(stages: list[Any]) -> int:
     real = [i for i, stage in enumerate(stages) if not (isinstance(stage, dict) and "$delete" in stage)]
     return real[-1] if real else -1
 

@@ -11,13 +11,12 @@ import attrs
 
 from engine.diagnostics import Diagnostic
 from engine.image import read_image
-from engine.verify.agreement import Agreement, check_agreement
+from engine.verify.agreement import Agreement, CycleSummary, check_agreement
 
 if TYPE_CHECKING:
     from engine.catalog import Catalog
     from engine.resolve import Deployment
     from engine.spec import SpecDocument
-    from engine.verify.cycles import CycleCounts
 
 DEFAULT_MIN_AGREEMENT = 0.99
 
@@ -104,7 +103,7 @@ class Verification:
         return out
 
 
-def _kernel_power(deployment: Deployment, catalog: Catalog, cycles: CycleCounts) -> tuple[KernelPower | None, str | None]:
+def _kernel_power(deployment: Deployment, catalog: Catalog, cycles: CycleSummary) -> tuple[KernelPower | None, str | None]:
     from engine.catalog import MissingFigure
     from engine.resolve.power import site_power
 
@@ -133,9 +132,9 @@ def verify_bundle(doc: SpecDocument, image: bytes, deployment: Deployment, *,
     minimum = spec.verify.min_agreement if spec.verify is not None else DEFAULT_MIN_AGREEMENT
     stimuli = deployment.stimuli
     chip = catalog.get("chips", spec.target.chip) if catalog is not None else None
-    who = {"chip": contents.target.chip, "fidelity": chip.fidelity if chip is not None else "stand-in"}
+    fidelity = chip.fidelity if chip is not None else "stand-in"
     if stimuli is None:
-        return Verification(None, minimum, len(image), (Diagnostic("warning", "NM801", "verify.stimuli: none given; only the image round trip was checked"),), **who)
+        return Verification(None, minimum, len(image), (Diagnostic("warning", "NM801", "verify.stimuli: none given; only the image round trip was checked"),), chip=contents.target.chip, fidelity=fidelity)
     model = cycle_model(chip, spec.part_overrides()["chips"]) if chip is not None else None
     agreement = check_agreement(contents.network, deployment.float_model, deployment.chain, stimuli, cycle_model=model,
                                 spikes=deployment.stimulus_spikes)
@@ -160,4 +159,4 @@ def verify_bundle(doc: SpecDocument, image: bytes, deployment: Deployment, *,
             problems.append(doc.at("/power/budget", "NM807",
                                    f"verify: with the kernel's counts inference needs {power.inference_w * 1e6:.1f} uW, more than "
                                    f"the {power.budget_w * 1e6:g} uW budget"))
-    return Verification(agreement, minimum, len(image), tuple(problems), power, note, **who)
+    return Verification(agreement, minimum, len(image), tuple(problems), power, note, chip=contents.target.chip, fidelity=fidelity)
