@@ -96,11 +96,11 @@ def sanity_bounds(deployment: Deployment, window: float) -> SanityBounds:
     float_model = deployment.float_model
     out = simulate(float_model, spikes)
     classes = classify(out[float_model.output].sum(axis=1))
-    share = [int(round(1_000_000 * float(np.mean(classes == c)))) for c in range(len(labels))]
+    share = [round(1_000_000 * float(np.mean(classes == c))) for c in range(len(labels))]
     total_neurons = sum(p.size for p in float_model.populations)
     total_spikes = sum(float(out[p.name].sum()) for p in float_model.populations)
     seconds = spikes.shape[0] * spikes.shape[1] * deployment.chain.dt
-    rate_mhz = int(round(1000 * total_spikes / max(total_neurons * seconds, 1e-12)))
+    rate_mhz = round(1000 * total_spikes / max(total_neurons * seconds, 1e-12))
     # a class may drift by 5 percentage points plus sampling noise of one window in twenty
     tolerance = tuple(50_000 + 50_000 for _ in labels)
     return SanityBounds(tuple(share), tolerance, rate_mhz, rate_mhz // 5, int(max(10 * window, 1)))

@@ -58,11 +58,11 @@ def register(subparsers):
 
 
 def _signing_pem(args) -> tuple[bytes | None, str | None]:
-    from engine.image import load_signing_key
+    from engine.image import ImageError, load_signing_key
 
     try:
         key = load_signing_key(args.sign_key) if args.sign_key else load_signing_key()
-    except Exception as exc:  # KeyError from engine.image.keys carries a message
+    except ImageError as exc:
         return None, getattr(exc, "message", str(exc))
     if key is None:
         return None, None

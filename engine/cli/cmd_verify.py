@@ -76,7 +76,7 @@ def run(args) -> int:
     if args.verify_key:
         try:
             verify_key = load_verify_key(args.verify_key)
-        except Exception as exc:
+        except ImageError as exc:
             sys.stderr.write(f"nmspec verify: {getattr(exc, 'message', exc)}\n")
             return EXIT_USAGE
     try:

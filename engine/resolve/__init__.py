@@ -88,7 +88,7 @@ def _activity(spec: SiteSpec, chain: Chain, float_model: FloatNet,
     # without a schedule the node is taken to wake once per window
     window_s = window_seconds(spec)
     interval_s = spec.runtime.schedule.interval if spec.runtime.schedule is not None else window_s
-    steps = max(1, int(round(window_s / chain.dt)))
+    steps = max(1, round(window_s / chain.dt))
     rates: dict[str, np.ndarray] = {}
     ops = 0.0
     input_rate = 0.0
