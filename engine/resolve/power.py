@@ -42,6 +42,8 @@ class PowerReport:
     required_years: float
     inference_power_w: float  # chip + the MCU's share for the signal chain
     budget_w: float | None
+    uncapped_life_years: float | None = None  # what the charge alone would give, when the cap applies
+    life_cap_years: float | None = None  # the cell's longest claimed service life
 
     @property
     def total_power_w(self) -> float:
@@ -161,12 +163,20 @@ def node_power(*, sensor, mcu, chip, radio, cell, spec: Mapping, activity: Activ
     derating = (overrides.get("cells") or {}).get("low_drain_derating", derating_fig.si() if derating_fig.known else 0.0)
     self_discharge = cell.require("self_discharge", overrides.get("cells"))
     usable, leak, life = cell_life(capacity, derating, self_discharge, total)
+    # a cell does not outlast its chemistry: the charge may say 60 years, the cell will not
+    cap_fig = cell.figure("service_life_max")
+    cap = (overrides.get("cells") or {}).get("service_life_max", cap_fig.si() if cap_fig.known else None)
+    cap_years = None if cap is None else cap / (HOURS_PER_YEAR * 3600)
+    uncapped = None
+    if cap_years is not None and life > cap_years:
+        uncapped, life = life, cap_years
     inference_w = chip_w + (mcu_current - sleep * (1 - mcu_duty)) * voltage
     from engine.spec.units import parse_quantity
 
     required = parse_quantity(battery["lifetime"], "time") / (HOURS_PER_YEAR * 3600)
     budget = parse_quantity(power["budget"], "power") if power.get("budget") else None
-    return PowerReport(tuple(consumers), voltage, usable, leak, total, life, required, inference_w, budget)
+    return PowerReport(tuple(consumers), voltage, usable, leak, total, life, required, inference_w, budget,
+                       uncapped, cap_years)
 
 
 def site_power(spec: Mapping, catalog, activity: Activity, overrides: Mapping[str, Mapping[str, float]],
