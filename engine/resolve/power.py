@@ -115,6 +115,16 @@ def dsp_cycles_per_window(chain, window_s: float) -> float:
     return cycles * MEASURED_OVER_FIRST_PRINCIPLES
 
 
+def chip_power(mode: str, *, energy_j: float, interval_s: float, idle_w: float = 0.0, sleep_w: float = 0.0,
+               wake_j: float = 0.0) -> float:
+    """The chip's average power: always on, its idle power plus one inference's energy per
+    interval; duty-cycled, its power asleep plus the wake-up and the inference per interval.
+    (tests/test_power_published.py holds it against published measurements.)"""
+    if mode == "always_on":
+        return idle_w + energy_j / interval_s
+    return sleep_w + (wake_j + energy_j) / interval_s
+
+
 def node_power(*, sensor, mcu, chip, radio, cell, spec: Mapping, activity: Activity, overrides: Mapping[str, Mapping[str, float]]) -> PowerReport:
     """Raises engine.catalog.MissingFigure when a needed figure is unverified and not supplied."""
     power = spec["power"]
@@ -144,12 +154,12 @@ def node_power(*, sensor, mcu, chip, radio, cell, spec: Mapping, activity: Activ
     energy = _inference_energy(chip, chip_over, activity)
     if mode == "always_on":
         idle = chip.require("idle_power", chip_over)
-        chip_w = idle + energy / activity.interval_s
+        chip_w = chip_power(mode, idle_w=idle, energy_j=energy, interval_s=activity.interval_s)
         detail = f"always on: {idle * 1e6:.4g} uW idle + {energy * 1e6:.3g} uJ per window"
     else:
         sleep_w = chip.require("sleep_power", chip_over)
         wake = chip.require("wake_energy", chip_over)
-        chip_w = sleep_w + (wake + energy) / activity.interval_s
+        chip_w = chip_power(mode, sleep_w=sleep_w, wake_j=wake, energy_j=energy, interval_s=activity.interval_s)
         detail = (f"power-gated: {sleep_w * 1e6:.3g} uW asleep + ({wake * 1e6:.3g} uJ wake + {energy * 1e6:.3g} uJ "
                   f"inference) every {activity.interval_s:g} s")
     consumers.append(Consumer("chip", chip.id, chip_w / voltage, detail))
