@@ -39,11 +39,11 @@ FIGURE_DIMENSIONS: dict[str, str] = {
     "synapses_per_neuron": "count", "fan_in_max": "count", "fan_out_max": "count",
     "total_weights": "count", "weight_bits": "count", "state_bits": "count", "cores": "count",
     "mesh_width": "count", "mesh_height": "count", "neurons_per_core": "count",
-    "input_neurons_max": "count", "readout_neurons_max": "count",
+    "input_neurons_max": "count", "readout_neurons_max": "count", "bias_bits": "count",
     "synapse_memory_per_core": "size", "clock": "frequency", "idle_power": "power",
     "active_power": "power", "sleep_power": "power", "wake_energy": "energy",
     "inference_energy": "energy", "energy_per_synaptic_op": "energy",
-    "energy_per_neuron_update": "energy", "on_chip_learning": "bool",
+    "energy_per_neuron_update": "energy", "on_chip_learning": "bool", "graded_spikes": "bool",
     "cycles_per_input_event": "count", "cycles_per_synaptic_op": "count",
     "cycles_per_neuron_update": "count", "cycles_per_spike": "count", "cycles_per_hop": "count",
     # sensors
@@ -58,7 +58,7 @@ FIGURE_DIMENSIONS: dict[str, str] = {
     "bandwidth": "frequency", "duty_cycle_limit": "ratio",
     # cells
     "nominal_voltage": "voltage", "capacity": "charge", "self_discharge": "ratio",
-    "low_drain_derating": "ratio",
+    "low_drain_derating": "ratio", "operating_temperature": "temperature", "service_life_max": "time",
 }
 
 

@@ -80,6 +80,8 @@ def _print_spec(deployment, report) -> None:
         budget = "" if power["budget_uW"] is None else f" (budget {power['budget_uW']:g} uW)"
         out.write(f"  inference {power['inference_uW']:.1f} uW{budget}; battery life {power['life_years']:.1f} years "
                   f"(required {power['required_years']:g})\n")
+        if power.get("life_note"):
+            out.write(f"  battery life {power['life_note']}\n")
     safety = report["safety"]
     out.write(f"\nsafety class {safety['class']}: " + ("no findings\n" if not safety["findings"] else
                                                        "; ".join(f["message"] for f in safety["findings"]) + "\n"))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
-from engine.catalog import Catalog, MissingFigure
+from engine.catalog import Catalog, MissingFigure, Part
 from engine.diagnostics import Diagnostic, StageError, has_errors
 from engine.resolve.alerts import window_s as window_seconds
 from engine.spec import SpecDocument, site_model
@@ -77,6 +77,9 @@ class Deployment:
                 "voltage_V": p.voltage_v, "usable_Ah": round(p.capacity_ah, 4),
                 "life_years": round(p.life_years, 3), "required_years": round(p.required_years, 3),
             }
+            if p.uncapped_life_years is not None:
+                out["power"]["life_note"] = (f"capped at the cell's {p.life_cap_years:g}-year service life (its charge "
+                                             f"alone would last {p.uncapped_life_years:.1f} years)")
         return out
 
 
@@ -106,6 +109,45 @@ def _activity(spec: SiteSpec, chain: Chain, float_model: FloatNet,
     updates = float(steps * sum(p.size for p in float_model.populations))
     activity = Activity(window_s, interval_s, steps, ops, updates, dsp_cycles_per_window(chain, window_s))
     return activity, rates, input_rate
+
+
+def _cell_temperature_problems(doc: SpecDocument, spec: SiteSpec, catalog: Catalog) -> list[Diagnostic]:
+    """The site's temperature range against the cell's rated operating range."""
+    site = spec.environment.temperature
+    cell_id = spec.power.battery.cell
+    cell = catalog.get("cells", cell_id)
+    if not site or cell is None or not cell.figure("operating_temperature").known:
+        return []
+    low, high = site
+    rated_low, rated_high = cell.figure("operating_temperature").si()
+    if low >= rated_low and high <= rated_high:
+        return []
+    def c(kelvin: float) -> str:
+        return f"{kelvin - 273.15:g} C"
+
+    return [doc.at("/environment/temperature", "NM404",
+                   f"environment.temperature: the site ranges over {c(low)}..{c(high)}, outside the {cell_id}'s rated "
+                   f"{c(rated_low)}..{c(rated_high)}", hint="choose a cell rated for the site (nmspec targets --kind cells)")]
+
+
+def binary_spike_excess(chip: Part, spikes: np.ndarray | None) -> int | None:
+    """The largest input count when the chip has binary spikes only and a count exceeds 1:
+    Loihi's kernel multiplies a weight by the input count, which is Loihi 2's graded spike."""
+    graded = chip.figure("graded_spikes")
+    if chip.attribute("family") != "loihi" or spikes is None or not graded.known or graded.value:
+        return None
+    peak = int(np.max(spikes, initial=0))
+    return peak if peak > 1 else None
+
+
+def _binary_spike_problems(doc: SpecDocument, chip: Part, spikes: np.ndarray | None) -> list[Diagnostic]:
+    peak = binary_spike_excess(chip, spikes)
+    if peak is None:
+        return []
+    return [doc.at("/target/chip", "NM317",
+                   f"target.chip: {chip.id} has binary spikes only, but the encoder emits up to {peak} events per channel "
+                   "and step on the stimuli; a count above 1 would need graded spikes (Loihi 2)",
+                   hint="raise the encoder's threshold until no channel emits more than one event per step, or target loihi2")]
 
 
 def resolve_partial(doc: SpecDocument, catalog: Catalog) -> Deployment:
@@ -181,6 +223,7 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
         if layer.never_fire == layer.size:
             problems.append(doc.at("/model/source", "NM313", f"model.source: no neuron of '{layer.population}' can ever "
                                                               "reach its threshold after quantization"))
+    problems += _binary_spike_problems(doc, chip, stimulus_spikes)
     activity, rates, input_rate = _activity(spec, chain, float_model, nominal)
     fit = check_fit(quantized.network, chip, overrides["chips"])
     if fit.violations:
@@ -193,6 +236,7 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
         power = site_power(spec, catalog, activity, overrides, chip)
     except MissingFigure as exc:
         problems.append(doc.at(PART_POINTERS[exc.part.kind], "NM402", f"power: {exc.message}", hint=exc.hint))
+    problems += _cell_temperature_problems(doc, spec, catalog)
     if power is not None:
         if power.life_years < power.required_years:
             problems.append(doc.at("/power/battery/lifetime", "NM401",

@@ -48,6 +48,8 @@ class PowerReport:
     required_years: float
     inference_power_w: float  # chip + the MCU's share for the signal chain
     budget_w: float | None
+    uncapped_life_years: float | None = None  # what the charge alone would give, when the cap applies
+    life_cap_years: float | None = None  # the cell's longest claimed service life
 
     @property
     def total_power_w(self) -> float:
@@ -119,6 +121,16 @@ def dsp_cycles_per_window(chain: Chain, window_s: float) -> float:
     return cycles * MEASURED_OVER_FIRST_PRINCIPLES
 
 
+def chip_power(mode: str, *, energy_j: float, interval_s: float, idle_w: float = 0.0, sleep_w: float = 0.0,
+               wake_j: float = 0.0) -> float:
+    """The chip's average power: always on, its idle power plus one inference's energy per
+    interval; duty-cycled, its power asleep plus the wake-up and the inference per interval.
+    (tests/test_power_published.py holds it against published measurements.)"""
+    if mode == "always_on":
+        return idle_w + energy_j / interval_s
+    return sleep_w + (wake_j + energy_j) / interval_s
+
+
 def node_power(*, sensor: Part, mcu: Part, chip: Part, radio: Part | None, cell: Part, spec: SiteSpec,
                activity: Activity, overrides: Mapping[str, Mapping[str, float]]) -> PowerReport:
     """Raises engine.catalog.MissingFigure when a needed figure is unverified and not supplied."""
@@ -149,12 +161,12 @@ def node_power(*, sensor: Part, mcu: Part, chip: Part, radio: Part | None, cell:
     energy = _inference_energy(chip, chip_over, activity)
     if mode == "always_on":
         idle = chip.require("idle_power", chip_over)
-        chip_w = idle + energy / activity.interval_s
+        chip_w = chip_power(mode, idle_w=idle, energy_j=energy, interval_s=activity.interval_s)
         detail = f"always on: {idle * 1e6:.4g} uW idle + {energy * 1e6:.3g} uJ per window"
     else:
         sleep_w = chip.require("sleep_power", chip_over)
         wake = chip.require("wake_energy", chip_over)
-        chip_w = sleep_w + (wake + energy) / activity.interval_s
+        chip_w = chip_power(mode, sleep_w=sleep_w, wake_j=wake, energy_j=energy, interval_s=activity.interval_s)
         detail = (f"power-gated: {sleep_w * 1e6:.3g} uW asleep + ({wake * 1e6:.3g} uJ wake + {energy * 1e6:.3g} uJ "
                   f"inference) every {activity.interval_s:g} s")
     consumers.append(Consumer("chip", chip.id, chip_w / voltage, detail))
@@ -169,10 +181,18 @@ def node_power(*, sensor: Part, mcu: Part, chip: Part, radio: Part | None, cell:
     derating = (overrides.get("cells") or {}).get("low_drain_derating", derating_fig.si() if derating_fig.known else 0.0)
     self_discharge = cell.require("self_discharge", overrides.get("cells"))
     usable, leak, life = cell_life(capacity, derating, self_discharge, total)
+    # a cell does not outlast its chemistry: the charge may say 60 years, the cell will not
+    cap_fig = cell.figure("service_life_max")
+    cap = (overrides.get("cells") or {}).get("service_life_max", cap_fig.si() if cap_fig.known else None)
+    cap_years = None if cap is None else cap / (HOURS_PER_YEAR * 3600)
+    uncapped = None
+    if cap_years is not None and life > cap_years:
+        uncapped, life = life, cap_years
     inference_w = chip_w + (mcu_current - sleep * (1 - mcu_duty)) * voltage
     required = battery.lifetime / (HOURS_PER_YEAR * 3600)
     budget = power.budget
-    return PowerReport(tuple(consumers), voltage, usable, leak, total, life, required, inference_w, budget)
+    return PowerReport(tuple(consumers), voltage, usable, leak, total, life, required, inference_w, budget,
+                       uncapped, cap_years)
 
 
 def site_power(spec: SiteSpec, catalog: Catalog, activity: Activity, overrides: Mapping[str, Mapping[str, float]],

@@ -34,6 +34,7 @@ class Candidate:
 
 
 def rank_targets(deployment: Deployment, catalog: Catalog) -> list[Candidate]:
+    from engine.resolve import binary_spike_excess
     from engine.resolve.fit import check_fit
     from engine.resolve.power import site_power
     from engine.resolve.quantize import QuantizeError, quantize
@@ -72,6 +73,9 @@ def rank_targets(deployment: Deployment, catalog: Catalog) -> list[Candidate]:
         except MissingFigure as exc:
             note = f"unknown: {exc.part.id} {exc.name} not verified" + _always_on_bound(chip, chip_over, spec)
         verdict, reason = fit.verdict, fit.reason()
+        peak = binary_spike_excess(chip, deployment.stimulus_spikes)
+        if peak is not None:
+            verdict, reason = "does not fit", f"binary spikes only; the encoder emits up to {peak} events per channel and step"
         if safety and verdict != "does not fit":
             verdict = "refused"
         elif verdict != "does not fit" and power_problem:
