@@ -85,8 +85,8 @@ def test_verdicts(bundle, tmp_path):
     plain = write_bundle(dict(example("compressor")[0].files), tmp_path / "plain")
     assert check_bundle(plain).verdict() == "unsigned: no signature checked"
     [d] = check_bundle(plain, [A]).diagnostics
-    assert (d.code, d.message) == ("NM831", "the bundle is not signed (no bundle.dsse.json) and --verify-key requires "
-                                            "a signature")
+    assert (d.code, d.message) == ("NM831", ("the bundle is not signed (no bundle.dsse.json) and --verify-key "
+                                             "requires a signature"))
 
 
 def messages(folder, *args, **kwargs):

@@ -26,8 +26,8 @@ from engine.image import (
 )
 from engine.image.keys import key_id
 from engine.netlist import QuantNetwork
-from engine.trust.statement import ENVELOPE, IMAGE, sign_bundle
 from engine.spec.model import SiteSpec
+from engine.trust.statement import ENVELOPE, IMAGE, sign_bundle
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey

@@ -80,10 +80,9 @@ def measure_cortex_m4(files: Mapping[str, bytes], samples: np.ndarray | None, sa
         raise _fail("arm-none-eabi-gcc not found")
     with tempfile.TemporaryDirectory(prefix="nmspec-fw-") as tmp:
         folder = write_firmware(files, Path(tmp))
-        from engine.codegen.monocypher import default_dir, fetch
+        from engine.codegen.monocypher import make_arguments
 
-        crypto = ["MONOCYPHER_DIR=" + str(fetch(default_dir()))] if b"monocypher.c" in files.get("firmware/Makefile", b"") \
-            and b"CRYPTO := $(MONOCYPHER_DIR)" in files["firmware/Makefile"] else []
+        crypto = make_arguments(files.get("firmware/Makefile", b""))
         done = subprocess.run(["make", "-s", "arm", *crypto], cwd=folder, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise _fail(f"make arm failed: {done.stderr.strip()[-400:]}", hint="the generated C does not compile")

@@ -43,6 +43,14 @@ def default_dir() -> Path:
     return Path(override) if override else Path(__file__).resolve().parents[2] / ".deps" / "monocypher"
 
 
+def make_arguments(makefile: bytes) -> list[str]:
+    """`MONOCYPHER_DIR=...` for `make` when a bundle's firmware/Makefile compiles Monocypher
+    (a build with keys), fetching the sources once into default_dir(); else nothing."""
+    if b"CRYPTO := $(MONOCYPHER_DIR)" not in makefile:
+        return []
+    return [f"MONOCYPHER_DIR={fetch(default_dir())}"]
+
+
 def unpack(archive: bytes, dest: Path) -> None:
     digest = hashlib.sha256(archive).hexdigest()
     if digest != SDIST_SHA256:

@@ -59,7 +59,10 @@ def run_on_host(firmware: Mapping[str, bytes], samples: np.ndarray, chain, netwo
         folder = Path(scratch)
         for name, data in sorted(firmware.items()):
             (folder / name).write_bytes(data)
-        built = subprocess.run(["make", "-s", "host"], cwd=folder, capture_output=True, text=True, timeout=timeout,
+        from engine.codegen.monocypher import make_arguments
+
+        crypto = make_arguments(firmware.get("Makefile", b""))
+        built = subprocess.run(["make", "-s", "host", *crypto], cwd=folder, capture_output=True, text=True, timeout=timeout,
                                check=False)
         if built.returncode != 0:
             lines = (built.stderr or built.stdout).strip().splitlines()

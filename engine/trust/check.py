@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from engine.diagnostics import Diagnostic
+from engine.image.reader import ParsedImage
 from engine.trust import dsse
 from engine.trust.statement import ENVELOPE, IMAGE, PREDICATE_TYPE, STATEMENT_TYPE
 
@@ -92,17 +94,17 @@ def _statement_files(statement: Any) -> dict[str, tuple[str, int | None]]:
             or statement.get("predicateType") != PREDICATE_TYPE or not isinstance(statement.get("subject"), list) \
             or not isinstance(statement.get("predicate"), dict):
         raise ValueError(f"not an in-toto {STATEMENT_TYPE} with predicate {PREDICATE_TYPE}")
-    out = {}
+    out: dict[str, tuple[str, int | None]] = {}
     for s in statement["subject"]:
         name, sha = s["name"], s["digest"]["sha256"]
         size = s.get("annotations", {}).get("bytes")
         if not isinstance(name, str) or not isinstance(sha, str) or not isinstance(size, int):
-            raise ValueError("a subject lacks its name, SHA-256 or size")
+            raise TypeError("a subject lacks its name, SHA-256 or size")
         out[name] = (sha, size)
     return out
 
 
-def _image_facts(parsed, data: bytes) -> dict[str, Any]:
+def _image_facts(parsed: ParsedImage, data: bytes) -> dict[str, Any]:
     c = parsed.contents
     return {"site": c.metadata.site, "chip": c.target.chip, "family": c.target.family,
             "spec_hash": c.metadata.spec_hash, "tool_version": c.metadata.tool_version,
@@ -119,7 +121,7 @@ def _contradictions(where: Path, fields: Mapping[str, Any], facts: Mapping[str, 
     return problems
 
 
-def check_bundle(folder: Path, trusted: Iterable = (), *, retired: Iterable[str] = (),
+def check_bundle(folder: Path, trusted: Iterable[Ed25519PublicKey] = (), *, retired: Iterable[str] = (),
                  min_security_version: int | None = None) -> BundleCheck:
     """`trusted`: Ed25519 public keys; with any, the statement and the image must be signed by
     one of them. `retired`: hex key ids no longer trusted. Never raises for bad input."""
@@ -134,7 +136,7 @@ def check_bundle(folder: Path, trusted: Iterable = (), *, retired: Iterable[str]
     try:
         manifest = json.loads(manifest_path.read_bytes())
         if not isinstance(manifest, dict) or not isinstance(manifest.get("files", {}), dict):
-            raise ValueError("expected a JSON object with a files object")
+            raise TypeError("expected a JSON object with a files object")
         listed = {k: (v["sha256"], v.get("bytes")) for k, v in manifest.get("files", {}).items()}
     except (OSError, ValueError, KeyError, TypeError) as exc:
         problems.append(_error("NM804", f"not a readable bundle manifest: {exc}", manifest_path))

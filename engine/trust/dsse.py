@@ -12,9 +12,11 @@ import base64
 import binascii
 import json
 from collections.abc import Iterable
+from typing import Any
 
 import attrs
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from engine.image.keys import key_id
 
@@ -38,13 +40,13 @@ def pae(payload_type: str, payload: bytes) -> bytes:
     return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
 
 
-def sign(payload_type: str, payload: bytes, signing_key) -> dict:
+def sign(payload_type: str, payload: bytes, signing_key: Ed25519PrivateKey) -> dict[str, Any]:
     return {"payloadType": payload_type, "payload": base64.b64encode(payload).decode("ascii"),
             "signatures": [{"keyid": key_id(signing_key.public_key()).hex(),
                             "sig": base64.b64encode(signing_key.sign(pae(payload_type, payload))).decode("ascii")}]}
 
 
-def encode(envelope: dict) -> bytes:
+def encode(envelope: dict[str, Any]) -> bytes:
     return (json.dumps(envelope, sort_keys=True, indent=2) + "\n").encode("utf-8")
 
 
@@ -71,17 +73,17 @@ def parse(data: bytes) -> tuple[str, bytes, list[tuple[str, bytes]]]:
     return payload_type, payload, signatures
 
 
-def verify(data: bytes, trusted: Iterable, *, retired: Iterable[str] = ()) -> Verified:
+def verify(data: bytes, trusted: Iterable[Ed25519PublicKey], *, retired: Iterable[str] = ()) -> Verified:
     """The payload when a signature by a trusted, unretired key verifies over its PAE."""
     payload_type, payload, signatures = parse(data)
     keys = {key_id(k).hex(): k for k in trusted}
-    retired = set(retired)
+    gone = set(retired)
     message = pae(payload_type, payload)
     named = []
     for kid, sig in signatures:
         named.append(kid)
         key = keys.get(kid)
-        if key is None or kid in retired:
+        if key is None or kid in gone:
             continue
         try:
             key.verify(sig, message)
@@ -90,7 +92,7 @@ def verify(data: bytes, trusted: Iterable, *, retired: Iterable[str] = ()) -> Ve
         return Verified(payload_type, payload, kid)
     if not named:
         raise EnvelopeError("the envelope carries no signature")
-    by_retired = [k for k in named if k in retired]
+    by_retired = [k for k in named if k in gone]
     if by_retired:
         raise EnvelopeError(f"signed by retired key {by_retired[0][:16]}")
     raise EnvelopeError(f"signed by key {', '.join(k[:16] for k in named)}, which is not a trusted key "

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
 from engine.image.keys import key_id
 from engine.trust import dsse
 
@@ -19,12 +21,12 @@ MAGIC = b"NMKR"
 PAYLOAD_SIZE = len(MAGIC) + 32
 
 
-def retire(retired_public_key, signing_key) -> bytes:
+def retire(retired_public_key: Ed25519PublicKey, signing_key: Ed25519PrivateKey) -> bytes:
     """The envelope's bytes retiring `retired_public_key`, signed by `signing_key`."""
     return dsse.encode(dsse.sign(PAYLOAD_TYPE, MAGIC + key_id(retired_public_key), signing_key))
 
 
-def retired_key(data: bytes, trusted: Iterable) -> str:
+def retired_key(data: bytes, trusted: Iterable[Ed25519PublicKey]) -> str:
     """The hex id of the key an envelope retires, once a trusted key's signature verifies
     (a retirement signed by the retired key itself counts). Raises dsse.EnvelopeError."""
     verified = dsse.verify(data, trusted)

@@ -14,6 +14,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from engine.trust import dsse
 
 ENVELOPE = "bundle.dsse.json"
@@ -22,16 +24,16 @@ PREDICATE_TYPE = "urn:nmspec:bundle:v1"
 IMAGE = "model.nmc"
 
 
-def statement(files: Mapping[str, bytes], predicate: Mapping[str, Any]) -> dict:
+def statement(files: Mapping[str, bytes], predicate: Mapping[str, Any]) -> dict[str, Any]:
     subjects = [{"name": path, "digest": {"sha256": hashlib.sha256(data).hexdigest()}, "annotations": {"bytes": len(data)}}
                 for path, data in sorted(files.items()) if path != ENVELOPE]
     return {"_type": STATEMENT_TYPE, "subject": subjects, "predicateType": PREDICATE_TYPE, "predicate": dict(predicate)}
 
 
-def payload(value: dict) -> bytes:
+def payload(value: dict[str, Any]) -> bytes:
     return (json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
 
 
-def sign_bundle(files: Mapping[str, bytes], predicate: Mapping[str, Any], signing_key) -> bytes:
+def sign_bundle(files: Mapping[str, bytes], predicate: Mapping[str, Any], signing_key: Ed25519PrivateKey) -> bytes:
     """The envelope's bytes over every file in `files` (the envelope itself excluded)."""
     return dsse.encode(dsse.sign(dsse.IN_TOTO_PAYLOAD_TYPE, payload(statement(files, predicate)), signing_key))
