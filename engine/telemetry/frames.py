@@ -99,7 +99,7 @@ STATUS = Frame("status", 0x01, 2, "the status uplink, once per status interval",
     Field("battery_mv", "u16", "cell voltage under the radio's load, mV (0: the board does not measure it)"),
     Field("charge_used_uah", "u32", "charge drawn from the cell since it was fitted, uAh (0xFFFFFFFF: no gauge)"),
     Field("rollbacks", "u8", "rollbacks since boot", saturating=True),
-    Field("security_version", "u32", "security version of the running image (the lowest the node accepts)"),
+    Field("security_version", "u32", "security version of the running image (0 before image format 2)"),
     Field("worst_latency_s", "u16", "longest time from an anomaly to its delivered uplink since the last status, s",
           saturating=True),
     Field("margin_min", "u8", "smallest decision margin (winning output count minus the runner-up) since the last "
