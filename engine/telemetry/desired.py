@@ -15,6 +15,7 @@ import re
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from engine.image import layout as L
 from engine.telemetry.status import Desired
@@ -32,7 +33,7 @@ def model_version(image: bytes) -> int:
     """The frames' model_version: the first four bytes of the image's SHA-256 (its trailer),
     little-endian."""
     header = L.HEADER.unpack(image)
-    start = int(header["trailer_offset"]) + L.TRAILER.offsets["sha256"]
+    start = int(str(header["trailer_offset"])) + L.TRAILER.offsets["sha256"]
     return int.from_bytes(image[start:start + 4], "little")
 
 
@@ -41,11 +42,11 @@ def security_version(image: bytes) -> int:
     offset = L.TRAILER.offsets.get("security_version")
     if offset is None:
         return 0
-    start = int(L.HEADER.unpack(image)["trailer_offset"]) + offset
+    start = int(str(L.HEADER.unpack(image)["trailer_offset"])) + offset
     return int.from_bytes(image[start:start + 4], "little")
 
 
-def desired_from_files(image: bytes, report: Mapping, revision: str, where: str) -> Desired:
+def desired_from_files(image: bytes, report: Mapping[str, Any], revision: str, where: str) -> Desired:
     try:
         power = report["resolve"]["power"]
         alerts = report["firmware"]["alerts"]
