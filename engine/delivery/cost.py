@@ -31,7 +31,7 @@ def update_cost(data: Mapping[str, Any], catalog, image_bytes: int, voltage_v: f
     out = {"region": REPORT_REGION, "data_rate": rate.name, "loss_rate": REPORT_LOSS, "image_bytes": image_bytes,
            "fragments": plan.total_fragments, "fragment_bytes": plan.fragment_size, "airtime_s": plan.airtime_s,
            "deliver_h": round(plan.deliver_s / 3600, 3), "energy_J": plan.node_energy_j,
-           "charge_mAh": plan.node_charge_mah}
+           "charge_mAh": plan.node_charge_mah, "decoder_ok": plan.decoder_ok}
     if usable_ah:
         out["share_of_cell"] = round(plan.node_charge_mah / (usable_ah * 1000), 6)
     return out

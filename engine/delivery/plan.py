@@ -76,7 +76,7 @@ def parity_for(data_fragments: int, loss_rate: float) -> tuple[int, float]:
         ok = float(binom.sf(need - 1, total, 1 - loss_rate))
         if ok >= CONFIDENCE or total >= 16383:
             return parity, ok
-        parity += max(1, parity // 20)
+        parity += 1
 
 
 def plan_delivery(image_bytes: int, region: str, data_rate: str, loss_rate: float, rx_current_a: float,
