@@ -66,5 +66,5 @@ def table_rows() -> list[str]:
 
 def test_docs_show_the_delivery_plan_of_every_example():
     text = (ROOT / "docs" / "field-updates.md").read_text()
-    block = re.search(r"<!-- delivery-table.*?-->\n(.*?)<!-- end delivery-table -->", text, re.S).group(1)
+    block = re.search(r"<!-- delivery-table.*?-->\n(.*?)<!-- end delivery-table -->", text, re.DOTALL).group(1)
     assert block.splitlines()[2:] == table_rows()

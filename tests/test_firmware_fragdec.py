@@ -76,14 +76,14 @@ def test_host_rebuilds_the_image_under_loss(host, loss, seed):
     assert int(result["ram"]) == ram_bytes(8, 4, slot)
     if loss:
         assert int(result["lost"]) > 0  # parity did the work
-    state = [line for line in out.splitlines() if line.startswith("fragments status=ok")][0]
+    state = next(line for line in out.splitlines() if line.startswith("fragments status=ok"))
     assert "active=1 state=2" in state  # the update's sanity window runs (docs/firmware.md)
     assert chip_loads(out) == [hashlib.sha256(image_a).hexdigest()] + [hashlib.sha256(image_b).hexdigest()] * 2
 
 
 def test_host_refuses_with_too_many_lost(host):
     folder, image_a, image_b = host
-    data, m = stream(image_b, parity=20, loss=0.3, seed=4)
+    data, _m = stream(image_b, parity=20, loss=0.3, seed=4)
     (folder / "s.bin").write_bytes(data)
     out = run_host(folder, ["factory A.nmc 0", "boot", "fragments s.bin", "boot", "run nominal.bin 0"])
     result = outcome(out)
@@ -146,7 +146,7 @@ def arm(tmp_path_factory):
 @pytest.mark.parametrize("loss, seed, parity, expect", [(0.0, 11, 40, "done"), (0.1, 12, 40, "done"),
                                                         (0.3, 13, 80, "done"), (0.5, 14, 20, "lost")])
 def test_cortex_m4_rebuilds_the_image_under_loss(arm, loss, seed, parity, expect):
-    folder, image_a, image_b = arm
+    folder, _image_a, image_b = arm
     data, _ = stream(image_b, parity=parity, loss=loss, seed=seed)
     (folder / "s.bin").write_bytes(data)
     out = run_qemu(folder, "fragments", "A.nmc", "s.bin")

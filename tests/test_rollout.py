@@ -126,7 +126,7 @@ def test_a_canary_that_fails_its_sanity_window_halts_the_rollout_after_wave_1(fl
 
 
 def test_healthy_canaries_after_their_soak_start_wave_2(fleet, tmp_path):
-    code, out, err, js = status(fleet, tmp_path, observations(NOW))
+    code, _out, err, js = status(fleet, tmp_path, observations(NOW))
     assert code == 0, err
     _, half, _ = expected_waves()
     assert [w["decision"] for w in js["waves"]] == ["done", "start", "not started"]

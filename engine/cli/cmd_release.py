@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -95,8 +96,8 @@ def release_document(old: str, new: str, region: str, loss: float, old_bundles, 
 
 
 def _render(document) -> str:
-    lines = [f"release {document['old']} -> {document['new']} ({document['region']}, "
-             f"{document['loss_rate']:.0%} fragment loss planned for)"]
+    lines = [(f"release {document['old']} -> {document['new']} ({document['region']}, "
+             f"{document['loss_rate']:.0%} fragment loss planned for)")]
     width = max([len(s["site"]) for s in document["sites"]] + [4])
     for site in document["sites"]:
         note = "  [full image path]" if site["full_image_path"] else ""
@@ -128,11 +129,7 @@ def _write(out: Path, document, groups, new_bundles) -> None:
     stage = Path(tempfile.mkdtemp(prefix=".nmspec-release-", dir=out.parent))
     try:
         (stage / "release.json").write_bytes(canonical_json(document))
-        images = {}
-        for files in new_bundles.values():
-            import hashlib
-
-            images[hashlib.sha256(files["model.nmc"]).hexdigest()] = files["model.nmc"]
+        images = {hashlib.sha256(files["model.nmc"]).hexdigest(): files["model.nmc"] for files in new_bundles.values()}
         for group in groups:
             folder = stage / group.name
             folder.mkdir()

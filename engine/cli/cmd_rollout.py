@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from engine.cli.common import EXIT_OK, EXIT_USAGE, emit_diagnostics
+from engine.cli.common import EXIT_OK, emit_diagnostics
 from engine.diagnostics import Diagnostic, StageError
 
 EXIT_HOLD, EXIT_ROLL_BACK = 4, 5

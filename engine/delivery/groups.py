@@ -58,8 +58,8 @@ def group_sites(links: Sequence[SiteLink], plans: Mapping[tuple[str, int], Deliv
         exponent = max(0, math.ceil(math.log2(max(plan.deliver_s, 1.0))))
         notes = ()
         if exponent > MAX_SESSION_TIMEOUT_EXPONENT:
-            notes = (f"{plan.deliver_s / 3600:.1f} h at the duty-cycle limit exceeds the longest Class C session "
-                     f"(2**{MAX_SESSION_TIMEOUT_EXPONENT} s): the server opens successive sessions",)
+            notes = ((f"{plan.deliver_s / 3600:.1f} h at the duty-cycle limit exceeds the longest Class C session "
+                     f"(2**{MAX_SESSION_TIMEOUT_EXPONENT} s): the server opens successive sessions"),)
             exponent = MAX_SESSION_TIMEOUT_EXPONENT
         name = f"{sha[:12]}-{plan.data_rate.lower()}"
         addr = int.from_bytes(hashlib.sha256(f"nmspec multicast {name}".encode()).digest()[:4], "little")

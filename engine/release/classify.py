@@ -86,8 +86,8 @@ def classify_site(old_files: Mapping[str, bytes] | None, new_files: Mapping[str,
     blockers = model_update_blockers(old, new)
     if blockers:
         return SiteChange(new.site, "firmware", blockers + tuple(config), len(new.image), sha)
-    return SiteChange(new.site, "model", (f"image {old.image_digest()[:12]} -> {sha[:12]}: the running firmware "
-                                          "accepts it",) + tuple(config), len(new.image), sha)
+    return SiteChange(new.site, "model", ((f"image {old.image_digest()[:12]} -> {sha[:12]}: the running firmware "
+                                          "accepts it"),) + tuple(config), len(new.image), sha)
 
 
 def classify(old: Mapping[str, Mapping[str, bytes]], new: Mapping[str, Mapping[str, bytes]], old_label: str,

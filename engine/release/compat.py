@@ -8,7 +8,6 @@ from engine.image import ImageError, parse_image
 from engine.image import layout as L
 from engine.release.facts import BundleFacts
 
-
 # nmc_config.h settings the firmware compiles in and an image cannot change
 COMPILED_SETTINGS = ("NM_SITE_NAME", "NM_STEP_US", "NM_WINDOW_STEPS", "NM_INTERVAL_S", "NM_STEP_DEADLINE_US",
                      "NM_DEAD_NEURON_MAX_PERMILLE", "NM_SAFETY_LEVEL", "NM_LEARNING_UNLOCKABLE", "NM_REQUIRE_SIGNATURE",

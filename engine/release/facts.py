@@ -13,7 +13,7 @@ import attrs
 # a change to these alone is a configuration update
 CONFIG_DEFINES = ("NM_ALERT_CONFIRMED", "NM_ALERT_RETRIES", "NM_ALERT_MAX_LATENCY_S", "NM_ALERT_RETRY_GAP_S",
                   "NM_ALERT_DUTY_GAP_S", "NM_ALERT_STATUS_INTERVAL_S", "NM_RADIO_SPREADING_FACTOR")
-_DEFINE = re.compile(r"^#define (NM_[A-Z0-9_]+) (.+?)\s*$", re.M)
+_DEFINE = re.compile(r"^#define (NM_[A-Z0-9_]+) (.+?)\s*$", re.MULTILINE)
 
 
 @attrs.frozen

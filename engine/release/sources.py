@@ -68,19 +68,25 @@ def _build_specs(path: Path, catalog_dirs: tuple[str, ...]) -> dict[str, dict[st
     return out
 
 
+def _release_at(target: Path, catalog_dirs: tuple[str, ...]) -> dict[str, dict[str, bytes]]:
+    """Specs when the path holds any (built in memory), else the bundles under it."""
+    if target.is_file() or any(target.rglob("*.yaml")) or any(target.rglob("*.yml")):
+        return _build_specs(target, catalog_dirs)
+    return _bundles_under(target)
+
+
 def release_bundles(source: str, scratch: Path, catalog_dirs: tuple[str, ...] = (),
                     default_path: str = ".") -> Mapping[str, Mapping[str, bytes]]:
-    """site -> bundle files for the release `source` names."""
+    """site -> bundle files for the release `source` names: a path in the working tree, or
+    REV / REV:PATH of the git repository around the working folder."""
     path = Path(source)
     if path.exists():
-        if path.is_dir() and any(path.rglob("manifest.json")):
-            return _bundles_under(path)
-        return _build_specs(path, catalog_dirs)
+        if path.is_dir() and (path / "manifest.json").is_file():
+            return _bundles_under(path)  # one bundle folder
+        return _release_at(path, catalog_dirs)
     revision, _, inner = source.partition(":")
     tree, prefix = _tree_at(revision, scratch)
     target = tree / prefix / (inner or default_path)
     if not target.exists():
         raise SourceError(f"'{inner or default_path}' does not exist at revision {revision}")
-    if target.is_dir() and any(target.rglob("manifest.json")) and not any(target.rglob("*.yaml")):
-        return _bundles_under(target)
-    return _build_specs(target, catalog_dirs)
+    return _release_at(target, catalog_dirs)

@@ -72,13 +72,13 @@ def _wave_gates(sites, observations: Mapping[str, SiteObservation], gates, soak_
         updated,
         check("no_rollback", [(s, f"{o.rollbacks} rollback{'s' if o.rollbacks != 1 else ''} reported")
                               for s, o in live.items() if o.rollbacks > gates.max_rollbacks]),
-        check("anomaly_rate", [(s, f"anomaly rate {o.anomaly_rate:.3f} > {gates.max_anomaly_rate:g} "
-                                   f"({o.anomalies} of {o.windows} windows)")
+        check("anomaly_rate", [(s, (f"anomaly rate {o.anomaly_rate:.3f} > {gates.max_anomaly_rate:g} "
+                                   f"({o.anomalies} of {o.windows} windows)"))
                                for s, o in live.items() if o.anomaly_rate > gates.max_anomaly_rate]),
         check("fallback_windows", [(s, f"{o.fallback_windows} windows on the CPU fallback > {gates.max_fallback_windows}")
                                    for s, o in live.items() if o.fallback_windows > gates.max_fallback_windows]),
-        check("battery", [(s, f"{o.battery_used_mah:g} mAh used, {o.battery_predicted_mah:g} mAh predicted "
-                              f"(+{gates.battery_margin:.0%} allowed)")
+        check("battery", [(s, (f"{o.battery_used_mah:g} mAh used, {o.battery_predicted_mah:g} mAh predicted "
+                              f"(+{gates.battery_margin:.0%} allowed)"))
                           for s, o in live.items()
                           if o.battery_used_mah is not None and o.battery_predicted_mah is not None
                           and o.battery_used_mah > o.battery_predicted_mah * (1 + gates.battery_margin)]),
