@@ -3,30 +3,28 @@ costs the node, at the site's spreading factor in EU868 with a tenth of the frag
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from engine.delivery.plan import plan_delivery
 from engine.delivery.regions import REGIONS
+from engine.spec.model import SiteSpec
 
 REPORT_REGION = "EU868"
 REPORT_LOSS = 0.1
 
 
-def update_cost(data: Mapping[str, Any], catalog, image_bytes: int, voltage_v: float,
+def update_cost(spec: SiteSpec, catalog, image_bytes: int, voltage_v: float,
                 usable_ah: float | None) -> dict[str, Any] | None:
-    radio = ((data.get("power") or {}).get("radio") or {})
-    if not radio.get("part"):
+    radio = spec.power.radio
+    if radio is None:
         return None
     from engine.catalog import MissingFigure
-    from engine.resolve import _overrides
 
-    part = catalog.part("radios", radio["part"])
     try:
-        rx = part.require("rx_current", _overrides(data)["radios"])
+        rx = catalog.part("radios", radio.part).require("rx_current", spec.part_overrides()["radios"])
     except MissingFigure:
         return None
-    rate = REGIONS[REPORT_REGION].for_spreading_factor(int(radio.get("spreading_factor", 7)))
+    rate = REGIONS[REPORT_REGION].for_spreading_factor(radio.spreading_factor)
     plan = plan_delivery(image_bytes, REPORT_REGION, rate.name, REPORT_LOSS, rx, voltage_v)
     out = {"region": REPORT_REGION, "data_rate": rate.name, "loss_rate": REPORT_LOSS, "image_bytes": image_bytes,
            "fragments": plan.total_fragments, "fragment_bytes": plan.fragment_size, "airtime_s": plan.airtime_s,
