@@ -7,13 +7,14 @@ from typing import Any
 
 from engine.delivery.plan import plan_delivery
 from engine.delivery.regions import REGIONS
+from engine.catalog import Catalog
 from engine.spec.model import SiteSpec
 
 REPORT_REGION = "EU868"
 REPORT_LOSS = 0.1
 
 
-def update_cost(spec: SiteSpec, catalog, image_bytes: int, voltage_v: float,
+def update_cost(spec: SiteSpec, catalog: Catalog, image_bytes: int, voltage_v: float,
                 usable_ah: float | None) -> dict[str, Any] | None:
     radio = spec.power.radio
     if radio is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from typing import Any
 from collections.abc import Mapping, Sequence
 
 import attrs
@@ -41,7 +42,7 @@ class MulticastGroup:
     plan: DeliveryPlan
     notes: tuple[str, ...] = ()
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         return {"name": self.name, "mc_group_id": self.mc_group_id, "mc_addr": f"{self.mc_addr:08x}",
                 "session_time_out": self.session_time_out, "sites": list(self.sites),
                 "image_sha256": self.image_sha256, "plan": self.plan.summary(), "notes": list(self.notes)}
@@ -56,7 +57,7 @@ def group_sites(links: Sequence[SiteLink], plans: Mapping[tuple[str, int], Deliv
     for (sha, sf), members in sorted(buckets.items(), key=lambda item: item[1][0].site):
         plan = plans[(sha, sf)]
         exponent = max(0, math.ceil(math.log2(max(plan.deliver_s, 1.0))))
-        notes = ()
+        notes: tuple[str, ...] = ()
         if exponent > MAX_SESSION_TIMEOUT_EXPONENT:
             notes = ((f"{plan.deliver_s / 3600:.1f} h at the duty-cycle limit exceeds the longest Class C session "
                      f"(2**{MAX_SESSION_TIMEOUT_EXPONENT} s): the server opens successive sessions"),)

@@ -6,6 +6,7 @@ from the first fragment to the last)."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import attrs
 from scipy.stats import binom
@@ -52,7 +53,7 @@ class DeliveryPlan:
     def total_fragments(self) -> int:
         return self.data_fragments + self.parity_fragments
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         out = attrs.asdict(self)
         out["total_fragments"] = self.total_fragments
         out["deliver_h"] = round(self.deliver_s / 3600, 3)

@@ -4,7 +4,7 @@ sent. One function holds them all; each refusal is a sentence naming what differ
 
 from __future__ import annotations
 
-from engine.image import ImageError, parse_image
+from engine.image import ImageError, ParsedImage, parse_image
 from engine.image import layout as L
 from engine.release.facts import BundleFacts
 
@@ -76,7 +76,7 @@ def model_update_blockers(running: BundleFacts, new: BundleFacts) -> tuple[str, 
     return tuple(out)
 
 
-def _signature_blockers(running: BundleFacts, new: BundleFacts, parsed) -> list[str]:
+def _signature_blockers(running: BundleFacts, new: BundleFacts, parsed: ParsedImage) -> list[str]:
     if not running.define_int("NM_REQUIRE_SIGNATURE"):
         return []
     if parsed.signature == "unsigned":

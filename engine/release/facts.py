@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
@@ -23,8 +24,8 @@ class BundleFacts:
     image: bytes
     firmware: Mapping[str, bytes]  # name inside firmware/ -> bytes
     defines: Mapping[str, str]  # nmc_config.h
-    manifest: Mapping
-    report: Mapping
+    manifest: Mapping[str, Any]
+    report: Mapping[str, Any]
 
     def define_int(self, name: str) -> int | None:
         value = self.defines.get(name)

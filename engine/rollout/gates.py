@@ -4,10 +4,11 @@ function of the plan, the observations and the time they were taken."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import attrs
 
+from engine.rollout.model import Gates
 from engine.rollout.select import RolloutPlan
 
 # a wave: done (its gates pass), start (the waves before it are done: send it the update now),
@@ -58,10 +59,11 @@ class RolloutStatus:
     reason: str
 
 
-def _wave_gates(sites, observations: Mapping[str, SiteObservation], gates, soak_s: float, now_s: float):
+def _wave_gates(sites: Sequence[str], observations: Mapping[str, SiteObservation], gates: Gates, soak_s: float,
+                now_s: float) -> tuple[GateResult, ...]:
     seen = {site: observations.get(site) for site in sites}
 
-    def check(name, bad):
+    def check(name: str, bad: list[tuple[str, str]]) -> GateResult:
         failing = tuple((site, detail) for site, detail in bad)
         return GateResult(name, not failing, failing)
 
@@ -87,7 +89,7 @@ def _wave_gates(sites, observations: Mapping[str, SiteObservation], gates, soak_
                             for s, o in live.items()
                             if o.last_seen_s is None or now_s - o.last_seen_s > gates.max_silence_s]),
     ]
-    started = [o.update_started_s for o in live.values()]
+    started = [o.update_started_s for o in live.values() if o.update_started_s is not None]
     soaked = bool(started) and updated.passed and now_s - max(started) >= soak_s
     left = soak_s - (now_s - max(started)) if started else soak_s
     results.append(GateResult("soak", soaked, () if soaked else (("", f"{max(left, 0) / 3600:.1f} h of soak left"),)))

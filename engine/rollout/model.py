@@ -3,15 +3,16 @@ reader so every mistake gets a diagnostic at its line and column."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import attrs
 import jsonschema
 
-from engine.diagnostics import Diagnostic, StageError, has_errors
+from engine.diagnostics import Diagnostic, Origin, StageError, has_errors
 from engine.spec.schema_check import load_schema
 from engine.spec.units import parse_quantity
-from engine.spec.yamlread import dotted, pointer_join, read_file
+from engine.spec.yamlread import ReadResult, dotted, pointer_join, read_file
 
 SCHEMA = "rollout.schema.json"
 
@@ -42,7 +43,7 @@ class Rollout:
     sites_folder: Path | None  # the specs it covers
 
 
-def _origin(result, pointer: str):
+def _origin(result: ReadResult, pointer: str) -> Origin | None:
     while True:
         origin = result.source_map.values.get(pointer) or result.source_map.keys.get(pointer)
         if origin is not None or not pointer:
@@ -50,7 +51,7 @@ def _origin(result, pointer: str):
         pointer = pointer.rsplit("/", 1)[0]
 
 
-def _pointer(path) -> str:
+def _pointer(path: Iterable[str | int]) -> str:
     pointer = ""
     for token in path:
         pointer = pointer_join(pointer, token)
@@ -70,6 +71,7 @@ def load_rollout(path: str | Path, display: str | None = None) -> Rollout:
     for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
         pointer = _pointer(error.absolute_path)
         where = dotted(pointer) or "the rollout"
+        hint: str | None
         if error.validator == "oneOf":
             message = f"{where}: a wave selects its sites by exactly one of sites, labels or percent"
             hint = "keep one of the three keys"
@@ -78,7 +80,8 @@ def load_rollout(path: str | Path, display: str | None = None) -> Rollout:
             hint = "see schemas/rollout.schema.json for the keys a rollout takes"
         else:
             message = f"{where}: {error.message}"
-            hint = error.schema.get("description") if isinstance(error.schema, dict) else None
+            described = error.schema.get("description") if isinstance(error.schema, dict) else None
+            hint = described if isinstance(described, str) else None
         problems.append(Diagnostic.at(_origin(result, pointer), "NM931", message, path=pointer, hint=hint))
     if has_errors(problems):
         raise StageError(problems)

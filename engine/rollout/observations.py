@@ -10,12 +10,13 @@ the same file always gives the same verdict)."""
 from __future__ import annotations
 
 import json
+from typing import NoReturn
 from pathlib import Path
 
 from engine.diagnostics import Diagnostic, StageError
 from engine.rollout.gates import SiteObservation
 
-FIELDS = {"site": str, "update_started": (int, float, type(None)), "rollbacks": int, "windows": int,
+FIELDS: dict[str, type | tuple[type, ...]] = {"site": str, "update_started": (int, float, type(None)), "rollbacks": int, "windows": int,
           "anomalies": int, "fallback_windows": int, "battery_used_mAh": (int, float, type(None)),
           "battery_predicted_mAh": (int, float, type(None)), "last_seen": (int, float, type(None))}
 
@@ -24,7 +25,7 @@ def load_observations(path: str | Path) -> tuple[dict[str, SiteObservation], flo
     """(site -> observation, observed_at). Raises StageError NM940 naming what is wrong."""
     where = str(path)
 
-    def fail(message: str, hint: str | None = None):
+    def fail(message: str, hint: str | None = None) -> NoReturn:
         raise StageError([Diagnostic("error", "NM940", message, file=where, hint=hint)])
 
     try:
