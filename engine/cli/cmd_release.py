@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -121,30 +119,21 @@ def _render(document) -> str:
 
 
 def _write(out: Path, document, groups, new_bundles) -> None:
-    """Everything into a fresh folder beside `out`, then renamed: never half written."""
+    """release.json and, per multicast group, session.json and fragments.bin; all or nothing."""
     from engine.codegen.bundle import canonical_json
     from engine.delivery.fragments import encode, session_for
+    from engine.fs import write_atomically
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=".nmspec-release-", dir=out.parent))
-    try:
-        (stage / "release.json").write_bytes(canonical_json(document))
-        images = {hashlib.sha256(files["model.nmc"]).hexdigest(): files["model.nmc"] for files in new_bundles.values()}
-        for group in groups:
-            folder = stage / group.name
-            folder.mkdir()
-            session = session_for(group.plan.image_bytes, group.plan.fragment_size, group.plan.parity_fragments)
-            setup = session.setup_request()
-            (folder / "fragments.bin").write_bytes(setup + b"".join(encode(images[group.image_sha256], session)))
-            (folder / "session.json").write_bytes(canonical_json({
-                **group.summary(), "frag_session_setup_req": setup.hex(), "fragment_port": 201,
-                "fragments_file": "FragSessionSetupReq, then every DataFragment command in sending order"}))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(stage, out)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
+    files = {"release.json": canonical_json(document)}
+    images = {hashlib.sha256(files_["model.nmc"]).hexdigest(): files_["model.nmc"] for files_ in new_bundles.values()}
+    for group in groups:
+        session = session_for(group.plan.image_bytes, group.plan.fragment_size, group.plan.parity_fragments)
+        setup = session.setup_request()
+        files[f"{group.name}/fragments.bin"] = setup + b"".join(encode(images[group.image_sha256], session))
+        files[f"{group.name}/session.json"] = canonical_json({
+            **group.summary(), "frag_session_setup_req": setup.hex(), "fragment_port": 201,
+            "fragments_file": "FragSessionSetupReq, then every DataFragment command in sending order"})
+    write_atomically(files, out)
 
 
 def run_plan(args) -> int:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.catalog import Catalog
 from engine.delivery.plan import plan_delivery
 from engine.delivery.regions import REGIONS
-from engine.catalog import Catalog
 from engine.spec.model import SiteSpec
 
 REPORT_REGION = "EU868"

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import Any
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import attrs
 

@@ -10,8 +10,8 @@ the same file always gives the same verdict)."""
 from __future__ import annotations
 
 import json
-from typing import NoReturn
 from pathlib import Path
+from typing import NoReturn
 
 from engine.diagnostics import Diagnostic, StageError
 from engine.rollout.gates import SiteObservation
