@@ -33,6 +33,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("keygen", "make an Ed25519 key pair for signing images", "image"),
     ("release", "what each site needs between two releases, and its LoRaWAN delivery", "field updates"),
     ("rollout", "waves of a rollout and whether the next may start", "field updates"),
+    ("fleet", "field telemetry: ingest uplinks, fleet status, payload codec", "telemetry"),
 )
 
 
