@@ -68,10 +68,11 @@ def test_each_site_is_classified_with_its_reason(plan):
     document, _ = plan
     sites = {s["site"]: s for s in document["sites"]}
     radio = sites["plant-000/compressor-1"]
-    # the uplink's duty gap: ceil(time on air x 99) of a 24 B status frame + 13 B of LoRaWAN framing,
-    # 125 kHz, CR 4/5, CRC: SF7 (8 + 12*5 + 12.25) x 1.024 ms = 82.2 ms -> 9 s; SF9 (8 + 9*5 + 12.25)
-    # x 4.096 ms = 267.3 ms -> 27 s
-    assert (radio["kind"], radio["reasons"]) == ("configuration", ["NM_ALERT_DUTY_GAP_S 9 -> 27",
+    # the uplink's duty gap: ceil(time on air x 99) of a 39 B status frame + 13 B of LoRaWAN framing,
+    # 125 kHz, CR 4/5, CRC: SF7 ceil((416 - 28 + 28 + 16) / 28) = 16 -> (8 + 16*5 + 12.25) x 1.024 ms
+    # = 102.7 ms -> 11 s; SF9 ceil((416 - 36 + 28 + 16) / 36) = 12 -> (8 + 12*5 + 12.25) x 4.096 ms
+    # = 328.7 ms -> 33 s
+    assert (radio["kind"], radio["reasons"]) == ("configuration", ["NM_ALERT_DUTY_GAP_S 11 -> 33",
                                                                    "NM_RADIO_SPREADING_FACTOR 7 -> 9"])
     assert radio["full_image_path"] is False
     model = sites["plant-000/compressor-2"]
