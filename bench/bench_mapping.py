@@ -127,11 +127,17 @@ def main(families=FAMILIES, sizes=SIZES) -> list[dict]:
             for row in case:
                 print(_line(row), flush=True)
             rows += case
-    if set(families) == set(FAMILIES) and tuple(sizes) == SIZES:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps({"core": "256 neurons, 65536 synapses, 4096 input/output axons, 70% duty, 64x64 mesh",
-                                       "baselines": sorted(baselines), "rows": rows}, indent=2, sort_keys=True) + "\n")
+            if set(families) == set(FAMILIES):
+                # after every case, so a run stopped on a loaded machine keeps what it measured
+                _write(baselines, rows, complete=tuple(sizes) == SIZES and neurons == sizes[-1] and family == families[-1])
     return rows
+
+
+def _write(baselines, rows, complete: bool) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"core": "256 neurons, 65536 synapses, 4096 input/output axons, 70% duty, 64x64 mesh",
+                                   "baselines": sorted(baselines), "complete": complete, "rows": rows},
+                                  indent=2, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":
