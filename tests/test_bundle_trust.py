@@ -69,7 +69,8 @@ def test_the_statement_names_every_file_and_verifies_by_hand(signed):
     image = parse_image(signed["model.nmc"], verify_key=A)
     assert statement["predicate"] == {
         "site": "demo-plant/compressor-1", "chip": image.contents.target.chip, "family": "xylo",
-        "spec_hash": image.contents.metadata.spec_hash, "tool_version": image.contents.metadata.tool_version,
+        "spec_hash": json.loads(signed["manifest.json"])["spec_hash"], "image_hash": image.contents.metadata.spec_hash,
+        "tool_version": image.contents.metadata.tool_version,
         "key_id": ID_A, "security_version": 0, "source_date_epoch": None,
         "image": {"name": "model.nmc", "sha256": hashlib.sha256(signed["model.nmc"]).hexdigest()}}
     manifest = json.loads(signed["manifest.json"])

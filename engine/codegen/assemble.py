@@ -93,7 +93,7 @@ def bundle_files(contents: ImageContents, firmware: Mapping[str, bytes], report:
     }
     files["manifest.json"] = manifest(files, fields)
     if signing_key is not None:
-        predicate = {k: fields[k] for k in ("site", "spec_hash", "tool_version", "chip", "family", "key_id",
+        predicate = {k: fields[k] for k in ("site", "spec_hash", "image_hash", "tool_version", "chip", "family", "key_id",
                                             "security_version", "source_date_epoch")}
         predicate["image"] = {"name": IMAGE, "sha256": fields["image_sha256"]}
         files[ENVELOPE] = sign_bundle(files, predicate, signing_key)

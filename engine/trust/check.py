@@ -107,14 +107,14 @@ def _statement_files(statement: Any) -> dict[str, tuple[str, int | None]]:
 def _image_facts(parsed: ParsedImage, data: bytes) -> dict[str, Any]:
     c = parsed.contents
     return {"site": c.metadata.site, "chip": c.target.chip, "family": c.target.family,
-            "spec_hash": c.metadata.spec_hash, "tool_version": c.metadata.tool_version,
+            "image_hash": c.metadata.spec_hash, "tool_version": c.metadata.tool_version,
             "security_version": parsed.security_version, "key_id": parsed.key_id or None,
             "image_sha256": hashlib.sha256(data).hexdigest()}
 
 
 def _contradictions(where: Path, fields: Mapping[str, Any], facts: Mapping[str, Any]) -> list[Diagnostic]:
     problems = []
-    for name in ("site", "chip", "family", "spec_hash", "security_version", "key_id", "image_sha256"):
+    for name in ("site", "chip", "family", "image_hash", "security_version", "key_id", "image_sha256"):
         if name in fields and fields[name] != facts[name]:
             problems.append(_error("NM833", f"{name} is {fields[name]!r} but model.nmc says {facts[name]!r}", where,
                                    hint="the bundle's files were changed after the build; rebuild it"))
