@@ -4,6 +4,10 @@ windows, fallbacks and anomalies count from there."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from spec_cases import run_cli
+
 from engine.rollout.from_telemetry import observations
 from engine.rollout.gates import evaluate
 from engine.rollout.model import Gates, Rollout, Wave
@@ -54,3 +58,14 @@ def test_observations_count_from_the_first_report_of_the_desired_image():
     verdict = evaluate(plan, seen, 40 * H / 1000)
     assert (verdict.decision, verdict.reason) == ("roll back",
                                                   "wave canary: gate no_rollback fails: plant-1/b: 1 rollback reported")
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_store_options_are_checked(tmp_path):
+    code, _, err = run_cli(["rollout", "status", "specs/rollout.yaml", "--db", str(tmp_path / "state.db")], ROOT)
+    assert (code, err) == (2, "nmspec rollout status: --db needs --bundles (the release rolling out)\n")
+    code, _, err = run_cli(["rollout", "status", "specs/rollout.yaml", "--db", str(tmp_path / "state.db"),
+                            "--bundles", str(tmp_path / "none")], ROOT)
+    assert code == 1 and "error[NM941]: " in err and "no such bundles folder" in err

@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from engine.cli.common import EXIT_OK, emit_diagnostics
+from engine.cli.common import EXIT_OK, EXIT_USAGE, emit_diagnostics
 from engine.diagnostics import Diagnostic, StageError
 
 EXIT_HOLD, EXIT_ROLL_BACK = 4, 5
@@ -138,7 +138,10 @@ def _from_store(args):
         raise StageError([Diagnostic("error", "NM941", str(exc))]) from None
     if args.now:
         try:
-            now_ms = int(datetime.fromisoformat(args.now.replace("Z", "+00:00")).timestamp() * 1000)
+            moment = datetime.fromisoformat(args.now)
+            if moment.tzinfo is None:
+                raise ValueError("no time zone")
+            now_ms = int(moment.timestamp() * 1000)
         except ValueError:
             raise StageError([Diagnostic("error", "NM941", f"--now {args.now}: not an RFC 3339 time",
                                          hint="for example 2027-01-31T12:00:00Z")]) from None
