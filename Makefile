@@ -8,7 +8,7 @@ EXAMPLE ?= specs/examples/compressor.yaml
 
 EDITOR_STAMP := tools/editor/node_modules/.installed
 
-.PHONY: install editor system-deps demo test bench lint clean
+.PHONY: install editor system-deps demo test typecheck bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,8 @@ $(EDITOR_STAMP): tools/editor/package.json
 editor: $(EDITOR_STAMP)
 
 # Debian packages for the firmware's Cortex-M4 build, its emulator, OpenSSL's libcrypto (Ed25519 in
-# the host firmware tests) and the editor test (needs root or sudo). Only what is missing is asked
+# the host firmware tests), the editor test, the MQTT broker and the PostgreSQL server of the
+# telemetry tests and the headless browser of the fleet page's test (needs root or sudo). Only what is missing is asked
 # for: a machine whose Node.js already bundles npm (NodeSource builds) conflicts with Debian's npm.
 system-deps:
 	@need=""; \
@@ -37,6 +38,9 @@ system-deps:
 	[ -f /usr/include/openssl/evp.h ] || need="$$need libssl-dev"; \
 	command -v node >/dev/null || need="$$need nodejs"; \
 	command -v npm >/dev/null || need="$$need npm"; \
+	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need="$$need mosquitto"; \
+	command -v chromium >/dev/null || need="$$need chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$$need postgresql"; \
 	if [ -z "$$need" ]; then echo "system packages present"; else \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q --no-install-recommends $$need; \
@@ -61,14 +65,22 @@ demo: system-deps install
 	@echo; echo "== verification"; $(NMSPEC) verify $(DEMO_OUT)/$(DEMO_SITE) --verify-key $(DEMO_KEY).pub
 	@echo; echo "== held-out accuracy, firmware, report"; $(PY) tools/deployment_report.py $(DEMO_OUT)/$(DEMO_SITE) --spec $(EXAMPLE) --held-out $(DEMO_HELD_OUT) --host-firmware
 
+# the tests include mypy --strict over engine/ (tests/test_types.py) and the import contracts
+# between the stages (tests/test_architecture.py)
 test: system-deps install editor
 	$(PY) -m pytest
+
+# mypy --strict over engine/ (pyproject.toml lists the modules not yet typed) and the import
+# contracts between the stages (docs/architecture.md)
+typecheck: install
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 bench: install
 	$(PY) -m bench
 
-lint: install
-	$(VENV)/bin/ruff check engine tests bench
+lint: typecheck
+	$(VENV)/bin/ruff check engine tests bench tools
 
 clean:
-	rm -rf $(VENV) build out .pytest_cache .hypothesis tools/editor/node_modules
+	rm -rf $(VENV) build out .pytest_cache .hypothesis .mypy_cache tools/editor/node_modules

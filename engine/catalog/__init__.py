@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +121,8 @@ class Part:
         figure = self.figure(name)
         if figure.value is None:
             raise MissingFigure(self, name, figure)
-        return figure.si()
+        value: float = figure.si()  # a required figure is one number
+        return value
 
     @property
     def fidelity(self) -> str:
@@ -221,7 +222,7 @@ def parts_from_data(data: Mapping[str, Any], origin: str) -> dict[str, dict[str,
     return out
 
 
-def check_figures(data: Mapping[str, Any], origin_of) -> list[Diagnostic]:
+def check_figures(data: Mapping[str, Any], origin_of: Callable[[str], Origin]) -> list[Diagnostic]:
     """Unit and verification checks the catalog schema cannot express."""
     diagnostics: list[Diagnostic] = []
     for kind in KINDS:
@@ -262,7 +263,7 @@ def catalog_files(extra_dirs: tuple[Path, ...] = ()) -> list[Path]:
     return files
 
 
-def load_catalog(extra_dirs: tuple[Path, ...] | list[Path] = (), *, display=str) -> Catalog:
+def load_catalog(extra_dirs: tuple[Path, ...] | list[Path] = (), *, display: Callable[[Path], str] = str) -> Catalog:
     """Built-in parts, then each extra folder in order (a later part replaces an earlier one).
 
     Raises CatalogError with diagnostics when a catalog file is malformed.

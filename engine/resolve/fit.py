@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import attrs
 import numpy as np
 
 from engine.netlist import INPUT, QuantNetwork
+
+if TYPE_CHECKING:
+    from engine.catalog import Part
 
 MARGINAL = 0.9  # within 10% of a limit
 
@@ -57,7 +62,7 @@ class FitReport:
             return "; ".join(v.describe(self.chip) for v in self.violations)
         marginal = [limit for limit in self.limits if limit.marginal]
         if marginal:
-            return "; ".join(f"{m.name} at {m.used / m.allowed:.0%} of {m.allowed}" for m in marginal)
+            return "; ".join(f"{m.name} at {m.used / (m.allowed or 1):.0%} of {m.allowed}" for m in marginal)
         unknown = [limit.figure for limit in self.limits if limit.allowed is None]
         return "within every known limit" + (f" (unknown: {', '.join(sorted(set(unknown)))})" if unknown else "")
 
@@ -97,7 +102,7 @@ def bits_needed(values: np.ndarray, family: str) -> int:
     return max(top.bit_length(), (-bottom - 1).bit_length()) + 1
 
 
-def check_fit(network: QuantNetwork, part, overrides=None) -> FitReport:
+def check_fit(network: QuantNetwork, part: Part, overrides: Mapping[str, float] | None = None) -> FitReport:
     """The limits the catalog knows for `part`, against the network as quantized."""
 
     def allowed(figure: str) -> int | None:
