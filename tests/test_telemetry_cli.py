@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.telemetry import frames as F
+from engine import frames as F
 from engine.telemetry.desired import device_slug, model_version
 from engine.telemetry.simulate import SimSite, fleet_messages
 from tests.firmware_support import example
@@ -127,8 +127,8 @@ def test_mistakes_are_diagnostics(fleet, tmp_path):
     assert (code, err) == (1, ("nmspec: error[NM961]: nowhere: no such bundles folder\n"
                               "  hint: BUNDLES is the folder `nmspec build --out` writes\n"))
     code, _, err = run_cli(["fleet", "status", str(fleet["root"] / "bundles"), "--db", str(tmp_path / "none.db")], tmp_path)
-    assert (code, err) == (1, f"nmspec: error[NM960]: no state database at {tmp_path / 'none.db'} "
-                              "(`nmspec fleet ingest` writes it)\n")
+    assert (code, err) == (1, (f"nmspec: error[NM960]: no state database at {tmp_path / 'none.db'} "
+                              "(`nmspec fleet ingest` writes it)\n"))
     assert not (tmp_path / "none.db").exists()
     code, _, err = run_cli(["fleet", "status", "--now", "soon"], fleet["root"])
     assert (code, err) == (2, ("nmspec: error[NM964]: not an RFC 3339 time: 'soon'\n"
