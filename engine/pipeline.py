@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from engine import memo
 from engine.catalog import Catalog
 from engine.diagnostics import Diagnostic, StageError, has_errors
 from engine.spec import SpecDocument, validate_spec
@@ -110,7 +111,7 @@ def sanity_bounds(resolved: Resolved, window_s: float):
         share = [1_000_000] + [0] * (len(labels) - 1)
         return SanityBounds(tuple(share), tuple([100_000] * len(labels)), 0, 0, int(max(window_s, 1) * 10))
     spikes = resolved.nominal_spikes
-    out = simulate(resolved.float_model, spikes)
+    out = memo.call("float.simulate", (resolved.float_model, spikes), lambda: simulate(resolved.float_model, spikes))
     classes = classify(out[resolved.float_model.output].sum(axis=1))
     share = [int(round(1_000_000 * float(np.mean(classes == c)))) for c in range(len(labels))]
     total_neurons = sum(p.size for p in resolved.float_model.populations)

@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from engine import memo
 from engine.diagnostics import Diagnostic
 from engine.image import read_image
 from engine.verify.agreement import Agreement, check_agreement
@@ -134,8 +135,11 @@ def verify_bundle(doc, image: bytes, chain, float_model, stimuli, *, catalog=Non
     if stimuli is None:
         return Verification(None, minimum, len(image), (Diagnostic("warning", "NM801", "verify.stimuli: none given; only the image round trip was checked"),), **who)
     model = cycle_model(chip, overrides["chips"]) if chip is not None else None
-    agreement = check_agreement(contents.network, float_model, chain, stimuli, cycle_model=model,
-                                spikes=getattr(deployment, "stimulus_spikes", None))
+    spikes = getattr(deployment, "stimulus_spikes", None)
+    # every site whose image holds this network, on these stimuli and this chip, shares the result
+    agreement = memo.call("verify.agreement", (contents.network, float_model, chain, stimuli, model, spikes),
+                          lambda: check_agreement(contents.network, float_model, chain, stimuli, cycle_model=model,
+                                                  spikes=spikes))
     problems = []
     if agreement.agreement < minimum:
         problems.append(doc.at("/verify/min_agreement", "NM802",

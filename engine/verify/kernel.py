@@ -75,7 +75,9 @@ def _xylo_layout(net: QuantNetwork, n_syn: int) -> _XyloLayout:
 
 
 def _run_xylo(net: QuantNetwork, x: np.ndarray, record: bool, initial) -> KernelRun:
-    from engine.verify import native  # numba loads with the first run, not with every import of the kernel
+    from engine.verify import (
+        native,  # numba loads with the first run, not with every import of the kernel
+    )
 
     steps = x.shape[0]
     hidden, output = net.population("hidden"), net.population("output")
@@ -169,7 +171,9 @@ def _run_loihi(net: QuantNetwork, x: np.ndarray, record: bool, initial) -> Kerne
     """Per step: every population takes what its Dense projections computed on the previous
     step (a one-step delay per Dense; the input arrives through a Dense the same way), then
     every Dense computes W @ spikes of this step for the next one."""
-    from engine.verify import native  # numba loads with the first run, not with every import of the kernel
+    from engine.verify import (
+        native,  # numba loads with the first run, not with every import of the kernel
+    )
 
     steps = x.shape[0]
     flat = _flat(net)
@@ -209,7 +213,9 @@ def _run_loihi(net: QuantNetwork, x: np.ndarray, record: bool, initial) -> Kerne
 
 
 def _run_lif(net: QuantNetwork, x: np.ndarray, record: bool, initial) -> KernelRun:
-    from engine.verify import native  # numba loads with the first run, not with every import of the kernel
+    from engine.verify import (
+        native,  # numba loads with the first run, not with every import of the kernel
+    )
 
     steps = x.shape[0]
     flat = _flat(net)

@@ -24,7 +24,7 @@ LOIHI_V_MAX = 2**23 - 1
 
 @njit(cache=True, inline="always")
 def _sat16(x):
-    return I16_MIN if x < I16_MIN else (I16_MAX if x > I16_MAX else x)
+    return I16_MIN if x < I16_MIN else (min(x, I16_MAX))
 
 
 @njit(cache=True, inline="always")
