@@ -26,7 +26,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from pathlib import PurePath
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import attrs
 import numpy as np
@@ -60,9 +60,9 @@ def _feed(h: Any, value: object) -> None:
         h.update(array.tobytes() if array.dtype != object else _refuse(value))
     elif attrs.has(type(value)):
         h.update(b"o" + type(value).__module__.encode() + b"." + type(value).__qualname__.encode() + b"\0")
-        for field in attrs.fields(type(value)):
-            h.update(field.name.encode() + b"=")
-            _feed(h, getattr(value, field.name))
+        for name in _field_names(value):
+            h.update(name.encode() + b"=")
+            _feed(h, getattr(value, name))
     elif isinstance(value, Mapping):
         h.update(b"m" + struct.pack("<Q", len(value)))
         for key in sorted(value, key=repr):
@@ -74,6 +74,10 @@ def _feed(h: Any, value: object) -> None:
             _feed(h, item)
     else:
         _refuse(value)
+
+
+def _field_names(value: Any) -> list[str]:
+    return [field.name for field in attrs.fields(type(value))]
 
 
 def _refuse(value: object) -> bytes:
@@ -97,8 +101,8 @@ def _freeze(value: object) -> None:
         for item in value:
             _freeze(item)
     elif attrs.has(type(value)):
-        for field in attrs.fields(type(value)):
-            _freeze(getattr(value, field.name))
+        for name in _field_names(value):
+            _freeze(getattr(value, name))
 
 
 @attrs.define
@@ -131,9 +135,8 @@ def call(stage: str, inputs: tuple[object, ...], compute: Callable[[], T]) -> T:
             stats.served += 1
             return _STORE[key]  # type: ignore[no-any-return]
     disk = _DISK
-    found, result = disk.get(key) if disk is not None else (False, None)
-    if not found:
-        result = compute()
+    found, stored = disk.get(key) if disk is not None else (False, None)
+    result: T = cast(T, stored) if found else compute()
     _freeze(result)
     if not found and disk is not None:
         disk.put(key, result)

@@ -103,8 +103,8 @@ def dumps(value: Any) -> bytes:
     arrays: list[np.ndarray] = []
     tree = json.dumps(_encode(value, arrays), separators=(",", ":"), sort_keys=True)
     buffer = io.BytesIO()
-    np.savez(buffer, tree=np.frombuffer(tree.encode(), dtype=np.uint8),
-             **{f"a{i}": np.ascontiguousarray(a) for i, a in enumerate(arrays)})
+    named: dict[str, Any] = {f"a{i}": np.ascontiguousarray(a) for i, a in enumerate(arrays)}
+    np.savez(buffer, tree=np.frombuffer(tree.encode(), dtype=np.uint8), **named)
     payload = buffer.getvalue()
     return hashlib.sha256(payload).digest() + payload
 
