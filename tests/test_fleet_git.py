@@ -77,14 +77,18 @@ def test_check_passes_on_the_committed_tree_and_writes_nothing(repo):
 def test_check_exits_3_naming_every_differing_file_and_writes_nothing(repo, faster_radio, tmp_path):
     committed = tree(repo / "bundles" / SITE)
     expected = sorted(name for name, data in tree(fresh_bundle(repo, tmp_path)).items() if committed.get(name) != data)
-    assert {"model.nmc", "manifest.json", "report.json"} <= set(expected)
+    # a radio-only change is configuration: the image keeps its bytes, nmc_config.h changes
+    assert {"firmware/nmc_config.h", "manifest.json", "report.json"} <= set(expected)
+    assert "model.nmc" not in expected
     code, out, err = run_cli(CHECK, repo)
     assert code == 3
     assert err.splitlines() == [f"bundles/{SITE}: changed {name}" for name in expected]
     rows = [line.split()[:3] for line in out.splitlines()[1:-1]]
     assert rows == [["plant-000/air-header-1", "up", "to"], [SITE, "differs", "miss"],
                     ["plant-000/compressor-2", "up", "to"]]
-    assert out.splitlines()[-1] == "3 sites checked against bundles/: 2 up to date, 1 differs; 2 from the cache"
+    # a radio change recomputes no stage: model, chain, quantization and verification come from the cache
+    assert out.splitlines()[-1] == ("3 sites checked against bundles/: 2 up to date, 1 differs; 2 from the cache; "
+                                    "stage results: 0 computed, 5 shared")
     code, _, err = run_cli(CHECK + ["--output", "github"], repo)
     assert code == 3
     assert err.splitlines() == [f"::error file={SPEC},title=NM920::bundles/{SITE}: changed {name}"
@@ -151,7 +155,7 @@ def test_pre_commit_hooks_run_as_declared(repo, faster_radio):
     command = check["entry"].split()[1:] + check["args"] + ["--out", "bundles", "--no-verify", "--jobs", "1", "-q"]
     code, _, err = run_cli(command, repo)
     assert code == 3
-    assert f"bundles/{SITE}: changed model.nmc" in err.splitlines()
+    assert f"bundles/{SITE}: changed firmware/nmc_config.h" in err.splitlines()
     validate = hooks["nmspec-validate"]
     code, out, err = run_cli(validate["entry"].split()[1:] + [SPEC, "regions/us/compressor.yaml"], repo)
     assert code == 0, err
