@@ -136,6 +136,7 @@ def _config(contents: ImageContents, inputs: FirmwareInputs, image: bytes, have_
         "require_signature": c_int(int(safety >= 1 or bool(keys)), "uint32_t"),
         "have_key": c_int(int(bool(keys)), "uint32_t"),
         "key_count": c_int(max(1, len(keys)), "uint32_t"),
+        "pubkey": c_bytes(keys[0] if keys else bytes(32), per_line=32),
         "trusted_keys": table or "{ 0 }",
         "flash_page": c_int(FLASH_PAGE, "uint32_t"), "slot_size": c_int(slot, "uint32_t"),
         "have_chain": c_int(int(have_chain), "uint32_t"),
