@@ -235,11 +235,17 @@ class Cache:
         return index
 
     def save_index(self, index: Mapping[str, Any]) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".index.")
-        with os.fdopen(fd, "w") as handle:
-            handle.write(json.dumps(index, sort_keys=True, separators=(",", ":")))  # the C encoder
-        os.replace(tmp, self._index_path())
+        """Write the index whole or not at all (a full disk leaves the previous one)."""
+        tmp = None
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".index.")
+            with os.fdopen(fd, "w") as handle:
+                handle.write(json.dumps(index, sort_keys=True, separators=(",", ":")))  # the C encoder
+            os.replace(tmp, self._index_path())
+        except OSError:
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)
 
     def quick(self, index: Mapping[str, Any], spec: Path, context: str) -> QuickHit | None:
         """The recorded outcome for `spec` if it was built in the same context and no file
@@ -304,16 +310,18 @@ class Cache:
         folder = self._object(key)
         if (folder / ".complete").exists():
             return
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{key[:8]}."))
-        for name, data in files.items():
-            (staging / name).parent.mkdir(parents=True, exist_ok=True)
-            (staging / name).write_bytes(data)
-        (staging / ".complete").write_bytes(b"")
+        staging = None
         try:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{key[:8]}."))
+            for name, data in files.items():
+                (staging / name).parent.mkdir(parents=True, exist_ok=True)
+                (staging / name).write_bytes(data)
+            (staging / ".complete").write_bytes(b"")
             os.replace(staging, folder)
-        except OSError:  # another worker stored the same key first
-            shutil.rmtree(staging, ignore_errors=True)
+        except OSError:  # another worker stored the same key first, or no room: the cache is optional
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
 
 
 def _bundle_fingerprints(folder: Path) -> list:

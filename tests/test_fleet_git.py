@@ -140,6 +140,23 @@ def test_diff_names_a_path_missing_at_a_revision(repo):
     assert err.startswith("nmspec diff: git cannot read revision 'no-such-rev': ")
 
 
+def test_diff_never_hands_a_revision_to_git_as_an_option(repo, tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("keep me\n")
+    code, out, err = run_cli(["diff", "--", f"--output={victim}:x.yaml", SPEC], repo)
+    assert (code, out) == (2, "")
+    assert err == (f"nmspec diff: '--output={victim}' is not a revision (a branch, tag, commit id or HEAD~N, "
+                   "not starting with '-')\n")
+    assert victim.read_text() == "keep me\n"
+
+
+def test_diff_never_reads_outside_the_revisions_tree(repo):
+    for inner in ("../../..", "../../../etc/passwd", "sites/../../x.yaml"):
+        code, out, err = run_cli(["diff", f"HEAD:{inner}", SPEC], repo)
+        assert (code, out) == (2, "")
+        assert err == f"nmspec diff: '{inner}' leads outside the revision's tree; name a file inside the repository\n"
+
+
 def test_pre_commit_hooks_run_as_declared(repo, faster_radio):
     hooks = {hook["id"]: hook for hook in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
     check = hooks["nmspec-check"]

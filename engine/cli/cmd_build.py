@@ -123,6 +123,10 @@ def run(args) -> int:
         sys.stderr.write("nmspec build: --executor dask needs Dask distributed; "
                          "install it with: pip install 'nmspec[dask]'\n")
         return EXIT_USAGE
+    out_root = Path(args.out)
+    if out_root.exists() and not out_root.is_dir():
+        sys.stderr.write(f"nmspec build: --out {args.out} is a file; name a folder (bundles go to FOLDER/<site>/)\n")
+        return EXIT_USAGE
     pem, key_problem = _signing_pem(args)
     key_problem = key_problem or (_key_inside_a_repository(_key_file(args), specs) if pem else None)
     if key_problem:
@@ -135,7 +139,6 @@ def run(args) -> int:
                 for root in sorted(set(roots.values()))}
     cache = None if args.no_cache or args.firmware_size else Cache(Path(args.cache_dir) if args.cache_dir else roots[specs[0]] / ".nmspec-cache")
     index = cache.load_index() if cache else None
-    out_root = Path(args.out)
 
     settled, work = [], []
     for spec in specs:
@@ -167,7 +170,12 @@ def run(args) -> int:
         if cache and dirty:
             cache.save_index(index)
         return emit_diagnostics(diagnostics, args.output)
-    rows, changed, written = _publish(outcomes, out_root, args.check, cache, index)
+    try:
+        rows, changed, written = _publish(outcomes, out_root, args.check, cache, index)
+    except _WriteFailed as failed:  # a full disk, a read-only or vanished folder: nothing half-written stays
+        return emit_diagnostics(diagnostics + [Diagnostic(
+            "error", "NM921", f"cannot write the bundle: {failed.reason}", file=str(failed.folder),
+            hint="free space or choose another --out folder; bundles already there are unchanged")], args.output)
     if cache and (dirty or written):
         cache.save_index(index)
     status = emit_diagnostics(diagnostics, args.output)
@@ -222,6 +230,12 @@ def _run(args, work: list[BuildJob]) -> list[SiteOutcome]:
             bar[0].stop()
 
 
+class _WriteFailed(Exception):
+    def __init__(self, folder: Path, reason: str) -> None:
+        super().__init__(reason)
+        self.folder, self.reason = folder, reason
+
+
 def _publish(outcomes, out_root: Path, check: bool, cache, index):
     """Write (or, with check, compare) each site's bundle; the summary rows, for check
     (spec, what differs) for every bundle that differs, and whether the index changed."""
@@ -241,7 +255,10 @@ def _publish(outcomes, out_root: Path, check: bool, cache, index):
                 status = "differs" if diff else "up to date"
             else:
                 if diff:
-                    write_atomically(outcome.files, target)
+                    try:
+                        write_atomically(outcome.files, target)
+                    except OSError as exc:
+                        raise _WriteFailed(target, exc.strerror or str(exc)) from None
                 status = "written" if diff else "up to date"
             if cache is not None and outcome.key and not (check and diff):
                 recorded |= cache.record_output(index, target, outcome.key)

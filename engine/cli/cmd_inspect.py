@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
-from engine.cli.common import EXIT_OK, EXIT_USAGE, add_output_option, emit_diagnostics
+from engine.cli.common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, add_output_option, emit_diagnostics
 from engine.image import ImageError, load_verify_key, parse_image
 from engine.image import layout as L
 from engine.image.describe import describe_image
+from engine.image.limits import MAX_IMAGE_BYTES, read_limited
 
 
 def register(subparsers):
@@ -29,7 +29,11 @@ def register(subparsers):
 
 def run(args) -> int:
     try:
-        data = Path(args.image).read_bytes()
+        data = read_limited(args.image, MAX_IMAGE_BYTES)
+    except OverflowError:
+        sys.stderr.write(f"nmspec inspect: {args.image} holds more than {MAX_IMAGE_BYTES} bytes; "
+                         "no .nmc image is that large\n")
+        return EXIT_INVALID
     except OSError as exc:
         sys.stderr.write(f"nmspec inspect: cannot read {args.image}: {exc.strerror or exc}\n")
         return EXIT_USAGE

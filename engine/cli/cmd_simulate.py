@@ -71,8 +71,13 @@ def _image_mode(args) -> int:
     from engine.verify.simulate import load_spike_counts, npz_bytes, record_arrays
 
     path = Path(args.target)
+    from engine.image.limits import MAX_IMAGE_BYTES, read_limited
+
     try:
-        data = path.read_bytes()
+        data = read_limited(path, MAX_IMAGE_BYTES)
+    except OverflowError:
+        return emit_diagnostics([Diagnostic("error", "NM810", f"more than {MAX_IMAGE_BYTES} bytes; no .nmc image is that large",
+                                            file=str(path))], args.output)
     except OSError as exc:
         return emit_diagnostics([Diagnostic("error", "NM810", f"cannot read the image: {exc.strerror or exc}", file=str(path))],
                                 args.output)

@@ -16,6 +16,7 @@ from engine.cli.common import (
     load_and_validate,
 )
 from engine.diagnostics import Diagnostic, StageError
+from engine.image.limits import MAX_IMAGE_BYTES, read_limited
 
 
 def register(subparsers):
@@ -35,17 +36,43 @@ def register(subparsers):
 def _bundle_problems(folder: Path) -> tuple[dict, list[Diagnostic]]:
     manifest_path = folder / "manifest.json"
     try:
-        manifest = json.loads(manifest_path.read_text())
+        manifest = json.loads(read_limited(manifest_path, MAX_MANIFEST_BYTES))
+    except OverflowError:
+        return {}, [Diagnostic("error", "NM804", f"not a bundle manifest: more than {MAX_MANIFEST_BYTES} bytes",
+                               file=str(manifest_path))]
     except (OSError, ValueError) as exc:
         return {}, [Diagnostic("error", "NM804", f"not a readable bundle manifest: {exc}", file=str(manifest_path))]
+    shape = _manifest_shape(manifest)
+    if shape:
+        return {}, [Diagnostic("error", "NM804", f"not a bundle manifest: {shape}", file=str(manifest_path),
+                               hint="rebuild the bundle with nmspec build")]
     problems = []
-    for name, entry in sorted(manifest.get("files", {}).items()):
+    for name, entry in sorted(manifest["files"].items()):
         path = folder / name
         if not path.is_file():
             problems.append(Diagnostic("error", "NM804", "listed in the manifest but missing", file=str(path)))
         elif hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
             problems.append(Diagnostic("error", "NM804", "differs from the manifest's SHA-256 (modified after the build)", file=str(path)))
     return manifest, problems
+
+
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+
+
+def _manifest_shape(manifest) -> str | None:
+    """What makes the parsed manifest.json unlike one nmspec writes, or None."""
+    if not isinstance(manifest, dict):
+        return f"the top level is {type(manifest).__name__}, not an object"
+    files = manifest.get("files")
+    if not isinstance(files, dict) or "model.nmc" not in files:
+        return "'files' is not an object that lists model.nmc"
+    for name, entry in files.items():
+        parts = name.split("/")
+        if name.startswith("/") or any(part in ("", ".", "..") for part in parts):
+            return f"file name {name!r} does not stay inside the bundle"
+        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+            return f"the entry of {name!r} has no sha256"
+    return None
 
 
 def run(args) -> int:
@@ -61,10 +88,14 @@ def run(args) -> int:
         _manifest, diagnostics = _bundle_problems(target)
         if diagnostics:
             return emit_diagnostics(diagnostics, args.output)
-        image_bytes = (target / "model.nmc").read_bytes()
+        image_bytes = read_limited(target / "model.nmc", MAX_IMAGE_BYTES)
         if spec is None:
-            spec = json.loads((target / "report.json").read_text()).get("spec")
-        if spec is None or not Path(spec).is_file():
+            try:
+                report = json.loads(read_limited(target / "report.json", MAX_MANIFEST_BYTES))
+            except (OSError, ValueError, OverflowError):
+                report = None
+            spec = report.get("spec") if isinstance(report, dict) else None
+        if not isinstance(spec, str) or not Path(spec).is_file():
             sys.stderr.write("nmspec verify: name the bundle's spec with --spec (its recorded path does not exist here)\n")
             return EXIT_USAGE
     else:

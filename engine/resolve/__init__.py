@@ -157,9 +157,10 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
     paths = [(f"/verify/stimuli/{i}", s) for i, s in enumerate((data.get("verify") or {}).get("stimuli") or [])]
     if paths:
         try:
-            stimuli = load_traces([doc.resolve_path(p, s) for p, s in paths], [Path(s).name for _, s in paths])
+            stimuli = load_traces([doc.resolve_path(p, s) for p, s in paths], [Path(s).name for _, s in paths],
+                                  n_labels=len(data["model"]["labels"]))
         except TraceError as exc:
-            raise StageError([doc.at("/verify/stimuli", "NM306", f"verify.stimuli: {exc}")]) from None
+            raise StageError([doc.at(paths[exc.index][0], "NM306", f"verify.stimuli[{exc.index}]: {exc}")]) from None
         if stimuli.samples.shape[2] != chain.axes:
             raise StageError([doc.at("/verify/stimuli", "NM306", f"verify.stimuli: traces have {stimuli.samples.shape[2]} "
                                                                    f"axes, the sensor reads {chain.axes}")])

@@ -109,6 +109,27 @@ def display_name(path: Path) -> str:
     return str(path) if relative.startswith("..") else relative
 
 
+NAME_MAX, PATH_MAX = 255, 4095  # bytes, as POSIX systems allow them
+
+
+def path_problem(written: str) -> str | None:
+    """Why a path written in a spec cannot name a file on any POSIX system, or None."""
+    if len(os.fsencode(written)) > PATH_MAX:
+        return f"is longer than {PATH_MAX} bytes"
+    longest = max(written.split("/"), key=lambda part: len(os.fsencode(part)))
+    if len(os.fsencode(longest)) > NAME_MAX:
+        return f"has a name of {len(os.fsencode(longest))} bytes; file and folder names hold at most {NAME_MAX}"
+    return None
+
+
+def is_file(path: Path) -> bool:
+    """Path.is_file, false also for a name the system cannot look up (too long, a loop)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def _inside(path: Path, root: Path) -> bool:
     try:
         path.relative_to(root)
@@ -166,7 +187,11 @@ class _Loader:
             here = f"{where}"
             target = (path.parent / entry).resolve()
             fail = None
-            if not _inside(target, self.root):
+            too_long = path_problem(entry)
+            if too_long:
+                fail = Diagnostic.at(where, "NM113", f"extends: the path {too_long}", path=pointer, chain=chain,
+                                     hint="paths in extends are relative to the file that declares them")
+            elif not _inside(target, self.root):
                 fail = Diagnostic.at(where, "NM111", f"extends: '{entry}' is outside the spec repository ({display_name(self.root) or '.'})",
                                      path=pointer, chain=chain,
                                      hint="bases must live in the same repository; the root is the nearest folder with .git or nmspec.toml")
@@ -174,7 +199,7 @@ class _Loader:
                 cycle = " -> ".join(display_name(p) for p in (*stack, path, target))
                 fail = Diagnostic.at(where, "NM112", f"extends: cycle: {cycle}", path=pointer, chain=chain,
                                      hint="a spec cannot extend itself, directly or through its bases")
-            elif not target.is_file():
+            elif not is_file(target):
                 fail = Diagnostic.at(where, "NM113", f"extends: '{entry}' does not exist (looked for {display_name(target)})",
                                      path=pointer, chain=chain, hint="paths in extends are relative to the file that declares them")
             elif len(stack) >= MAX_EXTENDS_DEPTH:
@@ -326,4 +351,4 @@ def load_spec(path: str | os.PathLike, *, root: str | os.PathLike | None = None)
     return document, loader.diagnostics
 
 
-__all__ = ["Located", "SpecDocument", "display_name", "dotted", "find_root", "load_spec", "stage_id"]
+__all__ = ["Located", "SpecDocument", "display_name", "dotted", "find_root", "is_file", "load_spec", "path_problem", "stage_id"]

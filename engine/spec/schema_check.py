@@ -146,6 +146,9 @@ def _translate(doc: SpecDocument, error: jsonschema.ValidationError) -> list[Dia
         return [doc.at(pointer, "NM108", f"{label}: must not be empty")]
     if validator == "minLength":
         return [doc.at(pointer, "NM108", f"{label}: must not be empty")]
+    if validator == "maxLength":
+        return [doc.at(pointer, "NM108", f"{label}: {len(value)} characters; at most {error.validator_value} are allowed",
+                       hint=schema.get("description"))]
     if validator == "anyOf" and schema.get("x-nmspec-catalog"):
         if not isinstance(value, str):
             return [doc.at(pointer, "NM103", f"{label}: expected a part id (a string), got {describe_value(value)}")]

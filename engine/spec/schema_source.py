@@ -233,8 +233,11 @@ def spec_properties(catalog: dict[str, Any]) -> dict[str, Any]:
             "examples": ["../base/compressor.yaml"],
         },
         "metadata": obj("who and where this deployment is", {
-            "site": {"type": "string", "minLength": 1, "pattern": "^[A-Za-z0-9][A-Za-z0-9._/-]*$",
-                     "description": "unique site name, e.g. plant-7/compressor-3", "examples": ["plant-7/compressor-3"]},
+            # the site becomes a bundle folder (and its hidden staging sibling): 128 characters keep
+            # every name well under the 255 bytes file systems allow
+            "site": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9][A-Za-z0-9._/-]*$",
+                     "description": "unique site name, e.g. plant-7/compressor-3 (at most 128 characters)",
+                     "examples": ["plant-7/compressor-3"]},
             "asset": {"type": "string", "description": "the machine being monitored", "examples": ["refrigeration-compressor"]},
             "owner": {"type": "string", "description": "team or person responsible"},
             "description": {"type": "string", "description": "free text"},

@@ -8,7 +8,7 @@ from typing import Any
 
 from engine.catalog import KIND_SINGULAR, Catalog
 from engine.diagnostics import Diagnostic
-from engine.spec.document import SpecDocument, stage_id
+from engine.spec.document import SpecDocument, is_file, path_problem, stage_id
 from engine.spec.schema_source import STAGE_KINDS
 from engine.spec.units import UnitError, parse_quantity
 
@@ -63,15 +63,19 @@ def check_files(doc: SpecDocument, catalog: Catalog) -> Iterator[Diagnostic]:
         value = get(doc.data, pointer)
         if not isinstance(value, str) or not value:
             continue
-        target = doc.resolve_path(pointer, value)
         label = _label(pointer)
+        too_long = path_problem(value)
+        if too_long:
+            yield doc.at(pointer, "NM212", f"{label}: the path {too_long}", hint="paths are relative to the file that declares them")
+            continue
+        target = doc.resolve_path(pointer, value)
         try:
             target.relative_to(doc.root)
         except ValueError:
             yield doc.at(pointer, "NM211", f"{label}: '{value}' is outside the spec repository",
                          hint="keep models and traces in the repository so builds are reproducible")
             continue
-        if not target.is_file():
+        if not is_file(target):
             yield doc.at(pointer, "NM212", f"{label}: file '{value}' does not exist",
                          hint="paths are relative to the file that declares them")
 

@@ -30,21 +30,21 @@ def _fail(code: str, path, message: str, hint: str | None = None):
 
 
 def load_spike_counts(path: str | Path, n_inputs: int) -> np.ndarray:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            names = list(data.files)
-            if "spikes" in names:
-                raw = np.asarray(data["spikes"])
-            elif len(names) == 1:
-                raw = np.asarray(data[names[0]])
-            else:
-                _fail("NM811", path, f"holds {len(names)} arrays ({', '.join(sorted(names))}) and none is named 'spikes'")
-    except FileNotFoundError:
+    from engine.npzfile import NpzError, read_npz
+
+    if not Path(path).exists():
         _fail("NM810", path, "no such file")
-    except StageError:
-        raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+    try:
+        data = read_npz(path)
+    except NpzError as exc:
         _fail("NM811", path, f"not a readable .npz of spike counts: {exc}")
+    names = sorted(data)
+    if "spikes" in names:
+        raw = data["spikes"]
+    elif len(names) == 1:
+        raw = data[names[0]]
+    else:
+        _fail("NM811", path, f"holds {len(names)} arrays ({', '.join(names)}) and none is named 'spikes'")
     if raw.ndim != 2 or raw.shape[1] != n_inputs:
         _fail("NM812", path, f"spike counts must be (steps, {n_inputs}) for this image, got shape {raw.shape}",
               hint="one row per time step, one column per input channel")
@@ -63,15 +63,15 @@ def load_trace(path: str | Path, axes: int) -> np.ndarray:
     if path.suffix.lower() == ".csv":
         samples = _read_csv(path)
     else:
+        from engine.npzfile import NpzError, read_npz
+
         try:
-            with np.load(path, allow_pickle=False) as data:
-                if "samples" not in data.files:
-                    _fail("NM813", path, "a trace .npz needs a 'samples' array (n, axes)")
-                samples = np.asarray(data["samples"])
-        except StageError:
-            raise
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+            data = read_npz(path)
+        except NpzError as exc:
             _fail("NM813", path, f"not a readable trace (.npz with samples, or .csv): {exc}")
+        if "samples" not in data:
+            _fail("NM813", path, "a trace .npz needs a 'samples' array (n, axes)")
+        samples = data["samples"]
     if samples.ndim == 1:
         samples = samples[:, None]
     if samples.ndim != 2 or samples.shape[1] != axes:
@@ -87,7 +87,11 @@ def load_trace(path: str | Path, axes: int) -> np.ndarray:
 
 
 def _read_csv(path: Path) -> np.ndarray:
+    from engine.npzfile import MAX_NPZ_BYTES
+
     try:
+        if path.stat().st_size > MAX_NPZ_BYTES:
+            _fail("NM813", path, f"the trace is larger than {MAX_NPZ_BYTES} bytes")
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         _fail("NM813", path, f"cannot read the trace: {exc}")
