@@ -32,14 +32,15 @@ def _network_changes(old: bytes, new: bytes) -> list[str]:
         if pop.name in sizes_b and sizes_b[pop.name] == pop.size:
             other = b.population(pop.name)
             for key in sorted(set(pop.params) & set(other.params)):
-                changed = int(np.sum(np.asarray(pop.params[key]) != np.asarray(other.params[key])))
+                before, after = np.asarray(pop.params[key]), np.asarray(other.params[key])
+                changed = int(np.sum(before != after)) if before.shape == after.shape else pop.size
                 if changed:
                     out.append(f"{pop.name}.{key}: {changed} of {pop.size} neurons changed")
     pairs = {(p.src, p.dst, p.synapse): p for p in a.projections}
     for proj in b.projections:
         before = pairs.get((proj.src, proj.dst, proj.synapse))
         if before is not None and before.weights.n_src == proj.weights.n_src and before.weights.n_dst == proj.weights.n_dst:
-            delta = int(np.sum(before.weights.to_dense() != proj.weights.to_dense()))
+            delta = _changed_weights(before.weights, proj.weights)
             if delta:
                 out.append(f"weights {proj.src} -> {proj.dst}: {delta} changed")
             if before.shift != proj.shift:
@@ -47,6 +48,21 @@ def _network_changes(old: bytes, new: bytes) -> list[str]:
     if a.placement is not None and b.placement is not None and a.placement.n_cores != b.placement.n_cores:
         out.append(f"cores: {a.placement.n_cores} -> {b.placement.n_cores}")
     return out
+
+
+def _changed_weights(a, b) -> int:
+    """Synapses whose weight differs (absent counts as zero), without a dense matrix: an
+    image's input count is not backed by stored bytes, so n_src x n_dst may be huge."""
+    def flat(w):
+        rows = np.repeat(np.arange(w.n_src, dtype=np.int64), np.diff(w.indptr))
+        return rows * w.n_dst + w.indices.astype(np.int64), w.values.astype(np.int64)
+
+    (ka, va), (kb, vb) = flat(a), flat(b)
+    keys = np.union1d(ka, kb)
+    dense_a, dense_b = np.zeros(keys.size, np.int64), np.zeros(keys.size, np.int64)
+    dense_a[np.searchsorted(keys, ka)] = va
+    dense_b[np.searchsorted(keys, kb)] = vb
+    return int(np.sum(dense_a != dense_b))
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:

@@ -6,10 +6,13 @@ import json
 import sys
 
 from engine.cli.common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, add_output_option, emit_diagnostics
+from engine.diagnostics import Diagnostic
 from engine.image import ImageError, load_verify_key, parse_image
 from engine.image import layout as L
 from engine.image.describe import describe_image
+from engine.image.errors import MALFORMED
 from engine.image.limits import MAX_IMAGE_BYTES, read_limited
+from engine.image.runnable import runnable_problems
 
 
 def register(subparsers):
@@ -39,10 +42,16 @@ def run(args) -> int:
         return EXIT_USAGE
     try:
         key = load_verify_key(args.verify_key) if args.verify_key else None
-        parsed = parse_image(data, verify_key=key, require_signature=key is not None)
+        # inspect shows any well-formed image; what no target could run is a warning here,
+        # where every command that runs an image refuses it
+        parsed = parse_image(data, verify_key=key, require_signature=key is not None, runnable=False)
     except ImageError as exc:
         diagnostics = [d if d.file else _with_file(d, args.image) for d in exc.diagnostics]
         return emit_diagnostics(diagnostics, args.output)
+    cannot_run = [Diagnostic("warning", MALFORMED, f"image cannot run: {p}", file=args.image)
+                  for p in runnable_problems(parsed.contents.network)]
+    if cannot_run and args.output != "json":
+        emit_diagnostics(cannot_run, args.output)
     report = describe_image(parsed, params=args.params)
     if args.output == "json":
         sys.stdout.write(json.dumps({"file": args.image, **report}, indent=2, sort_keys=True) + "\n")

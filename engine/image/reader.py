@@ -15,6 +15,7 @@ from collections.abc import Iterable
 import attrs
 import numpy as np
 
+from engine.diagnostics import Diagnostic
 from engine.image import layout as L
 from engine.image.blocks import Block, parse_blocks
 from engine.image.contents import (
@@ -40,9 +41,11 @@ from engine.image.errors import (
     TRUNCATED,
     UNSIGNED,
     UNSUPPORTED_VERSION,
+    ImageError,
     image_error,
 )
 from engine.image.limits import MAX_INPUTS
+from engine.image.runnable import runnable_problems
 from engine.netlist import (
     INPUT,
     Placement,
@@ -81,11 +84,14 @@ class ParsedImage:
     contents: ImageContents
 
 
-def read_image(data: bytes, *, verify_key=None, require_signature: bool = False) -> ImageContents:
-    return parse_image(data, verify_key=verify_key, require_signature=require_signature).contents
+def read_image(data: bytes, *, verify_key=None, require_signature: bool = False, runnable: bool = True) -> ImageContents:
+    return parse_image(data, verify_key=verify_key, require_signature=require_signature, runnable=runnable).contents
 
 
-def parse_image(data: bytes, *, verify_key=None, require_signature: bool = False) -> ParsedImage:
+def parse_image(data: bytes, *, verify_key=None, require_signature: bool = False, runnable: bool = True) -> ParsedImage:
+    """The image's header, sections and contents. With runnable (the default) the network
+    must also be one the kernel and the firmware can run (engine/image/runnable.py); only
+    tests of the byte format itself read images of networks no target has."""
     data = bytes(data)
     head = _read_header(data)
     trailer_offset, total = head["trailer_offset"], head["total_size"]
@@ -104,6 +110,10 @@ def parse_image(data: bytes, *, verify_key=None, require_signature: bool = False
     signature = _check_signature(data, head, trailer, verify_key, require_signature)
     sections = _read_table(data, head)
     contents = _decode(data, head, sections)
+    if runnable:
+        problems = runnable_problems(contents.network)
+        if problems:
+            raise ImageError([Diagnostic("error", MALFORMED, f"image cannot run: {p}") for p in problems])
     return ParsedImage(
         version=(head["version_major"], head["version_minor"]), flags=head["flags"],
         family=L.FAMILY_BY_ID[head["family"]], total_size=total, crc32=head["crc32"], sha256=digest.hex(),
