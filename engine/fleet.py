@@ -32,6 +32,7 @@ from typing import Any
 import attrs
 
 from engine import __version__
+from engine.codegen.bundle import staging_prefix
 from engine.diagnostics import Diagnostic, StageError
 from engine.spec.yamlread import read_file
 
@@ -193,7 +194,7 @@ def _fingerprint(path: str) -> list:
     return [path, stat.st_size, stat.st_mtime_ns]
 
 
-def _index_name(path: str | Path) -> str:
+def index_name(path: str | Path) -> str:
     # absolute, not resolved: a stable name costs no look-up of every folder on the way
     return os.path.abspath(path)
 
@@ -239,7 +240,7 @@ class Cache:
         tmp = None
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".index.")
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=staging_prefix("index"))
             with os.fdopen(fd, "w") as handle:
                 handle.write(json.dumps(index, sort_keys=True, separators=(",", ":")))  # the C encoder
             os.replace(tmp, self._index_path())
@@ -250,7 +251,7 @@ class Cache:
     def quick(self, index: Mapping[str, Any], spec: Path, context: str) -> QuickHit | None:
         """The recorded outcome for `spec` if it was built in the same context and no file
         its last build read has changed since."""
-        entry = index["specs"].get(_index_name(spec))
+        entry = index["specs"].get(index_name(spec))
         if not entry or entry["context"] != context:
             return None
         if entry["diagnostics"] and entry.get("cwd") != os.getcwd():
@@ -267,8 +268,8 @@ class Cache:
         """Remember a validated site's key and the fingerprints of the files it read, unless
         one of them was modified too close to the build's start to be trusted; whether the
         index changed."""
-        files = [_fingerprint(_index_name(f)) for f in sorted(set(outcome.read))]
-        name = _index_name(outcome.spec)
+        files = [_fingerprint(index_name(f)) for f in sorted(set(outcome.read))]
+        name = index_name(outcome.spec)
         before = index["specs"].get(name)
         if any(f[2] >= started_ns - RACY_MARGIN_NS for f in files):
             index["specs"].pop(name, None)
@@ -282,7 +283,7 @@ class Cache:
 
     def output_current(self, index: Mapping[str, Any], folder: Path, key: str) -> bool:
         """Whether `folder` still holds exactly what this cache wrote there for `key`."""
-        entry = index["outputs"].get(_index_name(folder))
+        entry = index["outputs"].get(index_name(folder))
         if not entry or entry["key"] != key:
             return False
         try:
@@ -292,7 +293,7 @@ class Cache:
 
     def record_output(self, index: dict[str, Any], folder: Path, key: str) -> bool:
         """Remember what `folder` holds now, written from `key`; whether the index changed."""
-        name, before = _index_name(folder), index["outputs"].get(_index_name(folder))
+        name, before = index_name(folder), index["outputs"].get(index_name(folder))
         index["outputs"][name] = {"key": key, "files": _bundle_fingerprints(folder)}
         return index["outputs"][name] != before
 
@@ -300,11 +301,21 @@ class Cache:
         return self.root / "objects" / key[:2] / key
 
     def get(self, key: str) -> dict[str, bytes] | None:
+        """The object's files, each checked against the SHA-256 recorded when it was stored;
+        None (and the object removed, so the site is rebuilt) when anything differs."""
         folder = self._object(key)
-        if not (folder / ".complete").exists():
-            return None
-        return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
-                if p.is_file() and p.name != ".complete"}
+        try:
+            recorded = json.loads((folder / ".complete").read_bytes())
+            files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+                     if p.is_file() and p.name != ".complete"}
+        except (OSError, ValueError):
+            recorded, files = None, None
+        if files is not None and isinstance(recorded, dict) and recorded == {
+                name: hashlib.sha256(data).hexdigest() for name, data in files.items()}:
+            return files
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        return None
 
     def put(self, key: str, files: Mapping[str, bytes]) -> None:
         folder = self._object(key)
@@ -313,11 +324,12 @@ class Cache:
         staging = None
         try:
             folder.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{key[:8]}."))
+            staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=staging_prefix(key[:8])))
             for name, data in files.items():
                 (staging / name).parent.mkdir(parents=True, exist_ok=True)
                 (staging / name).write_bytes(data)
-            (staging / ".complete").write_bytes(b"")
+            digests = {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())}
+            (staging / ".complete").write_bytes(json.dumps(digests, sort_keys=True).encode())
             os.replace(staging, folder)
         except OSError:  # another worker stored the same key first, or no room: the cache is optional
             if staging is not None:
@@ -444,6 +456,20 @@ def build_one(job: BuildJob) -> SiteOutcome:
 
 # --- executors ----------------------------------------------------------------------------
 
+def _die_with(parent: int) -> None:
+    """Run in each pool worker: the kernel kills it when the build that started it dies
+    (even by kill -9, when nothing in Python gets to clean up)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):
+        pass  # elsewhere the pool's own shutdown is all there is
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
 def run_local(jobs: int, work: list[BuildJob], on_done: Callable[[SiteOutcome], None]) -> list[SiteOutcome]:
     if jobs <= 1 or len(work) <= 1:
         out = []
@@ -455,7 +481,7 @@ def run_local(jobs: int, work: list[BuildJob], on_done: Callable[[SiteOutcome], 
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     outcomes = []
-    with ProcessPoolExecutor(max_workers=min(jobs, len(work))) as pool:
+    with ProcessPoolExecutor(max_workers=min(jobs, len(work)), initializer=_die_with, initargs=(os.getpid(),)) as pool:
         futures = [pool.submit(build_one, job) for job in work]
         for future in as_completed(futures):
             outcome = future.result()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -16,13 +17,14 @@ from engine.cli.common import (
     add_catalog_option,
     emit_diagnostics,
 )
-from engine.codegen.bundle import differences, write_atomically
+from engine.codegen.bundle import differences, remove_stale_staging, write_atomically
 from engine.diagnostics import RENDERERS, Diagnostic
 from engine.fleet import (
     BuildJob,
     Cache,
     SiteOutcome,
     build_context,
+    index_name,
     run_dask,
     run_local,
     site_specs,
@@ -139,6 +141,10 @@ def run(args) -> int:
                 for root in sorted(set(roots.values()))}
     cache = None if args.no_cache or args.firmware_size else Cache(Path(args.cache_dir) if args.cache_dir else roots[specs[0]] / ".nmspec-cache")
     index = cache.load_index() if cache else None
+    if not args.check:  # what builds killed mid-write left behind
+        for folder in (out_root, cache.root if cache else None):
+            if folder is not None and folder.is_dir():
+                remove_stale_staging(folder)
 
     settled, work = [], []
     for spec in specs:
@@ -170,12 +176,27 @@ def run(args) -> int:
         if cache and dirty:
             cache.save_index(index)
         return emit_diagnostics(diagnostics, args.output)
+    orphans = _orphans(index, out_root, {o.site for o in outcomes if o.site}) if cache else []
     try:
         rows, changed, written = _publish(outcomes, out_root, args.check, cache, index)
+        for spec, site, folder in orphans:
+            if args.check:
+                changed.append((spec, f"{folder}: its spec {spec} is gone; a build removes this bundle"))
+                rows.append((site, "orphaned", "-", 0.0, None))
+            else:
+                shutil.rmtree(folder)
+                index["outputs"].pop(index_name(folder), None)
+                index["specs"].pop(index_name(spec), None)
+                written = True
+                rows.append((site, "removed", "-", 0.0, None))
     except _WriteFailed as failed:  # a full disk, a read-only or vanished folder: nothing half-written stays
         return emit_diagnostics(diagnostics + [Diagnostic(
             "error", "NM921", f"cannot write the bundle: {failed.reason}", file=str(failed.folder),
             hint="free space or choose another --out folder; bundles already there are unchanged")], args.output)
+    except OSError as exc:
+        return emit_diagnostics(diagnostics + [Diagnostic(
+            "error", "NM921", f"cannot remove the bundle: {exc.strerror or exc}", file=str(exc.filename or out_root))],
+            args.output)
     if cache and (dirty or written):
         cache.save_index(index)
     status = emit_diagnostics(diagnostics, args.output)
@@ -266,6 +287,21 @@ def _publish(outcomes, out_root: Path, check: bool, cache, index):
     return rows, changed, recorded
 
 
+def _orphans(index, out_root: Path, built: set[str]) -> list[tuple[str, str, Path]]:
+    """(spec, site, bundle folder) of every bundle under out_root that this cache wrote from
+    a spec that no longer exists, unless a spec of this build now makes that site."""
+    found = []
+    for spec, entry in sorted(index["specs"].items()):
+        site = entry.get("site")
+        if not isinstance(site, str) or site in built or os.path.exists(spec):
+            continue
+        folder = out_root / site
+        written = index["outputs"].get(index_name(folder))
+        if written and written.get("key") == entry.get("key") and folder.is_dir():
+            found.append((os.path.relpath(spec), site, folder))
+    return found
+
+
 def _duplicate_sites(outcomes):
     by_site: dict[str, list[str]] = {}
     for outcome in outcomes:
@@ -288,7 +324,8 @@ def summary_table(rows, out_root: Path, check: bool) -> str:
     for row in rows:
         counts[row[1]] = counts.get(row[1], 0) + 1
     hits = sum(1 for r in rows if r[2] == "hit")
-    done = ", ".join(f"{counts[s]} {s}" for s in ("written", "up to date", "differs", "failed") if s in counts)
+    done = ", ".join(f"{counts[s]} {s}" for s in ("written", "up to date", "differs", "failed", "removed", "orphaned")
+                     if s in counts)
     where = "checked against" if check else "under"
     lines.append(f"{len(rows)} site{'s' if len(rows) != 1 else ''} {where} {out_root}/: {done}; "
                  f"{hits} from the cache")
