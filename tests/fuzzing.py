@@ -19,7 +19,6 @@ import signal
 import struct
 import zlib
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -227,5 +226,92 @@ def tally(outcomes: list[str]) -> dict[str, int]:
     return dict(sorted(Counter(outcomes).items()))
 
 
-def campaign(inputs: int, one: Callable[[int], str]) -> dict[str, int]:
-    return tally([one(i) for i in range(inputs)])
+# --- campaigns --------------------------------------------------------------------------------
+
+def spec_repository(tmp: Path) -> tuple[Path, list[bytes]]:
+    """A spec repository with the examples' models and traces, and the texts of every
+    example and site spec to mutate."""
+    repo = tmp / "repo"
+    shutil.copytree(EXAMPLES, repo)
+    (repo / ".git").mkdir()
+    specs = sorted(EXAMPLES.glob("*.yaml")) + sorted((EXAMPLES.parent / "sites").glob("*.yaml"))
+    return repo, [p.read_bytes() for p in specs]
+
+
+def spec_campaign(tmp: Path, inputs: int, seed: int, seconds: float) -> tuple[dict[str, int], list[bytes]]:
+    """`nmspec validate` on mutated example specs: the tally and the inputs that failed."""
+    repo, texts = spec_repository(tmp)
+    rng = np.random.default_rng(seed)
+    outcomes, failures = [], []
+    for i in range(inputs):
+        text = texts[i % len(texts)]
+        for _ in range(int(rng.integers(1, 4))):
+            text = mutate_text(rng, text)
+        (repo / "fuzzed.yaml").write_bytes(text)
+        outcome, _code, _err = run_cli(["validate", "fuzzed.yaml"], repo, seconds)
+        outcomes.append(outcome)
+        if outcome in ("internal", "hang"):
+            failures.append(text)
+    return tally(outcomes), failures
+
+
+def seed_images() -> list[bytes]:
+    """Images of one small runnable network per family (Xylo with two synapses and aliases,
+    Loihi and LIF layered) and a placed two-core LIF network with routing tables."""
+    import attrs
+    from kernel_nets import dimension_order_routes, layered, xylo
+
+    from engine.image import ImageContents, IOMap, Metadata, RuntimePolicy, Target, write_image
+    from engine.netlist import Placement, frozen_array
+
+    rng = np.random.default_rng(7)
+    nets = [
+        xylo(2, rng.integers(-9, 9, (2, 3)), rng.integers(-9, 9, (3, 3)), rng.integers(-9, 9, (3, 2)),
+             dash_syn=[1, 2, 3, 4, 5, 6], dash_mem=[2, 2, 2], threshold=[5, 5, 5], bias=[0, 1, 0], alias=[-1, 0, -1],
+             out_params=([1, 1], [2, 2], [4, 4], [0, 0]), n_syn=2, syn_of_rec=1),
+        layered("loihi", (3, 4, 2), rng),
+        layered("lif", (3, 5, 2), rng),
+    ]
+    lif = layered("lif", (2, 4, 3), rng)
+    cores = {p.name: frozen_array(np.arange(p.size) % 2, np.int32) for p in lif.populations}
+    placed = attrs.evolve(lif, placement=Placement(2, 1, frozen_array([[0, 0], [1, 0]], np.int32), cores, ()))
+    nets.append(attrs.evolve(placed, placement=attrs.evolve(placed.placement,
+                                                            routes=tuple(dimension_order_routes(placed, 2)))))
+    return [write_image(ImageContents(
+        metadata=Metadata("fuzz", "h", "0.1.0", "m", ()), target=Target("chip", net.family), network=net,
+        io=IOMap((), ()), policy=RuntimePolicy(True, (), (), 0, 0, 0, 0), preprocessing={})) for net in nets]
+
+
+def image_campaign(inputs: int, seed: int, seconds: float) -> tuple[dict[str, int], list[tuple[bytes, str]]]:
+    """The reader and the kernel on mutated, resealed images."""
+    images = seed_images()
+    rng = np.random.default_rng(seed)
+    outcomes, failures = [], []
+    for i in range(inputs):
+        data = mutate_image(rng, images[i % len(images)])
+        outcome, why = image_outcome(data, seconds)
+        outcomes.append(outcome)
+        if outcome in ("internal", "hang"):
+            failures.append((data, why))
+    return tally(outcomes), failures
+
+
+def bundle_campaign(bundle: Path, spec: Path, inputs: int, seed: int, seconds: float
+                    ) -> tuple[dict[str, int], list[str]]:
+    """`nmspec verify` on a bundle with one covered file changed, removed or cut each time:
+    every outcome but "refused" is a failure (accepted-tampered, internal, hang)."""
+    original = bundle_files(bundle)
+    rng = np.random.default_rng(seed)
+    outcomes, failures = [], []
+    try:
+        for _ in range(inputs):
+            what = tamper_bundle(rng, bundle)
+            outcome, _code, err = run_cli(["verify", str(bundle), "--spec", str(spec)], spec.parent, seconds)
+            outcome = "accepted-tampered" if outcome == "ok" else outcome
+            outcomes.append(outcome)
+            if outcome != "refused":
+                failures.append(f"{what}: {outcome} {err[-300:]}")
+            restore(bundle, original)
+    finally:
+        restore(bundle, original)
+    return tally(outcomes), failures
