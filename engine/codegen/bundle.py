@@ -77,7 +77,8 @@ def remove_stale_staging(root: Path) -> list[Path]:
                 else:
                     path.unlink(missing_ok=True)
                 removed.append(path)
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        # staging folders sit beside bundles, never inside one: a bundle's files are not walked
+        dirs[:] = [] if "manifest.json" in files else [d for d in dirs if not d.startswith(".")]
     return removed
 
 
