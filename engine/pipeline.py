@@ -168,6 +168,11 @@ def firmware_measurements(firmware: Mapping[str, bytes], resolved: Resolved) -> 
     return measure_cortex_m4(files, samples, resolved.chain.sample_rate)
 
 
+def _fidelity(catalog: Catalog, chip_id: str) -> dict[str, str]:
+    chip = catalog.part("chips", chip_id)
+    return {"level": chip.fidelity, "basis": chip.fidelity_basis}
+
+
 def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = BuildOptions()) -> BuildResult:
     from engine.codegen.assemble import bundle_files, image_contents
     from engine.image import write_image
@@ -192,6 +197,7 @@ def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = 
         "spec_hash": digest,
         "chip": data["target"]["chip"],
         "family": network.family,
+        "fidelity": _fidelity(catalog, data["target"]["chip"]),
         "network": {"inputs": network.n_inputs, "neurons": network.n_neurons, "synapses": network.n_synapses,
                     "populations": {p.name: p.size for p in network.populations}},
         "quantization": [attrs.asdict(layer) for layer in resolved.layers],

@@ -89,10 +89,15 @@ def test_targets_table_and_json():
     code, out, _ = run_cli(["targets"], ROOT)
     assert code == 0
     row = next(line for line in out.splitlines() if line.startswith("xylo-imu "))
-    assert row.split() == ["xylo-imu", "xylo", "digital", "16", "496", "16", "1", "8", "188uW", "?"]
+    assert row.split() == ["xylo-imu", "xylo", "digital", "vendor-verified", "16", "496", "16", "1", "8", "188uW", "?"]
+    fidelity = {line.split()[0]: line.split()[3] for line in out.splitlines()[2:] if len(line.split()) > 3
+                and line.split()[3] in ("vendor-verified", "documented", "stand-in")}
+    assert fidelity["akd1000"] == "stand-in" and fidelity["loihi2"] == "documented"
     code, out, _ = run_cli(["targets", "--output", "json"], ROOT)
     chips = {c["id"]: c for c in json.loads(out)}
     assert chips["innatera-t1"]["implementation"] == "mixed-signal"
+    assert chips["innatera-t1"]["fidelity"] == "stand-in"
+    assert chips["innatera-t1"]["fidelity_basis"].startswith("a mixed-signal fabric run as deterministic digital LIF")
     assert chips["xylo-imu"]["figures"]["sleep_power"]["value"] is None
 
 

@@ -84,9 +84,25 @@ def test_sil1_and_above_refuse_an_analog_target_and_say_why():
     assert _findings({**SITE, "safety": {"class": "sil1"}}, "innatera-t1") == [
         ("NM501", ("safety.class sil1: innatera-t1 is a mixed-signal target; its results drift with temperature, "
                   "so it is excluded from safety-instrumented use")),
+        ("NM508", ("safety.class sil1: innatera-t1 is a stand-in: its image runs on another family's arithmetic; "
+                   "safety classes above none require a vendor-verified target")),
         ("NM506", ("innatera-t1 is mixed-signal: its dynamics change with temperature; the spec must declare "
                   "temperature compensation")),
     ]
+
+
+def test_sil1_and_above_require_a_vendor_verified_target():
+    assert _findings(SITE, "loihi2") == [
+        ("NM508", ("safety.class sil2: loihi2 is documented: no vendor bit-accurate simulator has been compared with "
+                   "its kernel; safety classes above none require a vendor-verified target"))]
+    assert _findings(SITE, "akd1000") == [
+        ("NM508", ("safety.class sil2: akd1000 is a stand-in: its image runs on another family's arithmetic; "
+                   "safety classes above none require a vendor-verified target"))]
+    assert _findings({**SITE, "safety": {"class": "none"}}, "akd1000") == []
+    levels = {chip: builtin_catalog().part("chips", chip).fidelity for chip in builtin_catalog().ids("chips")}
+    # vendor-verified only where xylosim is compared with the kernel in tests/test_kernel_xylosim.py
+    assert sorted(c for c, f in levels.items() if f == "vendor-verified") == ["xylo-audio2", "xylo-audio3", "xylo-imu"]
+    assert sorted(c for c, f in levels.items() if f == "documented") == ["generic-lif", "loihi1", "loihi2"]
 
 
 def test_an_analog_target_without_sil_needs_compensation_and_a_temperature_range():
@@ -170,7 +186,7 @@ def test_nmspec_fit_ranks_every_catalog_target():
     result = _cli("fit", "specs/examples/compressor.yaml")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "target xylo-imu: fits (within every known limit (unknown: fan_in_max))"
+    assert lines[0] == "target xylo-imu (vendor-verified): fits (within every known limit (unknown: fan_in_max))"
     assert "  hidden neurons                           32 of 496" in lines
     start = lines.index("targets for this spec, best first:")
     rows = lines[start + 2:]
@@ -179,7 +195,12 @@ def test_nmspec_fit_ranks_every_catalog_target():
     verdicts = {row[2:].split()[0]: row for row in rows if row.strip()}
     assert "refused" in verdicts["innatera-t1"] and "mixed-signal target" in verdicts["innatera-t1"]
     assert "does not fit" in verdicts["truenorth"]
-    order = {"fits": 0, "marginal": 1, "does not fit": 2, "refused": 2}
+    assert " stand-in " in verdicts["akd1000"] and " vendor-verified " in verdicts["xylo-imu"]
+    # no power figures for gating it: never a fit, and what the catalog does know is said
+    assert " power unknown " in verdicts["xylo-audio2"]
+    assert verdicts["xylo-audio2"].endswith("power unknown: xylo-audio2 sleep_power not verified (powered, it draws at "
+                                            "least its 219 uW idle, 3.59x the 61 uW budget)")
+    order = {"fits": 0, "marginal": 1, "power unknown": 2, "over budget": 3, "refused": 4, "does not fit": 5}
     ranks = [next(rank for word, rank in order.items() if f" {word} " in row) for row in rows if row.strip()]
     assert ranks == sorted(ranks)
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from engine.cli import main
+from engine.diagnostics import Diagnostic
 from engine.image import ImageContents, Metadata, Target, read_image, write_image
 from engine.netlist import INPUT, Population, Projection, QuantNetwork, Weights
 from engine.pipeline import resolve_site
@@ -66,6 +67,25 @@ def test_report_on_an_example(examples, name):
     else:
         assert c["model"] == "per-event" and c["worst_case_clock_hz"] is None
     assert p["within_budget"] in (None, True)
+    # a pass is a verification of the chip only where a vendor simulator agrees with the kernel
+    fidelity = {"compressor": "vendor-verified", "acoustic-xylo": "vendor-verified", "pump-loihi": "documented"}[name]
+    assert summary["fidelity"] == fidelity
+    assert summary["verdict"] == {
+        "vendor-verified": "verification passed",
+        "documented": ("verification passed on loihi2's documented arithmetic: no vendor simulator has been compared "
+                       "with the kernel")}[fidelity]
+
+
+def test_a_stand_in_pass_never_reads_as_a_verification_of_the_chip(examples):
+    import attrs
+
+    _resolved, _image, result = verified(examples / "pump-multicore.yaml")
+    assert result.summary()["fidelity"] == "documented"
+    stand_in = attrs.evolve(result, chip="akd1000", fidelity="stand-in").summary()
+    assert stand_in["passed"]
+    assert stand_in["verdict"] == "verification passed on stand-in arithmetic: not a verification of the akd1000"
+    failed = attrs.evolve(result, fidelity="stand-in", diagnostics=(Diagnostic("error", "NM802", "x"),)).summary()
+    assert failed["verdict"] == "verification FAILED"
 
 
 def test_verify_cli_text_has_every_figure(examples, capsys):

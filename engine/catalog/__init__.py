@@ -26,6 +26,11 @@ KIND_SINGULAR = {"chips": "chip", "sensors": "sensor", "mcus": "MCU", "radios": 
 VERIFICATION_LEVELS = ("primary", "secondary", "derived", "defined", "unverified")
 FAMILIES = ("xylo", "loihi", "lif")
 IMPLEMENTATIONS = ("digital", "mixed-signal", "analog")
+# How true nmspec's kernel is to a chip: `vendor-verified` (a vendor's bit-accurate simulator
+# agrees with the kernel in the test suite), `documented` (built from public documentation,
+# nothing of the vendor's to compare with), `stand-in` (another family's arithmetic). A chip
+# that does not say is a stand-in: nothing vouches for it.
+FIDELITY_LEVELS = ("vendor-verified", "documented", "stand-in")
 
 # Figure name -> dimension (see engine.spec.units) or "count" / "bool" / "list".
 FIGURE_DIMENSIONS: dict[str, str] = {
@@ -117,6 +122,14 @@ class Part:
         if figure.value is None:
             raise MissingFigure(self, name, figure)
         return figure.si()
+
+    @property
+    def fidelity(self) -> str:
+        return str(self.attributes.get("fidelity") or "stand-in")
+
+    @property
+    def fidelity_basis(self) -> str:
+        return str(self.attributes.get("fidelity_basis") or "the catalog does not say how this target was checked")
 
     def citations(self, name: str) -> tuple[str, ...]:
         return tuple(self.sources.get(key, key) for key in self.figure(name).source)
@@ -280,4 +293,4 @@ def builtin_catalog() -> Catalog:
     return _BUILTIN
 
 
-__all__ = ["Catalog", "CatalogError", "Figure", "MissingFigure", "Origin", "Part", "builtin_catalog", "load_catalog"]
+__all__ = ["FIDELITY_LEVELS", "Catalog", "CatalogError", "Figure", "MissingFigure", "Origin", "Part", "builtin_catalog", "load_catalog"]

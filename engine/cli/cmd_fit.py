@@ -65,7 +65,7 @@ def _print_spec(deployment, report) -> None:
     out = sys.stdout
     data = deployment.data
     fit = report["fit"]
-    out.write(f"target {data['target']['chip']}: {fit['verdict']} ({fit['reason']})\n")
+    out.write(f"target {data['target']['chip']} ({report['fidelity']}): {fit['verdict']} ({fit['reason']})\n")
     for limit in fit["limits"]:
         allowed = "?" if limit["allowed"] is None else limit["allowed"]
         out.write(f"  {limit['name']:<34} {limit['used']:>8} of {allowed}\n")
@@ -88,11 +88,12 @@ def _print_spec(deployment, report) -> None:
 def _print_ranking(ranking, own: str) -> None:
     out = sys.stdout
     out.write("\ntargets for this spec, best first:\n")
-    out.write(f"  {'chip':<13} {'family':<6} {'kind':<12} {'verdict':<13} {'life':>7}  reason\n")
+    out.write(f"  {'chip':<13} {'family':<6} {'kind':<12} {'fidelity':<15} {'verdict':<13} {'life':>7}  reason\n")
     for c in ranking:
         life = "?" if c.life_years is None else f"{c.life_years:.1f} y"
         reason = "; ".join(c.safety) if c.verdict == "refused" else c.reason
         if c.life_years is None and c.power_note:
             reason += f"; power {c.power_note}"
         mark = "*" if c.chip == own else " "
-        out.write(f"{mark} {c.chip:<13} {c.family:<6} {c.implementation:<12} {c.verdict:<13} {life:>7}  {reason}\n")
+        out.write(f"{mark} {c.chip:<13} {c.family:<6} {c.implementation:<12} {c.fidelity:<15} {c.verdict:<13} {life:>7}  "
+                  f"{reason}\n")

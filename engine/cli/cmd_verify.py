@@ -144,6 +144,7 @@ def _print(summary: dict, contents) -> None:
     if "windows" not in summary:
         out.write("no stimuli: image read back and checked only\n")
         return
+    out.write(f"target fidelity: {summary['fidelity']}\n")
     out.write(f"windows: {summary['windows']} ({summary['steps']} steps, {summary['synaptic_ops']} synaptic events)\n")
     out.write(f"agreement kernel vs float model: {summary['agreement']:.1%} (required {summary['min_agreement']:.0%})\n")
     out.write(f"accuracy: kernel {summary['kernel_accuracy']:.1%}, float {summary['float_accuracy']:.1%}\n")
@@ -175,4 +176,4 @@ def _print(summary: dict, contents) -> None:
             estimate = "" if p["estimate_inference_uW"] is None else f" (float-model estimate {p['estimate_inference_uW']:.2f} uW)"
             out.write(f"power with the kernel's counts: inference {p['inference_uW']:.2f} uW{estimate}, {budget}; "
                       f"node {p['total_uW']:.2f} uW, {p['life_years']:.2f} years (required {p['required_years']:g})\n")
-    out.write("verification " + ("passed" if summary["passed"] else "FAILED") + "\n")
+    out.write(summary["verdict"] + "\n")

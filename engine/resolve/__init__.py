@@ -43,6 +43,7 @@ class Deployment:
     warnings: tuple[Diagnostic, ...] = ()
     problems: tuple[Diagnostic, ...] = ()  # only when resolved with strict=False
     stimulus_spikes: Any = None  # the chain's spike counts for every stimulus window
+    fidelity: str = "stand-in"  # how true the kernel is to the target (engine.catalog.FIDELITY_LEVELS)
 
     @property
     def network(self):
@@ -50,6 +51,7 @@ class Deployment:
 
     def report(self) -> dict[str, Any]:
         out: dict[str, Any] = {
+            "fidelity": self.fidelity,
             "fit": {"verdict": self.fit.verdict, "reason": self.fit.reason(),
                     "limits": [{"name": lim.name, "used": lim.used, "allowed": lim.allowed} for lim in self.fit.limits]},
             "safety": {"class": (self.data.get("safety") or {}).get("class", "none"),
@@ -220,4 +222,4 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
         rates = {"hidden": np.concatenate([rates[h] for h in hidden]), "output": rates[float_model.output]}
     graph = placement_graph(quantized.network, chain, chip.id, rates, input_rate)
     return Deployment(data, spec, chain, float_model, quantized, stimuli, nominal, fit, power, safety, graph, activity,
-                      tuple(warnings), tuple(problems), stimulus_spikes)
+                      tuple(warnings), tuple(problems), stimulus_spikes, chip.fidelity)

@@ -32,6 +32,15 @@ def _digital(spec, chip) -> str | None:
     return None
 
 
+def _vendor_verified(spec, chip) -> str | None:
+    fidelity = chip.fidelity
+    if fidelity == "vendor-verified":
+        return None
+    what = {"stand-in": "a stand-in: its image runs on another family's arithmetic",
+            "documented": "documented: no vendor bit-accurate simulator has been compared with its kernel"}
+    return (f"{chip.id} is {what.get(fidelity, fidelity)}; safety classes above none require a vendor-verified target")
+
+
 def _learning_locked(spec, chip) -> str | None:
     if (spec.get("runtime") or {}).get("learning", "locked") != "locked":
         return "on-chip learning must be locked: weights may not change in the field"
@@ -63,6 +72,8 @@ def _temperature_range(spec, chip) -> str | None:
 RULES: tuple[Rule, ...] = (
     Rule("NM501", "digital_target", 1, "/target/chip", _digital,
          "choose a digital target (nmspec targets lists each target's implementation), or lower safety.class"),
+    Rule("NM508", "vendor_verified_target", 1, "/target/chip", _vendor_verified,
+         "choose a vendor-verified target (`nmspec targets` shows each target's fidelity), or lower safety.class"),
     Rule("NM502", "learning_locked", 1, "/runtime/learning", _learning_locked, "set runtime.learning: locked"),
     Rule("NM503", "automatic_rollback", 1, "/runtime/update", _rollback, "set runtime.update: {slots: 2, rollback: auto}"),
     Rule("NM506", "temperature_compensation", 0, "/target/chip", _temperature_compensation,

@@ -26,6 +26,19 @@ class KernelPower:
     estimate_inference_w: float | None  # what resolve estimated from the float model
 
 
+def verdict(passed: bool, fidelity: str, chip: str) -> str:
+    """The one-line verdict: a pass on anything but a vendor-verified target says what it
+    is a pass of, since the kernel's arithmetic is then not known to be the chip's."""
+    if not passed:
+        return "verification FAILED"
+    if fidelity == "vendor-verified":
+        return "verification passed"
+    if fidelity == "documented":
+        return (f"verification passed on {chip}'s documented arithmetic: no vendor simulator has been compared "
+                "with the kernel")
+    return f"verification passed on stand-in arithmetic: not a verification of the {chip}"
+
+
 @attrs.frozen(eq=False)
 class Verification:
     agreement: Agreement | None
@@ -34,10 +47,17 @@ class Verification:
     diagnostics: tuple[Diagnostic, ...]
     power: KernelPower | None = None
     power_note: str | None = None  # why there is no kernel power figure
+    chip: str = ""
+    fidelity: str = "stand-in"  # of the chip the image targets (engine.catalog.FIDELITY_LEVELS)
+
+    @property
+    def passed(self) -> bool:
+        return not any(d.severity == "error" for d in self.diagnostics)
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"image_bytes": self.image_bytes, "min_agreement": self.min_agreement,
-                               "passed": not any(d.severity == "error" for d in self.diagnostics)}
+                               "passed": self.passed, "fidelity": self.fidelity,
+                               "verdict": verdict(self.passed, self.fidelity, self.chip)}
         if self.agreement is not None:
             a = self.agreement
             out.update({
@@ -109,9 +129,10 @@ def verify_bundle(doc, image: bytes, chain, float_model, stimuli, *, catalog=Non
 
     contents = read_image(image)
     minimum = float((doc.data.get("verify") or {}).get("min_agreement", 0.99))
-    if stimuli is None:
-        return Verification(None, minimum, len(image), (Diagnostic("warning", "NM801", "verify.stimuli: none given; only the image round trip was checked"),))
     chip, overrides = _chip(doc, catalog)
+    who = {"chip": contents.target.chip, "fidelity": chip.fidelity if chip is not None else "stand-in"}
+    if stimuli is None:
+        return Verification(None, minimum, len(image), (Diagnostic("warning", "NM801", "verify.stimuli: none given; only the image round trip was checked"),), **who)
     model = cycle_model(chip, overrides["chips"]) if chip is not None else None
     agreement = check_agreement(contents.network, float_model, chain, stimuli, cycle_model=model,
                                 spikes=getattr(deployment, "stimulus_spikes", None))
@@ -136,4 +157,4 @@ def verify_bundle(doc, image: bytes, chain, float_model, stimuli, *, catalog=Non
             problems.append(doc.at("/power/budget", "NM807",
                                    f"verify: with the kernel's counts inference needs {power.inference_w * 1e6:.1f} uW, more than "
                                    f"the {power.budget_w * 1e6:g} uW budget"))
-    return Verification(agreement, minimum, len(image), tuple(problems), power, note)
+    return Verification(agreement, minimum, len(image), tuple(problems), power, note, **who)
