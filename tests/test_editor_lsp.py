@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from lsp_client import LspClient
 from spec_cases import run_cli
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +39,11 @@ FIGURE_DIMENSIONS: dict[str, str] = {
     "synapses_per_neuron": "count", "fan_in_max": "count", "fan_out_max": "count",
     "total_weights": "count", "weight_bits": "count", "state_bits": "count", "cores": "count",
     "mesh_width": "count", "mesh_height": "count", "neurons_per_core": "count",
-    "input_neurons_max": "count", "readout_neurons_max": "count",
+    "input_neurons_max": "count", "readout_neurons_max": "count", "bias_bits": "count",
     "synapse_memory_per_core": "size", "clock": "frequency", "idle_power": "power",
     "active_power": "power", "sleep_power": "power", "wake_energy": "energy",
     "inference_energy": "energy", "energy_per_synaptic_op": "energy",
-    "energy_per_neuron_update": "energy", "on_chip_learning": "bool",
+    "energy_per_neuron_update": "energy", "on_chip_learning": "bool", "graded_spikes": "bool",
     "cycles_per_input_event": "count", "cycles_per_synaptic_op": "count",
     "cycles_per_neuron_update": "count", "cycles_per_spike": "count", "cycles_per_hop": "count",
     # sensors
@@ -58,7 +58,7 @@ FIGURE_DIMENSIONS: dict[str, str] = {
     "bandwidth": "frequency", "duty_cycle_limit": "ratio",
     # cells
     "nominal_voltage": "voltage", "capacity": "charge", "self_discharge": "ratio",
-    "low_drain_derating": "ratio",
+    "low_drain_derating": "ratio", "operating_temperature": "temperature", "service_life_max": "time",
 }
 
 
@@ -121,7 +121,8 @@ class Part:
         figure = self.figure(name)
         if figure.value is None:
             raise MissingFigure(self, name, figure)
-        return figure.si()
+        value: float = figure.si()  # a required figure is one number
+        return value
 
     @property
     def fidelity(self) -> str:
@@ -221,7 +222,7 @@ def parts_from_data(data: Mapping[str, Any], origin: str) -> dict[str, dict[str,
     return out
 
 
-def check_figures(data: Mapping[str, Any], origin_of) -> list[Diagnostic]:
+def check_figures(data: Mapping[str, Any], origin_of: Callable[[str], Origin]) -> list[Diagnostic]:
     """Unit and verification checks the catalog schema cannot express."""
     diagnostics: list[Diagnostic] = []
     for kind in KINDS:
@@ -262,7 +263,7 @@ def catalog_files(extra_dirs: tuple[Path, ...] = ()) -> list[Path]:
     return files
 
 
-def load_catalog(extra_dirs: tuple[Path, ...] | list[Path] = (), *, display=str) -> Catalog:
+def load_catalog(extra_dirs: tuple[Path, ...] | list[Path] = (), *, display: Callable[[Path], str] = str) -> Catalog:
     """Built-in parts, then each extra folder in order (a later part replaces an earlier one).
 
     Raises CatalogError with diagnostics when a catalog file is malformed.

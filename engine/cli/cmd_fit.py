@@ -46,7 +46,7 @@ def run(args) -> int:
         return status
     if report is not None:
         _print_spec(deployment, report)
-    _print_ranking(ranking, deployment.data["target"]["chip"])
+    _print_ranking(ranking, deployment.spec.target.chip)
     return status
 
 
@@ -63,15 +63,15 @@ def _partial(doc, catalog, problems):
 
 def _print_spec(deployment, report) -> None:
     out = sys.stdout
-    data = deployment.data
+    spec = deployment.spec
     fit = report["fit"]
-    out.write(f"target {data['target']['chip']} ({report['fidelity']}): {fit['verdict']} ({fit['reason']})\n")
+    out.write(f"target {spec.target.chip} ({report['fidelity']}): {fit['verdict']} ({fit['reason']})\n")
     for limit in fit["limits"]:
         allowed = "?" if limit["allowed"] is None else limit["allowed"]
         out.write(f"  {limit['name']:<34} {limit['used']:>8} of {allowed}\n")
     power = report.get("power")
     if power:
-        out.write(f"\npower on {data['power']['battery']['cell']} at {power['voltage_V']:g} V "
+        out.write(f"\npower on {spec.power.battery.cell} at {power['voltage_V']:g} V "
                   f"({power['usable_Ah']:g} Ah usable):\n")
         out.write(f"  {'consumer':<15} {'part':<10} {'uA':>9} {'share':>6}\n")
         for row in power["consumers"]:
@@ -80,6 +80,8 @@ def _print_spec(deployment, report) -> None:
         budget = "" if power["budget_uW"] is None else f" (budget {power['budget_uW']:g} uW)"
         out.write(f"  inference {power['inference_uW']:.1f} uW{budget}; battery life {power['life_years']:.1f} years "
                   f"(required {power['required_years']:g})\n")
+        if power.get("life_note"):
+            out.write(f"  battery life {power['life_note']}\n")
     safety = report["safety"]
     out.write(f"\nsafety class {safety['class']}: " + ("no findings\n" if not safety["findings"] else
                                                        "; ".join(f["message"] for f in safety["findings"]) + "\n"))

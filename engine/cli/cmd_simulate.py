@@ -113,7 +113,7 @@ def _trace_mode(args) -> int:
     from engine.dsp.from_spec import chain_for_spec
     from engine.image import ImageError, read_image
     from engine.pipeline import BuildOptions, build_site
-    from engine.spec.render import with_defaults
+    from engine.spec import site_model
     from engine.verify import kernel
     from engine.verify.cycles import count_cycles
     from engine.verify.simulate import events_csv, events_npz, load_trace, output_events
@@ -121,7 +121,8 @@ def _trace_mode(args) -> int:
     doc, catalog, diagnostics = load_and_validate(args.target, args)
     if doc is None:
         return emit_diagnostics(diagnostics, args.output)
-    chain = chain_for_spec(with_defaults(doc.data)[0])
+    spec = site_model(doc)
+    chain = chain_for_spec(spec, catalog.get("sensors", spec.sensor.part))
     samples = load_trace(args.trace, chain.axes)
     try:
         image = build_site(args.target, catalog, BuildOptions(verify=False, preview=True)).files["model.nmc"]

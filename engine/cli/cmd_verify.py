@@ -107,7 +107,7 @@ def run(args) -> int:
     if args.verify_key:
         try:
             verify_key = load_verify_key(args.verify_key)
-        except Exception as exc:
+        except ImageError as exc:
             sys.stderr.write(f"nmspec verify: {getattr(exc, 'message', exc)}\n")
             return EXIT_USAGE
     try:
@@ -124,8 +124,7 @@ def run(args) -> int:
     if contents.metadata.spec_hash != spec_hash(doc):
         diagnostics.append(Diagnostic("warning", "NM805", "the image was built from another version of this spec or its files "
                                                           "(spec hash differs); verifying it against the current one", file=doc.display))
-    result = verify_bundle(doc, image_bytes, resolved.chain, resolved.float_model, resolved.stimuli,
-                           catalog=catalog, deployment=resolved.deployment)
+    result = verify_bundle(doc, image_bytes, resolved, catalog=catalog)
     diagnostics += list(result.diagnostics)
     summary = result.summary()
     if args.output == "json":

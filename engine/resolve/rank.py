@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
 import attrs
 
-from engine.catalog import Catalog, MissingFigure
+from engine.catalog import Catalog, MissingFigure, Part
+from engine.spec.model import SiteSpec
+
+if TYPE_CHECKING:
+    from engine.netlist import QuantNetwork
+    from engine.resolve import Deployment
+    from engine.resolve.power import PowerReport
 
 # A target is a fit only when its power is known to meet the budget and the required life:
 # one whose power cannot be computed is "power unknown", never "fits".
@@ -24,17 +33,17 @@ class Candidate:
     safety: tuple[str, ...]
 
 
-def rank_targets(deployment, catalog: Catalog) -> list[Candidate]:
-    from engine.resolve import _overrides
+def rank_targets(deployment: Deployment, catalog: Catalog) -> list[Candidate]:
+    from engine.resolve import binary_spike_excess
     from engine.resolve.fit import check_fit
     from engine.resolve.power import site_power
     from engine.resolve.quantize import QuantizeError, quantize
     from engine.resolve.safety import check_safety
 
-    data = deployment.data
-    overrides = _overrides(data)
-    own_chip = data["target"]["chip"]
-    by_family: dict[str, object] = {}
+    spec = deployment.spec
+    overrides = spec.part_overrides()
+    own_chip = spec.target.chip
+    by_family: dict[tuple[str, int], QuantNetwork | QuantizeError] = {}
     out = []
     for chip_id in catalog.ids("chips"):
         chip = catalog.part("chips", chip_id)
@@ -49,7 +58,7 @@ def rank_targets(deployment, catalog: Catalog) -> list[Candidate]:
             except QuantizeError as exc:
                 by_family[key] = exc
         network = by_family[key]
-        safety = tuple(f.message for f in check_safety(data, chip))
+        safety = tuple(f.message for f in check_safety(spec, chip))
         if isinstance(network, QuantizeError):
             out.append(Candidate(chip_id, family, chip.attribute("implementation"), chip.fidelity, "does not fit",
                                  "; ".join(d.message for d in network.diagnostics), None, "-", safety))
@@ -57,13 +66,16 @@ def rank_targets(deployment, catalog: Catalog) -> list[Candidate]:
         fit = check_fit(network, chip, chip_over)
         life, note, power_problem = None, "", None
         try:
-            power = site_power(data, catalog, deployment.activity, {**overrides, "chips": chip_over}, chip)
+            power = site_power(spec, catalog, deployment.activity, {**overrides, "chips": chip_over}, chip)
             life = power.life_years
             note = f"{power.total_current_a * 1e6:.1f} uA"
             power_problem = power_shortfall(power)
         except MissingFigure as exc:
-            note = f"unknown: {exc.part.id} {exc.name} not verified" + _always_on_bound(chip, chip_over, data)
+            note = f"unknown: {exc.part.id} {exc.name} not verified" + _always_on_bound(chip, chip_over, spec)
         verdict, reason = fit.verdict, fit.reason()
+        peak = binary_spike_excess(chip, deployment.stimulus_spikes)
+        if peak is not None:
+            verdict, reason = "does not fit", f"binary spikes only; the encoder emits up to {peak} events per channel and step"
         if safety and verdict != "does not fit":
             verdict = "refused"
         elif verdict != "does not fit" and power_problem:
@@ -78,7 +90,7 @@ def rank_targets(deployment, catalog: Catalog) -> list[Candidate]:
     return out
 
 
-def power_shortfall(power) -> str | None:
+def power_shortfall(power: PowerReport) -> str | None:
     """Why the node's power rules the target out (budget, then life), or None."""
     problems = []
     if power.budget_w is not None and power.inference_power_w > power.budget_w:
@@ -88,7 +100,7 @@ def power_shortfall(power) -> str | None:
     return "; ".join(problems) or None
 
 
-def _always_on_bound(chip, overrides, data) -> str:
+def _always_on_bound(chip: Part, overrides: Mapping[str, float] | None, spec: SiteSpec) -> str:
     """What the catalog does say when the duty-cycled figures are missing: a powered chip
     draws at least its idle power, so an always-on node would need that much."""
     idle = (overrides or {}).get("idle_power")
@@ -96,14 +108,10 @@ def _always_on_bound(chip, overrides, data) -> str:
         idle = chip.figure("idle_power").si()
     if idle is None:
         return ""
-    from engine.spec.units import parse_quantity
-
-    budget = data["power"].get("budget")
+    limit = spec.power.budget
     over = ""
-    if budget:
-        limit = parse_quantity(budget, "power")
-        if idle > limit:
-            over = f", {idle / limit:.3g}x the {_watts(limit)} budget"
+    if limit is not None and idle > limit:
+        over = f", {idle / limit:.3g}x the {_watts(limit)} budget"
     return f" (powered, it draws at least its {_watts(idle)} idle{over})"
 
 

@@ -7,9 +7,15 @@ verified) are checked again by the build, which knows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import attrs
+
+from engine.spec.model import SiteSpec
+
+if TYPE_CHECKING:
+    from engine.catalog import Part
 
 LEVELS = {"none": 0, "sil1": 1, "sil2": 2, "sil3": 3}
 
@@ -20,11 +26,11 @@ class Rule:
     name: str
     applies_from: int  # lowest integrity level the rule applies to (0 = always)
     pointer: str  # the spec value it is about
-    check: Callable[[Mapping, object], str | None]
+    check: Callable[[SiteSpec, Part], str | None]
     hint: str
 
 
-def _digital(spec, chip) -> str | None:
+def _digital(spec: SiteSpec, chip: Part) -> str | None:
     kind = chip.attribute("implementation")
     if kind != "digital":
         return (f"{chip.id} is a {kind} target; its results drift with temperature, so it is excluded from "
@@ -32,7 +38,7 @@ def _digital(spec, chip) -> str | None:
     return None
 
 
-def _vendor_verified(spec, chip) -> str | None:
+def _vendor_verified(spec: SiteSpec, chip: Part) -> str | None:
     fidelity = chip.fidelity
     if fidelity == "vendor-verified":
         return None
@@ -41,30 +47,32 @@ def _vendor_verified(spec, chip) -> str | None:
     return (f"{chip.id} is {what.get(fidelity, fidelity)}; safety classes above none require a vendor-verified target")
 
 
-def _learning_locked(spec, chip) -> str | None:
-    if (spec.get("runtime") or {}).get("learning", "locked") != "locked":
+def _learning_locked(spec: SiteSpec, chip: Part) -> str | None:
+    if spec.runtime.learning != "locked":
         return "on-chip learning must be locked: weights may not change in the field"
     return None
 
 
-def _rollback(spec, chip) -> str | None:
-    update = (spec.get("runtime") or {}).get("update") or {}
-    if update.get("rollback", "auto") != "auto":
-        return f"rollback is '{update.get('rollback')}'; a failed update must roll back automatically"
-    if int(update.get("slots", 2)) < 2:
+def _rollback(spec: SiteSpec, chip: Part) -> str | None:
+    update = spec.runtime.update
+    if update is None:
+        return None
+    if update.rollback != "auto":
+        return f"rollback is '{update.rollback}'; a failed update must roll back automatically"
+    if update.slots < 2:
         return "one model slot leaves nothing to roll back to; use slots: 2"
     return None
 
 
-def _temperature_compensation(spec, chip) -> str | None:
-    if chip.attribute("implementation") != "digital" and not (spec.get("target") or {}).get("temperature_compensation", False):
+def _temperature_compensation(spec: SiteSpec, chip: Part) -> str | None:
+    if chip.attribute("implementation") != "digital" and not spec.target.temperature_compensation:
         return (f"{chip.id} is {chip.attribute('implementation')}: its dynamics change with temperature; "
                 "the spec must declare temperature compensation")
     return None
 
 
-def _temperature_range(spec, chip) -> str | None:
-    if chip.attribute("implementation") != "digital" and not (spec.get("environment") or {}).get("temperature"):
+def _temperature_range(spec: SiteSpec, chip: Part) -> str | None:
+    if chip.attribute("implementation") != "digital" and not spec.environment.temperature:
         return "an analog target needs the site's temperature range (environment.temperature)"
     return None
 
@@ -97,8 +105,8 @@ class SafetyFinding:
     hint: str
 
 
-def check_safety(spec: Mapping, chip) -> tuple[SafetyFinding, ...]:
-    level_name = (spec.get("safety") or {}).get("class", "none")
+def check_safety(spec: SiteSpec, chip: Part) -> tuple[SafetyFinding, ...]:
+    level_name = spec.safety.class_
     level = LEVELS.get(level_name, 0)
     findings = []
     for rule in RULES:
@@ -111,5 +119,5 @@ def check_safety(spec: Mapping, chip) -> tuple[SafetyFinding, ...]:
     return tuple(findings)
 
 
-def level(spec: Mapping) -> int:
-    return LEVELS.get((spec.get("safety") or {}).get("class", "none"), 0)
+def level(spec: SiteSpec) -> int:
+    return LEVELS.get(spec.safety.class_, 0)

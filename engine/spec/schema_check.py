@@ -28,7 +28,8 @@ _TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "
 
 @cache
 def load_schema(name: str) -> dict[str, Any]:
-    return json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))
+    schema: dict[str, Any] = json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))
+    return schema
 
 
 @cache
@@ -90,8 +91,9 @@ def _translate(doc: SpecDocument, error: jsonschema.ValidationError) -> list[Dia
     pointer = _where(error.absolute_path)
     label = _label(pointer)
     schema = error.schema if isinstance(error.schema, dict) else {}
-    value = error.instance
+    value: Any = error.instance
     validator = error.validator
+    expected: Any = error.validator_value
     dimension = _dimension(schema, error)
 
     if dimension is not None and validator in ("pattern", "type"):
@@ -106,41 +108,37 @@ def _translate(doc: SpecDocument, error: jsonschema.ValidationError) -> list[Dia
         for extra in sorted(extras, key=lambda k: (doc.key_origin(pointer_join(pointer, k)) or _Far()).line):
             member = pointer_join(pointer, extra)
             near = suggestion(extra, allowed)
-            hint = f"did you mean '{near}'?" if near else f"allowed here: {', '.join(allowed)}"
+            advice = f"did you mean '{near}'?" if near else f"allowed here: {', '.join(allowed)}"
             where = f"{label}: " if pointer else ""
-            result.append(doc.at(member, "NM101", f"{where}unknown key '{extra}'", hint=hint, key=True))
+            result.append(doc.at(member, "NM101", f"{where}unknown key '{extra}'", hint=advice, key=True))
         return result
     if validator == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else str(error.validator_value)
+        missing = error.message.split("'")[1] if "'" in error.message else str(expected)
         described = (schema.get("properties") or _schema_at(schema_root(error), pointer).get("properties", {})).get(missing, {}).get("description")
         hint = f"{missing}: {described}" if described else None
-        where = doc.key_origin(pointer) if pointer else None
-        diagnostic = doc.at(pointer, "NM102", f"{label}: missing required key '{missing}'", hint=hint, key=bool(pointer))
-        if where is None and not pointer:
-            return [diagnostic]
-        return [diagnostic]
+        return [doc.at(pointer, "NM102", f"{label}: missing required key '{missing}'", hint=hint, key=bool(pointer))]
     if validator == "type":
-        return [doc.at(pointer, "NM103", f"{label}: expected {_expected(error.validator_value)}, got {describe_value(value)}")]
+        return [doc.at(pointer, "NM103", f"{label}: expected {_expected(expected)}, got {describe_value(value)}")]
     if validator == "enum":
-        options = [str(o) for o in error.validator_value]
+        options = [str(o) for o in expected]
         near = suggestion(str(value), options)
         hint = f"did you mean '{near}'?" if near else None
         return [doc.at(pointer, "NM105", f"{label}: {describe_value(value)} is not one of {', '.join(options)}", hint=hint)]
     if validator == "const":
-        return [doc.at(pointer, "NM106", f"{label}: expected '{error.validator_value}', got {describe_value(value)}")]
+        return [doc.at(pointer, "NM106", f"{label}: expected '{expected}', got {describe_value(value)}")]
     if validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        bound = error.validator_value
+        bound = expected
         text = {"minimum": f"at least {bound}", "maximum": f"at most {bound}",
                 "exclusiveMinimum": f"greater than {bound}", "exclusiveMaximum": f"less than {bound}"}[validator]
         return [doc.at(pointer, "NM107", f"{label}: must be {text}, got {describe_value(value)}")]
     if validator in ("minItems", "maxItems"):
-        count = error.validator_value
+        count = expected
         text = f"at least {count}" if validator == "minItems" else f"at most {count}"
         if schema.get("minItems") == schema.get("maxItems"):
             text = f"exactly {count}"
         return [doc.at(pointer, "NM108", f"{label}: needs {text} item{'s' if count != 1 else ''}, got {len(value)}")]
     if validator == "uniqueItems":
-        dupes = sorted({describe_value(v) for v in value if sum(1 for w in value if w == v) > 1})
+        dupes = sorted({describe_value(v) for v in value if list(value).count(v) > 1})
         return [doc.at(pointer, "NM108", f"{label}: items must be unique; repeated: {', '.join(dupes)}")]
     if validator in ("minProperties",):
         return [doc.at(pointer, "NM108", f"{label}: must not be empty")]
@@ -162,8 +160,6 @@ def _translate(doc: SpecDocument, error: jsonschema.ValidationError) -> list[Dia
 
 
 def schema_root(error: jsonschema.ValidationError) -> dict[str, Any]:
-    while error.parent is not None:
-        error = error.parent
     return load_schema("nmspec.schema.json")
 
 
@@ -183,7 +179,8 @@ class _Far:
 
 def _dimension(schema: dict[str, Any], error: jsonschema.ValidationError) -> str | None:
     if "x-nmspec-dimension" in schema:
-        return schema["x-nmspec-dimension"]
+        dimension: str = schema["x-nmspec-dimension"]
+        return dimension
     # a $ref'd quantity: the error's schema is the definition; look at the parent as well
     parent = getattr(error, "parent", None)
     if parent is not None and isinstance(parent.schema, dict):

@@ -400,14 +400,14 @@ def build_catalog_schema() -> dict[str, Any]:
     figures = {"type": "object", "description": "the part's figures by name",
                "propertyNames": {"enum": sorted(FIGURE_DIMENSIONS)},
                "additionalProperties": {"$ref": "#/definitions/figure"}}
-    common = {
+    common: dict[str, Any] = {
         "name": {"type": "string", "description": "full part name"},
         "vendor": {"type": "string", "description": "maker"},
         "figures": figures,
         "sources": {"type": "object", "description": "citation per source key",
                     "additionalProperties": {"type": "string", "description": "citation or URL"}},
     }
-    extra = {
+    extra: dict[str, dict[str, Any]] = {
         "chips": {"family": {"type": "string", "enum": list(FAMILIES), "description": "integer neuron model family"},
                   "implementation": {"type": "string", "enum": list(IMPLEMENTATIONS), "description": "digital, mixed-signal or analog"},
                   "fidelity": {"type": "string", "enum": list(FIDELITY_LEVELS),

@@ -5,13 +5,20 @@ the kernel counted instead of the float model's estimate."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from engine.diagnostics import Diagnostic
 from engine.image import read_image
-from engine.verify.agreement import Agreement, check_agreement
+from engine.verify.agreement import Agreement, CycleSummary, check_agreement
+
+if TYPE_CHECKING:
+    from engine.catalog import Catalog
+    from engine.resolve import Deployment
+    from engine.spec import SpecDocument
+
+DEFAULT_MIN_AGREEMENT = 0.99
 
 
 @attrs.frozen
@@ -96,25 +103,16 @@ class Verification:
         return out
 
 
-def _chip(doc, catalog):
-    from engine.resolve import _overrides
-
-    data = doc.data
-    chip = catalog.get("chips", data["target"]["chip"]) if catalog is not None else None
-    return chip, _overrides(data)
-
-
-def _kernel_power(deployment, catalog, overrides, cycles) -> tuple[KernelPower | None, str | None]:
+def _kernel_power(deployment: Deployment, catalog: Catalog, cycles: CycleSummary) -> tuple[KernelPower | None, str | None]:
     from engine.catalog import MissingFigure
     from engine.resolve.power import site_power
 
-    data = deployment.data
     activity = deployment.activity
     scale = activity.steps / max(cycles.window_steps, 1)
     kernel_activity = attrs.evolve(activity, synaptic_ops=cycles.synaptic_ops_per_window * scale,
                                    neuron_updates=cycles.neuron_updates_per_window * scale)
     try:
-        report = site_power(data, catalog, kernel_activity, overrides)
+        report = site_power(deployment.spec, catalog, kernel_activity, deployment.spec.part_overrides())
     except (MissingFigure, KeyError) as exc:
         return None, f"no power figure: {getattr(exc, 'message', exc)}"
     estimate = deployment.power.inference_power_w if deployment.power is not None else None
@@ -122,20 +120,24 @@ def _kernel_power(deployment, catalog, overrides, cycles) -> tuple[KernelPower |
                        report.required_years, estimate), None
 
 
-def verify_bundle(doc, image: bytes, chain, float_model, stimuli, *, catalog=None, deployment=None) -> Verification:
-    """With `catalog`, the chip's cycle model counts cycles, latency and energy; with the
-    resolved `deployment` too, the power budget is checked against the kernel's counts."""
+def verify_bundle(doc: SpecDocument, image: bytes, deployment: Deployment, *,
+                  catalog: Catalog | None = None) -> Verification:
+    """The image run by the kernel on the deployment's stimuli against its float model.
+    With `catalog`, the chip's cycle model counts cycles, latency and energy, and the power
+    budget is checked against the kernel's counts."""
     from engine.verify.cycles import cycle_model
 
     contents = read_image(image)
-    minimum = float((doc.data.get("verify") or {}).get("min_agreement", 0.99))
-    chip, overrides = _chip(doc, catalog)
-    who = {"chip": contents.target.chip, "fidelity": chip.fidelity if chip is not None else "stand-in"}
+    spec = deployment.spec
+    minimum = spec.verify.min_agreement if spec.verify is not None else DEFAULT_MIN_AGREEMENT
+    stimuli = deployment.stimuli
+    chip = catalog.get("chips", spec.target.chip) if catalog is not None else None
+    fidelity = chip.fidelity if chip is not None else "stand-in"
     if stimuli is None:
-        return Verification(None, minimum, len(image), (Diagnostic("warning", "NM801", "verify.stimuli: none given; only the image round trip was checked"),), **who)
-    model = cycle_model(chip, overrides["chips"]) if chip is not None else None
-    agreement = check_agreement(contents.network, float_model, chain, stimuli, cycle_model=model,
-                                spikes=getattr(deployment, "stimulus_spikes", None))
+        return Verification(None, minimum, len(image), (Diagnostic("warning", "NM801", "verify.stimuli: none given; only the image round trip was checked"),), chip=contents.target.chip, fidelity=fidelity)
+    model = cycle_model(chip, spec.part_overrides()["chips"]) if chip is not None else None
+    agreement = check_agreement(contents.network, deployment.float_model, deployment.chain, stimuli, cycle_model=model,
+                                spikes=deployment.stimulus_spikes)
     problems = []
     if agreement.agreement < minimum:
         problems.append(doc.at("/verify/min_agreement", "NM802",
@@ -151,10 +153,10 @@ def verify_bundle(doc, image: bytes, chain, float_model, stimuli, *, catalog=Non
                                f"at {cycles.clock_hz / 1e6:g} MHz, longer than the {cycles.dt * 1e3:g} ms step",
                                hint=f"the chip needs at least {cycles.min_clock_hz / 1e6:.3g} MHz for this network"))
     power, note = None, None
-    if cycles is not None and deployment is not None:
-        power, note = _kernel_power(deployment, catalog, overrides, cycles)
+    if cycles is not None and catalog is not None:
+        power, note = _kernel_power(deployment, catalog, cycles)
         if power is not None and power.budget_w is not None and power.inference_w > power.budget_w:
             problems.append(doc.at("/power/budget", "NM807",
                                    f"verify: with the kernel's counts inference needs {power.inference_w * 1e6:.1f} uW, more than "
                                    f"the {power.budget_w * 1e6:g} uW budget"))
-    return Verification(agreement, minimum, len(image), tuple(problems), power, note, **who)
+    return Verification(agreement, minimum, len(image), tuple(problems), power, note, chip=contents.target.chip, fidelity=fidelity)
