@@ -192,7 +192,7 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
     if paths:
         try:
             stimuli = load_traces([doc.resolve_path(p, s) for p, s in paths], [Path(s).name for _, s in paths],
-                                  n_labels=len(data["model"]["labels"]))
+                                  n_labels=len(spec.model.labels))
         except TraceError as exc:
             raise StageError([doc.at(paths[exc.index][0], "NM306", f"verify.stimuli[{exc.index}]: {exc}")]) from None
         if stimuli.samples.shape[2] != chain.axes:

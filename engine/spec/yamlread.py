@@ -277,7 +277,7 @@ def read_bytes(data: bytes, file: str) -> ReadResult:
     try:
         nodes = _compose_all(text)
     except _TooDeep as exc:
-        return fail("NM005", f"nesting deeper than {MAX_DEPTH} levels", exc.mark.line + 1, exc.mark.column + 1,
+        return fail("NM005", f"nesting deeper than {MAX_DEPTH} levels", exc.line, exc.column,
                     hint="a site spec nests a few levels; is this the right file?")
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -313,9 +313,10 @@ def read_bytes(data: bytes, file: str) -> ReadResult:
 
 
 class _TooDeep(Exception):
-    def __init__(self, mark: yaml.Mark) -> None:
+    def __init__(self, mark: Any) -> None:  # a yaml Mark (pure Python or libyaml's)
         super().__init__("too deep")
-        self.mark = mark
+        self.line: int = mark.line + 1 if mark is not None else 1
+        self.column: int = mark.column + 1 if mark is not None else 1
 
 
 class _BoundedLoader(yaml.SafeLoader):
@@ -326,11 +327,12 @@ class _BoundedLoader(yaml.SafeLoader):
         super().__init__(stream)
         self.depth = 0
 
-    def compose_node(self, parent, index):
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH:
-                raise _TooDeep(self.peek_event().start_mark)
+                event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
+                raise _TooDeep(event.start_mark)
             return super().compose_node(parent, index)
         finally:
             self.depth -= 1
@@ -339,9 +341,11 @@ class _BoundedLoader(yaml.SafeLoader):
 def _compose_all(text: str) -> list[yaml.Node]:
     loader = _BoundedLoader(text)
     try:
-        nodes = []
+        nodes: list[yaml.Node] = []
         while loader.check_node():
-            nodes.append(loader.get_node())
+            node = loader.get_node()
+            if node is not None:
+                nodes.append(node)
         return nodes
     finally:
         loader.dispose()
