@@ -26,8 +26,17 @@ def repository_catalog(spec_path: str | os.PathLike[str], extra: tuple[str, ...]
     """The built-in catalog plus the spec repository's `catalog/` folder and any `extra` folders."""
     root = find_root(Path(spec_path).resolve().parent if Path(spec_path).is_file() else Path(spec_path).resolve())
     folders = [root / "catalog"] if (root / "catalog").is_dir() else []
+    from engine.catalog import CatalogError, catalog_files, load_catalog
+
+    # the repository's own catalog is part of the repository, like its bases, models and
+    # traces: a file that links outside it would make a build depend on the machine
+    outside = [path for path in catalog_files(tuple(folders)) if path.parent == root / "catalog"
+               and not path.resolve().is_relative_to(root)]
+    if outside:
+        return None, [Diagnostic("error", "NM216", f"catalog file links to {path.resolve()}, outside the spec repository",
+                                 file=display_name(path), hint="copy the file into the repository's catalog/ folder")
+                      for path in outside]
     folders += [Path(f) for f in extra]
-    from engine.catalog import CatalogError, load_catalog
 
     try:
         return load_catalog(folders, display=display_name), []
