@@ -214,6 +214,7 @@ class QuickHit:
     site: str
     agreement: float | None
     diagnostics: tuple[Diagnostic, ...]
+    accuracy: float | None = None  # the kernel's accuracy on the labelled stimuli
 
 
 @attrs.frozen
@@ -255,7 +256,7 @@ class Cache:
         except OSError:
             return None
         return QuickHit(entry["key"], entry["site"], entry["agreement"],
-                        tuple(_diagnostic_from(d) for d in entry["diagnostics"]))
+                        tuple(_diagnostic_from(d) for d in entry["diagnostics"]), entry.get("accuracy"))
 
     def record(self, index: dict[str, Any], outcome: SiteOutcome, context: str, started_ns: int) -> bool:
         """Remember a validated site's key and the fingerprints of the files it read, unless
@@ -269,7 +270,7 @@ class Cache:
             return before is not None
         index["specs"][name] = {
             "context": context, "key": outcome.key, "site": outcome.site, "files": files,
-            "agreement": outcome.agreement, "diagnostics": [_diagnostic_record(d) for d in outcome.diagnostics],
+            "agreement": outcome.agreement, "accuracy": outcome.accuracy, "diagnostics": [_diagnostic_record(d) for d in outcome.diagnostics],
             "cwd": os.getcwd() if outcome.diagnostics else None,
         }
         return index["specs"][name] != before
@@ -361,11 +362,15 @@ class SiteOutcome:
     key: str | None
     read: tuple[str, ...]  # every file the build depended on
     agreement: float | None = None
+    accuracy: float | None = None  # the kernel's accuracy on the labelled stimuli
 
 
-def _agreement(files: Mapping[str, bytes]) -> float | None:
-    report = json.loads(files["report.json"])
-    return (report.get("verification") or {}).get("agreement")
+def _verification(files: Mapping[str, bytes] | None) -> tuple[float | None, float | None]:
+    """(agreement, kernel accuracy) from a bundle's report."""
+    if not files:
+        return None, None
+    verification = json.loads(files["report.json"]).get("verification") or {}
+    return verification.get("agreement"), verification.get("kernel_accuracy")
 
 
 # Worker processes build many sites from a few repositories: load each catalog once.
@@ -401,7 +406,7 @@ def build_one(job: BuildJob) -> SiteOutcome:
 
     def outcome(site, status, files, diagnostics, key=None, read=()) -> SiteOutcome:
         return SiteOutcome(job.spec, site, status, files, tuple(diagnostics), time.perf_counter() - started, key,
-                           read, _agreement(files) if files else None)
+                           read, *_verification(files))
 
     catalog, problems = _catalog_for(job)
     if catalog is None:

@@ -168,6 +168,16 @@ def firmware_measurements(firmware: Mapping[str, bytes], resolved: Resolved) -> 
     return measure_cortex_m4(files, samples, resolved.chain.sample_rate)
 
 
+def _on_chip(resolved: Resolved, model_population: str) -> str:
+    """The chip population a model population runs in (Xylo packs hidden layers into one)."""
+    from engine.resolve import model_populations
+
+    for chip_name, names in model_populations(resolved.float_model, resolved.network.family).items():
+        if model_population in names:
+            return chip_name
+    return model_population
+
+
 def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = BuildOptions()) -> BuildResult:
     from engine.codegen.assemble import bundle_files, image_contents
     from engine.image import write_image
@@ -194,7 +204,8 @@ def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = 
         "family": network.family,
         "network": {"inputs": network.n_inputs, "neurons": network.n_neurons, "synapses": network.n_synapses,
                     "populations": {p.name: p.size for p in network.populations}},
-        "quantization": [attrs.asdict(layer) for layer in resolved.layers],
+        "quantization": [{**attrs.asdict(layer), "on_chip": _on_chip(resolved, layer.population)}
+                         for layer in resolved.layers],
         "notes": list(resolved.notes),
         "chain": {"channels": resolved.chain.n_channels, "dt_s": resolved.chain.dt,
                   "samples_per_step": resolved.chain.samples_per_frame()},

@@ -243,6 +243,7 @@ class Alerts:
 class Verify:
     stimuli: tuple[str, ...]
     min_agreement: float = 0.99
+    min_accuracy: float | None = None
 
 
 @attrs.frozen

@@ -101,6 +101,24 @@ def find_root(start: Path) -> Path:
     return start
 
 
+def has_marker(folder: Path) -> bool:
+    """Whether `folder` is a spec repository root by its marker, not by default."""
+    return (folder / ".git").exists() or (folder / "nmspec.toml").exists()
+
+
+def root_hint(root: Path, *paths: Path) -> str:
+    """How to set the repository root so that `paths` are inside it: when no marker was
+    found, the root defaulted to the spec's own folder, which is what is missing."""
+    common = Path(os.path.commonpath([str(p) for p in (root, *paths)]))
+    where = display_name(common) or "."
+    if has_marker(root):
+        return (f"the spec repository's root is {display_name(root) or '.'} (it holds .git or nmspec.toml); "
+                "keep models, traces and bases inside it")
+    return (f"no folder at or above the spec holds .git or nmspec.toml, so the spec repository is taken to be the "
+            f"spec's own folder {display_name(root) or '.'}; create an empty nmspec.toml in {where} (the folder that "
+            "holds the specs and the files they name), or run git init there")
+
+
 def display_name(path: Path) -> str:
     try:
         relative = os.path.relpath(path, Path.cwd())
@@ -168,8 +186,7 @@ class _Loader:
             fail = None
             if not _inside(target, self.root):
                 fail = Diagnostic.at(where, "NM111", f"extends: '{entry}' is outside the spec repository ({display_name(self.root) or '.'})",
-                                     path=pointer, chain=chain,
-                                     hint="bases must live in the same repository; the root is the nearest folder with .git or nmspec.toml")
+                                     path=pointer, chain=chain, hint=root_hint(self.root, target))
             elif target in stack or target == path:
                 cycle = " -> ".join(display_name(p) for p in (*stack, path, target))
                 fail = Diagnostic.at(where, "NM112", f"extends: cycle: {cycle}", path=pointer, chain=chain,
@@ -326,4 +343,5 @@ def load_spec(path: str | os.PathLike, *, root: str | os.PathLike | None = None)
     return document, loader.diagnostics
 
 
-__all__ = ["Located", "SpecDocument", "display_name", "dotted", "find_root", "load_spec", "stage_id"]
+__all__ = ["Located", "SpecDocument", "display_name", "dotted", "find_root", "has_marker", "load_spec", "root_hint",
+           "stage_id"]

@@ -13,6 +13,10 @@ from engine.diagnostics import Diagnostic
 from engine.image import read_image
 from engine.verify.agreement import Agreement, check_agreement
 
+# Without verify.min_accuracy, an image right on fewer windows than this is reported
+# (a warning): agreement with the float model says nothing about whether either is right.
+DEFAULT_MIN_ACCURACY = 0.9
+
 
 @attrs.frozen
 class KernelPower:
@@ -34,9 +38,11 @@ class Verification:
     diagnostics: tuple[Diagnostic, ...]
     power: KernelPower | None = None
     power_note: str | None = None  # why there is no kernel power figure
+    min_accuracy: float | None = None  # the spec's verify.min_accuracy
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"image_bytes": self.image_bytes, "min_agreement": self.min_agreement,
+                               "min_accuracy": self.min_accuracy, "default_min_accuracy": DEFAULT_MIN_ACCURACY,
                                "passed": not any(d.severity == "error" for d in self.diagnostics)}
         if self.agreement is not None:
             a = self.agreement
@@ -102,6 +108,20 @@ def _kernel_power(deployment, catalog, overrides, cycles) -> tuple[KernelPower |
                        report.required_years, estimate), None
 
 
+def _agreement_hint(data, family: str) -> str:
+    """What can raise the agreement on this target. Per-channel scales are the one change
+    that reliably brings the integer network closer to the float model; loihi holds one
+    threshold per population and refuses them (NM311). Headroom moves the agreement either
+    way, so it is offered as a search, not a direction."""
+    granularity = ((data.get("model") or {}).get("quantization") or {}).get("granularity", "per_layer")
+    if family != "loihi" and granularity != "per_channel":
+        return ("set model.quantization.granularity: per_channel (one scale per neuron instead of one per layer); "
+                "`nmspec verify SPEC` shows the agreement it gives")
+    return ("this target keeps one scale per layer: try other values of model.quantization.headroom (a change can "
+            "raise or lower the agreement; `nmspec verify SPEC` shows it), or rank targets that take per-channel "
+            "scales with `nmspec fit SPEC`")
+
+
 def verify_bundle(doc, image: bytes, chain, float_model, stimuli, *, catalog=None, deployment=None) -> Verification:
     """With `catalog`, the chip's cycle model counts cycles, latency and energy; with the
     resolved `deployment` too, the power budget is checked against the kernel's counts."""
@@ -120,7 +140,18 @@ def verify_bundle(doc, image: bytes, chain, float_model, stimuli, *, catalog=Non
         problems.append(doc.at("/verify/min_agreement", "NM802",
                                f"verify: the kernel agrees with the float model on {agreement.agreement:.1%} of "
                                f"{agreement.windows} windows, below min_agreement {minimum:g}",
-                               hint="look at the quantization report; raise headroom or use per_channel granularity"))
+                               hint=_agreement_hint(doc.data, contents.network.family)))
+    floor = (doc.data.get("verify") or {}).get("min_accuracy")
+    if agreement.kernel_accuracy < (DEFAULT_MIN_ACCURACY if floor is None else float(floor)):
+        stated = (f"verify.min_accuracy {float(floor):g}" if floor is not None
+                  else f"the default floor {DEFAULT_MIN_ACCURACY:g} (verify.min_accuracy is not set)")
+        problems.append(doc.at("/verify/min_accuracy" if floor is not None else "/verify/stimuli", "NM808",
+                               f"verify: the image classifies {agreement.kernel_accuracy:.1%} of the "
+                               f"{agreement.windows} labelled stimulus windows correctly, below {stated}",
+                               severity="error" if floor is not None else "warning",
+                               hint="check that the stimuli were recorded the way the spec's sensor records "
+                                    "(rate, range, axes) and that their labels follow model.labels; "
+                                    "then retrain the model or fix the chain"))
     if not agreement.deterministic:
         problems.append(Diagnostic("error", "NM803", "verify: two kernel runs of the same input differ"))
     cycles = agreement.cycles
@@ -136,4 +167,6 @@ def verify_bundle(doc, image: bytes, chain, float_model, stimuli, *, catalog=Non
             problems.append(doc.at("/power/budget", "NM807",
                                    f"verify: with the kernel's counts inference needs {power.inference_w * 1e6:.1f} uW, more than "
                                    f"the {power.budget_w * 1e6:g} uW budget"))
-    return Verification(agreement, minimum, len(image), tuple(problems), power, note)
+    floor = (doc.data.get("verify") or {}).get("min_accuracy")
+    return Verification(agreement, minimum, len(image), tuple(problems), power, note,
+                        None if floor is None else float(floor))
