@@ -8,7 +8,7 @@ EXAMPLE ?= specs/examples/compressor.yaml
 
 EDITOR_STAMP := tools/editor/node_modules/.installed
 
-.PHONY: install editor system-deps demo test bench lint clean
+.PHONY: install editor system-deps demo test typecheck bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,14 +61,22 @@ demo: system-deps install
 	@echo; echo "== verification"; $(NMSPEC) verify $(DEMO_OUT)/$(DEMO_SITE) --verify-key $(DEMO_KEY).pub
 	@echo; echo "== held-out accuracy, firmware, report"; $(PY) tools/deployment_report.py $(DEMO_OUT)/$(DEMO_SITE) --spec $(EXAMPLE) --held-out $(DEMO_HELD_OUT) --host-firmware
 
+# the tests include mypy --strict over engine/ (tests/test_types.py) and the import contracts
+# between the stages (tests/test_architecture.py)
 test: system-deps install editor
 	$(PY) -m pytest
+
+# mypy --strict over engine/ (pyproject.toml lists the modules not yet typed) and the import
+# contracts between the stages (docs/architecture.md)
+typecheck: install
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 bench: install
 	$(PY) -m bench
 
-lint: install
-	$(VENV)/bin/ruff check engine tests bench
+lint: typecheck
+	$(VENV)/bin/ruff check engine tests bench tools
 
 clean:
-	rm -rf $(VENV) build out .pytest_cache .hypothesis tools/editor/node_modules
+	rm -rf $(VENV) build out .pytest_cache .hypothesis .mypy_cache tools/editor/node_modules

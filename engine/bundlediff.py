@@ -81,7 +81,7 @@ def _metadata_line(name: str, line: str) -> bool:
     text = line.strip()
     if not text or any(name in text for name in BUILD_NAMES):
         return True
-    if name.endswith("Makefile") or name.endswith(".mk"):
+    if name.endswith(("Makefile", ".mk")):
         return text.startswith("#")
     return text.startswith(("/*", "*", "//"))
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 
@@ -87,7 +87,7 @@ class Diagnostic:
             return self.file
         return f"{self.file}:{self.line}:{self.column or 1}"
 
-    def sort_key(self) -> tuple:
+    def sort_key(self) -> tuple[str, int, int, int, str, str]:
         return (
             self.file or "",
             self.line or 0,
@@ -97,7 +97,7 @@ class Diagnostic:
             self.message,
         )
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "severity": self.severity,
             "code": self.code,

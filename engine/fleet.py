@@ -27,13 +27,16 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from engine import __version__
 from engine.diagnostics import Diagnostic, StageError
 from engine.spec.yamlread import read_file
+
+if TYPE_CHECKING:
+    from engine.catalog import Catalog
 
 INDEX_FORMAT = 2
 # A file modified this close to the start of a build (or later) may have changed while it
@@ -88,7 +91,7 @@ def _tool_folders() -> tuple[Path, ...]:
     return (package, package.parent / "templates", package.parent / "schemas")
 
 
-def _hash_files(digest, files: Iterable[tuple[str, Path]]) -> None:
+def _hash_files(digest: hashlib._Hash, files: Iterable[tuple[str, Path]]) -> None:
     for name, path in files:
         digest.update(name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
 
@@ -158,7 +161,7 @@ class BuildContext:
         return _digest(attrs.asdict(self, filter=lambda a, _: a.name != "catalog"))
 
 
-def _digest(value) -> str:
+def _digest(value: object) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
 
 
@@ -168,7 +171,7 @@ def build_context(root: Path, extra: Iterable[str], signing_pem: bytes | None, v
                         source_date_epoch)
 
 
-def parts_digest(data: Mapping[str, Any], catalog) -> str:
+def parts_digest(data: Mapping[str, Any], catalog: Catalog) -> str:
     """Hash of the catalog parts a merged spec names, all but where each was defined."""
     from engine.spec.semantic import PART_FIELDS
 
@@ -188,7 +191,7 @@ def cache_key(key_base: str, spec_in_repository: str, spec_digest: str, parts: s
 
 # --- the cache and its index --------------------------------------------------------------
 
-def _fingerprint(path: str) -> list:
+def _fingerprint(path: str) -> list[Any]:  # [path, size, mtime], as the JSON index holds it
     stat = os.stat(path)
     return [path, stat.st_size, stat.st_mtime_ns]
 
@@ -273,7 +276,7 @@ class Cache:
             "agreement": outcome.agreement, "accuracy": outcome.accuracy, "diagnostics": [_diagnostic_record(d) for d in outcome.diagnostics],
             "cwd": os.getcwd() if outcome.diagnostics else None,
         }
-        return index["specs"][name] != before
+        return bool(index["specs"][name] != before)
 
     def output_current(self, index: Mapping[str, Any], folder: Path, key: str) -> bool:
         """Whether `folder` still holds exactly what this cache wrote there for `key`."""
@@ -281,7 +284,7 @@ class Cache:
         if not entry or entry["key"] != key:
             return False
         try:
-            return _bundle_fingerprints(folder) == entry["files"]
+            return bool(_bundle_fingerprints(folder) == entry["files"])
         except OSError:
             return False
 
@@ -289,7 +292,7 @@ class Cache:
         """Remember what `folder` holds now, written from `key`; whether the index changed."""
         name, before = _index_name(folder), index["outputs"].get(_index_name(folder))
         index["outputs"][name] = {"key": key, "files": _bundle_fingerprints(folder)}
-        return index["outputs"][name] != before
+        return bool(index["outputs"][name] != before)
 
     def _object(self, key: str) -> Path:
         return self.root / "objects" / key[:2] / key
@@ -317,7 +320,7 @@ class Cache:
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def _bundle_fingerprints(folder: Path) -> list:
+def _bundle_fingerprints(folder: Path) -> list[list[Any]]:
     """[relative path, size, mtime] of every file under `folder`, sorted."""
     out = []
 
@@ -374,10 +377,10 @@ def _verification(files: Mapping[str, bytes] | None) -> tuple[float | None, floa
 
 
 # Worker processes build many sites from a few repositories: load each catalog once.
-_CATALOGS: dict[tuple, Any] = {}
+_CATALOGS: dict[tuple[str, tuple[str, ...], str], Catalog] = {}
 
 
-def _catalog_for(job: BuildJob):
+def _catalog_for(job: BuildJob) -> tuple[Catalog | None, list[Diagnostic]]:
     from engine.spec import repository_catalog
     from engine.spec.document import find_root
 
@@ -400,11 +403,12 @@ def _catalog_for(job: BuildJob):
 
 def build_one(job: BuildJob) -> SiteOutcome:
     from engine.pipeline import BuildOptions, build_site, referenced_files, spec_hash
-    from engine.spec import validate_spec
+    from engine.spec import site_model, validate_spec
 
     started = time.perf_counter()
 
-    def outcome(site, status, files, diagnostics, key=None, read=()) -> SiteOutcome:
+    def outcome(site: str | None, status: str, files: Mapping[str, bytes] | None, diagnostics: Iterable[Diagnostic],
+                key: str | None = None, read: tuple[str, ...] = ()) -> SiteOutcome:
         return SiteOutcome(job.spec, site, status, files, tuple(diagnostics), time.perf_counter() - started, key,
                            read, *_verification(files))
 
@@ -418,7 +422,7 @@ def build_one(job: BuildJob) -> SiteOutcome:
     key = cache_key(job.key_base, doc.path.relative_to(doc.root).as_posix(), spec_hash(doc),
                     parts_digest(doc.data, catalog))
     cache = Cache(Path(job.cache_root)) if job.cache_root else None
-    site = doc.data["metadata"]["site"]
+    site = site_model(doc).metadata.site
     if cache is not None:
         cached = cache.get(key)
         if cached is not None:
@@ -426,8 +430,11 @@ def build_one(job: BuildJob) -> SiteOutcome:
     signing_key = None
     if job.signing_pem:
         from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-        signing_key = serialization.load_pem_private_key(job.signing_pem, password=None)
+        loaded = serialization.load_pem_private_key(job.signing_pem, password=None)
+        assert isinstance(loaded, Ed25519PrivateKey)  # the CLI loaded it as one before it made the job
+        signing_key = loaded
     options = BuildOptions(signing_key=signing_key, verify=job.verify, source_date_epoch=job.source_date_epoch,
                            firmware_size=job.firmware_size)
     try:

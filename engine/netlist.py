@@ -37,6 +37,7 @@ from typing import Literal
 
 import attrs
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 Family = Literal["xylo", "loihi", "lif"]
 FAMILIES: tuple[str, ...] = ("xylo", "loihi", "lif")
@@ -49,7 +50,7 @@ FAMILY_PARAMS: dict[str, tuple[str, ...]] = {
 }
 
 
-def frozen_array(values, dtype) -> np.ndarray:
+def frozen_array(values: ArrayLike, dtype: DTypeLike) -> np.ndarray:
     array = np.array(values, dtype=np.dtype(dtype).newbyteorder("="), copy=True)
     array.setflags(write=False)
     return array
@@ -66,7 +67,7 @@ class Weights:
     values: np.ndarray  # int32 (nnz,)
 
     @classmethod
-    def from_dense(cls, dense) -> Weights:
+    def from_dense(cls, dense: ArrayLike) -> Weights:
         dense = np.asarray(dense)
         if dense.ndim != 2:
             raise ValueError(f"weights must be 2-D, got shape {dense.shape}")
@@ -82,7 +83,7 @@ class Weights:
         )
 
     @classmethod
-    def from_csr(cls, n_src: int, n_dst: int, indptr, indices, values) -> Weights:
+    def from_csr(cls, n_src: int, n_dst: int, indptr: ArrayLike, indices: ArrayLike, values: ArrayLike) -> Weights:
         return cls(
             n_src=int(n_src),
             n_dst=int(n_dst),

@@ -36,14 +36,14 @@ def xylo_networks(draw):
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     sparse = lambda shape: rng.integers(-128, 128, size=shape) * (rng.random(shape) < 0.7)
     big = draw(st.booleans())  # large thresholds and shifts drive saturation
-    params = dict(
-        dash_syn=rng.integers(0, 16, size=(nh, n_syn)), dash_mem=rng.integers(0, 16, size=nh),
-        threshold=rng.integers(1 if not big else -5, 32767 if big else 400, size=nh),
-        bias=rng.integers(-300, 300, size=nh),
-        alias=np.where(rng.random(nh) < 0.3, rng.integers(0, nh, size=nh), -1),
-        out_params=(rng.integers(0, 16, size=no), rng.integers(0, 16, size=no), rng.integers(1, 500, size=no),
+    params = {
+        "dash_syn": rng.integers(0, 16, size=(nh, n_syn)), "dash_mem": rng.integers(0, 16, size=nh),
+        "threshold": rng.integers(1 if not big else -5, 32767 if big else 400, size=nh),
+        "bias": rng.integers(-300, 300, size=nh),
+        "alias": np.where(rng.random(nh) < 0.3, rng.integers(0, nh, size=nh), -1),
+        "out_params": (rng.integers(0, 16, size=no), rng.integers(0, 16, size=no), rng.integers(1, 500, size=no),
                     rng.integers(-50, 50, size=no)),
-    )
+    }
     net = xylo(n_in, sparse((n_in, nh)), sparse((nh, nh)) if draw(st.booleans()) else None, sparse((nh, no)),
                n_syn=n_syn, syn_of_rec=n_syn - 1, shifts=tuple(draw(st.lists(st.integers(0, 8 if big else 2), min_size=3, max_size=3))),
                **params)

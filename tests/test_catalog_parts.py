@@ -7,7 +7,7 @@ from engine.catalog import CatalogError, MissingFigure, builtin_catalog, load_ca
 
 SHARED_IDS = {
     "chips": {"xylo-audio2", "xylo-audio3", "xylo-imu", "loihi1", "loihi2", "truenorth", "akd1000",
-              "akida-pico", "innatera-t1", "speck", "spinnaker2", "generic-lif"},
+              "akida-pico", "innatera-t1", "speck", "spinnaker2", "generic-lif", "loihi3", "northpole", "akd1500", "akida2"},
     "sensors": {"lis2dw12", "iis3dwb", "adxl355", "adxl357", "adxl1002", "ics43434", "ics41350", "im69d130"},
     "mcus": {"stm32l4", "stm32u5", "stm32u3", "nrf52840"},
     "radios": {"sx1262"},

@@ -31,7 +31,7 @@ def test_json_output_is_data(tmp_path):
 
 def test_github_output_annotates_the_line(tmp_path):
     repo = make_repo(tmp_path)
-    code, out, err = run_cli(["validate", "--output", "github", "spec.yaml"], repo)
+    code, _out, err = run_cli(["validate", "--output", "github", "spec.yaml"], repo)
     assert code == 1
     assert err.startswith("::error file=base.yaml,line=26,col=11,title=NM201::power.budget: expected a power")
 
@@ -39,7 +39,7 @@ def test_github_output_annotates_the_line(tmp_path):
 def test_folder_validation_reports_a_shared_base_once(tmp_path):
     repo = make_repo(tmp_path)
     (repo / "site2.yaml").write_text((repo / "spec.yaml").read_text().replace("site-2", "site-3"))
-    code, out, err = run_cli(["validate", "."], repo)
+    code, _out, err = run_cli(["validate", "."], repo)
     assert code == 1
     assert err.count("error[NM201]") == 1
 
@@ -59,7 +59,7 @@ def test_examples_validate_and_render():
 
 
 def test_render_show_origin_names_file_and_line():
-    code, out, err = run_cli(["render", "--show-origin", "specs/sites/plant-9-compressor-1.yaml"], ROOT)
+    code, out, _err = run_cli(["render", "--show-origin", "specs/sites/plant-9-compressor-1.yaml"], ROOT)
     assert code == 0
     lines = out.splitlines()
     assert "  mains: 60Hz  # specs/sites/plant-9-compressor-1.yaml:10" in lines
@@ -73,7 +73,7 @@ def test_render_is_valid_yaml_that_validates_again(tmp_path):
     target = ROOT / "specs" / "examples" / ".rendered-test.yaml"
     try:
         target.write_text(out)
-        code, out2, err = run_cli(["validate", str(target.relative_to(ROOT))], ROOT)
+        code, _out2, err = run_cli(["validate", str(target.relative_to(ROOT))], ROOT)
         assert (code, err) == (0, "")
     finally:
         target.unlink()
@@ -89,17 +89,22 @@ def test_targets_table_and_json():
     code, out, _ = run_cli(["targets"], ROOT)
     assert code == 0
     row = next(line for line in out.splitlines() if line.startswith("xylo-imu "))
-    assert row.split() == ["xylo-imu", "xylo", "digital", "16", "496", "16", "1", "8", "188uW", "?"]
+    assert row.split() == ["xylo-imu", "xylo", "digital", "vendor-verified", "16", "496", "16", "1", "8", "188uW", "?"]
+    fidelity = {line.split()[0]: line.split()[3] for line in out.splitlines()[2:] if len(line.split()) > 3
+                and line.split()[3] in ("vendor-verified", "documented", "stand-in")}
+    assert fidelity["akd1000"] == "stand-in" and fidelity["loihi2"] == "documented"
     code, out, _ = run_cli(["targets", "--output", "json"], ROOT)
     chips = {c["id"]: c for c in json.loads(out)}
     assert chips["innatera-t1"]["implementation"] == "mixed-signal"
+    assert chips["innatera-t1"]["fidelity"] == "stand-in"
+    assert chips["innatera-t1"]["fidelity_basis"].startswith("a mixed-signal fabric run as deterministic digital LIF")
     assert chips["xylo-imu"]["figures"]["sleep_power"]["value"] is None
 
 
 def test_missing_path_and_usage_errors(tmp_path):
-    code, out, err = run_cli(["validate", "nope.yaml"], tmp_path)
+    code, _out, err = run_cli(["validate", "nope.yaml"], tmp_path)
     assert (code, err) == (1, "nope.yaml: error[NM012]: no such file or folder\n")
-    code, out, err = run_cli(["validate"], tmp_path)
+    code, _out, err = run_cli(["validate"], tmp_path)
     assert code == 2 and "the following arguments are required: PATH" in err
 
 

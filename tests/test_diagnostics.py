@@ -11,7 +11,7 @@ from engine.diagnostics import (
 
 
 def _diag(**kw):
-    base = dict(severity="error", code="NM201", message="power.budget: bad")
+    base = {"severity": "error", "code": "NM201", "message": "power.budget: bad"}
     base.update(kw)
     return Diagnostic(**base)
 

@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from lsp_client import LspClient
 from spec_cases import run_cli
 
@@ -40,8 +39,8 @@ MISTAKES = [
     ("examples/compressor.yaml", "  odr: 1.6kHz", "  odr: 1.6kHzz", "expected a frequency greater than zero with its unit",
      "NM201"),
     ("examples/compressor.yaml", "  part: lis2dw12", "  prt: lis2dw12\n  part: lis2dw12", "not allowed", "NM101"),
-    ("examples/compressor.yaml", "  budget: 61uW", "  budget: 61uA", "expected a power greater than zero with its unit "
-     "(W with an SI prefix), like '61uW'", "NM201"),
+    ("examples/compressor.yaml", "  budget: 61uW", "  budget: 61uA",
+     "expected a power greater than zero with its unit (W with an SI prefix), like '61uW'", "NM201"),
     # a chip id the catalog does not have (an underscore for the hyphen)
     ("examples/compressor.yaml", "  chip: xylo-imu", "  chip: xylo_imu", "Value is not accepted", "NM210"),
     ("examples/compressor.yaml", "  class: sil2", "  class: sil5", "Value is not accepted", "NM105"),

@@ -84,7 +84,7 @@ def rendered(compressor, **metadata) -> dict[str, bytes]:
     contents = read_image(result.files["model.nmc"])
     contents = attrs.evolve(contents, metadata=attrs.evolve(contents.metadata, **metadata))
     files = {f"firmware/{k}": v for k, v in firmware_files(
-        contents, FirmwareInputs(f"specs/{HOSTILE}.yaml", resolved.data, resolved.chain, None)).items()}
+        contents, FirmwareInputs(f"specs/{HOSTILE}.yaml", resolved.spec, resolved.chain, None)).items()}
     files["firmware/nmc_format.h"] = result.files["firmware/nmc_format.h"]
     return files
 

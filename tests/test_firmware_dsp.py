@@ -20,6 +20,7 @@ import jinja2
 import numpy as np
 import pytest
 
+from engine.catalog import builtin_catalog
 from engine.codegen.chain_c import chain_context
 from engine.dsp import vibration as vib
 from engine.dsp.chain import Chain, FrameSampler, build_chain
@@ -28,6 +29,8 @@ from engine.dsp.from_spec import chain_for_spec
 from engine.dsp.stages import Biquads, DcBlock, Decimate
 from engine.resolve.stimuli import load_traces
 from engine.spec.document import load_spec
+from engine.spec.model import site_spec
+from engine.spec.render import with_defaults
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAIN_FILES = ("preprocess.h", "preprocess.c", "encode.h", "encode.c")
@@ -153,7 +156,8 @@ def spec_data(name: str) -> dict:
 
 
 def spec_chain(name: str) -> Chain:
-    return chain_for_spec(spec_data(name))
+    spec = site_spec(with_defaults(spec_data(name))[0])
+    return chain_for_spec(spec, builtin_catalog().get("sensors", spec.sensor.part))
 
 
 # Hand-made chains for what the specs do not use: every encoder and polarity, the frame

@@ -92,7 +92,7 @@ def test_generic_lif_fallback_equals_kernel(tmp_path):
         Metadata("lif-test", result.report["spec_hash"], "0", "lif", labels), Target("generic-lif", "lif"), network,
         IOMap(tuple(f"in{i}" for i in range(6)), labels),
         RuntimePolicy(True, (1_000_000, 0, 0), (100_000,) * 3, 0, 0, 10, 60))
-    files = firmware_files(contents, FirmwareInputs("specs/lif.yaml", resolved.data, None, None))
+    files = firmware_files(contents, FirmwareInputs("specs/lif.yaml", resolved.spec, None, None))
     files = {f"firmware/{k}": v for k, v in files.items()}
     files["firmware/nmc_format.h"] = result.files["firmware/nmc_format.h"]
     folder = write_firmware(files, tmp_path / "fw")

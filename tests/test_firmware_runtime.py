@@ -299,12 +299,12 @@ def test_learning_unlocks_only_where_spec_and_image_allow_it(tmp_path):
     from engine.codegen.firmware import FirmwareInputs, firmware_files
 
     result, resolved = example("acoustic-xylo")
-    assert (resolved.data.get("safety") or {}).get("class", "none") == "none"
-    data = dict(resolved.data, runtime=dict(resolved.data["runtime"], learning="unlocked"))
+    assert resolved.spec.safety.class_ == "none"
+    spec = attrs.evolve(resolved.spec, runtime=attrs.evolve(resolved.spec.runtime, learning="unlocked"))
     contents = read_image(result.files["model.nmc"])
     unlocked = attrs.evolve(contents, policy=attrs.evolve(contents.policy, learning_locked=False))
     files = {f"firmware/{k}": v for k, v in firmware_files(
-        unlocked, FirmwareInputs("specs/examples/acoustic-xylo.yaml", data, resolved.chain, None)).items()}
+        unlocked, FirmwareInputs("specs/examples/acoustic-xylo.yaml", spec, resolved.chain, None)).items()}
     files["firmware/nmc_format.h"] = result.files["firmware/nmc_format.h"]
     folder = write_firmware(files, tmp_path / "fw")
     make(folder, "host")
@@ -330,7 +330,7 @@ def test_power_lost_while_the_records_move_to_the_other_page(node, tmp_path, mon
     result, resolved = example("compressor", KEY)
     files = {f"firmware/{k}": v for k, v in firmware.firmware_files(
         read_image(result.files["model.nmc"]),
-        firmware.FirmwareInputs("specs/examples/compressor.yaml", resolved.data, resolved.chain,
+        firmware.FirmwareInputs("specs/examples/compressor.yaml", resolved.spec, resolved.chain,
                                 KEY.public_key().public_bytes_raw())).items()}
     files["firmware/nmc_format.h"] = result.files["firmware/nmc_format.h"]
     folder = write_firmware(files, tmp_path / "fw")

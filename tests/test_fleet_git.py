@@ -144,7 +144,7 @@ def test_diff_of_a_spec_against_its_committed_self_is_no_change(repo):
 
 
 def test_diff_names_a_path_missing_at_a_revision(repo):
-    code, out, err = run_cli(["diff", "HEAD:sites/plant-000/nope.yaml", SPEC], repo)
+    code, _out, err = run_cli(["diff", "HEAD:sites/plant-000/nope.yaml", SPEC], repo)
     assert code == 2
     assert err == "nmspec diff: 'sites/plant-000/nope.yaml' does not exist at revision HEAD\n"
     code, _out, err = run_cli(["diff", f"no-such-rev:{SPEC}", SPEC], repo)

@@ -15,7 +15,7 @@ from engine.resolve.floatnet import classify, simulate
 from engine.resolve.nir_import import read_nir
 from engine.resolve.quantize import quantize
 from engine.resolve.stimuli import load_traces
-from engine.spec import repository_catalog, validate_spec
+from engine.spec import repository_catalog, site_model, validate_spec
 from engine.spec.units import parse_quantity
 from engine.verify import kernel
 
@@ -28,7 +28,8 @@ def test_float_and_quantized_kernel_agree_on_the_spec_stimuli(spec):
     doc, _ = validate_spec(spec, catalog)
     data = doc.data
     model = data["model"]
-    chain = chain_for_spec(data)
+    typed = site_model(doc)
+    chain = chain_for_spec(typed, catalog.get("sensors", typed.sensor.part))
     net = read_nir(doc.resolve_path("/model/source", model["source"]), dt=parse_quantity(model["dt"], "time"),
                    convention=model.get("convention", "nir"))
     stimuli = load_traces([doc.resolve_path(f"/verify/stimuli/{i}", s) for i, s in enumerate(data["verify"]["stimuli"])])

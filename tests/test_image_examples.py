@@ -22,10 +22,10 @@ def test_example_network_round_trips(spec):
     doc, _ = validate_spec(spec, catalog)
     resolved = resolve_site(doc, catalog)
     placed, _ = _placement(resolved, catalog)
-    labels = tuple(resolved.data["model"]["labels"])
+    labels = resolved.spec.model.labels
     for network in (resolved.network, placed):
-        contents = ImageContents(Metadata(resolved.data["metadata"]["site"], "spec", "tool", spec.stem, labels),
-                                 Target(resolved.data["target"]["chip"], network.family), network,
+        contents = ImageContents(Metadata(resolved.spec.metadata.site, "spec", "tool", spec.stem, labels),
+                                 Target(resolved.spec.target.chip, network.family), network,
                                  preprocessing=resolved.chain.coefficients())
         back = read_image(write_image(contents))
         assert back.network == network

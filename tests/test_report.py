@@ -211,7 +211,7 @@ def test_plain_numbers():
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
     from engine.catalog import builtin_catalog
-    from engine.codegen.bundle import write_atomically
+    from engine.fs import write_atomically
     from engine.pipeline import BuildOptions, build_site
 
     result = build_site(ROOT / "specs/examples/compressor.yaml", builtin_catalog(), BuildOptions(preview=True))

@@ -73,7 +73,23 @@ SITE = {"safety": {"class": "sil2"}, "runtime": {"learning": "locked", "update":
 
 
 def _findings(spec, chip_id):
-    return [(f.code, f.message) for f in check_safety(spec, builtin_catalog().part("chips", chip_id))]
+    return [(f.code, f.message) for f in check_safety(typed(spec), builtin_catalog().part("chips", chip_id))]
+
+def typed(sections):
+    """The compressor example with these top-level sections in place of its own (and no
+    safety, runtime or environment settings of its own), as the typed model."""
+    import yaml
+
+    from engine.spec.model import site_spec
+    from engine.spec.render import with_defaults
+
+    data = yaml.safe_load((Path(__file__).resolve().parents[1] / "specs/examples/compressor.yaml").read_text())
+    data = {k: v for k, v in data.items() if k not in ("safety", "runtime", "environment")}
+    data["target"] = {"chip": data["target"]["chip"], "mcu": data["target"]["mcu"]}
+    for name, section in sections.items():
+        data[name] = {**data.get(name, {}), **section} if name == "target" else section
+    return site_spec(with_defaults(data)[0])
+
 
 
 def test_a_digital_target_with_locked_learning_and_rollback_passes_sil2():
@@ -84,9 +100,25 @@ def test_sil1_and_above_refuse_an_analog_target_and_say_why():
     assert _findings({**SITE, "safety": {"class": "sil1"}}, "innatera-t1") == [
         ("NM501", ("safety.class sil1: innatera-t1 is a mixed-signal target; its results drift with temperature, "
                   "so it is excluded from safety-instrumented use")),
+        ("NM508", ("safety.class sil1: innatera-t1 is a stand-in: its image runs on another family's arithmetic; "
+                   "safety classes above none require a vendor-verified target")),
         ("NM506", ("innatera-t1 is mixed-signal: its dynamics change with temperature; the spec must declare "
                   "temperature compensation")),
     ]
+
+
+def test_sil1_and_above_require_a_vendor_verified_target():
+    assert _findings(SITE, "loihi2") == [
+        ("NM508", ("safety.class sil2: loihi2 is documented: no vendor bit-accurate simulator has been compared with "
+                   "its kernel; safety classes above none require a vendor-verified target"))]
+    assert _findings(SITE, "akd1000") == [
+        ("NM508", ("safety.class sil2: akd1000 is a stand-in: its image runs on another family's arithmetic; "
+                   "safety classes above none require a vendor-verified target"))]
+    assert _findings({**SITE, "safety": {"class": "none"}}, "akd1000") == []
+    levels = {chip: builtin_catalog().part("chips", chip).fidelity for chip in builtin_catalog().ids("chips")}
+    # vendor-verified only where xylosim is compared with the kernel in tests/test_kernel_xylosim.py
+    assert sorted(c for c, f in levels.items() if f == "vendor-verified") == ["xylo-audio2", "xylo-audio3", "xylo-imu"]
+    assert sorted(c for c, f in levels.items() if f == "documented") == ["generic-lif", "loihi1", "loihi2"]
 
 
 def test_an_analog_target_without_sil_needs_compensation_and_a_temperature_range():
@@ -128,7 +160,6 @@ def test_every_example_resolves_fits_and_lives_long_enough(deployments):
         assert deployment.power is not None, name
         assert deployment.power.life_years >= deployment.power.required_years, name
         assert deployment.safety == (), name
-        assert deployment.spec.metadata.site == deployment.data["metadata"]["site"]
 
 
 def test_placement_graph_runs_sensor_to_alerts_with_typed_nodes(deployments):
@@ -170,7 +201,7 @@ def test_nmspec_fit_ranks_every_catalog_target():
     result = _cli("fit", "specs/examples/compressor.yaml")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "target xylo-imu: fits (within every known limit (unknown: fan_in_max))"
+    assert lines[0] == "target xylo-imu (vendor-verified): fits (within every known limit (unknown: fan_in_max))"
     assert "  hidden neurons                           32 of 496" in lines
     start = lines.index("targets for this spec, best first:")
     rows = lines[start + 2:]
@@ -179,7 +210,12 @@ def test_nmspec_fit_ranks_every_catalog_target():
     verdicts = {row[2:].split()[0]: row for row in rows if row.strip()}
     assert "refused" in verdicts["innatera-t1"] and "mixed-signal target" in verdicts["innatera-t1"]
     assert "does not fit" in verdicts["truenorth"]
-    order = {"fits": 0, "marginal": 1, "does not fit": 2, "refused": 2}
+    assert " stand-in " in verdicts["akd1000"] and " vendor-verified " in verdicts["xylo-imu"]
+    # no power figures for gating it: never a fit, and what the catalog does know is said
+    assert " power unknown " in verdicts["xylo-audio2"]
+    assert verdicts["xylo-audio2"].endswith("power unknown: xylo-audio2 sleep_power not verified (powered, it draws at "
+                                            "least its 219 uW idle, 3.59x the 61 uW budget)")
+    order = {"fits": 0, "marginal": 1, "power unknown": 2, "over budget": 3, "refused": 4, "does not fit": 5}
     ranks = [next(rank for word, rank in order.items() if f" {word} " in row) for row in rows if row.strip()]
     assert ranks == sorted(ranks)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from engine.resolve import spec_model as sm
+from engine.spec import model as sm
 from engine.spec import repository_catalog, validate_spec
 from engine.spec.render import with_defaults
 
@@ -84,7 +84,7 @@ def test_schema_and_typed_model_have_the_same_fields_and_units():
     stages = SCHEMA["properties"]["preprocessing"]["items"]["properties"]
     kinds = {k for k in stages if k not in ("id", "$delete")}
     if kinds != set(sm.STAGE_TYPES):
-        problems.append(f"stage kinds: schema {sorted(kinds)}, engine/resolve/spec_model.py STAGE_TYPES "
+        problems.append(f"stage kinds: schema {sorted(kinds)}, engine/spec/model.py STAGE_TYPES "
                         f"{sorted(sm.STAGE_TYPES)}")
     for kind in sorted(kinds & set(sm.STAGE_TYPES)):
         _compare(sm.STAGE_TYPES[kind], stages[kind], f"preprocessing[{kind}]", problems)

@@ -111,6 +111,6 @@ def test_escaping_the_repository_is_an_error_even_via_symlinks(tmp_path, monkeyp
     (repo / "link.yaml").symlink_to(tmp_path / "outside.yaml")
     monkeypatch.chdir(repo)
     write(repo, {"s.yaml": "apiVersion: nmspec/v1\nkind: SiteDeployment\nextends: link.yaml\n"})
-    doc, (diagnostic,) = load_spec("s.yaml")
+    _doc, (diagnostic,) = load_spec("s.yaml")
     assert diagnostic.code == "NM111"
     assert diagnostic.message == "extends: 'link.yaml' is outside the spec repository (.)"

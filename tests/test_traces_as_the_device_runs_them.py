@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from spec_cases import run_cli
 
 from engine.cli.cmd_build import summary_table
-from spec_cases import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("make_examples", ROOT / "tools" / "make_examples.py")

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from engine.cli import main
+from engine.diagnostics import Diagnostic
 from engine.image import ImageContents, Metadata, Target, read_image, write_image
 from engine.netlist import INPUT, Population, Projection, QuantNetwork, Weights
 from engine.pipeline import resolve_site
@@ -34,11 +35,10 @@ def verified(spec: Path):
     catalog, _ = repository_catalog(str(spec))
     doc, _ = validate_spec(spec, catalog)
     resolved = resolve_site(doc, catalog)
-    contents = ImageContents(Metadata("t", "0" * 64, "t", "m", tuple(resolved.data["model"]["labels"])),
-                             Target(resolved.data["target"]["chip"], resolved.network.family), resolved.network)
+    contents = ImageContents(Metadata("t", "0" * 64, "t", "m", resolved.spec.model.labels),
+                             Target(resolved.spec.target.chip, resolved.network.family), resolved.network)
     image = write_image(contents)
-    return resolved, image, verify_bundle(doc, image, resolved.chain, resolved.float_model, resolved.stimuli,
-                                          catalog=catalog, deployment=resolved.deployment)
+    return resolved, image, verify_bundle(doc, image, resolved, catalog=catalog)
 
 
 @pytest.mark.parametrize("name", ["compressor", "pump-loihi", "acoustic-xylo"])
@@ -46,7 +46,7 @@ def test_report_on_an_example(examples, name):
     resolved, image, result = verified(examples / f"{name}.yaml")
     summary = result.summary()
     assert summary["passed"] and summary["agreement"] >= 0.99 and summary["deterministic"]
-    assert len(summary["spike_count_correlation"]) == len(resolved.data["model"]["labels"])
+    assert len(summary["spike_count_correlation"]) == len(resolved.spec.model.labels)
     c = summary["cycles"]
     windows = summary["windows"]
     # two counts of the same events: the kernel's own counter and the cycle model's per core
@@ -58,14 +58,33 @@ def test_report_on_an_example(examples, name):
     network = read_image(image).network
     assert c["neuron_updates_per_window"] == network.n_neurons * c["window_steps"]
     p = summary["power"]
-    if resolved.data["target"]["chip"].startswith("xylo"):
+    if resolved.spec.target.chip.startswith("xylo"):
         assert c["model"] == "xylo-step"
         # Xylo's chip energy is the measured inference energy, not per-op: the power equals resolve's
-        assert p["inference_uW"] == pytest.approx(resolved.deployment.power.inference_power_w * 1e6, abs=1e-3)
+        assert p["inference_uW"] == pytest.approx(resolved.power.inference_power_w * 1e6, abs=1e-3)
         assert c["worst_case_clock_hz"] > c["min_clock_hz"]
     else:
         assert c["model"] == "per-event" and c["worst_case_clock_hz"] is None
     assert p["within_budget"] in (None, True)
+    # a pass is a verification of the chip only where a vendor simulator agrees with the kernel
+    fidelity = {"compressor": "vendor-verified", "acoustic-xylo": "vendor-verified", "pump-loihi": "documented"}[name]
+    assert summary["fidelity"] == fidelity
+    assert summary["verdict"] == {
+        "vendor-verified": "verification passed",
+        "documented": ("verification passed on loihi2's documented arithmetic: no vendor simulator has been compared "
+                       "with the kernel")}[fidelity]
+
+
+def test_a_stand_in_pass_never_reads_as_a_verification_of_the_chip(examples):
+    import attrs
+
+    _resolved, _image, result = verified(examples / "pump-multicore.yaml")
+    assert result.summary()["fidelity"] == "documented"
+    stand_in = attrs.evolve(result, chip="akd1000", fidelity="stand-in").summary()
+    assert stand_in["passed"]
+    assert stand_in["verdict"] == "verification passed on stand-in arithmetic: not a verification of the akd1000"
+    failed = attrs.evolve(result, fidelity="stand-in", diagnostics=(Diagnostic("error", "NM802", "x"),)).summary()
+    assert failed["verdict"] == "verification FAILED"
 
 
 def test_verify_cli_text_has_every_figure(examples, capsys):
@@ -118,8 +137,7 @@ def test_a_clock_too_slow_for_the_step_fails_verification(examples):
     resolved = resolve_site(doc, catalog)
     image = write_image(ImageContents(Metadata("t", "0" * 64, "t", "m"), Target("xylo-audio2", "xylo"), resolved.network))
     slow = _with_chip_figure(catalog, "xylo-audio2", "clock", 200, "kHz")
-    result = verify_bundle(doc, image, resolved.chain, resolved.float_model, resolved.stimuli, catalog=slow,
-                           deployment=resolved.deployment)
+    result = verify_bundle(doc, image, resolved, catalog=slow)
     c = result.summary()["cycles"]
     assert c["clock_hz"] == 200e3 and not c["real_time"] and not result.summary()["passed"]
     [problem] = [d for d in result.diagnostics if d.code == "NM806"]
@@ -134,8 +152,7 @@ def test_kernel_power_over_the_budget_fails_verification(examples):
     resolved = resolve_site(doc, catalog)
     image = write_image(ImageContents(Metadata("t", "0" * 64, "t", "m"), Target("xylo-imu", "xylo"), resolved.network))
     costly = _with_chip_figure(catalog, "xylo-imu", "inference_energy", 2000, "uJ")  # 2 mJ a window, every 15 s
-    result = verify_bundle(doc, image, resolved.chain, resolved.float_model, resolved.stimuli, catalog=costly,
-                           deployment=resolved.deployment)
+    result = verify_bundle(doc, image, resolved, catalog=costly)
     p = result.summary()["power"]
     assert p["within_budget"] is False and p["inference_uW"] > p["budget_uW"] == 61.0
     [problem] = [d for d in result.diagnostics if d.code == "NM807"]

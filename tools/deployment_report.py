@@ -24,9 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from engine.catalog import builtin_catalog
-from engine.codegen.bundle import write_atomically
 from engine.diagnostics import StageError
 from engine.evaluate import Evaluation, Rate, evaluate
+from engine.fs import write_atomically
 from engine.image import read_image
 from engine.mapping import map_deployment
 from engine.pipeline import resolve_site, spec_hash
@@ -118,8 +118,7 @@ def with_cycles(report: dict, doc, image: bytes, resolved, catalog) -> dict:
         return report
     from engine.verify.bundle import verify_bundle
 
-    summary = verify_bundle(doc, image, resolved.chain, resolved.float_model, resolved.stimuli, catalog=catalog,
-                            deployment=resolved.deployment).summary()
+    summary = verify_bundle(doc, image, resolved, catalog=catalog).summary()
     extra = {key: summary[key] for key in ("cycles", "power") if key in summary}
     return {**report, "verification": {**verification, **extra}} if extra else report
 
@@ -141,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         doc, _ = validate_spec(args.spec, catalog)
         resolved = resolve_site(doc, catalog)
-        core_map = map_deployment(resolved.deployment, catalog)
+        core_map = map_deployment(resolved, catalog)
     except StageError as exc:
         sys.stderr.write("".join(f"{d.message}\n" for d in exc.diagnostics))
         return 1
@@ -149,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"{args.bundle} was built from another version of {args.spec} or of the files it names; "
                          "rebuild the bundle first\n")
         return 1
-    classes = tuple(resolved.data["model"]["labels"])
+    classes = tuple(resolved.spec.model.labels)
     report = with_cycles(report, doc, image, resolved, catalog)
     held_out = None
     lines: list[str] = []
@@ -175,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     panels = ()
     if raster_source is not None:
         panels = raster_panels(image, resolved.chain, raster_source.samples, raster_source.labels, classes)
-    log_path = doc.resolve_path("/model/source", resolved.data["model"]["source"]).with_suffix(".train.log")
+    log_path = doc.resolve_path("/model/source", resolved.spec.model.source).with_suffix(".train.log")
     training = tuple(log_path.read_text().splitlines()) if log_path.exists() else ()
     files = tuple(sorted((name, int(entry["bytes"])) for name, entry in manifest["files"].items()))
     inputs = ReportInputs(report, files, resources(report), core_rows(core_map), panels, resolved.chain.dt,

@@ -33,10 +33,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from engine.catalog import builtin_catalog
 from engine.dsp import vibration as vib
 from engine.dsp.from_spec import chain_for_spec
 from engine.resolve.floatnet import classify, simulate
 from engine.resolve.nir_import import SNNTORCH_EXPORT_DT, import_graph
+from engine.spec import site_model
 from engine.spec.document import load_spec
 
 ALPHA = 0.5  # synaptic decay per step: tau_syn = 2 dt
@@ -233,7 +235,8 @@ def make(name: str) -> list[str]:
 
     spec_path, recorder, seconds, classes, hidden, per_class, (trace_nominal, trace_fault), held_out = EXAMPLES[name]
     doc, _ = load_spec(ROOT / spec_path)
-    chain = chain_for_spec(doc.data)
+    spec = site_model(doc)
+    chain = chain_for_spec(spec, builtin_catalog().get("sensors", spec.sensor.part))
     odr = chain.sample_rate
     dt = chain.dt
     train_x, train_y = windows(recorder, classes, per_class, seconds, odr, seed0=TRAINING_SEED)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,11 @@ KIND_SINGULAR = {"chips": "chip", "sensors": "sensor", "mcus": "MCU", "radios": 
 VERIFICATION_LEVELS = ("primary", "secondary", "derived", "defined", "unverified")
 FAMILIES = ("xylo", "loihi", "lif")
 IMPLEMENTATIONS = ("digital", "mixed-signal", "analog")
+# How true nmspec's kernel is to a chip: `vendor-verified` (a vendor's bit-accurate simulator
+# agrees with the kernel in the test suite), `documented` (built from public documentation,
+# nothing of the vendor's to compare with), `stand-in` (another family's arithmetic). A chip
+# that does not say is a stand-in: nothing vouches for it.
+FIDELITY_LEVELS = ("vendor-verified", "documented", "stand-in")
 
 # Figure name -> dimension (see engine.spec.units) or "count" / "bool" / "list".
 FIGURE_DIMENSIONS: dict[str, str] = {
@@ -34,11 +39,11 @@ FIGURE_DIMENSIONS: dict[str, str] = {
     "synapses_per_neuron": "count", "fan_in_max": "count", "fan_out_max": "count",
     "total_weights": "count", "weight_bits": "count", "state_bits": "count", "cores": "count",
     "mesh_width": "count", "mesh_height": "count", "neurons_per_core": "count",
-    "input_neurons_max": "count", "readout_neurons_max": "count",
+    "input_neurons_max": "count", "readout_neurons_max": "count", "bias_bits": "count",
     "synapse_memory_per_core": "size", "clock": "frequency", "idle_power": "power",
     "active_power": "power", "sleep_power": "power", "wake_energy": "energy",
     "inference_energy": "energy", "energy_per_synaptic_op": "energy",
-    "energy_per_neuron_update": "energy", "on_chip_learning": "bool",
+    "energy_per_neuron_update": "energy", "on_chip_learning": "bool", "graded_spikes": "bool",
     "cycles_per_input_event": "count", "cycles_per_synaptic_op": "count",
     "cycles_per_neuron_update": "count", "cycles_per_spike": "count", "cycles_per_hop": "count",
     # sensors
@@ -53,7 +58,7 @@ FIGURE_DIMENSIONS: dict[str, str] = {
     "bandwidth": "frequency", "duty_cycle_limit": "ratio",
     # cells
     "nominal_voltage": "voltage", "capacity": "charge", "self_discharge": "ratio",
-    "low_drain_derating": "ratio",
+    "low_drain_derating": "ratio", "operating_temperature": "temperature", "service_life_max": "time",
 }
 
 
@@ -116,7 +121,16 @@ class Part:
         figure = self.figure(name)
         if figure.value is None:
             raise MissingFigure(self, name, figure)
-        return figure.si()
+        value: float = figure.si()  # a required figure is one number
+        return value
+
+    @property
+    def fidelity(self) -> str:
+        return str(self.attributes.get("fidelity") or "stand-in")
+
+    @property
+    def fidelity_basis(self) -> str:
+        return str(self.attributes.get("fidelity_basis") or "the catalog does not say how this target was checked")
 
     def citations(self, name: str) -> tuple[str, ...]:
         return tuple(self.sources.get(key, key) for key in self.figure(name).source)
@@ -146,7 +160,7 @@ class MissingFigure(LookupError):
         example, like = self.example, ""
         if catalog is not None:
             for other in catalog.ids(self.part.kind):
-                figure = catalog.get(self.part.kind, other).figure(self.name)
+                figure = catalog.part(self.part.kind, other).figure(self.name)
                 if other != self.part.id and figure.known and not isinstance(figure.value, list) and figure.unit:
                     example, like = figure.describe(), f" (the {other}'s datasheet figure; use the {self.part.id}'s own)"
                     break
@@ -220,7 +234,7 @@ def parts_from_data(data: Mapping[str, Any], origin: str) -> dict[str, dict[str,
     return out
 
 
-def check_figures(data: Mapping[str, Any], origin_of) -> list[Diagnostic]:
+def check_figures(data: Mapping[str, Any], origin_of: Callable[[str], Origin]) -> list[Diagnostic]:
     """Unit and verification checks the catalog schema cannot express."""
     diagnostics: list[Diagnostic] = []
     for kind in KINDS:
@@ -261,7 +275,7 @@ def catalog_files(extra_dirs: tuple[Path, ...] = ()) -> list[Path]:
     return files
 
 
-def load_catalog(extra_dirs: tuple[Path, ...] | list[Path] = (), *, display=str) -> Catalog:
+def load_catalog(extra_dirs: tuple[Path, ...] | list[Path] = (), *, display: Callable[[Path], str] = str) -> Catalog:
     """Built-in parts, then each extra folder in order (a later part replaces an earlier one).
 
     Raises CatalogError with diagnostics when a catalog file is malformed.
@@ -292,4 +306,4 @@ def builtin_catalog() -> Catalog:
     return _BUILTIN
 
 
-__all__ = ["Catalog", "CatalogError", "Figure", "MissingFigure", "Origin", "Part", "builtin_catalog", "load_catalog"]
+__all__ = ["FIDELITY_LEVELS", "Catalog", "CatalogError", "Figure", "MissingFigure", "Origin", "Part", "builtin_catalog", "load_catalog"]

@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
-    except Exception as exc:  # a bug: say so briefly, with where it happened
+    except Exception as exc:  # noqa: BLE001 (a bug, whatever it is: said briefly, with where it happened; exit 70)
         frame = traceback.extract_tb(exc.__traceback__)[-1]
         sys.stderr.write(
             f"nmspec: internal error: {type(exc).__name__}: {exc}\n"

@@ -16,7 +16,6 @@ from engine.cli.common import (
     add_catalog_option,
     emit_diagnostics,
 )
-from engine.codegen.bundle import differences, write_atomically
 from engine.diagnostics import RENDERERS, Diagnostic
 from engine.fleet import (
     BuildJob,
@@ -27,6 +26,7 @@ from engine.fleet import (
     run_local,
     site_specs,
 )
+from engine.fs import differences, write_atomically
 from engine.spec.document import find_root
 
 
@@ -58,11 +58,11 @@ def register(subparsers):
 
 
 def _signing_pem(args) -> tuple[bytes | None, str | None]:
-    from engine.image import load_signing_key
+    from engine.image import ImageError, load_signing_key
 
     try:
         key = load_signing_key(args.sign_key) if args.sign_key else load_signing_key()
-    except Exception as exc:  # KeyError from engine.image.keys carries a message
+    except ImageError as exc:
         return None, getattr(exc, "message", str(exc))
     if key is None:
         return None, None

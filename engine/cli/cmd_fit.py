@@ -10,7 +10,6 @@ import attrs
 from engine.cli.common import add_catalog_option, emit_diagnostics, load_and_validate
 from engine.diagnostics import StageError
 
-
 # A battery life beyond this is arithmetic on a small load, not a cell that lasts that long.
 LONG_LIFE_YEARS = 20.0
 
@@ -51,7 +50,7 @@ def run(args) -> int:
         return status
     if report is not None:
         _print_spec(deployment, report)
-    _print_ranking(ranking, deployment.data["target"]["chip"])
+    _print_ranking(ranking, deployment.spec.target.chip)
     return status
 
 
@@ -84,25 +83,25 @@ def _here(diagnostic):
 
 def _print_spec(deployment, report) -> None:
     out = sys.stdout
-    data = deployment.data
+    spec = deployment.spec
     fit = report["fit"]
-    out.write(f"target {data['target']['chip']}: {fit['verdict']} ({fit['reason']})\n")
+    out.write(f"target {spec.target.chip} ({report['fidelity']}): {fit['verdict']} ({fit['reason']})\n")
     for limit in fit["limits"]:
         allowed = "?" if limit["allowed"] is None else limit["allowed"]
         out.write(f"  {limit['name']:<34} {limit['used']:>8} of {allowed}\n")
     power = report.get("power")
     if power:
-        _print_power(out, data, power)
+        _print_power(out, spec.power.battery.cell, power)
     safety = report["safety"]
     out.write(f"\nsafety class {safety['class']}: " + ("no findings\n" if not safety["findings"] else
                                                        "; ".join(f["message"] for f in safety["findings"]) + "\n"))
 
 
-def _print_power(out, data, power) -> None:
+def _print_power(out, cell: str, power) -> None:
     """Every figure both as the current drawn from the cell and as power at its nominal
     voltage (uW = uA x V), the rows adding up to the total, and what the budget covers."""
     volts = power["voltage_V"]
-    out.write(f"\npower on {data['power']['battery']['cell']}, every current drawn at its nominal {volts:g} V "
+    out.write(f"\npower on {cell}, every current drawn at its nominal {volts:g} V "
               f"(uW = uA x {volts:g} V):\n")
     out.write(f"  {'consumer':<15} {'part':<10} {'uA':>9} {'uW':>9} {'share':>6}\n")
     for row in power["consumers"]:
@@ -122,20 +121,22 @@ def _print_power(out, data, power) -> None:
               if power["life_years"] > LONG_LIFE_YEARS else "")
     out.write(f"  battery life {power['life_years']:.1f} years (required {power['required_years']:g}): "
               f"{power['usable_Ah']:g} Ah usable / {power['total_uA']:.3f} uA{caveat}\n")
-
+    if power.get("life_note"):
+        out.write(f"  battery life {power['life_note']}\n")
 
 def _print_ranking(ranking, own: str) -> None:
     out = sys.stdout
     out.write("\ntargets for this spec, best first:\n")
-    out.write(f"  {'chip':<13} {'family':<6} {'kind':<12} {'verdict':<13} {'life':>7}  reason (* marks the spec's "
-              "own target.chip)\n")
+    out.write(f"  {'chip':<13} {'family':<6} {'kind':<12} {'fidelity':<15} {'verdict':<13} {'life':>7}  reason "
+              "(* marks the spec's own target.chip)\n")
     for c in ranking:
         life = "?" if c.life_years is None else f"{c.life_years:.1f} y"
         reason = _safety_reason(c.safety) if c.verdict == "refused" else c.reason
         if c.life_years is None and c.power_note:
             reason += f"; power {c.power_note}"
         mark = "*" if c.chip == own else " "
-        out.write(f"{mark} {c.chip:<13} {c.family:<6} {c.implementation:<12} {c.verdict:<13} {life:>7}  {reason}\n")
+        out.write(f"{mark} {c.chip:<13} {c.family:<6} {c.implementation:<12} {c.fidelity:<15} {c.verdict:<13} {life:>7}  "
+                  f"{reason}\n")
 
 
 def _safety_reason(findings) -> str:

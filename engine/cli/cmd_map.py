@@ -36,7 +36,7 @@ def run(args) -> int:
     except StageError as exc:
         return emit_diagnostics(list(exc.diagnostics), "text")
     summary = core_map.summary()
-    summary["chip"] = deployment.data["target"]["chip"]
+    summary["chip"] = deployment.spec.target.chip
     if args.format == "json":
         summary["per_core"] = core_map.per_core()
         sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")

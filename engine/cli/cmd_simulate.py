@@ -117,15 +117,15 @@ def _trace_mode(args) -> int:
     from engine.image import ImageError, read_image
     from engine.pipeline import BuildOptions, build_site
     from engine.resolve import sensor_setting
-    from engine.spec.render import with_defaults
+    from engine.spec import site_model
     from engine.verify.simulate import events_csv, events_npz, load_trace, run_trace
 
     doc, catalog, diagnostics = load_and_validate(args.target, args)
     if doc is None:
         return emit_diagnostics(diagnostics, args.output)
-    data = with_defaults(doc.data)[0]
-    chain = chain_for_spec(data)
-    sensor = sensor_setting(data, chain)
+    spec = site_model(doc)
+    chain = chain_for_spec(spec, catalog.get("sensors", spec.sensor.part))
+    sensor = sensor_setting(spec, chain)
     samples, warnings = load_trace(args.trace, chain.axes, sensor)
     diagnostics += [Diagnostic("warning", "NM816", w.removeprefix(f"{args.trace}: "), file=args.trace) for w in warnings]
     try:

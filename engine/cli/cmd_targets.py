@@ -9,7 +9,7 @@ from pathlib import Path
 from engine.cli.common import add_catalog_option, add_output_option, emit_diagnostics
 from engine.spec import repository_catalog
 
-COLUMNS = (("id", "id"), ("family", "family"), ("implementation", "implementation"),
+COLUMNS = (("id", "id"), ("family", "family"), ("implementation", "implementation"), ("fidelity", "fidelity"),
            ("input_channels", "inputs"), ("hidden_neurons", "neurons"), ("output_neurons", "outputs"),
            ("cores", "cores"), ("weight_bits", "w bits"), ("idle_power", "idle"), ("sleep_power", "sleep"))
 
@@ -32,6 +32,7 @@ def run(args) -> int:
     parts = [catalog.part(args.kind, pid) for pid in catalog.ids(args.kind)]
     if args.output == "json":
         out = [{"id": p.id, "name": p.name, "vendor": p.vendor, **p.attributes, "origin": p.origin,
+                **({"fidelity": p.fidelity, "fidelity_basis": p.fidelity_basis} if args.kind == "chips" else {}),
                 "figures": {n: {"value": f.value, "unit": f.unit, "verified": f.verified,
                                 "sources": list(p.citations(n)), "note": f.note} for n, f in sorted(p.figures.items())}}
                for p in parts]
@@ -50,6 +51,8 @@ def run(args) -> int:
                 row.append(part.id)
             elif key in ("family", "implementation"):
                 row.append(str(part.attribute(key) or ""))
+            elif key == "fidelity":
+                row.append(part.fidelity)
             else:
                 fig = part.figure(key)
                 row.append(fig.describe() if fig.known else "?")
@@ -60,4 +63,8 @@ def run(args) -> int:
         if i == 0:
             sys.stdout.write("  ".join("-" * w for w in widths) + "\n")
     sys.stdout.write("? = not found in any checked source; supply it in the spec or a catalog file before relying on it\n")
+    if args.kind == "chips":
+        sys.stdout.write("fidelity: vendor-verified = a vendor's bit-accurate simulator agrees with the kernel in the tests; "
+                         "documented = built from public documentation; stand-in = another family's arithmetic, "
+                         "not a model of the chip (`--output json` gives each target's basis)\n")
     return 0

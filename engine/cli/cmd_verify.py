@@ -103,7 +103,7 @@ def run(args) -> int:
     if args.verify_key:
         try:
             verify_key = load_verify_key(args.verify_key)
-        except Exception as exc:
+        except ImageError as exc:
             sys.stderr.write(f"nmspec verify: {getattr(exc, 'message', exc)}\n")
             return EXIT_USAGE
     try:
@@ -120,8 +120,7 @@ def run(args) -> int:
     if contents.metadata.spec_hash != spec_hash(doc):
         diagnostics.append(Diagnostic("warning", "NM805", "the image was built from another version of this spec or its files "
                                                           "(spec hash differs); verifying it against the current one", file=doc.display))
-    result = verify_bundle(doc, image_bytes, resolved.chain, resolved.float_model, resolved.stimuli,
-                           catalog=catalog, deployment=resolved.deployment)
+    result = verify_bundle(doc, image_bytes, resolved, catalog=catalog)
     diagnostics += list(result.diagnostics)
     summary = result.summary()
     if args.output == "json":
@@ -140,6 +139,7 @@ def _print(summary: dict, contents) -> None:
     if "windows" not in summary:
         out.write("no stimuli: image read back and checked only\n")
         return
+    out.write(f"target fidelity: {summary['fidelity']}\n")
     out.write(f"windows: {summary['windows']} ({summary['steps']} steps, {summary['synaptic_ops']} synaptic events)\n")
     out.write(f"agreement kernel vs float model: {summary['agreement']:.1%} (required {summary['min_agreement']:.0%})\n")
     floor = (f"required {summary['min_accuracy']:.0%}" if summary.get("min_accuracy") is not None
@@ -174,4 +174,4 @@ def _print(summary: dict, contents) -> None:
             out.write(f"power with the kernel's counts: inference {p['inference_uW']:.2f} uW{estimate}, {budget}; "
                       f"node consumers {p['total_uW']:.2f} uW (the cell's self-discharge comes on top), "
                       f"{p['life_years']:.2f} years (required {p['required_years']:g})\n")
-    out.write("verification " + ("passed" if summary["passed"] else "FAILED") + "\n")
+    out.write(summary["verdict"] + "\n")

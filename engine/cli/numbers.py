@@ -19,8 +19,8 @@ def eng(value: float | None, unit: str, digits: int = 4) -> str:
     for scale, prefix in _PREFIXES:
         if magnitude >= scale * 0.9995:
             break
-    scaled = round(value / scale, max(digits - 1 - int(math.floor(math.log10(abs(value / scale)))), 0))
-    text = f"{scaled:.{max(digits - 1 - int(math.floor(math.log10(abs(scaled)))), 0)}f}" if scaled else "0"
+    scaled = round(value / scale, max(digits - 1 - math.floor(math.log10(abs(value / scale))), 0))
+    text = f"{scaled:.{max(digits - 1 - math.floor(math.log10(abs(scaled))), 0)}f}" if scaled else "0"
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return f"{text} {prefix}{unit}"

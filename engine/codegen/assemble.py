@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -24,6 +24,10 @@ from engine.image import (
     write_image,
 )
 from engine.netlist import QuantNetwork
+from engine.spec.model import SiteSpec
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 
 @attrs.frozen
@@ -37,19 +41,18 @@ class SanityBounds:
     dead_neuron_window_s: int
 
 
-def image_contents(data: Mapping[str, Any], network: QuantNetwork, chip: str, coefficients: Mapping[str, Any],
+def image_contents(spec: SiteSpec, network: QuantNetwork, coefficients: Mapping[str, Any],
                    input_names: tuple[str, ...], bounds: SanityBounds, spec_digest: str,
                    sanity_window_s: int) -> ImageContents:
-    runtime = data.get("runtime") or {}
-    labels = tuple(data["model"]["labels"])
+    labels = spec.model.labels
     return ImageContents(
-        metadata=Metadata(site=data["metadata"]["site"], spec_hash=spec_digest, tool_version=__version__,
-                          model_name=Path(data["model"]["source"]).stem, labels=labels),
-        target=Target(chip=chip, family=network.family),
+        metadata=Metadata(site=spec.metadata.site, spec_hash=spec_digest, tool_version=__version__,
+                          model_name=Path(spec.model.source).stem, labels=labels),
+        target=Target(chip=spec.target.chip, family=network.family),
         network=network,
         io=IOMap(input_channels=input_names, output_labels=labels),
         policy=RuntimePolicy(
-            learning_locked=runtime.get("learning", "locked") == "locked",
+            learning_locked=spec.runtime.learning == "locked",
             class_expected_ppm=bounds.class_expected_ppm, class_tolerance_ppm=bounds.class_tolerance_ppm,
             spike_rate_mhz=bounds.spike_rate_mhz, spike_rate_tolerance_mhz=bounds.spike_rate_tolerance_mhz,
             dead_neuron_window_s=bounds.dead_neuron_window_s, sanity_window_s=sanity_window_s),
@@ -58,7 +61,7 @@ def image_contents(data: Mapping[str, Any], network: QuantNetwork, chip: str, co
 
 
 def bundle_files(contents: ImageContents, firmware: Mapping[str, bytes], report: Mapping[str, Any],
-                 extra: Mapping[str, bytes], *, signing_key=None, source_date_epoch: int | None = None,
+                 extra: Mapping[str, bytes], *, signing_key: Ed25519PrivateKey | None = None, source_date_epoch: int | None = None,
                  image: bytes | None = None) -> dict[str, bytes]:
     """`image`: the contents already written with `signing_key`, when the caller has them."""
     if image is None:

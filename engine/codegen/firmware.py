@@ -12,7 +12,7 @@ import math
 import struct
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -22,8 +22,12 @@ from engine.codegen import render as R
 from engine.codegen.cnames import c_array, c_bytes, c_comment, c_int, c_string, make_comment
 from engine.image import ImageContents, write_image
 from engine.image import layout as L
-from engine.netlist import INPUT, QuantNetwork
-from engine.resolve.alerts import alert_policy, spec_seconds
+from engine.netlist import INPUT, Projection, QuantNetwork
+from engine.resolve.alerts import alert_policy, uplink_interval_s, window_s
+from engine.spec.model import SiteSpec
+
+if TYPE_CHECKING:
+    from engine.dsp.chain import Chain
 
 IMAGE_C_DIR = Path(__file__).resolve().parents[1] / "image" / "c"
 FLASH_PAGE = 2048  # STM32L4/U5 flash page
@@ -42,8 +46,8 @@ class FirmwareInputs:
     """What the firmware needs beyond the image contents."""
 
     spec_name: str  # the spec's path relative to its repository
-    data: Mapping[str, Any]  # merged spec with defaults
-    chain: Any = None  # engine.dsp Chain
+    spec: SiteSpec
+    chain: Chain | None = None
     public_key: bytes | None = None  # raw Ed25519 public key the images are signed with
 
 
@@ -59,8 +63,8 @@ def _banner(contents: ImageContents, spec_name: str) -> dict[str, str]:
     }
 
 
-def _alert_config(data: Mapping[str, Any]) -> dict[str, str]:
-    policy = alert_policy(data)
+def _alert_config(spec: SiteSpec) -> dict[str, str]:
+    policy = alert_policy(spec)
     return {
         "alert_confirmed": c_int(int(policy["confirmed"]), "uint32_t"),
         "alert_retries": c_int(policy["retries"], "uint32_t"),
@@ -93,13 +97,13 @@ def _config(contents: ImageContents, inputs: FirmwareInputs, image: bytes, have_
     from engine.resolve.safety import level
 
     net = contents.network
-    data = inputs.data
+    spec = inputs.spec
     layout = contents.resolved_state_layout
-    window_s = spec_seconds(data, ("runtime", "schedule", "window"), "1s")
-    interval_s = spec_seconds(data, ("runtime", "schedule", "interval"), "15s")
+    window = window_s(spec)
+    interval_s = uplink_interval_s(spec)
     step_us = round(net.dt * 1e6)
-    safety = level(data)
-    learning = (data.get("runtime") or {}).get("learning", "locked")
+    safety = level(spec)
+    learning = spec.runtime.learning
     slot = max(8 * FLASH_PAGE, FLASH_PAGE * math.ceil(2 * len(image) / FLASH_PAGE))
     key = inputs.public_key or bytes(32)
     return {
@@ -113,7 +117,7 @@ def _config(contents: ImageContents, inputs: FirmwareInputs, image: bytes, have_
         "state_digest": c_bytes(layout.digest, per_line=32),
         "network_digest": c_bytes(network_digest(image), per_line=32),
         "step_us": c_int(step_us, "uint32_t"),
-        "window_steps": c_int(max(1, int(window_s / net.dt + 1e-9)), "uint32_t"),
+        "window_steps": c_int(max(1, int(window / net.dt + 1e-9)), "uint32_t"),
         "interval_s": c_int(max(1, round(interval_s)), "uint32_t"),
         "deadline_us": c_int(step_us, "uint32_t"),
         "dead_permille": c_int(DEAD_NEURON_MAX_PERMILLE, "uint32_t"),
@@ -124,11 +128,11 @@ def _config(contents: ImageContents, inputs: FirmwareInputs, image: bytes, have_
         "pubkey": c_bytes(key, per_line=32),
         "flash_page": c_int(FLASH_PAGE, "uint32_t"), "slot_size": c_int(slot, "uint32_t"),
         "have_chain": c_int(int(have_chain), "uint32_t"),
-        **_alert_config(data),
+        **_alert_config(spec),
     }
 
 
-def _delivery_order(net: QuantNetwork) -> list:
+def _delivery_order(net: QuantNetwork) -> list[Projection]:
     """Xylo delivers input, then recurrent, then readout projections; the others in order."""
     if net.family != "xylo":
         return list(net.projections)
@@ -189,13 +193,11 @@ def _fallback(net: QuantNetwork) -> dict[str, Any]:
     }
 
 
-def _chain_files(chain, context: Mapping[str, Any]) -> dict[str, str]:
-    """The signal chain's C when its templates and context builder exist."""
+def _chain_files(chain: Chain | None, context: Mapping[str, Any]) -> dict[str, str]:
+    """The signal chain's C when its templates exist."""
+    from engine.codegen.chain_c import chain_context
+
     if chain is None or not all(R.has_template(f"{name}.j2") for name in CHAIN_TEMPLATES):
-        return {}
-    try:
-        from engine.codegen.chain_c import chain_context
-    except ImportError:
         return {}
     chain_ctx = chain_context(chain)
     return {name: R.render(f"{name}.j2", chain=chain_ctx, **context) for name in CHAIN_TEMPLATES}

@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -72,7 +73,7 @@ def timing(output: str) -> dict[str, int]:
     return {k: int(v) for k, v in (field.split("=") for field in last.split()[1:])}
 
 
-def measure_cortex_m4(files: Mapping[str, bytes], samples: np.ndarray | None, sample_rate: float) -> dict:
+def measure_cortex_m4(files: Mapping[str, bytes], samples: np.ndarray | None, sample_rate: float) -> dict[str, Any]:
     """Sizes of fw.elf, and with samples (n, axes int16) the chain's instructions per second
     of sensor data and the network's per model step."""
     if shutil.which("arm-none-eabi-gcc") is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -45,5 +46,5 @@ def has_template(name: str) -> bool:
     return (templates_dir() / name).is_file()
 
 
-def render(name: str, **context) -> str:
+def render(name: str, **context: Any) -> str:
     return environment().get_template(name).render(**context)

@@ -1,46 +1,31 @@
-"""The spec's preprocessing list (validated, unit strings) as build_chain's SI stage dicts."""
+"""The typed spec's preprocessing as build_chain's stage dicts (SI units), and its chain."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.spec.units import parse_quantity
+import attrs
 
-STAGE_KINDS = ("dc_block", "highpass", "lowpass", "notch", "decimate", "band_energy", "features", "envelope", "encode")
-FREQUENCY_PARAMS = ("cutoff", "freq", "fmin", "fmax", "max_rate")
-
-
-def stages_from_spec(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    out = []
-    for item in items:
-        (kind,) = [k for k in item if k in STAGE_KINDS]
-        params = dict(item[kind] or {})
-        stage: dict[str, Any] = {"kind": kind, "id": item.get("id", kind)}
-        for name, value in params.items():
-            if name in FREQUENCY_PARAMS:
-                stage[name] = parse_quantity(value, "frequency")
-            elif kind == "encode" and name == "kind":
-                stage["encoding"] = value
-            else:
-                stage[name] = value
-        out.append(stage)
-    return out
+if TYPE_CHECKING:
+    from engine.catalog import Part
+    from engine.dsp.chain import Chain
+    from engine.spec.model import SiteSpec, Stage
 
 
-def chain_for_spec(data: Mapping[str, Any]):
-    """The chain of a validated, merged spec (plain data)."""
+def stage_dict(stage: Stage) -> dict[str, Any]:
+    """One stage as build_chain takes it: kind, id and every parameter (None: its default)."""
+    params = attrs.asdict(stage.params, recurse=False)
+    if stage.kind == "encode":  # `kind` names the stage; the encoder's kind is its encoding
+        params["encoding"] = params.pop("kind")
+    return {"kind": stage.kind, "id": stage.id, **params}
+
+
+def chain_for_spec(spec: SiteSpec, sensor: Part | None) -> Chain:
+    """The chain of a typed spec; `sensor` is its sensor part (None when the catalog lacks it:
+    then it is read as an accelerometer)."""
     from engine.dsp.chain import build_chain
 
-    sensor = data["sensor"]
-    axes = len(sensor.get("axes") or ["x", "y", "z"]) if _is_accelerometer(data) else 1
-    mains = parse_quantity((data.get("environment") or {}).get("mains", "50Hz"), "frequency")
-    return build_chain(stages_from_spec(data["preprocessing"]), sample_rate=parse_quantity(sensor["odr"], "frequency"),
-                       mains=mains, axes=axes, dt=parse_quantity(data["model"]["dt"], "time"))
-
-
-def _is_accelerometer(data: Mapping[str, Any]) -> bool:
-    from engine.catalog import builtin_catalog
-
-    part = builtin_catalog().get("sensors", data["sensor"]["part"])
-    return part is None or part.attribute("type") == "accelerometer"
+    accelerometer = sensor is None or sensor.attribute("type") == "accelerometer"
+    axes = len(spec.sensor.axes or ("x", "y", "z")) if accelerometer else 1
+    return build_chain([stage_dict(s) for s in spec.preprocessing], sample_rate=spec.sensor.odr,
+                       mains=spec.environment.mains, axes=axes, dt=spec.model.dt)

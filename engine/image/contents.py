@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import attrs
 import numpy as np
 
 from engine.netlist import QuantNetwork
+
+
+def _strings(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
+def _ints(values: Iterable[int]) -> tuple[int, ...]:
+    return tuple(values)
 
 
 @attrs.frozen
@@ -17,7 +25,7 @@ class Metadata:
     spec_hash: str
     tool_version: str
     model_name: str
-    labels: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    labels: tuple[str, ...] = attrs.field(default=(), converter=_strings)
 
 
 @attrs.frozen
@@ -28,8 +36,8 @@ class Target:
 
 @attrs.frozen
 class IOMap:
-    input_channels: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    output_labels: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    input_channels: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    output_labels: tuple[str, ...] = attrs.field(default=(), converter=_strings)
 
 
 @attrs.frozen
@@ -40,8 +48,8 @@ class RuntimePolicy:
     neuron per second; windows in seconds."""
 
     learning_locked: bool = True
-    class_expected_ppm: tuple[int, ...] = attrs.field(default=(), converter=tuple)
-    class_tolerance_ppm: tuple[int, ...] = attrs.field(default=(), converter=tuple)
+    class_expected_ppm: tuple[int, ...] = attrs.field(default=(), converter=_ints)
+    class_tolerance_ppm: tuple[int, ...] = attrs.field(default=(), converter=_ints)
     spike_rate_mhz: int = 0
     spike_rate_tolerance_mhz: int = 0
     dead_neuron_window_s: int = 0

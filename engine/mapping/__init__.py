@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from engine.mapping.mapper import (
     STRATEGIES,
     CoreMap,
@@ -14,13 +16,15 @@ from engine.mapping.mapper import (
 from engine.mapping.netview import Group, net_view
 from engine.mapping.target import CoreSpec, benchmark_core, core_spec_from_catalog
 
+if TYPE_CHECKING:
+    from engine.catalog import Catalog
+    from engine.resolve import Deployment
 
-def map_deployment(deployment, catalog, *, strategy: str = "auto") -> CoreMap:
+
+def map_deployment(deployment: Deployment, catalog: Catalog, *, strategy: str = "auto") -> CoreMap:
     """The resolved deployment's network on its chip."""
-    chip = catalog.part("chips", deployment.data["target"]["chip"])
-    from engine.resolve import _overrides
-
-    core = core_spec_from_catalog(chip, _overrides(deployment.data)["chips"], dt=deployment.network.dt)
+    chip = catalog.part("chips", deployment.spec.target.chip)
+    core = core_spec_from_catalog(chip, deployment.spec.part_overrides()["chips"], dt=deployment.network.dt)
     return map_graph(deployment.graph, core, strategy=strategy)
 
 

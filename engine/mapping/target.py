@@ -49,10 +49,18 @@ def core_spec_from_catalog(part, overrides=None, *, dt: float) -> CoreSpec:
 
     cores = int(figure("cores") or 1)
     neurons = figure("neurons_per_core") or figure("hidden_neurons") or 1024
+    xylo = part.attribute("family") == "xylo"
+    if xylo:
+        # Xylo's readout neurons are a population of their own, not hidden capacity
+        neurons = (figure("hidden_neurons") or neurons) + (figure("output_neurons") or 0)
     weight_bits = int(figure("weight_bits") or 8)
     index_bits = max(1, math.ceil(math.log2(max(neurons, 2))))
     memory_bits = figure("synapse_memory_per_core")
-    if memory_bits is not None:
+    if xylo:
+        # its weight memory figure counts recurrent weights only (input and readout weights have
+        # matrices of their own); fit checks it, with the synapses it really counts
+        synapses = 1 << 20
+    elif memory_bits is not None:
         synapses = int(memory_bits * 8 // (weight_bits + index_bits))  # KiB figures are in bytes
     else:
         total = figure("total_weights")

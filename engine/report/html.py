@@ -14,6 +14,8 @@ from engine.evaluate import Rate
 
 # How the verification summary's keys read on the page; keys not listed keep their own name.
 VERIFICATION_LABELS = {
+    "verdict": "verdict",
+    "fidelity": "target fidelity",
     "passed": "verification passed",
     "agreement": "kernel vs float model: same class",
     "min_agreement": "required agreement",

@@ -8,52 +8,62 @@ safety policy, and the placement graph.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
 
-from engine.catalog import Catalog, MissingFigure
+from engine.catalog import Catalog, MissingFigure, Part
 from engine.diagnostics import Diagnostic, StageError, has_errors
-from engine.spec import SpecDocument
-from engine.spec.render import with_defaults
-from engine.spec.units import parse_quantity
+from engine.resolve.alerts import window_s as window_seconds
+from engine.spec import SpecDocument, site_model
+from engine.spec.model import SiteSpec
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from engine.dsp.chain import Chain
+    from engine.netlist import QuantNetwork
+    from engine.resolve.fit import FitReport
+    from engine.resolve.floatnet import FloatNet
+    from engine.resolve.power import Activity, PowerReport
+    from engine.resolve.quantize import QuantizeResult
+    from engine.resolve.safety import SafetyFinding
+    from engine.resolve.stimuli import SensorSetting, Stimuli
 
 PART_POINTERS = {"chips": "/target/chip", "mcus": "/target/mcu", "sensors": "/sensor/part",
                  "radios": "/power/radio/part", "cells": "/power/battery/cell"}
-OVERRIDE_POINTERS = {"chips": "/target/overrides", "mcus": "/target/mcu_overrides", "sensors": "/sensor/overrides",
-                     "radios": "/power/radio/overrides", "cells": "/power/battery/overrides"}
 
 
 @attrs.frozen(eq=False)
 class Deployment:
-    data: Mapping[str, Any]  # merged spec with schema defaults
-    spec: Any  # engine.resolve.spec_model.SiteSpec: the same, typed, in SI units
-    chain: Any  # engine.dsp.Chain
-    float_model: Any  # engine.resolve.floatnet.FloatNet
-    quantized: Any  # engine.resolve.quantize.QuantizeResult
-    stimuli: Any  # engine.resolve.stimuli.Stimuli | None
-    nominal_spikes: Any  # chain output for the nominal windows (calibration)
-    fit: Any  # engine.resolve.fit.FitReport
-    power: Any  # engine.resolve.power.PowerReport | None (None when a figure is missing)
-    safety: tuple  # engine.resolve.safety.SafetyFinding
-    graph: Any  # networkx.DiGraph
-    activity: Any  # engine.resolve.power.Activity
+    spec: SiteSpec  # the merged spec, typed, in SI units, defaults applied
+    chain: Chain
+    float_model: FloatNet
+    quantized: QuantizeResult
+    stimuli: Stimuli | None
+    nominal_spikes: np.ndarray | None  # chain output for the nominal windows (calibration)
+    fit: FitReport
+    power: PowerReport | None  # None when a figure is missing
+    safety: tuple[SafetyFinding, ...]
+    graph: nx.DiGraph[str]
+    activity: Activity
     warnings: tuple[Diagnostic, ...] = ()
     problems: tuple[Diagnostic, ...] = ()  # only when resolved with strict=False
-    stimulus_spikes: Any = None  # the chain's spike counts for every stimulus window
+    stimulus_spikes: np.ndarray | None = None  # the chain's spike counts for every stimulus window
+    fidelity: str = "stand-in"  # how true the kernel is to the target (engine.catalog.FIDELITY_LEVELS)
 
     @property
-    def network(self):
+    def network(self) -> QuantNetwork:
         return self.quantized.network
 
     def report(self) -> dict[str, Any]:
         out: dict[str, Any] = {
+            "fidelity": self.fidelity,
             "fit": {"verdict": self.fit.verdict, "reason": self.fit.reason(),
                     "limits": [{"name": lim.name, "used": lim.used, "allowed": lim.allowed} for lim in self.fit.limits]},
-            "safety": {"class": (self.data.get("safety") or {}).get("class", "none"),
+            "safety": {"class": self.spec.safety.class_,
                        "findings": [attrs.asdict(f) for f in self.safety]},
         }
         if self.power is not None:
@@ -74,33 +84,21 @@ class Deployment:
                 "voltage_V": p.voltage_v, "usable_Ah": round(p.capacity_ah, 4),
                 "life_years": round(p.life_years, 3), "required_years": round(p.required_years, 3),
             }
+            if p.uncapped_life_years is not None:
+                out["power"]["life_note"] = (f"capped at the cell's {p.life_cap_years:g}-year service life (its charge "
+                                             f"alone would last {p.uncapped_life_years:.1f} years)")
         return out
 
 
-def _overrides(data: Mapping[str, Any]) -> dict[str, dict[str, float]]:
-    from engine.catalog import FIGURE_DIMENSIONS
-
-    out: dict[str, dict[str, float]] = {}
-    for kind, pointer in OVERRIDE_POINTERS.items():
-        node: Any = data
-        for token in pointer.split("/")[1:]:
-            node = node.get(token) if isinstance(node, dict) else None
-        values = {}
-        for name, value in (node or {}).items():
-            dimension = FIGURE_DIMENSIONS.get(name, "count")
-            values[name] = parse_quantity(value, dimension) if isinstance(value, str) else value
-        out[kind] = values
-    return out
-
-
-def _activity(data, chain, float_model, nominal_spikes) -> tuple[Any, dict[str, np.ndarray], float]:
+def _activity(spec: SiteSpec, chain: Chain, float_model: FloatNet,
+              nominal_spikes: np.ndarray | None) -> tuple[Activity, dict[str, np.ndarray], float]:
     from engine.resolve.floatnet import simulate
     from engine.resolve.power import Activity, dsp_cycles_per_window
 
-    schedule = (data.get("runtime") or {}).get("schedule") or {}
-    window_s = parse_quantity(schedule.get("window", "1s"), "time")
-    interval_s = parse_quantity(schedule.get("interval", schedule.get("window", "1s")), "time")
-    steps = max(1, int(round(window_s / chain.dt)))
+    # without a schedule the node is taken to wake once per window
+    window_s = window_seconds(spec)
+    interval_s = spec.runtime.schedule.interval if spec.runtime.schedule is not None else window_s
+    steps = max(1, round(window_s / chain.dt))
     rates: dict[str, np.ndarray] = {}
     ops = 0.0
     input_rate = 0.0
@@ -129,7 +127,7 @@ BUDGET_COVERS = "inference: the chip and the MCU running the signal chain (not t
 FIT_HINT = "`nmspec fit SPEC` ranks every catalog target for this spec; choose one whose verdict is fits"
 
 
-def model_populations(float_model, family: str) -> dict[str, tuple[str, ...]]:
+def model_populations(float_model: FloatNet, family: str) -> dict[str, tuple[str, ...]]:
     """Chip population -> the model's populations in it. Xylo packs every hidden layer into
     one population named hidden and calls the readout output; other families keep the
     model's names."""
@@ -139,15 +137,52 @@ def model_populations(float_model, family: str) -> dict[str, tuple[str, ...]]:
             "output": (float_model.output,)}
 
 
-def sensor_setting(data: Mapping[str, Any], chain) -> Any:
-    """What a recorded trace must match: the sensor's rate, range and the window length."""
-    from engine.resolve.alerts import spec_seconds
+def sensor_setting(spec: SiteSpec, chain: Chain) -> SensorSetting:
+    """What a recorded trace must match: the sensor's rate, range (g) and the window length."""
     from engine.resolve.stimuli import SensorSetting
 
-    sensor = data.get("sensor") or {}
-    range_g = parse_quantity(sensor["range"], "acceleration") if sensor.get("range") else None
-    window_s = spec_seconds(data, ("runtime", "schedule", "window"), "1s")
-    return SensorSetting(chain.sample_rate, range_g, int(round(window_s * chain.sample_rate)))
+    schedule = spec.runtime.schedule if spec.runtime is not None else None
+    window_s = schedule.window if schedule is not None else 1.0
+    return SensorSetting(chain.sample_rate, spec.sensor.range, round(window_s * chain.sample_rate))
+
+
+def _cell_temperature_problems(doc: SpecDocument, spec: SiteSpec, catalog: Catalog) -> list[Diagnostic]:
+    """The site's temperature range against the cell's rated operating range."""
+    site = spec.environment.temperature
+    cell_id = spec.power.battery.cell
+    cell = catalog.get("cells", cell_id)
+    if not site or cell is None or not cell.figure("operating_temperature").known:
+        return []
+    low, high = site
+    rated_low, rated_high = cell.figure("operating_temperature").si()
+    if low >= rated_low and high <= rated_high:
+        return []
+    def c(kelvin: float) -> str:
+        return f"{kelvin - 273.15:g} C"
+
+    return [doc.at("/environment/temperature", "NM404",
+                   f"environment.temperature: the site ranges over {c(low)}..{c(high)}, outside the {cell_id}'s rated "
+                   f"{c(rated_low)}..{c(rated_high)}", hint="choose a cell rated for the site (nmspec targets --kind cells)")]
+
+
+def binary_spike_excess(chip: Part, spikes: np.ndarray | None) -> int | None:
+    """The largest input count when the chip has binary spikes only and a count exceeds 1:
+    Loihi's kernel multiplies a weight by the input count, which is Loihi 2's graded spike."""
+    graded = chip.figure("graded_spikes")
+    if chip.attribute("family") != "loihi" or spikes is None or not graded.known or graded.value:
+        return None
+    peak = int(np.max(spikes, initial=0))
+    return peak if peak > 1 else None
+
+
+def _binary_spike_problems(doc: SpecDocument, chip: Part, spikes: np.ndarray | None) -> list[Diagnostic]:
+    peak = binary_spike_excess(chip, spikes)
+    if peak is None:
+        return []
+    return [doc.at("/target/chip", "NM317",
+                   f"target.chip: {chip.id} has binary spikes only, but the encoder emits up to {peak} events per channel "
+                   "and step on the stimuli; a count above 1 would need graded spikes (Loihi 2)",
+                   hint="raise the encoder's threshold until no channel emits more than one event per step, or target loihi2")]
 
 
 def resolve_partial(doc: SpecDocument, catalog: Catalog) -> Deployment:
@@ -164,19 +199,16 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
     from engine.resolve.power import site_power
     from engine.resolve.quantize import QuantizeError, quantize
     from engine.resolve.safety import check_safety
-    from engine.resolve.spec_model import site_spec
     from engine.resolve.stimuli import TraceError, load_traces
 
-    data, _ = with_defaults(doc.data)
-    spec = site_spec(data)
+    spec = site_model(doc)
     problems: list[Diagnostic] = []
     try:
-        chain = chain_for_spec(data)
+        chain = chain_for_spec(spec, catalog.get("sensors", spec.sensor.part))
     except ChainError as exc:
-        index = next((i for i, item in enumerate(data["preprocessing"])
-                      if (item.get("id") or [k for k in item if k != "id"][0]) == exc.stage), 0)
+        index = next((i for i, stage in enumerate(spec.preprocessing) if stage.id == exc.stage), 0)
         raise StageError([doc.at(f"/preprocessing/{index}", "NM320", f"preprocessing[{index}]: {exc.message}")]) from None
-    model_path = doc.resolve_path("/model/source", data["model"]["source"])
+    model_path = doc.resolve_path("/model/source", spec.model.source)
     try:
         float_model = read_nir(model_path, dt=spec.model.dt, convention=spec.model.convention)
     except ImportError_ as exc:
@@ -185,17 +217,17 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
         problems.append(doc.at("/model/source", "NM304", f"model.source: the model takes {float_model.n_inputs} inputs "
                                                           f"but the preprocessing chain produces {chain.n_channels} channels"))
     n_out = float_model.population(float_model.output).size
-    if n_out != len(data["model"]["labels"]):
-        problems.append(doc.at("/model/labels", "NM305", f"model.labels: {len(data['model']['labels'])} labels for "
+    if n_out != len(spec.model.labels):
+        problems.append(doc.at("/model/labels", "NM305", f"model.labels: {len(spec.model.labels)} labels for "
                                                           f"{n_out} output neurons"))
     if has_errors(problems):
         raise StageError(problems)
     stimuli = None
-    paths = [(f"/verify/stimuli/{i}", s) for i, s in enumerate((data.get("verify") or {}).get("stimuli") or [])]
+    paths = [(f"/verify/stimuli/{i}", s) for i, s in enumerate(spec.verify.stimuli if spec.verify is not None else ())]
     if paths:
         try:
             stimuli = load_traces([doc.resolve_path(p, s) for p, s in paths], [Path(s).name for _, s in paths],
-                                  sensor_setting(data, chain))
+                                  sensor_setting(spec, chain))
         except TraceError as exc:
             raise StageError([doc.at("/verify/stimuli", "NM306", f"verify.stimuli: {exc}",
                                      hint="record the traces with the spec's sensor settings, or set sensor.odr and "
@@ -208,8 +240,8 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
         # every window once: calibration takes the nominal ones, verification all of them
         stimulus_spikes = chain.run(stimuli.samples)
         nominal = stimulus_spikes[stimuli.labels == 0] if np.any(stimuli.labels == 0) else stimulus_spikes
-    chip = catalog.part("chips", data["target"]["chip"])
-    overrides = _overrides(data)
+    chip = catalog.part("chips", spec.target.chip)
+    overrides = spec.part_overrides()
     weight_bits = overrides["chips"].get("weight_bits", chip.figure("weight_bits").value or 8)
     try:
         quantized = quantize(float_model, chip.attribute("family"), stimuli=nominal,
@@ -230,23 +262,25 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
         if layer.never_fire == layer.size:
             problems.append(doc.at("/model/source", "NM313", f"model.source: no neuron of '{layer.population}' can ever "
                                                               "reach its threshold after quantization"))
-    activity, rates, input_rate = _activity(data, chain, float_model, nominal)
+    problems += _binary_spike_problems(doc, chip, stimulus_spikes)
+    activity, rates, input_rate = _activity(spec, chain, float_model, nominal)
     fit = check_fit(quantized.network, chip, overrides["chips"])
     if fit.violations:
         problems.append(doc.at("/target/chip", "NM410", f"target.chip: the network does not fit: {fit.reason()}",
                                hint=FIT_HINT))
-    safety = check_safety(data, chip)
+    safety = check_safety(spec, chip)
     problems += [doc.at(f.pointer, f.code, f.message, hint=f.hint) for f in safety]
     power = None
     try:
-        power = site_power(data, catalog, activity, overrides, chip)
+        power = site_power(spec, catalog, activity, overrides, chip)
     except MissingFigure as exc:
         problems.append(doc.at(PART_POINTERS[exc.part.kind], "NM402", f"power: {exc.message}", hint=exc.hint_with(catalog)))
+    problems += _cell_temperature_problems(doc, spec, catalog)
     if power is not None:
         if power.life_years < power.required_years:
             problems.append(doc.at("/power/battery/lifetime", "NM401",
                                    f"power.battery.lifetime: the node lasts {power.life_years:.2f} years on "
-                                   f"{data['power']['battery']['cell']}, less than the {power.required_years:g} required "
+                                   f"{spec.power.battery.cell}, less than the {power.required_years:g} required "
                                    f"(average {power.total_current_a * 1e6:.1f} uA)",
                                    hint="`nmspec fit` shows the power table; lengthen runtime.schedule.interval or use a larger cell"))
         if power.budget_w is not None and power.inference_power_w > power.budget_w:
@@ -266,5 +300,5 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
         rates = {"hidden": np.concatenate([rates[h] for h in hidden]), "output": rates[float_model.output]}
     graph = placement_graph(quantized.network, chain, chip.id, rates, input_rate,
                             model_names=model_populations(float_model, quantized.network.family))
-    return Deployment(data, spec, chain, float_model, quantized, stimuli, nominal, fit, power, safety, graph, activity,
-                      tuple(warnings), tuple(problems), stimulus_spikes)
+    return Deployment(spec, chain, float_model, quantized, stimuli, nominal, fit, power, safety, graph, activity,
+                      tuple(warnings), tuple(problems), stimulus_spikes, chip.fidelity)

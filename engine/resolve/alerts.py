@@ -6,10 +6,9 @@ to the power model's radio figures, so the budget is computed for what the node 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any
 
-from engine.spec.units import parse_quantity
+from engine.spec.model import SiteSpec
 
 LORA_OVERHEAD_BYTES = 13  # MHDR 1 + FHDR 7 (no FOpts) + FPort 1 + MIC 4 (LoRaWAN 1.0)
 LORA_PREAMBLE = 8
@@ -23,37 +22,48 @@ def lora_airtime(payload_bytes: int, spreading_factor: int, bandwidth: float = L
                  coding_rate: int = 1, crc: bool = True, explicit_header: bool = True) -> float:
     """Time on air in seconds (Semtech SX1261/2 datasheet, LoRa modem time-on-air formula)."""
     low_rate = 1 if spreading_factor >= 11 and bandwidth <= 125e3 else 0
-    t_sym = (2 ** spreading_factor) / bandwidth
+    t_sym = float(2 ** spreading_factor) / bandwidth
     numerator = 8 * payload_bytes - 4 * spreading_factor + 28 + 16 * int(crc) - 20 * (0 if explicit_header else 1)
     symbols = 8 + max(math.ceil(numerator / (4 * (spreading_factor - 2 * low_rate))) * (coding_rate + 4), 0)
     return (LORA_PREAMBLE + 4.25) * t_sym + symbols * t_sym
 
 
-def spec_seconds(data: Mapping[str, Any], path: tuple[str, ...], default: str) -> float:
-    """The time at `path` of a merged spec, in seconds, or `default` when it is not set."""
-    node: Any = data
-    for key in path:
-        node = (node or {}).get(key) if isinstance(node, Mapping) else None
-    return float(parse_quantity(node if node is not None else default, "time"))
+# what the node does when the spec leaves a time unset
+DEFAULT_WINDOW_S = 1.0
+DEFAULT_UPLINK_INTERVAL_S = 15.0
+DEFAULT_MAX_LATENCY_S = 600.0
+DEFAULT_STATUS_INTERVAL_S = 86400.0
 
 
-def alert_policy(data: Mapping[str, Any]) -> dict[str, Any]:
-    """The uplink policy of a merged, defaulted spec, as numbers."""
-    alerts = data.get("alerts") or {}
-    radio = (data.get("power") or {}).get("radio") or {}
-    sf = int(radio.get("spreading_factor", 7))
-    interval_s = spec_seconds(data, ("runtime", "schedule", "interval"), "15s")
-    retries = int(alerts.get("retries", 3))
-    max_latency = int(spec_seconds(data, ("alerts", "max_latency"), "10min"))
+def window_s(spec: SiteSpec) -> float:
+    """The inference window (runtime.schedule.window)."""
+    schedule = spec.runtime.schedule
+    return schedule.window if schedule is not None else DEFAULT_WINDOW_S
+
+
+def uplink_interval_s(spec: SiteSpec) -> float:
+    """The wake-up interval the firmware and its uplinks run at (runtime.schedule.interval)."""
+    schedule = spec.runtime.schedule
+    return schedule.interval if schedule is not None else DEFAULT_UPLINK_INTERVAL_S
+
+
+def alert_policy(spec: SiteSpec) -> dict[str, Any]:
+    """The uplink policy of a spec, as numbers."""
+    alerts = spec.alerts
+    radio = spec.power.radio
+    sf = radio.spreading_factor if radio is not None else 7
+    interval_s = uplink_interval_s(spec)
+    retries = alerts.retries
+    max_latency = int(alerts.max_latency if alerts.max_latency is not None else DEFAULT_MAX_LATENCY_S)
     airtime = lora_airtime(max(ANOMALY_FRAME_BYTES, STATUS_FRAME_BYTES) + LORA_OVERHEAD_BYTES, sf)
     duty_gap = math.ceil(airtime * (1 / LORA_DUTY_CYCLE - 1))
-    status_interval = int(spec_seconds(data, ("alerts", "status_interval"), "24h"))
-    if alerts.get("send", "anomalies") == "anomalies":
-        event_uplinks = float(alerts.get("expected_anomalies_per_day", 1))
+    status_interval = int(alerts.status_interval if alerts.status_interval is not None else DEFAULT_STATUS_INTERVAL_S)
+    if alerts.send == "anomalies":
+        event_uplinks = float(alerts.expected_anomalies_per_day)
     else:  # every window's classification
         event_uplinks = 86400.0 / interval_s
     return {
-        "confirmed": bool(alerts.get("confirmed", True)), "retries": retries, "max_latency_s": max_latency,
+        "confirmed": alerts.confirmed, "retries": retries, "max_latency_s": max_latency,
         "duty_gap_s": duty_gap,
         # the first try goes out at the next wake-up; the retries share what is left of max_latency
         "retry_gap_s": max(duty_gap, (max_latency - int(interval_s)) // max(retries, 1)),

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import attrs
 import numpy as np
 
 from engine.netlist import INPUT, QuantNetwork
+
+if TYPE_CHECKING:
+    from engine.catalog import Part
 
 MARGINAL = 0.9  # within 10% of a limit
 
@@ -57,25 +62,47 @@ class FitReport:
             return "; ".join(v.describe(self.chip) for v in self.violations)
         marginal = [limit for limit in self.limits if limit.marginal]
         if marginal:
-            return "; ".join(f"{m.name} at {m.used / m.allowed:.0%} of {m.allowed}" for m in marginal)
+            return "; ".join(f"{m.name} at {m.used / (m.allowed or 1):.0%} of {m.allowed}" for m in marginal)
         unknown = [limit.figure for limit in self.limits if limit.allowed is None]
         return "within every known limit" + (f" (unknown: {', '.join(sorted(set(unknown)))})" if unknown else "")
 
 
 def _fan(network: QuantNetwork) -> tuple[int, int]:
-    fan_in = np.zeros(0, dtype=np.int64)
     incoming: dict[str, np.ndarray] = {p.name: np.zeros(p.size, dtype=np.int64) for p in network.populations}
-    fan_out = 0
+    outgoing: dict[str, np.ndarray] = {p.name: np.zeros(p.size, dtype=np.int64) for p in network.populations}
     for proj in network.projections:
         dense = proj.weights.to_dense() != 0
         incoming[proj.dst] += dense.sum(axis=0)
-        if proj.src != INPUT:
-            fan_out = max(fan_out, int(dense.sum(axis=1).max(initial=0)))
+        if proj.src != INPUT and (network.family != "xylo" or proj.dst == proj.src):
+            # Xylo's fan-out limit is on the recurrent weights (its readout has a matrix of its own);
+            # a target reached through both synapses takes two of them
+            outgoing[proj.src] += dense.sum(axis=1)
     fan_in = max((int(v.max(initial=0)) for v in incoming.values()), default=0)
+    fan_out = max((int(v.max(initial=0)) for v in outgoing.values()), default=0)
     return fan_in, fan_out
 
 
-def check_fit(network: QuantNetwork, part, overrides=None) -> FitReport:
+def _xylo_recurrent_synapses(network: QuantNetwork) -> int:
+    """Xylo's weight-memory figures count the recurrent weights only: the input and readout
+    weights have matrices of their own (Rockpool's Xylo IMU tutorial: 31744 recurrent weights)."""
+    return sum(int(np.count_nonzero(p.weights.values)) for p in network.projections if p.src == p.dst != INPUT)
+
+
+def bits_needed(values: np.ndarray, family: str) -> int:
+    """Weight bits a matrix needs. Loihi keeps the sign apart for single-sign matrices
+    (8 bits: [0, 255] or [-255, 0]) and takes mixed-sign ones in [-256, 255] (Lava's
+    bit-accurate Dense); two's complement elsewhere ([-128, 127] in 8 bits)."""
+    if values.size == 0:
+        return 1
+    top, bottom = int(values.max(initial=0)), int(values.min(initial=0))
+    if family == "loihi":
+        if top > 0 and bottom < 0:
+            return max(top.bit_length(), (-bottom - 1).bit_length(), 1)
+        return max(top.bit_length(), (-bottom).bit_length(), 1)
+    return max(top.bit_length(), (-bottom - 1).bit_length()) + 1
+
+
+def check_fit(network: QuantNetwork, part: Part, overrides: Mapping[str, float] | None = None) -> FitReport:
     """The limits the catalog knows for `part`, against the network as quantized."""
 
     def allowed(figure: str) -> int | None:
@@ -105,7 +132,13 @@ def check_fit(network: QuantNetwork, part, overrides=None) -> FitReport:
         if allowed("output_neurons") is not None:
             limits.append(Limit("output neurons", "output_neurons", outputs, allowed("output_neurons")))
     limits.append(Limit("input channels", "input_channels", network.n_inputs, allowed("input_channels"), grows=False))
-    limits.append(Limit("synapses", "total_weights", network.n_synapses, allowed("total_weights")))
+    if family == "xylo":
+        limits.append(Limit("recurrent synapses", "total_weights", _xylo_recurrent_synapses(network), allowed("total_weights")))
+        bias = max((max(int(p.params["bias"].max(initial=0)), int(-p.params["bias"].min(initial=0) - 1)).bit_length() + 1
+                    for p in network.populations if "bias" in p.params), default=1)
+        limits.append(Limit("bias bits", "bias_bits", bias, allowed("bias_bits"), grows=False))
+    else:
+        limits.append(Limit("synapses", "total_weights", network.n_synapses, allowed("total_weights")))
     limits.append(Limit("fan-in per neuron", "fan_in_max", fan_in, allowed("fan_in_max")))
     limits.append(Limit("fan-out per neuron", "fan_out_max", fan_out, allowed("fan_out_max")))
     per_core = allowed("neurons_per_core")
@@ -114,10 +147,6 @@ def check_fit(network: QuantNetwork, part, overrides=None) -> FitReport:
         needed = sum(math.ceil(p.size / per_core) for p in network.populations)
         limits.append(Limit("cores", "cores", needed, cores))
     bits = allowed("weight_bits")
-    if family == "loihi":  # 8-bit magnitudes with the sign given by the sign mode
-        needed_bits = max((int(np.abs(p.weights.values).max(initial=0)).bit_length() for p in network.projections), default=1)
-    else:  # two's complement
-        needed_bits = max((max(int(p.weights.values.max(initial=0)).bit_length(),
-                               int(-p.weights.values.min(initial=0) - 1).bit_length()) + 1 for p in network.projections), default=1)
+    needed_bits = max((bits_needed(p.weights.values, family) for p in network.projections), default=1)
     limits.append(Limit("weight bits", "weight_bits", needed_bits, bits, grows=False))
     return FitReport(chip, tuple(limits))

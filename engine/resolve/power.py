@@ -12,10 +12,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import attrs
 
 from engine.resolve.alerts import LORA_OVERHEAD_BYTES, alert_policy, lora_airtime
+from engine.spec.model import SiteSpec, TxPower
+
+if TYPE_CHECKING:
+    from engine.catalog import Catalog, Part
+    from engine.dsp.chain import Chain
 
 HOURS_PER_YEAR = 8766.0  # 365.25 days
 ACK_PAYLOAD_BYTES = 0  # a confirmed uplink's acknowledgement carries no application payload
@@ -42,6 +48,8 @@ class PowerReport:
     required_years: float
     inference_power_w: float  # chip + the MCU's share for the signal chain
     budget_w: float | None
+    uncapped_life_years: float | None = None  # what the charge alone would give, when the cap applies
+    life_cap_years: float | None = None  # the cell's longest claimed service life
 
     @property
     def total_power_w(self) -> float:
@@ -89,7 +97,7 @@ def cell_life(capacity_ah: float, derating: float, self_discharge_per_year: floa
 MEASURED_OVER_FIRST_PRINCIPLES = 4.4
 
 
-def dsp_cycles_per_window(chain, window_s: float) -> float:
+def dsp_cycles_per_window(chain: Chain, window_s: float) -> float:
     """Cortex-M4 cycles of the fixed-point chain per window: per input sample and axis ~12
     operations for the DC blocker and ~20 per biquad section, per frame an N/2 log2 N
     butterfly FFT at ~10 per butterfly, ~8 per feature for log2 and encoding; scaled by the
@@ -119,10 +127,21 @@ def dsp_cycles_per_window(chain, window_s: float) -> float:
     return cycles * MEASURED_OVER_FIRST_PRINCIPLES
 
 
-def node_power(*, sensor, mcu, chip, radio, cell, spec: Mapping, activity: Activity, overrides: Mapping[str, Mapping[str, float]]) -> PowerReport:
+def chip_power(mode: str, *, energy_j: float, interval_s: float, idle_w: float = 0.0, sleep_w: float = 0.0,
+               wake_j: float = 0.0) -> float:
+    """The chip's average power: always on, its idle power plus one inference's energy per
+    interval; duty-cycled, its power asleep plus the wake-up and the inference per interval.
+    (tests/test_power_published.py holds it against published measurements.)"""
+    if mode == "always_on":
+        return idle_w + energy_j / interval_s
+    return sleep_w + (wake_j + energy_j) / interval_s
+
+
+def node_power(*, sensor: Part, mcu: Part, chip: Part, radio: Part | None, cell: Part, spec: SiteSpec,
+               activity: Activity, overrides: Mapping[str, Mapping[str, float]]) -> PowerReport:
     """Raises engine.catalog.MissingFigure when a needed figure is unverified and not supplied."""
-    power = spec["power"]
-    battery = power["battery"]
+    power = spec.power
+    battery = power.battery
     voltage = cell.require("nominal_voltage", overrides.get("cells"))
     duty = activity.window_s / activity.interval_s
     consumers = []
@@ -144,50 +163,57 @@ def node_power(*, sensor, mcu, chip, radio, cell, spec: Mapping, activity: Activ
                               f"({run_current * 1e6:.4g} uA for {mcu_duty:.3%}), {sleep * 1e6:.3g} uA asleep"))
 
     chip_over = overrides.get("chips")
-    mode = power.get("chip_mode", "duty_cycled")
+    mode = power.chip_mode
     energy = _inference_energy(chip, chip_over, activity)
     if mode == "always_on":
         idle = chip.require("idle_power", chip_over)
-        chip_w = idle + energy / activity.interval_s
+        chip_w = chip_power(mode, idle_w=idle, energy_j=energy, interval_s=activity.interval_s)
         detail = f"always on: {idle * 1e6:.4g} uW idle + {energy * 1e6:.3g} uJ per window"
     else:
         sleep_w = chip.require("sleep_power", chip_over)
         wake = chip.require("wake_energy", chip_over)
-        chip_w = sleep_w + (wake + energy) / activity.interval_s
+        chip_w = chip_power(mode, sleep_w=sleep_w, wake_j=wake, energy_j=energy, interval_s=activity.interval_s)
         detail = (f"power-gated: {sleep_w * 1e6:.3g} uW asleep + ({wake * 1e6:.3g} uJ wake + {energy * 1e6:.3g} uJ "
                   f"inference) every {activity.interval_s:g} s")
     consumers.append(Consumer("chip", chip.id, chip_w / voltage, detail))
 
     if radio is not None:
-        consumers.append(_radio(radio, power.get("radio") or {}, spec, overrides.get("radios")))
+        tx_power: TxPower = power.radio.tx_power if power.radio is not None else "14dBm"
+        consumers.append(_radio(radio, tx_power, spec, overrides.get("radios")))
 
     total = sum(c.current_a for c in consumers)
-    capacity = cell.require("capacity", overrides.get("cells")) * int(battery.get("count", 1))
+    capacity = cell.require("capacity", overrides.get("cells")) * battery.count
     derating_fig = cell.figure("low_drain_derating")
     derating = (overrides.get("cells") or {}).get("low_drain_derating", derating_fig.si() if derating_fig.known else 0.0)
     self_discharge = cell.require("self_discharge", overrides.get("cells"))
     usable, leak, life = cell_life(capacity, derating, self_discharge, total)
+    # a cell does not outlast its chemistry: the charge may say 60 years, the cell will not
+    cap_fig = cell.figure("service_life_max")
+    cap = (overrides.get("cells") or {}).get("service_life_max", cap_fig.si() if cap_fig.known else None)
+    cap_years = None if cap is None else cap / (HOURS_PER_YEAR * 3600)
+    uncapped = None
+    if cap_years is not None and life > cap_years:
+        uncapped, life = life, cap_years
     inference_w = chip_w + (mcu_current - sleep * (1 - mcu_duty)) * voltage
-    from engine.spec.units import parse_quantity
+    required = battery.lifetime / (HOURS_PER_YEAR * 3600)
+    budget = power.budget
+    return PowerReport(tuple(consumers), voltage, usable, leak, total, life, required, inference_w, budget,
+                       uncapped, cap_years)
 
-    required = parse_quantity(battery["lifetime"], "time") / (HOURS_PER_YEAR * 3600)
-    budget = parse_quantity(power["budget"], "power") if power.get("budget") else None
-    return PowerReport(tuple(consumers), voltage, usable, leak, total, life, required, inference_w, budget)
 
-
-def site_power(spec: Mapping, catalog, activity: Activity, overrides: Mapping[str, Mapping[str, float]],
-               chip=None) -> PowerReport:
+def site_power(spec: SiteSpec, catalog: Catalog, activity: Activity, overrides: Mapping[str, Mapping[str, float]],
+               chip: Part | None = None) -> PowerReport:
     """node_power for the parts the spec names, looked up in `catalog`; `chip` stands in for
     the spec's target (to rank other chips for the same node)."""
-    radio = (spec["power"].get("radio") or {}).get("part")
-    return node_power(sensor=catalog.part("sensors", spec["sensor"]["part"]), mcu=catalog.part("mcus", spec["target"]["mcu"]),
-                      chip=chip if chip is not None else catalog.part("chips", spec["target"]["chip"]),
+    radio = spec.power.radio.part if spec.power.radio is not None else None
+    return node_power(sensor=catalog.part("sensors", spec.sensor.part), mcu=catalog.part("mcus", spec.target.mcu),
+                      chip=chip if chip is not None else catalog.part("chips", spec.target.chip),
                       radio=catalog.part("radios", radio) if radio else None,
-                      cell=catalog.part("cells", spec["power"]["battery"]["cell"]), spec=spec, activity=activity,
+                      cell=catalog.part("cells", spec.power.battery.cell), spec=spec, activity=activity,
                       overrides=overrides)
 
 
-def _inference_energy(chip, overrides, activity: Activity) -> float:
+def _inference_energy(chip: Part, overrides: Mapping[str, float] | None, activity: Activity) -> float:
     """Energy of one window's inference: per-operation energies when the catalog has them,
     else the measured energy per inference, else the active power over the window."""
     from engine.catalog import MissingFigure
@@ -203,12 +229,11 @@ def _inference_energy(chip, overrides, activity: Activity) -> float:
     return chip.require("active_power", overrides) * activity.window_s
 
 
-def _radio(radio, settings: Mapping, spec: Mapping, overrides) -> Consumer:
+def _radio(radio: Part, tx_power: TxPower, spec: SiteSpec, overrides: Mapping[str, float] | None) -> Consumer:
     """The radio's average current for the uplinks the firmware's policy sends: event frames
     and status frames, each confirmed uplink listening for its acknowledgement."""
     policy = alert_policy(spec)
     sf = policy["spreading_factor"]
-    tx_power = settings.get("tx_power", "14dBm")
     tx_current = radio.require("tx_current_22dbm" if tx_power == "22dBm" else "tx_current_14dbm", overrides)
     rx_current = radio.require("rx_current", overrides)
     sleep = radio.require("sleep_current", overrides)

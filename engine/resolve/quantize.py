@@ -46,6 +46,7 @@ from engine.netlist import INPUT, Population, Projection, QuantNetwork, Weights,
 from engine.resolve.floatnet import FloatNet, FloatPopulation, FloatProjection, simulate
 
 XYLO_STATE_MAX = 32767
+XYLO_BIAS_MAX = 127  # 8-bit bias, [-128, 127]
 LIF_STATE_MAX = 2**31 - 1
 LOIHI_STATE_MAX = 2**23 - 1
 LOIHI_VTH_MAX = 2**17 - 1
@@ -310,18 +311,29 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
                 needs.setdefault(_matrix_of(net, family, proj), []).append(float(np.min(state / limit)))
         prepared[pop.name] = (pop, incoming, dash_syn, dash_mem, leaky, a_int, b_int, a_safe, state, limits)
     shifts = _matrix_shifts(needs)
+    bias_limited: list[str] = []
     for pop, incoming, dash_syn, dash_mem, leaky, a_int, b_int, a_safe, state, limits in prepared.values():
         proj_shifts = [shifts[_matrix_of(net, family, proj)] for proj in incoming]
         scale = state.copy()
         for limit, shift in zip(limits, proj_shifts):
             scale = np.minimum(scale, limit * 2.0 ** shift)
+        drive_float = _bias_drive(pop, incoming)
+        if family == "xylo" and np.any(drive_float != 0):
+            # Xylo's bias is 8-bit (Rockpool's XyloSim.from_specification takes bias as int8 and its
+            # quantizer scales bias with the weights): a bias that needs more lowers the scale
+            with np.errstate(divide="ignore"):
+                room = np.where(drive_float != 0, XYLO_BIAS_MAX / np.abs(drive_float), np.inf)
+            if np.any(scale * np.abs(drive_float) > XYLO_BIAS_MAX + 0.5):
+                bias_limited.append(pop.name)
+            scale = np.minimum(scale, room)
         if not per_channel:
             scale = np.full(pop.size, float(np.min(scale)))
         threshold = np.round(scale * pop.threshold).astype(np.int64)
         if np.any(threshold > state_max):
             problems.append(f"population '{pop.name}': threshold does not fit the state word")
         threshold = np.clip(threshold, 1, state_max)
-        bias = np.clip(np.round(scale * _bias_drive(pop, incoming)), -state_max, state_max).astype(np.int64)
+        bias_max = XYLO_BIAS_MAX if family == "xylo" else state_max
+        bias = np.clip(np.round(scale * drive_float), -bias_max - (family == "xylo"), bias_max).astype(np.int64)
         error_num = error_den = 0.0
         zeroed = total = 0
         drive = np.zeros(pop.size, dtype=np.int64)
@@ -347,6 +359,9 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
         return None, None
     shadow = FloatNet(net.n_inputs, tuple(shadow_pops), tuple(shadow_projs), net.output, net.dt, net.convention)
     notes: tuple[str, ...] = ()
+    if bias_limited:
+        notes += ((f"{', '.join(bias_limited)}: the 8-bit bias set the scale (weights and threshold are smaller "
+                   "than the state word allows)"),)
     for reset, how in (("zero", "reset to v_reset"), ("subtract_late", "subtract the threshold one step after a spike")):
         names = [p.name for p in layer_pops if p.reset == reset]
         if names:
@@ -490,7 +505,9 @@ def _loihi(net: FloatNet, peaks: Mapping[str, np.ndarray], headroom: float, per_
     if problems:
         return None, None
     network = QuantNetwork("loihi", net.dt, net.n_inputs, tuple(populations), tuple(projections), net.output)
-    notes = ("Loihi resets the membrane to 0 where the model subtracts the threshold; each Dense adds one step of delay",)
+    notes = ("Loihi resets the membrane to 0 where the model subtracts the threshold; each Dense adds one step of delay",
+             ("input counts above 1 are graded spikes (the count is the spike's payload, a Loihi 2 feature); Loihi 1 "
+              "takes binary spikes only"))
     if any(p.bias is not None for p in net.projections if net.population(p.dst).alpha is not None):
         notes += ("a bias into a CubaLIF current enters Loihi's membrane as its steady-state drive",)
     shadow = FloatNet(net.n_inputs, tuple(shadow_pops), tuple(shadow_projs), net.output, net.dt, net.convention)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from engine.diagnostics import Diagnostic, has_errors, sorted_diagnostics
 from engine.spec.document import SpecDocument, display_name, find_root, load_spec
+from engine.spec.model import SiteSpec, site_spec
 
 if TYPE_CHECKING:  # engine.catalog reads units from this package: import it lazily
     from engine.catalog import Catalog
@@ -22,7 +23,7 @@ if TYPE_CHECKING:  # engine.catalog reads units from this package: import it laz
 KIND_SCHEMAS = {"SiteDeployment": "nmspec.schema.json", "SiteBase": "nmspec-base.schema.json"}
 
 
-def repository_catalog(spec_path: str | os.PathLike, extra: tuple[str, ...] = ()) -> tuple[Catalog | None, list[Diagnostic]]:
+def repository_catalog(spec_path: str | os.PathLike[str], extra: tuple[str, ...] = ()) -> tuple[Catalog | None, list[Diagnostic]]:
     """The built-in catalog plus the spec repository's `catalog/` folder and any `extra` folders."""
     root = find_root(Path(spec_path).resolve().parent if Path(spec_path).is_file() else Path(spec_path).resolve())
     folders = [root / "catalog"] if (root / "catalog").is_dir() else []
@@ -35,12 +36,27 @@ def repository_catalog(spec_path: str | os.PathLike, extra: tuple[str, ...] = ()
         return None, exc.diagnostics
 
 
+def site_model(doc: SpecDocument) -> SiteSpec:
+    """The document's merged spec with the schema's defaults, as typed data in SI units."""
+    from engine.spec.render import with_defaults
+
+    return site_spec(with_defaults(doc.data)[0])
+
+
+def referenced_paths(doc: SpecDocument) -> list[tuple[str, str]]:
+    """The files a valid spec names besides itself (model, stimuli): (pointer, path as written)."""
+    data = doc.data
+    out = [("/model/source", data["model"]["source"])]
+    out += [(f"/verify/stimuli/{i}", item) for i, item in enumerate((data.get("verify") or {}).get("stimuli") or [])]
+    return out
+
+
 def validate_document(doc: SpecDocument, catalog: Catalog) -> list[Diagnostic]:
     from engine.spec.schema_check import check_schema
     from engine.spec.semantic import check_files, check_parts, check_semantics
 
     kind = doc.data.get("kind") if isinstance(doc.data, dict) else None
-    schema = KIND_SCHEMAS.get(kind, "nmspec.schema.json")
+    schema = KIND_SCHEMAS.get(kind, "nmspec.schema.json") if isinstance(kind, str) else "nmspec.schema.json"
     diagnostics = check_schema(doc, schema)
     if kind == "SiteBase":
         diagnostics += list(check_parts(doc, catalog)) + list(check_files(doc, catalog))
@@ -75,7 +91,7 @@ def _yaml11_hint(diagnostic: Diagnostic) -> Diagnostic:
     return attrs.evolve(diagnostic, hint=hint)
 
 
-def validate_spec(path: str | os.PathLike, catalog: Catalog, *, root: str | None = None) -> tuple[SpecDocument | None, list[Diagnostic]]:
+def validate_spec(path: str | os.PathLike[str], catalog: Catalog, *, root: str | None = None) -> tuple[SpecDocument | None, list[Diagnostic]]:
     doc, diagnostics = load_spec(path, root=root)
     diagnostics = [_yaml11_hint(d) for d in diagnostics]
     if doc is None or has_errors(diagnostics):
@@ -84,4 +100,4 @@ def validate_spec(path: str | os.PathLike, catalog: Catalog, *, root: str | None
     return doc, sorted_diagnostics(diagnostics)
 
 
-__all__ = ["SpecDocument", "load_spec", "repository_catalog", "validate_document", "validate_spec"]
+__all__ = ["SiteSpec", "SpecDocument", "load_spec", "referenced_paths", "repository_catalog", "site_model", "validate_document", "validate_spec"]

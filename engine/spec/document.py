@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from engine.diagnostics import Diagnostic, Origin
+from engine.diagnostics import Diagnostic, Origin, Severity
 from engine.spec.yamlread import ReadResult, dotted, pointer_join, read_file
 
 DELETE = "$delete"
@@ -66,7 +66,7 @@ class SpecDocument:
             pointer = pointer.rsplit("/", 1)[0]
 
     def at(self, pointer: str, code: str, message: str, *, hint: str | None = None,
-           severity: str = "error", key: bool = False) -> Diagnostic:
+           severity: Severity = "error", key: bool = False) -> Diagnostic:
         """A diagnostic about the value (or key) at `pointer`, with its include chain."""
         located = (self.keys.get(pointer) if key else None) or self.nearest(pointer)
         if located is None:
@@ -165,7 +165,7 @@ class _Loader:
         layer = _without_extends(own)
         return layer if merged is None else merge(merged, layer)
 
-    def bases(self, path: Path, display: str, data: dict, own: _Layer, stack: tuple[Path, ...],
+    def bases(self, path: Path, display: str, data: dict[str, Any], own: _Layer, stack: tuple[Path, ...],
               chain: tuple[str, ...]) -> list[_Layer] | None:
         raw = data.get("extends")
         if raw is None:
@@ -273,17 +273,19 @@ def _replace(values: dict[str, Located], keys: dict[str, Located], pointer: str,
 def stage_id(item: Any) -> str | None:
     if not isinstance(item, dict):
         return None
-    if isinstance(item.get("id"), str):
-        return item["id"]
+    named = item.get("id")
+    if isinstance(named, str):
+        return named
     kinds = [k for k in item if k not in STAGE_META_KEYS]
     return kinds[0] if len(kinds) == 1 else None
 
 
-def _merge_by_id(base: list, over: list, pointer: str, ol: _Layer,
-                 values: dict[str, Located], keys: dict[str, Located]) -> list:
+def _merge_by_id(base: list[Any], over: list[Any], pointer: str, ol: _Layer,
+                 values: dict[str, Located], keys: dict[str, Located]) -> list[Any]:
     # Work on (item, value-locations, key-locations) with pointers relative to the item,
     # then renumber: merged stages keep the base's position, new ones are appended.
-    def split(items: list, vtable: Mapping[str, Located], ktable: Mapping[str, Located]) -> list:
+    def split(items: list[Any], vtable: Mapping[str, Located],
+              ktable: Mapping[str, Located]) -> list[tuple[Any, dict[str, Located], dict[str, Located]]]:
         return [(item, _subtree(vtable, f"{pointer}/{i}"), _subtree(ktable, f"{pointer}/{i}")) for i, item in enumerate(items)]
 
     merged = split(base, values, keys)
@@ -321,7 +323,7 @@ def _merge_by_id(base: list, over: list, pointer: str, ol: _Layer,
     return result
 
 
-def load_spec(path: str | os.PathLike, *, root: str | os.PathLike | None = None) -> tuple[SpecDocument | None, list[Diagnostic]]:
+def load_spec(path: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None) -> tuple[SpecDocument | None, list[Diagnostic]]:
     """Read a spec and its bases. Returns the merged document (None when unreadable) and
     every diagnostic found while reading and merging."""
     absolute = Path(path).resolve()

@@ -28,7 +28,8 @@ _TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "
 
 @cache
 def load_schema(name: str) -> dict[str, Any]:
-    return json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))
+    schema: dict[str, Any] = json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))
+    return schema
 
 
 @cache
@@ -90,8 +91,9 @@ def _translate(doc: SpecDocument, error: jsonschema.ValidationError) -> list[Dia
     pointer = _where(error.absolute_path)
     label = _label(pointer)
     schema = error.schema if isinstance(error.schema, dict) else {}
-    value = error.instance
+    value: Any = error.instance
     validator = error.validator
+    expected: Any = error.validator_value
     dimension = _dimension(schema, error)
 
     if dimension is not None and validator in ("pattern", "type"):
@@ -106,36 +108,33 @@ def _translate(doc: SpecDocument, error: jsonschema.ValidationError) -> list[Dia
         for extra in sorted(extras, key=lambda k: (doc.key_origin(pointer_join(pointer, k)) or _Far()).line):
             member = pointer_join(pointer, extra)
             near = suggestion(extra, allowed)
-            hint = f"did you mean '{near}'?" if near else f"allowed here: {', '.join(allowed)}"
+            advice = f"did you mean '{near}'?" if near else f"allowed here: {', '.join(allowed)}"
             if near and near in value:  # the meant key is already there: this one is a leftover
                 set_at = doc.key_origin(pointer_join(pointer, near))
-                hint = f"'{near}' is already set{f' at line {set_at.line}' if set_at else ''}; remove this key"
+                advice = f"'{near}' is already set{f' at line {set_at.line}' if set_at else ''}; remove this key"
             where = f"{label}: " if pointer else ""
-            result.append(doc.at(member, "NM101", f"{where}unknown key '{extra}'", hint=hint, key=True))
+            result.append(doc.at(member, "NM101", f"{where}unknown key '{extra}'", hint=advice, key=True))
         return result
     if validator == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else str(error.validator_value)
+        missing = error.message.split("'")[1] if "'" in error.message else str(expected)
         prop = schema_at(schema_root(error), f"{pointer}/{missing}")
         described = prop.get("description") or (schema.get("properties") or {}).get(missing, {}).get("description")
         example = _example(prop)
+        add: str | None = None
         if example is not None:
-            hint = f"add {missing}: {example}" + (f" ({described})" if described else "")
-        else:
-            hint = f"{missing}: {described}" if described else None
-        where = doc.key_origin(pointer) if pointer else None
-        diagnostic = doc.at(pointer, "NM102", f"{label}: missing required key '{missing}'", hint=hint, key=bool(pointer))
-        if where is None and not pointer:
-            return [diagnostic]
-        return [diagnostic]
+            add = f"add {missing}: {example}" + (f" ({described})" if described else "")
+        elif described:
+            add = f"{missing}: {described}"
+        return [doc.at(pointer, "NM102", f"{label}: missing required key '{missing}'", hint=add, key=bool(pointer))]
     if validator == "type":
-        hint = None
-        if error.validator_value == "object":
+        hint: str | None = None
+        if expected == "object":
             here = schema_at(schema_root(error), pointer)
             parts = [f"{key}: {_example(schema_at(schema_root(error), f'{pointer}/{key}'))}"
                      for key in here.get("required", ())]
             if parts and all(not p.endswith(": None") for p in parts):
                 hint = f"write it as a mapping, like {label}: {{{', '.join(parts)}}}"
-        return [doc.at(pointer, "NM103", f"{label}: expected {_expected(error.validator_value)}, got {describe_value(value)}",
+        return [doc.at(pointer, "NM103", f"{label}: expected {_expected(expected)}, got {describe_value(value)}",
                        hint=hint)]
     if validator == "enum" and schema.get("x-nmspec-catalog"):
         # the schema lists the built-in parts for editors; the CLI checks ids against the whole
@@ -144,25 +143,25 @@ def _translate(doc: SpecDocument, error: jsonschema.ValidationError) -> list[Dia
             return []
         return [doc.at(pointer, "NM103", f"{label}: expected a part id (a string), got {describe_value(value)}")]
     if validator == "enum":
-        options = [str(o) for o in error.validator_value]
+        options = [str(o) for o in expected]
         near = suggestion(str(value), options)
-        hint = f"did you mean '{near}'?" if near else None
-        return [doc.at(pointer, "NM105", f"{label}: {describe_value(value)} is not one of {', '.join(options)}", hint=hint)]
+        return [doc.at(pointer, "NM105", f"{label}: {describe_value(value)} is not one of {', '.join(options)}",
+                       hint=f"did you mean '{near}'?" if near else None)]
     if validator == "const":
-        return [doc.at(pointer, "NM106", f"{label}: expected '{error.validator_value}', got {describe_value(value)}")]
+        return [doc.at(pointer, "NM106", f"{label}: expected '{expected}', got {describe_value(value)}")]
     if validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        bound = error.validator_value
+        bound = expected
         text = {"minimum": f"at least {bound}", "maximum": f"at most {bound}",
                 "exclusiveMinimum": f"greater than {bound}", "exclusiveMaximum": f"less than {bound}"}[validator]
         return [doc.at(pointer, "NM107", f"{label}: must be {text}, got {describe_value(value)}")]
     if validator in ("minItems", "maxItems"):
-        count = error.validator_value
+        count = expected
         text = f"at least {count}" if validator == "minItems" else f"at most {count}"
         if schema.get("minItems") == schema.get("maxItems"):
             text = f"exactly {count}"
         return [doc.at(pointer, "NM108", f"{label}: needs {text} item{'s' if count != 1 else ''}, got {len(value)}")]
     if validator == "uniqueItems":
-        dupes = sorted({describe_value(v) for v in value if sum(1 for w in value if w == v) > 1})
+        dupes = sorted({describe_value(v) for v in value if list(value).count(v) > 1})
         return [doc.at(pointer, "NM108", f"{label}: items must be unique; repeated: {', '.join(dupes)}",
                        hint="give each item its own name")]
     if validator in ("minProperties",):
@@ -182,8 +181,6 @@ def _translate(doc: SpecDocument, error: jsonschema.ValidationError) -> list[Dia
 
 
 def schema_root(error: jsonschema.ValidationError) -> dict[str, Any]:
-    while error.parent is not None:
-        error = error.parent
     return load_schema("nmspec.schema.json")
 
 
@@ -237,7 +234,8 @@ class _Far:
 
 def _dimension(schema: dict[str, Any], error: jsonschema.ValidationError) -> str | None:
     if "x-nmspec-dimension" in schema:
-        return schema["x-nmspec-dimension"]
+        dimension: str = schema["x-nmspec-dimension"]
+        return dimension
     # a $ref'd quantity: the error's schema is the definition; look at the parent as well
     parent = getattr(error, "parent", None)
     if parent is not None and isinstance(parent.schema, dict):

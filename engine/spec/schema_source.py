@@ -386,6 +386,7 @@ def _strip_required(node: Any) -> Any:
 def build_catalog_schema() -> dict[str, Any]:
     from engine.catalog import (
         FAMILIES,
+        FIDELITY_LEVELS,
         FIGURE_DIMENSIONS,
         IMPLEMENTATIONS,
         KINDS,
@@ -412,16 +413,21 @@ def build_catalog_schema() -> dict[str, Any]:
     figures = {"type": "object", "description": "the part's figures by name",
                "propertyNames": {"enum": sorted(FIGURE_DIMENSIONS)},
                "additionalProperties": {"$ref": "#/definitions/figure"}}
-    common = {
+    common: dict[str, Any] = {
         "name": {"type": "string", "description": "full part name"},
         "vendor": {"type": "string", "description": "maker"},
         "figures": figures,
         "sources": {"type": "object", "description": "citation per source key",
                     "additionalProperties": {"type": "string", "description": "citation or URL"}},
     }
-    extra = {
+    extra: dict[str, dict[str, Any]] = {
         "chips": {"family": {"type": "string", "enum": list(FAMILIES), "description": "integer neuron model family"},
-                  "implementation": {"type": "string", "enum": list(IMPLEMENTATIONS), "description": "digital, mixed-signal or analog"}},
+                  "implementation": {"type": "string", "enum": list(IMPLEMENTATIONS), "description": "digital, mixed-signal or analog"},
+                  "fidelity": {"type": "string", "enum": list(FIDELITY_LEVELS),
+                               "description": "how true the kernel is to the chip: vendor-verified (a vendor's bit-accurate "
+                                              "simulator agrees in the tests), documented (from public documentation) or "
+                                              "stand-in (another family's arithmetic; the default)"},
+                  "fidelity_basis": {"type": "string", "description": "what the fidelity level rests on"}},
         "sensors": {"type": {"type": "string", "enum": ["accelerometer", "microphone"], "description": "sensor type"}},
         "mcus": {"core": {"type": "string", "enum": ["cortex-m4", "cortex-m33", "cortex-m0plus"], "description": "CPU core"}},
         "radios": {"transport": {"type": "string", "enum": ["lorawan"], "description": "uplink technology"}},

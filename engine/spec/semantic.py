@@ -3,6 +3,7 @@ sample rates, and cross-field consistency. Each rule reports at the value it is 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -154,10 +155,7 @@ def check_stages(doc: SpecDocument, catalog: Catalog) -> Iterator[Diagnostic]:
         nyquist = rate / decimated / 2
         where = f"{rate_text}" + (f" decimated by {decimated}" if decimated > 1 else "")
 
-        def above(param: str, value: float, what: str, hint: str | None = None) -> Diagnostic:
-            return doc.at(f"{pointer}/{kind}/{param}", "NM223",
-                          f"preprocessing[{index}].{kind}.{param}: {what} is at or above the Nyquist frequency {_hz(nyquist)} at this point of the chain (sensor {where})",
-                          hint=hint or f"choose a {param} below {_hz(nyquist)}")
+        above = functools.partial(_above_nyquist, doc, pointer, kind, index, nyquist, where)
 
         if kind == "notch":
             freq = quantity(doc, f"{pointer}/notch/freq", "frequency") or quantity(doc, "/environment/mains", "frequency") or 50.0
@@ -217,7 +215,14 @@ def check_stages(doc: SpecDocument, catalog: Catalog) -> Iterator[Diagnostic]:
                      hint="move the encode stage to the end of preprocessing" if len(encoders) == 1 else "keep one encode stage, the last")
 
 
-def _last_stage(stages: list) -> int:
+def _above_nyquist(doc: SpecDocument, pointer: str, kind: str, index: int, nyquist: float, where: str,
+                   param: str, value: float, what: str, hint: str | None = None) -> Diagnostic:
+    return doc.at(f"{pointer}/{kind}/{param}", "NM223",
+                  f"preprocessing[{index}].{kind}.{param}: {what} is at or above the Nyquist frequency {_hz(nyquist)} at this point of the chain (sensor {where})",
+                  hint=hint or f"choose a {param} below {_hz(nyquist)}")
+
+
+def _last_stage(stages: list[Any]) -> int:
     real = [i for i, stage in enumerate(stages) if not (isinstance(stage, dict) and "$delete" in stage)]
     return real[-1] if real else -1
 

@@ -122,6 +122,7 @@ class _Reader:
             self.check_tag(node, "tag:yaml.org,2002:seq", pointer)
             return [self.build(item, pointer_join(pointer, i), inner) for i, item in enumerate(node.value)]
         self.check_tag(node, "tag:yaml.org,2002:map", pointer)
+        assert isinstance(node, yaml.MappingNode)  # composed YAML has no fourth kind of node
         return self.mapping(node, pointer, inner)
 
     def check_tag(self, node: yaml.Node, expected: str, pointer: str) -> None:
@@ -214,9 +215,9 @@ def _resolve_core(text: str) -> Any:
     if _INT10.match(text):
         return int(text, 10)
     if _INT8.match(text):
-        return int(text[2:], 8)
+        return int(text, 0)
     if _INT16.match(text):
-        return int(text[2:], 16)
+        return int(text, 0)
     if _FLOAT.match(text):
         return float(text)
     if _INF.match(text):
@@ -238,7 +239,7 @@ def read_bytes(data: bytes, file: str) -> ReadResult:
     empty = SourceMap({}, {})
 
     def fail(code: str, message: str, line: int | None = None, column: int | None = None, hint: str | None = None) -> ReadResult:
-        origin = Origin(file, line, column) if line is not None else Origin(file, 1, 1)
+        origin = Origin(file, line, column if column is not None else 1) if line is not None else Origin(file, 1, 1)
         return ReadResult(None, empty, (Diagnostic.at(origin, code, message, hint=hint),))
 
     if len(data) > MAX_FILE_BYTES:

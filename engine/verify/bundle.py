@@ -5,13 +5,21 @@ the kernel counted instead of the float model's estimate."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from engine.diagnostics import Diagnostic
 from engine.image import read_image
-from engine.verify.agreement import Agreement, check_agreement
+from engine.verify.agreement import Agreement, CycleSummary, check_agreement
+
+if TYPE_CHECKING:
+    from engine.catalog import Catalog
+    from engine.resolve import Deployment
+    from engine.spec import SpecDocument
+    from engine.spec.model import SiteSpec
+
+DEFAULT_MIN_AGREEMENT = 0.99
 
 # Without verify.min_accuracy, an image right on fewer windows than this is reported
 # (a warning): agreement with the float model says nothing about whether either is right.
@@ -30,6 +38,19 @@ class KernelPower:
     estimate_inference_w: float | None  # what resolve estimated from the float model
 
 
+def verdict(passed: bool, fidelity: str, chip: str) -> str:
+    """The one-line verdict: a pass on anything but a vendor-verified target says what it
+    is a pass of, since the kernel's arithmetic is then not known to be the chip's."""
+    if not passed:
+        return "verification FAILED"
+    if fidelity == "vendor-verified":
+        return "verification passed"
+    if fidelity == "documented":
+        return (f"verification passed on {chip}'s documented arithmetic: no vendor simulator has been compared "
+                "with the kernel")
+    return f"verification passed on stand-in arithmetic: not a verification of the {chip}"
+
+
 @attrs.frozen(eq=False)
 class Verification:
     agreement: Agreement | None
@@ -38,12 +59,19 @@ class Verification:
     diagnostics: tuple[Diagnostic, ...]
     power: KernelPower | None = None
     power_note: str | None = None  # why there is no kernel power figure
+    chip: str = ""
+    fidelity: str = "stand-in"  # of the chip the image targets (engine.catalog.FIDELITY_LEVELS)
     min_accuracy: float | None = None  # the spec's verify.min_accuracy
+
+    @property
+    def passed(self) -> bool:
+        return not any(d.severity == "error" for d in self.diagnostics)
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"image_bytes": self.image_bytes, "min_agreement": self.min_agreement,
                                "min_accuracy": self.min_accuracy, "default_min_accuracy": DEFAULT_MIN_ACCURACY,
-                               "passed": not any(d.severity == "error" for d in self.diagnostics)}
+                               "passed": self.passed, "fidelity": self.fidelity,
+                               "verdict": verdict(self.passed, self.fidelity, self.chip)}
         if self.agreement is not None:
             a = self.agreement
             out.update({
@@ -82,25 +110,16 @@ class Verification:
         return out
 
 
-def _chip(doc, catalog):
-    from engine.resolve import _overrides
-
-    data = doc.data
-    chip = catalog.get("chips", data["target"]["chip"]) if catalog is not None else None
-    return chip, _overrides(data)
-
-
-def _kernel_power(deployment, catalog, overrides, cycles) -> tuple[KernelPower | None, str | None]:
+def _kernel_power(deployment: Deployment, catalog: Catalog, cycles: CycleSummary) -> tuple[KernelPower | None, str | None]:
     from engine.catalog import MissingFigure
     from engine.resolve.power import site_power
 
-    data = deployment.data
     activity = deployment.activity
     scale = activity.steps / max(cycles.window_steps, 1)
     kernel_activity = attrs.evolve(activity, synaptic_ops=cycles.synaptic_ops_per_window * scale,
                                    neuron_updates=cycles.neuron_updates_per_window * scale)
     try:
-        report = site_power(data, catalog, kernel_activity, overrides)
+        report = site_power(deployment.spec, catalog, kernel_activity, deployment.spec.part_overrides())
     except (MissingFigure, KeyError) as exc:
         return None, f"no power figure: {getattr(exc, 'message', exc)}"
     estimate = deployment.power.inference_power_w if deployment.power is not None else None
@@ -108,12 +127,12 @@ def _kernel_power(deployment, catalog, overrides, cycles) -> tuple[KernelPower |
                        report.required_years, estimate), None
 
 
-def _agreement_hint(data, family: str) -> str:
+def _agreement_hint(spec: SiteSpec, family: str) -> str:
     """What can raise the agreement on this target. Per-channel scales are the one change
     that reliably brings the integer network closer to the float model; loihi holds one
     threshold per population and refuses them (NM311). Headroom moves the agreement either
     way, so it is offered as a search, not a direction."""
-    granularity = ((data.get("model") or {}).get("quantization") or {}).get("granularity", "per_layer")
+    granularity = spec.model.quantization.granularity
     if family != "loihi" and granularity != "per_channel":
         return ("set model.quantization.granularity: per_channel (one scale per neuron instead of one per layer); "
                 "`nmspec verify SPEC` shows the agreement it gives")
@@ -122,28 +141,34 @@ def _agreement_hint(data, family: str) -> str:
             "scales with `nmspec fit SPEC`")
 
 
-def verify_bundle(doc, image: bytes, chain, float_model, stimuli, *, catalog=None, deployment=None) -> Verification:
-    """With `catalog`, the chip's cycle model counts cycles, latency and energy; with the
-    resolved `deployment` too, the power budget is checked against the kernel's counts."""
+
+def verify_bundle(doc: SpecDocument, image: bytes, deployment: Deployment, *,
+                  catalog: Catalog | None = None) -> Verification:
+    """The image run by the kernel on the deployment's stimuli against its float model.
+    With `catalog`, the chip's cycle model counts cycles, latency and energy, and the power
+    budget is checked against the kernel's counts."""
     from engine.verify.cycles import cycle_model
 
     contents = read_image(image)
-    minimum = float((doc.data.get("verify") or {}).get("min_agreement", 0.99))
+    spec = deployment.spec
+    minimum = spec.verify.min_agreement if spec.verify is not None else DEFAULT_MIN_AGREEMENT
+    stimuli = deployment.stimuli
+    chip = catalog.get("chips", spec.target.chip) if catalog is not None else None
+    fidelity = chip.fidelity if chip is not None else "stand-in"
     if stimuli is None:
-        return Verification(None, minimum, len(image), (Diagnostic("warning", "NM801", "verify.stimuli: none given; only the image round trip was checked"),))
-    chip, overrides = _chip(doc, catalog)
-    model = cycle_model(chip, overrides["chips"]) if chip is not None else None
-    agreement = check_agreement(contents.network, float_model, chain, stimuli, cycle_model=model,
-                                spikes=getattr(deployment, "stimulus_spikes", None))
+        return Verification(None, minimum, len(image), (Diagnostic("warning", "NM801", "verify.stimuli: none given; only the image round trip was checked"),), chip=contents.target.chip, fidelity=fidelity)
+    model = cycle_model(chip, spec.part_overrides()["chips"]) if chip is not None else None
+    agreement = check_agreement(contents.network, deployment.float_model, deployment.chain, stimuli, cycle_model=model,
+                                spikes=deployment.stimulus_spikes)
     problems = []
     if agreement.agreement < minimum:
         problems.append(doc.at("/verify/min_agreement", "NM802",
                                f"verify: the kernel agrees with the float model on {agreement.agreement:.1%} of "
                                f"{agreement.windows} windows, below min_agreement {minimum:g}",
-                               hint=_agreement_hint(doc.data, contents.network.family)))
-    floor = (doc.data.get("verify") or {}).get("min_accuracy")
-    if agreement.kernel_accuracy < (DEFAULT_MIN_ACCURACY if floor is None else float(floor)):
-        stated = (f"verify.min_accuracy {float(floor):g}" if floor is not None
+                               hint=_agreement_hint(spec, contents.network.family)))
+    floor = spec.verify.min_accuracy if spec.verify is not None else None
+    if agreement.kernel_accuracy < (DEFAULT_MIN_ACCURACY if floor is None else floor):
+        stated = (f"verify.min_accuracy {floor:g}" if floor is not None
                   else f"the default floor {DEFAULT_MIN_ACCURACY:g} (verify.min_accuracy is not set)")
         problems.append(doc.at("/verify/min_accuracy" if floor is not None else "/verify/stimuli", "NM808",
                                f"verify: the image classifies {agreement.kernel_accuracy:.1%} of the "
@@ -161,12 +186,11 @@ def verify_bundle(doc, image: bytes, chain, float_model, stimuli, *, catalog=Non
                                f"at {cycles.clock_hz / 1e6:g} MHz, longer than the {cycles.dt * 1e3:g} ms step",
                                hint=f"the chip needs at least {cycles.min_clock_hz / 1e6:.3g} MHz for this network"))
     power, note = None, None
-    if cycles is not None and deployment is not None:
-        power, note = _kernel_power(deployment, catalog, overrides, cycles)
+    if cycles is not None and catalog is not None:
+        power, note = _kernel_power(deployment, catalog, cycles)
         if power is not None and power.budget_w is not None and power.inference_w > power.budget_w:
             problems.append(doc.at("/power/budget", "NM807",
                                    f"verify: with the kernel's counts inference needs {power.inference_w * 1e6:.1f} uW, more than "
                                    f"the {power.budget_w * 1e6:g} uW budget"))
-    floor = (doc.data.get("verify") or {}).get("min_accuracy")
-    return Verification(agreement, minimum, len(image), tuple(problems), power, note,
-                        None if floor is None else float(floor))
+    return Verification(agreement, minimum, len(image), tuple(problems), power, note, chip=contents.target.chip,
+                        fidelity=fidelity, min_accuracy=floor)

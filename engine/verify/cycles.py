@@ -12,7 +12,10 @@ Two cycle models:
   previous step; each such neuron 1 + 8 x outputs cycles of readout; every hidden neuron
   19 cycles of neuron update, plus the model's spike and alias terms; every output neuron
   12 cycles. Only whether a channel or neuron had events counts, not how many. The second
-  synapse works in parallel and adds no cycles.
+  synapse works in parallel and adds no cycles. For Xylo IMU and Audio 3 Rockpool ships
+  its own model (`rockpool.devices.xylo.syns63300.power_cycles_model`, XYLO_EXPANSION_SOURCE):
+  the same constants, but the input loop runs over the hidden neurons that have input
+  weights and the readout over those that have readout weights, not over all of them.
 - `per-event`: for targets without a published model, cycles of one core in one step are
   input events x c_in + synaptic events x c_syn + neurons x c_neuron + spikes sent x
   c_spike + link forwards at its router x c_hop, constants from the catalog
@@ -50,6 +53,9 @@ XYLO_STEP_CYCLES = {
     "clock_margin": 0.2,  # est_clock_freq's default safety margin on the worst case
 }
 XYLO_STEP_SOURCE = "Rockpool 3.1 rockpool/devices/xylo/syns61201/power_cycles_model.py (cycles_model, est_clock_freq)"
+XYLO_EXPANSION_SOURCE = "Rockpool 3.1 rockpool/devices/xylo/syns63300/power_cycles_model.py (cycles_model)"
+# chips whose published model counts only the input- and readout-expansion neurons
+XYLO_EXPANSION_CHIPS = ("xylo-imu", "xylo-audio3")
 DEFAULT_HOP_CYCLES = 4  # nmspec's own figure: one router forward, for targets that publish none
 COUNTERS = ("input_events", "synaptic_ops", "neuron_updates", "spikes_sent", "hops")
 
@@ -64,6 +70,7 @@ class CycleModel:
     energy_per_neuron_update: float | None  # J
     static_power: float | None  # W
     provenance: tuple[tuple[str, str], ...]  # (constant, where it came from)
+    expansion_only: bool = False  # xylo-step: count only neurons with input / readout weights
 
 
 def cycle_model(part, overrides: Mapping[str, float] | None = None) -> CycleModel:
@@ -103,12 +110,16 @@ def cycle_model(part, overrides: Mapping[str, float] | None = None) -> CycleMode
         }
     else:
         kind = "xylo-step"
-        provenance.append(("xylo step model", XYLO_STEP_SOURCE + ("" if part.id == "xylo-audio2" else
-                                                                  "; published for Xylo Audio 2, applied to this Xylo core")))
+        if part.id in XYLO_EXPANSION_CHIPS:
+            provenance.append(("xylo step model", XYLO_EXPANSION_SOURCE))
+        else:
+            provenance.append(("xylo step model", XYLO_STEP_SOURCE + ("" if part.id == "xylo-audio2" else
+                                                                      "; published for Xylo Audio 2, applied to this Xylo core")))
     e_syn = figure("energy_per_synaptic_op", None, "")
     e_neu = figure("energy_per_neuron_update", None, "")
     static = figure("idle_power", None, "")
-    return CycleModel(part.id, kind, float(clock), per_event, e_syn, e_neu, static, tuple(provenance))
+    return CycleModel(part.id, kind, float(clock), per_event, e_syn, e_neu, static, tuple(provenance),
+                      kind == "xylo-step" and part.id in XYLO_EXPANSION_CHIPS)
 
 
 @attrs.frozen(eq=False)
@@ -207,15 +218,25 @@ def count_events(network: QuantNetwork, run) -> dict[str, np.ndarray]:
     return counters
 
 
-def _xylo_step_cycles(network: QuantNetwork, run) -> tuple[np.ndarray, float]:
-    """Rockpool's Xylo Audio 2 cycle model, step by step; and its worst case."""
+def _xylo_step_cycles(network: QuantNetwork, run, expansion_only: bool = False) -> tuple[np.ndarray, float]:
+    """Rockpool's Xylo cycle model, step by step; and its worst case. `expansion_only`: the
+    IMU / Audio 3 model, whose input and readout loops run over the neurons that have input
+    and readout weights."""
     c = XYLO_STEP_CYCLES
     hidden = network.population("hidden")
     n_in, n_hid, n_out = network.n_inputs, hidden.size, network.population("output").size
     fanout = np.zeros(n_hid, dtype=np.int64)
+    fed = np.zeros(n_hid, dtype=bool)
+    read = np.zeros(n_hid, dtype=bool)
     for proj in network.projections:
         if proj.src == "hidden" and proj.dst == "hidden":
             fanout = np.maximum(fanout, np.diff(proj.weights.indptr))  # the synapses work in parallel
+        elif proj.src == INPUT:
+            fed[proj.weights.indices[proj.weights.values != 0]] = True
+        elif proj.src == "hidden":
+            read |= (proj.weights.to_dense() != 0).any(axis=1)
+    n_ien = int(fed.sum()) if expansion_only else n_hid
+    n_oen = int(read.sum()) if expansion_only else n_hid
     fanout_avg = float(fanout.mean()) if n_hid else 0.0
     alias = np.asarray(hidden.params["alias"])
     targets = np.bincount(alias[alias >= 0], minlength=n_hid)
@@ -225,9 +246,9 @@ def _xylo_step_cycles(network: QuantNetwork, run) -> tuple[np.ndarray, float]:
     def cycles(p_in, p_prev, p_now):
         spiking = (np.maximum(p_now, is_target * is_source) * 2 + np.maximum(p_now * is_target, is_target * is_source) * 3
                    + p_now + np.maximum(p_now, is_target) * is_source)
-        return (n_in * (p_in * n_hid * c["input_loop"] + c["input_channel"])
+        return (n_in * (p_in * n_ien * c["input_loop"] + c["input_channel"])
                 + n_hid * (fanout_avg * c["hidden_synapse"] * p_prev + c["hidden_isyn"])
-                + n_hid * p_prev * (c["readout_neuron"] + n_out * c["readout_synapse"])
+                + n_oen * p_prev * (c["readout_neuron"] + n_out * c["readout_synapse"])
                 + n_hid * (c["hidden_fixed"] + spiking)
                 + n_out * c["output_fixed"])
 
@@ -242,7 +263,7 @@ def count_cycles(network: QuantNetwork, run, model: CycleModel) -> CycleCounts:
     counters = count_events(network, run)
     worst = None
     if model.kind == "xylo-step":
-        per_step, worst = _xylo_step_cycles(network, run)
+        per_step, worst = _xylo_step_cycles(network, run, model.expansion_only)
         cycles = per_step[:, None]
     else:
         cycles = sum(counters[name] * float(model.per_event[name]) for name in COUNTERS)

@@ -68,8 +68,8 @@ def load_trace(path: str | Path, axes: int, sensor=None) -> tuple[np.ndarray, tu
     if path.suffix.lower() == ".csv":
         samples = _read_csv(path)
         if sensor is not None:
-            warnings = (f"{path}: a CSV trace carries no sample rate; it is taken as recorded at the spec's "
-                        f"{sensor.sample_rate:g} Hz (sensor.odr)",)
+            warnings = ((f"{path}: a CSV trace carries no sample rate; it is taken as recorded at the spec's "
+                         f"{sensor.sample_rate:g} Hz (sensor.odr)"),)
     else:
         try:
             with np.load(path, allow_pickle=False) as data:

@@ -1,17 +1,22 @@
-"""The spec as typed, frozen data: every quantity an SI float, every section a class.
+"""The spec as typed, frozen data: every quantity an SI float, every section a class,
+every closed set of words a Literal, the schema's defaults applied.
 
 `site_spec(data)` structures the merged, defaulted spec with cattrs. Field names follow
 the spec's keys (a field whose key is not a Python name says so in its metadata), and a
 quantity field carries its dimension in its type (`Annotated[float, Dim("frequency")]`),
 which is how the converter knows how to parse it. A test walks these classes and the JSON
 Schema side by side, so the two cannot drift apart.
+
+A field's place in the files it came from is its JSON pointer in the document (the field
+path with spec keys, e.g. `/power/battery/lifetime`): `SpecDocument.at(pointer, ...)`
+turns it into a diagnostic at that file, line and column.
 """
 
 from __future__ import annotations
 
 import types
 from collections.abc import Mapping
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import attrs
 import cattrs
@@ -41,6 +46,23 @@ class FigureMarker:
 
 Figures = Annotated[Mapping[str, float], FigureMarker()]
 
+# the schema's enumerations
+Kind = Literal["SiteDeployment", "SiteBase"]
+Axis = Literal["x", "y", "z"]
+Spacing = Literal["linear", "log"]
+FeatureKind = Literal["rms", "peak", "kurtosis"]
+Encoding = Literal["delta", "sigma_delta", "threshold", "rate"]
+Polarity = Literal["single", "split"]
+Convention = Literal["nir", "snntorch", "norse", "sinabs", "rockpool", "spyx"]
+Granularity = Literal["per_layer", "per_channel"]
+ChipMode = Literal["duty_cycled", "always_on"]
+TxPower = Literal["14dBm", "22dBm"]
+SafetyClass = Literal["none", "sil1", "sil2", "sil3"]
+Learning = Literal["locked", "unlocked"]
+Rollback = Literal["auto", "manual", "off"]
+Transport = Literal["lorawan"]
+Send = Literal["anomalies", "all"]
+
 
 def key(name: str) -> dict[str, str]:
     """Field metadata naming the spec key a field reads, when it is not the field's name."""
@@ -63,7 +85,7 @@ class Sensor:
     part: str
     odr: Hz
     range: MetresPerSecond2 | None = None
-    axes: tuple[str, ...] = ("x", "y", "z")
+    axes: tuple[Axis, ...] = ("x", "y", "z")
     overrides: Figures = attrs.field(factory=dict)
 
 
@@ -111,13 +133,13 @@ class BandEnergy:
     fft: int = 256
     fmin: Hz = 0.0
     fmax: Hz | None = None
-    spacing: str = "linear"
+    spacing: Spacing = "linear"
     combine_axes: bool = False
 
 
 @attrs.frozen
 class Features:
-    kinds: tuple[str, ...] = ("rms", "peak", "kurtosis")
+    kinds: tuple[FeatureKind, ...] = ("rms", "peak", "kurtosis")
 
 
 @attrs.frozen
@@ -127,14 +149,16 @@ class Envelope:
 
 @attrs.frozen
 class Encode:
-    kind: str = "delta"
+    kind: Encoding = "delta"
     threshold: float | None = None
     max_rate: Hz | None = None
-    polarity: str = "split"
+    polarity: Polarity = "split"
 
+
+StageParams = DcBlock | Highpass | Lowpass | Notch | Decimate | BandEnergy | Features | Envelope | Encode
 
 # Every stage kind of the schema has its class here (a test checks the two lists agree).
-STAGE_TYPES: dict[str, type] = {
+STAGE_TYPES: dict[str, type[StageParams]] = {
     "dc_block": DcBlock, "highpass": Highpass, "lowpass": Lowpass, "notch": Notch, "decimate": Decimate,
     "band_energy": BandEnergy, "features": Features, "envelope": Envelope, "encode": Encode,
 }
@@ -146,7 +170,7 @@ class Stage:
 
     kind: str
     id: str
-    params: Any  # an instance of STAGE_TYPES[kind]
+    params: StageParams  # an instance of STAGE_TYPES[kind]
 
 
 # ---- model, target -------------------------------------------------------------------------
@@ -154,7 +178,7 @@ class Stage:
 @attrs.frozen
 class Quantization:
     headroom: Ratio = 0.05
-    granularity: str = "per_layer"
+    granularity: Granularity = "per_layer"
 
 
 @attrs.frozen
@@ -162,7 +186,7 @@ class Model:
     source: str
     dt: Seconds
     labels: tuple[str, ...]
-    convention: str = "nir"
+    convention: Convention = "nir"
     quantization: Quantization = Quantization()
 
 
@@ -189,7 +213,7 @@ class Battery:
 class Radio:
     part: str
     spreading_factor: int = 7
-    tx_power: str = "14dBm"
+    tx_power: TxPower = "14dBm"
     overrides: Figures = attrs.field(factory=dict)
 
 
@@ -197,7 +221,7 @@ class Radio:
 class Power:
     battery: Battery
     budget: Watts | None = None
-    chip_mode: str = "duty_cycled"
+    chip_mode: ChipMode = "duty_cycled"
     radio: Radio | None = None
 
 
@@ -205,7 +229,7 @@ class Power:
 
 @attrs.frozen
 class Safety:
-    class_: str = attrs.field(default="none", metadata=key("class"))
+    class_: SafetyClass = attrs.field(default="none", metadata=key("class"))
 
 
 @attrs.frozen
@@ -218,23 +242,23 @@ class Schedule:
 class Update:
     slots: int = 2
     sanity_window: Seconds | None = None
-    rollback: str = "auto"
+    rollback: Rollback = "auto"
 
 
 @attrs.frozen
 class Runtime:
-    learning: str = "locked"
+    learning: Learning = "locked"
     schedule: Schedule | None = None
     update: Update | None = None
 
 
 @attrs.frozen
 class Alerts:
-    transport: str = "lorawan"
+    transport: Transport = "lorawan"
     confirmed: bool = True
     retries: int = 3
     max_latency: Seconds | None = None
-    send: str = "anomalies"
+    send: Send = "anomalies"
     status_interval: Seconds | None = None
     expected_anomalies_per_day: float = 1.0
 
@@ -246,10 +270,13 @@ class Verify:
     min_accuracy: float | None = None
 
 
+PART_KINDS = ("chips", "mcus", "sensors", "radios", "cells")
+
+
 @attrs.frozen
 class SiteSpec:
     api_version: str = attrs.field(metadata=key("apiVersion"))
-    kind: str
+    kind: Kind
     metadata: Metadata
     sensor: Sensor
     preprocessing: tuple[Stage, ...]
@@ -264,6 +291,12 @@ class SiteSpec:
     # `extends` is consumed by the loader: a merged spec no longer has it
     extends: tuple[str, ...] = attrs.field(default=(), metadata={"key": "extends", "consumed_by_loader": True})
 
+    def part_overrides(self) -> dict[str, Mapping[str, float]]:
+        """The figures the spec supplies for each part it names, by catalog kind (SI units)."""
+        radio = self.power.radio
+        return {"chips": self.target.overrides, "mcus": self.target.mcu_overrides, "sensors": self.sensor.overrides,
+                "radios": radio.overrides if radio is not None else {}, "cells": self.power.battery.overrides}
+
 
 # ---- the converter ------------------------------------------------------------------------------
 
@@ -272,44 +305,56 @@ def dimension_of(annotation: Any) -> str | None:
     if get_origin(annotation) in (Union, types.UnionType):
         inner = [a for a in get_args(annotation) if a is not type(None)]
         return dimension_of(inner[0]) if len(inner) == 1 else None
-    if get_origin(annotation) is Annotated:
+    if _is_annotated(annotation):
         return next((m.name for m in get_args(annotation)[1:] if isinstance(m, Dim)), None)
     return None
 
 
-def spec_key(field: attrs.Attribute) -> str:
-    return field.metadata.get("key", field.name)
+def spec_key(field: attrs.Attribute[Any]) -> str:
+    return str(field.metadata.get("key", field.name))
 
 
 def _is_quantity(annotation: Any) -> bool:
-    return get_origin(annotation) is Annotated and dimension_of(annotation) is not None
+    return _is_annotated(annotation) and dimension_of(annotation) is not None
 
 
-def _figures(values: Mapping[str, Any] | None, _type=None) -> dict[str, float]:
+def _is_annotated(annotation: Any) -> bool:
+    origin: object = get_origin(annotation)
+    return origin is Annotated
+
+
+def _quantity(value: str, annotation: Any) -> float:
+    dimension = dimension_of(annotation)
+    assert dimension is not None  # the hook is registered for quantity annotations only
+    return parse_quantity(value, dimension)
+
+
+def _figures(values: Mapping[str, Any] | None, _type: Any = None) -> dict[str, float]:
+    # numbers stay as written (an int stays an int), in the spec's order: reports show them so
     from engine.catalog import FIGURE_DIMENSIONS
 
-    out = {}
-    for name, value in sorted((values or {}).items()):
+    out: dict[str, float] = {}
+    for name, value in (values or {}).items():
         dimension = FIGURE_DIMENSIONS.get(name, "count")
-        out[name] = parse_quantity(value, dimension) if isinstance(value, str) else float(value)
+        out[name] = parse_quantity(value, dimension) if isinstance(value, str) else value
     return out
 
 
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=True)
+    converter.register_structure_hook_func(_is_quantity, _quantity)
     converter.register_structure_hook_func(
-        _is_quantity, lambda value, annotation: parse_quantity(value, dimension_of(annotation)))
-    converter.register_structure_hook_func(
-        lambda t: get_origin(t) is Annotated and any(isinstance(m, FigureMarker) for m in get_args(t)[1:]), _figures)
+        lambda t: _is_annotated(t) and any(isinstance(m, FigureMarker) for m in get_args(t)[1:]), _figures)
 
-    def structure_stage(item: Mapping[str, Any], _type) -> Stage:
+    def structure_stage(item: Mapping[str, Any], _type: Any) -> Stage:
         kind = next(k for k in item if k not in ("id", "$delete"))
         params = converter.structure(item[kind] or {}, STAGE_TYPES[kind])
         return Stage(kind, item.get("id") or kind, params)
 
     converter.register_structure_hook(Stage, structure_stage)
     for cls in _all_classes():
-        renamed = {f.name: cattrs.gen.override(rename=spec_key(f)) for f in attrs.fields(cls) if spec_key(f) != f.name}
+        renamed: dict[str, Any] = {f.name: cattrs.gen.override(rename=spec_key(f))
+                                   for f in attrs.fields(cls) if spec_key(f) != f.name}
         if renamed:
             converter.register_structure_hook(
                 cls, cattrs.gen.make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=True, **renamed))

@@ -1,0 +1,246 @@
+"""The kernel's step loops, compiled to machine code by numba: the one source of the integer
+arithmetic that engine/verify/kernel.py runs (docs/kernel.md states the same rules in prose).
+
+Each function is plain Python over flat integer arrays, so it reads as the per-neuron rules
+and runs as such under NUMBA_DISABLE_JIT=1; compiled, one call runs a whole window. The
+independent check is engine/verify/reference.py, which shares no code with this module, and
+the vendor simulators where they are installed.
+
+Layouts: every population's neurons sit in one flat vector (`pop_start[p]` .. `pop_start[p+1]`);
+every projection's CSR rows sit in one concatenated CSR (`proj_row[k]` is the projection's first
+row in `indptr`, `proj_src[k]` the source population or -1 for the input channels, `proj_dst[k]`
+the target population). Spikes are recorded into (steps, neurons) arrays, states only when asked.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+I16_MIN, I16_MAX = -32768, 32767
+I32_MIN, I32_MAX = -(2**31 - 1), 2**31 - 1
+LOIHI_V_MAX = 2**23 - 1
+
+
+@njit(cache=True, inline="always")
+def _sat16(x):
+    return I16_MIN if x < I16_MIN else (min(x, I16_MAX))
+
+
+@njit(cache=True, inline="always")
+def _wrap16(x):
+    return ((x + 32768) & 0xFFFF) - 32768
+
+
+@njit(cache=True, inline="always")
+def _xylo_decay(x, dash):
+    """x >> dash (an arithmetic shift), but at least 1 while x is positive."""
+    shifted = x >> dash
+    if shifted == 0 and x > 0:
+        return 1
+    return shifted
+
+
+@njit(cache=True, inline="always")
+def _xylo_fire(v, threshold, start, cap):
+    """while v >= threshold and count < cap: count += 1, v -= threshold. Returns (count, v)."""
+    room = cap - start
+    n = 0
+    if v >= threshold:
+        n = min(room, (v - threshold) // threshold + 1) if threshold > 0 else room
+        n = max(n, 0)
+    if threshold > 0:
+        return start + n, v - n * threshold
+    return start + n, _sat16(v - n * threshold)
+
+
+@njit(cache=True)
+def xylo_run(inputs, n_hidden, indptr, indices, values, dash_syn, dash_mem, threshold, bias, cap, alias,
+             involved, isyn, v, previous, spikes, ops, record, rec_isyn, rec_v):
+    """Xylo steps. Neurons: hidden then output; isyn flat (neuron, synapse); rows of the CSR:
+    the input channels, then the hidden neurons (the order a step delivers in). `previous`
+    holds last step's spike counts of every neuron and is updated in place, as are isyn and v;
+    ops[t] counts the synaptic events step t delivers.
+
+    Per step: deliver this step's inputs and last step's hidden spikes, saturating after every
+    single add (one source's c equal adds saturate monotonically: sat(x + c * w) is exact);
+    decay every synaptic current; integrate; fire with the per-step spike cap; aliases pass
+    counts on in neuron order."""
+    steps, n_in = inputs.shape
+    n = v.size
+    n_syn = isyn.size // n
+    counts = np.zeros(n, dtype=np.int64)
+    for t in range(steps):
+        total = 0
+        for s in range(n_in + n_hidden):
+            c = inputs[t, s] if s < n_in else previous[s - n_in]
+            if c == 0:
+                continue
+            total += c * (indptr[s + 1] - indptr[s])
+            for k in range(indptr[s], indptr[s + 1]):
+                j = indices[k]
+                isyn[j] = _sat16(isyn[j] + c * values[k])
+        for j in range(isyn.size):
+            isyn[j] -= _xylo_decay(isyn[j], dash_syn[j])
+        for i in range(n):
+            current = 0
+            for s in range(n_syn):
+                current += isyn[i * n_syn + s]
+            leak = _wrap16(-_xylo_decay(v[i], dash_mem[i]))  # -(-32768) wraps (only with dash_mem 0)
+            dv = _sat16(leak + current)
+            v[i] = _sat16(v[i] + _sat16(dv + bias[i]))
+        for i in range(n):
+            counts[i] = 0
+        for i in range(n):
+            if not involved[i]:
+                counts[i], v[i] = _xylo_fire(v[i], threshold[i], 0, cap[i])
+        for i in range(n):
+            if involved[i]:
+                counts[i], v[i] = _xylo_fire(v[i], threshold[i], counts[i], cap[i])
+                a = alias[i]
+                if a >= 0:
+                    counts[a] = min(counts[a] + counts[i], cap[a])
+        for i in range(n):
+            spikes[t, i] = counts[i]
+            previous[i] = counts[i]
+        ops[t] = total
+        if record:
+            for j in range(isyn.size):
+                rec_isyn[t, j] = isyn[j]
+            for i in range(n):
+                rec_v[t, i] = v[i]
+
+
+@njit(cache=True, inline="always")
+def _trunc0_mul(value, factor):
+    """trunc0(value * factor / 4096): the magnitude shifted right by 12, the sign restored."""
+    product = value * factor
+    return product >> 12 if product >= 0 else -((-product) >> 12)
+
+
+@njit(cache=True, inline="always")
+def _shifted(x, exp):
+    return x << exp if exp >= 0 else x >> (-exp)
+
+
+@njit(cache=True)
+def _source_count(inputs, t, spikes, pop_start, src, s):
+    if src < 0:
+        return inputs[t, s]
+    return spikes[t, pop_start[src] + s]
+
+
+@njit(cache=True)
+def loihi_run(inputs, pop_start, proj_src, proj_dst, proj_row, proj_shift, pend_start, indptr, indices, values,
+              du, dv, vth64, bias, u, v, pending, previous, spikes, ops, record, rec_u, rec_v):
+    """Loihi steps. Every population takes what its Dense projections computed on the previous
+    step (one step of delay per Dense, the input's included), then every Dense computes
+    W @ spikes of this step, scaled by its weight exponent, for the next step. Input counts
+    above 1 are graded: the weight times the count."""
+    steps = inputs.shape[0]
+    n = v.size
+    a_in = np.zeros(n, dtype=np.int64)
+    for t in range(steps):
+        for i in range(n):
+            a_in[i] = 0
+        for k in range(proj_src.size):
+            d0 = pop_start[proj_dst[k]]
+            for j in range(pop_start[proj_dst[k] + 1] - d0):
+                a_in[d0 + j] += pending[pend_start[k] + j]
+        for i in range(n):
+            uu = _trunc0_mul(u[i], 4096 - (du[i] + 1)) + (a_in[i] << 6)
+            if uu > 2**23:
+                uu -= 2**24
+            elif uu <= -(2**23):
+                uu += 2**24
+            vv = _trunc0_mul(v[i], 4096 - dv[i]) + uu + bias[i]
+            vv = min(max(vv, -LOIHI_V_MAX), LOIHI_V_MAX)
+            fired = vv > vth64[i]
+            if fired:
+                vv = 0
+            u[i], v[i] = uu, vv
+            spikes[t, i] = 1 if fired else 0
+            previous[i] = spikes[t, i]
+        total = 0
+        for k in range(proj_src.size):
+            p0 = pend_start[k]
+            for j in range(pend_start[k + 1] - p0):
+                pending[p0 + j] = 0
+            src = proj_src[k]
+            n_src = (pop_start[src + 1] - pop_start[src]) if src >= 0 else inputs.shape[1]
+            row0 = proj_row[k]
+            for s in range(n_src):
+                c = _source_count(inputs, t, spikes, pop_start, src, s)
+                if c == 0:
+                    continue
+                lo, hi = indptr[row0 + s], indptr[row0 + s + 1]
+                total += c * (hi - lo)
+                for q in range(lo, hi):
+                    pending[p0 + indices[q]] += c * values[q]
+            exp = proj_shift[k]
+            if exp != 0:
+                for j in range(pend_start[k + 1] - p0):
+                    pending[p0 + j] = _shifted(pending[p0 + j], exp)
+        ops[t] = total
+        if record:
+            for i in range(n):
+                rec_u[t, i] = u[i]
+                rec_v[t, i] = v[i]
+
+
+@njit(cache=True)
+def lif_run(inputs, pop_start, proj_src, proj_dst, proj_row, proj_shift, indptr, indices, values,
+            decay_syn, decay_mem, threshold, bias, isyn, v, previous, spikes, ops, record, rec_i, rec_v):
+    """Generic integer LIF steps: per projection in order, add (w << shift) of this step's input
+    counts or the source population's previous-step spikes into the target's current,
+    saturating the projection's sum at +-(2^31 - 1); then per neuron: decay the current, leak,
+    integrate, add the bias, saturate, spike where v >= threshold and subtract it."""
+    steps = inputs.shape[0]
+    n = v.size
+    added = np.zeros(n, dtype=np.int64)
+    for t in range(steps):
+        total = 0
+        for k in range(proj_src.size):
+            src = proj_src[k]
+            n_src = (pop_start[src + 1] - pop_start[src]) if src >= 0 else inputs.shape[1]
+            s0 = pop_start[src] if src >= 0 else 0
+            active = False
+            for s in range(n_src):
+                c = inputs[t, s] if src < 0 else previous[s0 + s]
+                if c != 0:
+                    active = True
+                    break
+            if not active:
+                continue
+            d0, d1 = pop_start[proj_dst[k]], pop_start[proj_dst[k] + 1]
+            for j in range(d0, d1):
+                added[j] = 0
+            row0 = proj_row[k]
+            for s in range(n_src):
+                c = inputs[t, s] if src < 0 else previous[s0 + s]
+                if c == 0:
+                    continue
+                lo, hi = indptr[row0 + s], indptr[row0 + s + 1]
+                total += c * (hi - lo)
+                for q in range(lo, hi):
+                    added[d0 + indices[q]] += c * values[q]
+            exp = proj_shift[k]
+            for j in range(d0, d1):
+                x = (added[j] << exp) + isyn[j]
+                isyn[j] = min(max(x, I32_MIN), I32_MAX)
+        for i in range(n):
+            ii = isyn[i] - (isyn[i] >> decay_syn[i])
+            vv = v[i] - (v[i] >> decay_mem[i]) + ii + bias[i]
+            vv = min(max(vv, I32_MIN), I32_MAX)
+            fired = vv >= threshold[i]
+            if fired:
+                vv -= threshold[i]
+            isyn[i], v[i] = ii, vv
+            spikes[t, i] = 1 if fired else 0
+        for i in range(n):
+            previous[i] = spikes[t, i]
+        ops[t] = total
+        if record:
+            for i in range(n):
+                rec_i[t, i] = isyn[i]
+                rec_v[t, i] = v[i]
