@@ -123,6 +123,7 @@ def run(args) -> int:
     result = verify_bundle(doc, image_bytes, resolved, catalog=catalog)
     diagnostics += list(result.diagnostics)
     summary = result.summary()
+    summary["signature"] = _signature_status(image_bytes, args.verify_key)
     if args.output == "json":
         sys.stdout.write(json.dumps({"verification": summary, "diagnostics": [d.to_json() if hasattr(d, "to_json") else vars(d) for d in diagnostics]},
                                     indent=2, sort_keys=True, default=str) + "\n")
@@ -130,6 +131,17 @@ def run(args) -> int:
     status = emit_diagnostics(diagnostics, args.output)
     _print(summary, contents)
     return status
+
+
+def _signature_status(image: bytes, verify_key: str | None) -> str:
+    """Whether the last line's verdict covers the image's signature: a pass says so."""
+    from engine.image import parse_image
+
+    if verify_key:
+        return f"signature checked against {verify_key}"
+    if parse_image(image).signature == "unsigned":
+        return "unsigned: no signature checked"
+    return "signed, but no signature checked: pass --verify-key PUB"
 
 
 def _print(summary: dict, contents) -> None:
@@ -174,4 +186,4 @@ def _print(summary: dict, contents) -> None:
             out.write(f"power with the kernel's counts: inference {p['inference_uW']:.2f} uW{estimate}, {budget}; "
                       f"node consumers {p['total_uW']:.2f} uW (the cell's self-discharge comes on top), "
                       f"{p['life_years']:.2f} years (required {p['required_years']:g})\n")
-    out.write(summary["verdict"] + "\n")
+    out.write(f"{summary['verdict']} ({summary['signature']})\n")

@@ -251,6 +251,9 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
         # a network silent on the calibration stimuli is about the stimuli as much as the model
         raise StageError([doc.at("/verify/stimuli", d.code, f"verify.stimuli: {d.message}", hint=d.hint)
                           if d.code == "NM316" else
+                          doc.at("/model/quantization/granularity", d.code, f"model.quantization.{d.message}",
+                                 hint="set granularity: per_layer (this target's scales are per layer)")
+                          if d.message.startswith("granularity ") else
                           doc.at("/model/source", d.code, f"model.source: {d.message}", hint=d.hint)
                           for d in exc.diagnostics]) from None
     warnings: list[Diagnostic] = [doc.at("/verify/stimuli", "NM306", f"verify.stimuli: {w}", severity="warning")

@@ -209,6 +209,10 @@ def _stage_item() -> dict[str, Any]:
         "id": {"type": "string", "pattern": "^[a-z][a-z0-9_-]*$",
                "description": "name of this stage for overlays (defaults to its kind); an overlay item with the same id merges into it"},
         DELETE_MARKER: {"type": "string", "description": "overlays only: remove the inherited stage with this id"},
+        "insert_after": {"type": "string", "description": "overlays only: place this new stage right after the "
+                                                          "inherited stage with this id (default: at the end)"},
+        "insert_before": {"type": "string", "description": "overlays only: place this new stage right before the "
+                                                           "inherited stage with this id"},
     }
     for kind, schema in stages.items():
         properties[kind] = schema

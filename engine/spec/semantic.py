@@ -134,7 +134,16 @@ def check_stages(doc: SpecDocument, catalog: Catalog) -> Iterator[Diagnostic]:
             yield doc.at(pointer, "NM220", f"preprocessing[{index}]: '$delete' only removes a stage inherited from a base; no stage '{stage['$delete']}' was inherited",
                          hint=f"remove this item, or name one of the stages there are: {', '.join(n for n in named if n)}")
             continue
-        if not kinds and any(k not in ("id", "$delete") for k in stage):
+        placed = [k for k in ("insert_after", "insert_before") if k in stage]
+        if placed:
+            named = [stage_id(other) for other in stages if isinstance(other, dict) and "$delete" not in other]
+            yield doc.at(f"{pointer}/{placed[0]}", "NM220",
+                         f"preprocessing[{index}].{placed[0]}: no stage '{stage[placed[0]]}' was inherited to place this "
+                         "stage by" + (" (give only one of insert_after, insert_before)" if len(placed) > 1 else ""),
+                         hint="name an inherited stage: " + ", ".join(n for n in named if n and n != stage_id(stage))
+                              + "; in a spec without extends, list the stages in their order instead")
+            continue
+        if not kinds and any(k not in ("id", "$delete", "insert_after", "insert_before") for k in stage):
             continue  # an unknown key: the schema check names it with a did-you-mean
         if len(kinds) != 1:
             text = "no stage kind" if not kinds else f"{len(kinds)} stage kinds ({', '.join(kinds)})"
