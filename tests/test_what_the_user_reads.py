@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from spec_cases import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,7 +106,7 @@ def test_a_missing_figure_hint_gives_a_datasheet_order_of_magnitude(repo):
 
 def test_a_mixed_signal_target_hint_does_not_offer_a_class_that_refuses_it_too(repo):
     spec = variant(repo, "analog.yaml", ("chip: xylo-imu", "chip: innatera-t1"))
-    code, out, err = run_cli(["fit", spec], repo)
+    code, _out, err = run_cli(["fit", spec], repo)
     assert code == 1
     assert ("  hint: choose a digital target (`nmspec fit SPEC` ranks them; `nmspec targets` lists each target's "
             "implementation); every class from sil1 up refuses a non-digital target, so keeping it takes "
@@ -123,8 +122,8 @@ def test_fit_does_not_tell_the_user_to_run_fit(repo):
     spec = variant(repo, "tiny-chip.yaml", ("    sleep_power: 2uW", "    sleep_power: 2uW\n    hidden_neurons: 8"))
     code, out, err = run_cli(["fit", spec], repo)
     assert code == 1
-    assert err.splitlines()[1:2] == ["  hint: the ranking below lists every catalog target for this spec; choose one "
-                                     "whose verdict is fits"]
+    assert err.splitlines()[1:2] == [("  hint: the ranking below lists every catalog target for this spec; choose one "
+                                     "whose verdict is fits")]
     assert "run `nmspec fit`" not in err and "targets for this spec, best first:" in out
     code, out, err = run_cli(["build", spec, "--out", "out-tiny", "--no-verify", "--no-cache"], repo)
     assert code == 1
@@ -218,8 +217,8 @@ def test_an_overlay_inserts_a_stage_after_a_named_base_stage(repo):
     start = next(i for i, line in enumerate(lines) if "NM220" in line)
     assert lines[start:start + 2] == [
         f"{spec}:8:19: error[NM220]: preprocessing[6].insert_after: no stage 'dcblock' was inherited to place this stage by",
-        "  hint: name an inherited stage: dc_block, mains, lowpass, decimate, band_energy, encode; in a spec without extends, "
-        "list the stages in their order instead"]
+        ("  hint: name an inherited stage: dc_block, mains, lowpass, decimate, band_energy, encode; in a spec without extends, "
+        "list the stages in their order instead")]
 
 
 def test_a_sites_granularity_is_blamed_at_the_sites_line(repo):
@@ -229,8 +228,8 @@ def test_a_sites_granularity_is_blamed_at_the_sites_line(repo):
     code, _, err = run_cli(["fit", spec], repo)
     assert code == 1
     assert err.splitlines()[:2] == [
-        f"{spec}:7:31: error[NM311]: model.quantization.granularity per_channel: loihi holds one vth per population, "
-        "so its scales are per layer",
+        (f"{spec}:7:31: error[NM311]: model.quantization.granularity per_channel: loihi holds one vth per population, "
+        "so its scales are per layer"),
         "  hint: set granularity: per_layer (this target's scales are per layer)"]
 
 
@@ -249,5 +248,5 @@ def test_a_verification_problem_of_the_merged_site_is_reported_in_the_site(repo)
     assert hint == ("  hint: set model.quantization.granularity: per_channel (one scale per neuron instead of one per "
                     "layer); `nmspec verify SPEC` shows the agreement it gives")
     (repo / spec).write_text((repo / spec).read_text().replace("granularity: per_layer", "granularity: per_channel"))
-    code, out, err = run_cli(["verify", spec], repo)
+    code, _out, err = run_cli(["verify", spec], repo)
     assert code == 0, err

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
-from engine import __version__
+from engine import __version__, frames
 from engine.codegen import render as R
 from engine.codegen.cnames import c_array, c_bytes, c_comment, c_int, c_string, make_comment
 from engine.image import ImageContents, write_image
@@ -219,4 +219,5 @@ def firmware_files(contents: ImageContents, inputs: FirmwareInputs, image: bytes
     files = {name: text.encode("utf-8") for name, text in sorted(out.items())}
     for name in COPIED:
         files[name] = (IMAGE_C_DIR / name).read_bytes()
+    files["nm_frames.h"] = frames.generate_c_header().encode("utf-8")
     return dict(sorted(files.items()))
