@@ -239,7 +239,7 @@ def test_a_verification_problem_of_the_merged_site_is_reported_in_the_site(repo)
     spec = overlay(repo, "plant-9-per-layer.yaml", (repo / "specs" / "sites" / "plant-9-compressor-1.yaml").read_text()
                    .split("\n", 1)[1].replace("quantization: {granularity: per_channel}", "quantization: {granularity: per_layer}")
                    .replace("site: plant-9/compressor-1", "site: plant-9/compressor-9"))
-    code, out, err = run_cli(["verify", spec], repo)
+    code, _, err = run_cli(["verify", spec], repo)
     assert code == 1
     first, hint = err.splitlines()[:2]
     assert re.fullmatch(rf"{re.escape(spec)}:6:10: error\[NM802\]: verify: the kernel agrees with the float model on "
