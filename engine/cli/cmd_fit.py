@@ -8,6 +8,7 @@ import sys
 import attrs
 
 from engine.cli.common import add_catalog_option, emit_diagnostics, load_and_validate
+from engine.cli.progress import progress_bar
 from engine.diagnostics import StageError
 
 # A battery life beyond this is arithmetic on a small load, not a cell that lasts that long.
@@ -51,7 +52,8 @@ def run(args) -> int:
         measured, problem = _measured(args.measured, deployment)
         if problem is not None:
             return emit_diagnostics([problem], "text")
-    ranking = rank_targets(deployment, catalog)
+    with progress_bar("ranking targets", enabled=args.output == "text") as advance:
+        ranking = rank_targets(deployment, catalog, advance)
     if args.output == "json":
         out = {"spec": report, "ranking": [attrs.asdict(c) for c in ranking]}
         if measured is not None:
