@@ -71,7 +71,7 @@ def _recorded_spec(recorded: str | None, bundle: Path) -> tuple[str | None, list
 
 def run(args) -> int:
     from engine.image import ImageError, load_verify_key, read_image
-    from engine.pipeline import resolve_site, spec_hash
+    from engine.pipeline import image_hash, resolve_site
     from engine.verify.bundle import verify_bundle
 
     target = Path(args.target)
@@ -117,9 +117,9 @@ def run(args) -> int:
         return emit_diagnostics(diagnostics + list(exc.diagnostics), args.output)
     except ImageError as exc:
         return emit_diagnostics(diagnostics + list(getattr(exc, "diagnostics", [])) or [Diagnostic("error", "NM700", str(exc))], args.output)
-    if contents.metadata.spec_hash != spec_hash(doc):
+    if contents.metadata.spec_hash != image_hash(doc):
         diagnostics.append(Diagnostic("warning", "NM805", "the image was built from another version of this spec or its files "
-                                                          "(spec hash differs); verifying it against the current one", file=doc.display))
+                                                          "(its spec hash differs from the spec's image part); verifying it against the current one", file=doc.display))
     result = verify_bundle(doc, image_bytes, resolved, catalog=catalog)
     diagnostics += list(result.diagnostics)
     summary = result.summary()
