@@ -89,6 +89,17 @@ NOT_A_SPEC_EDIT = {
     "NM920": "a stale committed bundle: rebuild and commit it",
 }
 NOT_A_SPEC_EDIT.update({f"NM7{n:02d}": "the model image's bytes: rebuild the bundle" for n in range(15)})
+NOT_A_SPEC_EDIT.update({
+    "NM931": "rollout files, not site specs: the schema's message and a hint on the keys",
+    "NM932": "a rollout's sites folder on the command line",
+    "NM940": "a rollout plan's constraint, with its own hint",
+    "NM960": "telemetry exports, not specs: a file that cannot be read",
+    "NM961": "telemetry: the bundles folder; the hint names what it is",
+    "NM962": "telemetry exports, not specs: a malformed export",
+    "NM963": "telemetry: a missing export file",
+    "NM964": "a usage matter (--now); the hint gives the form",
+    "NM965": "a measurement for a spec without a power model",
+})
 
 
 def raised_codes() -> set[str]:
