@@ -93,6 +93,7 @@ NOT_A_SPEC_EDIT.update({
     "NM931": "rollout files, not site specs: the schema's message and a hint on the keys",
     "NM932": "a rollout's sites folder on the command line",
     "NM940": "a rollout plan's constraint, with its own hint",
+    "NM941": "a rollout's telemetry input, not a site spec",
     "NM960": "telemetry exports, not specs: a file that cannot be read",
     "NM961": "telemetry: the bundles folder; the hint names what it is",
     "NM962": "telemetry exports, not specs: a malformed export",
