@@ -158,7 +158,7 @@ def test_trace_mode_bad_traces(acoustic, tmp_path, capsys):
 
 
 def test_trace_mode_in_pieces_writes_the_same_events(acoustic, tmp_path, monkeypatch, capsys):
-    import engine.cli.cmd_simulate as cmd
+    import engine.pipeline as cmd
 
     with np.load(acoustic.parent / "traces" / "acoustic-fault.npz") as data:
         np.savez(tmp_path / "trace.npz", samples=data["samples"][:32000])

@@ -16,8 +16,6 @@ from engine.cli.common import (
 )
 from engine.diagnostics import Diagnostic, StageError
 
-TRACE_CHUNK_STEPS = 20_000  # steps per kernel call on a long trace: memory stays bounded, results do not change
-
 
 def register(subparsers):
     parser = subparsers.add_parser(
@@ -53,22 +51,8 @@ def run(args) -> int:
         return emit_diagnostics(list(exc.diagnostics), "json" if args.output == "json" else "text")
 
 
-def _cycle_model(chip: str, catalog):
-    from engine.verify.cycles import cycle_model
-
-    try:
-        part = catalog.part("chips", chip)
-    except KeyError:
-        return None
-    return cycle_model(part)
-
-
 def _image_mode(args) -> int:
-    from engine.image import ImageError, read_image
-    from engine.spec import repository_catalog
-    from engine.verify import kernel
-    from engine.verify.cycles import count_cycles
-    from engine.verify.simulate import load_spike_counts, npz_bytes, record_arrays
+    from engine.pipeline import read_image, repository_catalog, run_image
 
     path = Path(args.target)
     try:
@@ -78,66 +62,39 @@ def _image_mode(args) -> int:
                                 args.output)
     try:
         contents = read_image(data)
-    except ImageError as exc:
+    except StageError as exc:
         diagnostics = [d if d.file else Diagnostic(d.severity, d.code, d.message, file=str(path), hint=d.hint)
-                       for d in getattr(exc, "diagnostics", ())] or [Diagnostic("error", "NM700", f"not a .nmc image: {exc}", file=str(path))]
+                       for d in exc.diagnostics] or [Diagnostic("error", "NM700", f"not a .nmc image: {exc}", file=str(path))]
         return emit_diagnostics(diagnostics, args.output)
-    network = contents.network
-    counts_in = load_spike_counts(args.spikes, network.n_inputs)
-    result = kernel.run(network, counts_in, record=True)
     catalog, _ = repository_catalog(str(path), tuple(args.catalog or ()))
-    model = _cycle_model(contents.target.chip, catalog) if catalog is not None else None
-    counts = count_cycles(network, result, model) if model is not None else None
+    run = run_image(contents, args.spikes, catalog)
     try:
-        Path(args.record).write_bytes(npz_bytes(record_arrays(result, counts)))
+        Path(args.record).write_bytes(run.record)
     except OSError as exc:
         return emit_diagnostics([Diagnostic("error", "NM815", f"cannot write the record: {exc.strerror or exc}", file=args.record)],
                                 args.output)
-    summary = {"image": str(path), "chip": contents.target.chip, "family": network.family, "steps": int(counts_in.shape[0]),
-               "spikes": {pop: int(s.sum()) for pop, s in sorted(result.spikes.items())}, "record": args.record}
+    network = contents.network
+    summary = {"image": str(path), "chip": contents.target.chip, "family": network.family, "steps": run.steps,
+               "spikes": dict(run.spikes), "record": args.record}
+    counts = run.cycles
     if counts is not None:
         summary.update({"cores": int(counts.cycles.shape[1]), "peak_cycles_per_step": float(counts.step_cycles.max(initial=0)),
                         "min_clock_hz": counts.min_clock_hz, "clock_hz": counts.clock_hz, "real_time": counts.real_time})
-    if result.routing is not None:
-        summary["routing"] = result.routing.summary()
+    if run.routing is not None:
+        summary["routing"] = run.routing
     _print_summary(summary, args.output)
     return EXIT_OK
 
 
 def _trace_mode(args) -> int:
-    from engine.dsp.from_spec import chain_for_spec
-    from engine.image import ImageError, read_image
-    from engine.pipeline import BuildOptions, build_site
-    from engine.spec import site_model
-    from engine.verify import kernel
-    from engine.verify.cycles import count_cycles
-    from engine.verify.simulate import events_csv, events_npz, load_trace, output_events
+    from engine.pipeline import run_trace
 
     doc, catalog, diagnostics = load_and_validate(args.target, args)
     if doc is None:
         return emit_diagnostics(diagnostics, args.output)
-    spec = site_model(doc)
-    chain = chain_for_spec(spec, catalog.get("sensors", spec.sensor.part))
-    samples = load_trace(args.trace, chain.axes)
-    try:
-        image = build_site(args.target, catalog, BuildOptions(verify=False, preview=True)).files["model.nmc"]
-        contents = read_image(image)
-    except ImageError as exc:
-        return emit_diagnostics(list(getattr(exc, "diagnostics", ())) or [Diagnostic("error", "NM700", str(exc))], args.output)
-    spikes = chain.run(samples)
-    network = contents.network
-    labels = contents.metadata.labels or contents.io.output_labels
-    model = _cycle_model(contents.target.chip, catalog)
-    events, peak, state, routing = [], 0.0, None, None
-    for start in range(0, spikes.shape[0], TRACE_CHUNK_STEPS):  # a long trace in pieces, the state carried
-        result = kernel.run(network, spikes[start : start + TRACE_CHUNK_STEPS], initial=state, routing=routing)
-        state, routing = result.final, result.routing
-        events += [(t + start, round((t + start) * network.dt, 9), k, label, n)
-                   for t, _, k, label, n in output_events(result, network.output, labels, network.dt)]
-        if model is not None:
-            peak = max(peak, float(count_cycles(network, result, model).step_cycles.max(initial=0.0)))
+    run = run_trace(args.target, doc, catalog, args.trace)
     if args.events:
-        body = events_npz(events, labels) if args.events.lower().endswith(".npz") else events_csv(events).encode()
+        body = run.events_npz() if args.events.lower().endswith(".npz") else run.events_csv().encode()
         try:
             Path(args.events).write_bytes(body)
         except OSError as exc:
@@ -147,15 +104,16 @@ def _trace_mode(args) -> int:
         sys.stderr.write("nmspec simulate: with --output json name the events file with --events OUT\n")
         return EXIT_USAGE
     else:
-        sys.stdout.write(events_csv(events))
+        sys.stdout.write(run.events_csv())
     per_label: dict[str, int] = {}
-    for _, _, _, label, n in events:
+    for _, _, _, label, n in run.events:
         per_label[label] = per_label.get(label, 0) + n
-    summary = {"spec": args.target, "trace": args.trace, "samples": int(samples.shape[0]), "steps": int(spikes.shape[0]),
+    summary = {"spec": args.target, "trace": args.trace, "samples": run.samples, "steps": run.steps,
                "output_spikes": dict(sorted(per_label.items())), "events": args.events or "-"}
-    if model is not None:
-        summary.update({"peak_cycles_per_step": peak, "min_clock_hz": peak / network.dt, "clock_hz": model.clock_hz,
-                        "real_time": peak <= model.clock_hz * network.dt})
+    if run.peak_cycles is not None and run.clock_hz is not None:
+        peak = run.peak_cycles
+        summary.update({"peak_cycles_per_step": peak, "min_clock_hz": peak / run.dt, "clock_hz": run.clock_hz,
+                        "real_time": peak <= run.clock_hz * run.dt})
     emit_diagnostics(diagnostics, "text")
     _print_summary(summary, args.output, stream=sys.stderr if not args.events and args.output == "text" else sys.stdout)
     return EXIT_OK

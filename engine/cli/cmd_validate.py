@@ -14,7 +14,7 @@ from engine.cli.common import (
     spec_files,
 )
 from engine.diagnostics import has_errors
-from engine.spec.yamlread import read_file
+from engine.pipeline import file_kind
 
 
 def register(subparsers):
@@ -29,8 +29,7 @@ def register(subparsers):
 
 
 def _is_catalog_file(path) -> bool:
-    result = read_file(str(path), str(path))
-    return isinstance(result.data, dict) and result.data.get("kind") == "PartCatalog"
+    return file_kind(path) == "PartCatalog"
 
 
 def _once(diagnostics):

@@ -49,9 +49,7 @@ def _bundle_problems(folder: Path) -> tuple[dict, list[Diagnostic]]:
 
 
 def run(args) -> int:
-    from engine.image import ImageError, load_verify_key, read_image
-    from engine.pipeline import resolve_site, spec_hash
-    from engine.verify.bundle import verify_bundle
+    from engine.pipeline import read_image, resolve_site, spec_hash, verify_key, verify_site
 
     target = Path(args.target)
     image_bytes = None
@@ -72,11 +70,11 @@ def run(args) -> int:
     doc, catalog, diagnostics = load_and_validate(spec, args)
     if doc is None:
         return emit_diagnostics(diagnostics, args.output)
-    verify_key = None
+    key = None
     if args.verify_key:
         try:
-            verify_key = load_verify_key(args.verify_key)
-        except ImageError as exc:
+            key = verify_key(args.verify_key)
+        except StageError as exc:
             sys.stderr.write(f"nmspec verify: {getattr(exc, 'message', exc)}\n")
             return EXIT_USAGE
     try:
@@ -85,15 +83,13 @@ def run(args) -> int:
             from engine.pipeline import BuildOptions, build_site
 
             image_bytes = build_site(spec, catalog, BuildOptions(verify=False, preview=True)).files["model.nmc"]
-        contents = read_image(image_bytes, verify_key=verify_key, require_signature=verify_key is not None)
+        contents = read_image(image_bytes, key=key)
     except StageError as exc:
         return emit_diagnostics(diagnostics + list(exc.diagnostics), args.output)
-    except ImageError as exc:
-        return emit_diagnostics(diagnostics + list(getattr(exc, "diagnostics", [])) or [Diagnostic("error", "NM700", str(exc))], args.output)
     if contents.metadata.spec_hash != spec_hash(doc):
         diagnostics.append(Diagnostic("warning", "NM805", "the image was built from another version of this spec or its files "
                                                           "(spec hash differs); verifying it against the current one", file=doc.display))
-    result = verify_bundle(doc, image_bytes, resolved, catalog=catalog)
+    result = verify_site(doc, image_bytes, resolved, catalog)
     diagnostics += list(result.diagnostics)
     summary = result.summary()
     if args.output == "json":

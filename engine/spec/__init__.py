@@ -42,6 +42,13 @@ def site_model(doc: SpecDocument) -> SiteSpec:
     return site_spec(with_defaults(doc.data)[0])
 
 
+def render_merged(doc: SpecDocument, *, show_origin: bool = False) -> str:
+    """The merged spec with the schema's defaults as YAML, optionally with where each value came from."""
+    from engine.spec.render import render_yaml
+
+    return render_yaml(doc, show_origin=show_origin)
+
+
 def referenced_paths(doc: SpecDocument) -> list[tuple[str, str]]:
     """The files a valid spec names besides itself (model, stimuli): (pointer, path as written)."""
     data = doc.data
@@ -72,4 +79,4 @@ def validate_spec(path: str | os.PathLike[str], catalog: Catalog, *, root: str |
     return doc, sorted_diagnostics(diagnostics)
 
 
-__all__ = ["SiteSpec", "SpecDocument", "load_spec", "referenced_paths", "repository_catalog", "site_model", "validate_document", "validate_spec"]
+__all__ = ["SiteSpec", "SpecDocument", "load_spec", "referenced_paths", "render_merged", "repository_catalog", "site_model", "validate_document", "validate_spec"]
