@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
-from engine.catalog import Catalog
+from engine.catalog import Catalog, Part
 from engine.diagnostics import Diagnostic, StageError, has_errors
 from engine.spec import SpecDocument, repository_catalog, validate_spec
 from engine.spec.document import find_root
@@ -35,10 +35,10 @@ if TYPE_CHECKING:
     from engine.verify.bundle import Verification
     from engine.verify.cycles import CycleCounts, CycleModel
 
-__all__ = ["BuildOptions", "BuildResult", "Catalog", "SpecDocument", "StageError", "build_site", "diff_plan", "file_kind", "find_root", "inspect_image",
-           "map_site", "placement_graph", "rank_targets", "read_image", "referenced_files", "render_diff_plan",
+__all__ = ["BuildOptions", "BuildResult", "Catalog", "SpecDocument", "StageError", "build_site", "builtin_catalog", "catalog_sources", "diff_plan", "file_kind", "find_root", "inspect_image",
+           "map_site", "named_parts", "placement_graph", "rank_targets", "read_image", "referenced_files", "render_diff_plan",
            "render_spec", "repository_catalog", "resolve_partial", "resolve_site", "run_image", "run_trace",
-           "section_per_core", "signing_key", "spec_hash", "spec_schema", "validate_spec", "verify_key", "verify_site"]
+           "section_per_core", "signing_key", "site_name", "spec_hash", "spec_schema", "validate_spec", "verify_key", "verify_site"]
 
 DEFAULT_SANITY_WINDOW_S = 86400.0
 
@@ -431,3 +431,36 @@ def run_trace(spec_path: str | Path, doc: SpecDocument, catalog: Catalog, trace:
             peak = max(peak, float(count_cycles(network, result, model).step_cycles.max(initial=0.0)))
     return TraceRun(tuple(events), tuple(labels), int(samples.shape[0]), int(spikes.shape[0]), network.dt,
                     peak if model is not None else None, model.clock_hz if model is not None else None)
+
+
+# ---- for the fleet's cache: what a build reads besides the spec and its files ------------
+
+def named_parts(doc: SpecDocument, catalog: Catalog) -> dict[str, Part | None]:
+    """The catalog part each of the spec's part fields names, by the field's pointer."""
+    from engine.spec import part_pointers
+
+    return {pointer: catalog.get(kind, value) if isinstance(value, str) else None
+            for pointer, kind, value in part_pointers(doc)}
+
+
+def catalog_sources(folders: tuple[Path, ...]) -> list[tuple[Path, bool]]:
+    """Every catalog file a build with these extra folders reads, in reading order, each with
+    whether it is one of the built-in catalog's own files."""
+    from engine.catalog import DATA_DIR, catalog_files
+
+    return [(path, path.parent == DATA_DIR) for path in catalog_files(folders)]
+
+
+def builtin_catalog() -> Catalog:
+    """The built-in parts, loaded once per process."""
+    from engine.catalog import builtin_catalog as builtin
+
+    return builtin()
+
+
+def site_name(doc: SpecDocument) -> str:
+    """metadata.site of a valid site spec."""
+    from engine.spec import site_model
+
+    return site_model(doc).metadata.site
+
