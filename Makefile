@@ -26,7 +26,8 @@ $(EDITOR_STAMP): tools/editor/package.json
 editor: $(EDITOR_STAMP)
 
 # Debian packages for the firmware's Cortex-M4 build, its emulator, OpenSSL's libcrypto (Ed25519 in
-# the host firmware tests) and the editor test (needs root or sudo). Only what is missing is asked
+# the host firmware tests), the editor test, the MQTT broker and the PostgreSQL server of the
+# telemetry tests and the headless browser of the fleet page's test (needs root or sudo). Only what is missing is asked
 # for: a machine whose Node.js already bundles npm (NodeSource builds) conflicts with Debian's npm.
 system-deps:
 	@need=""; \
@@ -37,6 +38,9 @@ system-deps:
 	[ -f /usr/include/openssl/evp.h ] || need="$$need libssl-dev"; \
 	command -v node >/dev/null || need="$$need nodejs"; \
 	command -v npm >/dev/null || need="$$need npm"; \
+	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need="$$need mosquitto"; \
+	command -v chromium >/dev/null || need="$$need chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$$need postgresql"; \
 	if [ -z "$$need" ]; then echo "system packages present"; else \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q --no-install-recommends $$need; \

@@ -85,6 +85,20 @@ def expected_canary(node, windows: list[np.ndarray]) -> int:
     return bits
 
 
+def expected_margins(node, windows: list[np.ndarray]) -> tuple[int, int]:
+    """(smallest, mean rounded down) winner-minus-runner-up output count over these windows,
+    from the kernel's run of each window."""
+    network = node["contents"].network
+    margins = []
+    for w in windows:
+        counts = np.sort(kernel.run(network, w.astype(np.int64)).output_counts(network.output))[::-1]
+        margins.append(int(counts[0] - counts[1]))
+    return min(min(margins), 255), min(sum(margins) // len(margins), 255)
+
+
+STATUS_TITLE, ANOMALY_TITLE = "Status uplink, layout 2,", "Anomaly uplink, layout 1,"
+
+
 def script(node, lines):
     path = node["folder"] / "alerts.txt"
     path.write_text("\n".join(["factory A.nmc 0", "boot"] + lines) + "\n")
@@ -102,7 +116,7 @@ def uplinks(out):
 
 def test_policy_constants_come_from_the_spec(node):
     define = node["define"]
-    airtime = lora_airtime(24 + LORA_OVERHEAD_BYTES, 7)  # the spec's SF7, the 24-byte status frame
+    airtime = lora_airtime(39 + LORA_OVERHEAD_BYTES, 7)  # the spec's SF7, the 39-byte status frame
     assert define("NM_ALERT_DUTY_GAP_S") == int(np.ceil(airtime * 99))
     assert (define("NM_ALERT_RETRIES"), define("NM_ALERT_MAX_LATENCY_S"), define("NM_INTERVAL_S")) == (3, 600, 60)
     assert define("NM_ALERT_RETRY_GAP_S") == (600 - 60) // 3
@@ -110,17 +124,19 @@ def test_policy_constants_come_from_the_spec(node):
 
 
 def test_nominal_day_sends_only_the_status_uplink(node):
-    out = script(node, ["temperature -1234", "run nominal.bin 10", "advance 60 1430"])
+    out = script(node, ["temperature -1234", "battery 3581 123456", "run nominal.bin 10", "advance 60 1430"])
     assert [line for line in out if line.startswith("window ")] and all(
         "class=0" in line for line in out if line.startswith("window "))
     sent = uplinks(out)
     assert [(t, c) for t, c, _ in sent] == [(86400, 0)]
-    fmt, names = documented_layout("Status uplink, 24 bytes:")
-    assert len(names) == 11
+    fmt, names = documented_layout(STATUS_TITLE)
+    assert len(names) == 18
     quiet = np.frombuffer((node["folder"] / "nominal.bin").read_bytes(), np.uint8).reshape(-1, node["define"]("NM_WINDOW_STEPS"), node["define"]("NM_N_INPUTS"))
-    canary = expected_canary(node, [quiet[i % len(quiet)] for i in range(10)])
-    expected = struct.pack(fmt, 0x01, 1, node["version"], 86400, 10, 0, 0, 0, canary, -1234, 0x10)
-    assert len(expected) == 24
+    windows = [quiet[i % len(quiet)] for i in range(10)]
+    canary = expected_canary(node, windows)
+    expected = struct.pack(fmt, 0x01, 2, node["version"], 86400, 10, 0, 0, 0, canary, -1234, 0x10,
+                           3581, 123456, 0, 0, 0, *expected_margins(node, windows))
+    assert len(expected) == 39
     assert sent[0][2] == expected
 
 
@@ -130,7 +146,7 @@ def test_unacknowledged_anomaly_is_retried_within_max_latency_then_dropped(node)
     assert classes[0] != 0
     sent = uplinks(out)
     anomaly = [(t, c, b) for t, c, b in sent if b[0] == 0x02]
-    fmt, _ = documented_layout("Anomaly uplink, 12 bytes:")
+    fmt, _ = documented_layout(ANOMALY_TITLE)
     frame = struct.pack(fmt, 0x02, 1, node["version"], 0, classes[0], 0)
     gap = node["define"]("NM_ALERT_RETRY_GAP_S")
     assert anomaly == [(60, 1, frame), (60 + gap, 1, frame), (60 + 2 * gap, 1, frame), (60 + 3 * gap, 1, frame)]
@@ -148,12 +164,17 @@ def test_acknowledged_anomalies_count_into_the_status(node):
     anomaly = [b for _, _, b in sent if b[0] == 0x02]
     assert [b[10] for b in anomaly] == fault_classes
     status = [b for _, _, b in sent if b[0] == 0x01]
-    fmt, _ = documented_layout("Status uplink, 24 bytes:")
+    fmt, _ = documented_layout(STATUS_TITLE)
     windows = [np.frombuffer((node["folder"] / f"{name}.bin").read_bytes(), np.uint8).reshape(-1, node["define"]("NM_WINDOW_STEPS"), node["define"]("NM_N_INPUTS"))
                for name in ("fault", "nominal")]
-    canary = expected_canary(node, [windows[0][0], windows[0][1 % len(windows[0])],
-                                    windows[1][0], windows[1][1 % len(windows[1])]])
-    assert status == [struct.pack(fmt, 0x01, 1, node["version"], 86400, 4, len(fault_classes), 0, 0, canary, 2500, 0x10)]
+    ran = [windows[0][0], windows[0][1 % len(windows[0])], windows[1][0], windows[1][1 % len(windows[1])]]
+    canary = expected_canary(node, ran)
+    # the anomalies of windows 1 and 2 (uptime 0 and 60) go out at the next wake-ups, 60 s and one
+    # duty gap later at most: the worst latency is the later of the two deliveries' delays
+    delivered = [t for t, _, b in sent if b[0] == 0x02]
+    latency = max(t - event for t, event in zip(delivered, (0, 60)))
+    assert status == [struct.pack(fmt, 0x01, 2, node["version"], 86400, 4, len(fault_classes), 0, 0, canary, 2500, 0x10,
+                                  0, 0xFFFFFFFF, 0, 0, latency, *expected_margins(node, ran))]
 
 
 def test_duty_cycle_spaces_uplinks_when_windows_come_faster(node):
@@ -177,6 +198,53 @@ def test_report_carries_the_policy_the_firmware_applies(node):
             policy["status_interval_s"]) == (define("NM_ALERT_RETRIES"), define("NM_ALERT_MAX_LATENCY_S"),
                                             define("NM_ALERT_RETRY_GAP_S"), define("NM_ALERT_DUTY_GAP_S"),
                                             define("NM_ALERT_STATUS_INTERVAL_S"))
-    assert (policy["status_frame_bytes"], policy["anomaly_frame_bytes"]) == (24, 12)
-    assert policy["status_airtime_s"] == round(lora_airtime(24 + LORA_OVERHEAD_BYTES, 7), 6)
+    assert (policy["status_frame_bytes"], policy["anomaly_frame_bytes"]) == (39, 12)
+    assert policy["status_airtime_s"] == round(lora_airtime(39 + LORA_OVERHEAD_BYTES, 7), 6)
     assert policy["nominal_uplinks_per_day"] == 1.0
+
+
+def test_a_simulated_year_decodes_alike_everywhere(node, tmp_path):
+    """A year of a node in accelerated time (one window or two a day, idle wake-ups every 60 s
+    between): every frame it sends reads the same in the Python decoder, the generated
+    JavaScript codec under node, and the ingest of both network servers' MQTT messages; the
+    status fields follow what the script did."""
+    import json
+    import subprocess
+
+    from engine.telemetry import frames as F
+    from engine.telemetry.ingest import parse_message
+    from engine.telemetry.simulate import SimSite, chirpstack_message, tts_message
+
+    lines, windows = [], 0
+    for day in range(365):
+        fault = day % 17 == 3
+        lines += [f"battery {3600 - day // 5} {day * 410}", f"temperature {-2000 + day * 10}",
+                  f"run {'fault' if fault else 'nominal'}.bin {2 if fault else 1}",
+                  f"advance 60 {1440 - (2 if fault else 1)}"]
+        windows += 2 if fault else 1
+    sent = uplinks(script(node, lines))
+    payloads = [b for _, _, b in sent]
+    status = [F.decode(b) for b in payloads if b[0] == 0x01]
+    assert len(status) == 365 and len(payloads) > 365
+    assert [s["uptime_s"] for s in status] == [86400 * (d + 1) for d in range(365)]
+    # the status of day d goes out at its last wake-up, with that day's battery reading
+    assert [(s["battery_mv"], s["charge_used_uah"]) for s in status] == [(3600 - d // 5, d * 410) for d in range(365)]
+    assert {s["model_version"] for s in status} == {node["version"]}
+    assert status[-1]["wakeups"] == windows and status[-1]["anomalies_sent"] == sum(
+        1 for b in payloads if b[0] == 0x02)
+
+    codec = tmp_path / "codec.js"
+    codec.write_text(F.generate_js("year", {node["version"]: {"site": "demo-plant/compressor-1",
+                                                              "labels": list(node["contents"].metadata.labels)}}))
+    (tmp_path / "frames.json").write_text(json.dumps([list(b) for b in payloads]))
+    js = json.loads(subprocess.run(
+        ["node", "-e", ("const c = require('./codec.js'); const f = JSON.parse(require('fs').readFileSync('frames.json'));"
+                       "process.stdout.write(JSON.stringify(f.map(b => c.decodeUplink({bytes: b, fPort: 10}).data)))")],
+        cwd=tmp_path, capture_output=True, text=True, check=True).stdout)
+    python = [F.decode(b) for b in payloads]
+    assert [{k: v for k, v in d.items() if k not in ("model", "label")} for d in js] == python
+    site = SimSite("demo-plant-compressor-1", "70b3d57ed0000001", node["version"], 0, 0, 0.0)
+    for f_cnt, (_, _, b) in enumerate(sent):
+        for wrap in (chirpstack_message, tts_message):
+            topic, body = wrap(site, 1_798_761_600_000 + f_cnt * 1000, f_cnt, b)
+            assert parse_message(topic, body).fields == python[f_cnt]

@@ -59,7 +59,7 @@ def test_every_example_bundle_holds_its_firmware(repo, name):
 
     files = bundle_files(repo / "out1" / SITES[name])
     firmware = {n[len("firmware/"):] for n in files if n.startswith("firmware/")}
-    assert firmware == set(TEMPLATES) | set(CHAIN_TEMPLATES) | set(COPIED) | {"nmc_format.h"}
+    assert firmware == set(TEMPLATES) | set(CHAIN_TEMPLATES) | set(COPIED) | {"nmc_format.h", "nm_frames.h"}
     assert {"model.nmc", "manifest.json", "report.json"} <= set(files)
     manifest = json.loads(files["manifest.json"])
     assert set(manifest["files"]) == set(files) - {"manifest.json"}

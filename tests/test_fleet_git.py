@@ -112,9 +112,12 @@ def test_diff_of_two_revisions_is_the_plan_between_their_bundles(repo, faster_ra
         # LoRa time on air (Semtech AN1200.13), 20 B of payload + 13 B of LoRaWAN framing, 125 kHz,
         # CR 4/5, 8 preamble symbols, explicit header, CRC: SF7 (8 + 10*5 + 12.25) x 1.024 ms = 71.9 ms,
         # SF9 (8 + 8*5 + 12.25) x 4.096 ms = 246.8 ms
-        assert ("  ~ resolve.power.details.radio: '1 event uplinks/day of 12 B and 1 status uplinks/day of 24 B at SF7 "
-                "(61.7 and 82.2 ms on air) at 118 mA, 600 nA asleep' -> '1 event uplinks/day of 12 B and 1 status "
-                "uplinks/day of 24 B at SF9 (205.8 and 267.3 ms on air) at 118 mA, 600 nA asleep'") in lines
+        # the 39-byte status frame: SF7 8 + ceil((8*52 - 28 + 28 + 16) / 28) * 5 = 88 symbols,
+        # (88 + 12.25) x 1.024 ms = 102.7 ms; SF9 8 + ceil((8*52 - 36 + 44) / 36) * 5 = 68 symbols,
+        # 80.25 x 4.096 ms = 328.7 ms
+        assert ("  ~ resolve.power.details.radio: '1 event uplinks/day of 12 B and 1 status uplinks/day of 39 B at SF7 "
+                "(61.7 and 102.7 ms on air) at 118 mA, 600 nA asleep' -> '1 event uplinks/day of 12 B and 1 status "
+                "uplinks/day of 39 B at SF9 (205.8 and 328.7 ms on air) at 118 mA, 600 nA asleep'") in lines
         assert lines[-1] == f"{sum(1 for line in lines if line.startswith('  '))} changes"
         # the same from a subfolder: REV:PATH is relative to the working folder, as in git
         code, inside, err = run_cli(["diff", f"HEAD~1:{SITE.split('/')[0]}/compressor-1.yaml",

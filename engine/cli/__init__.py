@@ -31,6 +31,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("simulate", "run traces or spikes through the kernel", "kernel"),
     ("diff", "what changes for the device between two specs or bundles", "gitops"),
     ("keygen", "make an Ed25519 key pair for signing images", "image"),
+    ("fleet", "field telemetry: ingest uplinks, fleet status, payload codec", "telemetry"),
 )
 
 

@@ -17,6 +17,9 @@ def register(subparsers):
                                                "table and battery life, and rank every catalog target for the same spec.")
     parser.add_argument("spec", metavar="SPEC")
     parser.add_argument("--output", "-o", choices=("text", "json"), default="text")
+    parser.add_argument("--measured", metavar="STATUS.json",
+                        help="the site's average current measured in the field (`nmspec fleet status -o json`) "
+                             "in place of the power model's, with its provenance")
     add_catalog_option(parser)
     parser.set_defaults(func=run)
     return parser
@@ -38,15 +41,51 @@ def run(args) -> int:
         status = emit_diagnostics(problems, "text")
     if deployment is None:
         return status
+    measured = None
+    if args.measured:
+        measured, problem = _measured(args.measured, deployment)
+        if problem is not None:
+            return emit_diagnostics([problem], "text")
     ranking = rank_targets(deployment, catalog)
     if args.output == "json":
-        sys.stdout.write(json.dumps({"spec": report, "ranking": [attrs.asdict(c) for c in ranking]},
-                                    indent=2, sort_keys=True) + "\n")
+        out = {"spec": report, "ranking": [attrs.asdict(c) for c in ranking]}
+        if measured is not None:
+            out["measured"] = measured
+        sys.stdout.write(json.dumps(out, indent=2, sort_keys=True) + "\n")
         return status
     if report is not None:
         _print_spec(deployment, report)
+    if measured is not None:
+        sys.stdout.write(f"\nmeasured in the field ({measured['provenance']['source']}, site "
+                         f"{measured['provenance']['site']}, {measured['provenance']['readings']} gauge readings, "
+                         f"status at {measured['provenance']['at']}): {measured['load_uA']:.3f} uA against "
+                         f"{measured['model_uA']:.3f} uA modelled ({measured['ratio'] - 1:+.0%}); battery life "
+                         f"{measured['life_years']:.1f} years at the measured draw (model "
+                         f"{measured['model_life_years']:.1f})\n")
     _print_ranking(ranking, deployment.spec.target.chip)
     return status
+
+
+def _measured(path: str, deployment):
+    """The measured load as an override of the modelled one, or the diagnostic why not."""
+    from engine.diagnostics import Diagnostic
+    from engine.telemetry.measured import MeasuredError, life_with, measured_load
+
+    power = deployment.power
+    if power is None:
+        return None, Diagnostic("error", "NM965", "the spec has no power model to compare a measurement with", file=path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            status = json.load(handle)
+        load = measured_load(status, deployment.spec.metadata.site, path)
+    except (OSError, ValueError) as exc:
+        hint = "write it with `nmspec fleet status -o json > STATUS.json`"
+        return None, Diagnostic("error", "NM965", str(exc) if isinstance(exc, MeasuredError) else
+                                f"cannot read the status file: {exc}", file=path, hint=hint)
+    return {"load_uA": round(load.current_a * 1e6, 4), "model_uA": round(power.total_current_a * 1e6, 4),
+            "ratio": round(load.current_a / power.total_current_a, 4) if power.total_current_a else None,
+            "life_years": round(life_with(power, load), 3), "model_life_years": round(power.life_years, 3),
+            "provenance": load.provenance()}, None
 
 
 def _partial(doc, catalog, problems):

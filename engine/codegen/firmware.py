@@ -25,6 +25,7 @@ from engine.image import layout as L
 from engine.netlist import INPUT, Projection, QuantNetwork
 from engine.resolve.alerts import alert_policy, uplink_interval_s, window_s
 from engine.spec.model import SiteSpec
+from engine.telemetry import frames
 
 if TYPE_CHECKING:
     from engine.dsp.chain import Chain
@@ -219,4 +220,5 @@ def firmware_files(contents: ImageContents, inputs: FirmwareInputs, image: bytes
     files = {name: text.encode("utf-8") for name, text in sorted(out.items())}
     for name in COPIED:
         files[name] = (IMAGE_C_DIR / name).read_bytes()
+    files["nm_frames.h"] = frames.generate_c_header().encode("utf-8")
     return dict(sorted(files.items()))

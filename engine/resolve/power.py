@@ -26,6 +26,12 @@ if TYPE_CHECKING:
 HOURS_PER_YEAR = 8766.0  # 365.25 days
 ACK_PAYLOAD_BYTES = 0  # a confirmed uplink's acknowledgement carries no application payload
 RX_WINDOW_S = 0.025  # receiver on-time to detect the downlink preamble when none arrives
+# How far a node's measured average current may stand from this model's before the difference
+# means something: the catalog's currents are datasheet typicals (their spread over parts and
+# temperature is commonly +-20 %), the signal chain's cycle factor fits its measurements within
+# 10 %, and the uplinks per day are the spec's estimate of anomalies. Field status flags a site
+# beyond it (docs/telemetry.md).
+PREDICTION_UNCERTAINTY = 0.25
 
 
 
