@@ -91,9 +91,9 @@ def airtime_cost() -> list[dict]:
     """Layout 2 against layout 1 of the status frame, once a day, per spreading factor: time on
     air and the charge the SX1262 spends sending it at 22 dBm (the catalog's figure, as the
     compressor example uses it)."""
+    from engine import frames
     from engine.catalog import load_catalog
     from engine.resolve.alerts import LORA_OVERHEAD_BYTES, lora_airtime
-    from engine.telemetry import frames
 
     tx = load_catalog().part("radios", "sx1262").require("tx_current_22dbm", None)
     rows = []
@@ -107,7 +107,7 @@ def airtime_cost() -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from engine.telemetry import frames
+    from engine import frames
     from engine.telemetry.desired import desired_from_folder
     from engine.telemetry.ingest import TOPICS, MqttIngest
     from engine.telemetry.simulate import fleet_messages

@@ -211,7 +211,7 @@ def test_a_simulated_year_decodes_alike_everywhere(node, tmp_path):
     import json
     import subprocess
 
-    from engine.telemetry import frames as F
+    from engine import frames as F
     from engine.telemetry.ingest import parse_message
     from engine.telemetry.simulate import SimSite, chirpstack_message, tts_message
 

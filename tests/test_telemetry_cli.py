@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.telemetry import frames as F
+from engine import frames as F
 from engine.telemetry.desired import device_slug, model_version
 from engine.telemetry.simulate import SimSite, fleet_messages
 from tests.firmware_support import example

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.telemetry import frames as F
+from engine import frames as F
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {0x11223344: {"site": "plant-1/pump-2", "labels": ["normal", "bearing", "imbalance"]}}

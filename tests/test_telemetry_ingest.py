@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from engine.telemetry import frames as F
+from engine import frames as F
 from engine.telemetry.ingest import (
     TOPICS,
     MqttIngest,

@@ -7,8 +7,8 @@ import sqlite3
 
 import pytest
 
+from engine import frames as F
 from engine.resolve.power import HOURS_PER_YEAR
-from engine.telemetry import frames as F
 from engine.telemetry.status import Desired, fleet_status
 from engine.telemetry.store import SCHEMA_VERSION, Store, StoreError
 from engine.telemetry.uplinks import IngestCounts, Rejected, Uplink

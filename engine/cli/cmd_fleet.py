@@ -167,8 +167,8 @@ def _git_show(where: str) -> bytes:
 
 
 def run_codec(args) -> int:
+    from engine import frames
     from engine.pipeline import read_image
-    from engine.telemetry import frames
     from engine.telemetry.desired import DesiredError
 
     try:

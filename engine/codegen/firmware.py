@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
-from engine import __version__
+from engine import __version__, frames
 from engine.codegen import render as R
 from engine.codegen.cnames import c_array, c_bytes, c_comment, c_int, c_string, make_comment
 from engine.image import ImageContents, write_image
@@ -25,7 +25,6 @@ from engine.image import layout as L
 from engine.netlist import INPUT, Projection, QuantNetwork
 from engine.resolve.alerts import alert_policy, uplink_interval_s, window_s
 from engine.spec.model import SiteSpec
-from engine.telemetry import frames
 
 if TYPE_CHECKING:
     from engine.dsp.chain import Chain

@@ -8,14 +8,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from engine import frames
 from engine.spec.model import SiteSpec
-from engine.telemetry import frames
 
 LORA_OVERHEAD_BYTES = 13  # MHDR 1 + FHDR 7 (no FOpts) + FPort 1 + MIC 4 (LoRaWAN 1.0)
 LORA_PREAMBLE = 8
 LORA_BANDWIDTH = 125e3
 LORA_DUTY_CYCLE = 0.01  # EU868 sub-bands g/g1 (ETSI EN 300 220): 1 % of the time on air
-# the firmware's frames (engine/telemetry/frames.py): an anomaly event and the daily status
+# the firmware's frames (engine/frames.py): an anomaly event and the daily status
 ANOMALY_FRAME_BYTES, STATUS_FRAME_BYTES = frames.ANOMALY.size, frames.STATUS.size
 
 

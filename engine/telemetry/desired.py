@@ -15,6 +15,7 @@ import re
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from engine.image import layout as L
 from engine.telemetry.status import Desired
@@ -32,21 +33,29 @@ def model_version(image: bytes) -> int:
     """The frames' model_version: the first four bytes of the image's SHA-256 (its trailer),
     little-endian."""
     header = L.HEADER.unpack(image)
-    start = int(header["trailer_offset"]) + L.TRAILER.offsets["sha256"]
+    start = int(str(header["trailer_offset"])) + L.TRAILER.offsets["sha256"]
     return int.from_bytes(image[start:start + 4], "little")
 
 
-def desired_from_files(image: bytes, report: Mapping, revision: str, where: str) -> Desired:
+def security_version(image: bytes) -> int:
+    """The security version the image's trailer states (image format 2 on; 0 before)."""
+    offset = L.TRAILER.offsets.get("security_version")
+    if offset is None:
+        return 0
+    start = int(str(L.HEADER.unpack(image)["trailer_offset"])) + offset
+    return int.from_bytes(image[start:start + 4], "little")
+
+
+def desired_from_files(image: bytes, report: Mapping[str, Any], revision: str, where: str) -> Desired:
     try:
         power = report["resolve"]["power"]
         alerts = report["firmware"]["alerts"]
         self_discharge = next(c["uA"] for c in power["consumers"] if c["name"] == "self-discharge")
         site = str(report["site"])
         device = device_slug(site)
-        trust = report.get("trust") or {}
         return Desired(site=site, spec=str(report.get("spec", "")), revision=revision, device=device,
                        model_version=model_version(image),
-                       security_version=int(trust.get("security_version", report.get("security_version", 0))),
+                       security_version=security_version(image),
                        status_interval_s=int(alerts["status_interval_s"]),
                        load_current_a=(float(power["total_uA"]) - float(self_discharge)) * 1e-6,
                        self_discharge_a=float(self_discharge) * 1e-6, usable_ah=float(power["usable_Ah"]),

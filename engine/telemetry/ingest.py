@@ -22,10 +22,11 @@ import calendar
 import json
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
-from engine.telemetry import frames
+from engine import frames
 from engine.telemetry.store import Store
 from engine.telemetry.uplinks import IngestCounts, Rejected, Uplink
 
@@ -51,7 +52,7 @@ def parse_time(text: str) -> int:
     return seconds * 1000 + fraction
 
 
-def _payload(text, what: str) -> bytes:
+def _payload(text: object, what: str) -> bytes:
     if not isinstance(text, str):
         raise TypeError(f"{what} is missing")
     try:
@@ -60,7 +61,8 @@ def _payload(text, what: str) -> bytes:
         raise ValueError(f"{what} is not base64") from None
 
 
-def _uplink(source, where, device, name, received, f_cnt, f_port, data: bytes) -> Uplink | Rejected:
+def _uplink(source: str, where: str, device: str, name: str, received: int, f_cnt: int | None, f_port: int | None,
+            data: bytes) -> Uplink | Rejected:
     try:
         fields = frames.decode(data)
     except frames.FrameError as exc:
@@ -68,18 +70,18 @@ def _uplink(source, where, device, name, received, f_cnt, f_port, data: bytes) -
     return Uplink(device, name, received, f_cnt, f_port, data, source, fields)
 
 
-def _int_or_none(value) -> int | None:
+def _int_or_none(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def parse_chirpstack(event: dict, where: str) -> Uplink | Rejected:
+def parse_chirpstack(event: dict[str, Any], where: str) -> Uplink | Rejected:
     info = event.get("deviceInfo") or {}
     eui = str(info.get("devEui") or "").lower()
     name = str(info.get("deviceName") or eui)
     try:
         if not eui and not name:
             raise ValueError("deviceInfo names no device")
-        received = parse_time(event.get("time"))
+        received = parse_time(str(event.get("time", "")))
         data = _payload(event.get("data"), "data")
         return _uplink("chirpstack", where, eui or name, name, received, _int_or_none(event.get("fCnt")),
                        _int_or_none(event.get("fPort")), data)
@@ -87,7 +89,7 @@ def parse_chirpstack(event: dict, where: str) -> Uplink | Rejected:
         return Rejected("chirpstack", where, str(exc), eui or name)
 
 
-def parse_tts(message: dict, where: str) -> Uplink | Rejected:
+def parse_tts(message: dict[str, Any], where: str) -> Uplink | Rejected:
     ids = message.get("end_device_ids") or {}
     eui = str(ids.get("dev_eui") or "").lower()
     name = str(ids.get("device_id") or eui)
@@ -97,7 +99,7 @@ def parse_tts(message: dict, where: str) -> Uplink | Rejected:
             raise TypeError("uplink_message is missing")
         if not eui and not name:
             raise ValueError("end_device_ids names no device")
-        received = parse_time(message.get("received_at") or up.get("received_at"))
+        received = parse_time(str(message.get("received_at") or up.get("received_at") or ""))
         data = _payload(up.get("frm_payload"), "uplink_message.frm_payload")
         return _uplink("tts", where, eui or name, name, received, int(up.get("f_cnt", 0)),
                        _int_or_none(up.get("f_port")), data)
@@ -125,7 +127,7 @@ def parse_message(topic: str, body: bytes) -> Parsed:
     return parse_chirpstack(doc, topic) if source == "chirpstack" else parse_tts(doc, topic)
 
 
-def parse_record(doc, where: str) -> Parsed:
+def parse_record(doc: Any, where: str) -> Parsed:
     """One record of an export: a ChirpStack event, a TTS uplink message (bare or in the
     Storage Integration's {"result": ...}), or {"topic", "payload"} as an MQTT recorder writes."""
     if not isinstance(doc, dict):
@@ -202,7 +204,9 @@ class MqttIngest:
 
         self.store, self.host, self.port = store, host, port
         self.topics, self.qos, self.batch = tuple(topics), qos, batch
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False,
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False,
                                    protocol=mqtt.MQTTv311)
         if username is not None:
             self._client.username_pw_set(username, password)
@@ -211,21 +215,21 @@ class MqttIngest:
         self._inbox: list[tuple[str, bytes]] = []
         self._subscribed = False
         self._error: str | None = None
-        self._client.on_message = lambda _c, _u, msg: self._inbox.append((msg.topic, msg.payload))
+        self._client.on_message = lambda _c, _u, msg: self._inbox.append((msg.topic, bytes(msg.payload)))
         self._client.on_subscribe = self._on_subscribe
         self._client.on_connect = self._on_connect
 
-    def _on_connect(self, client, _userdata, _flags, reason, _properties) -> None:
+    def _on_connect(self, client: Any, _userdata: Any, _flags: Any, reason: Any, _properties: Any) -> None:
         if reason.is_failure:
             self._error = f"the broker refused the connection: {reason}"
             return
         client.subscribe([(t, self.qos) for t in self.topics])
 
-    def _on_subscribe(self, *_args) -> None:
+    def _on_subscribe(self, *_args: Any) -> None:
         self._subscribed = True
 
     def run(self, *, idle_exit_s: float | None = None, max_messages: int | None = None,
-            connect_timeout_s: float = 10.0, on_ready=None) -> IngestCounts:
+            connect_timeout_s: float = 10.0, on_ready: Callable[[], None] | None = None) -> IngestCounts:
         """Ingest until `idle_exit_s` pass without a message, `max_messages` have been read,
         or forever (Ctrl-C). Raises ConnectionError when the broker cannot be reached."""
         client = self._client

@@ -5,6 +5,7 @@ where it came from, and the battery life follows from it."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
@@ -24,12 +25,12 @@ class MeasuredLoad:
     at: str  # the time the status was taken
     revision: str  # the desired state the site was compared with
 
-    def provenance(self) -> dict:
+    def provenance(self) -> dict[str, object]:
         return {"source": self.source, "site": self.site, "readings": self.readings, "at": self.at,
                 "revision": self.revision, "figure": "average load current from the cell's gauge"}
 
 
-def measured_load(status: Mapping, site: str, source: str) -> MeasuredLoad:
+def measured_load(status: Mapping[str, Any], site: str, source: str) -> MeasuredLoad:
     for entry in status.get("sites") or []:
         if entry.get("site") != site:
             continue

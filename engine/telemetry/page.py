@@ -4,6 +4,7 @@ day, as inline SVG) and a status.json beside it. No external assets, determinist
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import jinja2
@@ -14,7 +15,7 @@ from engine.telemetry.status import DAY_MS, STATES, FleetStatus, SiteStatus
 W, H, PAD = 220, 64, 4
 
 
-def _scale(values, low, high, size, flip=False):
+def _scale(values: Sequence[float], low: float, high: float, size: float, flip: bool = False) -> list[float]:
     span = (high - low) or 1.0
     out = [(v - low) / span * (size - 2 * PAD) + PAD for v in values]
     return [size - v for v in out] if flip else out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 from engine.telemetry.status import DEGRADED, OUT_OF_SYNC, SILENT, STATES, FleetStatus, SiteStatus
 
@@ -32,7 +33,7 @@ def _r(x: float | None, digits: int = 4) -> float | None:
     return None if x is None else round(x, digits)
 
 
-def site_data(s: SiteStatus) -> dict:
+def site_data(s: SiteStatus) -> dict[str, Any]:
     b = s.battery
     return {
         "site": s.site, "device": s.device, "state": s.state, "reasons": list(s.reasons), "since": when(s.since_ms),
@@ -54,7 +55,7 @@ def site_data(s: SiteStatus) -> dict:
     }
 
 
-def fleet_data(fleet: FleetStatus) -> dict:
+def fleet_data(fleet: FleetStatus) -> dict[str, Any]:
     return {"now": when(fleet.now_ms), "counts": fleet.counts(), "exit_code": exit_code(fleet),
             "sites": [site_data(s) for s in fleet.sites], "unknown_devices": list(fleet.unknown_devices)}
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import attrs
 
-from engine.telemetry import frames
+from engine import frames
 
 DAY_S = 86_400
 

@@ -21,13 +21,13 @@ with both reasons.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 import numpy as np
 
+from engine import frames
 from engine.resolve.power import HOURS_PER_YEAR, PREDICTION_UNCERTAINTY
-from engine.telemetry import frames
 from engine.telemetry.uplinks import Uplink
 
 SYNCED, OUT_OF_SYNC, DEGRADED, SILENT = "Synced", "OutOfSync", "Degraded", "Silent"
@@ -125,23 +125,31 @@ def _days(ms: float) -> str:
     return f"{days:.1f} days" if days >= 1 else f"{ms / 3_600_000:.1f} h"
 
 
-def _battery(desired: Desired, statuses: list[Uplink], now_ms: int) -> tuple[Battery, list, list]:
+def _int(fields: Mapping[str, int | str], name: str) -> int | None:
+    value = fields.get(name)
+    return None if value is None else int(value)
+
+
+def _battery(desired: Desired, statuses: list[Uplink],
+             now_ms: int) -> tuple[Battery, list[tuple[int, float]], list[tuple[int, int]]]:
     charge = [(u.received_ms, int(u.fields["charge_used_uah"])) for u in statuses
               if "charge_used_uah" in u.fields and u.fields["charge_used_uah"] != frames.NO_GAUGE]
     voltage = [(u.received_ms, int(u.fields["battery_mv"])) for u in statuses if u.fields.get("battery_mv")]
-    predicted_life = desired.predicted_life_years
-    base = {"predicted_current_a": desired.load_current_a, "predicted_life_years": predicted_life,
-                "uncertainty": PREDICTION_UNCERTAINTY, "charge_used_ah": charge[-1][1] / 1e6 if charge else None,
-                "voltage_mv": voltage[-1][1] if voltage else None}
-    recent = [(t, c) for t, c in charge if t >= now_ms - FIT_DAYS * DAY_MS]
     charge_series = [(t, c / 1e6) for t, c in charge]
+
+    def battery(points: int, measured: float | None, ratio: float | None, projected: float | None,
+                verdict: str) -> Battery:
+        return Battery(predicted_current_a=desired.load_current_a, predicted_life_years=desired.predicted_life_years,
+                       uncertainty=PREDICTION_UNCERTAINTY, points=points, measured_current_a=measured, ratio=ratio,
+                       projected_life_years=projected, charge_used_ah=charge[-1][1] / 1e6 if charge else None,
+                       voltage_mv=voltage[-1][1] if voltage else None, verdict=verdict)
+
+    recent = [(t, c) for t, c in charge if t >= now_ms - FIT_DAYS * DAY_MS]
     if not charge:
-        return Battery(points=0, measured_current_a=None, ratio=None, projected_life_years=None,
-                       verdict="no gauge", **base), charge_series, voltage
+        return battery(0, None, None, None, "no gauge"), charge_series, voltage
     span_h = (recent[-1][0] - recent[0][0]) / 3_600_000 if recent else 0.0
     if len(recent) < 3 or span_h < MIN_FIT_HOURS:
-        return Battery(points=len(recent), measured_current_a=None, ratio=None, projected_life_years=None,
-                       verdict="too few readings", **base), charge_series, voltage
+        return battery(len(recent), None, None, None, "too few readings"), charge_series, voltage
     hours = np.array([(t - recent[0][0]) / 3_600_000 for t, _ in recent])
     used = np.array([c for _, c in recent], dtype=float)
     slope_uah_per_h = float(np.polyfit(hours, used, 1)[0])  # uAh per hour is uA
@@ -149,16 +157,23 @@ def _battery(desired: Desired, statuses: list[Uplink], now_ms: int) -> tuple[Bat
     ratio = measured / desired.load_current_a if desired.load_current_a > 0 else None
     draw = measured + desired.self_discharge_a
     projected = desired.usable_ah / draw / HOURS_PER_YEAR if draw > 0 else None
-    if ratio is None:
-        verdict = "as predicted"
-    elif ratio > 1 + PREDICTION_UNCERTAINTY:
+    if ratio is not None and ratio > 1 + PREDICTION_UNCERTAINTY:
         verdict = "drains faster than predicted"
-    elif ratio < 1 - PREDICTION_UNCERTAINTY:
+    elif ratio is not None and ratio < 1 - PREDICTION_UNCERTAINTY:
         verdict = "drains slower than predicted"
     else:
         verdict = "as predicted"
-    return Battery(points=len(recent), measured_current_a=measured, ratio=ratio, projected_life_years=projected,
-                   verdict=verdict, **base), charge_series, voltage
+    return battery(len(recent), measured, ratio, projected, verdict), charge_series, voltage
+
+
+def _battery_departs(b: Battery, faster: bool) -> str:
+    measured, ratio = b.measured_current_a or 0.0, b.ratio or 0.0
+    if faster:
+        return (f"battery below its predicted trajectory: draws {measured * 1e6:.2f} uA, the power model "
+                f"{b.predicted_current_a * 1e6:.2f} uA ({ratio - 1:+.0%}, beyond its ±{b.uncertainty:.0%}); "
+                f"projected life {b.projected_life_years or 0.0:.1f} y of {b.predicted_life_years:.1f} y predicted")
+    return (f"battery drains slower than predicted: {measured * 1e6:.2f} uA against "
+            f"{b.predicted_current_a * 1e6:.2f} uA ({ratio - 1:+.0%})")
 
 
 def site_status(desired: Desired, uplinks: Sequence[Uplink], now_ms: int) -> SiteStatus:
@@ -171,56 +186,55 @@ def site_status(desired: Desired, uplinks: Sequence[Uplink], now_ms: int) -> Sit
     for u in anomalies:
         day = u.received_ms // DAY_MS * DAY_MS
         by_day[day] = by_day.get(day, 0) + 1
-    common = {"site": desired.site, "device": desired.device, "desired": desired, "battery": battery,
-                  "charge_series": tuple(charge_series), "voltage_series": tuple(voltage_series),
-                  "anomaly_series": tuple(sorted(by_day.items()))}
+    base = SiteStatus(site=desired.site, device=desired.device, state=SILENT, reasons=("no uplink received",),
+                      since_ms=None, desired=desired, last_seen_ms=None, model_version=None, slot=None, on_trial=False,
+                      security_version=None, rollbacks=None, fallback_invocations=None, canaries=(),
+                      anomalies_per_day=None, battery=battery, charge_series=tuple(charge_series),
+                      voltage_series=tuple(voltage_series), anomaly_series=tuple(sorted(by_day.items())))
     interval_ms = desired.status_interval_s * 1000
     if not ups:
-        return SiteStatus(state=SILENT, reasons=("no uplink received",), since_ms=None, last_seen_ms=None,
-                          model_version=None, slot=None, on_trial=False, security_version=None, rollbacks=None,
-                          fallback_invocations=None, canaries=(), anomalies_per_day=None, **common)
+        return base
     last = ups[-1]
     status = statuses[-1] if statuses else None
-    fields = status.fields if status is not None else {}
+    fields: Mapping[str, int | str] = status.fields if status is not None else {}
     window_start = max(ups[0].received_ms, now_ms - ANOMALY_DAYS * DAY_MS)
     window_days = max((now_ms - window_start) / DAY_MS, 1.0)
     rate = sum(1 for u in anomalies if u.received_ms >= window_start) / window_days
-    canary = int(fields.get("canary", 0))
-    canaries = tuple(name for bit, name in frames.CANARY_BITS if canary & bit)
-    slot_state = fields.get("slot_state")
+    canary = _int(fields, "canary") or 0
+    slot_state = _int(fields, "slot_state")
     running = int(last.fields["model_version"])
-    security = fields.get("security_version")
-    rollbacks = fields.get("rollbacks")
-    reported = {"last_seen_ms": last.received_ms, "model_version": running,
-                    "slot": None if slot_state is None else int(slot_state) & 0xF,
-                    "on_trial": bool(canary & 0x04), "security_version": None if security is None else int(security),
-                    "rollbacks": None if rollbacks is None else int(rollbacks),
-                    "fallback_invocations": None if status is None else int(fields["fallback_invocations"]),
-                    "canaries": canaries, "anomalies_per_day": rate}
+    security = _int(fields, "security_version")
+    rollbacks = _int(fields, "rollbacks")
+    slot = None if slot_state is None else slot_state & 0xF
+    reported = attrs.evolve(
+        base, last_seen_ms=last.received_ms, model_version=running, slot=slot, on_trial=bool(canary & 0x04),
+        security_version=security, rollbacks=rollbacks, fallback_invocations=_int(fields, "fallback_invocations"),
+        canaries=tuple(name for bit, name in frames.CANARY_BITS if canary & bit), anomalies_per_day=rate)
 
     silent_for = now_ms - last.received_ms
     if silent_for > SILENT_AFTER * interval_ms:
-        return SiteStatus(state=SILENT, since_ms=last.received_ms,
-                          reasons=((f"no uplink for {_days(silent_for)} (a status is due every "
-                                   f"{_days(interval_ms)})"),), **reported, **common)
+        return attrs.evolve(reported, state=SILENT, since_ms=last.received_ms, reasons=(
+            f"no uplink for {_days(silent_for)} (a status is due every {_days(interval_ms)})",))
 
-    degraded, drift = [], []
+    degraded: list[str] = []
+    drift: list[str] = []
     if canary & 0x08 or (rollbacks or 0) > 0:
         degraded.append(f"rolled back (rollbacks {rollbacks if rollbacks is not None else '?'}, canary 0x{canary:02x}): "
-                        f"slot {reported['slot']} runs model {running:08x}")
+                        f"slot {slot} runs model {running:08x}")
     failing = [name for bit, name in frames.CANARY_BITS if bit in FAILING_CANARIES and canary & bit]
     if failing:
         degraded.append("canary failing: " + ", ".join(failing))
     if battery.verdict == "drains faster than predicted":
-        degraded.append(f"battery below its predicted trajectory: draws {battery.measured_current_a * 1e6:.2f} uA, "
-                        f"the power model {battery.predicted_current_a * 1e6:.2f} uA ({battery.ratio - 1:+.0%}, "
-                        f"beyond its ±{battery.uncertainty:.0%}); projected life {battery.projected_life_years:.1f} y "
-                        f"of {battery.predicted_life_years:.1f} y predicted")
-    mismatch = lambda u: int(u.fields["model_version"]) != desired.model_version or (
-        "security_version" in u.fields and int(u.fields["security_version"]) < desired.security_version)
+        degraded.append(_battery_departs(battery, faster=True))
+
+    def mismatch(u: Uplink) -> bool:
+        version = _int(u.fields, "security_version")
+        return int(u.fields["model_version"]) != desired.model_version or (
+            version is not None and version < desired.security_version)
+
     if running != desired.model_version:
         drift.append(f"runs model {running:08x}, {desired.revision} has {desired.model_version:08x}")
-    if security is not None and int(security) < desired.security_version:
+    if security is not None and security < desired.security_version:
         drift.append(f"security version {security} below {desired.security_version}")
     since = None
     if drift:
@@ -230,17 +244,16 @@ def site_status(desired: Desired, uplinks: Sequence[Uplink], now_ms: int) -> Sit
                 break
             since = u.received_ms
         drift[0] += f" (since {_days(now_ms - since)} ago)"
-    notes = []
+    notes: list[str] = []
     if battery.verdict == "drains slower than predicted":
-        notes.append(f"battery drains slower than predicted: {battery.measured_current_a * 1e6:.2f} uA against "
-                     f"{battery.predicted_current_a * 1e6:.2f} uA ({battery.ratio - 1:+.0%})")
+        notes.append(_battery_departs(battery, faster=False))
     if canary & 0x04:
         notes.append("on trial (sanity window)")
     if degraded:
-        return SiteStatus(state=DEGRADED, reasons=tuple(degraded + drift + notes), since_ms=since, **reported, **common)
+        return attrs.evolve(reported, state=DEGRADED, reasons=tuple(degraded + drift + notes), since_ms=since)
     if drift:
-        return SiteStatus(state=OUT_OF_SYNC, reasons=tuple(drift + notes), since_ms=since, **reported, **common)
-    return SiteStatus(state=SYNCED, reasons=tuple(notes), since_ms=None, **reported, **common)
+        return attrs.evolve(reported, state=OUT_OF_SYNC, reasons=tuple(drift + notes), since_ms=since)
+    return attrs.evolve(reported, state=SYNCED, reasons=tuple(notes), since_ms=None)
 
 
 def fleet_status(desired: Iterable[Desired], uplinks: Iterable[Uplink], now_ms: int) -> FleetStatus:

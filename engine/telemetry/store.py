@@ -16,9 +16,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
-from engine.telemetry import frames
+from engine import frames
 from engine.telemetry.uplinks import IngestCounts, Rejected, Uplink
 
 DEFAULT_PATH = Path(".nmspec") / "state.db"
@@ -66,7 +66,7 @@ def _without_credentials(url: str) -> str:
 class Store:
     """An open store. Not thread-safe: one writer at a time (the ingest loop)."""
 
-    def __init__(self, connection, placeholder: str, description: str):
+    def __init__(self, connection: Any, placeholder: str, description: str):
         self._db = connection
         self._ph = placeholder
         self.description = description
@@ -85,10 +85,10 @@ class Store:
             except ImportError:
                 raise StoreError("a PostgreSQL store needs the psycopg package: pip install 'nmspec[postgres]'") from None
             try:
-                connection = psycopg.connect(text)
+                pg: Any = psycopg.connect(text)
             except psycopg.Error as exc:
                 raise StoreError(f"cannot connect to {_without_credentials(text)}: {exc}".strip()) from None
-            return cls(connection, "%s", _without_credentials(text))
+            return cls(pg, "%s", _without_credentials(text))
         path = Path(text.removeprefix("sqlite:///"))
         if not create and not path.is_file():
             raise StoreError(f"no state database at {path} (`nmspec fleet ingest` writes it)")
@@ -107,7 +107,7 @@ class Store:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- schema
@@ -115,7 +115,7 @@ class Store:
     def _sql(self, text: str) -> str:
         return text if self._ph == "?" else text.replace("?", self._ph)
 
-    def _execute(self, text: str, params: tuple = ()):
+    def _execute(self, text: str, params: tuple[Any, ...] = ()) -> Any:
         cursor = self._db.cursor()
         cursor.execute(self._sql(text), params)
         return cursor
@@ -198,7 +198,7 @@ class Store:
             raise
         return counts
 
-    def _bump(self, cursor, counts: IngestCounts) -> None:
+    def _bump(self, cursor: Any, counts: IngestCounts) -> None:
         for name in _COUNT_NAMES:
             cursor.execute(self._sql("INSERT INTO ingest_counts (name, n) VALUES (?, ?) "
                                      "ON CONFLICT (name) DO UPDATE SET n = ingest_counts.n + excluded.n"),

@@ -20,7 +20,7 @@ class Uplink:
     f_port: int | None
     payload: bytes
     source: str  # chirpstack | tts
-    fields: Mapping[str, int | str]  # engine.telemetry.frames.decode of the payload
+    fields: Mapping[str, int | str]  # engine.frames.decode of the payload
 
     @property
     def uid(self) -> str:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import itertools
 import json
 import struct
+from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
@@ -99,7 +101,7 @@ STATUS = Frame("status", 0x01, 2, "the status uplink, once per status interval",
     Field("battery_mv", "u16", "cell voltage under the radio's load, mV (0: the board does not measure it)"),
     Field("charge_used_uah", "u32", "charge drawn from the cell since it was fitted, uAh (0xFFFFFFFF: no gauge)"),
     Field("rollbacks", "u8", "rollbacks since boot", saturating=True),
-    Field("security_version", "u32", "security version of the running image (the lowest the node accepts)"),
+    Field("security_version", "u32", "security version of the running image (0 before image format 2)"),
     Field("worst_latency_s", "u16", "longest time from an anomaly to its delivered uplink since the last status, s",
           saturating=True),
     Field("margin_min", "u8", "smallest decision margin (winning output count minus the runner-up) since the last "
@@ -172,7 +174,7 @@ def decode(payload: bytes) -> dict[str, int | str]:
     return out
 
 
-def decode_uplink(payload: bytes, models: dict[int, dict] | None = None) -> dict:
+def decode_uplink(payload: bytes, models: Mapping[int, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """What the JavaScript codec's decodeUplink returns for the same bytes (the network
     servers' contract): {data, warnings, errors}."""
     try:
@@ -197,7 +199,7 @@ def generate_c_header() -> str:
     an encoder per frame."""
     out = [
         "/* nm_frames.h: the node's uplink frames.",
-        " * Generated from engine/telemetry/frames.py; do not edit by hand.",
+        " * Generated from engine/frames.py; do not edit by hand.",
         " * Packed, little-endian; docs/firmware.md has the tables. */",
         "#ifndef NM_FRAMES_H",
         "#define NM_FRAMES_H",
@@ -289,7 +291,7 @@ _JS_READ = {
 }
 
 
-def generate_js(fleet: str, models: dict[int, dict] | None = None) -> str:
+def generate_js(fleet: str, models: Mapping[int, Mapping[str, Any]] | None = None) -> str:
     """The payload codec for the fleet's network server: ChirpStack v4 and The Things Stack v3
     both call `decodeUplink({bytes, fPort})` and read `{data, warnings, errors}`. ES5 only
     (both servers' JavaScript engines accept it). `models` maps a model version to what the
@@ -299,7 +301,7 @@ def generate_js(fleet: str, models: dict[int, dict] | None = None) -> str:
     known = {str(k): v for k, v in sorted((models or {}).items())}
     lines = [
         f"// nmspec payload codec for the fleet {json.dumps(fleet)}.",
-        "// Generated from engine/telemetry/frames.py; do not edit by hand.",
+        "// Generated from engine/frames.py; do not edit by hand.",
         "// ChirpStack v4 (device profile codec) and The Things Stack v3 (uplink payload formatter).",
         "var NM_FRAMES = " + json.dumps(table, sort_keys=True, separators=(",", ":")) + ";",
         "var NM_MODELS = " + json.dumps(known, sort_keys=True, separators=(",", ":")) + ";",
@@ -363,7 +365,7 @@ def generate_js(fleet: str, models: dict[int, dict] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def annotate(data: dict, models: dict[int, dict] | None) -> dict:
+def annotate(data: dict[str, Any], models: Mapping[int, Mapping[str, Any]] | None) -> dict[str, Any]:
     """The Python decoder's output with what the codec adds from the fleet's models, so the
     two can be compared field for field."""
     model = (models or {}).get(int(data.get("model_version", -1))) if data else None
