@@ -75,6 +75,32 @@ def spec_hash(doc: SpecDocument) -> str:
     return digest.hexdigest()
 
 
+# What of a spec configures the node around the model (radio, uplink policy, battery and
+# budget, safety rules, owner) rather than the model: none of it may reach the image, so a
+# radio-only change leaves model.nmc byte-identical and ships as configuration.
+NOT_IN_IMAGE = ("power", "alerts", "safety")
+METADATA_IN_IMAGE = ("site",)
+VERIFY_IN_IMAGE = ("stimuli",)  # the nominal traces set the image's sanity bounds
+
+
+def image_spec(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a merged spec the image is built from (everything not named above)."""
+    out = {k: v for k, v in data.items() if k not in NOT_IN_IMAGE}
+    out["metadata"] = {k: v for k, v in (data.get("metadata") or {}).items() if k in METADATA_IN_IMAGE}
+    if "verify" in data:
+        out["verify"] = {k: v for k, v in (data.get("verify") or {}).items() if k in VERIFY_IN_IMAGE}
+    return out
+
+
+def image_hash(doc: SpecDocument) -> str:
+    """Hash of the spec's image part and of every file it references: the image's META
+    spec hash, so it changes exactly when what the image is built from changes."""
+    digest = hashlib.sha256(json.dumps(image_spec(doc.data), sort_keys=True, separators=(",", ":")).encode())
+    for pointer, path in referenced_files(doc):
+        digest.update(pointer.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
 def _check(diagnostics: list[Diagnostic]) -> None:
     if has_errors(diagnostics):
         raise StageError(diagnostics)
@@ -192,12 +218,13 @@ def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = 
     bounds = sanity_bounds(deployment, window_s(spec))
     digest = spec_hash(doc)
     contents = image_contents(spec, network, deployment.chain.coefficients(), input_names(deployment.chain), bounds,
-                              digest, sanity_s)
+                              image_hash(doc), sanity_s)
     chain = deployment.chain
     report: dict[str, Any] = {
         "site": spec.metadata.site,
         "spec": doc.path.relative_to(doc.root).as_posix(),  # the same from any working folder
         "spec_hash": digest,
+        "image_hash": contents.metadata.spec_hash,
         "chip": spec.target.chip,
         "family": network.family,
         "fidelity": _fidelity(catalog, spec.target.chip),
@@ -212,6 +239,13 @@ def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = 
         report["mapping"] = core_map.summary()
     report["resolve"] = deployment.report()
     image = write_image(contents, options.signing_key)
+    power = report["resolve"].get("power")
+    if power is not None:
+        from engine.delivery.cost import update_cost
+
+        per_update = update_cost(spec, catalog, len(image), power["voltage_V"], power.get("usable_Ah"))
+        if per_update is not None:
+            power["per_update"] = per_update
     firmware = site_firmware(doc, contents, deployment, options, image)
     report["firmware"] = {"alerts": alert_policy(spec)}
     if options.firmware_size:

@@ -65,7 +65,7 @@ def test_every_example_bundle_holds_its_firmware(repo, name):
     assert set(manifest["files"]) == set(files) - {"manifest.json"}
     for text in (files[f"firmware/{n}"].decode() for n in TEMPLATES if n.endswith((".c", ".h"))):
         assert text.startswith("/* ") and f"for site {SITES[name]}" in text.splitlines()[0]
-        assert json.loads(files["report.json"])["spec_hash"] in text.split("*/", 1)[0]
+        assert json.loads(files["report.json"])["image_hash"] in text.split("*/", 1)[0]
 
 
 def test_two_builds_are_byte_identical(repo):

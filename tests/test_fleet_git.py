@@ -77,7 +77,9 @@ def test_check_passes_on_the_committed_tree_and_writes_nothing(repo):
 def test_check_exits_3_naming_every_differing_file_and_writes_nothing(repo, faster_radio, tmp_path):
     committed = tree(repo / "bundles" / SITE)
     expected = sorted(name for name, data in tree(fresh_bundle(repo, tmp_path)).items() if committed.get(name) != data)
-    assert {"model.nmc", "manifest.json", "report.json"} <= set(expected)
+    # a radio-only change is configuration: the image keeps its bytes, nmc_config.h changes
+    assert {"firmware/nmc_config.h", "manifest.json", "report.json"} <= set(expected)
+    assert "model.nmc" not in expected
     code, out, err = run_cli(CHECK, repo)
     assert code == 3
     assert err.splitlines() == [f"bundles/{SITE}: changed {name}" for name in expected]
@@ -151,7 +153,7 @@ def test_pre_commit_hooks_run_as_declared(repo, faster_radio):
     command = check["entry"].split()[1:] + check["args"] + ["--out", "bundles", "--no-verify", "--jobs", "1", "-q"]
     code, _, err = run_cli(command, repo)
     assert code == 3
-    assert f"bundles/{SITE}: changed model.nmc" in err.splitlines()
+    assert f"bundles/{SITE}: changed firmware/nmc_config.h" in err.splitlines()
     validate = hooks["nmspec-validate"]
     code, out, err = run_cli(validate["entry"].split()[1:] + [SPEC, "regions/us/compressor.yaml"], repo)
     assert code == 0, err

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS = ["nmspec.schema.json", "nmspec-base.schema.json", "catalog.schema.json"]
 
 
-@pytest.mark.parametrize("name", SCHEMAS)
+@pytest.mark.parametrize("name", [*SCHEMAS, "rollout.schema.json"])
 def test_schema_is_valid_draft07(name):
     schema = json.loads((ROOT / "schemas" / name).read_text())
     assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
@@ -38,7 +38,7 @@ def _walk_properties(node, path=""):
                 yield from _walk_properties(sub, path)
 
 
-@pytest.mark.parametrize("name", ["nmspec.schema.json", "nmspec-base.schema.json"])
+@pytest.mark.parametrize("name", ["nmspec.schema.json", "nmspec-base.schema.json", "rollout.schema.json"])
 def test_every_property_has_a_description(name):
     schema = json.loads((ROOT / "schemas" / name).read_text())
     missing = [path for path, sub in _walk_properties(schema) if "description" not in sub]
@@ -59,6 +59,8 @@ def test_every_spec_names_its_schema_on_the_first_line():
         text = path.read_text()
         partial = "kind: SiteBase" in text or "\nextends:" in text  # completed by merging
         expected = "nmspec-base.schema.json" if partial else "nmspec.schema.json"
+        if "\nkind: Rollout" in text:
+            expected = "rollout.schema.json"
         assert first.startswith("# yaml-language-server: $schema="), path
         target = (path.parent / first.split("=", 1)[1]).resolve()
         assert target == (ROOT / "schemas" / expected).resolve(), path

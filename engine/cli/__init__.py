@@ -31,6 +31,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("simulate", "run traces or spikes through the kernel", "kernel"),
     ("diff", "what changes for the device between two specs or bundles", "gitops"),
     ("keygen", "make an Ed25519 key pair for signing images", "image"),
+    ("release", "what each site needs between two releases, and its LoRaWAN delivery", "field updates"),
+    ("rollout", "waves of a rollout and whether the next may start", "field updates"),
     ("fleet", "field telemetry: ingest uplinks, fleet status, payload codec", "telemetry"),
 )
 

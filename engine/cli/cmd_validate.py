@@ -28,8 +28,8 @@ def register(subparsers):
     return parser
 
 
-def _is_catalog_file(path) -> bool:
-    return file_kind(path) == "PartCatalog"
+def _kind(path) -> str | None:
+    return file_kind(path)
 
 
 def _once(diagnostics):
@@ -44,15 +44,27 @@ def _once(diagnostics):
 
 def run(args) -> int:
     files, diagnostics = spec_files(args.paths)
-    checked = 0
+    checked = rollouts = 0
     for path in files:
-        if _is_catalog_file(path):
+        kind = _kind(path)
+        if kind == "PartCatalog":
             continue  # catalog files are checked when a spec's catalog is loaded
+        if kind == "Rollout":  # a rollout file beside the specs: its own schema
+            from engine.diagnostics import StageError
+            from engine.rollout.model import load_rollout
+
+            try:
+                load_rollout(path)
+            except StageError as exc:
+                diagnostics += list(exc.diagnostics)
+            rollouts += 1
+            continue
         _, _, found = load_and_validate(str(path), args)
         diagnostics += found
         checked += 1
     diagnostics = _once(diagnostics)
     status = emit_diagnostics(diagnostics, args.output)
     if args.output == "text" and not args.quiet and not has_errors(diagnostics):
-        sys.stdout.write(f"{checked} spec{'s' if checked != 1 else ''} valid\n")
+        extra = f", {rollouts} rollout{'s' if rollouts != 1 else ''} valid" if rollouts else ""
+        sys.stdout.write(f"{checked} spec{'s' if checked != 1 else ''} valid{extra}\n")
     return EXIT_INVALID if has_errors(diagnostics) else EXIT_OK if status == EXIT_OK else status

@@ -49,7 +49,7 @@ def _bundle_problems(folder: Path) -> tuple[dict, list[Diagnostic]]:
 
 
 def run(args) -> int:
-    from engine.pipeline import read_image, resolve_site, spec_hash, verify_key, verify_site
+    from engine.pipeline import image_hash, read_image, resolve_site, verify_key, verify_site
 
     target = Path(args.target)
     image_bytes = None
@@ -86,9 +86,9 @@ def run(args) -> int:
         contents = read_image(image_bytes, key=key)
     except StageError as exc:
         return emit_diagnostics(diagnostics + list(exc.diagnostics), args.output)
-    if contents.metadata.spec_hash != spec_hash(doc):
+    if contents.metadata.spec_hash != image_hash(doc):
         diagnostics.append(Diagnostic("warning", "NM805", "the image was built from another version of this spec or its files "
-                                                          "(spec hash differs); verifying it against the current one", file=doc.display))
+                                                          "(its spec hash differs from the spec's image part); verifying it against the current one", file=doc.display))
     result = verify_site(doc, image_bytes, resolved, catalog)
     diagnostics += list(result.diagnostics)
     summary = result.summary()

@@ -73,7 +73,8 @@ def bundle_files(contents: ImageContents, firmware: Mapping[str, bytes], report:
     fields = {
         "format": "nmspec-bundle/1",
         "site": contents.metadata.site,
-        "spec_hash": contents.metadata.spec_hash,
+        "spec_hash": report.get("spec_hash", contents.metadata.spec_hash),
+        "image_hash": contents.metadata.spec_hash,
         "tool_version": __version__,
         "chip": contents.target.chip,
         "family": contents.target.family,

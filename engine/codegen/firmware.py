@@ -35,7 +35,7 @@ DEAD_NEURON_MAX_PERMILLE = 500  # more than half the neurons silent over the pol
 
 # templates rendered for every site: output name -> template
 TEMPLATES = {name: f"{name}.j2" for name in (
-    "nmc_config.h", "fallback.h", "fallback.c", "runtime.h", "runtime.c", "alerts.h", "alerts.c",
+    "nmc_config.h", "fallback.h", "fallback.c", "runtime.h", "runtime.c", "alerts.h", "alerts.c", "fragdec.h", "fragdec.c",
     "platform_host.h", "platform_host.c", "host_main.c", "platform_arm.c", "arm_main.c", "arm_startup.c", "mps2_an386.ld", "Makefile")}
 CHAIN_TEMPLATES = ("preprocess.h", "preprocess.c", "encode.h", "encode.c")
 COPIED = ("nmc_image.h", "nmc_image.c")  # the image package's C reader, used as is
@@ -72,6 +72,7 @@ def _alert_config(spec: SiteSpec) -> dict[str, str]:
         "alert_retry_gap_s": c_int(policy["retry_gap_s"], "uint32_t"),
         "alert_duty_gap_s": c_int(policy["duty_gap_s"], "uint32_t"),
         "status_interval_s": c_int(policy["status_interval_s"], "uint32_t"),
+        "spreading_factor": c_int(policy["spreading_factor"], "uint32_t"),
     }
 
 

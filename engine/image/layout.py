@@ -190,7 +190,7 @@ class SectionType:
 SECTION_TYPES: tuple[SectionType, ...] = (
     SectionType(1, "META", False, True, "who and what the image is for", (
         Tag(1, "SITE", "UTF8: site id"),
-        Tag(2, "SPEC_HASH", "UTF8: hash of the merged spec"),
+        Tag(2, "SPEC_HASH", "UTF8: hash of the merged spec's image part and the files it references"),
         Tag(3, "TOOL_VERSION", "UTF8: nmspec version that wrote the image"),
         Tag(4, "MODEL_NAME", "UTF8: model name"),
         Tag(5, "LABEL", "UTF8, repeated: class labels in order"),

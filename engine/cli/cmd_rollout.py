@@ -1,0 +1,134 @@
+"""nmspec rollout plan|status ROLLOUT: the waves of a rollout file, and per wave which gates
+pass and whether the rollout proceeds, holds or rolls back.
+
+Exit codes of `status` (for CI): 0 proceed (start the next wave, or every wave is done),
+4 hold (a gate does not pass yet), 5 roll back (a site reported a rollback), 1 invalid
+rollout file or observations, 2 usage."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from engine.cli.common import EXIT_OK, emit_diagnostics
+from engine.diagnostics import Diagnostic, StageError
+
+EXIT_HOLD, EXIT_ROLL_BACK = 4, 5
+
+
+def register(subparsers):
+    parser = subparsers.add_parser("rollout", help="waves of a rollout and whether the next may start",
+                                   description="Cohorts and waves declared in a rollout file beside the specs.")
+    sub = parser.add_subparsers(dest="rollout_command", metavar="SUBCOMMAND")
+    sub.required = True
+    plan = sub.add_parser("plan", help="print the waves and the sites in each",
+                          description="Assign every site the rollout covers to its wave.")
+    plan.add_argument("rollout", metavar="ROLLOUT", help="rollout file (kind: Rollout)")
+    plan.add_argument("--output", "-o", choices=("text", "json"), default="text")
+    plan.set_defaults(func=run_plan)
+    status = sub.add_parser(
+        "status", help="per wave, which gates pass; proceed, hold or roll back",
+        description="Evaluate the gates over what each site reported. Exit 0: proceed (start the next wave, or "
+                    "all done); 4: hold; 5: roll back; 1: invalid input; 2: usage.")
+    status.add_argument("rollout", metavar="ROLLOUT", help="rollout file (kind: Rollout)")
+    status.add_argument("--observations", metavar="FILE", required=True,
+                        help="per-site observations (JSON; docs/field-updates.md)")
+    status.add_argument("--output", "-o", choices=("text", "json"), default="text")
+    status.set_defaults(func=run_status)
+    return parser
+
+
+def _labels(folder: Path) -> dict[str, dict[str, str]]:
+    from engine.fleet import site_specs
+    from engine.spec.document import load_spec
+
+    specs, problems = site_specs([str(folder)])
+    if problems:
+        raise StageError(problems)
+    out: dict[str, dict[str, str]] = {}
+    for spec in specs:
+        doc, diagnostics = load_spec(spec)
+        if doc is None:
+            raise StageError(diagnostics)
+        meta = doc.data.get("metadata") or {}
+        if isinstance(meta.get("site"), str):
+            out[meta["site"]] = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
+    return out
+
+
+def load_plan(path: str):
+    from engine.rollout.model import load_rollout
+    from engine.rollout.select import plan_rollout, site_infos
+
+    rollout = load_rollout(path)
+    folder = rollout.sites_folder or Path(path).parent
+    if not folder.is_dir():
+        raise StageError([Diagnostic("error", "NM932", f"sites: no such folder {folder}", file=path)])
+    plan = plan_rollout(rollout, site_infos(_labels(folder)))
+    problems = [Diagnostic("error", "NM932", f"wave {wave}: no site is named {site}", file=path,
+                           hint="names are metadata.site of the specs under sites")
+                for wave, site in plan.unknown]
+    if problems:
+        raise StageError(problems)
+    return plan
+
+
+def _plan_document(plan) -> dict:
+    return {"rollout": plan.rollout.name,
+            "waves": [{"name": w.wave.name, "soak_s": w.wave.soak_s, "sites": list(w.sites)} for w in plan.waves],
+            "unassigned": list(plan.unassigned)}
+
+
+def run_plan(args) -> int:
+    try:
+        plan = load_plan(args.rollout)
+    except StageError as exc:
+        return emit_diagnostics(list(exc.diagnostics), "text")
+    if args.output == "json":
+        sys.stdout.write(json.dumps(_plan_document(plan), indent=2, sort_keys=True) + "\n")
+        return EXIT_OK
+    lines = [f"rollout {plan.rollout.name}: {sum(len(w.sites) for w in plan.waves)} sites in {len(plan.waves)} waves"]
+    for i, w in enumerate(plan.waves, start=1):
+        lines.append(f"wave {i} {w.wave.name}: {len(w.sites)} sites, soak {w.wave.soak_s / 3600:g} h")
+        lines += [f"  {site}" for site in w.sites]
+    if plan.unassigned:
+        lines.append(f"in no wave: {len(plan.unassigned)} sites")
+        lines += [f"  {site}" for site in plan.unassigned]
+    sys.stdout.write("\n".join(lines) + "\n")
+    return EXIT_OK
+
+
+def status_document(status) -> dict:
+    return {"decision": status.decision, "reason": status.reason,
+            "waves": [{"wave": w.wave, "sites": w.sites, "decision": w.decision, "reason": w.reason,
+                       "gates": [{"gate": g.gate, "passed": g.passed,
+                                  "failing": [{"site": s, "seen": d} for s, d in g.failing]} for g in w.gates]}
+                      for w in status.waves]}
+
+
+def run_status(args) -> int:
+    from engine.rollout.gates import HOLD, ROLL_BACK, evaluate
+    from engine.rollout.observations import load_observations
+
+    try:
+        plan = load_plan(args.rollout)
+        observations, now = load_observations(args.observations)
+    except StageError as exc:
+        return emit_diagnostics(list(exc.diagnostics), "text")
+    status = evaluate(plan, observations, now)
+    if args.output == "json":
+        sys.stdout.write(json.dumps(status_document(status), indent=2, sort_keys=True) + "\n")
+    else:
+        lines = []
+        for i, w in enumerate(status.waves, start=1):
+            lines.append(f"wave {i} {w.wave} ({w.sites} sites): {w.decision}")
+            for g in w.gates:
+                lines.append(f"  {'pass' if g.passed else 'FAIL'}  {g.gate}"
+                             + (f"  {'; '.join((s + ': ' if s else '') + d for s, d in g.failing[:5])}"
+                                if g.failing else ""))
+            if w.decision not in ("done",):
+                lines.append(f"  {w.reason}")
+        lines.append(f"{status.decision}: {status.reason}")
+        sys.stdout.write("\n".join(lines) + "\n")
+    return {HOLD: EXIT_HOLD, ROLL_BACK: EXIT_ROLL_BACK}.get(status.decision, EXIT_OK)
