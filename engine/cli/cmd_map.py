@@ -15,9 +15,10 @@ def register(subparsers):
                                                "routing tables, and print the core map.")
     parser.add_argument("spec", metavar="SPEC")
     parser.add_argument("--format", choices=("text", "json"), default="text")
-    parser.add_argument("--strategy", choices=("auto", "layer", "spatial", "graph"), default="auto",
+    parser.add_argument("--strategy", choices=("auto", "layer", "spatial", "graph", "similar"), default="auto",
                         help="partition order: layer order (sequential fill), spatial tiles, graph order (reverse "
-                             "Cuthill-McKee), or the best of them")
+                             "Cuthill-McKee), similarity order (the same over synapses between neurons with "
+                             "similar neighbourhoods), or the best of them")
     add_catalog_option(parser)
     parser.set_defaults(func=run)
     return parser

@@ -25,7 +25,7 @@ import numpy as np
 from engine.mapping import partition as part
 from engine.mapping.netview import Group, NetView, net_view
 from engine.mapping.place import place
-from engine.mapping.route import LINK_BITS, build_routing, remote_traffic, route_groups
+from engine.mapping.route import LINK_BITS, build_routing, route_groups
 from engine.mapping.target import CoreSpec
 from engine.netlist import (
     LINK_EAST,
@@ -38,7 +38,7 @@ from engine.netlist import (
     frozen_array,
 )
 
-STRATEGIES = ("auto", "layer", "spatial", "graph")
+STRATEGIES = ("auto", "layer", "spatial", "graph", "similar")
 _LINK_NAMES = {LINK_EAST: "east", LINK_NORTH: "north", LINK_WEST: "west", LINK_SOUTH: "south"}
 _STEP = {LINK_EAST: (1, 0), LINK_WEST: (-1, 0), LINK_NORTH: (0, 1), LINK_SOUTH: (0, -1)}
 
@@ -132,9 +132,10 @@ def map_groups(groups, core: CoreSpec, *, swaps: bool = True, strategy: str = "a
     part.check_chip_size(view, core)
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}")
-    makers = {"layer": part.layer_order, "spatial": part.spatial_order, "graph": part.graph_order}
+    makers = {"layer": part.layer_order, "spatial": part.spatial_order, "graph": part.graph_order,
+              "similar": part.similarity_order}
     orders = {"layer": part.layer_order(view)}
-    for name in ("spatial", "graph"):
+    for name in ("spatial", "graph", "similar"):
         if strategy in ("auto", name):
             order = makers[name](view)
             if order is not None:
@@ -144,16 +145,15 @@ def map_groups(groups, core: CoreSpec, *, swaps: bool = True, strategy: str = "a
     best = None
     for name, order in orders.items():
         cores = part.pack(view, core, order)
-        groups = route_groups(view, cores)
-        score = (int(cores.max(initial=0)) + 1, round(remote_traffic(groups), 6))
+        score = (int(cores.max(initial=0)) + 1, round(part.multicast_traffic(view, cores), 6))
         if best is None or score < best[0]:
-            best = (score, name, cores, groups)
-    score, name, cores, groups = best
+            best = (score, name, cores)
+    score, name, cores = best
     if view.n <= part.REFINE_MAX_NEURONS and strategy == "auto":
         refined = part.refine(view, core, cores)
-        refined_groups = route_groups(view, refined)
-        if (int(refined.max(initial=0)) + 1, round(remote_traffic(refined_groups), 6)) < score:
-            name, cores, groups = f"{name}+swaps", refined, refined_groups
+        if (int(refined.max(initial=0)) + 1, round(part.multicast_traffic(view, refined), 6)) < score:
+            name, cores = f"{name}+swaps", refined
+    groups = route_groups(view, cores)
     part.check_packing(view, core, cores)
     return map_partition(view, core, cores, swaps=swaps, strategy=name, groups=groups)
 

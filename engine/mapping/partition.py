@@ -148,6 +148,57 @@ def graph_order(view: NetView) -> np.ndarray | None:
     return np.asarray(reverse_cuthill_mckee(graph, symmetric_mode=True), dtype=np.int64)
 
 
+MINHASHES = 8  # signatures per neuron: Jaccard similarity of two neighbourhoods to 1/8
+
+
+def similarity_order(view: NetView) -> np.ndarray | None:
+    """Reverse Cuthill-McKee over the synapses whose two ends share most of their
+    neighbours (min-hash estimate of the Jaccard similarity of their neighbourhoods, at
+    least one half). A few random long-range synapses (a rewired ring, a small-world
+    graph) make a breadth-first order of the whole graph jump across it within a few
+    levels; without them the order follows the local structure the ids hide, which is
+    what keeps a core's distinct sources (input axons) few. None when no synapse is
+    local in that sense."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import reverse_cuthill_mckee
+
+    n = view.n
+    placed = (view.src < n) & (view.src != view.dst)
+    if not placed.any():
+        return None
+    a, b = view.src[placed], view.dst[placed]
+    # neighbourhood = sources and targets, the neuron itself included
+    rows = np.concatenate([a, b, np.arange(n)])
+    cols = np.concatenate([b, a, np.arange(n)])
+    order = np.argsort(rows, kind="stable")
+    rows, cols = rows[order], cols[order]
+    starts = np.searchsorted(rows, np.arange(n))
+    ids = cols.astype(np.uint64)
+    signatures = np.empty((MINHASHES, n), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for k in range(MINHASHES):
+            h = (ids + np.uint64(k + 1)) * np.uint64(0x9E3779B97F4A7C15)
+            h ^= h >> np.uint64(29)
+            h *= np.uint64(0xBF58476D1CE4E5B9)
+            h ^= h >> np.uint64(32)
+            signatures[k] = np.minimum.reduceat(h, starts)
+    one_way = a < b
+    u, v = a[one_way], b[one_way]
+    other = b > a
+    u = np.concatenate([u, b[~one_way & other]])
+    v = np.concatenate([v, a[~one_way & other]])
+    matches = np.zeros(u.size, dtype=np.int64)
+    for k in range(MINHASHES):
+        matches += signatures[k, u] == signatures[k, v]
+    keep = 2 * matches >= MINHASHES
+    if not keep.any():
+        return None
+    u, v = u[keep], v[keep]
+    ones = np.ones(2 * u.size, dtype=np.int8)
+    graph = coo_matrix((ones, (np.concatenate([u, v]), np.concatenate([v, u]))), shape=(n, n)).tocsr()
+    return np.asarray(reverse_cuthill_mckee(graph, symmetric_mode=True), dtype=np.int64)
+
+
 def _spatial_shape(group) -> tuple[int, tuple[int, ...]]:
     """(channels, spatial dims) from a channel-first shape; (1, (size,)) when unknown."""
     shape = tuple(int(s) for s in group.shape)
@@ -182,20 +233,20 @@ def fill(view: NetView, core: CoreSpec, order: np.ndarray, outputs: np.ndarray |
     numbered in fill order, so consecutive cores hold neighbouring neurons. `outputs`,
     when given, is each neuron's expected output axons (destination cores), filled
     against the core's output axons like synapses against its memory."""
-    n = view.n
-    if n == 0:
+    n = int(order.size)  # the order may cover some neurons only; the others keep core -1
+    if view.n == 0:
         return np.zeros(0, dtype=np.int64)
     cum_syn = np.concatenate([[0], np.cumsum(view.synapses[order])])
     cum_load = np.concatenate([[0.0], np.cumsum(view.load[order])])
     cum_out = None if outputs is None else np.concatenate([[0], np.cumsum(outputs[order])])
-    rank = np.empty(n, dtype=np.int64)
+    rank = np.full(view.n, n, dtype=np.int64)
     rank[order] = np.arange(n)
     # incoming pairs grouped by their destination's rank: sources of order[s:e] are one slice
     degree = np.diff(view.in_ptr)
     by_rank = np.argsort(rank[view.dst], kind="stable")
     sources = view.src[by_rank]
     ptr = np.concatenate([[0], np.cumsum(degree[order])])
-    cores = np.empty(n, dtype=np.int64)
+    cores = np.full(view.n, -1, dtype=np.int64)
     budget = core.cycle_budget * (1 + _RELATIVE_SLACK)
     start, current = 0, 0
     while start < n:
@@ -236,6 +287,20 @@ def core_inputs(view: NetView, cores: np.ndarray, n_cores: int) -> np.ndarray:
     return np.bincount(pair // total, minlength=n_cores)
 
 
+def multicast_traffic(view: NetView, cores: np.ndarray) -> float:
+    """Spikes per second delivered to remote cores when each neuron's spike goes to exactly
+    the cores its targets are on (rate-weighted connectivity minus one): what a partition
+    decides, before placement turns it into hops and the route groups share trees."""
+    placed = view.src < view.n
+    if not placed.any():
+        return 0.0
+    n_cores = int(cores.max(initial=0)) + 1
+    pair = unique(view.src[placed] * n_cores + cores[view.dst[placed]])
+    sender, dest = pair // n_cores, pair % n_cores
+    remote = dest != cores[sender]
+    return float(view.rate[sender[remote]].sum())
+
+
 def neuron_outputs(view: NetView, cores: np.ndarray) -> np.ndarray:
     """Destination cores of each placed neuron under a partition."""
     n_cores = int(cores.max(initial=0)) + 1
@@ -244,14 +309,24 @@ def neuron_outputs(view: NetView, cores: np.ndarray) -> np.ndarray:
     return np.bincount(pair // n_cores, minlength=view.n)
 
 
+OUTPUT_REFILLS = 6
+
+
 def pack(view: NetView, core: CoreSpec, order: np.ndarray) -> np.ndarray:
     """Fill along `order` under every limit. Output axons depend on where the targets
-    land, so when the first fill breaks them the fill is redone with each neuron's
-    destination count under it, and any core still over is split."""
+    land, so while a fill breaks them it is redone with each neuron's largest
+    destination count seen so far under it, and any core still over is split."""
     cores = fill(view, core, order)
-    n_cores = int(cores.max(initial=0)) + 1
-    if (core_outputs(view, cores, n_cores) > core.output_axons).any():
-        cores = fill(view, core, order, neuron_outputs(view, cores))
+    outputs = None
+    for _ in range(OUTPUT_REFILLS):
+        n_cores = int(cores.max(initial=0)) + 1
+        if not (core_outputs(view, cores, n_cores) > core.output_axons).any():
+            break
+        # a refill moves targets, which moves the counts; the running maximum of each
+        # neuron's destinations converges in a few rounds where the latest alone oscillates
+        latest = neuron_outputs(view, cores)
+        outputs = latest if outputs is None else np.maximum(outputs, latest)
+        cores = fill(view, core, order, outputs)
     return repair_output_axons(view, core, cores)
 
 

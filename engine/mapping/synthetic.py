@@ -108,3 +108,27 @@ FAMILIES = {
     "small-world-shuffled": lambda n, **k: small_world(n, shuffled=True, **k),
     "dense": feedforward_dense,
 }
+
+
+def dense_layers(neurons: int, width: int = 1024, fan_in: int = 256, rate: float = 10.0, seed: int = 0) -> list[Group]:
+    """A deep stack of `width`-neuron layers, each neuron reading `fan_in` distinct random
+    neurons of the layer before (a quarter of it at the defaults)."""
+    rng = np.random.default_rng(seed)
+    layers = max(2, neurons // width)
+    edges = {}
+    for layer in range(layers - 1):
+        # distinct sources per neuron: the first fan_in of a random permutation of the layer
+        src = np.argsort(rng.random((width, width), dtype=np.float32), axis=1)[:, :fan_in].ravel()
+        edges[(layer, layer + 1)] = (src, np.repeat(np.arange(width), fan_in))
+    return _groups([width] * layers, edges, [rate] * layers)
+
+
+# Families with the fan-in of typical SNN layers (100-400 synapses per neuron), which the
+# benchmark core's 4,096 input axons make axon-limited where the graph has no locality.
+REALISTIC = {
+    "conv2d": lambda n, **k: layered_conv2d(n, channels=16, **k),  # 3 x 3 x 16 kernels: fan-in 144
+    "dense": dense_layers,  # fan-in 256
+    "recurrent": lambda n, **k: random_recurrent(n, fan=100, **k),  # fan-in 100 on average
+    "small-world": lambda n, **k: small_world(n, fan=200, **k),
+    "small-world-shuffled": lambda n, **k: small_world(n, fan=200, shuffled=True, **k),
+}
