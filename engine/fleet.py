@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from engine import __version__
+from engine import __version__, memo
 from engine.diagnostics import Diagnostic, StageError
 
 if TYPE_CHECKING:
@@ -359,6 +359,7 @@ class SiteOutcome:
     key: str | None
     read: tuple[str, ...]  # every file the build depended on
     agreement: float | None = None
+    stages: tuple[tuple[str, int, int], ...] = ()  # per stage: results this build computed, and reused (engine.memo)
 
 
 def _agreement(files: Mapping[str, bytes]) -> float | None:
@@ -390,6 +391,22 @@ def _catalog_for(job: BuildJob) -> tuple[Catalog | None, list[Diagnostic]]:
     return _CATALOGS[memo], []
 
 
+def _stage_delta(before: Mapping[str, tuple[int, int]]) -> tuple[tuple[str, int, int], ...]:
+    after = memo.stats()
+    out = []
+    for stage, (computed, served) in after.items():
+        was = before.get(stage, (0, 0))
+        if (computed, served) != was:
+            out.append((stage, computed - was[0], served - was[1]))
+    return tuple(out)
+
+
+def stage_totals(outcomes: Iterable[SiteOutcome]) -> tuple[int, int]:
+    """Stage results the builds computed and reused, over all sites."""
+    computed = sum(c for o in outcomes for _, c, _ in o.stages)
+    return computed, sum(r for o in outcomes for _, _, r in o.stages)
+
+
 def build_one(job: BuildJob) -> SiteOutcome:
     from engine.pipeline import (
         BuildOptions,
@@ -401,11 +418,14 @@ def build_one(job: BuildJob) -> SiteOutcome:
     )
 
     started = time.perf_counter()
+    # stage results shared with the other sites of this process, and on disk between builds
+    memo.use_folder(Path(job.cache_root) / "stages" / tool_digest()[:16] if job.cache_root else None)
+    stages_before = memo.stats()
 
     def outcome(site: str | None, status: str, files: Mapping[str, bytes] | None, diagnostics: Iterable[Diagnostic],
                 key: str | None = None, read: tuple[str, ...] = ()) -> SiteOutcome:
         return SiteOutcome(job.spec, site, status, files, tuple(diagnostics), time.perf_counter() - started, key,
-                           read, _agreement(files) if files else None)
+                           read, _agreement(files) if files else None, _stage_delta(stages_before))
 
     catalog, problems = _catalog_for(job)
     if catalog is None:
@@ -445,6 +465,7 @@ def build_one(job: BuildJob) -> SiteOutcome:
 
 def run_local(jobs: int, work: list[BuildJob], on_done: Callable[[SiteOutcome], None]) -> list[SiteOutcome]:
     if jobs <= 1 or len(work) <= 1:
+        memo.clear()  # in this process too, a build shares what it computes and what the cache holds, nothing older
         out = []
         for job in work:
             outcome = build_one(job)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
+from engine import memo
 from engine.catalog import Catalog, Part
 from engine.diagnostics import Diagnostic, StageError, has_errors
 from engine.spec import SpecDocument, repository_catalog, validate_spec
@@ -135,7 +136,7 @@ def sanity_bounds(deployment: Deployment, window: float) -> SanityBounds:
         share = [1_000_000] + [0] * (len(labels) - 1)
         return SanityBounds(tuple(share), tuple([100_000] * len(labels)), 0, 0, int(max(window, 1) * 10))
     float_model = deployment.float_model
-    out = simulate(float_model, spikes)
+    out = memo.call("float.simulate", (float_model, spikes), lambda: simulate(float_model, spikes))
     classes = classify(out[float_model.output].sum(axis=1))
     share = [round(1_000_000 * float(np.mean(classes == c))) for c in range(len(labels))]
     total_neurons = sum(p.size for p in float_model.populations)

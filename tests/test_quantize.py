@@ -204,7 +204,9 @@ def test_fewer_weight_bits():
     assert result.network.projections[0].weights.to_dense().tolist() == [[7, 0], [-4, 0], [2, 0]]
     with pytest.raises(QuantizeError) as info:
         quantize(two_layer(W_HIDDEN, W_OUT), "xylo", weight_bits=1)
-    assert diagnostics(info) == [("NM315", "1-bit weights: nmspec quantizes to signed weights of at least 2 bits")]
+    assert diagnostics(info) == [("NM315", ("1-bit weights: nmspec quantizes to signed weights of at least 2 bits. A binary "
+                                            "crossbar whose axon types index per-neuron weights (TrueNorth) is not supported: "
+                                            "nmspec does not assign axon types"))]
 
 
 # --- Loihi ---

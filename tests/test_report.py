@@ -344,3 +344,16 @@ def test_raster_shows_the_first_window_the_kernel_classifies_as_its_class(bundle
         assert [name for name, _, _ in panel.rows] == ["input channel", "hidden neuron", "output"]
         assert panel.rows[-1][2] == tuple(classes)
         np.testing.assert_array_equal(panel.rows[0][1], resolved.chain.run(samples[first]))
+
+
+def test_a_stand_in_target_says_so_above_every_figure():
+    stand_in = {**REPORT, "chip": "akd1000", "family": "lif",
+                "fidelity": {"level": "stand-in", "basis": "run on nmspec's generic LIF arithmetic"},
+                "verification": {**REPORT["verification"], "fidelity": "stand-in",
+                                 "verdict": "verification passed on stand-in arithmetic: not a verification of the akd1000"}}
+    page = parse(render_report(inputs(report=stand_in)))
+    assert ("Target fidelity: stand-in. run on nmspec's generic LIF arithmetic. Every figure below is of nmspec's "
+            "stand-in arithmetic, not of the akd1000.") in page.words
+    assert "verdict verification passed on stand-in arithmetic: not a verification of the akd1000" in page.words
+    verified = parse(render_report(inputs(report={**REPORT, "fidelity": {"level": "vendor-verified", "basis": "x"}})))
+    assert "Target fidelity" not in verified.words

@@ -25,6 +25,7 @@ from engine.fleet import (
     run_dask,
     run_local,
     site_specs,
+    stage_totals,
 )
 from engine.fs import differences, write_atomically
 from engine.pipeline import find_root
@@ -172,7 +173,7 @@ def run(args) -> int:
         cache.save_index(index)
     status = emit_diagnostics(diagnostics, args.output)
     if args.output == "text" and not args.quiet:
-        sys.stdout.write(summary_table(rows, out_root, args.check))
+        sys.stdout.write(summary_table(rows, out_root, args.check, stage_totals(outcomes)))
     if any(o.status == "failed" for o in outcomes):
         return EXIT_INVALID
     if args.check and changed:
@@ -259,9 +260,10 @@ def _duplicate_sites(outcomes):
             for site, specs in sorted(by_site.items()) if len(specs) > 1]
 
 
-def summary_table(rows, out_root: Path, check: bool) -> str:
+def summary_table(rows, out_root: Path, check: bool, stages: tuple[int, int] = (0, 0)) -> str:
     """One line per site (site, what happened to its bundle, cache, build time, agreement
-    of the kernel with the float model), then the totals."""
+    of the kernel with the float model), then the totals, and how many stage results (chain,
+    quantization, verification...) the builds computed and how many they shared."""
     width = max([len("site")] + [len(r[0]) for r in rows])
     lines = [f"{'site'.ljust(width)}  {'status'.ljust(10)}  cache  {'time'.rjust(6)}  agreement"]
     for site, status, cache, seconds, agreement in rows:
@@ -273,6 +275,7 @@ def summary_table(rows, out_root: Path, check: bool) -> str:
     hits = sum(1 for r in rows if r[2] == "hit")
     done = ", ".join(f"{counts[s]} {s}" for s in ("written", "up to date", "differs", "failed") if s in counts)
     where = "checked against" if check else "under"
+    shared = f"; stage results: {stages[0]} computed, {stages[1]} shared" if sum(stages) else ""
     lines.append(f"{len(rows)} site{'s' if len(rows) != 1 else ''} {where} {out_root}/: {done}; "
-                 f"{hits} from the cache")
+                 f"{hits} from the cache{shared}")
     return "\n".join(lines) + "\n"

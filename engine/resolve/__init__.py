@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
+from engine import memo
 from engine.catalog import Catalog, MissingFigure, Part
 from engine.diagnostics import Diagnostic, StageError, has_errors
 from engine.resolve.alerts import window_s as window_seconds
@@ -96,7 +97,7 @@ def _activity(spec: SiteSpec, chain: Chain, float_model: FloatNet,
     ops = 0.0
     input_rate = 0.0
     if nominal_spikes is not None and len(nominal_spikes):
-        out = simulate(float_model, nominal_spikes)
+        out = memo.call("float.simulate", (float_model, nominal_spikes), lambda: simulate(float_model, nominal_spikes))
         windows, frames = nominal_spikes.shape[:2]
         seconds = windows * frames * chain.dt
         for pop in float_model.populations:
@@ -150,6 +151,15 @@ def _binary_spike_problems(doc: SpecDocument, chip: Part, spikes: np.ndarray | N
                    hint="raise the encoder's threshold until no channel emits more than one event per step, or target loihi2")]
 
 
+def _file_content(path: Path) -> bytes | str:
+    """What keys a stage that reads `path`: its bytes, or (unreadable) its name, so that the
+    stage itself reports the problem."""
+    try:
+        return path.read_bytes()
+    except OSError:
+        return str(path)
+
+
 def resolve_partial(doc: SpecDocument, catalog: Catalog) -> Deployment:
     """As resolve, but fit, power and safety problems are kept in `problems` instead of raised."""
     return resolve(doc, catalog, strict=False)
@@ -175,7 +185,8 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
         raise StageError([doc.at(f"/preprocessing/{index}", "NM320", f"preprocessing[{index}]: {exc.message}")]) from None
     model_path = doc.resolve_path("/model/source", spec.model.source)
     try:
-        float_model = read_nir(model_path, dt=spec.model.dt, convention=spec.model.convention)
+        float_model = memo.call("nir", (_file_content(model_path), spec.model.dt, spec.model.convention),
+                                lambda: read_nir(model_path, dt=spec.model.dt, convention=spec.model.convention))
     except ImportError_ as exc:
         raise StageError([doc.at("/model/source", d.code, f"model.source: {d.message}") for d in exc.diagnostics]) from None
     if float_model.n_inputs != chain.n_channels:
@@ -200,15 +211,17 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
     nominal = stimulus_spikes = None
     if stimuli is not None:
         # every window once: calibration takes the nominal ones, verification all of them
-        stimulus_spikes = chain.run(stimuli.samples)
+        stimulus_spikes = memo.call("chain", (chain, stimuli.samples), lambda: chain.run(stimuli.samples))
         nominal = stimulus_spikes[stimuli.labels == 0] if np.any(stimuli.labels == 0) else stimulus_spikes
     chip = catalog.part("chips", spec.target.chip)
     overrides = spec.part_overrides()
     weight_bits = overrides["chips"].get("weight_bits", chip.figure("weight_bits").value or 8)
     try:
-        quantized = quantize(float_model, chip.attribute("family"), stimuli=nominal,
-                             headroom=spec.model.quantization.headroom,
-                             granularity=spec.model.quantization.granularity, weight_bits=int(weight_bits))
+        q = spec.model.quantization
+        family = chip.attribute("family")
+        quantized = memo.call("quantize", (float_model, family, nominal, q.headroom, q.granularity, int(weight_bits)),
+                              lambda: quantize(float_model, family, stimuli=nominal, headroom=q.headroom,
+                                               granularity=q.granularity, weight_bits=int(weight_bits)))
     except QuantizeError as exc:
         # a network silent on the calibration stimuli is about the stimuli as much as the model
         raise StageError([doc.at("/verify/stimuli", d.code, f"verify.stimuli: {d.message}", hint=d.hint)

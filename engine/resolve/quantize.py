@@ -216,8 +216,10 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
     when the quantized network stays silent on the calibration stimuli."""
     problems: list[str] = []
     if weight_bits < 2:
+        binary = (" A binary crossbar whose axon types index per-neuron weights (TrueNorth) is not supported: nmspec "
+                  "does not assign axon types") if weight_bits == 1 else ""
         raise QuantizeError([Diagnostic("error", "NM315", f"{weight_bits}-bit weights: nmspec quantizes to signed weights "
-                                                          "of at least 2 bits")])
+                                                          f"of at least 2 bits.{binary}")])
     for pop in net.populations:
         if pop.threshold is None:
             problems.append(f"population '{pop.name}' ({pop.kind}) does not spike; {family} targets need spiking neurons "

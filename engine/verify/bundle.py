@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from engine import memo
 from engine.diagnostics import Diagnostic
 from engine.image import read_image
 from engine.verify.agreement import Agreement, CycleSummary, check_agreement
@@ -136,8 +137,11 @@ def verify_bundle(doc: SpecDocument, image: bytes, deployment: Deployment, *,
     if stimuli is None:
         return Verification(None, minimum, len(image), (Diagnostic("warning", "NM801", "verify.stimuli: none given; only the image round trip was checked"),), chip=contents.target.chip, fidelity=fidelity)
     model = cycle_model(chip, spec.part_overrides()["chips"]) if chip is not None else None
-    agreement = check_agreement(contents.network, deployment.float_model, deployment.chain, stimuli, cycle_model=model,
-                                spikes=deployment.stimulus_spikes)
+    # every site whose image holds this network, on these stimuli and this chip, shares the result
+    agreement = memo.call("verify.agreement", (contents.network, deployment.float_model, deployment.chain, stimuli,
+                                               model, deployment.stimulus_spikes),
+                          lambda: check_agreement(contents.network, deployment.float_model, deployment.chain, stimuli,
+                                                  cycle_model=model, spikes=deployment.stimulus_spikes))
     problems = []
     if agreement.agreement < minimum:
         problems.append(doc.at("/verify/min_agreement", "NM802",
