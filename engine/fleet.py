@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from engine import __version__
+from engine import __version__, memo
 from engine.diagnostics import Diagnostic, StageError
 from engine.spec.yamlread import read_file
 
@@ -217,6 +217,7 @@ class QuickHit:
     site: str
     agreement: float | None
     diagnostics: tuple[Diagnostic, ...]
+    accuracy: float | None = None  # the kernel's accuracy on the labelled stimuli
 
 
 @attrs.frozen
@@ -258,7 +259,7 @@ class Cache:
         except OSError:
             return None
         return QuickHit(entry["key"], entry["site"], entry["agreement"],
-                        tuple(_diagnostic_from(d) for d in entry["diagnostics"]))
+                        tuple(_diagnostic_from(d) for d in entry["diagnostics"]), entry.get("accuracy"))
 
     def record(self, index: dict[str, Any], outcome: SiteOutcome, context: str, started_ns: int) -> bool:
         """Remember a validated site's key and the fingerprints of the files it read, unless
@@ -272,7 +273,7 @@ class Cache:
             return before is not None
         index["specs"][name] = {
             "context": context, "key": outcome.key, "site": outcome.site, "files": files,
-            "agreement": outcome.agreement, "diagnostics": [_diagnostic_record(d) for d in outcome.diagnostics],
+            "agreement": outcome.agreement, "accuracy": outcome.accuracy, "diagnostics": [_diagnostic_record(d) for d in outcome.diagnostics],
             "cwd": os.getcwd() if outcome.diagnostics else None,
         }
         return bool(index["specs"][name] != before)
@@ -364,11 +365,16 @@ class SiteOutcome:
     key: str | None
     read: tuple[str, ...]  # every file the build depended on
     agreement: float | None = None
+    accuracy: float | None = None  # the kernel's accuracy on the labelled stimuli
+    stages: tuple[tuple[str, int, int], ...] = ()  # per stage: results this build computed, and reused (engine.memo)
 
 
-def _agreement(files: Mapping[str, bytes]) -> float | None:
-    report = json.loads(files["report.json"])
-    return (report.get("verification") or {}).get("agreement")
+def _verification(files: Mapping[str, bytes] | None) -> tuple[float | None, float | None]:
+    """(agreement, kernel accuracy) from a bundle's report."""
+    if not files:
+        return None, None
+    verification = json.loads(files["report.json"]).get("verification") or {}
+    return verification.get("agreement"), verification.get("kernel_accuracy")
 
 
 # Worker processes build many sites from a few repositories: load each catalog once.
@@ -396,16 +402,35 @@ def _catalog_for(job: BuildJob) -> tuple[Catalog | None, list[Diagnostic]]:
     return _CATALOGS[memo], []
 
 
+def _stage_delta(before: Mapping[str, tuple[int, int]]) -> tuple[tuple[str, int, int], ...]:
+    after = memo.stats()
+    out = []
+    for stage, (computed, served) in after.items():
+        was = before.get(stage, (0, 0))
+        if (computed, served) != was:
+            out.append((stage, computed - was[0], served - was[1]))
+    return tuple(out)
+
+
+def stage_totals(outcomes: Iterable[SiteOutcome]) -> tuple[int, int]:
+    """Stage results the builds computed and reused, over all sites."""
+    computed = sum(c for o in outcomes for _, c, _ in o.stages)
+    return computed, sum(r for o in outcomes for _, _, r in o.stages)
+
+
 def build_one(job: BuildJob) -> SiteOutcome:
     from engine.pipeline import BuildOptions, build_site, referenced_files, spec_hash
     from engine.spec import site_model, validate_spec
 
     started = time.perf_counter()
+    # stage results shared with the other sites of this process, and on disk between builds
+    memo.use_folder(Path(job.cache_root) / "stages" / tool_digest()[:16] if job.cache_root else None)
+    stages_before = memo.stats()
 
     def outcome(site: str | None, status: str, files: Mapping[str, bytes] | None, diagnostics: Iterable[Diagnostic],
                 key: str | None = None, read: tuple[str, ...] = ()) -> SiteOutcome:
         return SiteOutcome(job.spec, site, status, files, tuple(diagnostics), time.perf_counter() - started, key,
-                           read, _agreement(files) if files else None)
+                           read, *_verification(files), _stage_delta(stages_before))
 
     catalog, problems = _catalog_for(job)
     if catalog is None:
@@ -445,6 +470,7 @@ def build_one(job: BuildJob) -> SiteOutcome:
 
 def run_local(jobs: int, work: list[BuildJob], on_done: Callable[[SiteOutcome], None]) -> list[SiteOutcome]:
     if jobs <= 1 or len(work) <= 1:
+        memo.clear()  # in this process too, a build shares what it computes and what the cache holds, nothing older
         out = []
         for job in work:
             outcome = build_one(job)

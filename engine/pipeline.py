@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
+from engine import memo
 from engine.catalog import Catalog
 from engine.codegen.assemble import SanityBounds, bundle_files, image_contents
 from engine.diagnostics import Diagnostic, StageError, has_errors
@@ -120,7 +121,7 @@ def sanity_bounds(deployment: Deployment, window: float) -> SanityBounds:
         share = [1_000_000] + [0] * (len(labels) - 1)
         return SanityBounds(tuple(share), tuple([100_000] * len(labels)), 0, 0, int(max(window, 1) * 10))
     float_model = deployment.float_model
-    out = simulate(float_model, spikes)
+    out = memo.call("float.simulate", (float_model, spikes), lambda: simulate(float_model, spikes))
     classes = classify(out[float_model.output].sum(axis=1))
     share = [round(1_000_000 * float(np.mean(classes == c))) for c in range(len(labels))]
     total_neurons = sum(p.size for p in float_model.populations)
@@ -184,6 +185,16 @@ def _fidelity(catalog: Catalog, chip_id: str) -> dict[str, str]:
     return {"level": chip.fidelity, "basis": chip.fidelity_basis}
 
 
+def _on_chip(deployment: Deployment, model_population: str) -> str:
+    """The chip population a model population runs in (Xylo packs hidden layers into one)."""
+    from engine.resolve import model_populations
+
+    for chip_name, names in model_populations(deployment.float_model, deployment.network.family).items():
+        if model_population in names:
+            return chip_name
+    return model_population
+
+
 def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = BuildOptions()) -> BuildResult:
     doc, diagnostics = validate_spec(spec_path, catalog)
     _check(diagnostics)
@@ -211,7 +222,8 @@ def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = 
         "fidelity": _fidelity(catalog, spec.target.chip),
         "network": {"inputs": network.n_inputs, "neurons": network.n_neurons, "synapses": network.n_synapses,
                     "populations": {p.name: p.size for p in network.populations}},
-        "quantization": [attrs.asdict(layer) for layer in deployment.quantized.layers],
+        "quantization": [{**attrs.asdict(layer), "on_chip": _on_chip(deployment, layer.population)}
+                         for layer in deployment.quantized.layers],
         "notes": list(deployment.quantized.notes),
         "chain": {"channels": chain.n_channels, "dt_s": chain.dt, "samples_per_step": chain.samples_per_frame()},
         "sanity_bounds": attrs.asdict(bounds),

@@ -22,7 +22,7 @@ make_fleet = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(make_fleet)
 
 BUILD = ["build", "sites", "--out", "out", "--no-verify", "--jobs", "1"]
-HEADER = "site                    status      cache    time  agreement"
+HEADER = "site                    status      cache    time  agreement  accuracy"
 
 
 def summary(out: str) -> tuple[dict[str, tuple[str, str]], str]:
@@ -75,7 +75,10 @@ def misses(rows) -> set[str]:
 def test_first_build_writes_every_site_and_the_second_reads_only_the_index(repo, all_sites, monkeypatch):
     rows, totals = build(repo)
     assert rows == {site: ("written", "miss") for site in all_sites}
-    assert totals == "8 sites under out/: 8 written; 0 from the cache"
+    # two models, each read once (2 computed, 6 shared); every site's chain and quantization
+    # differ (8 + 8); its float model's outputs on the nominal stimuli are computed once and
+    # shared by the sanity bounds (8 computed, 8 shared)
+    assert totals == "8 sites under out/: 8 written; 0 from the cache; stage results: 26 computed, 14 shared"
     # nothing changed: no site is validated, hashed or read from the cache
     monkeypatch.setattr(fleet, "build_one", lambda job: pytest.fail(f"{job.spec} was rebuilt"))
     monkeypatch.setattr(fleet.Cache, "get", lambda self, key: pytest.fail("a cached bundle was read"))

@@ -1,6 +1,7 @@
 """nmspec rollout plan|status ROLLOUT: the waves of a rollout file, and per wave which gates
 pass and whether the rollout proceeds, holds or rolls back.
 
+Observations come from a JSON file or from the telemetry store (--db with --bundles).
 Exit codes of `status` (for CI): 0 proceed (start the next wave, or every wave is done),
 4 hold (a gate does not pass yet), 5 roll back (a site reported a rollback), 1 invalid
 rollout file or observations, 2 usage."""
@@ -11,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from engine.cli.common import EXIT_OK, emit_diagnostics
+from engine.cli.common import EXIT_OK, EXIT_USAGE, emit_diagnostics
 from engine.diagnostics import Diagnostic, StageError
 
 EXIT_HOLD, EXIT_ROLL_BACK = 4, 5
@@ -32,8 +33,13 @@ def register(subparsers):
         description="Evaluate the gates over what each site reported. Exit 0: proceed (start the next wave, or "
                     "all done); 4: hold; 5: roll back; 1: invalid input; 2: usage.")
     status.add_argument("rollout", metavar="ROLLOUT", help="rollout file (kind: Rollout)")
-    status.add_argument("--observations", metavar="FILE", required=True,
-                        help="per-site observations (JSON; docs/field-updates.md)")
+    source = status.add_mutually_exclusive_group(required=True)
+    source.add_argument("--observations", metavar="FILE", help="per-site observations (JSON; docs/field-updates.md)")
+    source.add_argument("--db", metavar="PATH|URL", help="the telemetry store `nmspec fleet ingest` fills")
+    status.add_argument("--bundles", metavar="DIR", help="with --db: the bundles of the release rolling out")
+    status.add_argument("--rev", metavar="REV", help="with --db: read --bundles as committed at this git revision")
+    status.add_argument("--now", metavar="TIME", help="with --db: judge at this RFC 3339 time (default: the newest "
+                                                       "uplink in the store)")
     status.add_argument("--output", "-o", choices=("text", "json"), default="text")
     status.set_defaults(func=run_status)
     return parser
@@ -107,13 +113,57 @@ def status_document(status) -> dict:
                       for w in status.waves]}
 
 
+def _from_store(args):
+    """(site -> observation, now in seconds) from the telemetry store."""
+    import subprocess
+    from datetime import datetime
+
+    from engine.rollout.from_telemetry import observations
+    from engine.telemetry.desired import DesiredError, desired_at_revision, desired_from_folder
+    from engine.telemetry.status import fleet_status
+    from engine.telemetry.store import Store, StoreError
+
+    try:
+        if args.rev:
+            top = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=False)
+            if top.returncode != 0:
+                raise DesiredError("--rev needs a git repository")
+            folder = (Path.cwd() / args.bundles).resolve().relative_to(Path(top.stdout.strip()).resolve())
+            desired = desired_at_revision(Path(top.stdout.strip()), args.rev, folder.as_posix())
+        else:
+            desired = desired_from_folder(Path(args.bundles))
+        with Store.open(args.db, create=False) as store:
+            uplinks = list(store.uplinks())
+    except (DesiredError, StoreError, ValueError) as exc:
+        raise StageError([Diagnostic("error", "NM941", str(exc))]) from None
+    if args.now:
+        try:
+            moment = datetime.fromisoformat(args.now)
+            if moment.tzinfo is None:
+                raise ValueError("no time zone")
+            now_ms = int(moment.timestamp() * 1000)
+        except ValueError:
+            raise StageError([Diagnostic("error", "NM941", f"--now {args.now}: not an RFC 3339 time",
+                                         hint="for example 2027-01-31T12:00:00Z")]) from None
+    else:
+        now_ms = max((u.received_ms for u in uplinks), default=0)
+    fleet = fleet_status(desired, uplinks, now_ms)
+    return observations(desired, uplinks, fleet), now_ms / 1000
+
+
 def run_status(args) -> int:
     from engine.rollout.gates import HOLD, ROLL_BACK, evaluate
     from engine.rollout.observations import load_observations
 
     try:
         plan = load_plan(args.rollout)
-        observations, now = load_observations(args.observations)
+        if args.observations:
+            observations, now = load_observations(args.observations)
+        else:
+            if not args.bundles:
+                sys.stderr.write("nmspec rollout status: --db needs --bundles (the release rolling out)\n")
+                return EXIT_USAGE
+            observations, now = _from_store(args)
     except StageError as exc:
         return emit_diagnostics(list(exc.diagnostics), "text")
     status = evaluate(plan, observations, now)

@@ -7,12 +7,14 @@ safety policy, and the placement graph.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
 
+from engine import memo
 from engine.catalog import Catalog, MissingFigure, Part
 from engine.diagnostics import Diagnostic, StageError, has_errors
 from engine.resolve.alerts import window_s as window_seconds
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
     from engine.resolve.power import Activity, PowerReport
     from engine.resolve.quantize import QuantizeResult
     from engine.resolve.safety import SafetyFinding
-    from engine.resolve.stimuli import Stimuli
+    from engine.resolve.stimuli import SensorSetting, Stimuli
 
 PART_POINTERS = {"chips": "/target/chip", "mcus": "/target/mcu", "sensors": "/sensor/part",
                  "radios": "/power/radio/part", "cells": "/power/battery/cell"}
@@ -68,10 +70,16 @@ class Deployment:
         if self.power is not None:
             p = self.power
             out["power"] = {
-                "consumers": [{"name": n, "part": part, "uA": round(ua, 4), "share": round(share, 4)} for n, part, ua, share in p.rows()],
+                "consumers": [{"name": n, "part": part, "uA": round(ua, 4), "uW": round(ua * p.voltage_v, 4),
+                               "share": round(share, 4)} for n, part, ua, share in p.rows()],
                 "details": {c.name: c.detail for c in p.consumers},
-                "total_uA": round((p.total_current_a + p.self_discharge_a) * 1e6, 4),
-                "total_uW": round(p.total_power_w * 1e6, 3),
+                # every current is drawn from the cell at its nominal voltage: uW = uA x V
+                "load_uA": round(p.total_current_a * 1e6, 4),
+                "load_uW": round(p.total_power_w * 1e6, 3),
+                "self_discharge_uA": round(p.self_discharge_a * 1e6, 4),
+                "total_uA": round(p.drain_current_a * 1e6, 4),
+                "total_uW": round(p.drain_current_a * p.voltage_v * 1e6, 3),
+                "budget_covers": BUDGET_COVERS,
                 "inference_uW": round(p.inference_power_w * 1e6, 3),
                 "budget_uW": None if p.budget_w is None else round(p.budget_w * 1e6, 3),
                 "voltage_V": p.voltage_v, "usable_Ah": round(p.capacity_ah, 4),
@@ -96,7 +104,7 @@ def _activity(spec: SiteSpec, chain: Chain, float_model: FloatNet,
     ops = 0.0
     input_rate = 0.0
     if nominal_spikes is not None and len(nominal_spikes):
-        out = simulate(float_model, nominal_spikes)
+        out = memo.call("float.simulate", (float_model, nominal_spikes), lambda: simulate(float_model, nominal_spikes))
         windows, frames = nominal_spikes.shape[:2]
         seconds = windows * frames * chain.dt
         for pop in float_model.populations:
@@ -109,6 +117,34 @@ def _activity(spec: SiteSpec, chain: Chain, float_model: FloatNet,
     updates = float(steps * sum(p.size for p in float_model.populations))
     activity = Activity(window_s, interval_s, steps, ops, updates, dsp_cycles_per_window(chain, window_s))
     return activity, rates, input_rate
+
+
+# What power.budget limits (docs/spec.md, "Power"): the average power of inference, i.e. the
+# chip and the MCU's run time for the signal chain, not the sensor, the radio or the cell.
+BUDGET_COVERS = "inference: the chip and the MCU running the signal chain (not the sensor, radio or self-discharge)"
+
+# NM410's hint. `nmspec fit` prints the ranking below this diagnostic; other commands point
+# at it (cmd_fit says "below" instead).
+FIT_HINT = "`nmspec fit SPEC` ranks every catalog target for this spec; choose one whose verdict is fits"
+
+
+def model_populations(float_model: FloatNet, family: str) -> dict[str, tuple[str, ...]]:
+    """Chip population -> the model's populations in it. Xylo packs every hidden layer into
+    one population named hidden and calls the readout output; other families keep the
+    model's names."""
+    if family != "xylo":
+        return {p.name: (p.name,) for p in float_model.populations}
+    return {"hidden": tuple(p.name for p in float_model.populations if p.name != float_model.output),
+            "output": (float_model.output,)}
+
+
+def sensor_setting(spec: SiteSpec, chain: Chain) -> SensorSetting:
+    """What a recorded trace must match: the sensor's rate, range (g) and the window length."""
+    from engine.resolve.stimuli import SensorSetting
+
+    schedule = spec.runtime.schedule if spec.runtime is not None else None
+    window_s = schedule.window if schedule is not None else 1.0
+    return SensorSetting(chain.sample_rate, spec.sensor.range, round(window_s * chain.sample_rate))
 
 
 def _cell_temperature_problems(doc: SpecDocument, spec: SiteSpec, catalog: Catalog) -> list[Diagnostic]:
@@ -150,6 +186,15 @@ def _binary_spike_problems(doc: SpecDocument, chip: Part, spikes: np.ndarray | N
                    hint="raise the encoder's threshold until no channel emits more than one event per step, or target loihi2")]
 
 
+def _file_content(path: Path) -> bytes | str:
+    """What keys a stage that reads `path`: its bytes, or (unreadable) its name, so that the
+    stage itself reports the problem."""
+    try:
+        return path.read_bytes()
+    except OSError:
+        return str(path)
+
+
 def resolve_partial(doc: SpecDocument, catalog: Catalog) -> Deployment:
     """As resolve, but fit, power and safety problems are kept in `problems` instead of raised."""
     return resolve(doc, catalog, strict=False)
@@ -175,7 +220,8 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
         raise StageError([doc.at(f"/preprocessing/{index}", "NM320", f"preprocessing[{index}]: {exc.message}")]) from None
     model_path = doc.resolve_path("/model/source", spec.model.source)
     try:
-        float_model = read_nir(model_path, dt=spec.model.dt, convention=spec.model.convention)
+        float_model = memo.call("nir", (_file_content(model_path), spec.model.dt, spec.model.convention),
+                                lambda: read_nir(model_path, dt=spec.model.dt, convention=spec.model.convention))
     except ImportError_ as exc:
         raise StageError([doc.at("/model/source", d.code, f"model.source: {d.message}") for d in exc.diagnostics]) from None
     if float_model.n_inputs != chain.n_channels:
@@ -191,31 +237,40 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
     paths = [(f"/verify/stimuli/{i}", s) for i, s in enumerate(spec.verify.stimuli if spec.verify is not None else ())]
     if paths:
         try:
-            stimuli = load_traces([doc.resolve_path(p, s) for p, s in paths], [Path(s).name for _, s in paths])
+            stimuli = load_traces([doc.resolve_path(p, s) for p, s in paths], [Path(s).name for _, s in paths],
+                                  sensor_setting(spec, chain))
         except TraceError as exc:
-            raise StageError([doc.at("/verify/stimuli", "NM306", f"verify.stimuli: {exc}")]) from None
+            raise StageError([doc.at("/verify/stimuli", "NM306", f"verify.stimuli: {exc}",
+                                     hint="record the traces with the spec's sensor settings, or set sensor.odr and "
+                                          "sensor.range to what the traces were recorded with")]) from None
         if stimuli.samples.shape[2] != chain.axes:
             raise StageError([doc.at("/verify/stimuli", "NM306", f"verify.stimuli: traces have {stimuli.samples.shape[2]} "
                                                                    f"axes, the sensor reads {chain.axes}")])
     nominal = stimulus_spikes = None
     if stimuli is not None:
         # every window once: calibration takes the nominal ones, verification all of them
-        stimulus_spikes = chain.run(stimuli.samples)
+        stimulus_spikes = memo.call("chain", (chain, stimuli.samples), lambda: chain.run(stimuli.samples))
         nominal = stimulus_spikes[stimuli.labels == 0] if np.any(stimuli.labels == 0) else stimulus_spikes
     chip = catalog.part("chips", spec.target.chip)
     overrides = spec.part_overrides()
     weight_bits = overrides["chips"].get("weight_bits", chip.figure("weight_bits").value or 8)
     try:
-        quantized = quantize(float_model, chip.attribute("family"), stimuli=nominal,
-                             headroom=spec.model.quantization.headroom,
-                             granularity=spec.model.quantization.granularity, weight_bits=int(weight_bits))
+        q = spec.model.quantization
+        family = chip.attribute("family")
+        quantized = memo.call("quantize", (float_model, family, nominal, q.headroom, q.granularity, int(weight_bits)),
+                              lambda: quantize(float_model, family, stimuli=nominal, headroom=q.headroom,
+                                               granularity=q.granularity, weight_bits=int(weight_bits)))
     except QuantizeError as exc:
         # a network silent on the calibration stimuli is about the stimuli as much as the model
         raise StageError([doc.at("/verify/stimuli", d.code, f"verify.stimuli: {d.message}", hint=d.hint)
                           if d.code == "NM316" else
+                          doc.at("/model/quantization/granularity", d.code, f"model.quantization.{d.message}",
+                                 hint="set granularity: per_layer (this target's scales are per layer)")
+                          if d.message.startswith("granularity ") else
                           doc.at("/model/source", d.code, f"model.source: {d.message}", hint=d.hint)
                           for d in exc.diagnostics]) from None
-    warnings: list[Diagnostic] = []
+    warnings: list[Diagnostic] = [doc.at("/verify/stimuli", "NM306", f"verify.stimuli: {w}", severity="warning")
+                                  for w in (stimuli.warnings if stimuli is not None else ())]
     for layer in quantized.layers:
         if layer.total_weights and layer.zeroed_weights == layer.total_weights:
             problems.append(doc.at("/model/source", "NM312", f"model.source: every weight into '{layer.population}' "
@@ -228,14 +283,14 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
     fit = check_fit(quantized.network, chip, overrides["chips"])
     if fit.violations:
         problems.append(doc.at("/target/chip", "NM410", f"target.chip: the network does not fit: {fit.reason()}",
-                               hint="run `nmspec fit` to rank the targets for this spec"))
+                               hint=FIT_HINT))
     safety = check_safety(spec, chip)
     problems += [doc.at(f.pointer, f.code, f.message, hint=f.hint) for f in safety]
     power = None
     try:
         power = site_power(spec, catalog, activity, overrides, chip)
     except MissingFigure as exc:
-        problems.append(doc.at(PART_POINTERS[exc.part.kind], "NM402", f"power: {exc.message}", hint=exc.hint))
+        problems.append(doc.at(PART_POINTERS[exc.part.kind], "NM402", f"power: {exc.message}", hint=exc.hint_with(catalog)))
     problems += _cell_temperature_problems(doc, spec, catalog)
     if power is not None:
         if power.life_years < power.required_years:
@@ -245,14 +300,21 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
                                    f"(average {power.total_current_a * 1e6:.1f} uA)",
                                    hint="`nmspec fit` shows the power table; lengthen runtime.schedule.interval or use a larger cell"))
         if power.budget_w is not None and power.inference_power_w > power.budget_w:
+            chip_w = next(c.current_a for c in power.consumers if c.name == "chip") * power.voltage_v
             problems.append(doc.at("/power/budget", "NM403",
-                                   f"power.budget: inference needs {power.inference_power_w * 1e6:.1f} uW, more than the "
-                                   f"{power.budget_w * 1e6:g} uW budget"))
+                                   f"power.budget: inference needs {power.inference_power_w * 1e6:.1f} uW "
+                                   f"(chip {chip_w * 1e6:.1f} uW + MCU signal chain "
+                                   f"{(power.inference_power_w - chip_w) * 1e6:.1f} uW), more than the "
+                                   f"{power.budget_w * 1e6:g} uW budget",
+                                   hint="`nmspec fit SPEC` prints the power table; lengthen runtime.schedule.interval "
+                                        "(inference energy is spent once per interval), shorten runtime.schedule.window, "
+                                        f"or raise power.budget to {math.ceil(power.inference_power_w * 1e6)}uW"))
     if strict and has_errors(problems):
         raise StageError(problems)
     if quantized.network.family == "xylo" and rates:  # hidden layers are packed into one population
         hidden = [p.name for p in float_model.populations if p.name != float_model.output]
         rates = {"hidden": np.concatenate([rates[h] for h in hidden]), "output": rates[float_model.output]}
-    graph = placement_graph(quantized.network, chain, chip.id, rates, input_rate)
+    graph = placement_graph(quantized.network, chain, chip.id, rates, input_rate,
+                            model_names=model_populations(float_model, quantized.network.family))
     return Deployment(spec, chain, float_model, quantized, stimuli, nominal, fit, power, safety, graph, activity,
                       tuple(warnings), tuple(problems), stimulus_spikes, chip.fidelity)

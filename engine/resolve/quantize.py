@@ -216,8 +216,10 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
     when the quantized network stays silent on the calibration stimuli."""
     problems: list[str] = []
     if weight_bits < 2:
+        binary = (" A binary crossbar whose axon types index per-neuron weights (TrueNorth) is not supported: nmspec "
+                  "does not assign axon types") if weight_bits == 1 else ""
         raise QuantizeError([Diagnostic("error", "NM315", f"{weight_bits}-bit weights: nmspec quantizes to signed weights "
-                                                          "of at least 2 bits")])
+                                                          f"of at least 2 bits.{binary}")])
     for pop in net.populations:
         if pop.threshold is None:
             problems.append(f"population '{pop.name}' ({pop.kind}) does not spike; {family} targets need spiking neurons "
@@ -253,8 +255,8 @@ def _check_activity(net: FloatNet, shadow: FloatNet, family: str, stimuli: np.nd
         f"the float model emits {reference}",
         hint=("the float model is silent too: the encoder emits too few spikes for these stimuli; lower the "
               "encode threshold or check the stimuli (nmspec simulate shows the input spikes)" if reference == 0 else
-              "look at the quantization report (weights that became zero, neurons that can never fire); "
-              "lower the headroom or use per_channel granularity"))])
+              "weights that became zero or neurons that can never fire silence the output; "
+              "lower model.quantization.headroom, or set granularity: per_channel (not on loihi)"))])
 
 
 def _shadow_population(pop: FloatPopulation, alpha, in_gain, beta, leak, threshold, compare: str, reset: str) -> FloatPopulation:
