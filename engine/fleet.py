@@ -212,6 +212,7 @@ class QuickHit:
     site: str
     agreement: float | None
     diagnostics: tuple[Diagnostic, ...]
+    accuracy: float | None = None  # the kernel's accuracy on the labelled stimuli
 
 
 @attrs.frozen
@@ -253,7 +254,7 @@ class Cache:
         except OSError:
             return None
         return QuickHit(entry["key"], entry["site"], entry["agreement"],
-                        tuple(_diagnostic_from(d) for d in entry["diagnostics"]))
+                        tuple(_diagnostic_from(d) for d in entry["diagnostics"]), entry.get("accuracy"))
 
     def record(self, index: dict[str, Any], outcome: SiteOutcome, context: str, started_ns: int) -> bool:
         """Remember a validated site's key and the fingerprints of the files it read, unless
@@ -267,7 +268,7 @@ class Cache:
             return before is not None
         index["specs"][name] = {
             "context": context, "key": outcome.key, "site": outcome.site, "files": files,
-            "agreement": outcome.agreement, "diagnostics": [_diagnostic_record(d) for d in outcome.diagnostics],
+            "agreement": outcome.agreement, "accuracy": outcome.accuracy, "diagnostics": [_diagnostic_record(d) for d in outcome.diagnostics],
             "cwd": os.getcwd() if outcome.diagnostics else None,
         }
         return bool(index["specs"][name] != before)
@@ -359,12 +360,16 @@ class SiteOutcome:
     key: str | None
     read: tuple[str, ...]  # every file the build depended on
     agreement: float | None = None
+    accuracy: float | None = None  # the kernel's accuracy on the labelled stimuli
     stages: tuple[tuple[str, int, int], ...] = ()  # per stage: results this build computed, and reused (engine.memo)
 
 
-def _agreement(files: Mapping[str, bytes]) -> float | None:
-    report = json.loads(files["report.json"])
-    return (report.get("verification") or {}).get("agreement")
+def _verification(files: Mapping[str, bytes] | None) -> tuple[float | None, float | None]:
+    """(agreement, kernel accuracy) from a bundle's report."""
+    if not files:
+        return None, None
+    verification = json.loads(files["report.json"]).get("verification") or {}
+    return verification.get("agreement"), verification.get("kernel_accuracy")
 
 
 # Worker processes build many sites from a few repositories: load each catalog once.
@@ -425,7 +430,7 @@ def build_one(job: BuildJob) -> SiteOutcome:
     def outcome(site: str | None, status: str, files: Mapping[str, bytes] | None, diagnostics: Iterable[Diagnostic],
                 key: str | None = None, read: tuple[str, ...] = ()) -> SiteOutcome:
         return SiteOutcome(job.spec, site, status, files, tuple(diagnostics), time.perf_counter() - started, key,
-                           read, _agreement(files) if files else None, _stage_delta(stages_before))
+                           read, *_verification(files), _stage_delta(stages_before))
 
     catalog, problems = _catalog_for(job)
     if catalog is None:

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BuildOptions", "BuildResult", "Catalog", "SpecDocument", "StageError", "build_site", "builtin_catalog", "catalog_sources", "diff_plan", "file_kind", "find_root", "inspect_image",
            "map_site", "named_parts", "placement_graph", "rank_targets", "read_image", "referenced_files", "render_diff_plan",
-           "render_spec", "repository_catalog", "resolve_partial", "resolve_site", "run_image", "run_trace",
+           "render_spec", "repository_catalog", "resolve_partial", "resolve_site", "run_image",
            "section_per_core", "signing_key", "site_name", "spec_hash", "spec_schema", "validate_spec", "verify_key", "verify_site"]
 
 DEFAULT_SANITY_WINDOW_S = 86400.0
@@ -200,6 +200,16 @@ def _fidelity(catalog: Catalog, chip_id: str) -> dict[str, str]:
     return {"level": chip.fidelity, "basis": chip.fidelity_basis}
 
 
+def _on_chip(deployment: Deployment, model_population: str) -> str:
+    """The chip population a model population runs in (Xylo packs hidden layers into one)."""
+    from engine.resolve import model_populations
+
+    for chip_name, names in model_populations(deployment.float_model, deployment.network.family).items():
+        if model_population in names:
+            return chip_name
+    return model_population
+
+
 def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = BuildOptions()) -> BuildResult:
     from engine.codegen.assemble import bundle_files, image_contents
     from engine.image import write_image
@@ -231,7 +241,8 @@ def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = 
         "fidelity": _fidelity(catalog, spec.target.chip),
         "network": {"inputs": network.n_inputs, "neurons": network.n_neurons, "synapses": network.n_synapses,
                     "populations": {p.name: p.size for p in network.populations}},
-        "quantization": [attrs.asdict(layer) for layer in deployment.quantized.layers],
+        "quantization": [{**attrs.asdict(layer), "on_chip": _on_chip(deployment, layer.population)}
+                         for layer in deployment.quantized.layers],
         "notes": list(deployment.quantized.notes),
         "chain": {"channels": chain.n_channels, "dt_s": chain.dt, "samples_per_step": chain.samples_per_frame()},
         "sanity_bounds": attrs.asdict(bounds),
@@ -409,63 +420,6 @@ def run_image(contents: ImageContents, spikes: str | Path, catalog: Catalog | No
     return ImageRun(contents, int(counts_in.shape[0]), {pop: int(s.sum()) for pop, s in sorted(result.spikes.items())},
                     npz_bytes(record_arrays(result, counts)), counts,
                     result.routing.summary() if isinstance(result.routing, Routing) else None)
-
-
-TRACE_CHUNK_STEPS = 20_000  # steps per kernel call on a long trace: memory stays bounded, results do not change
-
-
-@attrs.frozen(eq=False)
-class TraceRun:
-    """A recorded sensor trace through a spec's fixed-point chain and its image's network."""
-
-    events: tuple[tuple[int, float, int, str, int], ...]  # (step, time, class, label, spikes)
-    labels: tuple[str, ...]
-    samples: int
-    steps: int
-    dt: float
-    peak_cycles: float | None  # the busiest step's cycles, when the catalog has the chip's cycle model
-    clock_hz: float | None
-
-    def events_csv(self) -> str:
-        from engine.verify.simulate import events_csv
-
-        return events_csv(list(self.events))
-
-    def events_npz(self) -> bytes:
-        from engine.verify.simulate import events_npz
-
-        return events_npz(list(self.events), self.labels)
-
-
-def run_trace(spec_path: str | Path, doc: SpecDocument, catalog: Catalog, trace: str | Path) -> TraceRun:
-    """The sensor trace in `trace` (.npz or .csv) through the spec's chain and the kernel
-    (`nmspec simulate SPEC --trace`). Raises StageError."""
-    from engine.dsp.from_spec import chain_for_spec
-    from engine.image import read_image as read
-    from engine.spec import site_model
-    from engine.verify import kernel
-    from engine.verify.cycles import count_cycles
-    from engine.verify.simulate import load_trace, output_events
-
-    spec = site_model(doc)
-    chain = chain_for_spec(spec, catalog.get("sensors", spec.sensor.part))
-    samples = load_trace(trace, chain.axes)
-    contents = read(build_site(spec_path, catalog, BuildOptions(verify=False, preview=True)).files["model.nmc"])
-    spikes = chain.run(samples)
-    network = contents.network
-    labels = contents.metadata.labels or contents.io.output_labels
-    model = _cycle_model(contents.target.chip, catalog)
-    events: list[tuple[int, float, int, str, int]] = []
-    peak, state, routing = 0.0, None, None
-    for start in range(0, spikes.shape[0], TRACE_CHUNK_STEPS):  # a long trace in pieces, the state carried
-        result = kernel.run(network, spikes[start : start + TRACE_CHUNK_STEPS], initial=state, routing=routing)
-        state, routing = result.final, result.routing
-        events += [(t + start, round((t + start) * network.dt, 9), k, label, n)
-                   for t, _, k, label, n in output_events(result, network.output, labels, network.dt)]
-        if model is not None:
-            peak = max(peak, float(count_cycles(network, result, model).step_cycles.max(initial=0.0)))
-    return TraceRun(tuple(events), tuple(labels), int(samples.shape[0]), int(spikes.shape[0]), network.dt,
-                    peak if model is not None else None, model.clock_hz if model is not None else None)
 
 
 # ---- for the fleet's cache: what a build reads besides the spec and its files ------------

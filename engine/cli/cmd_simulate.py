@@ -14,6 +14,8 @@ from engine.cli.common import (
     emit_diagnostics,
     load_and_validate,
 )
+from engine.cli.numbers import eng
+from engine.cli.progress import progress_bar
 from engine.diagnostics import Diagnostic, StageError
 
 
@@ -21,7 +23,9 @@ def register(subparsers):
     parser = subparsers.add_parser(
         "simulate", help="run traces or spikes through the kernel",
         description="SPEC --trace FILE: run a recorded sensor trace (.npz with samples, or .csv with one column per axis) "
-                    "through the spec's fixed-point chain and the kernel, and write the output events. "
+                    "through the spec's fixed-point chain and the kernel, cut into measurement windows that each "
+                    "start from the zero state as the firmware runs them (--continuous: one run from one state), "
+                    "and write the output events and each window's class. "
                     "IMAGE --spikes FILE.npz --record OUT.npz: feed input spike counts (steps x input channels) into the "
                     "image's network and record every spike, per-step state and per-step cycle counts per core.")
     parser.add_argument("target", metavar="SPEC|IMAGE", help="a site spec (with --trace) or a .nmc image (with --spikes)")
@@ -29,6 +33,9 @@ def register(subparsers):
     parser.add_argument("--events", metavar="OUT", help="write the output events here (.csv or .npz; default: CSV on stdout)")
     parser.add_argument("--spikes", metavar="FILE.npz", help="input spike counts (steps, input channels) for an image")
     parser.add_argument("--record", metavar="OUT.npz", help="write spikes, states and cycle counts of the image run here")
+    parser.add_argument("--continuous", action="store_true",
+                        help="with --trace: run the whole trace as one signal from one state, instead of measurement "
+                             "windows each from the zero state as the firmware runs them")
     parser.add_argument("--output", "-o", choices=("text", "json"), default="text", help="how to print the summary")
     add_catalog_option(parser)
     parser.set_defaults(func=run)
@@ -42,6 +49,9 @@ def run(args) -> int:
     if args.spikes and not args.record:
         sys.stderr.write("nmspec simulate: --spikes needs --record OUT.npz (where to write the run)\n")
         return EXIT_USAGE
+    if args.continuous and not args.trace:
+        sys.stderr.write("nmspec simulate: --continuous goes with SPEC --trace FILE\n")
+        return EXIT_USAGE
     if args.trace and args.record:
         sys.stderr.write("nmspec simulate: --record goes with IMAGE --spikes; with --trace use --events OUT\n")
         return EXIT_USAGE
@@ -51,8 +61,22 @@ def run(args) -> int:
         return emit_diagnostics(list(exc.diagnostics), "json" if args.output == "json" else "text")
 
 
+def _cycle_model(chip: str, catalog):
+    from engine.verify.cycles import cycle_model
+
+    try:
+        part = catalog.part("chips", chip)
+    except KeyError:
+        return None
+    return cycle_model(part)
+
+
 def _image_mode(args) -> int:
-    from engine.pipeline import read_image, repository_catalog, run_image
+    from engine.image import ImageError, read_image
+    from engine.spec import repository_catalog
+    from engine.verify import kernel
+    from engine.verify.cycles import count_cycles
+    from engine.verify.simulate import load_spike_counts, npz_bytes, record_arrays
 
     path = Path(args.target)
     try:
@@ -62,39 +86,67 @@ def _image_mode(args) -> int:
                                 args.output)
     try:
         contents = read_image(data)
-    except StageError as exc:
+    except ImageError as exc:
         diagnostics = [d if d.file else Diagnostic(d.severity, d.code, d.message, file=str(path), hint=d.hint)
-                       for d in exc.diagnostics] or [Diagnostic("error", "NM700", f"not a .nmc image: {exc}", file=str(path))]
+                       for d in getattr(exc, "diagnostics", ())] or [Diagnostic("error", "NM700", f"not a .nmc image: {exc}", file=str(path))]
         return emit_diagnostics(diagnostics, args.output)
+    network = contents.network
+    counts_in = load_spike_counts(args.spikes, network.n_inputs)
+    result = kernel.run(network, counts_in, record=True)
     catalog, _ = repository_catalog(str(path), tuple(args.catalog or ()))
-    run = run_image(contents, args.spikes, catalog)
+    model = _cycle_model(contents.target.chip, catalog) if catalog is not None else None
+    counts = count_cycles(network, result, model) if model is not None else None
     try:
-        Path(args.record).write_bytes(run.record)
+        Path(args.record).write_bytes(npz_bytes(record_arrays(result, counts)))
     except OSError as exc:
         return emit_diagnostics([Diagnostic("error", "NM815", f"cannot write the record: {exc.strerror or exc}", file=args.record)],
                                 args.output)
-    network = contents.network
-    summary = {"image": str(path), "chip": contents.target.chip, "family": network.family, "steps": run.steps,
-               "spikes": dict(run.spikes), "record": args.record}
-    counts = run.cycles
+    summary = {"image": str(path), "chip": contents.target.chip, "family": network.family, "steps": int(counts_in.shape[0]),
+               "spikes": {pop: int(s.sum()) for pop, s in sorted(result.spikes.items())}, "record": args.record}
     if counts is not None:
         summary.update({"cores": int(counts.cycles.shape[1]), "peak_cycles_per_step": float(counts.step_cycles.max(initial=0)),
                         "min_clock_hz": counts.min_clock_hz, "clock_hz": counts.clock_hz, "real_time": counts.real_time})
-    if run.routing is not None:
-        summary["routing"] = run.routing
+    if result.routing is not None:
+        summary["routing"] = result.routing.summary()
     _print_summary(summary, args.output)
     return EXIT_OK
 
 
 def _trace_mode(args) -> int:
-    from engine.pipeline import run_trace
+    from engine.dsp.from_spec import chain_for_spec
+    from engine.image import ImageError, read_image
+    from engine.pipeline import BuildOptions, build_site
+    from engine.resolve import sensor_setting
+    from engine.spec import site_model
+    from engine.verify.simulate import events_csv, events_npz, load_trace, run_trace
 
     doc, catalog, diagnostics = load_and_validate(args.target, args)
     if doc is None:
         return emit_diagnostics(diagnostics, args.output)
-    run = run_trace(args.target, doc, catalog, args.trace)
+    spec = site_model(doc)
+    chain = chain_for_spec(spec, catalog.get("sensors", spec.sensor.part))
+    sensor = sensor_setting(spec, chain)
+    samples, warnings = load_trace(args.trace, chain.axes, sensor)
+    diagnostics += [Diagnostic("warning", "NM816", w.removeprefix(f"{args.trace}: "), file=args.trace) for w in warnings]
+    try:
+        image = build_site(args.target, catalog, BuildOptions(verify=False, preview=True)).files["model.nmc"]
+        contents = read_image(image)
+    except ImageError as exc:
+        return emit_diagnostics(list(getattr(exc, "diagnostics", ())) or [Diagnostic("error", "NM700", str(exc))], args.output)
+    network = contents.network
+    labels = contents.metadata.labels or contents.io.output_labels
+    model = _cycle_model(contents.target.chip, catalog)
+    if not args.continuous and samples.shape[0] < sensor.window_samples:
+        diagnostics.append(Diagnostic("error", "NM814", f"the trace holds {samples.shape[0]} samples, less than one "
+                                      f"measurement window of {sensor.window_samples} (runtime.schedule.window at sensor.odr)",
+                                      file=args.trace, hint="record at least one window, or run it with --continuous"))
+        return emit_diagnostics(diagnostics, args.output)
+    with progress_bar("simulating", enabled=args.output == "text") as advance:
+        run = run_trace(chain, network, labels, samples, window_samples=sensor.window_samples,
+                        continuous=args.continuous, cycle_model=model, progress=advance)
+    events = list(run.events)
     if args.events:
-        body = run.events_npz() if args.events.lower().endswith(".npz") else run.events_csv().encode()
+        body = events_npz(events, labels) if args.events.lower().endswith(".npz") else events_csv(events).encode()
         try:
             Path(args.events).write_bytes(body)
         except OSError as exc:
@@ -104,16 +156,25 @@ def _trace_mode(args) -> int:
         sys.stderr.write("nmspec simulate: with --output json name the events file with --events OUT\n")
         return EXIT_USAGE
     else:
-        sys.stdout.write(run.events_csv())
+        sys.stdout.write(events_csv(events))
     per_label: dict[str, int] = {}
-    for _, _, _, label, n in run.events:
+    for _, _, _, label, n in events:
         per_label[label] = per_label.get(label, 0) + n
-    summary = {"spec": args.target, "trace": args.trace, "samples": run.samples, "steps": run.steps,
+    window_s = sensor.window_samples / chain.sample_rate
+    summary = {"spec": args.target, "trace": args.trace, "samples": int(samples.shape[0]), "steps": run.steps,
                "output_spikes": dict(sorted(per_label.items())), "events": args.events or "-"}
-    if run.peak_cycles is not None and run.clock_hz is not None:
-        peak = run.peak_cycles
-        summary.update({"peak_cycles_per_step": peak, "min_clock_hz": peak / run.dt, "clock_hz": run.clock_hz,
-                        "real_time": peak <= run.clock_hz * run.dt})
+    if run.windowed:
+        summary["mode"] = (f"measurement windows of {window_s:g} s ({sensor.window_samples} samples), each from the zero "
+                           "state as the firmware runs them (docs/firmware.md); --continuous runs the trace as one signal")
+        summary["windows"] = {label: run.window_classes.count(label) for label in labels if label in run.window_classes}
+        if run.unused_samples:
+            summary["unused_samples"] = run.unused_samples
+    else:
+        summary["mode"] = ("one continuous run from one state (--continuous); the firmware instead starts every "
+                           "measurement window from the zero state")
+    if model is not None:
+        summary.update({"peak_cycles_per_step": run.peak_cycles, "min_clock_hz": run.peak_cycles / network.dt,
+                        "clock_hz": model.clock_hz, "real_time": run.peak_cycles <= model.clock_hz * network.dt})
     emit_diagnostics(diagnostics, "text")
     _print_summary(summary, args.output, stream=sys.stderr if not args.events and args.output == "text" else sys.stdout)
     return EXIT_OK
@@ -126,7 +187,9 @@ def _print_summary(summary: dict, fmt: str, stream=None) -> None:
         return
     for key in sorted(summary):
         value = summary[key]
-        if isinstance(value, float):
+        if key.endswith("_hz") and isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = eng(float(value), "Hz")
+        elif isinstance(value, float):
             value = f"{value:.6g}"
         elif isinstance(value, dict):
             value = ", ".join(f"{k} {v}" for k, v in value.items()) or "-"
