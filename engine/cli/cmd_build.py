@@ -16,7 +16,7 @@ from engine.cli.common import (
     add_catalog_option,
     emit_diagnostics,
 )
-from engine.diagnostics import RENDERERS, Diagnostic
+from engine.diagnostics import RENDERERS, Diagnostic, StageError
 from engine.fleet import (
     BuildJob,
     Cache,
@@ -28,7 +28,7 @@ from engine.fleet import (
     stage_totals,
 )
 from engine.fs import differences, write_atomically
-from engine.spec.document import find_root
+from engine.pipeline import find_root
 
 
 def register(subparsers):
@@ -59,11 +59,11 @@ def register(subparsers):
 
 
 def _signing_pem(args) -> tuple[bytes | None, str | None]:
-    from engine.image import ImageError, load_signing_key
+    from engine.pipeline import signing_key
 
     try:
-        key = load_signing_key(args.sign_key) if args.sign_key else load_signing_key()
-    except ImageError as exc:
+        key = signing_key(args.sign_key)
+    except StageError as exc:
         return None, getattr(exc, "message", str(exc))
     if key is None:
         return None, None

@@ -30,15 +30,14 @@ def register(subparsers):
 
 
 def run(args) -> int:
-    from engine.resolve import resolve
-    from engine.resolve.rank import rank_targets
+    from engine.pipeline import rank_targets, resolve_site
 
     doc, catalog, diagnostics = load_and_validate(args.spec, args)
     if doc is None:
         return emit_diagnostics(diagnostics, "text")
     status = 0
     try:
-        deployment = resolve(doc, catalog)
+        deployment = resolve_site(doc, catalog)
         report = deployment.report()
     except StageError as exc:
         # the ranking is most useful exactly when the spec's own target does not work, and the
@@ -98,7 +97,7 @@ def _measured(path: str, deployment):
 def _partial(doc, catalog, problems):
     """A deployment without the verdicts that failed, so the ranking can still be made
     (None when resolving stops before there is anything to rank), and every problem once."""
-    from engine.resolve import resolve_partial
+    from engine.pipeline import resolve_partial
 
     try:
         deployment = resolve_partial(doc, catalog)

@@ -70,9 +70,7 @@ def _recorded_spec(recorded: str | None, bundle: Path) -> tuple[str | None, list
 
 
 def run(args) -> int:
-    from engine.image import ImageError, load_verify_key, read_image
-    from engine.pipeline import image_hash, resolve_site
-    from engine.verify.bundle import verify_bundle
+    from engine.pipeline import image_hash, read_image, resolve_site, verify_key, verify_site
 
     target = Path(args.target)
     image_bytes = None
@@ -99,11 +97,11 @@ def run(args) -> int:
     doc, catalog, diagnostics = load_and_validate(spec, args)
     if doc is None:
         return emit_diagnostics(diagnostics, args.output)
-    verify_key = None
+    key = None
     if args.verify_key:
         try:
-            verify_key = load_verify_key(args.verify_key)
-        except ImageError as exc:
+            key = verify_key(args.verify_key)
+        except StageError as exc:
             sys.stderr.write(f"nmspec verify: {getattr(exc, 'message', exc)}\n")
             return EXIT_USAGE
     try:
@@ -112,15 +110,13 @@ def run(args) -> int:
             from engine.pipeline import BuildOptions, build_site
 
             image_bytes = build_site(spec, catalog, BuildOptions(verify=False, preview=True)).files["model.nmc"]
-        contents = read_image(image_bytes, verify_key=verify_key, require_signature=verify_key is not None)
+        contents = read_image(image_bytes, key=key)
     except StageError as exc:
         return emit_diagnostics(diagnostics + list(exc.diagnostics), args.output)
-    except ImageError as exc:
-        return emit_diagnostics(diagnostics + list(getattr(exc, "diagnostics", [])) or [Diagnostic("error", "NM700", str(exc))], args.output)
     if contents.metadata.spec_hash != image_hash(doc):
         diagnostics.append(Diagnostic("warning", "NM805", "the image was built from another version of this spec or its files "
                                                           "(its spec hash differs from the spec's image part); verifying it against the current one", file=doc.display))
-    result = verify_bundle(doc, image_bytes, resolved, catalog=catalog)
+    result = verify_site(doc, image_bytes, resolved, catalog)
     diagnostics += list(result.diagnostics)
     summary = result.summary()
     summary["signature"] = _signature_status(image_bytes, args.verify_key)

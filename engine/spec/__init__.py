@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.diagnostics import Diagnostic, has_errors, sorted_diagnostics
 from engine.spec.document import SpecDocument, display_name, find_root, load_spec
@@ -41,6 +42,26 @@ def site_model(doc: SpecDocument) -> SiteSpec:
     from engine.spec.render import with_defaults
 
     return site_spec(with_defaults(doc.data)[0])
+
+
+def part_pointers(doc: SpecDocument) -> list[tuple[str, str, object]]:
+    """(pointer, catalog kind, value as written) for every field of the spec that names a part."""
+    from engine.spec.semantic import PART_FIELDS
+
+    out: list[tuple[str, str, object]] = []
+    for pointer, kind in PART_FIELDS:
+        value: Any = doc.data
+        for name in pointer.strip("/").split("/"):
+            value = value.get(name) if isinstance(value, Mapping) else None
+        out.append((pointer, kind, value))
+    return out
+
+
+def render_merged(doc: SpecDocument, *, show_origin: bool = False) -> str:
+    """The merged spec with the schema's defaults as YAML, optionally with where each value came from."""
+    from engine.spec.render import render_yaml
+
+    return render_yaml(doc, show_origin=show_origin)
 
 
 def referenced_paths(doc: SpecDocument) -> list[tuple[str, str]]:
@@ -100,4 +121,4 @@ def validate_spec(path: str | os.PathLike[str], catalog: Catalog, *, root: str |
     return doc, sorted_diagnostics(diagnostics)
 
 
-__all__ = ["SiteSpec", "SpecDocument", "load_spec", "referenced_paths", "repository_catalog", "site_model", "validate_document", "validate_spec"]
+__all__ = ["SiteSpec", "SpecDocument", "load_spec", "part_pointers", "referenced_paths", "render_merged", "repository_catalog", "site_model", "validate_document", "validate_spec"]
