@@ -34,10 +34,9 @@ import attrs
 from engine import __version__, memo
 from engine.diagnostics import Diagnostic, StageError
 from engine.fs import staging_prefix
-from engine.spec.yamlread import read_file
 
 if TYPE_CHECKING:
-    from engine.catalog import Catalog
+    from engine.pipeline import Catalog, SpecDocument
 
 INDEX_FORMAT = 2
 # A file modified this close to the start of a build (or later) may have changed while it
@@ -81,8 +80,9 @@ def _kind(path: Path) -> str | None:
     for line in head.decode("utf-8", errors="replace").splitlines():
         if line.startswith("kind:"):
             return line.split(":", 1)[1].split("#", 1)[0].strip().strip("'\"")
-    result = read_file(str(path), str(path))
-    return result.data.get("kind") if isinstance(result.data, dict) else None
+    from engine.pipeline import file_kind
+
+    return file_kind(path)
 
 
 # --- what a bundle depends on besides its spec ------------------------------------------
@@ -119,13 +119,13 @@ def catalog_folders(root: Path, extra: Iterable[str]) -> tuple[Path, ...]:
 
 def catalog_digest(root: Path, extra: Iterable[str] = ()) -> str:
     """Hash of every catalog file the build reads, named by its place in the reading order."""
-    from engine.catalog import DATA_DIR, catalog_files
+    from engine.pipeline import catalog_sources
 
     digest = hashlib.sha256()
     folders = catalog_folders(root, extra)
-    for path in catalog_files(folders):
+    for path, builtin in catalog_sources(folders):
         owner = next((i for i, f in enumerate(folders) if path.parent == f), None)
-        name = f"builtin/{path.name}" if owner is None and path.parent == DATA_DIR else f"{owner}/{path.name}"
+        name = f"builtin/{path.name}" if owner is None and builtin else f"{owner}/{path.name}"
         _hash_files(digest, [(name, path)])
     return digest.hexdigest()
 
@@ -172,17 +172,12 @@ def build_context(root: Path, extra: Iterable[str], signing_pem: bytes | None, v
                         source_date_epoch)
 
 
-def parts_digest(data: Mapping[str, Any], catalog: Catalog) -> str:
-    """Hash of the catalog parts a merged spec names, all but where each was defined."""
-    from engine.spec.semantic import PART_FIELDS
+def parts_digest(doc: SpecDocument, catalog: Catalog) -> str:
+    """Hash of the catalog parts a spec names, all but where each was defined."""
+    from engine.pipeline import named_parts
 
-    used = {}
-    for pointer, kind in PART_FIELDS:
-        value: Any = data
-        for name in pointer.strip("/").split("/"):
-            value = value.get(name) if isinstance(value, Mapping) else None
-        part = catalog.get(kind, value) if isinstance(value, str) else None
-        used[pointer] = None if part is None else attrs.asdict(part, filter=lambda a, _: a.name != "origin")
+    used = {pointer: None if part is None else attrs.asdict(part, filter=lambda a, _: a.name != "origin")
+            for pointer, part in named_parts(doc, catalog).items()}
     return _digest(used)
 
 
@@ -218,6 +213,7 @@ class QuickHit:
     site: str
     agreement: float | None
     diagnostics: tuple[Diagnostic, ...]
+    accuracy: float | None = None  # the kernel's accuracy on the labelled stimuli
 
 
 @attrs.frozen
@@ -265,7 +261,7 @@ class Cache:
         except OSError:
             return None
         return QuickHit(entry["key"], entry["site"], entry["agreement"],
-                        tuple(_diagnostic_from(d) for d in entry["diagnostics"]))
+                        tuple(_diagnostic_from(d) for d in entry["diagnostics"]), entry.get("accuracy"))
 
     def record(self, index: dict[str, Any], outcome: SiteOutcome, context: str, started_ns: int) -> bool:
         """Remember a validated site's key and the fingerprints of the files it read, unless
@@ -279,7 +275,7 @@ class Cache:
             return before is not None
         index["specs"][name] = {
             "context": context, "key": outcome.key, "site": outcome.site, "files": files,
-            "agreement": outcome.agreement, "diagnostics": [_diagnostic_record(d) for d in outcome.diagnostics],
+            "agreement": outcome.agreement, "accuracy": outcome.accuracy, "diagnostics": [_diagnostic_record(d) for d in outcome.diagnostics],
             "cwd": os.getcwd() if outcome.diagnostics else None,
         }
         return bool(index["specs"][name] != before)
@@ -384,12 +380,16 @@ class SiteOutcome:
     key: str | None
     read: tuple[str, ...]  # every file the build depended on
     agreement: float | None = None
+    accuracy: float | None = None  # the kernel's accuracy on the labelled stimuli
     stages: tuple[tuple[str, int, int], ...] = ()  # per stage: results this build computed, and reused (engine.memo)
 
 
-def _agreement(files: Mapping[str, bytes]) -> float | None:
-    report = json.loads(files["report.json"])
-    return (report.get("verification") or {}).get("agreement")
+def _verification(files: Mapping[str, bytes] | None) -> tuple[float | None, float | None]:
+    """(agreement, kernel accuracy) from a bundle's report."""
+    if not files:
+        return None, None
+    verification = json.loads(files["report.json"]).get("verification") or {}
+    return verification.get("agreement"), verification.get("kernel_accuracy")
 
 
 # Worker processes build many sites from a few repositories: load each catalog once.
@@ -397,12 +397,11 @@ _CATALOGS: dict[tuple[str, tuple[str, ...], str], Catalog] = {}
 
 
 def _catalog_for(job: BuildJob) -> tuple[Catalog | None, list[Diagnostic]]:
-    from engine.spec import repository_catalog
-    from engine.spec.document import find_root
+    from engine.pipeline import find_root, repository_catalog
 
     root = find_root(Path(job.spec).resolve().parent)
     if not catalog_folders(root, job.catalog_dirs):
-        from engine.catalog import builtin_catalog
+        from engine.pipeline import builtin_catalog
 
         # the same parts, loaded once per process and shared with the stages that read it
         return builtin_catalog(), []
@@ -434,8 +433,14 @@ def stage_totals(outcomes: Iterable[SiteOutcome]) -> tuple[int, int]:
 
 
 def build_one(job: BuildJob) -> SiteOutcome:
-    from engine.pipeline import BuildOptions, build_site, referenced_files, spec_hash
-    from engine.spec import site_model, validate_spec
+    from engine.pipeline import (
+        BuildOptions,
+        build_site,
+        referenced_files,
+        site_name,
+        spec_hash,
+        validate_spec,
+    )
 
     started = time.perf_counter()
     # stage results shared with the other sites of this process, and on disk between builds
@@ -445,7 +450,7 @@ def build_one(job: BuildJob) -> SiteOutcome:
     def outcome(site: str | None, status: str, files: Mapping[str, bytes] | None, diagnostics: Iterable[Diagnostic],
                 key: str | None = None, read: tuple[str, ...] = ()) -> SiteOutcome:
         return SiteOutcome(job.spec, site, status, files, tuple(diagnostics), time.perf_counter() - started, key,
-                           read, _agreement(files) if files else None, _stage_delta(stages_before))
+                           read, *_verification(files), _stage_delta(stages_before))
 
     catalog, problems = _catalog_for(job)
     if catalog is None:
@@ -455,9 +460,9 @@ def build_one(job: BuildJob) -> SiteOutcome:
         return outcome(None, "failed", None, diagnostics)
     read = tuple(str(doc.absolute[f]) for f in doc.files) + tuple(str(p) for _, p in referenced_files(doc))
     key = cache_key(job.key_base, doc.path.relative_to(doc.root).as_posix(), spec_hash(doc),
-                    parts_digest(doc.data, catalog))
+                    parts_digest(doc, catalog))
     cache = Cache(Path(job.cache_root)) if job.cache_root else None
-    site = site_model(doc).metadata.site
+    site = site_name(doc)
     if cache is not None:
         cached = cache.get(key)
         if cached is not None:

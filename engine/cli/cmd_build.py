@@ -17,7 +17,7 @@ from engine.cli.common import (
     add_catalog_option,
     emit_diagnostics,
 )
-from engine.diagnostics import RENDERERS, Diagnostic
+from engine.diagnostics import RENDERERS, Diagnostic, StageError
 from engine.fleet import (
     BuildJob,
     Cache,
@@ -30,7 +30,7 @@ from engine.fleet import (
     stage_totals,
 )
 from engine.fs import differences, remove_stale_staging, write_atomically
-from engine.spec.document import find_root
+from engine.pipeline import find_root
 
 
 def register(subparsers):
@@ -61,11 +61,11 @@ def register(subparsers):
 
 
 def _signing_pem(args) -> tuple[bytes | None, str | None]:
-    from engine.image import ImageError, load_signing_key
+    from engine.pipeline import signing_key
 
     try:
-        key = load_signing_key(args.sign_key) if args.sign_key else load_signing_key()
-    except ImageError as exc:
+        key = signing_key(args.sign_key)
+    except StageError as exc:
         return None, getattr(exc, "message", str(exc))
     if key is None:
         return None, None
@@ -153,12 +153,12 @@ def run(args) -> int:
         hit = cache.quick(index, spec, _index_context(context, roots[spec], spec)) if cache else None
         if hit and not args.check and cache.output_current(index, out_root / hit.site, hit.key):
             settled.append(SiteOutcome(str(spec), hit.site, CURRENT, None, hit.diagnostics, 0.0, hit.key, (),
-                                       hit.agreement))
+                                       hit.agreement, hit.accuracy))
             continue
         files = cache.get(hit.key) if hit else None
         if files is not None:
             settled.append(SiteOutcome(str(spec), hit.site, "cached", files, hit.diagnostics, 0.0, hit.key, (),
-                                       hit.agreement))
+                                       hit.agreement, hit.accuracy))
         else:
             work.append(BuildJob(str(spec), context.digest, context.key_base, tuple(args.catalog), pem,
                                  not args.no_verify, epoch, str(cache.root) if cache else None,
@@ -265,7 +265,7 @@ def _publish(outcomes, out_root: Path, check: bool, cache, index):
     for outcome in outcomes:
         cache_column = "-" if cache is None else ("hit" if outcome.status in ("cached", CURRENT) else "miss")
         if outcome.status == "failed":
-            rows.append((outcome.site or outcome.spec, "failed", "-", outcome.seconds, None))
+            rows.append((outcome.site or outcome.spec, "failed", "-", outcome.seconds, None, None))
             continue
         target = out_root / outcome.site
         if outcome.status == CURRENT:
@@ -273,7 +273,7 @@ def _publish(outcomes, out_root: Path, check: bool, cache, index):
         else:
             diff = differences(outcome.files, target)
             if check:
-                changed += [(outcome.spec, f"{target}: {d}") for d in diff]
+                changed += [(outcome.spec, f"{target}: {line}") for line in check_lines(outcome.files, target, diff)]
                 status = "differs" if diff else "up to date"
             else:
                 if diff:
@@ -284,7 +284,7 @@ def _publish(outcomes, out_root: Path, check: bool, cache, index):
                 status = "written" if diff else "up to date"
             if cache is not None and outcome.key and not (check and diff):
                 recorded |= cache.record_output(index, target, outcome.key)
-        rows.append((outcome.site, status, cache_column, outcome.seconds, outcome.agreement))
+        rows.append((outcome.site, status, cache_column, outcome.seconds, outcome.agreement, outcome.accuracy))
     return rows, changed, recorded
 
 
@@ -303,6 +303,33 @@ def _orphans(index, out_root: Path, built: set[str]) -> list[tuple[str, str, Pat
     return found
 
 
+def check_lines(files, target: Path, diff: list[str]) -> list[str]:
+    """What a stale bundle's rebuild would change: one line per change to the device, then
+    one line for the estimates and one for what only names the build, so CI annotates what
+    matters once and not every regenerated file."""
+    from engine.bundlediff import device_changes, diff_bundles
+    from engine.image import ImageError
+
+    if not diff:
+        return []
+    if not target.is_dir():
+        return ["not built yet"]
+    committed = {str(p.relative_to(target)): p.read_bytes() for p in sorted(target.rglob("*")) if p.is_file()}
+    try:
+        plan = diff_bundles(committed, files)
+    except (ImageError, ValueError, KeyError):  # a committed bundle too damaged to read: say which files differ
+        return list(diff)
+    lines = [f"changes the device: {item}" for item in device_changes(plan)]
+    if plan["report"]:
+        lines.append(f"estimates: {len(plan['report'])} figure{'s' if len(plan['report']) != 1 else ''} of report.json "
+                     "change (nmspec diff shows them)")
+    other = [d for d in diff if not d.startswith("changed ")]
+    if plan["metadata"] or other or not lines:
+        lines.append("metadata only: " + "; ".join([item.lstrip("~ ") for item in plan["metadata"]] + other
+                                                   or ["manifest and report"]))
+    return lines
+
+
 def _duplicate_sites(outcomes):
     by_site: dict[str, list[str]] = {}
     for outcome in outcomes:
@@ -315,13 +342,16 @@ def _duplicate_sites(outcomes):
 
 def summary_table(rows, out_root: Path, check: bool, stages: tuple[int, int] = (0, 0)) -> str:
     """One line per site (site, what happened to its bundle, cache, build time, agreement
-    of the kernel with the float model), then the totals, and how many stage results (chain,
-    quantization, verification...) the builds computed and how many they shared."""
+    of the kernel with the float model, the kernel's accuracy on the labelled stimuli), then
+    the totals, and how many stage results (chain, quantization, verification...) the builds
+    computed and how many they shared. Agreement alone can be 100% for a model that is wrong
+    on every window."""
     width = max([len("site")] + [len(r[0]) for r in rows])
-    lines = [f"{'site'.ljust(width)}  {'status'.ljust(10)}  cache  {'time'.rjust(6)}  agreement"]
-    for site, status, cache, seconds, agreement in rows:
+    lines = [f"{'site'.ljust(width)}  {'status'.ljust(10)}  cache  {'time'.rjust(6)}  agreement  accuracy"]
+    for site, status, cache, seconds, agreement, accuracy in rows:
         shown = "-" if agreement is None else f"{agreement:.1%}"
-        lines.append(f"{site.ljust(width)}  {status.ljust(10)}  {cache.ljust(5)}  {seconds:5.1f}s  {shown}")
+        right = "-" if accuracy is None else f"{accuracy:.1%}"
+        lines.append(f"{site.ljust(width)}  {status.ljust(10)}  {cache.ljust(5)}  {seconds:5.1f}s  {shown.rjust(9)}  {right.rjust(8)}")
     counts: dict[str, int] = {}
     for row in rows:
         counts[row[1]] = counts.get(row[1], 0) + 1

@@ -62,8 +62,7 @@ def _files_of(source: str, args, scratch: Path):
             raise ValueError(f"'{inner}' does not exist at revision {revision}")
     if not path.is_file():
         raise ValueError(f"'{source}' is neither a bundle folder, a spec file nor REV:PATH")
-    from engine.pipeline import BuildOptions, build_site
-    from engine.spec import repository_catalog
+    from engine.pipeline import BuildOptions, build_site, repository_catalog
 
     catalog, problems = repository_catalog(str(path), tuple(args.catalog))
     if catalog is None:
@@ -88,7 +87,7 @@ def _tree_of(revision: str, top: str) -> str:
 
 
 def run(args) -> int:
-    from engine.bundlediff import diff_bundles, render_plan
+    from engine.pipeline import diff_plan, render_diff_plan
 
     with tempfile.TemporaryDirectory(prefix="nmspec-diff-") as scratch:
         try:
@@ -99,9 +98,9 @@ def run(args) -> int:
         except ValueError as exc:
             sys.stderr.write(f"nmspec diff: {exc}\n")
             return EXIT_USAGE
-    plan = diff_bundles(old, new)
+    plan = diff_plan(old, new)
     if args.output == "json":
         sys.stdout.write(json.dumps(plan, indent=2, sort_keys=True) + "\n")
     else:
-        sys.stdout.write(render_plan(plan, args.old, args.new))
+        sys.stdout.write(render_diff_plan(plan, args.old, args.new))
     return EXIT_OK

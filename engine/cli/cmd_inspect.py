@@ -6,13 +6,9 @@ import json
 import sys
 
 from engine.cli.common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, add_output_option, emit_diagnostics
-from engine.diagnostics import Diagnostic
-from engine.image import ImageError, load_verify_key, parse_image
-from engine.image import layout as L
-from engine.image.describe import describe_image
-from engine.image.errors import MALFORMED
+from engine.diagnostics import Diagnostic, StageError
 from engine.image.limits import MAX_IMAGE_BYTES, read_limited
-from engine.image.runnable import runnable_problems
+from engine.pipeline import inspect_image, section_per_core, verify_key
 
 
 def register(subparsers):
@@ -41,18 +37,16 @@ def run(args) -> int:
         sys.stderr.write(f"nmspec inspect: cannot read {args.image}: {exc.strerror or exc}\n")
         return EXIT_USAGE
     try:
-        key = load_verify_key(args.verify_key) if args.verify_key else None
+        key = verify_key(args.verify_key) if args.verify_key else None
         # inspect shows any well-formed image; what no target could run is a warning here,
         # where every command that runs an image refuses it
-        parsed = parse_image(data, verify_key=key, require_signature=key is not None, runnable=False)
-    except ImageError as exc:
+        report, cannot_run = inspect_image(data, key=key, params=args.params)
+    except StageError as exc:
         diagnostics = [d if d.file else _with_file(d, args.image) for d in exc.diagnostics]
         return emit_diagnostics(diagnostics, args.output)
-    cannot_run = [Diagnostic("warning", MALFORMED, f"image cannot run: {p}", file=args.image)
-                  for p in runnable_problems(parsed.contents.network)]
     if cannot_run and args.output != "json":
-        emit_diagnostics(cannot_run, args.output)
-    report = describe_image(parsed, params=args.params)
+        emit_diagnostics([Diagnostic("warning", "NM711", f"image cannot run: {p}", file=args.image) for p in cannot_run],
+                         args.output)
     if args.output == "json":
         sys.stdout.write(json.dumps({"file": args.image, **report}, indent=2, sort_keys=True) + "\n")
     else:
@@ -77,7 +71,7 @@ def render_text(path: str, r: dict) -> str:
     ]
     for s in r["sections"]:
         name = s["type"] if s["type"] != "unknown" else f"type {s['type_id']}"
-        core = str(s["instance"]) if L.SECTION_BY_ID.get(s["type_id"]) and L.SECTION_BY_ID[s["type_id"]].per_core else "-"
+        core = str(s["instance"]) if section_per_core(s["type_id"]) else "-"
         lines.append(f"{name:<10} {core:>4} {s['offset']:>8} {s['size']:>8} {s['blocks']:>6}  {s['crc32']}")
     m, n = r["metadata"], r["network"]
     lines += [

@@ -15,6 +15,7 @@ from engine.cli.common import (
     emit_diagnostics,
     load_and_validate,
 )
+from engine.cli.numbers import eng
 from engine.diagnostics import Diagnostic, StageError
 from engine.image.limits import MAX_IMAGE_BYTES, read_limited
 
@@ -75,10 +76,28 @@ def _manifest_shape(manifest) -> str | None:
     return None
 
 
+def _recorded_spec(recorded: str | None, bundle: Path) -> tuple[str | None, list[str]]:
+    """The bundle's spec from the path its report records, relative to the root of the spec
+    repository it was built in: looked for under the repository holding the bundle, then
+    under the one holding the working folder, then from the working folder itself."""
+    from engine.spec.document import display_name, find_root
+
+    if not recorded:
+        return None, []
+    tried: list[str] = []
+    for base in (find_root(bundle.resolve()), find_root(Path.cwd()), Path.cwd()):
+        candidate = base / recorded
+        shown = display_name(candidate)
+        if shown in tried:
+            continue
+        tried.append(shown)
+        if candidate.is_file():
+            return shown, tried
+    return None, tried
+
+
 def run(args) -> int:
-    from engine.image import ImageError, load_verify_key, read_image
-    from engine.pipeline import image_hash, resolve_site
-    from engine.verify.bundle import verify_bundle
+    from engine.pipeline import image_hash, read_image, resolve_site, verify_key, verify_site
 
     target = Path(args.target)
     image_bytes = None
@@ -94,20 +113,26 @@ def run(args) -> int:
                 report = json.loads(read_limited(target / "report.json", MAX_MANIFEST_BYTES))
             except (OSError, ValueError, OverflowError):
                 report = None
-            spec = report.get("spec") if isinstance(report, dict) else None
-        if not isinstance(spec, str) or not Path(spec).is_file():
-            sys.stderr.write("nmspec verify: name the bundle's spec with --spec (its recorded path does not exist here)\n")
+            recorded = report.get("spec") if isinstance(report, dict) else None
+            spec, tried = _recorded_spec(recorded if isinstance(recorded, str) else None, target)
+            if spec is None:
+                sys.stderr.write(f"nmspec verify: the bundle records its spec as '{recorded}' (relative to its spec "
+                                 f"repository's root); not found at {', '.join(tried) or 'any place'}: name it with "
+                                 "--spec SPEC\n")
+                return EXIT_USAGE
+        elif not Path(spec).is_file():
+            sys.stderr.write(f"nmspec verify: --spec {spec}: no such file\n")
             return EXIT_USAGE
     else:
         spec = str(target)
     doc, catalog, diagnostics = load_and_validate(spec, args)
     if doc is None:
         return emit_diagnostics(diagnostics, args.output)
-    verify_key = None
+    key = None
     if args.verify_key:
         try:
-            verify_key = load_verify_key(args.verify_key)
-        except ImageError as exc:
+            key = verify_key(args.verify_key)
+        except StageError as exc:
             sys.stderr.write(f"nmspec verify: {getattr(exc, 'message', exc)}\n")
             return EXIT_USAGE
     try:
@@ -116,17 +141,16 @@ def run(args) -> int:
             from engine.pipeline import BuildOptions, build_site
 
             image_bytes = build_site(spec, catalog, BuildOptions(verify=False, preview=True)).files["model.nmc"]
-        contents = read_image(image_bytes, verify_key=verify_key, require_signature=verify_key is not None)
+        contents = read_image(image_bytes, key=key)
     except StageError as exc:
         return emit_diagnostics(diagnostics + list(exc.diagnostics), args.output)
-    except ImageError as exc:
-        return emit_diagnostics(diagnostics + list(getattr(exc, "diagnostics", [])) or [Diagnostic("error", "NM700", str(exc))], args.output)
     if contents.metadata.spec_hash != image_hash(doc):
         diagnostics.append(Diagnostic("warning", "NM805", "the image was built from another version of this spec or its files "
                                                           "(its spec hash differs from the spec's image part); verifying it against the current one", file=doc.display))
-    result = verify_bundle(doc, image_bytes, resolved, catalog=catalog)
+    result = verify_site(doc, image_bytes, resolved, catalog)
     diagnostics += list(result.diagnostics)
     summary = result.summary()
+    summary["signature"] = _signature_status(image_bytes, args.verify_key)
     if args.output == "json":
         sys.stdout.write(json.dumps({"verification": summary, "diagnostics": [d.to_json() if hasattr(d, "to_json") else vars(d) for d in diagnostics]},
                                     indent=2, sort_keys=True, default=str) + "\n")
@@ -134,6 +158,17 @@ def run(args) -> int:
     status = emit_diagnostics(diagnostics, args.output)
     _print(summary, contents)
     return status
+
+
+def _signature_status(image: bytes, verify_key: str | None) -> str:
+    """Whether the last line's verdict covers the image's signature: a pass says so."""
+    from engine.image import parse_image
+
+    if verify_key:
+        return f"signature checked against {verify_key}"
+    if parse_image(image).signature == "unsigned":
+        return "unsigned: no signature checked"
+    return "signed, but no signature checked: pass --verify-key PUB"
 
 
 def _print(summary: dict, contents) -> None:
@@ -146,7 +181,10 @@ def _print(summary: dict, contents) -> None:
     out.write(f"target fidelity: {summary['fidelity']}\n")
     out.write(f"windows: {summary['windows']} ({summary['steps']} steps, {summary['synaptic_ops']} synaptic events)\n")
     out.write(f"agreement kernel vs float model: {summary['agreement']:.1%} (required {summary['min_agreement']:.0%})\n")
-    out.write(f"accuracy: kernel {summary['kernel_accuracy']:.1%}, float {summary['float_accuracy']:.1%}\n")
+    floor = (f"required {summary['min_accuracy']:.0%}" if summary.get("min_accuracy") is not None
+             else f"warned below {summary['default_min_accuracy']:.0%}; set verify.min_accuracy to require one")
+    out.write(f"accuracy on the labelled stimuli: kernel {summary['kernel_accuracy']:.1%}, "
+              f"float {summary['float_accuracy']:.1%} ({floor})\n")
     out.write(f"detection rate: kernel {summary['detection_rate']:.1%}, float {summary['float_detection_rate']:.1%}\n")
     out.write(f"false alarms: kernel {summary['false_alarm_rate']:.1%}, float {summary['float_false_alarm_rate']:.1%}\n")
     corr = ", ".join(f"{c:.3f}" for c in summary["spike_count_correlation"])
@@ -157,13 +195,12 @@ def _print(summary: dict, contents) -> None:
         out.write(f"cycles ({c['model']} model, {c['cores']} core(s)): peak {c['peak_per_step']:.0f}, mean {c['mean_per_step']:.0f} "
                   f"per step of {c['dt_s'] * 1e3:g} ms\n")
         out.write(f"latency per step: peak {c['peak_latency_s'] * 1e6:.1f} us, mean {c['mean_latency_s'] * 1e6:.1f} us "
-                  f"at {c['clock_hz'] / 1e6:g} MHz ({'real time' if c['real_time'] else 'NOT real time'})\n")
-        worst = "" if c["worst_case_clock_hz"] is None else f"; worst case with margin {c['worst_case_clock_hz'] / 1e6:.3g} MHz"
-        out.write(f"lowest real-time clock: {c['min_clock_hz'] / 1e6:.3g} MHz{worst}\n")
+                  f"at {eng(c['clock_hz'], 'Hz')} ({'real time' if c['real_time'] else 'NOT real time'})\n")
+        worst = "" if c["worst_case_clock_hz"] is None else f"; worst case with margin {eng(c['worst_case_clock_hz'], 'Hz', 3)}"
+        out.write(f"lowest real-time clock: {eng(c['min_clock_hz'], 'Hz', 3)}{worst}\n")
         energy = "unknown (no per-operation energy or static power in the catalog)" if c["energy_per_window_j"] is None else (
-            f"{c['energy_per_window_j'] * 1e6:.4g} uJ per window of {c['window_steps']} steps (dynamic "
-            + ("unknown" if c["dynamic_energy_j"] is None else f"{c['dynamic_energy_j'] * 1e6:.4g} uJ")
-            + ", static " + ("unknown" if c["static_energy_j"] is None else f"{c['static_energy_j'] * 1e6:.4g} uJ") + ")")
+            f"{eng(c['energy_per_window_j'], 'J')} per window of {c['window_steps']} steps (dynamic "
+            + eng(c["dynamic_energy_j"], "J") + ", static " + eng(c["static_energy_j"], "J") + ")")
         out.write(f"energy: {energy}\n")
     if "power" in summary:
         p = summary["power"]
@@ -174,5 +211,6 @@ def _print(summary: dict, contents) -> None:
                 f"budget {p['budget_uW']:g} uW: {'within' if p['within_budget'] else 'OVER'}")
             estimate = "" if p["estimate_inference_uW"] is None else f" (float-model estimate {p['estimate_inference_uW']:.2f} uW)"
             out.write(f"power with the kernel's counts: inference {p['inference_uW']:.2f} uW{estimate}, {budget}; "
-                      f"node {p['total_uW']:.2f} uW, {p['life_years']:.2f} years (required {p['required_years']:g})\n")
-    out.write(summary["verdict"] + "\n")
+                      f"node consumers {p['total_uW']:.2f} uW (the cell's self-discharge comes on top), "
+                      f"{p['life_years']:.2f} years (required {p['required_years']:g})\n")
+    out.write(f"{summary['verdict']} ({summary['signature']})\n")

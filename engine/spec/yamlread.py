@@ -151,7 +151,7 @@ class _Reader:
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 self.error(key_node, "NM008", f"{dotted(pointer) or 'document'}: YAML merge keys (<<) are not supported",
-                           pointer, hint="use extends to inherit from a base spec")
+                           pointer, hint="write the merged keys out here, or use extends to inherit from a base spec")
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
                 self.error(key_node, "NM007", f"{dotted(pointer) or 'document'}: a mapping key must be a plain name", pointer)
