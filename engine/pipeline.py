@@ -17,6 +17,8 @@ import numpy as np
 from engine import memo
 from engine.catalog import Catalog, Part
 from engine.diagnostics import Diagnostic, StageError, has_errors
+from engine.image.limits import MAX_IMAGE_BYTES as MAX_IMAGE_BYTES  # bounded reads, for the CLI
+from engine.image.limits import read_limited as read_limited
 from engine.spec import SpecDocument, repository_catalog, validate_spec
 from engine.spec.document import find_root
 

@@ -183,13 +183,13 @@ def run(args) -> int:
         for spec, site, folder in orphans:
             if args.check:
                 changed.append((spec, f"{folder}: its spec {spec} is gone; a build removes this bundle"))
-                rows.append((site, "orphaned", "-", 0.0, None))
+                rows.append((site, "orphaned", "-", 0.0, None, None))
             else:
                 shutil.rmtree(folder)
                 index["outputs"].pop(index_name(folder), None)
                 index["specs"].pop(index_name(spec), None)
                 written = True
-                rows.append((site, "removed", "-", 0.0, None))
+                rows.append((site, "removed", "-", 0.0, None, None))
     except _WriteFailed as failed:  # a full disk, a read-only or vanished folder: nothing half-written stays
         return emit_diagnostics(diagnostics + [Diagnostic(
             "error", "NM921", f"cannot write the bundle: {failed.reason}", file=str(failed.folder),

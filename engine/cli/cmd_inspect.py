@@ -7,8 +7,13 @@ import sys
 
 from engine.cli.common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, add_output_option, emit_diagnostics
 from engine.diagnostics import Diagnostic, StageError
-from engine.image.limits import MAX_IMAGE_BYTES, read_limited
-from engine.pipeline import inspect_image, section_per_core, verify_key
+from engine.pipeline import (
+    MAX_IMAGE_BYTES,
+    inspect_image,
+    read_limited,
+    section_per_core,
+    verify_key,
+)
 
 
 def register(subparsers):

@@ -79,7 +79,7 @@ def _image_mode(args) -> int:
     from engine.verify.simulate import load_spike_counts, npz_bytes, record_arrays
 
     path = Path(args.target)
-    from engine.image.limits import MAX_IMAGE_BYTES, read_limited
+    from engine.pipeline import MAX_IMAGE_BYTES, read_limited
 
     try:
         data = read_limited(path, MAX_IMAGE_BYTES)
