@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -308,11 +308,13 @@ def resolve_partial(doc: SpecDocument, catalog: Catalog) -> Deployment:
     return partial(doc, catalog)
 
 
-def rank_targets(deployment: Deployment, catalog: Catalog) -> list[Candidate]:
-    """Every catalog target for the deployment's model, best first (`nmspec fit`)."""
+def rank_targets(deployment: Deployment, catalog: Catalog,
+                 progress: Callable[[int, int], None] | None = None) -> list[Candidate]:
+    """Every catalog target for the deployment's model, best first (`nmspec fit`);
+    `progress(done, total)` after each chip."""
     from engine.resolve.rank import rank_targets as rank
 
-    return rank(deployment, catalog)
+    return rank(deployment, catalog, progress)
 
 
 def placement_graph(deployment: Deployment, fmt: str) -> str:
