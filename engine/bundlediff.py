@@ -3,7 +3,9 @@ files, verification, and whatever the resolve report says about fit, power and s
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,14 +34,15 @@ def _network_changes(old: bytes, new: bytes) -> list[str]:
         if pop.name in sizes_b and sizes_b[pop.name] == pop.size:
             other = b.population(pop.name)
             for key in sorted(set(pop.params) & set(other.params)):
-                changed = int(np.sum(np.asarray(pop.params[key]) != np.asarray(other.params[key])))
+                before, after = np.asarray(pop.params[key]), np.asarray(other.params[key])
+                changed = int(np.sum(before != after)) if before.shape == after.shape else pop.size
                 if changed:
                     out.append(f"{pop.name}.{key}: {changed} of {pop.size} neurons changed")
     pairs = {(p.src, p.dst, p.synapse): p for p in a.projections}
     for proj in b.projections:
         before = pairs.get((proj.src, proj.dst, proj.synapse))
         if before is not None and before.weights.n_src == proj.weights.n_src and before.weights.n_dst == proj.weights.n_dst:
-            delta = int(np.sum(before.weights.to_dense() != proj.weights.to_dense()))
+            delta = _changed_weights(before.weights, proj.weights)
             if delta:
                 out.append(f"weights {proj.src} -> {proj.dst}: {delta} changed")
             if before.shift != proj.shift:
@@ -47,6 +50,21 @@ def _network_changes(old: bytes, new: bytes) -> list[str]:
     if a.placement is not None and b.placement is not None and a.placement.n_cores != b.placement.n_cores:
         out.append(f"cores: {a.placement.n_cores} -> {b.placement.n_cores}")
     return out
+
+
+def _changed_weights(a, b) -> int:
+    """Synapses whose weight differs (absent counts as zero), without a dense matrix: an
+    image's input count is not backed by stored bytes, so n_src x n_dst may be huge."""
+    def flat(w):
+        rows = np.repeat(np.arange(w.n_src, dtype=np.int64), np.diff(w.indptr))
+        return rows * w.n_dst + w.indices.astype(np.int64), w.values.astype(np.int64)
+
+    (ka, va), (kb, vb) = flat(a), flat(b)
+    keys = np.union1d(ka, kb)
+    dense_a, dense_b = np.zeros(keys.size, np.int64), np.zeros(keys.size, np.int64)
+    dense_a[np.searchsorted(keys, ka)] = va
+    dense_b[np.searchsorted(keys, kb)] = vb
+    return int(np.sum(dense_a != dense_b))
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -66,31 +84,82 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 REPORT_KEYS = ("site", "chip", "family", "network", "verification.agreement", "verification.detection_rate",
                "verification.false_alarm_rate", "resolve", "mapping", "sanity_bounds")
+# Image sections that say what the image is and where it came from, not what it computes.
+METADATA_SECTIONS = ("META",)
+# Firmware constants that name the build, not its behaviour.
+BUILD_NAMES = ("NM_BUILD_TAG", "NM_SPEC_HASH")
+_DEFINE = re.compile(r"^\s*#\s*define\s+(\w+)\s+(.*?)\s*$")
+
+
+def _metadata_line(name: str, line: str) -> bool:
+    """A firmware line that names the build (comments, the spec hash and the build tag
+    derived from it) rather than telling the device what to do."""
+    text = line.strip()
+    if not text or any(name in text for name in BUILD_NAMES):
+        return True
+    if name.endswith(("Makefile", ".mk")):
+        return text.startswith("#")
+    return text.startswith(("/*", "*", "//"))
+
+
+def _firmware_changes(name: str, old: bytes, new: bytes) -> list[str]:
+    """What a firmware file's change does: '#define NAME old -> new' for a changed constant,
+    else the changed code lines; [] when only comments and the build tag changed."""
+    try:
+        a, b = old.decode().splitlines(), new.decode().splitlines()
+    except UnicodeDecodeError:
+        return [f"~ {name} (binary)"]
+    removed, added = [], []
+    for line in difflib.unified_diff(a, b, lineterm="", n=0):
+        if line.startswith(("---", "+++", "@@")):
+            continue
+        if not _metadata_line(name, line[1:]):
+            (removed if line[0] == "-" else added).append(line[1:])
+    before = {m.group(1): m.group(2) for m in map(_DEFINE.match, removed) if m}
+    after = {m.group(1): m.group(2) for m in map(_DEFINE.match, added) if m}
+    out = [f"~ {name}: {key} {before[key]} -> {after[key]}" for key in sorted(set(before) & set(after))]
+    paired = set(before) & set(after)
+    rest_old = [line for line in removed if not (_DEFINE.match(line) and _DEFINE.match(line).group(1) in paired)]
+    rest_new = [line for line in added if not (_DEFINE.match(line) and _DEFINE.match(line).group(1) in paired)]
+    out += [f"- {name}: {line.strip()}" for line in rest_old] + [f"+ {name}: {line.strip()}" for line in rest_new]
+    return out
 
 
 def diff_bundles(old: Mapping[str, bytes], new: Mapping[str, bytes]) -> dict[str, list[str]]:
-    """Plan-like summary: {"image": [...], "network": [...], "firmware": [...], "report": [...]}."""
-    plan: dict[str, list[str]] = {"image": [], "network": [], "firmware": [], "report": []}
+    """Plan-like summary, what changes the device first: {"image", "network", "firmware"}
+    change what the device computes or does; "report" holds resolve's estimates and the
+    verification figures; "metadata" what only names the build (spec hash, paths, comments)."""
+    plan: dict[str, list[str]] = {"image": [], "network": [], "firmware": [], "report": [], "metadata": []}
     if old.get("model.nmc") != new.get("model.nmc"):
         a, b = _sections(old["model.nmc"]), _sections(new["model.nmc"])
         for key in sorted(set(a) | set(b)):
             name = f"{key[0]}[{key[1]}]"
+            where = plan["metadata"] if key[0] in METADATA_SECTIONS else plan["image"]
             if key not in a:
-                plan["image"].append(f"+ section {name} ({b[key][0]} bytes)")
+                where.append(f"+ section {name} ({b[key][0]} bytes)")
             elif key not in b:
-                plan["image"].append(f"- section {name}")
+                where.append(f"- section {name}")
             elif a[key] != b[key]:
-                plan["image"].append(f"~ section {name} ({a[key][0]} -> {b[key][0]} bytes)")
-        plan["image"].append(f"~ model.nmc {len(old['model.nmc'])} -> {len(new['model.nmc'])} bytes")
+                where.append(f"~ section {name} ({a[key][0]} -> {b[key][0]} bytes)")
+        if plan["image"]:
+            plan["image"].append(f"~ model.nmc {len(old['model.nmc'])} -> {len(new['model.nmc'])} bytes")
         plan["network"] = _network_changes(old["model.nmc"], new["model.nmc"])
     firmware = sorted(k for k in set(old) | set(new) if k.startswith("firmware/"))
+    comments_only = []
     for name in firmware:
         if name not in old:
             plan["firmware"].append(f"+ {name}")
         elif name not in new:
             plan["firmware"].append(f"- {name}")
         elif old[name] != new[name]:
-            plan["firmware"].append(f"~ {name}")
+            changes = _firmware_changes(name, old[name], new[name])
+            if changes:
+                plan["firmware"] += changes
+            else:
+                comments_only.append(name)
+    if comments_only:
+        plan["metadata"].append(f"~ {len(comments_only)} firmware file{'s' if len(comments_only) != 1 else ''}: "
+                                "comments and build tag only (the spec's hash and path)")
     ra = _flatten(json.loads(old.get("report.json", b"{}")))
     rb = _flatten(json.loads(new.get("report.json", b"{}")))
     for key in sorted(set(ra) | set(rb)):
@@ -99,13 +168,33 @@ def diff_bundles(old: Mapping[str, bytes], new: Mapping[str, bytes]) -> dict[str
     return plan
 
 
+DEVICE_SECTIONS = ("image", "network", "firmware")
+
+
+def device_changes(plan: Mapping[str, list[str]]) -> list[str]:
+    return [item for section in DEVICE_SECTIONS for item in plan.get(section, [])]
+
+
 def render_plan(plan: Mapping[str, list[str]], old: str, new: str) -> str:
     lines = [f"--- {old}", f"+++ {new}"]
-    changes = 0
-    for section in ("image", "network", "firmware", "report"):
-        if plan.get(section):
-            lines.append(f"{section}:")
-            lines += [f"  {item}" for item in plan[section]]
-            changes += len(plan[section])
-    lines.append("no change for the device" if not changes else f"{changes} change{'s' if changes != 1 else ''}")
+    device = device_changes(plan)
+    if device:
+        lines.append("changes the device:")
+        for section in DEVICE_SECTIONS:
+            if plan.get(section):
+                lines.append(f"  {section}:")
+                lines += [f"    {item}" for item in plan[section]]
+    if plan.get("report"):
+        lines.append("estimates and verification (report.json):")
+        lines += [f"  {item}" for item in plan["report"]]
+    if plan.get("metadata"):
+        lines.append("metadata only (the device does not change):")
+        lines += [f"  {item}" for item in plan["metadata"]]
+    counts = [f"{len(device)} change{'s' if len(device) != 1 else ''} for the device" if device
+              else "no change for the device"]
+    if plan.get("report"):
+        counts.append(f"{len(plan['report'])} in the estimates")
+    if plan.get("metadata"):
+        counts.append("metadata")
+    lines.append("; ".join(counts))
     return "\n".join(lines) + "\n"

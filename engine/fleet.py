@@ -33,10 +33,10 @@ import attrs
 
 from engine import __version__, memo
 from engine.diagnostics import Diagnostic, StageError
-from engine.spec.yamlread import read_file
+from engine.fs import staging_prefix
 
 if TYPE_CHECKING:
-    from engine.catalog import Catalog
+    from engine.pipeline import Catalog, SpecDocument
 
 INDEX_FORMAT = 2
 # A file modified this close to the start of a build (or later) may have changed while it
@@ -80,8 +80,9 @@ def _kind(path: Path) -> str | None:
     for line in head.decode("utf-8", errors="replace").splitlines():
         if line.startswith("kind:"):
             return line.split(":", 1)[1].split("#", 1)[0].strip().strip("'\"")
-    result = read_file(str(path), str(path))
-    return result.data.get("kind") if isinstance(result.data, dict) else None
+    from engine.pipeline import file_kind
+
+    return file_kind(path)
 
 
 # --- what a bundle depends on besides its spec ------------------------------------------
@@ -118,13 +119,13 @@ def catalog_folders(root: Path, extra: Iterable[str]) -> tuple[Path, ...]:
 
 def catalog_digest(root: Path, extra: Iterable[str] = ()) -> str:
     """Hash of every catalog file the build reads, named by its place in the reading order."""
-    from engine.catalog import DATA_DIR, catalog_files
+    from engine.pipeline import catalog_sources
 
     digest = hashlib.sha256()
     folders = catalog_folders(root, extra)
-    for path in catalog_files(folders):
+    for path, builtin in catalog_sources(folders):
         owner = next((i for i, f in enumerate(folders) if path.parent == f), None)
-        name = f"builtin/{path.name}" if owner is None and path.parent == DATA_DIR else f"{owner}/{path.name}"
+        name = f"builtin/{path.name}" if owner is None and builtin else f"{owner}/{path.name}"
         _hash_files(digest, [(name, path)])
     return digest.hexdigest()
 
@@ -171,17 +172,12 @@ def build_context(root: Path, extra: Iterable[str], signing_pem: bytes | None, v
                         source_date_epoch)
 
 
-def parts_digest(data: Mapping[str, Any], catalog: Catalog) -> str:
-    """Hash of the catalog parts a merged spec names, all but where each was defined."""
-    from engine.spec.semantic import PART_FIELDS
+def parts_digest(doc: SpecDocument, catalog: Catalog) -> str:
+    """Hash of the catalog parts a spec names, all but where each was defined."""
+    from engine.pipeline import named_parts
 
-    used = {}
-    for pointer, kind in PART_FIELDS:
-        value: Any = data
-        for name in pointer.strip("/").split("/"):
-            value = value.get(name) if isinstance(value, Mapping) else None
-        part = catalog.get(kind, value) if isinstance(value, str) else None
-        used[pointer] = None if part is None else attrs.asdict(part, filter=lambda a, _: a.name != "origin")
+    used = {pointer: None if part is None else attrs.asdict(part, filter=lambda a, _: a.name != "origin")
+            for pointer, part in named_parts(doc, catalog).items()}
     return _digest(used)
 
 
@@ -196,7 +192,7 @@ def _fingerprint(path: str) -> list[Any]:  # [path, size, mtime], as the JSON in
     return [path, stat.st_size, stat.st_mtime_ns]
 
 
-def _index_name(path: str | Path) -> str:
+def index_name(path: str | Path) -> str:
     # absolute, not resolved: a stable name costs no look-up of every folder on the way
     return os.path.abspath(path)
 
@@ -217,6 +213,7 @@ class QuickHit:
     site: str
     agreement: float | None
     diagnostics: tuple[Diagnostic, ...]
+    accuracy: float | None = None  # the kernel's accuracy on the labelled stimuli
 
 
 @attrs.frozen
@@ -238,16 +235,22 @@ class Cache:
         return index
 
     def save_index(self, index: Mapping[str, Any]) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".index.")
-        with os.fdopen(fd, "w") as handle:
-            handle.write(json.dumps(index, sort_keys=True, separators=(",", ":")))  # the C encoder
-        os.replace(tmp, self._index_path())
+        """Write the index whole or not at all (a full disk leaves the previous one)."""
+        tmp = None
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=staging_prefix("index"))
+            with os.fdopen(fd, "w") as handle:
+                handle.write(json.dumps(index, sort_keys=True, separators=(",", ":")))  # the C encoder
+            os.replace(tmp, self._index_path())
+        except OSError:
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)
 
     def quick(self, index: Mapping[str, Any], spec: Path, context: str) -> QuickHit | None:
         """The recorded outcome for `spec` if it was built in the same context and no file
         its last build read has changed since."""
-        entry = index["specs"].get(_index_name(spec))
+        entry = index["specs"].get(index_name(spec))
         if not entry or entry["context"] != context:
             return None
         if entry["diagnostics"] and entry.get("cwd") != os.getcwd():
@@ -258,28 +261,28 @@ class Cache:
         except OSError:
             return None
         return QuickHit(entry["key"], entry["site"], entry["agreement"],
-                        tuple(_diagnostic_from(d) for d in entry["diagnostics"]))
+                        tuple(_diagnostic_from(d) for d in entry["diagnostics"]), entry.get("accuracy"))
 
     def record(self, index: dict[str, Any], outcome: SiteOutcome, context: str, started_ns: int) -> bool:
         """Remember a validated site's key and the fingerprints of the files it read, unless
         one of them was modified too close to the build's start to be trusted; whether the
         index changed."""
-        files = [_fingerprint(_index_name(f)) for f in sorted(set(outcome.read))]
-        name = _index_name(outcome.spec)
+        files = [_fingerprint(index_name(f)) for f in sorted(set(outcome.read))]
+        name = index_name(outcome.spec)
         before = index["specs"].get(name)
         if any(f[2] >= started_ns - RACY_MARGIN_NS for f in files):
             index["specs"].pop(name, None)
             return before is not None
         index["specs"][name] = {
             "context": context, "key": outcome.key, "site": outcome.site, "files": files,
-            "agreement": outcome.agreement, "diagnostics": [_diagnostic_record(d) for d in outcome.diagnostics],
+            "agreement": outcome.agreement, "accuracy": outcome.accuracy, "diagnostics": [_diagnostic_record(d) for d in outcome.diagnostics],
             "cwd": os.getcwd() if outcome.diagnostics else None,
         }
         return bool(index["specs"][name] != before)
 
     def output_current(self, index: Mapping[str, Any], folder: Path, key: str) -> bool:
         """Whether `folder` still holds exactly what this cache wrote there for `key`."""
-        entry = index["outputs"].get(_index_name(folder))
+        entry = index["outputs"].get(index_name(folder))
         if not entry or entry["key"] != key:
             return False
         try:
@@ -289,7 +292,7 @@ class Cache:
 
     def record_output(self, index: dict[str, Any], folder: Path, key: str) -> bool:
         """Remember what `folder` holds now, written from `key`; whether the index changed."""
-        name, before = _index_name(folder), index["outputs"].get(_index_name(folder))
+        name, before = index_name(folder), index["outputs"].get(index_name(folder))
         index["outputs"][name] = {"key": key, "files": _bundle_fingerprints(folder)}
         return bool(index["outputs"][name] != before)
 
@@ -297,26 +300,39 @@ class Cache:
         return self.root / "objects" / key[:2] / key
 
     def get(self, key: str) -> dict[str, bytes] | None:
+        """The object's files, each checked against the SHA-256 recorded when it was stored;
+        None (and the object removed, so the site is rebuilt) when anything differs."""
         folder = self._object(key)
-        if not (folder / ".complete").exists():
-            return None
-        return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
-                if p.is_file() and p.name != ".complete"}
+        try:
+            recorded = json.loads((folder / ".complete").read_bytes())
+            files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+                     if p.is_file() and p.name != ".complete"}
+        except (OSError, ValueError):
+            recorded, files = None, None
+        if files is not None and isinstance(recorded, dict) and recorded == {
+                name: hashlib.sha256(data).hexdigest() for name, data in files.items()}:
+            return files
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        return None
 
     def put(self, key: str, files: Mapping[str, bytes]) -> None:
         folder = self._object(key)
         if (folder / ".complete").exists():
             return
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{key[:8]}."))
-        for name, data in files.items():
-            (staging / name).parent.mkdir(parents=True, exist_ok=True)
-            (staging / name).write_bytes(data)
-        (staging / ".complete").write_bytes(b"")
+        staging = None
         try:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=staging_prefix(key[:8])))
+            for name, data in files.items():
+                (staging / name).parent.mkdir(parents=True, exist_ok=True)
+                (staging / name).write_bytes(data)
+            digests = {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())}
+            (staging / ".complete").write_bytes(json.dumps(digests, sort_keys=True).encode())
             os.replace(staging, folder)
-        except OSError:  # another worker stored the same key first
-            shutil.rmtree(staging, ignore_errors=True)
+        except OSError:  # another worker stored the same key first, or no room: the cache is optional
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
 
 
 def _bundle_fingerprints(folder: Path) -> list[list[Any]]:
@@ -364,12 +380,16 @@ class SiteOutcome:
     key: str | None
     read: tuple[str, ...]  # every file the build depended on
     agreement: float | None = None
+    accuracy: float | None = None  # the kernel's accuracy on the labelled stimuli
     stages: tuple[tuple[str, int, int], ...] = ()  # per stage: results this build computed, and reused (engine.memo)
 
 
-def _agreement(files: Mapping[str, bytes]) -> float | None:
-    report = json.loads(files["report.json"])
-    return (report.get("verification") or {}).get("agreement")
+def _verification(files: Mapping[str, bytes] | None) -> tuple[float | None, float | None]:
+    """(agreement, kernel accuracy) from a bundle's report."""
+    if not files:
+        return None, None
+    verification = json.loads(files["report.json"]).get("verification") or {}
+    return verification.get("agreement"), verification.get("kernel_accuracy")
 
 
 # Worker processes build many sites from a few repositories: load each catalog once.
@@ -377,12 +397,11 @@ _CATALOGS: dict[tuple[str, tuple[str, ...], str], Catalog] = {}
 
 
 def _catalog_for(job: BuildJob) -> tuple[Catalog | None, list[Diagnostic]]:
-    from engine.spec import repository_catalog
-    from engine.spec.document import find_root
+    from engine.pipeline import find_root, repository_catalog
 
     root = find_root(Path(job.spec).resolve().parent)
     if not catalog_folders(root, job.catalog_dirs):
-        from engine.catalog import builtin_catalog
+        from engine.pipeline import builtin_catalog
 
         # the same parts, loaded once per process and shared with the stages that read it
         return builtin_catalog(), []
@@ -414,8 +433,14 @@ def stage_totals(outcomes: Iterable[SiteOutcome]) -> tuple[int, int]:
 
 
 def build_one(job: BuildJob) -> SiteOutcome:
-    from engine.pipeline import BuildOptions, build_site, referenced_files, spec_hash
-    from engine.spec import site_model, validate_spec
+    from engine.pipeline import (
+        BuildOptions,
+        build_site,
+        referenced_files,
+        site_name,
+        spec_hash,
+        validate_spec,
+    )
 
     started = time.perf_counter()
     # stage results shared with the other sites of this process, and on disk between builds
@@ -425,7 +450,7 @@ def build_one(job: BuildJob) -> SiteOutcome:
     def outcome(site: str | None, status: str, files: Mapping[str, bytes] | None, diagnostics: Iterable[Diagnostic],
                 key: str | None = None, read: tuple[str, ...] = ()) -> SiteOutcome:
         return SiteOutcome(job.spec, site, status, files, tuple(diagnostics), time.perf_counter() - started, key,
-                           read, _agreement(files) if files else None, _stage_delta(stages_before))
+                           read, *_verification(files), _stage_delta(stages_before))
 
     catalog, problems = _catalog_for(job)
     if catalog is None:
@@ -435,9 +460,9 @@ def build_one(job: BuildJob) -> SiteOutcome:
         return outcome(None, "failed", None, diagnostics)
     read = tuple(str(doc.absolute[f]) for f in doc.files) + tuple(str(p) for _, p in referenced_files(doc))
     key = cache_key(job.key_base, doc.path.relative_to(doc.root).as_posix(), spec_hash(doc),
-                    parts_digest(doc.data, catalog))
+                    parts_digest(doc, catalog))
     cache = Cache(Path(job.cache_root)) if job.cache_root else None
-    site = site_model(doc).metadata.site
+    site = site_name(doc)
     if cache is not None:
         cached = cache.get(key)
         if cached is not None:
@@ -463,6 +488,20 @@ def build_one(job: BuildJob) -> SiteOutcome:
 
 # --- executors ----------------------------------------------------------------------------
 
+def _die_with(parent: int) -> None:
+    """Run in each pool worker: the kernel kills it when the build that started it dies
+    (even by kill -9, when nothing in Python gets to clean up)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):
+        pass  # elsewhere the pool's own shutdown is all there is
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
 def run_local(jobs: int, work: list[BuildJob], on_done: Callable[[SiteOutcome], None]) -> list[SiteOutcome]:
     if jobs <= 1 or len(work) <= 1:
         memo.clear()  # in this process too, a build shares what it computes and what the cache holds, nothing older
@@ -475,7 +514,7 @@ def run_local(jobs: int, work: list[BuildJob], on_done: Callable[[SiteOutcome], 
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     outcomes = []
-    with ProcessPoolExecutor(max_workers=min(jobs, len(work))) as pool:
+    with ProcessPoolExecutor(max_workers=min(jobs, len(work)), initializer=_die_with, initargs=(os.getpid(),)) as pool:
         futures = [pool.submit(build_one, job) for job in work]
         for future in as_completed(futures):
             outcome = future.result()

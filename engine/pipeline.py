@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,22 +15,37 @@ import attrs
 import numpy as np
 
 from engine import memo
-from engine.catalog import Catalog
-from engine.codegen.assemble import SanityBounds, bundle_files, image_contents
+from engine.catalog import Catalog, Part
 from engine.diagnostics import Diagnostic, StageError, has_errors
-from engine.image import write_image
-from engine.mapping import CoreMap, map_deployment
-from engine.netlist import QuantNetwork
-from engine.resolve import Deployment, resolve
-from engine.resolve.alerts import alert_policy, window_s
-from engine.spec import SpecDocument, validate_spec
+from engine.image.limits import MAX_IMAGE_BYTES as MAX_IMAGE_BYTES  # bounded reads, for the CLI
+from engine.image.limits import read_limited as read_limited
+from engine.spec import SpecDocument, repository_catalog, validate_spec
+from engine.spec.document import find_root
+from engine.trust.check import check_bundle as check_bundle  # a bundle's files, statement and signatures, for verify
+from engine.trust.dsse import EnvelopeError as EnvelopeError
+from engine.trust.retire import retired_key as retired_key
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
+    from engine.codegen.assemble import SanityBounds
     from engine.dsp.chain import Chain
     from engine.image import ImageContents
+    from engine.mapping import CoreMap
+    from engine.netlist import QuantNetwork
+    from engine.resolve import Deployment
+    from engine.resolve.rank import Candidate
     from engine.spec.model import SiteSpec
+    from engine.verify.bundle import Verification
+    from engine.verify.cycles import CycleCounts, CycleModel
+
+__all__ = ["BuildOptions", "BuildResult", "Catalog", "SpecDocument", "StageError", "build_site", "builtin_catalog", "catalog_sources", "diff_plan", "file_kind", "find_root", "inspect_image",
+           "map_site", "named_parts", "placement_graph", "rank_targets", "read_image", "referenced_files", "render_diff_plan",
+           "render_spec", "repository_catalog", "resolve_partial", "resolve_site", "run_image",
+           "section_per_core", "signing_key", "site_name", "spec_hash", "spec_schema", "validate_spec", "verify_key", "verify_site"]
 
 DEFAULT_SANITY_WINDOW_S = 86400.0
 
@@ -100,11 +115,15 @@ def _check(diagnostics: list[Diagnostic]) -> None:
 
 def resolve_site(doc: SpecDocument, catalog: Catalog) -> Deployment:
     """The resolve stage's deployment of a valid spec (raises StageError)."""
+    from engine.resolve import resolve
+
     return resolve(doc, catalog)
 
 
 def _placement(deployment: Deployment, catalog: Catalog) -> tuple[QuantNetwork, CoreMap | None]:
     """The mapping stage's placement when the network has none of its own."""
+    from engine.mapping import map_deployment
+
     network = deployment.network
     if network.placement is not None:
         return network, None
@@ -114,6 +133,7 @@ def _placement(deployment: Deployment, catalog: Catalog) -> tuple[QuantNetwork, 
 
 def sanity_bounds(deployment: Deployment, window: float) -> SanityBounds:
     """Expected behaviour after an update, from the float model on the nominal stimuli."""
+    from engine.codegen.assemble import SanityBounds
     from engine.resolve.floatnet import classify, simulate
 
     labels = deployment.spec.model.labels
@@ -197,7 +217,21 @@ def _fidelity(catalog: Catalog, chip_id: str) -> dict[str, str]:
     return {"level": chip.fidelity, "basis": chip.fidelity_basis}
 
 
+def _on_chip(deployment: Deployment, model_population: str) -> str:
+    """The chip population a model population runs in (Xylo packs hidden layers into one)."""
+    from engine.resolve import model_populations
+
+    for chip_name, names in model_populations(deployment.float_model, deployment.network.family).items():
+        if model_population in names:
+            return chip_name
+    return model_population
+
+
 def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = BuildOptions()) -> BuildResult:
+    from engine.codegen.assemble import bundle_files, image_contents
+    from engine.image import write_image
+    from engine.resolve.alerts import alert_policy, window_s
+
     doc, diagnostics = validate_spec(spec_path, catalog)
     _check(diagnostics)
     assert doc is not None  # validate_spec returns a document whenever it found no error
@@ -224,7 +258,8 @@ def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = 
         "fidelity": _fidelity(catalog, spec.target.chip),
         "network": {"inputs": network.n_inputs, "neurons": network.n_neurons, "synapses": network.n_synapses,
                     "populations": {p.name: p.size for p in network.populations}},
-        "quantization": [attrs.asdict(layer) for layer in deployment.quantized.layers],
+        "quantization": [{**attrs.asdict(layer), "on_chip": _on_chip(deployment, layer.population)}
+                         for layer in deployment.quantized.layers],
         "notes": list(deployment.quantized.notes),
         "chain": {"channels": chain.n_channels, "dt_s": chain.dt, "samples_per_step": chain.samples_per_frame()},
         "sanity_bounds": attrs.asdict(bounds),
@@ -254,3 +289,198 @@ def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = 
                          source_date_epoch=options.source_date_epoch, image=image,
                          security_version=release_security_version(spec))
     return BuildResult(spec.metadata.site, files, report, tuple(diagnostics))
+
+
+# ---- the rest of the façade: what the command line calls besides build_site --------------
+# Each imports its stage when called, so a command pays only for the stages it runs.
+
+def file_kind(path: str | Path) -> str | None:
+    """The `kind` a YAML file declares (SiteDeployment, SiteBase, PartCatalog), if it reads."""
+    from engine.spec.yamlread import read_file
+
+    result = read_file(str(path), str(path))
+    kind = result.data.get("kind") if isinstance(result.data, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+def render_spec(doc: SpecDocument, *, show_origin: bool = False) -> str:
+    """The merged spec with the schema's defaults, as YAML (`nmspec render`)."""
+    from engine.spec import render_merged
+
+    return render_merged(doc, show_origin=show_origin)
+
+
+def spec_schema(name: str = "nmspec.schema.json") -> dict[str, Any]:
+    """The JSON Schema of the spec language (`nmspec schema`)."""
+    from engine.spec.schema_check import load_schema
+
+    return load_schema(name)
+
+
+def resolve_partial(doc: SpecDocument, catalog: Catalog) -> Deployment:
+    """As resolve_site, with fit, power and safety problems kept in `problems` (`fit`, `graph`, `map`)."""
+    from engine.resolve import resolve_partial as partial
+
+    return partial(doc, catalog)
+
+
+def rank_targets(deployment: Deployment, catalog: Catalog,
+                 progress: Callable[[int, int], None] | None = None) -> list[Candidate]:
+    """Every catalog target for the deployment's model, best first (`nmspec fit`);
+    `progress(done, total)` after each chip."""
+    from engine.resolve.rank import rank_targets as rank
+
+    return rank(deployment, catalog, progress)
+
+
+def placement_graph(deployment: Deployment, fmt: str) -> str:
+    """The deployment's placement graph as Graphviz dot or JSON (`nmspec graph`)."""
+    from engine.resolve.graph import to_dot, to_json
+
+    return to_dot(deployment.graph) if fmt == "dot" else to_json(deployment.graph)
+
+
+def map_site(deployment: Deployment, catalog: Catalog, *, strategy: str = "auto") -> CoreMap:
+    """The deployment's network on its chip's cores (`nmspec map`)."""
+    from engine.mapping import map_deployment
+
+    return map_deployment(deployment, catalog, strategy=strategy)
+
+
+def diff_plan(old: Mapping[str, bytes], new: Mapping[str, bytes]) -> dict[str, Any]:
+    """What changes for the device between two bundles' files (`nmspec diff`)."""
+    from engine.bundlediff import diff_bundles
+
+    return diff_bundles(old, new)
+
+
+def render_diff_plan(plan: Mapping[str, Any], old: str, new: str) -> str:
+    from engine.bundlediff import render_plan
+
+    return render_plan(plan, old, new)
+
+
+def signing_key(path: str | None) -> Ed25519PrivateKey | None:
+    """The Ed25519 key from `path`, else from $NMSPEC_SIGNING_KEY; raises StageError."""
+    from engine.image import load_signing_key
+
+    return load_signing_key(path) if path else load_signing_key()
+
+
+def verify_key(path: str) -> Ed25519PublicKey:
+    """The Ed25519 public key in `path`; raises StageError."""
+    from engine.image import load_verify_key
+
+    return load_verify_key(path)
+
+
+def read_image(image: bytes, *, key: Ed25519PublicKey | None = None) -> ImageContents:
+    """The image's contents, its signature checked against `key` when given; raises StageError."""
+    from engine.image import read_image as read
+
+    return read(image, verify_key=key, require_signature=key is not None)
+
+
+def verify_site(doc: SpecDocument, image: bytes, deployment: Deployment, catalog: Catalog) -> Verification:
+    """The image run by the kernel against the deployment's float model (`nmspec verify`)."""
+    from engine.verify.bundle import verify_bundle
+
+    return verify_bundle(doc, image, deployment, catalog=catalog)
+
+
+def inspect_image(image: bytes, *, key: Ed25519PublicKey | Sequence[Ed25519PublicKey] | None = None,
+                  params: bool = False) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The image's header, sections, sizes, hashes and signature status (`nmspec inspect`),
+    and what would stop any target running it (shown, where every command that runs an image
+    refuses it); with `key` (one or a trusted set) the image must carry a valid signature from
+one of them. Raises StageError."""
+    from engine.image import parse_image
+    from engine.image.describe import describe_image
+    from engine.image.runnable import runnable_problems
+
+    parsed = parse_image(image, verify_key=key, require_signature=key is not None, runnable=False)
+    return describe_image(parsed, params=params), tuple(runnable_problems(parsed.contents.network))
+
+
+def section_per_core(type_id: int) -> bool:
+    """Whether sections of this type come once per core (the others once per image)."""
+    from engine.image import layout
+
+    section = layout.SECTION_BY_ID.get(type_id)
+    return bool(section is not None and section.per_core)
+
+
+@attrs.frozen(eq=False)
+class ImageRun:
+    """An image's network run on given input spike counts, everything recorded."""
+
+    contents: ImageContents
+    steps: int
+    spikes: Mapping[str, int]  # output spikes per population
+    record: bytes  # spikes, states and cycle counts as .npz
+    cycles: CycleCounts | None  # when the catalog has the chip's cycle model
+    routing: Mapping[str, Any] | None
+
+
+def _cycle_model(chip: str, catalog: Catalog) -> CycleModel | None:
+    from engine.verify.cycles import cycle_model
+
+    part = catalog.get("chips", chip)
+    return cycle_model(part) if part is not None else None
+
+
+def run_image(contents: ImageContents, spikes: str | Path, catalog: Catalog | None) -> ImageRun:
+    """The image's network on the input spike counts in the .npz file `spikes` (`nmspec
+    simulate IMAGE --spikes`). Raises StageError."""
+    from engine.verify import kernel
+    from engine.verify.cycles import count_cycles
+    from engine.verify.mesh import Routing
+    from engine.verify.simulate import load_spike_counts, npz_bytes, record_arrays
+
+    network = contents.network
+    counts_in = load_spike_counts(spikes, network.n_inputs)
+    result = kernel.run(network, counts_in, record=True)
+    model = _cycle_model(contents.target.chip, catalog) if catalog is not None else None
+    counts = count_cycles(network, result, model) if model is not None else None
+    return ImageRun(contents, int(counts_in.shape[0]), {pop: int(s.sum()) for pop, s in sorted(result.spikes.items())},
+                    npz_bytes(record_arrays(result, counts)), counts,
+                    result.routing.summary() if isinstance(result.routing, Routing) else None)
+
+
+# ---- for the fleet's cache: what a build reads besides the spec and its files ------------
+
+def named_parts(doc: SpecDocument, catalog: Catalog) -> dict[str, Part | None]:
+    """The catalog part each of the spec's part fields names, by the field's pointer."""
+    from engine.spec import part_pointers
+
+    return {pointer: catalog.get(kind, value) if isinstance(value, str) else None
+            for pointer, kind, value in part_pointers(doc)}
+
+
+def catalog_sources(folders: tuple[Path, ...]) -> list[tuple[Path, bool]]:
+    """Every catalog file a build with these extra folders reads, in reading order, each with
+    whether it is one of the built-in catalog's own files."""
+    from engine.catalog import DATA_DIR, catalog_files
+
+    return [(path, path.parent == DATA_DIR) for path in catalog_files(folders)]
+
+
+def builtin_catalog() -> Catalog:
+    """The built-in parts, loaded once per process."""
+    from engine.catalog import builtin_catalog as builtin
+
+    return builtin()
+
+
+def site_name(doc: SpecDocument) -> str:
+    """metadata.site of a valid site spec."""
+    from engine.spec import site_model
+
+    return site_model(doc).metadata.site
+
+
+def image_signature(image: bytes) -> str:
+    """'unsigned', or how the image says it is signed (no key checked)."""
+    from engine.image import parse_image
+
+    return str(parse_image(image, runnable=False).signature)

@@ -41,4 +41,4 @@ def test_the_import_contracts_hold(capsys):
         os.chdir(cwd)
     out = capsys.readouterr().out
     assert status == 0, out
-    assert "Contracts: 3 kept, 0 broken." in out
+    assert "Contracts: 5 kept, 0 broken." in out

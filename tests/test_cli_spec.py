@@ -106,3 +106,20 @@ def test_missing_path_and_usage_errors(tmp_path):
     assert (code, err) == (1, "nope.yaml: error[NM012]: no such file or folder\n")
     code, _out, err = run_cli(["validate"], tmp_path)
     assert code == 2 and "the following arguments are required: PATH" in err
+
+
+def test_the_schema_lists_exactly_the_catalog_parts():
+    """The editor's schema names every built-in part, and only those: it is regenerated from
+    the catalog (python -m engine.spec.schema_source) whenever a part is added."""
+    from engine.catalog import builtin_catalog
+
+    schema = json.loads((ROOT / "schemas" / "nmspec.schema.json").read_text())
+    props = schema["properties"]
+    fields = {"chips": props["target"]["properties"]["chip"], "mcus": props["target"]["properties"]["mcu"],
+              "sensors": props["sensor"]["properties"]["part"], "cells": props["power"]["properties"]["battery"]["properties"]["cell"],
+              "radios": props["power"]["properties"]["radio"]["properties"]["part"]}
+    catalog = builtin_catalog()
+    for kind, field in fields.items():
+        assert field["enum"] == list(catalog.ids(kind)), kind
+        assert field["enumDescriptions"][field["enum"].index(catalog.ids(kind)[0])].startswith(
+            catalog.part(kind, catalog.ids(kind)[0]).name)

@@ -22,7 +22,7 @@ make_fleet = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(make_fleet)
 
 BUILD = ["build", "sites", "--out", "out", "--no-verify", "--jobs", "1"]
-HEADER = "site                    status      cache    time  agreement"
+HEADER = "site                    status      cache    time  agreement  accuracy"
 
 
 def summary(out: str) -> tuple[dict[str, tuple[str, str]], str]:

@@ -82,7 +82,17 @@ def test_check_exits_3_naming_every_differing_file_and_writes_nothing(repo, fast
     assert "model.nmc" not in expected
     code, out, err = run_cli(CHECK, repo)
     assert code == 3
-    assert err.splitlines() == [f"bundles/{SITE}: changed {name}" for name in expected]
+    # a line for each change to the device (the radio's spreading factor, and the gap between
+    # alert uplinks it stretches), then one line for resolve's estimates
+    lines = err.splitlines()
+    device = [line for line in lines if line.startswith(f"bundles/{SITE}: changes the device: ")]
+    assert f"bundles/{SITE}: changes the device: ~ firmware/nmc_config.h: NM_RADIO_SPREADING_FACTOR 7UL -> 9UL" in device
+    (gap,) = [line for line in device if "NM_ALERT_DUTY_GAP_S" in line]
+    gap_before, gap_after = (int(v.rstrip("UL")) for v in gap.split("NM_ALERT_DUTY_GAP_S ")[1].split(" -> "))
+    assert gap_after == 3 * gap_before  # SF9 frames are about three times as long on air as SF7's
+    (estimates,) = [line for line in lines if line.startswith(f"bundles/{SITE}: estimates: ")]
+    assert "figures of report.json change" in estimates
+    assert len(lines) == len(device) + 1 + sum(1 for line in lines if ": metadata only: " in line)
     rows = [line.split()[:3] for line in out.splitlines()[1:-1]]
     assert rows == [["plant-000/air-header-1", "up", "to"], [SITE, "differs", "miss"],
                     ["plant-000/compressor-2", "up", "to"]]
@@ -91,8 +101,7 @@ def test_check_exits_3_naming_every_differing_file_and_writes_nothing(repo, fast
                                     "stage results: 0 computed, 5 shared")
     code, _, err = run_cli(CHECK + ["--output", "github"], repo)
     assert code == 3
-    assert err.splitlines() == [f"::error file={SPEC},title=NM920::bundles/{SITE}: changed {name}"
-                                   for name in expected]
+    assert err.splitlines() == [f"::error file={SPEC},title=NM920::{line}" for line in lines]
     assert git(repo, "status", "--porcelain") == f" M {SPEC}\n"
     assert tree(repo / "bundles" / SITE) == committed
 
@@ -111,8 +120,13 @@ def test_diff_of_two_revisions_is_the_plan_between_their_bundles(repo, faster_ra
         assert by_bundles.splitlines()[2:] == lines[2:]
         old_files, new_files = tree(repo / "bundles" / SITE), tree(new)
         firmware = sorted(n for n in new_files if n.startswith("firmware/") and old_files.get(n) != new_files[n])
-        listed = lines[lines.index("firmware:") + 1:lines.index("report:")] if firmware else []
-        assert listed == [f"  ~ {name}" for name in firmware]
+        assert firmware == ["firmware/nmc_config.h"]
+        start = lines.index("changes the device:")
+        end = lines.index("estimates and verification (report.json):")
+        assert lines[start + 1] == "  firmware:"
+        device = lines[start + 2:end]
+        assert "    ~ firmware/nmc_config.h: NM_RADIO_SPREADING_FACTOR 7UL -> 9UL" in device
+        assert any(line.startswith("    ~ firmware/nmc_config.h: NM_ALERT_DUTY_GAP_S ") for line in device)
         # LoRa time on air (Semtech AN1200.13), 20 B of payload + 13 B of LoRaWAN framing, 125 kHz,
         # CR 4/5, 8 preamble symbols, explicit header, CRC: SF7 (8 + 10*5 + 12.25) x 1.024 ms = 71.9 ms,
         # SF9 (8 + 8*5 + 12.25) x 4.096 ms = 246.8 ms
@@ -122,7 +136,11 @@ def test_diff_of_two_revisions_is_the_plan_between_their_bundles(repo, faster_ra
         assert ("  ~ resolve.power.details.radio: '1 event uplinks/day of 12 B and 1 status uplinks/day of 39 B at SF7 "
                 "(61.7 and 102.7 ms on air) at 118 mA, 600 nA asleep' -> '1 event uplinks/day of 12 B and 1 status "
                 "uplinks/day of 39 B at SF9 (205.8 and 328.7 ms on air) at 118 mA, 600 nA asleep'") in lines
-        assert lines[-1] == f"{sum(1 for line in lines if line.startswith('  '))} changes"
+        after = (lines.index("metadata only (the device does not change):")
+                 if "metadata only (the device does not change):" in lines else len(lines) - 1)
+        estimates = after - lines.index("estimates and verification (report.json):") - 1
+        assert lines[-1] == (f"{len(device)} changes for the device; {estimates} in the estimates"
+                             + ("; metadata" if after != len(lines) - 1 else ""))
         # the same from a subfolder: REV:PATH is relative to the working folder, as in git
         code, inside, err = run_cli(["diff", f"HEAD~1:{SITE.split('/')[0]}/compressor-1.yaml",
                                      f"HEAD:{SITE.split('/')[0]}/compressor-1.yaml"], repo / "sites")
@@ -147,6 +165,23 @@ def test_diff_names_a_path_missing_at_a_revision(repo):
     assert err.startswith("nmspec diff: git cannot read revision 'no-such-rev': ")
 
 
+def test_diff_never_hands_a_revision_to_git_as_an_option(repo, tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("keep me\n")
+    code, out, err = run_cli(["diff", "--", f"--output={victim}:x.yaml", SPEC], repo)
+    assert (code, out) == (2, "")
+    assert err == (f"nmspec diff: '--output={victim}' is not a revision (a branch, tag, commit id or HEAD~N, "
+                   "not starting with '-')\n")
+    assert victim.read_text() == "keep me\n"
+
+
+def test_diff_never_reads_outside_the_revisions_tree(repo):
+    for inner in ("../../..", "../../../etc/passwd", "sites/../../x.yaml"):
+        code, out, err = run_cli(["diff", f"HEAD:{inner}", SPEC], repo)
+        assert (code, out) == (2, "")
+        assert err == f"nmspec diff: '{inner}' leads outside the revision's tree; name a file inside the repository\n"
+
+
 def test_pre_commit_hooks_run_as_declared(repo, faster_radio):
     hooks = {hook["id"]: hook for hook in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
     check = hooks["nmspec-check"]
@@ -155,7 +190,7 @@ def test_pre_commit_hooks_run_as_declared(repo, faster_radio):
     command = check["entry"].split()[1:] + check["args"] + ["--out", "bundles", "--no-verify", "--jobs", "1", "-q"]
     code, _, err = run_cli(command, repo)
     assert code == 3
-    assert f"bundles/{SITE}: changed firmware/nmc_config.h" in err.splitlines()
+    assert f"bundles/{SITE}: changes the device: ~ firmware/nmc_config.h: NM_RADIO_SPREADING_FACTOR 7UL -> 9UL" in err.splitlines()
     validate = hooks["nmspec-validate"]
     code, out, err = run_cli(validate["entry"].split()[1:] + [SPEC, "regions/us/compressor.yaml"], repo)
     assert code == 0, err

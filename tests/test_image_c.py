@@ -12,10 +12,21 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from engine.image import generate_c_header, parse_image, write_image
+from engine import image
+from engine.image import ImageError, generate_c_header, write_image
 from engine.image import layout as L
 from tests.image_nets import small_contents
 from tests.test_image_tamper import E, H, entry_at, put, reseal, section
+
+
+def read_image(data, **kwargs):
+    # the byte format holds networks no target runs (random ones here); test_image_runnable
+    # covers the reader's refusal of those, these tests the format itself
+    return image.read_image(data, runnable=False, **kwargs)
+
+
+def parse_image(data, **kwargs):
+    return image.parse_image(data, runnable=False, **kwargs)
 
 C_DIR = Path(__file__).resolve().parents[1] / "engine" / "image" / "c"
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
@@ -120,6 +131,18 @@ def test_c_block_walker_rejects_an_oversized_block(nmc_check, tmp_path):
     rc, out = run_check(nmc_check, tmp_path, data)
     assert rc == 0
     assert f"section 1 0 {meta.offset} {meta.size} 0 BLOCK" in out
+
+
+def test_c_reader_refuses_a_section_listed_twice(nmc_check, tmp_path):
+    """Two entries of one (type, instance): Python refuses the image, and so does C, whose
+    look-up by type would otherwise pick one of the two silently."""
+    routes = next(i for i, s in enumerate(parse_image(IMAGE).sections) if s.type_name == "ROUTES")
+    preproc = next(s for s in parse_image(IMAGE).sections if s.type_name == "PREPROC")
+    data = reseal(put(IMAGE, entry_at(IMAGE, routes) + E["type"], "<H", preproc.type))
+    with pytest.raises(ImageError) as info:
+        read_image(data)
+    assert info.value.diagnostic.message == "section PREPROC appears twice in the section table"
+    assert run_check(nmc_check, tmp_path, data) == (1, ["status BOUNDS"])
 
 
 C_VERDICT = {"NM701": "MAGIC", "NM702": "TRUNCATED", "NM703": "VERSION", "NM704": "CRC", "NM705": "SECTION_CRC",

@@ -333,8 +333,8 @@ def test_quantized_network_silent_on_calibration_stimuli_is_an_error():
     (d,) = info.value.diagnostics
     assert (d.code, d.message) == ("NM316", ("the network quantized for xylo emits no output spike on the 1 calibration "
                                             f"window(s); the float model emits {float_spikes}"))
-    assert d.hint == ("look at the quantization report (weights that became zero, neurons that can never fire); "
-                      "lower the headroom or use per_channel granularity")
+    assert d.hint == ("weights that became zero or neurons that can never fire silence the output; "
+                      "lower model.quantization.headroom, or set granularity: per_channel (not on loihi)")
     # with 8-bit weights the same network answers
     quantize(net, "xylo", stimuli=stimuli)
 

@@ -43,7 +43,7 @@ REPORT = {
                   "consumers": [{"name": "sensor", "part": "lis2dw12", "share": 0.2574, "uA": 6.0467},
                                 {"name": "mcu", "part": "stm32l4", "share": 0.3959, "uA": 9.3006},
                                 {"name": "radio", "part": "sx1262", "share": 0.0343, "uA": 0.8059}],
-                  "details": {"mcu": "1.22e+06 cycles per window at 16 MHz"}},
+                  "details": {"mcu": "1,220,000 cycles per window at 16 MHz"}},
         "safety": {"class": "sil2", "findings": []},
     },
     "verification": {"agreement": 0.9792, "min_agreement": 0.95, "passed": True, "windows": 48, "steps": 4800,
@@ -149,15 +149,17 @@ def test_the_page_shows_the_figures_of_report_json():
     words = page.words
     assert "12.6 y" in words and "battery life (required 10 y)" in words
     assert "44.9 uW" in words and "budget 61 uW" in words
-    assert "23.49 uA average at 3.6 V (73.9 uW) from 2.6 Ah usable: 12.6 years against 10 required." in words
+    # uW = uA x V, self-discharge included: 23.49 x 3.6 = 84.56
+    assert ("23.49 uA average at 3.6 V (84.6 uW, the cell's self-discharge included) from 2.6 Ah usable: 12.6 years "
+            "against 10 required.") in words
     for c in REPORT["resolve"]["power"]["consumers"]:
         assert f"{c['uA']:.3f}" in page.cells and percent(c["share"]) in page.cells
-    assert "1.22e+06 cycles per window at 16 MHz" in page.cells
+    assert "1,220,000 cycles per window at 16 MHz" in page.cells
     assert "unknown" in page.cells  # the fan-in limit without an allowed figure
     # every verification figure, including ones this page has no label for
     for label, text in verification_rows(REPORT["verification"]):
         assert label in page.cells and text in page.cells
-    assert "cycles.per step max" in page.cells and "5 120" in page.cells
+    assert "cycles: per step max" in page.cells and "5 120" in page.cells
     assert "bit exact c" in page.cells and "yes" in page.cells
     assert "97.9%" in page.cells and "1 967 326" in page.cells
     assert "Mapping: 1 core(s) used (lower bound 1) on a 1 x 1 mesh" in words
@@ -312,7 +314,7 @@ def test_firmware_section_from_the_host_run_and_the_cortex_m4_figures():
     page = parse(render_report(inputs(report=with_firmware, host=HostRun(7, 700, 7, 7, (0,) * 7))))
     assert ("the C signal chain equals the Python fixed-point chain on 7 of 7 windows and the C CPU fallback "
             "equals the kernel's spikes in every population on 7 of 7 (700 steps): bit exact.") in page.words
-    assert page.cells[page.cells.index("cortex m4.flash bytes") + 1] == "53 448"
+    assert page.cells[page.cells.index("cortex m4: flash bytes") + 1] == "53 448"
     page = parse(render_report(inputs(host=HostRun(7, 0, 0, 0, (), "make or gcc not found"))))
     assert "The firmware was not run on the host: make or gcc not found." in page.words
     assert "No Cortex-M4 build figures in report.json (build with --firmware-size)." in page.words

@@ -158,14 +158,15 @@ def test_trace_mode_bad_traces(acoustic, tmp_path, capsys):
 
 
 def test_trace_mode_in_pieces_writes_the_same_events(acoustic, tmp_path, monkeypatch, capsys):
-    import engine.cli.cmd_simulate as cmd
+    import engine.verify.simulate as sim
 
     with np.load(acoustic.parent / "traces" / "acoustic-fault.npz") as data:
         np.savez(tmp_path / "trace.npz", samples=data["samples"][:32000])
     whole, pieces = tmp_path / "whole.csv", tmp_path / "pieces.csv"
-    assert main(["simulate", str(acoustic), "--trace", str(tmp_path / "trace.npz"), "--events", str(whole)]) == 0
-    monkeypatch.setattr(cmd, "TRACE_CHUNK_STEPS", 7)  # 200 steps in 29 pieces
-    assert main(["simulate", str(acoustic), "--trace", str(tmp_path / "trace.npz"), "--events", str(pieces)]) == 0
+    continuous = ["--continuous", "--trace", str(tmp_path / "trace.npz")]
+    assert main(["simulate", str(acoustic), *continuous, "--events", str(whole)]) == 0
+    monkeypatch.setattr(sim, "CONTINUOUS_CHUNK_STEPS", 7)  # 200 steps in 29 pieces
+    assert main(["simulate", str(acoustic), *continuous, "--events", str(pieces)]) == 0
     assert pieces.read_text() == whole.read_text() and len(whole.read_text().splitlines()) > 2
     capsys.readouterr()
 

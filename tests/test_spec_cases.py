@@ -42,3 +42,21 @@ def test_every_invalid_case_reports_at_a_line_of_its_file():
         file, line, column = location.rsplit(":", 2)
         assert int(line) >= 1 and int(column) >= 1, case.name
         assert (case / file).exists() or (case / "size").exists(), case.name
+
+
+FIXED = sorted(p for p in INVALID if (p / "fix").exists())
+
+
+@pytest.mark.parametrize("case", FIXED, ids=[p.name for p in FIXED])
+def test_following_the_diagnostic_gives_a_valid_spec(case, tmp_path):
+    """Each case's fix does what its diagnostic says (the fix names the words it follows),
+    and the spec it gives validates."""
+    from spec_cases import apply_fix, read_fix
+
+    follows, target, edits = read_fix(case)
+    assert follows and follows in (case / "expected.txt").read_text(), case.name
+    workdir = materialise(case, tmp_path)
+    apply_fix(workdir / target, edits)
+    code, out, err = run_cli(["validate", "spec.yaml"], workdir)
+    assert "error[" not in err, err
+    assert (code, out) == (0, "1 spec valid\n"), err

@@ -149,15 +149,27 @@ class MissingFigure(LookupError):
         self.message = (
             f"{KIND_SINGULAR[part.kind]} {part.id}: figure '{name}' is not verified in any source{note}"
         )
-        self.hint = (
-            f"supply it in the spec ({_override_key(part.kind)}: {{{name}: {example}}}) "
-            "or in a catalog file of your repository, with its source"
-        )
+        self.example = example
+        self.hint = self.hint_with(None)
         super().__init__(self.message)
+
+    def hint_with(self, catalog: Catalog | None) -> str:
+        """Where to supply the figure; with `catalog`, the example value is the same figure of
+        a part of the same kind that has it verified (a datasheet order of magnitude), not
+        a placeholder of the right unit."""
+        example, like = self.example, ""
+        if catalog is not None:
+            for other in catalog.ids(self.part.kind):
+                figure = catalog.part(self.part.kind, other).figure(self.name)
+                if other != self.part.id and figure.known and not isinstance(figure.value, list) and figure.unit:
+                    example, like = figure.describe(), f" (the {other}'s datasheet figure; use the {self.part.id}'s own)"
+                    break
+        return (f"supply it in the spec ({_override_key(self.part.kind)}: {{{self.name}: {example}}}){like} "
+                "or in a catalog file of your repository, with its source")
 
 
 def _override_key(kind: str) -> str:
-    return {"chips": "target.overrides", "mcus": "target.overrides", "sensors": "sensor.overrides",
+    return {"chips": "target.overrides", "mcus": "target.mcu_overrides", "sensors": "sensor.overrides",
             "radios": "power.radio.overrides", "cells": "power.battery.overrides"}[kind]
 
 

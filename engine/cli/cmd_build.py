@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -16,19 +17,20 @@ from engine.cli.common import (
     add_catalog_option,
     emit_diagnostics,
 )
-from engine.diagnostics import RENDERERS, Diagnostic
+from engine.diagnostics import RENDERERS, Diagnostic, StageError
 from engine.fleet import (
     BuildJob,
     Cache,
     SiteOutcome,
     build_context,
+    index_name,
     run_dask,
     run_local,
     site_specs,
     stage_totals,
 )
-from engine.fs import differences, write_atomically
-from engine.spec.document import find_root
+from engine.fs import differences, remove_stale_staging, write_atomically
+from engine.pipeline import find_root
 
 
 def register(subparsers):
@@ -59,11 +61,11 @@ def register(subparsers):
 
 
 def _signing_pem(args) -> tuple[bytes | None, str | None]:
-    from engine.image import ImageError, load_signing_key
+    from engine.pipeline import signing_key
 
     try:
-        key = load_signing_key(args.sign_key) if args.sign_key else load_signing_key()
-    except ImageError as exc:
+        key = signing_key(args.sign_key)
+    except StageError as exc:
         return None, getattr(exc, "message", str(exc))
     if key is None:
         return None, None
@@ -124,6 +126,10 @@ def run(args) -> int:
         sys.stderr.write("nmspec build: --executor dask needs Dask distributed; "
                          "install it with: pip install 'nmspec[dask]'\n")
         return EXIT_USAGE
+    out_root = Path(args.out)
+    if out_root.exists() and not out_root.is_dir():
+        sys.stderr.write(f"nmspec build: --out {args.out} is a file; name a folder (bundles go to FOLDER/<site>/)\n")
+        return EXIT_USAGE
     pem, key_problem = _signing_pem(args)
     key_problem = key_problem or (_key_inside_a_repository(_key_file(args), specs) if pem else None)
     if key_problem:
@@ -136,7 +142,10 @@ def run(args) -> int:
                 for root in sorted(set(roots.values()))}
     cache = None if args.no_cache or args.firmware_size else Cache(Path(args.cache_dir) if args.cache_dir else roots[specs[0]] / ".nmspec-cache")
     index = cache.load_index() if cache else None
-    out_root = Path(args.out)
+    if not args.check:  # what builds killed mid-write left behind
+        for folder in (out_root, cache.root if cache else None):
+            if folder is not None and folder.is_dir():
+                remove_stale_staging(folder)
 
     settled, work = [], []
     for spec in specs:
@@ -144,12 +153,12 @@ def run(args) -> int:
         hit = cache.quick(index, spec, _index_context(context, roots[spec], spec)) if cache else None
         if hit and not args.check and cache.output_current(index, out_root / hit.site, hit.key):
             settled.append(SiteOutcome(str(spec), hit.site, CURRENT, None, hit.diagnostics, 0.0, hit.key, (),
-                                       hit.agreement))
+                                       hit.agreement, hit.accuracy))
             continue
         files = cache.get(hit.key) if hit else None
         if files is not None:
             settled.append(SiteOutcome(str(spec), hit.site, "cached", files, hit.diagnostics, 0.0, hit.key, (),
-                                       hit.agreement))
+                                       hit.agreement, hit.accuracy))
         else:
             work.append(BuildJob(str(spec), context.digest, context.key_base, tuple(args.catalog), pem,
                                  not args.no_verify, epoch, str(cache.root) if cache else None,
@@ -168,7 +177,27 @@ def run(args) -> int:
         if cache and dirty:
             cache.save_index(index)
         return emit_diagnostics(diagnostics, args.output)
-    rows, changed, written = _publish(outcomes, out_root, args.check, cache, index)
+    orphans = _orphans(index, out_root, {o.site for o in outcomes if o.site}) if cache else []
+    try:
+        rows, changed, written = _publish(outcomes, out_root, args.check, cache, index)
+        for spec, site, folder in orphans:
+            if args.check:
+                changed.append((spec, f"{folder}: its spec {spec} is gone; a build removes this bundle"))
+                rows.append((site, "orphaned", "-", 0.0, None, None))
+            else:
+                shutil.rmtree(folder)
+                index["outputs"].pop(index_name(folder), None)
+                index["specs"].pop(index_name(spec), None)
+                written = True
+                rows.append((site, "removed", "-", 0.0, None, None))
+    except _WriteFailed as failed:  # a full disk, a read-only or vanished folder: nothing half-written stays
+        return emit_diagnostics(diagnostics + [Diagnostic(
+            "error", "NM921", f"cannot write the bundle: {failed.reason}", file=str(failed.folder),
+            hint="free space or choose another --out folder; bundles already there are unchanged")], args.output)
+    except OSError as exc:
+        return emit_diagnostics(diagnostics + [Diagnostic(
+            "error", "NM921", f"cannot remove the bundle: {exc.strerror or exc}", file=str(exc.filename or out_root))],
+            args.output)
     if cache and (dirty or written):
         cache.save_index(index)
     status = emit_diagnostics(diagnostics, args.output)
@@ -223,6 +252,12 @@ def _run(args, work: list[BuildJob]) -> list[SiteOutcome]:
             bar[0].stop()
 
 
+class _WriteFailed(Exception):
+    def __init__(self, folder: Path, reason: str) -> None:
+        super().__init__(reason)
+        self.folder, self.reason = folder, reason
+
+
 def _publish(outcomes, out_root: Path, check: bool, cache, index):
     """Write (or, with check, compare) each site's bundle; the summary rows, for check
     (spec, what differs) for every bundle that differs, and whether the index changed."""
@@ -230,7 +265,7 @@ def _publish(outcomes, out_root: Path, check: bool, cache, index):
     for outcome in outcomes:
         cache_column = "-" if cache is None else ("hit" if outcome.status in ("cached", CURRENT) else "miss")
         if outcome.status == "failed":
-            rows.append((outcome.site or outcome.spec, "failed", "-", outcome.seconds, None))
+            rows.append((outcome.site or outcome.spec, "failed", "-", outcome.seconds, None, None))
             continue
         target = out_root / outcome.site
         if outcome.status == CURRENT:
@@ -238,16 +273,61 @@ def _publish(outcomes, out_root: Path, check: bool, cache, index):
         else:
             diff = differences(outcome.files, target)
             if check:
-                changed += [(outcome.spec, f"{target}: {d}") for d in diff]
+                changed += [(outcome.spec, f"{target}: {line}") for line in check_lines(outcome.files, target, diff)]
                 status = "differs" if diff else "up to date"
             else:
                 if diff:
-                    write_atomically(outcome.files, target)
+                    try:
+                        write_atomically(outcome.files, target)
+                    except OSError as exc:
+                        raise _WriteFailed(target, exc.strerror or str(exc)) from None
                 status = "written" if diff else "up to date"
             if cache is not None and outcome.key and not (check and diff):
                 recorded |= cache.record_output(index, target, outcome.key)
-        rows.append((outcome.site, status, cache_column, outcome.seconds, outcome.agreement))
+        rows.append((outcome.site, status, cache_column, outcome.seconds, outcome.agreement, outcome.accuracy))
     return rows, changed, recorded
+
+
+def _orphans(index, out_root: Path, built: set[str]) -> list[tuple[str, str, Path]]:
+    """(spec, site, bundle folder) of every bundle under out_root that this cache wrote from
+    a spec that no longer exists, unless a spec of this build now makes that site."""
+    found = []
+    for spec, entry in sorted(index["specs"].items()):
+        site = entry.get("site")
+        if not isinstance(site, str) or site in built or os.path.exists(spec):
+            continue
+        folder = out_root / site
+        written = index["outputs"].get(index_name(folder))
+        if written and written.get("key") == entry.get("key") and folder.is_dir():
+            found.append((os.path.relpath(spec), site, folder))
+    return found
+
+
+def check_lines(files, target: Path, diff: list[str]) -> list[str]:
+    """What a stale bundle's rebuild would change: one line per change to the device, then
+    one line for the estimates and one for what only names the build, so CI annotates what
+    matters once and not every regenerated file."""
+    from engine.bundlediff import device_changes, diff_bundles
+    from engine.image import ImageError
+
+    if not diff:
+        return []
+    if not target.is_dir():
+        return ["not built yet"]
+    committed = {str(p.relative_to(target)): p.read_bytes() for p in sorted(target.rglob("*")) if p.is_file()}
+    try:
+        plan = diff_bundles(committed, files)
+    except (ImageError, ValueError, KeyError):  # a committed bundle too damaged to read: say which files differ
+        return list(diff)
+    lines = [f"changes the device: {item}" for item in device_changes(plan)]
+    if plan["report"]:
+        lines.append(f"estimates: {len(plan['report'])} figure{'s' if len(plan['report']) != 1 else ''} of report.json "
+                     "change (nmspec diff shows them)")
+    other = [d for d in diff if not d.startswith("changed ")]
+    if plan["metadata"] or other or not lines:
+        lines.append("metadata only: " + "; ".join([item.lstrip("~ ") for item in plan["metadata"]] + other
+                                                   or ["manifest and report"]))
+    return lines
 
 
 def _duplicate_sites(outcomes):
@@ -262,18 +342,22 @@ def _duplicate_sites(outcomes):
 
 def summary_table(rows, out_root: Path, check: bool, stages: tuple[int, int] = (0, 0)) -> str:
     """One line per site (site, what happened to its bundle, cache, build time, agreement
-    of the kernel with the float model), then the totals, and how many stage results (chain,
-    quantization, verification...) the builds computed and how many they shared."""
+    of the kernel with the float model, the kernel's accuracy on the labelled stimuli), then
+    the totals, and how many stage results (chain, quantization, verification...) the builds
+    computed and how many they shared. Agreement alone can be 100% for a model that is wrong
+    on every window."""
     width = max([len("site")] + [len(r[0]) for r in rows])
-    lines = [f"{'site'.ljust(width)}  {'status'.ljust(10)}  cache  {'time'.rjust(6)}  agreement"]
-    for site, status, cache, seconds, agreement in rows:
+    lines = [f"{'site'.ljust(width)}  {'status'.ljust(10)}  cache  {'time'.rjust(6)}  agreement  accuracy"]
+    for site, status, cache, seconds, agreement, accuracy in rows:
         shown = "-" if agreement is None else f"{agreement:.1%}"
-        lines.append(f"{site.ljust(width)}  {status.ljust(10)}  {cache.ljust(5)}  {seconds:5.1f}s  {shown}")
+        right = "-" if accuracy is None else f"{accuracy:.1%}"
+        lines.append(f"{site.ljust(width)}  {status.ljust(10)}  {cache.ljust(5)}  {seconds:5.1f}s  {shown.rjust(9)}  {right.rjust(8)}")
     counts: dict[str, int] = {}
     for row in rows:
         counts[row[1]] = counts.get(row[1], 0) + 1
     hits = sum(1 for r in rows if r[2] == "hit")
-    done = ", ".join(f"{counts[s]} {s}" for s in ("written", "up to date", "differs", "failed") if s in counts)
+    done = ", ".join(f"{counts[s]} {s}" for s in ("written", "up to date", "differs", "failed", "removed", "orphaned")
+                     if s in counts)
     where = "checked against" if check else "under"
     shared = f"; stage results: {stages[0]} computed, {stages[1]} shared" if sum(stages) else ""
     lines.append(f"{len(rows)} site{'s' if len(rows) != 1 else ''} {where} {out_root}/: {done}; "

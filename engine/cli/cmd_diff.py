@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -43,22 +43,26 @@ def _files_of(source: str, args, scratch: Path):
             raise ValueError("REV:PATH needs a git repository")
         prefix = subprocess.run(["git", "rev-parse", "--show-prefix"], capture_output=True, text=True,
                                 check=False).stdout.strip()
-        tree = scratch / hashlib.sha256(revision.encode()).hexdigest()[:16]  # one tree per revision
+        tree_id = _tree_of(revision, top.stdout.strip())
+        tree = scratch / tree_id[:16]  # one tree per revision
         if not tree.exists():
-            archive = subprocess.run(["git", "archive", "--format=tar", revision], capture_output=True,
+            # a tree id (hex) is all git is given: nothing the user typed can become an option
+            archive = subprocess.run(["git", "archive", "--format=tar", tree_id], capture_output=True,
                                      cwd=top.stdout.strip(), check=False)
             if archive.returncode != 0:
                 raise ValueError(f"git cannot read revision '{revision}': {archive.stderr.decode().strip()}")
             tree.mkdir(parents=True)
-            subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+            subprocess.run(["tar", "-x", "--no-same-owner", "-C", str(tree)], input=archive.stdout, check=True,
+                           capture_output=True)
             (tree / "nmspec.toml").touch()
         path = tree / prefix / inner
+        if not path.resolve().is_relative_to(tree.resolve()):
+            raise ValueError(f"'{inner}' leads outside the revision's tree; name a file inside the repository")
         if not path.exists():
             raise ValueError(f"'{inner}' does not exist at revision {revision}")
     if not path.is_file():
         raise ValueError(f"'{source}' is neither a bundle folder, a spec file nor REV:PATH")
-    from engine.pipeline import BuildOptions, build_site
-    from engine.spec import repository_catalog
+    from engine.pipeline import BuildOptions, build_site, repository_catalog
 
     catalog, problems = repository_catalog(str(path), tuple(args.catalog))
     if catalog is None:
@@ -66,8 +70,24 @@ def _files_of(source: str, args, scratch: Path):
     return dict(build_site(str(path), catalog, BuildOptions(verify=False, preview=True)).files)
 
 
+# What git accepts as a revision in practice (names, ids, ~N, ^N, @{...}); never an option.
+_REVISION = re.compile(r"^[A-Za-z0-9_.@{}~^/+-]{1,200}$")
+
+
+def _tree_of(revision: str, top: str) -> str:
+    """The id of the revision's tree, or ValueError for anything that is not a revision."""
+    if not _REVISION.match(revision) or revision.startswith("-") or ".." in revision:
+        raise ValueError(f"'{revision}' is not a revision (a branch, tag, commit id or HEAD~N, not starting with '-')")
+    done = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{revision}^{{tree}}"],
+                          capture_output=True, text=True, cwd=top, check=False)
+    tree = done.stdout.strip()
+    if done.returncode != 0 or not re.fullmatch(r"[0-9a-f]{40,64}", tree):
+        raise ValueError(f"git cannot read revision '{revision}': no such commit")
+    return tree
+
+
 def run(args) -> int:
-    from engine.bundlediff import diff_bundles, render_plan
+    from engine.pipeline import diff_plan, render_diff_plan
 
     with tempfile.TemporaryDirectory(prefix="nmspec-diff-") as scratch:
         try:
@@ -78,9 +98,9 @@ def run(args) -> int:
         except ValueError as exc:
             sys.stderr.write(f"nmspec diff: {exc}\n")
             return EXIT_USAGE
-    plan = diff_bundles(old, new)
+    plan = diff_plan(old, new)
     if args.output == "json":
         sys.stdout.write(json.dumps(plan, indent=2, sort_keys=True) + "\n")
     else:
-        sys.stdout.write(render_plan(plan, args.old, args.new))
+        sys.stdout.write(render_diff_plan(plan, args.old, args.new))
     return EXIT_OK

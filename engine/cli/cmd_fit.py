@@ -8,7 +8,11 @@ import sys
 import attrs
 
 from engine.cli.common import add_catalog_option, emit_diagnostics, load_and_validate
+from engine.cli.progress import progress_bar
 from engine.diagnostics import StageError
+
+# A battery life beyond this is arithmetic on a small load, not a cell that lasts that long.
+LONG_LIFE_YEARS = 20.0
 
 
 def register(subparsers):
@@ -26,20 +30,20 @@ def register(subparsers):
 
 
 def run(args) -> int:
-    from engine.resolve import resolve
-    from engine.resolve.rank import rank_targets
+    from engine.pipeline import rank_targets, resolve_site
 
     doc, catalog, diagnostics = load_and_validate(args.spec, args)
     if doc is None:
         return emit_diagnostics(diagnostics, "text")
     status = 0
     try:
-        deployment = resolve(doc, catalog)
+        deployment = resolve_site(doc, catalog)
         report = deployment.report()
     except StageError as exc:
-        # the ranking is most useful exactly when the spec's own target does not work
+        # the ranking is most useful exactly when the spec's own target does not work, and the
+        # power table when the budget or the battery life is what failed
         deployment, report, problems = _partial(doc, catalog, list(exc.diagnostics))
-        status = emit_diagnostics(problems, "text")
+        status = emit_diagnostics([_here(d) for d in problems], "text")
     if deployment is None:
         return status
     measured = None
@@ -47,7 +51,8 @@ def run(args) -> int:
         measured, problem = _measured(args.measured, deployment)
         if problem is not None:
             return emit_diagnostics([problem], "text")
-    ranking = rank_targets(deployment, catalog)
+    with progress_bar("ranking targets", enabled=args.output == "text") as advance:
+        ranking = rank_targets(deployment, catalog, advance)
     if args.output == "json":
         out = {"spec": report, "ranking": [attrs.asdict(c) for c in ranking]}
         if measured is not None:
@@ -92,12 +97,28 @@ def _measured(path: str, deployment):
 def _partial(doc, catalog, problems):
     """A deployment without the verdicts that failed, so the ranking can still be made
     (None when resolving stops before there is anything to rank), and every problem once."""
-    from engine.resolve import resolve_partial
+    from engine.pipeline import resolve_partial
 
     try:
-        return resolve_partial(doc, catalog), None, problems
+        deployment = resolve_partial(doc, catalog)
     except StageError as exc:
         return None, None, problems + list(exc.diagnostics)
+    return deployment, deployment.report(), problems
+
+
+# Hints that send the user to `nmspec fit`, as said inside `nmspec fit`.
+_HERE = {"NM410": "the ranking below lists every catalog target for this spec; choose one whose verdict is fits",
+         "NM401": "the power table below shows what drains the cell; lengthen runtime.schedule.interval or use a "
+                  "larger cell"}
+
+
+def _here(diagnostic):
+    if diagnostic.code in _HERE:
+        return attrs.evolve(diagnostic, hint=_HERE[diagnostic.code])
+    if diagnostic.code == "NM403" and diagnostic.hint:
+        return attrs.evolve(diagnostic, hint=diagnostic.hint.replace("`nmspec fit SPEC` prints the power table",
+                                                                     "the power table below shows each consumer"))
+    return diagnostic
 
 
 def _print_spec(deployment, report) -> None:
@@ -110,31 +131,59 @@ def _print_spec(deployment, report) -> None:
         out.write(f"  {limit['name']:<34} {limit['used']:>8} of {allowed}\n")
     power = report.get("power")
     if power:
-        out.write(f"\npower on {spec.power.battery.cell} at {power['voltage_V']:g} V "
-                  f"({power['usable_Ah']:g} Ah usable):\n")
-        out.write(f"  {'consumer':<15} {'part':<10} {'uA':>9} {'share':>6}\n")
-        for row in power["consumers"]:
-            out.write(f"  {row['name']:<15} {row['part']:<10} {row['uA']:>9.3f} {row['share']:>6.1%}\n")
-        out.write(f"  {'total':<26} {power['total_uA']:>9.3f}\n")
-        budget = "" if power["budget_uW"] is None else f" (budget {power['budget_uW']:g} uW)"
-        out.write(f"  inference {power['inference_uW']:.1f} uW{budget}; battery life {power['life_years']:.1f} years "
-                  f"(required {power['required_years']:g})\n")
-        if power.get("life_note"):
-            out.write(f"  battery life {power['life_note']}\n")
+        _print_power(out, spec.power.battery.cell, power)
     safety = report["safety"]
     out.write(f"\nsafety class {safety['class']}: " + ("no findings\n" if not safety["findings"] else
                                                        "; ".join(f["message"] for f in safety["findings"]) + "\n"))
 
 
+def _print_power(out, cell: str, power) -> None:
+    """Every figure both as the current drawn from the cell and as power at its nominal
+    voltage (uW = uA x V), the rows adding up to the total, and what the budget covers."""
+    volts = power["voltage_V"]
+    out.write(f"\npower on {cell}, every current drawn at its nominal {volts:g} V "
+              f"(uW = uA x {volts:g} V):\n")
+    out.write(f"  {'consumer':<15} {'part':<10} {'uA':>9} {'uW':>9} {'share':>6}\n")
+    for row in power["consumers"]:
+        uw = row.get("uW", row["uA"] * volts)
+        out.write(f"  {row['name']:<15} {row['part']:<10} {row['uA']:>9.3f} {uw:>9.3f} {row['share']:>6.1%}\n")
+    out.write(f"  {'total':<26} {power['total_uA']:>9.3f} {power['total_uW']:>9.3f}\n")
+    if "load_uA" in power:
+        out.write(f"  (consumers {power['load_uA']:.3f} uA = {power['load_uW']:.1f} uW, plus the cell's self-discharge "
+                  f"{power['self_discharge_uA']:.3f} uA)\n")
+    if power["budget_uW"] is None:
+        out.write(f"  inference {power['inference_uW']:.1f} uW (no power.budget set)\n")
+    else:
+        verdict = "within" if power["inference_uW"] <= power["budget_uW"] else "OVER"
+        out.write(f"  budget {power['budget_uW']:g} uW for {power.get('budget_covers', 'inference')}: "
+                  f"{power['inference_uW']:.1f} uW, {verdict}\n")
+    caveat = ("; past 20 years the cell's shelf life and temperature bound it, not this load (docs/spec.md)"
+              if power["life_years"] > LONG_LIFE_YEARS else "")
+    out.write(f"  battery life {power['life_years']:.1f} years (required {power['required_years']:g}): "
+              f"{power['usable_Ah']:g} Ah usable / {power['total_uA']:.3f} uA{caveat}\n")
+    if power.get("life_note"):
+        out.write(f"  battery life {power['life_note']}\n")
+
 def _print_ranking(ranking, own: str) -> None:
     out = sys.stdout
     out.write("\ntargets for this spec, best first:\n")
-    out.write(f"  {'chip':<13} {'family':<6} {'kind':<12} {'fidelity':<15} {'verdict':<13} {'life':>7}  reason\n")
+    out.write(f"  {'chip':<13} {'family':<6} {'kind':<12} {'fidelity':<15} {'verdict':<13} {'life':>7}  reason "
+              "(* marks the spec's own target.chip)\n")
     for c in ranking:
         life = "?" if c.life_years is None else f"{c.life_years:.1f} y"
-        reason = "; ".join(c.safety) if c.verdict == "refused" else c.reason
+        reason = _safety_reason(c.safety) if c.verdict == "refused" else c.reason
         if c.life_years is None and c.power_note:
             reason += f"; power {c.power_note}"
         mark = "*" if c.chip == own else " "
         out.write(f"{mark} {c.chip:<13} {c.family:<6} {c.implementation:<12} {c.fidelity:<15} {c.verdict:<13} {life:>7}  "
                   f"{reason}\n")
+
+
+def _safety_reason(findings) -> str:
+    """The first safety finding, and how many more: several rules refuse a mixed-signal
+    target for the same cause, and the ranking needs the cause once (fit on that target
+    lists every finding)."""
+    if not findings:
+        return ""
+    more = len(findings) - 1
+    return findings[0] + (f" (and {more} more safety finding{'s' if more > 1 else ''})" if more else "")

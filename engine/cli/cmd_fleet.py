@@ -75,7 +75,7 @@ def _problem(code: str, message: str, file: str | None = None, hint: str | None 
 
 
 def _root() -> Path:
-    from engine.spec.document import find_root
+    from engine.pipeline import find_root
 
     return find_root(Path.cwd().resolve())
 
@@ -168,7 +168,7 @@ def _git_show(where: str) -> bytes:
 
 def run_codec(args) -> int:
     from engine import frames
-    from engine.image import read_image
+    from engine.pipeline import read_image
     from engine.telemetry.desired import DesiredError
 
     try:

@@ -20,8 +20,7 @@ def register(subparsers):
 
 
 def run(args) -> int:
-    from engine.resolve import resolve_partial
-    from engine.resolve.graph import to_dot, to_json
+    from engine.pipeline import placement_graph, resolve_partial
 
     doc, catalog, diagnostics = load_and_validate(args.spec, args)
     if doc is None:
@@ -30,5 +29,5 @@ def run(args) -> int:
         deployment = resolve_partial(doc, catalog)
     except StageError as exc:
         return emit_diagnostics(list(exc.diagnostics), "text")
-    sys.stdout.write(to_dot(deployment.graph) if args.format == "dot" else to_json(deployment.graph))
+    sys.stdout.write(placement_graph(deployment, args.format))
     return 0

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
-from engine.cli.common import EXIT_OK, EXIT_USAGE, add_output_option, emit_diagnostics
-from engine.image import ImageError, load_verify_key, parse_image
-from engine.image import layout as L
-from engine.image.describe import describe_image
+from engine.cli.common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, add_output_option, emit_diagnostics
+from engine.diagnostics import Diagnostic, StageError
+from engine.pipeline import (
+    MAX_IMAGE_BYTES,
+    inspect_image,
+    read_limited,
+    section_per_core,
+    verify_key,
+)
 
 
 def register(subparsers):
@@ -30,17 +34,25 @@ def register(subparsers):
 
 def run(args) -> int:
     try:
-        data = Path(args.image).read_bytes()
+        data = read_limited(args.image, MAX_IMAGE_BYTES)
+    except OverflowError:
+        sys.stderr.write(f"nmspec inspect: {args.image} holds more than {MAX_IMAGE_BYTES} bytes; "
+                         "no .nmc image is that large\n")
+        return EXIT_INVALID
     except OSError as exc:
         sys.stderr.write(f"nmspec inspect: cannot read {args.image}: {exc.strerror or exc}\n")
         return EXIT_USAGE
     try:
-        keys = [load_verify_key(path) for path in args.verify_key] if args.verify_key else None
-        parsed = parse_image(data, verify_key=keys, require_signature=keys is not None)
-    except ImageError as exc:
+        keys = [verify_key(path) for path in args.verify_key] if args.verify_key else None
+        # inspect shows any well-formed image; what no target could run is a warning here,
+        # where every command that runs an image refuses it
+        report, cannot_run = inspect_image(data, key=keys, params=args.params)
+    except StageError as exc:
         diagnostics = [d if d.file else _with_file(d, args.image) for d in exc.diagnostics]
         return emit_diagnostics(diagnostics, args.output)
-    report = describe_image(parsed, params=args.params)
+    if cannot_run and args.output != "json":
+        emit_diagnostics([Diagnostic("warning", "NM711", f"image cannot run: {p}", file=args.image) for p in cannot_run],
+                         args.output)
     if args.output == "json":
         sys.stdout.write(json.dumps({"file": args.image, **report}, indent=2, sort_keys=True) + "\n")
     else:
@@ -66,7 +78,7 @@ def render_text(path: str, r: dict) -> str:
     ]
     for s in r["sections"]:
         name = s["type"] if s["type"] != "unknown" else f"type {s['type_id']}"
-        core = str(s["instance"]) if L.SECTION_BY_ID.get(s["type_id"]) and L.SECTION_BY_ID[s["type_id"]].per_core else "-"
+        core = str(s["instance"]) if section_per_core(s["type_id"]) else "-"
         lines.append(f"{name:<10} {core:>4} {s['offset']:>8} {s['size']:>8} {s['blocks']:>6}  {s['crc32']}")
     m, n = r["metadata"], r["network"]
     lines += [

@@ -25,15 +25,14 @@ def register(subparsers):
 
 
 def run(args) -> int:
-    from engine.mapping import map_deployment
-    from engine.resolve import resolve_partial
+    from engine.pipeline import map_site, resolve_partial
 
     doc, catalog, diagnostics = load_and_validate(args.spec, args)
     if doc is None:
         return emit_diagnostics(diagnostics, "text")
     try:
         deployment = resolve_partial(doc, catalog)
-        core_map = map_deployment(deployment, catalog, strategy=args.strategy)
+        core_map = map_site(deployment, catalog, strategy=args.strategy)
     except StageError as exc:
         return emit_diagnostics(list(exc.diagnostics), "text")
     summary = core_map.summary()

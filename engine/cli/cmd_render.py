@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from engine.cli.common import add_catalog_option, emit_diagnostics, load_and_validate
-from engine.spec.render import render_yaml
+from engine.pipeline import render_spec
 
 
 def register(subparsers):
@@ -26,5 +26,5 @@ def run(args) -> int:
     if doc is None:
         return emit_diagnostics(diagnostics, args.output)
     emit_diagnostics(diagnostics, args.output)  # warnings
-    sys.stdout.write(render_yaml(doc, show_origin=args.show_origin))
+    sys.stdout.write(render_spec(doc, show_origin=args.show_origin))
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from engine.spec.schema_check import load_schema
+from engine.pipeline import spec_schema
 
 
 def register(subparsers):
@@ -19,5 +19,5 @@ def register(subparsers):
 
 def run(args) -> int:
     name = {"spec": "nmspec.schema.json", "base": "nmspec-base.schema.json", "catalog": "catalog.schema.json"}[args.kind]
-    sys.stdout.write(json.dumps(load_schema(name), indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.write(json.dumps(spec_schema(name), indent=2, ensure_ascii=False) + "\n")
     return 0

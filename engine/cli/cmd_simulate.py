@@ -14,16 +14,18 @@ from engine.cli.common import (
     emit_diagnostics,
     load_and_validate,
 )
+from engine.cli.numbers import eng
+from engine.cli.progress import progress_bar
 from engine.diagnostics import Diagnostic, StageError
-
-TRACE_CHUNK_STEPS = 20_000  # steps per kernel call on a long trace: memory stays bounded, results do not change
 
 
 def register(subparsers):
     parser = subparsers.add_parser(
         "simulate", help="run traces or spikes through the kernel",
         description="SPEC --trace FILE: run a recorded sensor trace (.npz with samples, or .csv with one column per axis) "
-                    "through the spec's fixed-point chain and the kernel, and write the output events. "
+                    "through the spec's fixed-point chain and the kernel, cut into measurement windows that each "
+                    "start from the zero state as the firmware runs them (--continuous: one run from one state), "
+                    "and write the output events and each window's class. "
                     "IMAGE --spikes FILE.npz --record OUT.npz: feed input spike counts (steps x input channels) into the "
                     "image's network and record every spike, per-step state and per-step cycle counts per core.")
     parser.add_argument("target", metavar="SPEC|IMAGE", help="a site spec (with --trace) or a .nmc image (with --spikes)")
@@ -31,6 +33,9 @@ def register(subparsers):
     parser.add_argument("--events", metavar="OUT", help="write the output events here (.csv or .npz; default: CSV on stdout)")
     parser.add_argument("--spikes", metavar="FILE.npz", help="input spike counts (steps, input channels) for an image")
     parser.add_argument("--record", metavar="OUT.npz", help="write spikes, states and cycle counts of the image run here")
+    parser.add_argument("--continuous", action="store_true",
+                        help="with --trace: run the whole trace as one signal from one state, instead of measurement "
+                             "windows each from the zero state as the firmware runs them")
     parser.add_argument("--output", "-o", choices=("text", "json"), default="text", help="how to print the summary")
     add_catalog_option(parser)
     parser.set_defaults(func=run)
@@ -43,6 +48,9 @@ def run(args) -> int:
         return EXIT_USAGE
     if args.spikes and not args.record:
         sys.stderr.write("nmspec simulate: --spikes needs --record OUT.npz (where to write the run)\n")
+        return EXIT_USAGE
+    if args.continuous and not args.trace:
+        sys.stderr.write("nmspec simulate: --continuous goes with SPEC --trace FILE\n")
         return EXIT_USAGE
     if args.trace and args.record:
         sys.stderr.write("nmspec simulate: --record goes with IMAGE --spikes; with --trace use --events OUT\n")
@@ -71,8 +79,13 @@ def _image_mode(args) -> int:
     from engine.verify.simulate import load_spike_counts, npz_bytes, record_arrays
 
     path = Path(args.target)
+    from engine.pipeline import MAX_IMAGE_BYTES, read_limited
+
     try:
-        data = path.read_bytes()
+        data = read_limited(path, MAX_IMAGE_BYTES)
+    except OverflowError:
+        return emit_diagnostics([Diagnostic("error", "NM810", f"more than {MAX_IMAGE_BYTES} bytes; no .nmc image is that large",
+                                            file=str(path))], args.output)
     except OSError as exc:
         return emit_diagnostics([Diagnostic("error", "NM810", f"cannot read the image: {exc.strerror or exc}", file=str(path))],
                                 args.output)
@@ -108,34 +121,35 @@ def _trace_mode(args) -> int:
     from engine.dsp.from_spec import chain_for_spec
     from engine.image import ImageError, read_image
     from engine.pipeline import BuildOptions, build_site
+    from engine.resolve import sensor_setting
     from engine.spec import site_model
-    from engine.verify import kernel
-    from engine.verify.cycles import count_cycles
-    from engine.verify.simulate import events_csv, events_npz, load_trace, output_events
+    from engine.verify.simulate import events_csv, events_npz, load_trace, run_trace
 
     doc, catalog, diagnostics = load_and_validate(args.target, args)
     if doc is None:
         return emit_diagnostics(diagnostics, args.output)
     spec = site_model(doc)
     chain = chain_for_spec(spec, catalog.get("sensors", spec.sensor.part))
-    samples = load_trace(args.trace, chain.axes)
+    sensor = sensor_setting(spec, chain)
+    samples, warnings = load_trace(args.trace, chain.axes, sensor)
+    diagnostics += [Diagnostic("warning", "NM816", w.removeprefix(f"{args.trace}: "), file=args.trace) for w in warnings]
     try:
         image = build_site(args.target, catalog, BuildOptions(verify=False, preview=True)).files["model.nmc"]
         contents = read_image(image)
     except ImageError as exc:
         return emit_diagnostics(list(getattr(exc, "diagnostics", ())) or [Diagnostic("error", "NM700", str(exc))], args.output)
-    spikes = chain.run(samples)
     network = contents.network
     labels = contents.metadata.labels or contents.io.output_labels
     model = _cycle_model(contents.target.chip, catalog)
-    events, peak, state, routing = [], 0.0, None, None
-    for start in range(0, spikes.shape[0], TRACE_CHUNK_STEPS):  # a long trace in pieces, the state carried
-        result = kernel.run(network, spikes[start : start + TRACE_CHUNK_STEPS], initial=state, routing=routing)
-        state, routing = result.final, result.routing
-        events += [(t + start, round((t + start) * network.dt, 9), k, label, n)
-                   for t, _, k, label, n in output_events(result, network.output, labels, network.dt)]
-        if model is not None:
-            peak = max(peak, float(count_cycles(network, result, model).step_cycles.max(initial=0.0)))
+    if not args.continuous and samples.shape[0] < sensor.window_samples:
+        diagnostics.append(Diagnostic("error", "NM814", f"the trace holds {samples.shape[0]} samples, less than one "
+                                      f"measurement window of {sensor.window_samples} (runtime.schedule.window at sensor.odr)",
+                                      file=args.trace, hint="record at least one window, or run it with --continuous"))
+        return emit_diagnostics(diagnostics, args.output)
+    with progress_bar("simulating", enabled=args.output == "text") as advance:
+        run = run_trace(chain, network, labels, samples, window_samples=sensor.window_samples,
+                        continuous=args.continuous, cycle_model=model, progress=advance)
+    events = list(run.events)
     if args.events:
         body = events_npz(events, labels) if args.events.lower().endswith(".npz") else events_csv(events).encode()
         try:
@@ -151,11 +165,21 @@ def _trace_mode(args) -> int:
     per_label: dict[str, int] = {}
     for _, _, _, label, n in events:
         per_label[label] = per_label.get(label, 0) + n
-    summary = {"spec": args.target, "trace": args.trace, "samples": int(samples.shape[0]), "steps": int(spikes.shape[0]),
+    window_s = sensor.window_samples / chain.sample_rate
+    summary = {"spec": args.target, "trace": args.trace, "samples": int(samples.shape[0]), "steps": run.steps,
                "output_spikes": dict(sorted(per_label.items())), "events": args.events or "-"}
+    if run.windowed:
+        summary["mode"] = (f"measurement windows of {window_s:g} s ({sensor.window_samples} samples), each from the zero "
+                           "state as the firmware runs them (docs/firmware.md); --continuous runs the trace as one signal")
+        summary["windows"] = {label: run.window_classes.count(label) for label in labels if label in run.window_classes}
+        if run.unused_samples:
+            summary["unused_samples"] = run.unused_samples
+    else:
+        summary["mode"] = ("one continuous run from one state (--continuous); the firmware instead starts every "
+                           "measurement window from the zero state")
     if model is not None:
-        summary.update({"peak_cycles_per_step": peak, "min_clock_hz": peak / network.dt, "clock_hz": model.clock_hz,
-                        "real_time": peak <= model.clock_hz * network.dt})
+        summary.update({"peak_cycles_per_step": run.peak_cycles, "min_clock_hz": run.peak_cycles / network.dt,
+                        "clock_hz": model.clock_hz, "real_time": run.peak_cycles <= model.clock_hz * network.dt})
     emit_diagnostics(diagnostics, "text")
     _print_summary(summary, args.output, stream=sys.stderr if not args.events and args.output == "text" else sys.stdout)
     return EXIT_OK
@@ -168,7 +192,9 @@ def _print_summary(summary: dict, fmt: str, stream=None) -> None:
         return
     for key in sorted(summary):
         value = summary[key]
-        if isinstance(value, float):
+        if key.endswith("_hz") and isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = eng(float(value), "Hz")
+        elif isinstance(value, float):
             value = f"{value:.6g}"
         elif isinstance(value, dict):
             value = ", ".join(f"{k} {v}" for k, v in value.items()) or "-"

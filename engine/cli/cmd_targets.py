@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from engine.cli.common import add_catalog_option, add_output_option, emit_diagnostics
-from engine.spec import repository_catalog
+from engine.pipeline import repository_catalog
 
 COLUMNS = (("id", "id"), ("family", "family"), ("implementation", "implementation"), ("fidelity", "fidelity"),
            ("input_channels", "inputs"), ("hidden_neurons", "neurons"), ("output_neurons", "outputs"),

@@ -14,7 +14,7 @@ from engine.cli.common import (
     spec_files,
 )
 from engine.diagnostics import has_errors
-from engine.spec.yamlread import read_file
+from engine.pipeline import file_kind
 
 
 def register(subparsers):
@@ -29,8 +29,7 @@ def register(subparsers):
 
 
 def _kind(path) -> str | None:
-    result = read_file(str(path), str(path))
-    return result.data.get("kind") if isinstance(result.data, dict) else None
+    return file_kind(path)
 
 
 def _once(diagnostics):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -14,7 +15,9 @@ from engine.cli.common import (
     emit_diagnostics,
     load_and_validate,
 )
+from engine.cli.numbers import eng
 from engine.diagnostics import Diagnostic, StageError
+from engine.pipeline import MAX_IMAGE_BYTES, read_limited
 
 
 def register(subparsers):
@@ -42,14 +45,12 @@ def register(subparsers):
 
 def _trust(args) -> tuple[list, set[str]] | str:
     """(trusted keys, retired key ids), or what is wrong with the options."""
-    from engine.image import ImageError, load_verify_key
-    from engine.trust.dsse import EnvelopeError
-    from engine.trust.retire import retired_key
+    from engine.pipeline import EnvelopeError, retired_key, verify_key
 
     try:
-        keys = [load_verify_key(path) for path in args.verify_key or ()]
-    except ImageError as exc:
-        return exc.diagnostic.message
+        keys = [verify_key(path) for path in args.verify_key or ()]
+    except StageError as exc:
+        return str(getattr(exc, "message", exc))
     retired = set()
     if args.retired and not keys:
         return "--retired needs --verify-key: a retirement counts only when a trusted key signed it"
@@ -63,11 +64,70 @@ def _trust(args) -> tuple[list, set[str]] | str:
     return keys, retired
 
 
+def _bundle_problems(folder: Path) -> tuple[dict, list[Diagnostic]]:
+    manifest_path = folder / "manifest.json"
+    try:
+        manifest = json.loads(read_limited(manifest_path, MAX_MANIFEST_BYTES))
+    except OverflowError:
+        return {}, [Diagnostic("error", "NM804", f"not a bundle manifest: more than {MAX_MANIFEST_BYTES} bytes",
+                               file=str(manifest_path))]
+    except (OSError, ValueError) as exc:
+        return {}, [Diagnostic("error", "NM804", f"not a readable bundle manifest: {exc}", file=str(manifest_path))]
+    shape = _manifest_shape(manifest)
+    if shape:
+        return {}, [Diagnostic("error", "NM804", f"not a bundle manifest: {shape}", file=str(manifest_path),
+                               hint="rebuild the bundle with nmspec build")]
+    problems = []
+    for name, entry in sorted(manifest["files"].items()):
+        path = folder / name
+        if not path.is_file():
+            problems.append(Diagnostic("error", "NM804", "listed in the manifest but missing", file=str(path)))
+        elif hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
+            problems.append(Diagnostic("error", "NM804", "differs from the manifest's SHA-256 (modified after the build)", file=str(path)))
+    return manifest, problems
+
+
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+
+
+def _manifest_shape(manifest) -> str | None:
+    """What makes the parsed manifest.json unlike one nmspec writes, or None."""
+    if not isinstance(manifest, dict):
+        return f"the top level is {type(manifest).__name__}, not an object"
+    files = manifest.get("files")
+    if not isinstance(files, dict) or "model.nmc" not in files:
+        return "'files' is not an object that lists model.nmc"
+    for name, entry in files.items():
+        parts = name.split("/")
+        if name.startswith("/") or any(part in ("", ".", "..") for part in parts):
+            return f"file name {name!r} does not stay inside the bundle"
+        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+            return f"the entry of {name!r} has no sha256"
+    return None
+
+
+def _recorded_spec(recorded: str | None, bundle: Path) -> tuple[str | None, list[str]]:
+    """The bundle's spec from the path its report records, relative to the root of the spec
+    repository it was built in: looked for under the repository holding the bundle, then
+    under the one holding the working folder, then from the working folder itself."""
+    from engine.spec.document import display_name, find_root
+
+    if not recorded:
+        return None, []
+    tried: list[str] = []
+    for base in (find_root(bundle.resolve()), find_root(Path.cwd()), Path.cwd()):
+        candidate = base / recorded
+        shown = display_name(candidate)
+        if shown in tried:
+            continue
+        tried.append(shown)
+        if candidate.is_file():
+            return shown, tried
+    return None, tried
+
+
 def run(args) -> int:
-    from engine.image import ImageError, read_image
-    from engine.pipeline import image_hash, resolve_site
-    from engine.trust.check import check_bundle
-    from engine.verify.bundle import verify_bundle
+    from engine.pipeline import check_bundle, image_hash, read_image, resolve_site, verify_site
 
     target = Path(args.target)
     image_bytes = None
@@ -78,8 +138,11 @@ def run(args) -> int:
         sys.stderr.write(f"nmspec verify: {trust}\n")
         return EXIT_USAGE
     keys, retired = trust
-    verdict = "unsigned: no signature checked"
+    verdict = None
     if target.is_dir():
+        _manifest, diagnostics = _bundle_problems(target)
+        if diagnostics:
+            return emit_diagnostics(diagnostics, args.output)
         checked = check_bundle(target, keys, retired=retired, min_security_version=args.min_security_version)
         if not checked.ok:
             return emit_diagnostics(list(checked.diagnostics), args.output)
@@ -87,38 +150,41 @@ def run(args) -> int:
         image_bytes = checked.image
         if spec is None:
             try:
-                spec = json.loads((target / "report.json").read_text()).get("spec")
-            except (OSError, ValueError, AttributeError):
-                spec = None
-        if spec is None or not Path(spec).is_file():
-            sys.stderr.write("nmspec verify: name the bundle's spec with --spec (its recorded path does not exist here)\n")
+                report = json.loads(read_limited(target / "report.json", MAX_MANIFEST_BYTES))
+            except (OSError, ValueError, OverflowError):
+                report = None
+            recorded = report.get("spec") if isinstance(report, dict) else None
+            spec, tried = _recorded_spec(recorded if isinstance(recorded, str) else None, target)
+            if spec is None:
+                sys.stderr.write(f"nmspec verify: the bundle records its spec as '{recorded}' (relative to its spec "
+                                 f"repository's root); not found at {', '.join(tried) or 'any place'}: name it with "
+                                 "--spec SPEC\n")
+                return EXIT_USAGE
+        elif not Path(spec).is_file():
+            sys.stderr.write(f"nmspec verify: --spec {spec}: no such file\n")
             return EXIT_USAGE
     else:
         spec = str(target)
     doc, catalog, diagnostics = load_and_validate(spec, args)
     if doc is None:
         return emit_diagnostics(diagnostics, args.output)
-    verify_key = keys or None
+    key = keys or None
     try:
         resolved = resolve_site(doc, catalog)
         if image_bytes is None:
             from engine.pipeline import BuildOptions, build_site
 
             image_bytes = build_site(spec, catalog, BuildOptions(verify=False, preview=True)).files["model.nmc"]
-        contents = read_image(image_bytes, verify_key=verify_key, require_signature=verify_key is not None)
-        if verify_key is not None and not target.is_dir():
-            verdict = "signature checked"
+        contents = read_image(image_bytes, key=key)
     except StageError as exc:
         return emit_diagnostics(diagnostics + list(exc.diagnostics), args.output)
-    except ImageError as exc:
-        return emit_diagnostics(diagnostics + list(getattr(exc, "diagnostics", [])) or [Diagnostic("error", "NM700", str(exc))], args.output)
     if contents.metadata.spec_hash != image_hash(doc):
         diagnostics.append(Diagnostic("warning", "NM805", "the image was built from another version of this spec or its files "
                                                           "(its spec hash differs from the spec's image part); verifying it against the current one", file=doc.display))
-    result = verify_bundle(doc, image_bytes, resolved, catalog=catalog)
+    result = verify_site(doc, image_bytes, resolved, catalog)
     diagnostics += list(result.diagnostics)
     summary = result.summary()
-    summary["signature"] = verdict
+    summary["signature"] = verdict or _signature_status(image_bytes, key is not None)
     if args.output == "json":
         sys.stdout.write(json.dumps({"verification": summary, "diagnostics": [d.to_json() if hasattr(d, "to_json") else vars(d) for d in diagnostics]},
                                     indent=2, sort_keys=True, default=str) + "\n")
@@ -128,18 +194,31 @@ def run(args) -> int:
     return status
 
 
+def _signature_status(image: bytes, checked: bool) -> str:
+    """Whether the last line's verdict covers the image's signature: a pass says so."""
+    from engine.pipeline import image_signature
+
+    if checked:
+        return "signature checked"
+    if image_signature(image) == "unsigned":
+        return "unsigned: no signature checked"
+    return "signed, but no signature checked: pass --verify-key PUB"
+
+
 def _print(summary: dict, contents) -> None:
     out = sys.stdout
     out.write(f"image: {contents.metadata.site} on {contents.target.chip} ({contents.network.family}), "
               f"{summary['image_bytes']} bytes\n")
     if "windows" not in summary:
         out.write("no stimuli: image read back and checked only\n")
-        out.write(f"{summary['verdict']} ({summary['signature']})\n")
         return
     out.write(f"target fidelity: {summary['fidelity']}\n")
     out.write(f"windows: {summary['windows']} ({summary['steps']} steps, {summary['synaptic_ops']} synaptic events)\n")
     out.write(f"agreement kernel vs float model: {summary['agreement']:.1%} (required {summary['min_agreement']:.0%})\n")
-    out.write(f"accuracy: kernel {summary['kernel_accuracy']:.1%}, float {summary['float_accuracy']:.1%}\n")
+    floor = (f"required {summary['min_accuracy']:.0%}" if summary.get("min_accuracy") is not None
+             else f"warned below {summary['default_min_accuracy']:.0%}; set verify.min_accuracy to require one")
+    out.write(f"accuracy on the labelled stimuli: kernel {summary['kernel_accuracy']:.1%}, "
+              f"float {summary['float_accuracy']:.1%} ({floor})\n")
     out.write(f"detection rate: kernel {summary['detection_rate']:.1%}, float {summary['float_detection_rate']:.1%}\n")
     out.write(f"false alarms: kernel {summary['false_alarm_rate']:.1%}, float {summary['float_false_alarm_rate']:.1%}\n")
     corr = ", ".join(f"{c:.3f}" for c in summary["spike_count_correlation"])
@@ -150,13 +229,12 @@ def _print(summary: dict, contents) -> None:
         out.write(f"cycles ({c['model']} model, {c['cores']} core(s)): peak {c['peak_per_step']:.0f}, mean {c['mean_per_step']:.0f} "
                   f"per step of {c['dt_s'] * 1e3:g} ms\n")
         out.write(f"latency per step: peak {c['peak_latency_s'] * 1e6:.1f} us, mean {c['mean_latency_s'] * 1e6:.1f} us "
-                  f"at {c['clock_hz'] / 1e6:g} MHz ({'real time' if c['real_time'] else 'NOT real time'})\n")
-        worst = "" if c["worst_case_clock_hz"] is None else f"; worst case with margin {c['worst_case_clock_hz'] / 1e6:.3g} MHz"
-        out.write(f"lowest real-time clock: {c['min_clock_hz'] / 1e6:.3g} MHz{worst}\n")
+                  f"at {eng(c['clock_hz'], 'Hz')} ({'real time' if c['real_time'] else 'NOT real time'})\n")
+        worst = "" if c["worst_case_clock_hz"] is None else f"; worst case with margin {eng(c['worst_case_clock_hz'], 'Hz', 3)}"
+        out.write(f"lowest real-time clock: {eng(c['min_clock_hz'], 'Hz', 3)}{worst}\n")
         energy = "unknown (no per-operation energy or static power in the catalog)" if c["energy_per_window_j"] is None else (
-            f"{c['energy_per_window_j'] * 1e6:.4g} uJ per window of {c['window_steps']} steps (dynamic "
-            + ("unknown" if c["dynamic_energy_j"] is None else f"{c['dynamic_energy_j'] * 1e6:.4g} uJ")
-            + ", static " + ("unknown" if c["static_energy_j"] is None else f"{c['static_energy_j'] * 1e6:.4g} uJ") + ")")
+            f"{eng(c['energy_per_window_j'], 'J')} per window of {c['window_steps']} steps (dynamic "
+            + eng(c["dynamic_energy_j"], "J") + ", static " + eng(c["static_energy_j"], "J") + ")")
         out.write(f"energy: {energy}\n")
     if "power" in summary:
         p = summary["power"]
@@ -167,5 +245,6 @@ def _print(summary: dict, contents) -> None:
                 f"budget {p['budget_uW']:g} uW: {'within' if p['within_budget'] else 'OVER'}")
             estimate = "" if p["estimate_inference_uW"] is None else f" (float-model estimate {p['estimate_inference_uW']:.2f} uW)"
             out.write(f"power with the kernel's counts: inference {p['inference_uW']:.2f} uW{estimate}, {budget}; "
-                      f"node {p['total_uW']:.2f} uW, {p['life_years']:.2f} years (required {p['required_years']:g})\n")
+                      f"node consumers {p['total_uW']:.2f} uW (the cell's self-discharge comes on top), "
+                      f"{p['life_years']:.2f} years (required {p['required_years']:g})\n")
     out.write(f"{summary['verdict']} ({summary['signature']})\n")

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from engine.catalog import Catalog
 from engine.diagnostics import RENDERERS, Diagnostic, has_errors, sorted_diagnostics
-from engine.spec import SpecDocument, repository_catalog, validate_spec
+from engine.pipeline import repository_catalog, validate_spec
+
+if TYPE_CHECKING:
+    from engine.pipeline import Catalog, SpecDocument
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_CHECK_DIFFERS, EXIT_INTERNAL = 0, 1, 2, 3, 70
 

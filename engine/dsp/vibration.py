@@ -178,7 +178,9 @@ def record(machine: Machine, sensor: Sensor, fault: str, *, seconds: float, seve
     drift = zero_g_offset(sensor, temperature_profile(temperature_c, len(physical)))
     physical = physical + drift + np.linspace(0, 1, len(physical))[:, None] * sensor.creep_g
     b, a = sp.butter(1, sensor.odr / 2, fs=fs_internal)
-    filtered = sp.lfilter(b, a, physical, axis=0)
+    # the sensor was powered and settled before the recording starts: its filter begins at
+    # the first value (gravity), not at zero, so no start-up step the signal never has
+    filtered, _ = sp.lfilter(b, a, physical, axis=0, zi=sp.lfilter_zi(b, a)[:, None] * physical[:1])
     sampled = filtered[:: sensor.oversample]  # no further anti-alias filter: what the MEMS does
     counts = np.round(sampled / sensor.lsb_g)
     limit = 32767 if sensor.range_g is None else min(32767, math.floor(sensor.range_g / sensor.lsb_g))

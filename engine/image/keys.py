@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from engine.image.errors import KEY_ERROR, image_error
+from engine.image.limits import MAX_KEY_BYTES, read_limited
 
 
 def raw_public_key(public_key: Ed25519PublicKey) -> bytes:
@@ -58,7 +59,10 @@ def load_verify_key(path: str | os.PathLike) -> Ed25519PublicKey:
 
 def _read(path) -> bytes:
     try:
-        return Path(path).read_bytes()
+        return read_limited(path, MAX_KEY_BYTES)
+    except OverflowError:
+        raise image_error(KEY_ERROR, f"{path}: more than {MAX_KEY_BYTES} bytes; a key file holds a few hundred",
+                          hint="name the PEM key file itself") from None
     except OSError as exc:
         raise image_error(KEY_ERROR, f"cannot read key file {path}: {exc.strerror or exc}") from None
 

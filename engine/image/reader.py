@@ -15,6 +15,7 @@ from collections.abc import Iterable
 import attrs
 import numpy as np
 
+from engine.diagnostics import Diagnostic
 from engine.image import layout as L
 from engine.image.blocks import Block, parse_blocks
 from engine.image.contents import (
@@ -42,9 +43,11 @@ from engine.image.errors import (
     UNSIGNED,
     UNSUPPORTED_VERSION,
     UNTRUSTED_KEY,
+    ImageError,
     image_error,
 )
 from engine.image.limits import MAX_INPUTS
+from engine.image.runnable import runnable_problems
 from engine.netlist import (
     INPUT,
     Placement,
@@ -85,13 +88,16 @@ class ParsedImage:
     key_id: str = ""  # hex SHA-256 of the signer's raw public key; "" when unsigned
 
 
-def read_image(data: bytes, *, verify_key=None, require_signature: bool = False) -> ImageContents:
-    return parse_image(data, verify_key=verify_key, require_signature=require_signature).contents
+def read_image(data: bytes, *, verify_key=None, require_signature: bool = False, runnable: bool = True) -> ImageContents:
+    return parse_image(data, verify_key=verify_key, require_signature=require_signature, runnable=runnable).contents
 
 
-def parse_image(data: bytes, *, verify_key=None, require_signature: bool = False) -> ParsedImage:
-    """`verify_key`: one Ed25519 public key or several (the trusted set); the image's key id
-    picks the one that must verify its signature."""
+def parse_image(data: bytes, *, verify_key=None, require_signature: bool = False, runnable: bool = True) -> ParsedImage:
+    """The image's header, sections and contents. `verify_key`: one Ed25519 public key or
+    several (the trusted set); the image's key id picks the one that must verify its
+    signature. With runnable (the default) the network must also be one the kernel and the
+    firmware can run (engine/image/runnable.py); only tests of the byte format itself read
+    images of networks no target has."""
     data = bytes(data)
     head = _read_header(data)
     trailer_offset, total = head["trailer_offset"], head["total_size"]
@@ -112,6 +118,10 @@ def parse_image(data: bytes, *, verify_key=None, require_signature: bool = False
     signature = _check_signature(data, head, trailer, verify_key, require_signature)
     sections = _read_table(data, head)
     contents = _decode(data, head, sections)
+    if runnable:
+        problems = runnable_problems(contents.network)
+        if problems:
+            raise ImageError([Diagnostic("error", MALFORMED, f"image cannot run: {p}") for p in problems])
     signed = bool(head["flags"] & L.FLAG_SIGNED)
     return ParsedImage(
         version=(head["version_major"], head["version_minor"]), flags=head["flags"],

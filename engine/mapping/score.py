@@ -19,6 +19,8 @@ assignment.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +29,7 @@ from engine.netlist import LINK_EAST, LINK_NORTH, LINK_SOUTH, LINK_WEST
 _DIRECTIONS = (LINK_EAST, LINK_NORTH, LINK_WEST, LINK_SOUTH)
 
 
-def _edges(groups):
+def _edges(groups: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, int, list[Any], list[Any]]:
     """Global (source id, destination id) pairs, placed neurons first in group order then
     external sources, and the placed-neuron count."""
     placed = [g for g in groups if not g.external]
@@ -76,7 +78,8 @@ def _starts(sorted_ids: np.ndarray) -> np.ndarray:
     return np.nonzero(np.concatenate([[True], sorted_ids[1:] != sorted_ids[:-1]]))[0]
 
 
-def score(groups, core, cores, positions, placement=None, neuron_keys=None) -> dict:
+def score(groups: Sequence[Any], core: Any, cores: Any, positions: Any, placement: Any = None,
+          neuron_keys: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Every metric of one assignment. `cores`: core of each placed neuron (group order);
     `positions`: (cores, 2) mesh x, y; `placement`/`neuron_keys`: the routing tables and
     each population's keys (a CoreMap's), for the chip-routing figures."""
@@ -138,8 +141,10 @@ def score(groups, core, cores, positions, placement=None, neuron_keys=None) -> d
     return result
 
 
-def _table_figures(placed, rate, placement, neuron_keys) -> dict:
+def _table_figures(placed: list[Any], rate: np.ndarray, placement: Any,
+                   neuron_keys: Mapping[str, Any] | None) -> dict[str, Any]:
     """Spike-hops, hottest link and entries per router as the routing tables send them."""
+    assert neuron_keys is not None, "table figures need each population's keys"
     keys = np.concatenate([np.asarray(neuron_keys[g.name], dtype=np.int64) for g in placed]) if placed else np.zeros(0)
     sending = keys >= 0
     masks = {entry.mask for entry in placement.routes}

@@ -105,13 +105,29 @@ def with_unit(key: str, value: Any) -> str:
     return plain(value)
 
 
+_UNIT_SUFFIXES = ("_uW", "_uA", "_V", "_Ah", "_hz", "_j", "_s")
+
+
+def readable(key: str) -> str:
+    """A dotted report key as words: 'cycles.dynamic_energy_j' -> 'cycles: dynamic energy'
+    (the value carries the unit)."""
+    parts = key.split(".")
+    last = parts[-1]
+    for suffix in _UNIT_SUFFIXES:
+        if last.endswith(suffix) and len(last) > len(suffix):
+            last = last[: -len(suffix)]
+            break
+    words = [p.replace("_", " ") for p in (*parts[:-1], last)]
+    return ": ".join(words)
+
+
 def verification_rows(verification: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The labelled figures in VERIFICATION_LABELS order, then every other figure by key."""
     order = {key: i for i, key in enumerate(VERIFICATION_LABELS)}
     rows = sorted(flatten(verification), key=lambda kv: (order.get(kv[0], len(order)), kv[0]))
     out = []
     for key, value in rows:
-        label = VERIFICATION_LABELS.get(key, key.replace("_", " "))
+        label = VERIFICATION_LABELS.get(key, readable(key))
         out.append((label, with_unit(key, value)))
     return out
 
@@ -135,5 +151,5 @@ def render_html(inputs, plots: Sequence[str]) -> str:
         verification_rows=verification_rows(report.get("verification") or {}),
         cores=inputs.cores, bundle_files=inputs.bundle_files, plots=set(plots), held_out=held_out,
         evaluation=held_out.evaluation if held_out else None, training=inputs.training, raster=inputs.raster,
-        host=inputs.host, firmware_rows=[(key.replace("_", " "), plain(value))
+        host=inputs.host, firmware_rows=[(readable(key), with_unit(key, value))
                                          for key, value in flatten(report.get("firmware") or {})])

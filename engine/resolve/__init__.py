@@ -7,6 +7,7 @@ safety policy, and the placement graph.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from engine.resolve.power import Activity, PowerReport
     from engine.resolve.quantize import QuantizeResult
     from engine.resolve.safety import SafetyFinding
-    from engine.resolve.stimuli import Stimuli
+    from engine.resolve.stimuli import SensorSetting, Stimuli
 
 PART_POINTERS = {"chips": "/target/chip", "mcus": "/target/mcu", "sensors": "/sensor/part",
                  "radios": "/power/radio/part", "cells": "/power/battery/cell"}
@@ -69,10 +70,16 @@ class Deployment:
         if self.power is not None:
             p = self.power
             out["power"] = {
-                "consumers": [{"name": n, "part": part, "uA": round(ua, 4), "share": round(share, 4)} for n, part, ua, share in p.rows()],
+                "consumers": [{"name": n, "part": part, "uA": round(ua, 4), "uW": round(ua * p.voltage_v, 4),
+                               "share": round(share, 4)} for n, part, ua, share in p.rows()],
                 "details": {c.name: c.detail for c in p.consumers},
-                "total_uA": round((p.total_current_a + p.self_discharge_a) * 1e6, 4),
-                "total_uW": round(p.total_power_w * 1e6, 3),
+                # every current is drawn from the cell at its nominal voltage: uW = uA x V
+                "load_uA": round(p.total_current_a * 1e6, 4),
+                "load_uW": round(p.total_power_w * 1e6, 3),
+                "self_discharge_uA": round(p.self_discharge_a * 1e6, 4),
+                "total_uA": round(p.drain_current_a * 1e6, 4),
+                "total_uW": round(p.drain_current_a * p.voltage_v * 1e6, 3),
+                "budget_covers": BUDGET_COVERS,
                 "inference_uW": round(p.inference_power_w * 1e6, 3),
                 "budget_uW": None if p.budget_w is None else round(p.budget_w * 1e6, 3),
                 "voltage_V": p.voltage_v, "usable_Ah": round(p.capacity_ah, 4),
@@ -110,6 +117,34 @@ def _activity(spec: SiteSpec, chain: Chain, float_model: FloatNet,
     updates = float(steps * sum(p.size for p in float_model.populations))
     activity = Activity(window_s, interval_s, steps, ops, updates, dsp_cycles_per_window(chain, window_s))
     return activity, rates, input_rate
+
+
+# What power.budget limits (docs/spec.md, "Power"): the average power of inference, i.e. the
+# chip and the MCU's run time for the signal chain, not the sensor, the radio or the cell.
+BUDGET_COVERS = "inference: the chip and the MCU running the signal chain (not the sensor, radio or self-discharge)"
+
+# NM410's hint. `nmspec fit` prints the ranking below this diagnostic; other commands point
+# at it (cmd_fit says "below" instead).
+FIT_HINT = "`nmspec fit SPEC` ranks every catalog target for this spec; choose one whose verdict is fits"
+
+
+def model_populations(float_model: FloatNet, family: str) -> dict[str, tuple[str, ...]]:
+    """Chip population -> the model's populations in it. Xylo packs every hidden layer into
+    one population named hidden and calls the readout output; other families keep the
+    model's names."""
+    if family != "xylo":
+        return {p.name: (p.name,) for p in float_model.populations}
+    return {"hidden": tuple(p.name for p in float_model.populations if p.name != float_model.output),
+            "output": (float_model.output,)}
+
+
+def sensor_setting(spec: SiteSpec, chain: Chain) -> SensorSetting:
+    """What a recorded trace must match: the sensor's rate, range (g) and the window length."""
+    from engine.resolve.stimuli import SensorSetting
+
+    schedule = spec.runtime.schedule if spec.runtime is not None else None
+    window_s = schedule.window if schedule is not None else 1.0
+    return SensorSetting(chain.sample_rate, spec.sensor.range, round(window_s * chain.sample_rate))
 
 
 def _cell_temperature_problems(doc: SpecDocument, spec: SiteSpec, catalog: Catalog) -> list[Diagnostic]:
@@ -202,9 +237,11 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
     paths = [(f"/verify/stimuli/{i}", s) for i, s in enumerate(spec.verify.stimuli if spec.verify is not None else ())]
     if paths:
         try:
-            stimuli = load_traces([doc.resolve_path(p, s) for p, s in paths], [Path(s).name for _, s in paths])
+            stimuli = load_traces([doc.resolve_path(p, s) for p, s in paths], [Path(s).name for _, s in paths],
+                                  n_labels=len(spec.model.labels), sensor=sensor_setting(spec, chain))
         except TraceError as exc:
-            raise StageError([doc.at("/verify/stimuli", "NM306", f"verify.stimuli: {exc}")]) from None
+            raise StageError([doc.at(paths[exc.index][0], "NM306", f"verify.stimuli[{exc.index}]: {exc}",
+                                     hint=exc.hint)]) from None
         if stimuli.samples.shape[2] != chain.axes:
             raise StageError([doc.at("/verify/stimuli", "NM306", f"verify.stimuli: traces have {stimuli.samples.shape[2]} "
                                                                    f"axes, the sensor reads {chain.axes}")])
@@ -226,9 +263,13 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
         # a network silent on the calibration stimuli is about the stimuli as much as the model
         raise StageError([doc.at("/verify/stimuli", d.code, f"verify.stimuli: {d.message}", hint=d.hint)
                           if d.code == "NM316" else
+                          doc.at("/model/quantization/granularity", d.code, f"model.quantization.{d.message}",
+                                 hint="set granularity: per_layer (this target's scales are per layer)")
+                          if d.message.startswith("granularity ") else
                           doc.at("/model/source", d.code, f"model.source: {d.message}", hint=d.hint)
                           for d in exc.diagnostics]) from None
-    warnings: list[Diagnostic] = []
+    warnings: list[Diagnostic] = [doc.at("/verify/stimuli", "NM306", f"verify.stimuli: {w}", severity="warning")
+                                  for w in (stimuli.warnings if stimuli is not None else ())]
     for layer in quantized.layers:
         if layer.total_weights and layer.zeroed_weights == layer.total_weights:
             problems.append(doc.at("/model/source", "NM312", f"model.source: every weight into '{layer.population}' "
@@ -241,14 +282,14 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
     fit = check_fit(quantized.network, chip, overrides["chips"])
     if fit.violations:
         problems.append(doc.at("/target/chip", "NM410", f"target.chip: the network does not fit: {fit.reason()}",
-                               hint="run `nmspec fit` to rank the targets for this spec"))
+                               hint=FIT_HINT))
     safety = check_safety(spec, chip)
     problems += [doc.at(f.pointer, f.code, f.message, hint=f.hint) for f in safety]
     power = None
     try:
         power = site_power(spec, catalog, activity, overrides, chip)
     except MissingFigure as exc:
-        problems.append(doc.at(PART_POINTERS[exc.part.kind], "NM402", f"power: {exc.message}", hint=exc.hint))
+        problems.append(doc.at(PART_POINTERS[exc.part.kind], "NM402", f"power: {exc.message}", hint=exc.hint_with(catalog)))
     problems += _cell_temperature_problems(doc, spec, catalog)
     if power is not None:
         if power.life_years < power.required_years:
@@ -258,14 +299,21 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
                                    f"(average {power.total_current_a * 1e6:.1f} uA)",
                                    hint="`nmspec fit` shows the power table; lengthen runtime.schedule.interval or use a larger cell"))
         if power.budget_w is not None and power.inference_power_w > power.budget_w:
+            chip_w = next(c.current_a for c in power.consumers if c.name == "chip") * power.voltage_v
             problems.append(doc.at("/power/budget", "NM403",
-                                   f"power.budget: inference needs {power.inference_power_w * 1e6:.1f} uW, more than the "
-                                   f"{power.budget_w * 1e6:g} uW budget"))
+                                   f"power.budget: inference needs {power.inference_power_w * 1e6:.1f} uW "
+                                   f"(chip {chip_w * 1e6:.1f} uW + MCU signal chain "
+                                   f"{(power.inference_power_w - chip_w) * 1e6:.1f} uW), more than the "
+                                   f"{power.budget_w * 1e6:g} uW budget",
+                                   hint="`nmspec fit SPEC` prints the power table; lengthen runtime.schedule.interval "
+                                        "(inference energy is spent once per interval), shorten runtime.schedule.window, "
+                                        f"or raise power.budget to {math.ceil(power.inference_power_w * 1e6)}uW"))
     if strict and has_errors(problems):
         raise StageError(problems)
     if quantized.network.family == "xylo" and rates:  # hidden layers are packed into one population
         hidden = [p.name for p in float_model.populations if p.name != float_model.output]
         rates = {"hidden": np.concatenate([rates[h] for h in hidden]), "output": rates[float_model.output]}
-    graph = placement_graph(quantized.network, chain, chip.id, rates, input_rate)
+    graph = placement_graph(quantized.network, chain, chip.id, rates, input_rate,
+                            model_names=model_populations(float_model, quantized.network.family))
     return Deployment(spec, chain, float_model, quantized, stimuli, nominal, fit, power, safety, graph, activity,
                       tuple(warnings), tuple(problems), stimulus_spikes, chip.fidelity)

@@ -21,19 +21,22 @@ from engine.netlist import INPUT, QuantNetwork
 
 
 def placement_graph(network: QuantNetwork, chain, chip: str, rates_hz: Mapping[str, np.ndarray],
-                    input_rate_hz: float) -> nx.DiGraph:
+                    input_rate_hz: float, model_names: Mapping[str, tuple[str, ...]] | None = None) -> nx.DiGraph:
+    """`model_names`: chip population -> the model's populations in it, when they differ."""
     g = nx.DiGraph(family=network.family, dt=network.dt, chip=chip)
-    g.add_node("sensor", kind="sensor", domain="mcu", size=chain.axes, rate_hz=chain.sample_rate)
+    g.add_node("sensor", kind="sensor", domain="mcu", size=chain.axes, unit="axes", rate_hz=chain.sample_rate)
     previous = "sensor"
+    rate = chain.sample_rate
     for stage in chain.sample_stages:
         node = f"stage:{stage.id}"
-        g.add_node(node, kind="stage", domain="mcu", size=chain.axes)
+        rate /= getattr(stage, "factor", 1)  # a decimator's output rate
+        g.add_node(node, kind="stage", domain="mcu", size=chain.axes, unit="axes", rate_hz=rate)
         g.add_edge(previous, node)
         previous = node
     framer = f"stage:{chain.framer.id}"
-    g.add_node(framer, kind="stage", domain="mcu", size=chain.n_features)
+    g.add_node(framer, kind="stage", domain="mcu", size=chain.n_features, unit="features", rate_hz=1.0 / chain.dt)
     g.add_edge(previous, framer)
-    g.add_node("encoder", kind="encoder", domain="mcu", size=chain.n_channels, rate_hz=input_rate_hz)
+    g.add_node("encoder", kind="encoder", domain="mcu", size=chain.n_channels, unit="channels", rate_hz=input_rate_hz)
     g.add_edge(framer, "encoder")
     depth = {INPUT: 0}
     for pop in network.populations:  # populations are in topological order
@@ -47,7 +50,8 @@ def placement_graph(network: QuantNetwork, chain, chip: str, rates_hz: Mapping[s
         rate = rates_hz.get(pop.name)
         g.add_node(f"pop:{pop.name}", kind="neurons", domain="chip", size=pop.size, population=pop.name,
                    layer=depth[pop.name], rate_hz=float(np.mean(rate)) if rate is not None else 0.0,
-                   readout=pop.name == network.output, shape=(pop.size,), fan_in_max=int(fan_in.max(initial=0)))
+                   readout=pop.name == network.output, shape=(pop.size,), fan_in_max=int(fan_in.max(initial=0)),
+                   model_populations=list((model_names or {}).get(pop.name, (pop.name,))))
     for index, proj in enumerate(network.projections):
         src = "encoder" if proj.src == INPUT else f"pop:{proj.src}"
         dst = f"pop:{proj.dst}"
@@ -58,7 +62,7 @@ def placement_graph(network: QuantNetwork, chain, chip: str, rates_hz: Mapping[s
             edge["synapses"] += proj.weights.nnz
         else:
             g.add_edge(src, dst, synapses=proj.weights.nnz, rate_hz=source_rate, projection=index, weights=proj.weights)
-    g.add_node("alerts", kind="alerts", domain="mcu", size=1)
+    g.add_node("alerts", kind="alerts", domain="mcu", size=1, unit="class per window")
     g.add_edge(f"pop:{network.output}", "alerts")
     return g
 
@@ -74,6 +78,10 @@ def to_json(graph: nx.DiGraph) -> str:
     }, indent=2, sort_keys=True, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v)) + "\n"
 
 
+def _hz(value: float) -> str:
+    return f"{value / 1000:.4g} kHz" if value >= 1000 else f"{value:.4g} Hz"
+
+
 def to_dot(graph: nx.DiGraph) -> str:
     lines = [f'digraph "{graph.graph.get("chip", "nmspec")}" {{', "  rankdir=LR;"]
     for domain in ("mcu", "chip"):
@@ -82,7 +90,18 @@ def to_dot(graph: nx.DiGraph) -> str:
             if data.get("domain") == domain:
                 label = f"{node}\\n{data.get('size', '')}"
                 if data.get("kind") == "neurons":
-                    label += f" neurons, {data.get('rate_hz', 0):.3g} Hz"
+                    label += f" neurons, {data.get('rate_hz', 0):.3g} spikes/s each"
+                    named = data.get("model_populations") or []
+                    if named and named != [data.get("population")]:
+                        label += f"\\n(model: {', '.join(named)})"
+                elif data.get("kind") == "encoder":
+                    label += f" {data['unit']}, {data.get('rate_hz', 0):.3g} spikes/s each"
+                elif data.get("kind") == "stage" and data.get("unit") == "features":
+                    label += f" {data['unit']} every {1e3 / data['rate_hz']:.3g} ms"
+                elif "rate_hz" in data:
+                    label += f" {data['unit']} at {_hz(data['rate_hz'])}"
+                elif "unit" in data:
+                    label += f" {data['unit']}"
                 lines.append(f'    "{node}" [label="{label}", shape={"box" if domain == "mcu" else "ellipse"}];')
         lines.append("  }")
     for a, b, data in graph.edges(data=True):

@@ -40,6 +40,9 @@ CONVENTIONS = ("nir", "snntorch", "norse", "sinabs", "rockpool", "spyx")
 SNNTORCH_EXPORT_DT = 1e-4
 LINEAR_TYPES = ("Affine", "Linear", "Scale", "Conv1d", "Conv2d", "Flatten", "SumPool2d", "AvgPool2d", "Delay")
 NEURON_TYPES = ("CubaLIF", "LIF", "IF", "LI", "CubaLI", "I", "Threshold")
+# Linear nodes are composed as dense float64 matrices (width x width at most): 8192 values
+# per node is far above any sensor model nmspec targets and keeps a matrix under 512 MiB.
+MAX_NODE_WIDTH = 8192
 SUPPORTED = ("Input, Output, Affine, Linear, Scale, Conv1d, Conv2d, Flatten, SumPool2d, AvgPool2d, Delay (zero delay), "
              "CubaLIF, LIF, IF, LI, CubaLI, I, Threshold and nested NIRGraph")
 # where each neuron type keeps the parameter that fixes its size
@@ -135,6 +138,7 @@ def _linear_matrix(name: str, node: Any, in_shape: tuple[int, ...], problems: li
                    ) -> tuple[np.ndarray, np.ndarray | None, tuple[int, ...]]:
     """The node as y = x @ M + b over flattened vectors (C order). Returns (M, b, out shape)."""
     kind = _kind(node)
+    _check_width(name, kind, in_shape)
     n_in = int(np.prod(in_shape))
     if kind in ("passthrough", "Input", "Output"):
         return np.eye(n_in), None, in_shape
@@ -169,6 +173,14 @@ def _linear_matrix(name: str, node: Any, in_shape: tuple[int, ...], problems: li
     return np.eye(n_in), None, in_shape
 
 
+def _check_width(name: str, kind: str, shape: tuple[int, ...]) -> None:
+    """Every node becomes dense matrices of its width squared: refuse a width past the bound
+    before anything of that size is allocated."""
+    if any(d < 1 for d in shape) or math.prod(shape) > MAX_NODE_WIDTH:
+        raise ImportError_([Diagnostic("error", "NM301", f"node '{name}' ({kind}) receives shape {list(shape)}: "
+                                                         f"nmspec imports 1 to {MAX_NODE_WIDTH} values per node")])
+
+
 def _flattened(shape: tuple[int, ...], start: int, end: int) -> tuple[int, ...]:
     ndim = len(shape)
     start = start + ndim if start < 0 else start
@@ -198,11 +210,20 @@ def conv_dense(weight: np.ndarray, in_shape: tuple[int, ...], stride: tuple[int,
     c_out, c_in_group = weight.shape[:2]
     kernel = weight.shape[2:]
     n_in = int(np.prod(in_shape))
-    basis = np.eye(n_in).reshape((n_in,) + tuple(in_shape))
-    padded = np.pad(basis, [(0, 0), (0, 0)] + [tuple(p) for p in padding])
     spatial = in_shape[1:]
+    if min(stride, default=1) < 1 or min(dilation, default=1) < 1:
+        raise ValueError(f"stride {list(stride)} and dilation {list(dilation)} must be positive")
     out_spatial = tuple((spatial[d] + sum(padding[d]) - dilation[d] * (kernel[d] - 1) - 1) // stride[d] + 1
                         for d in range(len(spatial)))
+    padded_size = in_shape[0] * math.prod(n + sum(p) for n, p in zip(spatial, padding))
+    out_size = c_out * math.prod(out_spatial)
+    if (min(out_spatial, default=1) < 1 or min((p for pair in padding for p in pair), default=0) < 0
+            or max(padded_size, out_size) > MAX_NODE_WIDTH * 8):
+        raise ValueError(f"a convolution of input {list(in_shape)} with kernel {list(kernel)}, stride {list(stride)}, "
+                         f"padding {[list(p) for p in padding]} and dilation {list(dilation)} gives output "
+                         f"{[c_out, *out_spatial]}; nmspec imports 1 to {MAX_NODE_WIDTH} values per node")
+    basis = np.eye(n_in).reshape((n_in,) + tuple(in_shape))
+    padded = np.pad(basis, [(0, 0), (0, 0)] + [tuple(p) for p in padding])
     out = np.zeros((n_in, c_out) + out_spatial)
     c_out_group = c_out // groups
     for g in range(groups):
@@ -247,7 +268,11 @@ def _conv_node(name: str, node: Any, in_shape: tuple[int, ...], problems: list[s
             return np.eye(n_in), None, in_shape
     else:
         padding = tuple((p, p) for p in _ints(padding_value, ndim))
-    matrix, out_shape = conv_dense(weight, shape, stride, padding, dilation, groups)
+    try:
+        matrix, out_shape = conv_dense(weight, shape, stride, padding, dilation, groups)
+    except ValueError as exc:
+        problems.append(f"node '{name}' ({kind}): {exc}")
+        return np.eye(n_in), None, in_shape
     bias = np.asarray(node.bias, dtype=np.float64).reshape(-1)
     per_position = int(np.prod(out_shape[1:]))
     b = np.repeat(bias, per_position) if bias.size == c_out and np.any(bias) else None
@@ -264,9 +289,16 @@ def _pool_node(name: str, node: Any, in_shape: tuple[int, ...], problems: list[s
         return np.eye(int(np.prod(in_shape))), None, in_shape
     kernel, stride, pad = _ints(node.kernel_size, 2), _ints(node.stride, 2), _ints(node.padding, 2)
     channels = shape[0]
+    if not all(0 < k <= n + 2 * max(p, 0) for k, n, p in zip(kernel, shape[1:], pad)):
+        problems.append(f"node '{name}' ({kind}) has kernel {list(kernel)} for input {list(shape)}")
+        return np.eye(int(np.prod(in_shape))), None, in_shape
     value = 1.0 / (kernel[0] * kernel[1]) if kind == "AvgPool2d" else 1.0
     weight = np.full((channels, 1) + kernel, value)
-    matrix, out_shape = conv_dense(weight, shape, stride, tuple((p, p) for p in pad), (1, 1), channels)
+    try:
+        matrix, out_shape = conv_dense(weight, shape, stride, tuple((p, p) for p in pad), (1, 1), channels)
+    except ValueError as exc:
+        problems.append(f"node '{name}' ({kind}): {exc}")
+        return np.eye(int(np.prod(in_shape))), None, in_shape
     return matrix, None, out_shape
 
 
@@ -351,6 +383,12 @@ def import_graph(graph: Any, *, dt: float, convention: str) -> FloatNet:
 
     nodes, edges = flatten_graph(graph)
     problems: list[str] = []
+    for src, dst in sorted(set(edges)):
+        unknown = [n for n in (src, dst) if n not in nodes]
+        if unknown:
+            problems.append(f"edge {src} -> {dst} names {', '.join(repr(n) for n in unknown)}, not a node of the graph")
+    if problems:
+        raise ImportError_([Diagnostic("error", "NM301", p) for p in problems])
     g = nx.DiGraph()
     g.add_nodes_from(sorted(nodes))
     g.add_edges_from(edges)
@@ -378,6 +416,7 @@ def import_graph(graph: Any, *, dt: float, convention: str) -> FloatNet:
     order = list(nx.lexicographical_topological_sort(dag))
 
     input_shape = _shape(nodes[inputs[0]], "input") or _shape(nodes[inputs[0]], "output") or (1,)
+    _check_width(inputs[0], "Input", input_shape)
     n_inputs = int(np.prod(input_shape))
     # feeds[node] = {(source population, delayed): (matrix n_src x n_out, bias, composed nodes)}
     feeds: dict[str, dict[tuple[str, bool], tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]]] = {}
@@ -425,6 +464,7 @@ def import_graph(graph: Any, *, dt: float, convention: str) -> FloatNet:
                 if width is None:
                     return None
             pops[name] = _population(name, node, dt, convention, width)
+            _check_width(name, _kind(node), (pops[name].size,))
         return pops[name]
 
     def feed_of(name: str) -> dict:

@@ -59,7 +59,13 @@ class PowerReport:
 
     @property
     def total_power_w(self) -> float:
+        """The consumers' power, without the cell's self-discharge (which no load draws)."""
         return self.total_current_a * self.voltage_v
+
+    @property
+    def drain_current_a(self) -> float:
+        """What empties the cell: the consumers plus its self-discharge."""
+        return self.total_current_a + self.self_discharge_a
 
     def rows(self) -> list[tuple[str, str, float, float]]:
         """(consumer, part, microamps, share of the total)."""
@@ -159,7 +165,7 @@ def node_power(*, sensor: Part, mcu: Part, chip: Part, radio: Part | None, cell:
     run_current = per_mhz * clock / 1e6
     mcu_current = run_current * mcu_duty + sleep * (1 - mcu_duty)
     consumers.append(Consumer("mcu", mcu.id, mcu_current,
-                              f"{activity.mcu_cycles:.3g} cycles per window at {clock / 1e6:g} MHz "
+                              f"{activity.mcu_cycles:,.0f} cycles per window at {clock / 1e6:g} MHz "
                               f"({run_current * 1e6:.4g} uA for {mcu_duty:.3%}), {sleep * 1e6:.3g} uA asleep"))
 
     chip_over = overrides.get("chips")

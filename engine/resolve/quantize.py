@@ -255,8 +255,8 @@ def _check_activity(net: FloatNet, shadow: FloatNet, family: str, stimuli: np.nd
         f"the float model emits {reference}",
         hint=("the float model is silent too: the encoder emits too few spikes for these stimuli; lower the "
               "encode threshold or check the stimuli (nmspec simulate shows the input spikes)" if reference == 0 else
-              "look at the quantization report (weights that became zero, neurons that can never fire); "
-              "lower the headroom or use per_channel granularity"))])
+              "weights that became zero or neurons that can never fire silence the output; "
+              "lower model.quantization.headroom, or set granularity: per_channel (not on loihi)"))])
 
 
 def _shadow_population(pop: FloatPopulation, alpha, in_gain, beta, leak, threshold, compare: str, reset: str) -> FloatPopulation:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import attrs
@@ -33,7 +33,9 @@ class Candidate:
     safety: tuple[str, ...]
 
 
-def rank_targets(deployment: Deployment, catalog: Catalog) -> list[Candidate]:
+def rank_targets(deployment: Deployment, catalog: Catalog,
+                 progress: Callable[[int, int], None] | None = None) -> list[Candidate]:
+    """`progress(done, total)`, when given, is called after each chip (the CLI draws a bar)."""
     from engine.resolve import binary_spike_excess
     from engine.resolve.fit import check_fit
     from engine.resolve.power import site_power
@@ -45,7 +47,9 @@ def rank_targets(deployment: Deployment, catalog: Catalog) -> list[Candidate]:
     own_chip = spec.target.chip
     by_family: dict[tuple[str, int], QuantNetwork | QuantizeError] = {}
     out = []
-    for chip_id in catalog.ids("chips"):
+    for done, chip_id in enumerate(catalog.ids("chips"), start=1):
+        if progress is not None:
+            progress(done, len(catalog.ids("chips")))
         chip = catalog.part("chips", chip_id)
         family = chip.attribute("family")
         chip_over = overrides["chips"] if chip_id == own_chip else {}

@@ -79,9 +79,11 @@ def _temperature_range(spec: SiteSpec, chip: Part) -> str | None:
 
 RULES: tuple[Rule, ...] = (
     Rule("NM501", "digital_target", 1, "/target/chip", _digital,
-         "choose a digital target (nmspec targets lists each target's implementation), or lower safety.class"),
+         "choose a digital target (`nmspec fit SPEC` ranks them; `nmspec targets` lists each target's "
+         "implementation); every class from sil1 up refuses a non-digital target, so keeping it takes safety.class: none"),
     Rule("NM508", "vendor_verified_target", 1, "/target/chip", _vendor_verified,
-         "choose a vendor-verified target (`nmspec targets` shows each target's fidelity), or lower safety.class"),
+         "choose a vendor-verified target (`nmspec targets` shows each target's fidelity); every class from sil1 up "
+         "requires one, so keeping this target takes safety.class: none"),
     Rule("NM502", "learning_locked", 1, "/runtime/learning", _learning_locked, "set runtime.learning: locked"),
     Rule("NM503", "automatic_rollback", 1, "/runtime/update", _rollback, "set runtime.update: {slots: 2, rollback: auto}"),
     Rule("NM506", "temperature_compensation", 0, "/target/chip", _temperature_compensation,

@@ -1,8 +1,10 @@
-"""Recorded traces (.npz) as measurement windows with labels."""
+"""Recorded traces (.npz) as measurement windows with labels, and the checks that a trace
+was recorded the way the spec's sensor records: its sample rate, its units (g per count
+within the sensor's range) and its window length."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import attrs
@@ -14,32 +16,113 @@ class Stimuli:
     samples: np.ndarray  # int16 (windows, n, axes)
     labels: np.ndarray  # int (windows,)
     sources: tuple[str, ...]  # file per window
+    warnings: tuple[str, ...] = ()  # how the traces differ from the spec without being wrong
 
 
 class TraceError(ValueError):
-    pass
+    def __init__(self, message: str, index: int = 0, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.index = index  # which of the paths it is about
+        self.hint = hint
 
 
-def load_traces(paths: Sequence[Path], display: Sequence[str] | None = None) -> Stimuli:
-    """Keys: samples int16 (n, axes) or (n,), window (samples per window), labels (per window)."""
-    samples, labels, sources = [], [], []
+SENSOR_HINT = ("record the traces with the spec's sensor settings, or set sensor.odr and sensor.range to what the "
+               "traces were recorded with")
+
+
+@attrs.frozen
+class SensorSetting:
+    """What the spec says the sensor records: a trace must match it."""
+
+    sample_rate: float  # Hz
+    range_g: float | None  # full scale of an accelerometer, g
+    window_samples: int | None  # samples in one measurement window
+
+
+def trace_mismatches(name: str, data, samples: np.ndarray, sensor: SensorSetting) -> tuple[list[str], list[str]]:
+    """(errors, warnings) about a trace's recorded sample rate, units and window against
+    the spec. A key the file does not hold is not checked (CSV holds none)."""
+    errors, warnings = [], []
+    keys = set(data.keys()) if isinstance(data, Mapping) else set(getattr(data, "files", ()) or ())
+    if "sample_rate" in keys:
+        rate = float(np.asarray(data["sample_rate"]))
+        if abs(rate - sensor.sample_rate) > 1e-6 * sensor.sample_rate:
+            errors.append(f"{name}: recorded at {rate:g} Hz (its sample_rate), the spec's sensor runs at "
+                          f"{sensor.sample_rate:g} Hz (sensor.odr); every frequency in the chain would be off by "
+                          f"a factor {sensor.sample_rate / rate:.4g}")
+    if "lsb" in keys and sensor.range_g is not None and samples.size:
+        lsb = float(np.asarray(data["lsb"]))
+        peak = float(np.abs(samples.astype(np.float64)).max()) * lsb
+        if peak > sensor.range_g * 1.001:
+            errors.append(f"{name}: its samples reach {peak:.4g} g ({lsb:g} g per count), beyond the spec's "
+                          f"{sensor.range_g:g} g range (sensor.range)")
+    if "window" in keys and sensor.window_samples is not None:
+        window = int(np.asarray(data["window"]))
+        if window != sensor.window_samples:
+            warnings.append(f"{name}: its windows are {window} samples, the spec's measurement window is "
+                            f"{sensor.window_samples} samples (runtime.schedule.window at sensor.odr)")
+    return errors, warnings
+
+
+# a window longer than this is no measurement window (one minute at 16 kHz is ~1M samples)
+MAX_WINDOW = 1 << 24
+
+
+def _trace_arrays(path: Path, name: str, index: int) -> tuple[dict[str, np.ndarray], int, np.ndarray, np.ndarray]:
+    from engine.npzfile import NpzError, read_npz
+
+    try:
+        data = read_npz(path)
+    except NpzError as exc:
+        raise TraceError(f"{name}: not a readable trace (.npz with samples, window, labels): {exc}", index) from None
+    missing = [key for key in ("samples", "window", "labels") if key not in data]
+    if missing:
+        raise TraceError(f"{name}: not a readable trace (.npz with samples, window, labels): "
+                         f"no array named {', '.join(missing)}", index)
+    window, raw, labels = data["window"], data["samples"], data["labels"]
+    if window.size != 1 or window.dtype.kind not in "iu" or not 0 < int(window.reshape(-1)[0]) <= MAX_WINDOW:
+        raise TraceError(f"{name}: window must be one integer from 1 to {MAX_WINDOW} (samples per window), "
+                         f"got {window.dtype} of shape {window.shape}", index)
+    if raw.ndim not in (1, 2) or raw.dtype.kind not in "iu":
+        raise TraceError(f"{name}: samples must be integers of shape (n,) or (n, axes), got {raw.dtype} of shape {raw.shape}",
+                         index)
+    if raw.size and (raw.min() < -(2**15) or raw.max() > 2**15 - 1):
+        raise TraceError(f"{name}: samples must fit int16 (raw sensor counts)", index)
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise TraceError(f"{name}: labels must be integers, one per window (shape (windows,)), "
+                         f"got {labels.dtype} of shape {labels.shape}", index)
+    return data, int(window.reshape(-1)[0]), raw, labels.astype(np.int64)
+
+
+def load_traces(paths: Sequence[Path], display: Sequence[str] | None = None, *, n_labels: int | None = None,
+                sensor: SensorSetting | None = None) -> Stimuli:
+    """Keys: samples int16 (n, axes) or (n,), window (samples per window), labels (per window,
+    each an index into the model's labels when n_labels is given); optional sample_rate (Hz)
+    and lsb (g per count), checked against `sensor` when given."""
+    samples, labels, sources, warnings = [], [], [], []
     for index, path in enumerate(paths):
         name = (display or [str(p) for p in paths])[index]
-        try:
-            with np.load(path) as data:
-                window = int(data["window"])
-                raw = np.asarray(data["samples"])
-                trace_labels = np.asarray(data["labels"], dtype=np.int64)
-        except (OSError, KeyError, ValueError) as exc:
-            raise TraceError(f"{name}: not a readable trace (.npz with samples, window, labels): {exc}") from None
+        data, window, raw, trace_labels = _trace_arrays(Path(path), name, index)
+        errors, cautions = trace_mismatches(name, data, raw, sensor) if sensor is not None else ([], [])
+        if errors:
+            raise TraceError("; ".join(errors), index, SENSOR_HINT)
+        warnings += cautions
         if raw.ndim == 1:
             raw = raw[:, None]
-        if window <= 0 or raw.shape[0] < window:
-            raise TraceError(f"{name}: holds {raw.shape[0]} samples, less than one window of {window}")
+        if raw.shape[1] == 0:
+            raise TraceError(f"{name}: samples have no axes", index)
+        if raw.shape[0] < window:
+            raise TraceError(f"{name}: holds {raw.shape[0]} samples, less than one window of {window}", index)
         count = raw.shape[0] // window
         if trace_labels.shape[0] < count:
-            raise TraceError(f"{name}: {count} windows but {trace_labels.shape[0]} labels")
+            raise TraceError(f"{name}: {count} windows but {trace_labels.shape[0]} labels", index)
+        used = trace_labels[:count]
+        if n_labels is not None and used.size and (used.min() < 0 or used.max() >= n_labels):
+            raise TraceError(f"{name}: label {int(used.min() if used.min() < 0 else used.max())} is not an index "
+                             f"into the model's {n_labels} labels (0..{n_labels - 1})", index)
+        if samples and raw.shape[1] != samples[0].shape[2]:
+            raise TraceError(f"{name}: {raw.shape[1]} axes, the first trace has {samples[0].shape[2]}", index)
         samples.append(raw[: count * window].reshape(count, window, raw.shape[1]))
-        labels.append(trace_labels[:count])
+        labels.append(used)
         sources += [name] * count
-    return Stimuli(np.concatenate(samples).astype(np.int16), np.concatenate(labels), tuple(sources))
+    return Stimuli(np.concatenate(samples).astype(np.int16), np.concatenate(labels), tuple(sources), tuple(warnings))

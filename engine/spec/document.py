@@ -4,7 +4,8 @@ every value, the file, line and column that set it and the include chain that br
 Merge rules: mappings merge key by key; scalars and lists are replaced, except lists whose
 schema names a merge key (preprocessing stages, by `id`, defaulting to the stage kind);
 the value `$delete` removes an inherited key, and a list item `{$delete: <id>}` removes an
-inherited stage. Relative paths resolve from the file that declares them and must stay
+inherited stage; a new stage with `insert_after: <id>` (or `insert_before: <id>`) goes right
+after (before) that inherited stage instead of at the end. Relative paths resolve from the file that declares them and must stay
 inside the spec repository (the nearest folder holding `.git` or `nmspec.toml`).
 """
 
@@ -21,8 +22,9 @@ from engine.diagnostics import Diagnostic, Origin, Severity
 from engine.spec.yamlread import ReadResult, dotted, pointer_join, read_file
 
 DELETE = "$delete"
+PLACE_KEYS = ("insert_after", "insert_before")  # where an overlay's new stage goes among the inherited ones
 MERGE_KEYS = {"/preprocessing": "id"}  # list pointer -> merge key (from the schema)
-STAGE_META_KEYS = ("id", DELETE)
+STAGE_META_KEYS = ("id", DELETE, *PLACE_KEYS)
 MAX_EXTENDS_DEPTH = 16
 
 
@@ -71,6 +73,14 @@ class SpecDocument:
         located = (self.keys.get(pointer) if key else None) or self.nearest(pointer)
         if located is None:
             return Diagnostic.at(Origin(self.display, 1, 1), code, message, path=pointer, hint=hint, severity=severity)
+        exact = pointer in self.values or (key and pointer in self.keys)
+        if not exact and located.chain:
+            # nobody wrote this value: it is about the merged spec, which is the site's; report at
+            # the site's extends line and name the base's section the default fell into
+            site = _origin_of(located.chain[0])
+            if site is not None:
+                return Diagnostic.at(site, code, f"{message} ({dotted(pointer)} is not set; its section is in "
+                                                 f"{located.origin})", path=pointer, hint=hint, severity=severity)
         return Diagnostic.at(located.origin, code, message, path=pointer, hint=hint, severity=severity,
                              chain=located.chain)
 
@@ -84,6 +94,14 @@ class SpecDocument:
     def resolve_path(self, pointer: str, relative: str) -> Path:
         """A path written in the spec, resolved from the file that wrote it."""
         return (self.declaring_file(pointer).parent / relative).resolve()
+
+
+def _origin_of(text: str) -> Origin | None:
+    """'file:line:col' back into an Origin."""
+    parts = text.rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+        return None
+    return Origin(parts[0], int(parts[1]), int(parts[2]))
 
 
 @attrs.frozen
@@ -101,12 +119,51 @@ def find_root(start: Path) -> Path:
     return start
 
 
+def has_marker(folder: Path) -> bool:
+    """Whether `folder` is a spec repository root by its marker, not by default."""
+    return (folder / ".git").exists() or (folder / "nmspec.toml").exists()
+
+
+def root_hint(root: Path, *paths: Path) -> str:
+    """How to set the repository root so that `paths` are inside it: when no marker was
+    found, the root defaulted to the spec's own folder, which is what is missing."""
+    common = Path(os.path.commonpath([str(p) for p in (root, *paths)]))
+    where = display_name(common) or "."
+    if has_marker(root):
+        return (f"the spec repository's root is {display_name(root) or '.'} (it holds .git or nmspec.toml); "
+                "keep models, traces and bases inside it")
+    return (f"no folder at or above the spec holds .git or nmspec.toml, so the spec repository is taken to be the "
+            f"spec's own folder {display_name(root) or '.'}; create an empty nmspec.toml in {where} (the folder that "
+            "holds the specs and the files they name), or run git init there")
+
+
 def display_name(path: Path) -> str:
     try:
         relative = os.path.relpath(path, Path.cwd())
     except ValueError:
         return str(path)
     return str(path) if relative.startswith("..") else relative
+
+
+NAME_MAX, PATH_MAX = 255, 4095  # bytes, as POSIX systems allow them
+
+
+def path_problem(written: str) -> str | None:
+    """Why a path written in a spec cannot name a file on any POSIX system, or None."""
+    if len(os.fsencode(written)) > PATH_MAX:
+        return f"is longer than {PATH_MAX} bytes"
+    longest = max(written.split("/"), key=lambda part: len(os.fsencode(part)))
+    if len(os.fsencode(longest)) > NAME_MAX:
+        return f"has a name of {len(os.fsencode(longest))} bytes; file and folder names hold at most {NAME_MAX}"
+    return None
+
+
+def is_file(path: Path) -> bool:
+    """Path.is_file, false also for a name the system cannot look up (too long, a loop)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -166,15 +223,18 @@ class _Loader:
             here = f"{where}"
             target = (path.parent / entry).resolve()
             fail = None
-            if not _inside(target, self.root):
+            too_long = path_problem(entry)
+            if too_long:
+                fail = Diagnostic.at(where, "NM113", f"extends: the path {too_long}", path=pointer, chain=chain,
+                                     hint="paths in extends are relative to the file that declares them")
+            elif not _inside(target, self.root):
                 fail = Diagnostic.at(where, "NM111", f"extends: '{entry}' is outside the spec repository ({display_name(self.root) or '.'})",
-                                     path=pointer, chain=chain,
-                                     hint="bases must live in the same repository; the root is the nearest folder with .git or nmspec.toml")
+                                     path=pointer, chain=chain, hint=root_hint(self.root, target))
             elif target in stack or target == path:
                 cycle = " -> ".join(display_name(p) for p in (*stack, path, target))
                 fail = Diagnostic.at(where, "NM112", f"extends: cycle: {cycle}", path=pointer, chain=chain,
                                      hint="a spec cannot extend itself, directly or through its bases")
-            elif not target.is_file():
+            elif not is_file(target):
                 fail = Diagnostic.at(where, "NM113", f"extends: '{entry}' does not exist (looked for {display_name(target)})",
                                      path=pointer, chain=chain, hint="paths in extends are relative to the file that declares them")
             elif len(stack) >= MAX_EXTENDS_DEPTH:
@@ -281,6 +341,15 @@ def _merge_by_id(base: list[Any], over: list[Any], pointer: str, ol: _Layer,
             continue
         target = stage_id(item)
         position = next((i for i, m in enumerate(merged) if target is not None and stage_id(m[0]) == target), None)
+        place = [k for k in PLACE_KEYS if isinstance(item, dict) and k in item]
+        if position is None and len(place) == 1:
+            anchor = next((i for i, m in enumerate(merged) if stage_id(m[0]) == item[place[0]]), None)
+            if anchor is not None:  # consumed here; an anchor not inherited stays for validation to name
+                key = place[0]
+                item = {k: v for k, v in item.items() if k != key}
+                ivals, ikeys = _drop(ivals, f"/{key}"), _drop(ikeys, f"/{key}")
+                merged.insert(anchor + 1 if key == "insert_after" else anchor, (item, ivals, ikeys))
+                continue
         if position is None:
             merged.append((item, ivals, ikeys))
             continue
@@ -328,4 +397,5 @@ def load_spec(path: str | os.PathLike[str], *, root: str | os.PathLike[str] | No
     return document, loader.diagnostics
 
 
-__all__ = ["Located", "SpecDocument", "display_name", "dotted", "find_root", "load_spec", "stage_id"]
+__all__ = ["Located", "SpecDocument", "display_name", "dotted", "find_root", "has_marker", "is_file", "load_spec",
+           "path_problem", "root_hint", "stage_id"]

@@ -269,6 +269,7 @@ class Alerts:
 class Verify:
     stimuli: tuple[str, ...]
     min_agreement: float = 0.99
+    min_accuracy: float | None = None
 
 
 PART_KINDS = ("chips", "mcus", "sensors", "radios", "cells")
@@ -348,7 +349,7 @@ def _make_converter() -> cattrs.Converter:
         lambda t: _is_annotated(t) and any(isinstance(m, FigureMarker) for m in get_args(t)[1:]), _figures)
 
     def structure_stage(item: Mapping[str, Any], _type: Any) -> Stage:
-        kind = next(k for k in item if k not in ("id", "$delete"))
+        kind = next(k for k in item if k not in ("id", "$delete", "insert_after", "insert_before"))
         params = converter.structure(item[kind] or {}, STAGE_TYPES[kind])
         return Stage(kind, item.get("id") or kind, params)
 

@@ -109,21 +109,44 @@ def _translate(doc: SpecDocument, error: jsonschema.ValidationError) -> list[Dia
             member = pointer_join(pointer, extra)
             near = suggestion(extra, allowed)
             advice = f"did you mean '{near}'?" if near else f"allowed here: {', '.join(allowed)}"
+            if near and near in value:  # the meant key is already there: this one is a leftover
+                set_at = doc.key_origin(pointer_join(pointer, near))
+                advice = f"'{near}' is already set{f' at line {set_at.line}' if set_at else ''}; remove this key"
             where = f"{label}: " if pointer else ""
             result.append(doc.at(member, "NM101", f"{where}unknown key '{extra}'", hint=advice, key=True))
         return result
     if validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else str(expected)
-        described = (schema.get("properties") or _schema_at(schema_root(error), pointer).get("properties", {})).get(missing, {}).get("description")
-        hint = f"{missing}: {described}" if described else None
-        return [doc.at(pointer, "NM102", f"{label}: missing required key '{missing}'", hint=hint, key=bool(pointer))]
+        prop = schema_at(schema_root(error), f"{pointer}/{missing}")
+        described = prop.get("description") or (schema.get("properties") or {}).get(missing, {}).get("description")
+        example = _example(prop)
+        add: str | None = None
+        if example is not None:
+            add = f"add {missing}: {example}" + (f" ({described})" if described else "")
+        elif described:
+            add = f"{missing}: {described}"
+        return [doc.at(pointer, "NM102", f"{label}: missing required key '{missing}'", hint=add, key=bool(pointer))]
     if validator == "type":
-        return [doc.at(pointer, "NM103", f"{label}: expected {_expected(expected)}, got {describe_value(value)}")]
+        hint: str | None = None
+        if expected == "object":
+            here = schema_at(schema_root(error), pointer)
+            parts = [f"{key}: {_example(schema_at(schema_root(error), f'{pointer}/{key}'))}"
+                     for key in here.get("required", ())]
+            if parts and all(not p.endswith(": None") for p in parts):
+                hint = f"write it as a mapping, like {label}: {{{', '.join(parts)}}}"
+        return [doc.at(pointer, "NM103", f"{label}: expected {_expected(expected)}, got {describe_value(value)}",
+                       hint=hint)]
+    if validator == "enum" and schema.get("x-nmspec-catalog"):
+        # the schema lists the built-in parts for editors; the CLI checks ids against the whole
+        # catalog, a repository's own parts included (NM210)
+        if isinstance(value, str):
+            return []
+        return [doc.at(pointer, "NM103", f"{label}: expected a part id (a string), got {describe_value(value)}")]
     if validator == "enum":
         options = [str(o) for o in expected]
         near = suggestion(str(value), options)
-        hint = f"did you mean '{near}'?" if near else None
-        return [doc.at(pointer, "NM105", f"{label}: {describe_value(value)} is not one of {', '.join(options)}", hint=hint)]
+        return [doc.at(pointer, "NM105", f"{label}: {describe_value(value)} is not one of {', '.join(options)}",
+                       hint=f"did you mean '{near}'?" if near else None)]
     if validator == "const":
         return [doc.at(pointer, "NM106", f"{label}: expected '{expected}', got {describe_value(value)}")]
     if validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
@@ -139,11 +162,15 @@ def _translate(doc: SpecDocument, error: jsonschema.ValidationError) -> list[Dia
         return [doc.at(pointer, "NM108", f"{label}: needs {text} item{'s' if count != 1 else ''}, got {len(value)}")]
     if validator == "uniqueItems":
         dupes = sorted({describe_value(v) for v in value if list(value).count(v) > 1})
-        return [doc.at(pointer, "NM108", f"{label}: items must be unique; repeated: {', '.join(dupes)}")]
+        return [doc.at(pointer, "NM108", f"{label}: items must be unique; repeated: {', '.join(dupes)}",
+                       hint="give each item its own name")]
     if validator in ("minProperties",):
         return [doc.at(pointer, "NM108", f"{label}: must not be empty")]
     if validator == "minLength":
         return [doc.at(pointer, "NM108", f"{label}: must not be empty")]
+    if validator == "maxLength":
+        return [doc.at(pointer, "NM108", f"{label}: {len(value)} characters; at most {error.validator_value} are allowed",
+                       hint=schema.get("description"))]
     if validator == "anyOf" and schema.get("x-nmspec-catalog"):
         if not isinstance(value, str):
             return [doc.at(pointer, "NM103", f"{label}: expected a part id (a string), got {describe_value(value)}")]
@@ -168,6 +195,40 @@ def _schema_at(root: dict[str, Any], pointer: str) -> dict[str, Any]:
         else:
             node = node.get("properties", {}).get(token, {})
     return node
+
+
+def _example(prop: dict[str, Any]) -> Any:
+    """A value the schema would accept, to show in a hint: its example, default or first choice."""
+    if prop.get("examples"):
+        return prop["examples"][0]
+    if "default" in prop and not isinstance(prop["default"], (dict, list)):
+        return prop["default"]
+    if prop.get("enum"):
+        return prop["enum"][0]
+    return None
+
+
+def schema_at(root: dict[str, Any], pointer: str) -> dict[str, Any]:
+    """The schema of the value at `pointer`, following local $refs ({} when unknown)."""
+    node = root
+    for token in pointer.split("/")[1:]:
+        while isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/"):
+            node = _follow(root, node["$ref"])
+        if token.isdigit() and isinstance(node.get("items"), dict):
+            node = node["items"]
+        else:
+            node = node.get("properties", {}).get(token, {})
+    while isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/"):
+        # the property's own words (description, examples) win over the shared definition's
+        node = {**_follow(root, node["$ref"]), **{k: v for k, v in node.items() if k != "$ref"}}
+    return node
+
+
+def _follow(root: dict[str, Any], ref: str) -> dict[str, Any]:
+    node: Any = root
+    for token in ref[2:].split("/"):
+        node = node.get(token, {}) if isinstance(node, dict) else {}
+    return node if isinstance(node, dict) else {}
 
 
 class _Far:

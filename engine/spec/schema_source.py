@@ -45,17 +45,23 @@ def _quantity_definitions() -> dict[str, Any]:
     defs: dict[str, Any] = {}
     for name, dim in DIMENSIONS.items():
         units = sorted({u.symbol for u in dim.units})
+        words = name.replace('_', ' ')
+        # patternErrorMessage: what yaml-language-server shows instead of the raw pattern
         defs[f"q_{name}"] = {
             "type": "string",
             "pattern": quantity_pattern(name),
-            "description": f"{name.replace('_', ' ')} with its unit ({', '.join(units)}), e.g. '{dim.example}'",
+            "description": f"{words} with its unit ({', '.join(units)}), e.g. '{dim.example}'",
+            "patternErrorMessage": f"expected a{'n' if words[0] in 'aeiou' else ''} {words} with its unit "
+                                   f"({', '.join(units)} with an SI prefix), like '{dim.example}'",
             "x-nmspec-dimension": name,
         }
         if not dim.signed:
             defs[f"q_{name}_pos"] = {
                 "type": "string",
                 "pattern": quantity_pattern(name, positive=True),
-                "description": f"{name.replace('_', ' ')} greater than zero with its unit ({', '.join(units)}), e.g. '{dim.example}'",
+                "description": f"{words} greater than zero with its unit ({', '.join(units)}), e.g. '{dim.example}'",
+                "patternErrorMessage": f"expected a{'n' if words[0] in 'aeiou' else ''} {words} greater than zero with "
+                                       f"its unit ({', '.join(units)} with an SI prefix), like '{dim.example}'",
                 "x-nmspec-dimension": name,
                 "x-nmspec-positive": True,
             }
@@ -107,16 +113,24 @@ def enum(description: str, values: tuple[str, ...], default: str | None = None) 
     return node
 
 
-def part_ref(kind: str, description: str, ids: list[str]) -> dict[str, Any]:
-    """A catalog id: editors complete the built-in ids; repositories may add their own parts,
-    so the schema also accepts any well-formed id and the CLI checks it against the catalog."""
+def part_ref(kind: str, description: str, ids: list[str], catalog: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A catalog id, one of the built-in parts: editors complete them with each part's name and
+    kind, and flag an id the catalog does not have. The CLI checks ids against the whole
+    catalog, a repository's own catalog/ parts included (NM210, with a did-you-mean)."""
+    entries = (catalog or {}).get(kind) or {}
     return {
         "type": "string",
         "description": description,
-        "anyOf": [{"enum": ids}, {"pattern": "^[a-z0-9][a-z0-9._-]*$"}],
-        "examples": ids[:3],
+        "enum": list(ids),
+        "enumDescriptions": [_part_words(entries.get(i) or {}) for i in ids],
         "x-nmspec-catalog": kind,
     }
+
+
+def _part_words(entry: dict[str, Any]) -> str:
+    name = entry.get("name") or ""
+    traits = [str(entry[k]) for k in ("family", "implementation", "type", "core", "chemistry") if entry.get(k)]
+    return name + (f" ({', '.join(traits)})" if traits else "")
 
 
 def path_string(description: str, example: str) -> dict[str, Any]:
@@ -195,6 +209,10 @@ def _stage_item() -> dict[str, Any]:
         "id": {"type": "string", "pattern": "^[a-z][a-z0-9_-]*$",
                "description": "name of this stage for overlays (defaults to its kind); an overlay item with the same id merges into it"},
         DELETE_MARKER: {"type": "string", "description": "overlays only: remove the inherited stage with this id"},
+        "insert_after": {"type": "string", "description": "overlays only: place this new stage right after the "
+                                                          "inherited stage with this id (default: at the end)"},
+        "insert_before": {"type": "string", "description": "overlays only: place this new stage right before the "
+                                                           "inherited stage with this id"},
     }
     for kind, schema in stages.items():
         properties[kind] = schema
@@ -233,8 +251,11 @@ def spec_properties(catalog: dict[str, Any]) -> dict[str, Any]:
             "examples": ["../base/compressor.yaml"],
         },
         "metadata": obj("who and where this deployment is", {
-            "site": {"type": "string", "minLength": 1, "pattern": "^[A-Za-z0-9][A-Za-z0-9._/-]*$",
-                     "description": "unique site name, e.g. plant-7/compressor-3", "examples": ["plant-7/compressor-3"]},
+            # the site becomes a bundle folder (and its hidden staging sibling): 128 characters keep
+            # every name well under the 255 bytes file systems allow
+            "site": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9][A-Za-z0-9._/-]*$",
+                     "description": "unique site name, e.g. plant-7/compressor-3 (at most 128 characters)",
+                     "examples": ["plant-7/compressor-3"]},
             "asset": {"type": "string", "description": "the machine being monitored", "examples": ["refrigeration-compressor"]},
             "owner": {"type": "string", "description": "team or person responsible"},
             "description": {"type": "string", "description": "free text"},
@@ -242,7 +263,7 @@ def spec_properties(catalog: dict[str, Any]) -> dict[str, Any]:
                        "additionalProperties": {"type": "string", "description": "label value"}},
         }, required=("site",)),
         "sensor": obj("the sensor the node reads", {
-            "part": part_ref("sensors", "catalog id of the sensor", ids["sensors"]),
+            "part": part_ref("sensors", "catalog id of the sensor", ids["sensors"], catalog),
             "odr": q("frequency", "output data rate", example="1.6kHz"),
             "range": q("acceleration", "full-scale range (accelerometers)", example="4g"),
             "axes": {"type": "array", "items": {"type": "string", "enum": ["x", "y", "z"], "description": "axis name"},
@@ -271,8 +292,8 @@ def spec_properties(catalog: dict[str, Any]) -> dict[str, Any]:
             }),
         }, required=("source", "dt", "labels")),
         "target": obj("the neuromorphic chip and the MCU beside it", {
-            "chip": part_ref("chips", "catalog id of the neuromorphic target", ids["chips"]),
-            "mcu": part_ref("mcus", "catalog id of the MCU running preprocessing and the runtime", ids["mcus"]),
+            "chip": part_ref("chips", "catalog id of the neuromorphic target", ids["chips"], catalog),
+            "mcu": part_ref("mcus", "catalog id of the MCU running preprocessing and the runtime", ids["mcus"], catalog),
             "overrides": _figure_overrides(catalog, "chips", "chip figures the catalog lacks (unverified) or that you measured"),
             "mcu_overrides": _figure_overrides(catalog, "mcus", "MCU figures the catalog lacks or that you measured"),
             "temperature_compensation": {"type": "boolean", "default": False,
@@ -280,7 +301,7 @@ def spec_properties(catalog: dict[str, Any]) -> dict[str, Any]:
         }, required=("chip", "mcu")),
         "power": obj("the energy source and what the node may spend", {
             "battery": obj("the primary cell", {
-                "cell": part_ref("cells", "catalog id of the cell", ids["cells"]),
+                "cell": part_ref("cells", "catalog id of the cell", ids["cells"], catalog),
                 "count": integer("cells in parallel", 1, 8, default=1),
                 "lifetime": q("time", "required service life", example="10y"),
                 "overrides": _figure_overrides(catalog, "cells", "cell figures the catalog lacks or that you measured"),
@@ -288,7 +309,7 @@ def spec_properties(catalog: dict[str, Any]) -> dict[str, Any]:
             "budget": q("power", "average power allowed for inference (chip + its share of the MCU)", example="61uW"),
             "chip_mode": enum("power-gate the chip between measurement windows, or keep it on", ("duty_cycled", "always_on"), default="duty_cycled"),
             "radio": obj("the alert radio", {
-                "part": part_ref("radios", "catalog id of the radio", ids["radios"]),
+                "part": part_ref("radios", "catalog id of the radio", ids["radios"], catalog),
                 "spreading_factor": integer("LoRa spreading factor", 7, 12, default=7),
                 "tx_power": {"type": "string", "enum": ["14dBm", "22dBm"], "description": "transmit power", "default": "14dBm"},
                 "overrides": _figure_overrides(catalog, "radios", "radio figures the catalog lacks or that you measured"),
@@ -328,6 +349,8 @@ def spec_properties(catalog: dict[str, Any]) -> dict[str, Any]:
             "stimuli": {"type": "array", "items": path_string("a recorded trace (.npz), relative to this file", "traces/nominal.npz"),
                         "minItems": 1, "description": "recorded sensor traces for calibration and verification"},
             "min_agreement": number("least fraction of windows where kernel and float model agree", minimum=0, maximum=1, default=0.99),
+            "min_accuracy": number("least fraction of labelled stimulus windows the built image classifies correctly; "
+                                   "below it verification fails (unset: a warning below 0.9)", minimum=0, maximum=1),
         }, required=("stimuli",)),
     }
 

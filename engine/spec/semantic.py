@@ -9,7 +9,7 @@ from typing import Any
 
 from engine.catalog import KIND_SINGULAR, Catalog
 from engine.diagnostics import Diagnostic
-from engine.spec.document import SpecDocument, stage_id
+from engine.spec.document import SpecDocument, display_name, is_file, path_problem, root_hint, stage_id
 from engine.spec.schema_source import STAGE_KINDS
 from engine.spec.units import UnitError, parse_quantity
 
@@ -64,17 +64,27 @@ def check_files(doc: SpecDocument, catalog: Catalog) -> Iterator[Diagnostic]:
         value = get(doc.data, pointer)
         if not isinstance(value, str) or not value:
             continue
-        target = doc.resolve_path(pointer, value)
         label = _label(pointer)
+        too_long = path_problem(value)
+        if too_long:
+            yield doc.at(pointer, "NM212", f"{label}: the path {too_long}", hint="paths are relative to the file that declares them")
+            continue
+        target = doc.resolve_path(pointer, value)
         try:
             target.relative_to(doc.root)
         except ValueError:
-            yield doc.at(pointer, "NM211", f"{label}: '{value}' is outside the spec repository",
-                         hint="keep models and traces in the repository so builds are reproducible")
+            yield doc.at(pointer, "NM211", f"{label}: '{value}' is outside the spec repository ({display_name(doc.root) or '.'})",
+                         hint=root_hint(doc.root, target))
             continue
-        if not target.is_file():
+        if not is_file(target):
+            try:
+                near = sorted(p.name for p in target.parent.glob(f"*{target.suffix}") if p.is_file()) if target.parent.is_dir() else []
+            except OSError:
+                near = []
+            where = display_name(target.parent) or "."
+            found = f"; {where} holds {', '.join(near[:5])}" if near else ""
             yield doc.at(pointer, "NM212", f"{label}: file '{value}' does not exist",
-                         hint="paths are relative to the file that declares them")
+                         hint=f"paths are relative to the file that declares them (looked in {where}){found}")
 
 
 def check_sensor(doc: SpecDocument, catalog: Catalog) -> Iterator[Diagnostic]:
@@ -86,12 +96,14 @@ def check_sensor(doc: SpecDocument, catalog: Catalog) -> Iterator[Diagnostic]:
     low, high = part.figure("odr_min").si(), part.figure("odr_max").si()
     if odr is not None and low is not None and high is not None and not (low * 0.999 <= odr <= high * 1.001):
         span = f"{part.figure('odr_min').describe()}" if low == high else f"{part.figure('odr_min').describe()} to {part.figure('odr_max').describe()}"
-        yield doc.at("/sensor/odr", "NM213", f"sensor.odr: {get(doc.data, '/sensor/odr')} is outside what the {part.id} supports ({span})")
+        yield doc.at("/sensor/odr", "NM213", f"sensor.odr: {get(doc.data, '/sensor/odr')} is outside what the {part.id} supports ({span})",
+                     hint=f"choose an odr the {part.id} supports, at most {part.figure('odr_max').describe()}")
     full_scale = quantity(doc, "/sensor/range", "acceleration")
     ranges = part.figure("ranges")
     if full_scale is not None:
         if part.attribute("type") != "accelerometer":
-            yield doc.at("/sensor/range", "NM214", f"sensor.range: the {part.id} is a {part.attribute('type')}; range applies to accelerometers")
+            yield doc.at("/sensor/range", "NM214", f"sensor.range: the {part.id} is a {part.attribute('type')}; range applies to accelerometers",
+                         hint="remove sensor.range")
         elif ranges.value is not None and not any(abs(full_scale - r) < 1e-9 for r in ranges.si()):
             options = ", ".join(f"{v}{ranges.unit}" for v in ranges.value)
             yield doc.at("/sensor/range", "NM214", f"sensor.range: the {part.id} has no {get(doc.data, '/sensor/range')} range",
@@ -118,15 +130,27 @@ def check_stages(doc: SpecDocument, catalog: Catalog) -> Iterator[Diagnostic]:
     rate_text = get(doc.data, "/sensor/odr")
     decimated = 1
     lowpass_cutoff: float | None = None
+    lowpass_at: int | None = None
     for index, stage in enumerate(stages):
         pointer = f"/preprocessing/{index}"
         if not isinstance(stage, dict):
             continue
         kinds = [k for k in stage if k in STAGE_KINDS]
         if "$delete" in stage:
-            yield doc.at(pointer, "NM220", f"preprocessing[{index}]: '$delete' only removes a stage inherited from a base; no stage '{stage['$delete']}' was inherited")
+            named = [stage_id(other) for other in stages if isinstance(other, dict) and "$delete" not in other]
+            yield doc.at(pointer, "NM220", f"preprocessing[{index}]: '$delete' only removes a stage inherited from a base; no stage '{stage['$delete']}' was inherited",
+                         hint=f"remove this item, or name one of the stages there are: {', '.join(n for n in named if n)}")
             continue
-        if not kinds and any(k not in ("id", "$delete") for k in stage):
+        placed = [k for k in ("insert_after", "insert_before") if k in stage]
+        if placed:
+            named = [stage_id(other) for other in stages if isinstance(other, dict) and "$delete" not in other]
+            yield doc.at(f"{pointer}/{placed[0]}", "NM220",
+                         f"preprocessing[{index}].{placed[0]}: no stage '{stage[placed[0]]}' was inherited to place this "
+                         "stage by" + (" (give only one of insert_after, insert_before)" if len(placed) > 1 else ""),
+                         hint="name an inherited stage: " + ", ".join(n for n in named if n and n != stage_id(stage))
+                              + "; in a spec without extends, list the stages in their order instead")
+            continue
+        if not kinds and any(k not in ("id", "$delete", "insert_after", "insert_before") for k in stage):
             continue  # an unknown key: the schema check names it with a did-you-mean
         if len(kinds) != 1:
             text = "no stage kind" if not kinds else f"{len(kinds)} stage kinds ({', '.join(kinds)})"
@@ -156,13 +180,17 @@ def check_stages(doc: SpecDocument, catalog: Catalog) -> Iterator[Diagnostic]:
                 if freq * h >= nyquist:
                     param = "harmonics" if h > 1 else ("freq" if "freq" in params else "harmonics")
                     what = f"harmonic {h} ({_hz(freq * h)})" if h > 1 else f"{_hz(freq)}"
-                    yield above(param if param in params else "freq", freq * h, what)
+                    fix = (f"harmonics: {h - 1} keeps every notched harmonic below {_hz(nyquist)}" if h > 1
+                           else None)
+                    yield above(param if param in params else "freq", freq * h, what, fix)
                     break
         elif kind in ("lowpass", "highpass", "dc_block", "envelope"):
             cutoff = quantity(doc, f"{pointer}/{kind}/cutoff", "frequency")
             if cutoff is not None and cutoff >= nyquist:
                 yield above("cutoff", cutoff, _hz(cutoff))
             if kind == "lowpass" and cutoff is not None:
+                if lowpass_cutoff is None or cutoff < lowpass_cutoff:
+                    lowpass_at = index
                 lowpass_cutoff = cutoff if lowpass_cutoff is None else min(lowpass_cutoff, cutoff)
         elif kind == "decimate" and isinstance(params.get("factor"), int):
             factor = params["factor"]
@@ -170,11 +198,17 @@ def check_stages(doc: SpecDocument, catalog: Catalog) -> Iterator[Diagnostic]:
             has_fir = isinstance(params.get("taps"), int) and params["taps"] > 0
             if not has_fir and (lowpass_cutoff is None or lowpass_cutoff > new_nyquist * 1.0001):
                 found = f"the nearest low-pass is at {_hz(lowpass_cutoff)}" if lowpass_cutoff else "no low-pass precedes it"
+                wanted = _hz(new_nyquist * 0.8)
+                if lowpass_at is not None:  # a low-pass exists: lower it rather than add a second one
+                    hint = (f"lower preprocessing[{lowpass_at}].lowpass.cutoff to {wanted} (below the new Nyquist "
+                            f"frequency {_hz(new_nyquist)}), or give decimate an FIR (taps: 31)")
+                else:
+                    hint = (f"add '- lowpass: {{cutoff: {wanted}}}' before it, or give decimate an FIR (taps: 31)")
                 yield doc.at(f"{pointer}/decimate/factor", "NM224",
                              f"preprocessing[{index}].decimate: frequencies above {_hz(new_nyquist)} will alias ({found})",
-                             hint=f"add '- lowpass: {{cutoff: {_hz(new_nyquist * 0.8)}}}' before it", severity="warning")
+                             hint=hint, severity="warning")
             decimated *= factor
-            lowpass_cutoff = None
+            lowpass_cutoff = lowpass_at = None
         elif kind == "band_energy":
             fmax = quantity(doc, f"{pointer}/band_energy/fmax", "frequency")
             fmin = quantity(doc, f"{pointer}/band_energy/fmin", "frequency") or 0.0
@@ -193,13 +227,15 @@ def check_stages(doc: SpecDocument, catalog: Catalog) -> Iterator[Diagnostic]:
                      hint="add '- encode: {kind: delta, threshold: 0.05}' as the last stage")
     elif encoders[-1] != _last_stage(stages) or len(encoders) > 1:
         index = encoders[0] if len(encoders) > 1 else encoders[-1]
-        yield doc.at(f"/preprocessing/{index}", "NM222", "preprocessing: the encode stage must be the last stage, and the only one")
+        yield doc.at(f"/preprocessing/{index}", "NM222", "preprocessing: the encode stage must be the last stage, and the only one",
+                     hint="move the encode stage to the end of preprocessing" if len(encoders) == 1 else "keep one encode stage, the last")
 
 
 def _above_nyquist(doc: SpecDocument, pointer: str, kind: str, index: int, nyquist: float, where: str,
-                   param: str, value: float, what: str) -> Diagnostic:
+                   param: str, value: float, what: str, hint: str | None = None) -> Diagnostic:
     return doc.at(f"{pointer}/{kind}/{param}", "NM223",
-                  f"preprocessing[{index}].{kind}.{param}: {what} is at or above the Nyquist frequency {_hz(nyquist)} at this point of the chain (sensor {where})")
+                  f"preprocessing[{index}].{kind}.{param}: {what} is at or above the Nyquist frequency {_hz(nyquist)} at this point of the chain (sensor {where})",
+                  hint=hint or f"choose a {param} below {_hz(nyquist)}")
 
 
 def _last_stage(stages: list[Any]) -> int:
@@ -225,7 +261,8 @@ def check_ranges(doc: SpecDocument, catalog: Catalog) -> Iterator[Diagnostic]:
     window = quantity(doc, "/runtime/schedule/window", "time")
     if interval is not None and window is not None and window > interval:
         yield doc.at("/runtime/schedule/window", "NM231",
-                     f"runtime.schedule.window: {get(doc.data, '/runtime/schedule/window')} is longer than the interval {get(doc.data, '/runtime/schedule/interval')}")
+                     f"runtime.schedule.window: {get(doc.data, '/runtime/schedule/window')} is longer than the interval {get(doc.data, '/runtime/schedule/interval')}",
+                     hint=f"shorten the window to at most {get(doc.data, '/runtime/schedule/interval')}, or lengthen runtime.schedule.interval")
     dt = quantity(doc, "/model/dt", "time")
     if window is not None and dt is not None and window < dt:
         yield doc.at("/runtime/schedule/window", "NM231", "runtime.schedule.window: shorter than one model step (model.dt)")

@@ -20,6 +20,10 @@ from engine.diagnostics import Diagnostic, Origin
 MAX_FILE_BYTES = 1024 * 1024  # a site spec is a few KiB; anything near this is a mistake
 MAX_NODES = 50_000  # bound on constructed values, counting every alias expansion
 MAX_DEPTH = 64
+# Bound on the text of every scalar as constructed, each alias expansion counted again: a
+# few aliases of one long string would otherwise become gigabytes once rendered or hashed.
+# A file without aliases stays far below it (its scalars are at most the file's own bytes).
+MAX_EXPANDED_CHARS = 4 * MAX_FILE_BYTES
 
 
 @attrs.frozen
@@ -86,6 +90,7 @@ class _Reader:
         self.keys: dict[str, Origin] = {}
         self.diagnostics: list[Diagnostic] = []
         self.count = 0
+        self.chars = 0
         self.too_big = False
         self.last_key: yaml.Node | None = None
 
@@ -96,6 +101,16 @@ class _Reader:
 
     def build(self, node: yaml.Node, pointer: str, stack: tuple[int, ...]) -> Any:
         self.count += 1
+        if isinstance(node, yaml.ScalarNode):
+            self.chars += len(node.value)
+        if self.chars > MAX_EXPANDED_CHARS and not self.too_big:
+            self.too_big = True
+            self.error(self.last_key or node, "NM005",
+                       f"document expands to more than {MAX_EXPANDED_CHARS} characters of text (alias expansion); "
+                       "a site spec is far smaller", pointer,
+                       hint="remove the repeated aliases (*name) of long values; write the values out or use extends")
+        if self.too_big:
+            return None
         if self.count > MAX_NODES:
             if not self.too_big:
                 self.too_big = True
@@ -136,7 +151,7 @@ class _Reader:
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 self.error(key_node, "NM008", f"{dotted(pointer) or 'document'}: YAML merge keys (<<) are not supported",
-                           pointer, hint="use extends to inherit from a base spec")
+                           pointer, hint="write the merged keys out here, or use extends to inherit from a base spec")
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
                 self.error(key_node, "NM007", f"{dotted(pointer) or 'document'}: a mapping key must be a plain name", pointer)
@@ -260,7 +275,10 @@ def read_bytes(data: bytes, file: str) -> ReadResult:
         return fail("NM006", "file is empty; a spec is a mapping that starts with apiVersion and kind",
                     hint="start with 'apiVersion: nmspec/v1' and 'kind: SiteDeployment'")
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        nodes = _compose_all(text)
+    except _TooDeep as exc:
+        return fail("NM005", f"nesting deeper than {MAX_DEPTH} levels", exc.line, exc.column,
+                    hint="a site spec nests a few levels; is this the right file?")
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or "syntax error"
@@ -292,6 +310,45 @@ def read_bytes(data: bytes, file: str) -> ReadResult:
     reader = _Reader(file)
     data_out = reader.build(root, "", ())
     return ReadResult(data_out, SourceMap(reader.values, reader.keys), tuple(reader.diagnostics))
+
+
+class _TooDeep(Exception):
+    def __init__(self, mark: Any) -> None:  # a yaml Mark (pure Python or libyaml's)
+        super().__init__("too deep")
+        self.line: int = mark.line + 1 if mark is not None else 1
+        self.column: int = mark.column + 1 if mark is not None else 1
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML composes nodes recursively: a few hundred nested `[` exhaust Python's stack.
+    Composition stops at MAX_DEPTH, where the spec reader would refuse the document anyway."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
+                raise _TooDeep(event.start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _compose_all(text: str) -> list[yaml.Node]:
+    loader = _BoundedLoader(text)
+    try:
+        nodes: list[yaml.Node] = []
+        while loader.check_node():
+            node = loader.get_node()
+            if node is not None:
+                nodes.append(node)
+        return nodes
+    finally:
+        loader.dispose()
 
 
 def read_file(path: str, display: str) -> ReadResult:

@@ -18,8 +18,13 @@ if TYPE_CHECKING:
     from engine.catalog import Catalog
     from engine.resolve import Deployment
     from engine.spec import SpecDocument
+    from engine.spec.model import SiteSpec
 
 DEFAULT_MIN_AGREEMENT = 0.99
+
+# Without verify.min_accuracy, an image right on fewer windows than this is reported
+# (a warning): agreement with the float model says nothing about whether either is right.
+DEFAULT_MIN_ACCURACY = 0.9
 
 
 @attrs.frozen
@@ -57,6 +62,7 @@ class Verification:
     power_note: str | None = None  # why there is no kernel power figure
     chip: str = ""
     fidelity: str = "stand-in"  # of the chip the image targets (engine.catalog.FIDELITY_LEVELS)
+    min_accuracy: float | None = None  # the spec's verify.min_accuracy
 
     @property
     def passed(self) -> bool:
@@ -64,6 +70,7 @@ class Verification:
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"image_bytes": self.image_bytes, "min_agreement": self.min_agreement,
+                               "min_accuracy": self.min_accuracy, "default_min_accuracy": DEFAULT_MIN_ACCURACY,
                                "passed": self.passed, "fidelity": self.fidelity,
                                "verdict": verdict(self.passed, self.fidelity, self.chip)}
         if self.agreement is not None:
@@ -121,6 +128,21 @@ def _kernel_power(deployment: Deployment, catalog: Catalog, cycles: CycleSummary
                        report.required_years, estimate), None
 
 
+def _agreement_hint(spec: SiteSpec, family: str) -> str:
+    """What can raise the agreement on this target. Per-channel scales are the one change
+    that reliably brings the integer network closer to the float model; loihi holds one
+    threshold per population and refuses them (NM311). Headroom moves the agreement either
+    way, so it is offered as a search, not a direction."""
+    granularity = spec.model.quantization.granularity
+    if family != "loihi" and granularity != "per_channel":
+        return ("set model.quantization.granularity: per_channel (one scale per neuron instead of one per layer); "
+                "`nmspec verify SPEC` shows the agreement it gives")
+    return ("this target keeps one scale per layer: try other values of model.quantization.headroom (a change can "
+            "raise or lower the agreement; `nmspec verify SPEC` shows it), or rank targets that take per-channel "
+            "scales with `nmspec fit SPEC`")
+
+
+
 def verify_bundle(doc: SpecDocument, image: bytes, deployment: Deployment, *,
                   catalog: Catalog | None = None) -> Verification:
     """The image run by the kernel on the deployment's stimuli against its float model.
@@ -147,7 +169,18 @@ def verify_bundle(doc: SpecDocument, image: bytes, deployment: Deployment, *,
         problems.append(doc.at("/verify/min_agreement", "NM802",
                                f"verify: the kernel agrees with the float model on {agreement.agreement:.1%} of "
                                f"{agreement.windows} windows, below min_agreement {minimum:g}",
-                               hint="look at the quantization report; raise headroom or use per_channel granularity"))
+                               hint=_agreement_hint(spec, contents.network.family)))
+    floor = spec.verify.min_accuracy if spec.verify is not None else None
+    if agreement.kernel_accuracy < (DEFAULT_MIN_ACCURACY if floor is None else floor):
+        stated = (f"verify.min_accuracy {floor:g}" if floor is not None
+                  else f"the default floor {DEFAULT_MIN_ACCURACY:g} (verify.min_accuracy is not set)")
+        problems.append(doc.at("/verify/min_accuracy" if floor is not None else "/verify/stimuli", "NM808",
+                               f"verify: the image classifies {agreement.kernel_accuracy:.1%} of the "
+                               f"{agreement.windows} labelled stimulus windows correctly, below {stated}",
+                               severity="error" if floor is not None else "warning",
+                               hint="check that the stimuli were recorded the way the spec's sensor records "
+                                    "(rate, range, axes) and that their labels follow model.labels; "
+                                    "then retrain the model or fix the chain"))
     if not agreement.deterministic:
         problems.append(Diagnostic("error", "NM803", "verify: two kernel runs of the same input differ"))
     cycles = agreement.cycles
@@ -163,4 +196,5 @@ def verify_bundle(doc: SpecDocument, image: bytes, deployment: Deployment, *,
             problems.append(doc.at("/power/budget", "NM807",
                                    f"verify: with the kernel's counts inference needs {power.inference_w * 1e6:.1f} uW, more than "
                                    f"the {power.budget_w * 1e6:g} uW budget"))
-    return Verification(agreement, minimum, len(image), tuple(problems), power, note, chip=contents.target.chip, fidelity=fidelity)
+    return Verification(agreement, minimum, len(image), tuple(problems), power, note, chip=contents.target.chip,
+                        fidelity=fidelity, min_accuracy=floor)

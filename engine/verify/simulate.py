@@ -20,6 +20,7 @@ import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
+import attrs
 import numpy as np
 
 from engine.diagnostics import Diagnostic, StageError
@@ -30,21 +31,21 @@ def _fail(code: str, path, message: str, hint: str | None = None):
 
 
 def load_spike_counts(path: str | Path, n_inputs: int) -> np.ndarray:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            names = list(data.files)
-            if "spikes" in names:
-                raw = np.asarray(data["spikes"])
-            elif len(names) == 1:
-                raw = np.asarray(data[names[0]])
-            else:
-                _fail("NM811", path, f"holds {len(names)} arrays ({', '.join(sorted(names))}) and none is named 'spikes'")
-    except FileNotFoundError:
+    from engine.npzfile import NpzError, read_npz
+
+    if not Path(path).exists():
         _fail("NM810", path, "no such file")
-    except StageError:
-        raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+    try:
+        data = read_npz(path)
+    except NpzError as exc:
         _fail("NM811", path, f"not a readable .npz of spike counts: {exc}")
+    names = sorted(data)
+    if "spikes" in names:
+        raw = data["spikes"]
+    elif len(names) == 1:
+        raw = data[names[0]]
+    else:
+        _fail("NM811", path, f"holds {len(names)} arrays ({', '.join(names)}) and none is named 'spikes'")
     if raw.ndim != 2 or raw.shape[1] != n_inputs:
         _fail("NM812", path, f"spike counts must be (steps, {n_inputs}) for this image, got shape {raw.shape}",
               hint="one row per time step, one column per input channel")
@@ -55,23 +56,35 @@ def load_spike_counts(path: str | Path, n_inputs: int) -> np.ndarray:
     return raw.astype(np.int64)
 
 
-def load_trace(path: str | Path, axes: int) -> np.ndarray:
-    """int16 (n, axes) samples from a trace .npz or CSV."""
+def load_trace(path: str | Path, axes: int, sensor=None) -> tuple[np.ndarray, tuple[str, ...]]:
+    """int16 (n, axes) samples from a trace .npz or CSV, and warnings. With `sensor` (an
+    engine.resolve.stimuli.SensorSetting), a .npz's sample_rate and lsb must match the spec."""
+    from engine.resolve.stimuli import trace_mismatches
+
     path = Path(path)
     if not path.is_file():
         _fail("NM810", path, "no such file")
+    warnings: tuple[str, ...] = ()
     if path.suffix.lower() == ".csv":
         samples = _read_csv(path)
+        if sensor is not None:
+            warnings = ((f"{path}: a CSV trace carries no sample rate; it is taken as recorded at the spec's "
+                         f"{sensor.sample_rate:g} Hz (sensor.odr)"),)
     else:
+        from engine.npzfile import NpzError, read_npz
+
         try:
-            with np.load(path, allow_pickle=False) as data:
-                if "samples" not in data.files:
-                    _fail("NM813", path, "a trace .npz needs a 'samples' array (n, axes)")
-                samples = np.asarray(data["samples"])
-        except StageError:
-            raise
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+            data = read_npz(path)
+        except NpzError as exc:
             _fail("NM813", path, f"not a readable trace (.npz with samples, or .csv): {exc}")
+        if "samples" not in data:
+            _fail("NM813", path, "a trace .npz needs a 'samples' array (n, axes)")
+        samples = data["samples"]
+        errors, cautions = trace_mismatches(str(path), data, samples, sensor) if sensor is not None else ([], [])
+        if errors:
+            _fail("NM816", path, "; ".join(e.removeprefix(f"{path}: ") for e in errors),
+                  hint="run the trace through a spec with the sensor settings it was recorded with")
+        warnings = tuple(cautions)
     if samples.ndim == 1:
         samples = samples[:, None]
     if samples.ndim != 2 or samples.shape[1] != axes:
@@ -83,11 +96,15 @@ def load_trace(path: str | Path, axes: int) -> np.ndarray:
         _fail("NM814", path, "the trace holds NaN or infinite samples")
     if samples.min() < -32768 or samples.max() > 32767 or (samples.dtype.kind == "f" and np.any(samples != np.round(samples))):
         _fail("NM814", path, "samples must be integers in the sensor's int16 range (raw ADC counts)")
-    return samples.astype(np.int16)
+    return samples.astype(np.int16), warnings
 
 
 def _read_csv(path: Path) -> np.ndarray:
+    from engine.npzfile import MAX_NPZ_BYTES
+
     try:
+        if path.stat().st_size > MAX_NPZ_BYTES:
+            _fail("NM813", path, f"the trace is larger than {MAX_NPZ_BYTES} bytes")
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         _fail("NM813", path, f"cannot read the trace: {exc}")
@@ -159,3 +176,63 @@ def events_npz(events, labels) -> bytes:
                       "output": np.array([e[2] for e in events], dtype=np.int64),
                       "spikes": np.array([e[4] for e in events], dtype=np.int64),
                       "labels": np.array(list(labels), dtype=np.str_)})
+
+
+CONTINUOUS_CHUNK_STEPS = 20_000  # steps per kernel call in a continuous run: memory stays bounded, results do not change
+
+
+@attrs.frozen(eq=False)
+class TraceRun:
+    """A trace through the chain and the kernel. `windowed`: cut into measurement windows,
+    each from the zero state as the firmware runs them; else one continuous run."""
+
+    windowed: bool
+    window_samples: int  # samples per measurement window (windowed runs)
+    events: tuple[tuple[int, float, int, str, int], ...]  # (step, time s, output, label, spikes)
+    window_classes: tuple[str, ...]  # the class of each window, as the firmware would report it
+    steps: int
+    unused_samples: int  # trailing samples shorter than one window (windowed runs)
+    peak_cycles: float | None  # busiest step's cycles, with a cycle model
+
+
+def run_trace(chain, network, labels, samples: np.ndarray, *, window_samples: int, continuous: bool = False,
+              cycle_model=None, progress=None) -> TraceRun:
+    """`progress(done, total)`, when given, is called after each piece of work."""
+    from engine.resolve.floatnet import classify
+    from engine.verify import kernel
+    from engine.verify.cycles import count_cycles
+
+    events: list[tuple[int, float, int, str, int]] = []
+    classes: list[str] = []
+    peak = 0.0
+    dt = network.dt
+    if continuous:
+        spikes = chain.run(samples)
+        pieces = [(start, spikes[start: start + CONTINUOUS_CHUNK_STEPS])
+                  for start in range(0, spikes.shape[0], CONTINUOUS_CHUNK_STEPS)]
+        unused, state, routing = 0, None, None
+    else:
+        count = samples.shape[0] // window_samples
+        unused = samples.shape[0] - count * window_samples
+        windows = samples[: count * window_samples].reshape(count, window_samples, samples.shape[1])
+        spikes = chain.run(windows) if count else np.zeros((0, 0, network.n_inputs), dtype=np.uint8)
+        steps_per_window = spikes.shape[1] if count else 0
+        pieces = [(w * steps_per_window, spikes[w]) for w in range(count)]
+        routing = None
+    for done, (start, piece) in enumerate(pieces, start=1):
+        if continuous:
+            result = kernel.run(network, piece, initial=state, routing=routing)
+            state = result.final
+        else:  # every window from the zero state (docs/firmware.md)
+            result = kernel.run(network, piece, routing=routing)
+            classes.append(labels[int(classify(result.output_counts(network.output)))])
+        routing = result.routing
+        events += [(t + start, round((t + start) * dt, 9), k, label, n)
+                   for t, _, k, label, n in output_events(result, network.output, labels, dt)]
+        if cycle_model is not None:
+            peak = max(peak, float(count_cycles(network, result, cycle_model).step_cycles.max(initial=0.0)))
+        if progress is not None:
+            progress(done, len(pieces))
+    steps = sum(piece.shape[0] for _, piece in pieces)
+    return TraceRun(not continuous, window_samples, tuple(events), tuple(classes), steps, unused,
+                    peak if cycle_model is not None else None)

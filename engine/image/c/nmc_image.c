@@ -271,6 +271,9 @@ nmc_status_t nmc_open(nmc_image_t *image, const uint8_t *data, uint32_t size)
             if (s.offset < t.offset + t.size && t.offset < s.offset + s.size) {
                 return NMC_ERR_BOUNDS;
             }
+            if (s.type == t.type && s.instance == t.instance) {
+                return NMC_ERR_BOUNDS;  /* listed twice: which one a lookup finds would be a guess */
+            }
         }
         crc = rd32(image->data + image->table_offset + (size_t)i * image->entry_size + NMC_SECTION_ENTRY_OFF_CRC32);
         if (nmc_crc32_update(0, s.payload, s.size) != crc) {

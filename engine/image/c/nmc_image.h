@@ -19,7 +19,7 @@ typedef enum nmc_status {
     NMC_ERR_MAGIC,        /* not an .nmc image */
     NMC_ERR_TRUNCATED,    /* fewer bytes than the image declares */
     NMC_ERR_VERSION,      /* unsupported major version or fixed-structure size */
-    NMC_ERR_BOUNDS,       /* table, section or trailer out of bounds, misaligned or overlapping */
+    NMC_ERR_BOUNDS,       /* table, section or trailer out of bounds, misaligned, overlapping or listed twice */
     NMC_ERR_CRC,          /* image CRC-32 mismatch */
     NMC_ERR_SECTION_CRC,  /* a section's CRC-32 mismatch */
     NMC_ERR_HASH,         /* trailer SHA-256 mismatch */
