@@ -17,13 +17,12 @@ import numpy as np
 from engine import memo
 from engine.catalog import Catalog, Part
 from engine.diagnostics import Diagnostic, StageError, has_errors
-from engine.image.limits import MAX_IMAGE_BYTES as MAX_IMAGE_BYTES  # bounded reads, for the CLI
-from engine.image.limits import read_limited as read_limited
+from engine.image.limits import MAX_IMAGE_BYTES, read_limited
 from engine.spec import SpecDocument, repository_catalog, validate_spec
 from engine.spec.document import find_root
-from engine.trust.check import check_bundle as check_bundle  # a bundle's files, statement and signatures, for verify
-from engine.trust.dsse import EnvelopeError as EnvelopeError
-from engine.trust.retire import retired_key as retired_key
+from engine.trust.check import check_bundle
+from engine.trust.dsse import EnvelopeError
+from engine.trust.retire import retired_key
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -42,10 +41,46 @@ if TYPE_CHECKING:
     from engine.verify.bundle import Verification
     from engine.verify.cycles import CycleCounts, CycleModel
 
-__all__ = ["BuildOptions", "BuildResult", "Catalog", "SpecDocument", "StageError", "build_site", "builtin_catalog", "catalog_sources", "diff_plan", "file_kind", "find_root", "inspect_image",
-           "map_site", "named_parts", "placement_graph", "rank_targets", "read_image", "referenced_files", "render_diff_plan",
-           "render_spec", "repository_catalog", "resolve_partial", "resolve_site", "run_image",
-           "section_per_core", "signing_key", "site_name", "spec_hash", "spec_schema", "validate_spec", "verify_key", "verify_site"]
+__all__ = [
+    "MAX_IMAGE_BYTES",
+    "BuildOptions",
+    "BuildResult",
+    "Catalog",
+    "EnvelopeError",
+    "SpecDocument",
+    "StageError",
+    "build_site",
+    "builtin_catalog",
+    "catalog_sources",
+    "check_bundle",
+    "diff_plan",
+    "file_kind",
+    "find_root",
+    "image_signature",
+    "inspect_image",
+    "map_site",
+    "named_parts",
+    "placement_graph",
+    "rank_targets",
+    "read_image",
+    "read_limited",
+    "referenced_files",
+    "render_diff_plan",
+    "render_spec",
+    "repository_catalog",
+    "resolve_partial",
+    "resolve_site",
+    "retired_key",
+    "run_image",
+    "section_per_core",
+    "signing_key",
+    "site_name",
+    "spec_hash",
+    "spec_schema",
+    "validate_spec",
+    "verify_key",
+    "verify_site",
+]
 
 DEFAULT_SANITY_WINDOW_S = 86400.0
 

@@ -17,7 +17,7 @@ from engine.cli.common import (
 )
 from engine.cli.numbers import eng
 from engine.diagnostics import Diagnostic, StageError
-from engine.pipeline import MAX_IMAGE_BYTES, read_limited
+from engine.pipeline import read_limited
 
 
 def register(subparsers):

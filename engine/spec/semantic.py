@@ -9,7 +9,14 @@ from typing import Any
 
 from engine.catalog import KIND_SINGULAR, Catalog
 from engine.diagnostics import Diagnostic
-from engine.spec.document import SpecDocument, display_name, is_file, path_problem, root_hint, stage_id
+from engine.spec.document import (
+    SpecDocument,
+    display_name,
+    is_file,
+    path_problem,
+    root_hint,
+    stage_id,
+)
 from engine.spec.schema_source import STAGE_KINDS
 from engine.spec.units import UnitError, parse_quantity
 
