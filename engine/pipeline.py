@@ -20,7 +20,7 @@ from engine.diagnostics import Diagnostic, StageError, has_errors
 from engine.image.limits import MAX_IMAGE_BYTES, read_limited
 from engine.spec import SpecDocument, repository_catalog, validate_spec
 from engine.spec.document import find_root
-from engine.trust.check import check_bundle
+from engine.trust.check import MAX_MANIFEST_BYTES, check_bundle, manifest_shape
 from engine.trust.dsse import EnvelopeError
 from engine.trust.retire import retired_key
 
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_IMAGE_BYTES",
+    "MAX_MANIFEST_BYTES",
     "BuildOptions",
     "BuildResult",
     "Catalog",
@@ -58,6 +59,8 @@ __all__ = [
     "find_root",
     "image_signature",
     "inspect_image",
+    "key_id",
+    "manifest_shape",
     "map_site",
     "named_parts",
     "placement_graph",
@@ -400,6 +403,13 @@ def signing_key(path: str | None) -> Ed25519PrivateKey | None:
     from engine.image import load_signing_key
 
     return load_signing_key(path) if path else load_signing_key()
+
+
+def key_id(key: Ed25519PublicKey) -> bytes:
+    """The key's id: SHA-256 of its raw public bytes (what images and statements name)."""
+    from engine.image.keys import key_id as image_key_id
+
+    return image_key_id(key)
 
 
 def verify_key(path: str) -> Ed25519PublicKey:

@@ -153,8 +153,9 @@ def reseal(data: bytes) -> bytes:
         return bytes(out)
     struct.pack_into("<I", out, h["crc32"], 0)
     struct.pack_into("<I", out, h["crc32"], zlib.crc32(bytes(out[:trailer])))
-    if trailer + 48 <= len(out):
-        out[trailer + 16:trailer + 48] = hashlib.sha256(bytes(out[:trailer])).digest()
+    hashed = trailer + L.TRAILER_HASHED  # the SHA-256 covers the trailer's words before it too
+    if hashed + 32 <= len(out):
+        out[hashed:hashed + 32] = hashlib.sha256(bytes(out[:hashed])).digest()
     return bytes(out)
 
 

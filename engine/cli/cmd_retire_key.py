@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from engine.cli.common import EXIT_OK, EXIT_USAGE
+from engine.diagnostics import StageError
 
 
 def register(subparsers):
@@ -22,16 +23,16 @@ def register(subparsers):
 
 
 def run(args) -> int:
-    from engine.image import ImageError, load_signing_key, load_verify_key
-    from engine.image.keys import key_id
+    from engine.pipeline import key_id, signing_key, verify_key
     from engine.trust.retire import device_form, retire
 
     try:
-        old = load_verify_key(args.old)
-        key = load_signing_key(args.sign_key)
-    except ImageError as exc:
-        sys.stderr.write(f"nmspec retire-key: {exc.diagnostic.message}\n")
+        old = verify_key(args.old)
+        key = signing_key(args.sign_key)
+    except StageError as exc:
+        sys.stderr.write(f"nmspec retire-key: {exc.diagnostics[0].message}\n")
         return EXIT_USAGE
+    assert key is not None  # --sign-key is required
     envelope = retire(old, key)
     out = Path(args.out)
     try:

@@ -17,7 +17,7 @@ from engine.cli.common import (
 )
 from engine.cli.numbers import eng
 from engine.diagnostics import Diagnostic, StageError
-from engine.pipeline import read_limited
+from engine.pipeline import MAX_MANIFEST_BYTES, manifest_shape, read_limited
 
 
 def register(subparsers):
@@ -73,7 +73,7 @@ def _bundle_problems(folder: Path) -> tuple[dict, list[Diagnostic]]:
                                file=str(manifest_path))]
     except (OSError, ValueError) as exc:
         return {}, [Diagnostic("error", "NM804", f"not a readable bundle manifest: {exc}", file=str(manifest_path))]
-    shape = _manifest_shape(manifest)
+    shape = manifest_shape(manifest)
     if shape:
         return {}, [Diagnostic("error", "NM804", f"not a bundle manifest: {shape}", file=str(manifest_path),
                                hint="rebuild the bundle with nmspec build")]
@@ -87,23 +87,6 @@ def _bundle_problems(folder: Path) -> tuple[dict, list[Diagnostic]]:
     return manifest, problems
 
 
-MAX_MANIFEST_BYTES = 16 * 1024 * 1024
-
-
-def _manifest_shape(manifest) -> str | None:
-    """What makes the parsed manifest.json unlike one nmspec writes, or None."""
-    if not isinstance(manifest, dict):
-        return f"the top level is {type(manifest).__name__}, not an object"
-    files = manifest.get("files")
-    if not isinstance(files, dict) or "model.nmc" not in files:
-        return "'files' is not an object that lists model.nmc"
-    for name, entry in files.items():
-        parts = name.split("/")
-        if name.startswith("/") or any(part in ("", ".", "..") for part in parts):
-            return f"file name {name!r} does not stay inside the bundle"
-        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
-            return f"the entry of {name!r} has no sha256"
-    return None
 
 
 def _recorded_spec(recorded: str | None, bundle: Path) -> tuple[str | None, list[str]]:
@@ -140,12 +123,12 @@ def run(args) -> int:
     keys, retired = trust
     verdict = None
     if target.is_dir():
-        _manifest, diagnostics = _bundle_problems(target)
-        if diagnostics:
-            return emit_diagnostics(diagnostics, args.output)
         checked = check_bundle(target, keys, retired=retired, min_security_version=args.min_security_version)
         if not checked.ok:
             return emit_diagnostics(list(checked.diagnostics), args.output)
+        _manifest, diagnostics = _bundle_problems(target)  # names that leave the bundle, sizes past any bundle's
+        if diagnostics:
+            return emit_diagnostics(diagnostics, args.output)
         verdict = checked.verdict()
         image_bytes = checked.image
         if spec is None:

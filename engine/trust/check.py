@@ -23,6 +23,7 @@ import attrs
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from engine.diagnostics import Diagnostic
+from engine.image.limits import read_limited
 from engine.image.reader import ParsedImage
 from engine.trust import dsse
 from engine.trust.statement import ENVELOPE, IMAGE, PREDICATE_TYPE, STATEMENT_TYPE
@@ -49,6 +50,25 @@ class BundleCheck:
         if self.signed:
             return "signed, but no signature checked: no --verify-key given"
         return "unsigned: no signature checked"
+
+
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+
+
+def manifest_shape(manifest: Any) -> str | None:
+    """What makes a parsed manifest.json unlike one nmspec writes, or None."""
+    if not isinstance(manifest, dict):
+        return f"the top level is {type(manifest).__name__}, not an object"
+    files = manifest.get("files")
+    if not isinstance(files, dict) or "model.nmc" not in files:
+        return "'files' is not an object that lists model.nmc"
+    for name, entry in files.items():
+        parts = name.split("/")
+        if name.startswith("/") or any(part in ("", ".", "..") for part in parts):
+            return f"file name {name!r} does not stay inside the bundle"
+        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+            return f"the entry of {name!r} has no sha256"
+    return None
 
 
 def _error(code: str, message: str, file: Path | str | None = None, hint: str | None = None) -> Diagnostic:
@@ -133,14 +153,21 @@ def check_bundle(folder: Path, trusted: Iterable[Ed25519PublicKey] = (), *, reti
     disk, odd = _on_disk(folder)
     problems: list[Diagnostic] = []
     manifest_path = folder / MANIFEST
+    manifest, listed = {}, None
     try:
-        manifest = json.loads(manifest_path.read_bytes())
-        if not isinstance(manifest, dict) or not isinstance(manifest.get("files", {}), dict):
-            raise TypeError("expected a JSON object with a files object")
-        listed = {k: (v["sha256"], v.get("bytes")) for k, v in manifest.get("files", {}).items()}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        parsed = json.loads(read_limited(manifest_path, MAX_MANIFEST_BYTES))
+    except OverflowError:
+        problems.append(_error("NM804", f"not a bundle manifest: more than {MAX_MANIFEST_BYTES} bytes", manifest_path))
+    except (OSError, ValueError) as exc:
         problems.append(_error("NM804", f"not a readable bundle manifest: {exc}", manifest_path))
-        manifest, listed = {}, None
+    else:
+        shape = manifest_shape(parsed)
+        if shape:
+            problems.append(_error("NM804", f"not a bundle manifest: {shape}", manifest_path,
+                                   hint="rebuild the bundle with nmspec build"))
+        else:
+            manifest = parsed
+            listed = {k: (v["sha256"], v.get("bytes")) for k, v in parsed["files"].items()}
 
     signed = ENVELOPE in disk
     checked = None
