@@ -42,6 +42,7 @@ NOT_A_SPEC_EDIT = {
     "NM114": "more than 16 levels of bases: a generator's loop, not a hand-written spec",
     "NM202": "catalog files, not specs: a figure that is not a finite number",
     "NM215": "more axes than the sensor has; the message gives both counts",
+    "NM216": "a catalog file that links outside the repository: copy it into the repository's catalog/ folder",
     "NM225": "band_energy limits; the message gives the bound",
     "NM232": "an alert latency shorter than the interval; the hint says why",
     "NM240": "a site name with an empty, '.' or '..' segment; the hint shows the form",
@@ -77,6 +78,13 @@ NOT_A_SPEC_EDIT = {
     "NM801": "a warning: no stimuli, only the round trip was checked",
     "NM803": "a kernel that is not deterministic is a bug in nmspec",
     "NM804": "a bundle modified after its build: rebuild it",
+    "NM720": "an image whose reserved fields or unknown flag bits are set: altered after the build, rebuild it",
+    "NM721": "an image signed by a key outside the trusted set: sign it with a trusted key or trust its key",
+    "NM831": "an unsigned or unreadable bundle statement where a signature is required: build with --sign-key",
+    "NM832": "a statement signed by an untrusted key or badly: re-sign with a trusted key",
+    "NM833": "a manifest or statement field contradicts the image: the bundle was altered, rebuild it",
+    "NM834": "a security version below the fleet's floor: raise runtime.update.security_version and rebuild",
+    "NM835": "signed by a retired key: re-sign with a current key (docs/trust.md)",
     "NM805": "a bundle built from another version of the spec: rebuild it",
     "NM806": "the chip's clock against the network's busiest step: the hint gives the clock needed",
     "NM807": "the kernel's counts exceed the power budget (as NM403, with measured counts)",
@@ -87,6 +95,7 @@ NOT_A_SPEC_EDIT = {
     "NM815": "an output file that cannot be written",
     "NM901": "the firmware toolchain's size measurement",
     "NM920": "a stale committed bundle: rebuild and commit it",
+    "NM921": "the output folder cannot be written (a full disk, no permission): not a spec edit; the hint says what to free",
 }
 NOT_A_SPEC_EDIT.update({f"NM7{n:02d}": "the model image's bytes: rebuild the bundle" for n in range(15)})
 NOT_A_SPEC_EDIT.update({

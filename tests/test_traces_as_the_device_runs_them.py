@@ -107,7 +107,7 @@ def test_stimuli_recorded_at_another_rate_are_refused(repo):
     code, _, err = run_cli(["fit", str(spec)], repo)
     assert code == 1
     assert err.splitlines()[0].endswith(
-        "error[NM306]: verify.stimuli: fast.npz: recorded at 2000 Hz (its sample_rate), the spec's sensor runs at "
+        "error[NM306]: verify.stimuli[0]: fast.npz: recorded at 2000 Hz (its sample_rate), the spec's sensor runs at "
         "1600 Hz (sensor.odr); every frequency in the chain would be off by a factor 0.8")
     spec.unlink()
 
