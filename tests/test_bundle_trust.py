@@ -82,7 +82,7 @@ def test_the_statement_names_every_file_and_verifies_by_hand(signed):
 def test_verdicts(bundle, tmp_path):
     checked = check_bundle(bundle, [B, A])
     assert checked.ok and checked.verdict() == f"signature by key {ID_A[:16]} checked"
-    assert check_bundle(bundle).verdict() == "signed, but no signature checked: no --verify-key given"
+    assert check_bundle(bundle).verdict() == "signed, but no signature checked: pass --verify-key PUB"
     plain = write_bundle(dict(example("compressor")[0].files), tmp_path / "plain")
     assert check_bundle(plain).verdict() == "unsigned: no signature checked"
     [d] = check_bundle(plain, [A]).diagnostics

@@ -48,7 +48,7 @@ class BundleCheck:
         if self.checked_key is not None:
             return f"signature by key {self.checked_key[:16]} checked"
         if self.signed:
-            return "signed, but no signature checked: no --verify-key given"
+            return "signed, but no signature checked: pass --verify-key PUB"
         return "unsigned: no signature checked"
 
 
