@@ -123,6 +123,16 @@ def _shifted(x, exp):
     return x << exp if exp >= 0 else x >> (-exp)
 
 
+@njit(cache=True, inline="always")
+def _deliver(indptr, indices, values, row, count, out, offset):
+    """out[offset + target] += count * weight over one CSR row, without saturation; returns the
+    synaptic events it delivered."""
+    lo, hi = indptr[row], indptr[row + 1]
+    for q in range(lo, hi):
+        out[offset + indices[q]] += count * values[q]
+    return count * (hi - lo)
+
+
 @njit(cache=True)
 def _source_count(inputs, t, spikes, pop_start, src, s):
     if src < 0:
@@ -173,10 +183,7 @@ def loihi_run(inputs, pop_start, proj_src, proj_dst, proj_row, proj_shift, pend_
                 c = _source_count(inputs, t, spikes, pop_start, src, s)
                 if c == 0:
                     continue
-                lo, hi = indptr[row0 + s], indptr[row0 + s + 1]
-                total += c * (hi - lo)
-                for q in range(lo, hi):
-                    pending[p0 + indices[q]] += c * values[q]
+                total += _deliver(indptr, indices, values, row0 + s, c, pending, p0)
             exp = proj_shift[k]
             if exp != 0:
                 for j in range(pend_start[k + 1] - p0):
@@ -220,10 +227,7 @@ def lif_run(inputs, pop_start, proj_src, proj_dst, proj_row, proj_shift, indptr,
                 c = inputs[t, s] if src < 0 else previous[s0 + s]
                 if c == 0:
                     continue
-                lo, hi = indptr[row0 + s], indptr[row0 + s + 1]
-                total += c * (hi - lo)
-                for q in range(lo, hi):
-                    added[d0 + indices[q]] += c * values[q]
+                total += _deliver(indptr, indices, values, row0 + s, c, added, d0)
             exp = proj_shift[k]
             for j in range(d0, d1):
                 x = (added[j] << exp) + isyn[j]
