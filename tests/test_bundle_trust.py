@@ -128,13 +128,15 @@ def resign(folder, files, key=KEY_A, **predicate):
 
 def test_manifest_and_statement_contradicting_the_image(bundle, signed):
     manifest = json.loads(signed["manifest.json"])
-    manifest.update(chip="xylo-audio-2", site="elsewhere", security_version=4)
+    manifest.update(chip="xylo-audio-2", site="elsewhere", security_version=4, tool_version="0.0.9")
     (bundle / "manifest.json").write_text(json.dumps(manifest))
     resign(bundle, signed)
     image = read_image(signed["model.nmc"])
     assert messages(bundle, [A]) == [
         ("NM833", "site is 'elsewhere' but model.nmc says 'demo-plant/compressor-1'", str(bundle / "manifest.json")),
         ("NM833", f"chip is 'xylo-audio-2' but model.nmc says {image.target.chip!r}", str(bundle / "manifest.json")),
+        ("NM833", f"tool_version is '0.0.9' but model.nmc says {image.metadata.tool_version!r}",
+         str(bundle / "manifest.json")),
         ("NM833", "security_version is 4 but model.nmc says 0", str(bundle / "manifest.json")),
     ]
     (bundle / "manifest.json").write_bytes(signed["manifest.json"])

@@ -134,7 +134,7 @@ def _image_facts(parsed: ParsedImage, data: bytes) -> dict[str, Any]:
 
 def _contradictions(where: Path, fields: Mapping[str, Any], facts: Mapping[str, Any]) -> list[Diagnostic]:
     problems = []
-    for name in ("site", "chip", "family", "image_hash", "security_version", "key_id", "image_sha256"):
+    for name in ("site", "chip", "family", "image_hash", "tool_version", "security_version", "key_id", "image_sha256"):
         if name in fields and fields[name] != facts[name]:
             problems.append(_error("NM833", f"{name} is {fields[name]!r} but model.nmc says {facts[name]!r}", where,
                                    hint="the bundle's files were changed after the build; rebuild it"))
