@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -16,6 +14,7 @@ from engine.cli.common import (
     emit_diagnostics,
 )
 from engine.diagnostics import StageError
+from engine.gitrev import inside, revision_tree
 
 
 def register(subparsers):
@@ -38,26 +37,8 @@ def _files_of(source: str, args, scratch: Path):
         return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
     if not path.exists() and ":" in source:
         revision, inner = source.split(":", 1)
-        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=False)
-        if top.returncode != 0:
-            raise ValueError("REV:PATH needs a git repository")
-        prefix = subprocess.run(["git", "rev-parse", "--show-prefix"], capture_output=True, text=True,
-                                check=False).stdout.strip()
-        tree_id = _tree_of(revision, top.stdout.strip())
-        tree = scratch / tree_id[:16]  # one tree per revision
-        if not tree.exists():
-            # a tree id (hex) is all git is given: nothing the user typed can become an option
-            archive = subprocess.run(["git", "archive", "--format=tar", tree_id], capture_output=True,
-                                     cwd=top.stdout.strip(), check=False)
-            if archive.returncode != 0:
-                raise ValueError(f"git cannot read revision '{revision}': {archive.stderr.decode().strip()}")
-            tree.mkdir(parents=True)
-            subprocess.run(["tar", "-x", "--no-same-owner", "-C", str(tree)], input=archive.stdout, check=True,
-                           capture_output=True)
-            (tree / "nmspec.toml").touch()
-        path = tree / prefix / inner
-        if not path.resolve().is_relative_to(tree.resolve()):
-            raise ValueError(f"'{inner}' leads outside the revision's tree; name a file inside the repository")
+        tree, prefix = revision_tree(revision, scratch)
+        path = inside(tree, prefix, inner)
         if not path.exists():
             raise ValueError(f"'{inner}' does not exist at revision {revision}")
     if not path.is_file():
@@ -68,22 +49,6 @@ def _files_of(source: str, args, scratch: Path):
     if catalog is None:
         raise StageError(problems)
     return dict(build_site(str(path), catalog, BuildOptions(verify=False, preview=True)).files)
-
-
-# What git accepts as a revision in practice (names, ids, ~N, ^N, @{...}); never an option.
-_REVISION = re.compile(r"^[A-Za-z0-9_.@{}~^/+-]{1,200}$")
-
-
-def _tree_of(revision: str, top: str) -> str:
-    """The id of the revision's tree, or ValueError for anything that is not a revision."""
-    if not _REVISION.match(revision) or revision.startswith("-") or ".." in revision:
-        raise ValueError(f"'{revision}' is not a revision (a branch, tag, commit id or HEAD~N, not starting with '-')")
-    done = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{revision}^{{tree}}"],
-                          capture_output=True, text=True, cwd=top, check=False)
-    tree = done.stdout.strip()
-    if done.returncode != 0 or not re.fullmatch(r"[0-9a-f]{40,64}", tree):
-        raise ValueError(f"git cannot read revision '{revision}': no such commit")
-    return tree
 
 
 def run(args) -> int:

@@ -4,13 +4,12 @@ REV:PATH for part of it), whose site specs are built in memory."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
 from engine.diagnostics import StageError
+from engine.gitrev import inside, revision_tree
 
 
 class SourceError(ValueError):
@@ -33,21 +32,10 @@ def _bundles_under(folder: Path) -> dict[str, dict[str, bytes]]:
 
 def _tree_at(revision: str, scratch: Path) -> tuple[Path, str]:
     """The revision's tree, extracted under scratch; and the working folder's prefix in it."""
-    top = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=False)
-    if top.returncode != 0:
-        raise SourceError("a git revision needs a git repository")
-    prefix = subprocess.run(["git", "rev-parse", "--show-prefix"], capture_output=True, text=True,
-                            check=False).stdout.strip()
-    tree = scratch / hashlib.sha256(revision.encode()).hexdigest()[:16]
-    if not tree.exists():
-        archive = subprocess.run(["git", "archive", "--format=tar", revision], capture_output=True,
-                                 cwd=top.stdout.strip(), check=False)
-        if archive.returncode != 0:
-            raise SourceError(f"git cannot read revision '{revision}': {archive.stderr.decode().strip()}")
-        tree.mkdir(parents=True)
-        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
-        (tree / "nmspec.toml").touch(exist_ok=True)
-    return tree, prefix
+    try:
+        return revision_tree(revision, scratch)
+    except ValueError as exc:
+        raise SourceError(str(exc)) from None
 
 
 def _build_specs(path: Path, catalog_dirs: tuple[str, ...]) -> dict[str, dict[str, bytes]]:
@@ -86,7 +74,10 @@ def release_bundles(source: str, scratch: Path, catalog_dirs: tuple[str, ...] = 
         return _release_at(path, catalog_dirs)
     revision, _, inner = source.partition(":")
     tree, prefix = _tree_at(revision, scratch)
-    target = tree / prefix / (inner or default_path)
+    try:
+        target = inside(tree, prefix, inner or default_path)
+    except ValueError as exc:
+        raise SourceError(str(exc)) from None
     if not target.exists():
         raise SourceError(f"'{inner or default_path}' does not exist at revision {revision}")
     return _release_at(target, catalog_dirs)

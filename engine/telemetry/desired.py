@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from engine.gitrev import check_revision
 from engine.image import layout as L
 from engine.telemetry.status import Desired
 
@@ -90,7 +91,8 @@ def _git(repo: Path, *args: str, data: bytes | None = None) -> bytes:
 
 def desired_at_revision(repo: Path, revision: str, folder: str) -> list[Desired]:
     """The bundles under `folder` (relative to the repository root) as committed at `revision`."""
-    commit = _git(repo, "rev-parse", "--short=12", f"{revision}^{{commit}}").decode().strip()
+    check_revision(revision)
+    commit = _git(repo, "rev-parse", "--short=12", "--verify", "--end-of-options", f"{revision}^{{commit}}").decode().strip()
     names = _git(repo, "ls-tree", "-r", "--name-only", commit, "--", folder).decode().splitlines()
     images = sorted(n for n in names if n.endswith("/model.nmc") and n[:-len("model.nmc")] + "report.json" in set(names))
     wanted = [p for n in images for p in (n, n[:-len("model.nmc")] + "report.json")]
