@@ -79,15 +79,44 @@ def test_xylo_refuses_time_constants_it_cannot_shift(tau_syn, tau_mem, message):
     assert diagnostics(info) == [("NM311", message)]
 
 
-def test_neurons_without_a_synapse_have_no_xylo_form():
-    lif = nir.LIF(tau=np.full(2, 4e-3), r=np.ones(2), v_leak=np.zeros(2), v_threshold=np.ones(2), v_reset=np.zeros(2))
+def test_neurons_without_a_synapse_take_the_shortest_xylo_synapse_with_the_model_s_charge():
+    """xylosim shows that dash_syn 0 erases the current before it reaches the membrane, so a
+    LIF without a synapse runs through dash_syn 1 with w' = w (1 - a) / a = w: each spike
+    hands the membrane w' / 2, w' / 4, ... (its whole charge w over the following steps).
+    Hand-worked: tau 4 ms at 1 ms (nir reading: beta 0.75, gain dt/tau * r = 1 with r = 4):
+    dash_mem 2; the state scale 32767 / (1.05 * 2) allows 122.8 times the weight scale 127,
+    so the input matrix shifts by 6: scale 127 * 64 = 8128, weights 127."""
+    from engine.verify.xylosim_layer import vendor_layer
+
+    lif = nir.LIF(tau=np.full(2, 4e-3), r=np.full(2, 4.0), v_leak=np.zeros(2), v_threshold=np.ones(2), v_reset=np.zeros(2))
     net = two_layer(np.eye(2), np.eye(2), hidden=lif)
+    result = quantize(net, "xylo")
+    hidden = result.network.population("hidden").params
+    assert hidden["dash_syn"].tolist() == [[1], [1]] and hidden["dash_mem"].tolist() == [2, 2]
+    assert hidden["threshold"].tolist() == [8128, 8128]
+    assert next((p.shift, p.weights.to_dense().tolist()) for p in result.network.projections) == (6, [[127, 0], [0, 127]])
+    assert result.notes[0].startswith("h: no synaptic current in the model; xylo has no pass-through synapse (dash_syn 0 "
+                                      "erases the current before it acts), so the shortest one (dash_syn 1")
+    layer, _keep = vendor_layer(result.network)
+    layer.evolve([[1, 0]] + [[0, 0]] * 39)
+    assert list(layer.rec_i_syn[0])[:6] == [4064, 2032, 1016, 508, 254, 127]
+    # the membrane integrates the spike's whole charge: the sum of v over time is the model's
+    # 8128 / (1 - 0.75) = 32512, within the floor of the integer decays
+    assert abs(sum(layer.rec_v_mem[0]) - 32512) / 32512 < 0.01
+    assert result.network.population("output").params["dash_syn"].tolist() == [[1], [1]]
+    # the generic LIF has the same synapse
+    assert quantize(net, "lif").network.population("h").params["decay_syn"].tolist() == [1, 1]
+
+
+def test_a_memoryless_neuron_has_no_xylo_form():
+    threshold = nir.Threshold(threshold=np.ones(2))
+    net = two_layer(np.eye(2), np.eye(2), hidden=threshold)
     for family in ("xylo", "lif"):
         with pytest.raises(QuantizeError) as info:
             quantize(net, family)
-        assert diagnostics(info) == [("NM311", (f"population 'h' (lif) has no synaptic current; {family} neurons take "
-                                               "their input through a synapse with a bit-shift decay (dash_syn 1..15: "
-                                               "tau_syn from 2 to 32768 steps of dt): export CubaLIF"))]
+        assert diagnostics(info) == [("NM311", (f"population 'h' (threshold) has no membrane memory and no synaptic "
+                                               f"current; {family} neurons integrate their input through a synapse and a "
+                                               "leaky membrane: export LIF or CubaLIF"))]
 
 
 def test_non_spiking_readout_is_refused():
@@ -251,17 +280,24 @@ def test_loihi_weights_weight_exp_and_vth_by_hand():
     assert result.layers[0].zeroed_weights == 0 and result.layers[1].total_weights == 3
 
 
-def test_loihi_holds_one_du_dv_and_vth_per_population():
+def test_loihi_splits_time_constants_into_groups_and_scales_each_neuron_to_one_vth():
+    """Without stimuli each neuron's peak is twice its threshold, so the state allows
+    (2^23 - 1) / (64 * 1.05 * 2) = 62415.2 as the shared vth; the weights (1 per neuron)
+    allow 254 * 2^7 * threshold = 32512 and 48768: vth 32512, scales 32512 / [1, 1.5].
+    du = round(4096 dt / tau_syn) - 1, dv = round(4096 dt / tau_mem), per neuron."""
     net = two_layer(np.eye(2), np.eye(2), hidden=cuba(2, tau_syn=[2e-3, 4e-3], tau_mem=[4e-3, 8e-3], threshold=[1.0, 1.5]))
-    with pytest.raises(QuantizeError) as info:
-        quantize(net, "loihi")
-    assert diagnostics(info) == [
-        ("NM311", "population 'h': tau_syn varies across its 2 neurons (2ms to 4ms); loihi holds one du per population"),
-        ("NM311", "population 'h': tau_mem varies across its 2 neurons (4ms to 8ms); loihi holds one dv per population"),
-        ("NM311", "population 'h': the threshold varies across its 2 neurons (1 to 1.5); loihi holds one vth per population"),
-    ]
-    # Xylo holds them per neuron
-    quantize(net, "xylo")
+    result = quantize(net, "loihi")
+    h = result.network.population("h").params
+    assert h["vth"].tolist() == [32512, 32512]
+    assert h["du"].tolist() == [2047, 1023] and h["dv"].tolist() == [1024, 512]
+    # identity weights, gains 1: neuron j's weight is its scale, 32512 / [1, 1.5] / 2^7 = 254, 169.3 (single sign)
+    w = result.network.projections[0]
+    assert w.shift == 7 and w.weights.to_dense().tolist() == [[254, 0], [0, 169]]
+    assert result.notes[2:4] == (
+        ("h: thresholds vary across neurons; each neuron's weights and bias are scaled so that its threshold is the "
+        "population's one vth"),
+        ("time constants vary within a population: split 'h' into 2 groups of neurons that share du and dv (one Loihi "
+        "neuron process each; the image holds them per neuron)"))
     with pytest.raises(QuantizeError) as info:
         quantize(two_layer(np.eye(2), np.eye(2)), "loihi", granularity="per_channel")
     assert diagnostics(info) == [("NM311", ("granularity per_channel: loihi holds one vth per population, so its "

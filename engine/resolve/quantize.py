@@ -16,11 +16,15 @@ Family mappings (float: I = a*I + g_in*x;  v = b*v + g_i*I + leak; spike v > the
          (input, recurrent, output; 0..7) lifts it: w << shift is the effective weight.
          Layers after the first are packed into the hidden population through the recurrent
          matrix (one step each), so they share its shift.
-         Every neuron integrates through a synapse: a population without one (LIF, IF,
-         Threshold) has no Xylo form.
+         Every neuron integrates through a synapse, and dash_syn 0 erases the current before
+         it acts: a population without one (LIF, IF) takes the shortest, dash_syn 1, with
+         weights that deliver the model's charge per spike (approximate; a note says so);
+         a memoryless one (Threshold) has no Xylo form.
   loihi  du = round(4096 (1 - a)) - 1, dv = round(4096 (1 - b)); W_q 2^weight_exp = s*g_in*g_i*W
          (mixed-sign weights even, in [-256, 254]); vth = s*theta; 64*s*v fits 24 bits;
-         du, dv and vth are one value per population.
+         vth is one value per population: thresholds that vary are absorbed into per-neuron
+         scales; du and dv are one value per neuron process: a population whose time
+         constants vary is split into groups that share them (a note says so).
   lif    as xylo with 32-bit state, one spike per step, no aliases, a shift per projection.
 
 Reports, per population: the weights' relative RMS quantization error, the nonzero weights
@@ -51,9 +55,13 @@ LIF_STATE_MAX = 2**31 - 1
 LOIHI_STATE_MAX = 2**23 - 1
 LOIHI_VTH_MAX = 2**17 - 1
 LOIHI_WEIGHT_EXP = (-8, 7)
+LOIHI_WEIGHT_MAX = 254 * 2 ** LOIHI_WEIGHT_EXP[1]  # the largest mixed-sign weight at the largest weight_exp
 XYLO_INPUT_CAP, XYLO_HIDDEN_CAP = 15, 31
 # weight shifts nmspec writes: |w << 7| stays inside 16 bits for 8-bit weights
 XYLO_MAX_SHIFT = 7
+# the synapse that stands in for a model without one: the shortest Xylo has (dash_syn 0 erases
+# the current before it reaches the membrane, as xylosim shows)
+SUBSTITUTE_DASH_SYN = 1
 
 
 class QuantizeError(Exception):
@@ -104,6 +112,15 @@ def _decay_shift(decay: np.ndarray, name: str, kind: str, dt: float, problems: l
         problems.append(f"population '{name}': {kind} time constant {float(np.max(steps) * dt):.4g}s is longer than "
                         f"2^15 steps of dt; the longest is {2 ** 15 * dt:.4g}s")
     return np.clip(dash, 0, 15)
+
+
+def substitute_divisor(a: np.ndarray) -> np.ndarray:
+    """The weight divisor for a synapse that stands in for none. The integer synapse
+    I <- a (I + w' s) hands the membrane a w' now and a^k a w' on later steps, w' a / (1 - a)
+    in all: with w' = w (1 - a) / a every spike delivers the model's charge w, so the
+    membrane's level under a steady spike rate (what a rate-coded input sets) is the
+    model's, while a single spike's effect peaks a step later and lower."""
+    return a / (1.0 - a)
 
 
 def _effective(proj: FloatProjection, pop: FloatPopulation) -> np.ndarray:
@@ -292,20 +309,26 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
     shadow_pops, shadow_projs = [], []
     prepared = {}
     needs: dict[object, list[float]] = {}
+    substituted: list[str] = []
     for pop in layer_pops:
-        if pop.alpha is None:
-            problems.append(f"population '{pop.name}' ({pop.kind}) has no synaptic current; {family} neurons take their "
-                            f"input through a synapse with a bit-shift decay (dash_syn 1..15: tau_syn from 2 to 32768 "
-                            f"steps of dt): export CubaLIF")
+        if pop.alpha is None and not np.all(pop.beta > 0):
+            problems.append(f"population '{pop.name}' ({pop.kind}) has no membrane memory and no synaptic current; "
+                            f"{family} neurons integrate their input through a synapse and a leaky membrane: "
+                            "export LIF or CubaLIF")
             continue
         incoming = [p for p in net.projections if p.dst == pop.name]
-        dash_syn = _decay_shift(pop.alpha, pop.name, "synaptic", dt, problems, shortest=1)
+        # no synapse in the model: the chip's shortest one (dash_syn 1) stands in (docs/models.md)
+        dash_syn = (np.full(pop.size, SUBSTITUTE_DASH_SYN, dtype=np.int64) if pop.alpha is None else
+                    _decay_shift(pop.alpha, pop.name, "synaptic", dt, problems, shortest=1))
         leaky = bool(np.all(pop.beta < 1))
         dash_mem = _decay_shift(pop.beta, pop.name, "membrane", dt, problems) if leaky else np.full(pop.size, 15)
         # the integer synapse gives a*(I + w s): divide by the decay it really has
         a_int = 1.0 - 2.0 ** (-dash_syn.astype(np.float64))
         b_int = 1.0 - 2.0 ** (-dash_mem.astype(np.float64))
         a_safe = np.where(a_int > 0, a_int, 1.0)
+        if pop.alpha is None:
+            a_safe = substitute_divisor(a_int)
+            substituted.append(pop.name)
         state = _state_scale(pop, peaks[pop.name], headroom, state_max, per_channel)
         limits = [_weight_scale(proj, pop, wmax, per_channel, a_safe) for proj in incoming]
         for proj, limit in zip(incoming, limits):
@@ -353,7 +376,7 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
             shadow_projs.append(FloatProjection(proj.src, pop.name, q * step, None, proj.delayed, proj.nodes))
         never = int(np.sum(xylo_never_fire(drive, bias, dash_syn, dash_mem, threshold, state_max)))
         reports.append(LayerReport(pop.name, pop.size, math.sqrt(error_num / error_den) if error_den else 0.0,
-                                   zeroed, total, never, decay_error(pop.alpha, a_int),
+                                   zeroed, total, never, decay_error(pop.alpha, a_int) if pop.alpha is not None else 0.0,
                                    decay_error(pop.beta, b_int) if leaky else 0.0, float(np.median(scale))))
         params[pop.name] = {"dash_syn": dash_syn, "dash_mem": dash_mem, "threshold": threshold, "bias": bias}
         shadow_pops.append(_shadow_population(pop, a_int, a_int, b_int, bias, threshold, "ge", "subtract"))
@@ -364,6 +387,12 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
     if bias_limited:
         notes += ((f"{', '.join(bias_limited)}: the 8-bit bias set the scale (weights and threshold are smaller "
                    "than the state word allows)"),)
+    if substituted:
+        notes += ((f"{', '.join(substituted)}: no synaptic current in the model; {family} has no pass-through synapse "
+                  f"(dash_syn 0 erases the current before it acts), so the shortest one (dash_syn {SUBSTITUTE_DASH_SYN}: "
+                  "half of a spike's charge now, the rest over the next steps) stands in with weights that deliver the "
+                  "model's charge per spike; a steady spike rate gives the model's membrane level, a single spike acts "
+                  "a step later and lower (approximate: verify measures the agreement)"),)
     for reset, how in (("zero", "reset to v_reset"), ("subtract_late", "subtract the threshold one step after a spike")):
         names = [p.name for p in layer_pops if p.reset == reset]
         if names:
@@ -443,11 +472,10 @@ def _loihi_weights(ideal: np.ndarray) -> tuple[np.ndarray, int]:
     return q.astype(np.int64), exp
 
 
-def _uniform(values: np.ndarray, name: str, what: str, unit: str, held: str, problems: list[str]) -> None:
-    if values.size and np.ptp(values) > 0:
-        problems.append(f"population '{name}': {what} varies across its {values.size} neurons "
-                        f"({float(np.min(values)):.4g}{unit} to {float(np.max(values)):.4g}{unit}); loihi holds one {held} "
-                        "per population")
+def loihi_groups(du: np.ndarray, dv: np.ndarray) -> list[tuple[int, int]]:
+    """The distinct (du, dv) pairs of a population, sorted: Loihi holds one du and one dv per
+    neuron process, so each pair is a group of its own."""
+    return sorted({(int(a), int(b)) for a, b in zip(du.tolist(), dv.tolist())})
 
 
 def _loihi(net: FloatNet, peaks: Mapping[str, np.ndarray], headroom: float, per_channel: bool, caps: Mapping[str, int],
@@ -456,20 +484,37 @@ def _loihi(net: FloatNet, peaks: Mapping[str, np.ndarray], headroom: float, per_
         problems.append("granularity per_channel: loihi holds one vth per population, so its scales are per layer")
         return None, None
     populations, projections, reports, shadow_pops, shadow_projs = [], [], [], [], []
+    split: list[str] = []
+    normalised: list[str] = []
     for pop in net.populations:
         incoming = [p for p in net.projections if p.dst == pop.name]
         alpha = pop.alpha if pop.alpha is not None else np.zeros(pop.size)
         du = np.clip(np.round(4096 * (1 - alpha)) - 1, 0, 4095).astype(np.int64)
         dv = np.clip(np.round(4096 * (1 - pop.beta)), 0, 4095).astype(np.int64)
-        if np.ptp(du) and pop.tau_syn is not None:
-            _uniform(pop.tau_syn * 1e3, pop.name, "tau_syn", "ms", "du", problems)
-        if np.ptp(dv) and pop.tau_mem is not None:
-            _uniform(pop.tau_mem * 1e3, pop.name, "tau_mem", "ms", "dv", problems)
-        _uniform(pop.threshold, pop.name, "the threshold", "", "vth", problems)
-        # state: 64 * s * peak within 24 bits; threshold within 17 bits
-        state_scale = LOIHI_STATE_MAX / (64 * (1 + headroom) * max(float(np.max(peaks[pop.name])), 1e-12))
-        vth_scale = LOIHI_VTH_MAX / max(float(np.max(pop.threshold)), 1e-12)
-        scale = np.full(pop.size, min(state_scale, vth_scale))
+        groups = loihi_groups(du, dv)
+        if len(groups) > 1:
+            split.append(f"'{pop.name}' into {len(groups)}")
+        if np.ptp(pop.threshold) > 0 and np.any(pop.threshold <= 0):
+            problems.append(f"population '{pop.name}': thresholds vary from {float(np.min(pop.threshold)):g} to "
+                            f"{float(np.max(pop.threshold)):g}; loihi's one vth per population takes per-neuron "
+                            "thresholds only when all are positive")
+            scale = np.ones(pop.size)
+        elif np.ptp(pop.threshold) > 0:
+            # one vth per population: each neuron takes its own scale so that its threshold is the shared vth
+            # (spikes carry no scale, so a neuron's units are its own)
+            room = LOIHI_STATE_MAX * pop.threshold / (64 * (1 + headroom) * np.maximum(peaks[pop.name], 1e-12))
+            for proj in incoming:  # nor may a weight pass the largest 8-bit weight at the largest weight_exp
+                largest = np.max(np.abs(_effective(proj, pop)), axis=0) if proj.weight.size else np.zeros(pop.size)
+                room = np.minimum(room, np.where(largest > 0, LOIHI_WEIGHT_MAX * pop.threshold / np.maximum(largest, 1e-300),
+                                                 np.inf))
+            shared = math.floor(min(float(np.min(room)), float(LOIHI_VTH_MAX)))
+            scale = shared / np.maximum(pop.threshold, 1e-300)
+            normalised.append(pop.name)
+        else:
+            # state: 64 * s * peak within 24 bits; threshold within 17 bits
+            state_scale = LOIHI_STATE_MAX / (64 * (1 + headroom) * max(float(np.max(peaks[pop.name])), 1e-12))
+            vth_scale = LOIHI_VTH_MAX / max(float(np.max(pop.threshold)), 1e-12)
+            scale = np.full(pop.size, min(state_scale, vth_scale))
         vth = np.clip(np.round(scale * pop.threshold), 1, LOIHI_VTH_MAX).astype(np.int64)
         error_num = error_den = 0.0
         zeroed = total = 0
@@ -510,6 +555,12 @@ def _loihi(net: FloatNet, peaks: Mapping[str, np.ndarray], headroom: float, per_
     notes = ("Loihi resets the membrane to 0 where the model subtracts the threshold; each Dense adds one step of delay",
              ("input counts above 1 are graded spikes (the count is the spike's payload, a Loihi 2 feature); Loihi 1 "
               "takes binary spikes only"))
+    if normalised:
+        notes += ((f"{', '.join(normalised)}: thresholds vary across neurons; each neuron's weights and bias are scaled "
+                  "so that its threshold is the population's one vth"),)
+    if split:
+        notes += ((f"time constants vary within a population: split {', '.join(split)} groups of neurons that share du "
+                  "and dv (one Loihi neuron process each; the image holds them per neuron)"),)
     if any(p.bias is not None for p in net.projections if net.population(p.dst).alpha is not None):
         notes += ("a bias into a CubaLIF current enters Loihi's membrane as its steady-state drive",)
     shadow = FloatNet(net.n_inputs, tuple(shadow_pops), tuple(shadow_projs), net.output, net.dt, net.convention)

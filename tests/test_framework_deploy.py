@@ -1,0 +1,108 @@
+"""Models as the frameworks export them, built and verified on the chips users buy.
+
+tests/data/snntorch_net.nir is snnTorch 1.0's own export of a Synaptic layer followed by
+a Leaky readout (a LIF without synaptic current, with per-neuron betas and thresholds):
+until now Xylo refused the Leaky and Loihi the per-neuron parameters. Each case writes a
+site around the file (the compressor's chain cut to 5 bands for the model's 5 inputs, its
+traces relabelled to the model's 3 classes), runs `nmspec build` and then `nmspec verify`
+on the bundle, and checks what both say. The weights were not trained on these traces, so
+accuracy means nothing here and the spec asks for 75% agreement; the agreement each
+target reaches is asserted exactly, so a change in the mapping shows.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).parent / "data"
+
+XYLO_TARGET = """target:
+  chip: xylo-imu
+  mcu: stm32l4
+  overrides: {sleep_power: 2uW, wake_energy: 5uJ}
+"""
+LOIHI_TARGET = """target:
+  chip: loihi2
+  mcu: stm32u5
+  overrides: {idle_power: 50mW, sleep_power: 100uW, wake_energy: 50uJ, energy_per_synaptic_op: 24pJ,
+              energy_per_neuron_update: 50pJ}
+"""
+
+
+def site(model: str, convention: str, dt: str, labels: list[str], target: str, name: str) -> str:
+    return f"""apiVersion: nmspec/v1
+kind: SiteDeployment
+metadata: {{site: frameworks/{name}}}
+sensor: {{part: lis2dw12, odr: 1.6kHz, range: 4g, axes: [x, y, z]}}
+environment: {{temperature: [-20C, 60C], mains: 50Hz}}
+preprocessing:
+  - dc_block: {{cutoff: 2Hz}}
+  - notch: {{freq: 50Hz, harmonics: 3, q: 30}}
+  - lowpass: {{cutoff: 320Hz, order: 4}}
+  - decimate: {{factor: 2}}
+  - band_energy: {{fft: 64, bands: 5, fmax: 400Hz, combine_axes: true}}
+  - encode: {{kind: sigma_delta, threshold: 0.0625, polarity: single}}
+model:
+  source: models/{model}
+  dt: {dt}
+  convention: {convention}
+  labels: [{', '.join(labels)}]
+{target}power:
+  battery: {{cell: er34615, lifetime: 1y}}
+  chip_mode: duty_cycled
+safety: {{class: none}}
+runtime:
+  schedule: {{interval: 60s, window: 1s}}
+verify:
+  stimuli: [traces/nominal.npz, traces/fault.npz]
+  min_agreement: 0.75
+  min_accuracy: 0
+"""
+
+
+def materialise(folder: Path, model: Path, n_labels: int) -> None:
+    (folder / "models").mkdir(parents=True)
+    (folder / "traces").mkdir()
+    shutil.copy(model, folder / "models" / model.name)
+    for kind in ("nominal", "fault"):
+        with np.load(ROOT / "specs" / "examples" / "traces" / f"compressor-{kind}.npz") as data:
+            arrays = {k: data[k] for k in data.files}
+        arrays["labels"] = np.minimum(arrays["labels"], n_labels - 1)
+        np.savez(folder / "traces" / f"{kind}.npz", **arrays)
+    (folder / "nmspec.toml").write_text("")
+
+
+def nmspec(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "engine", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600, check=False)
+
+
+@pytest.mark.parametrize("chip, target, agreement", [
+    ("xylo-imu", XYLO_TARGET, 0.9583333333333334),
+    ("loihi2", LOIHI_TARGET, 0.8125),
+])
+def test_a_snntorch_leaky_readout_builds_and_verifies(tmp_path, chip, target, agreement):
+    materialise(tmp_path, DATA / "snntorch_net.nir", 3)
+    (tmp_path / "site.yaml").write_text(site("snntorch_net.nir", "snntorch", "10ms", ["normal", "bearing", "imbalance"],
+                                             target, chip))
+    built = nmspec("build", "site.yaml", "--out", "out", "-o", "json", cwd=tmp_path)
+    assert built.returncode == 0, built.stdout + built.stderr
+    bundle = tmp_path / "out" / "frameworks" / chip
+    report = json.loads((bundle / "report.json").read_text())
+    notes = " ".join(report["notes"])
+    if chip == "xylo-imu":
+        assert "3: no synaptic current in the model; xylo has no pass-through synapse" in notes
+    else:
+        assert "split '1' into 4, '3' into 3 groups of neurons that share du and dv" in notes
+        assert "1, 3: thresholds vary across neurons" in notes
+    verified = nmspec("verify", str(bundle), "-o", "json", cwd=tmp_path)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert f'"agreement": {agreement}' in verified.stdout
