@@ -157,7 +157,7 @@ def build_chain(stages: Sequence[Mapping[str, Any]], *, sample_rate: float, main
             if framer is None:
                 hop = round(float(fs * dt))
                 if hop < 1 or abs(hop - fs * dt) > 0.01 * fs * dt:
-                    raise ChainError(sid, f"the sample rate here ({fs:g}Hz) times model.dt ({dt:g}s) is not a whole number of samples")
+                    raise ChainError(sid, f"the sample rate here ({fs:g}Hz) times the frame period ({dt:g}s: runtime.frame, or model.dt) is not a whole number of samples")
                 if hop > MAX_STEP_SAMPLES:
                     raise ChainError(sid, f"{hop} samples per model step; the firmware counts at most {MAX_STEP_SAMPLES} (decimate first)")
                 framer = FrameSampler("frames", hop)

@@ -68,7 +68,7 @@ class Features:
         hop_exact = fs * dt
         hop = round(float(hop_exact))
         if hop < 2 or abs(hop - hop_exact) > 0.01 * hop_exact:
-            raise ChainError(id, f"the sample rate here ({fs:g}Hz) times model.dt ({dt:g}s) is {hop_exact:g} samples, "
+            raise ChainError(id, f"the sample rate here ({fs:g}Hz) times the frame period ({dt:g}s: runtime.frame, or model.dt) is {hop_exact:g} samples, "
                                  "not a whole number of at least 2 samples per model step")
         if hop > MAX_HOP:
             raise ChainError(id, f"{hop} samples per model step; features take at most {MAX_HOP} (decimate first)")

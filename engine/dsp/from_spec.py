@@ -28,4 +28,4 @@ def chain_for_spec(spec: SiteSpec, sensor: Part | None) -> Chain:
     accelerometer = sensor is None or sensor.attribute("type") == "accelerometer"
     axes = len(spec.sensor.axes or ("x", "y", "z")) if accelerometer else 1
     return build_chain([stage_dict(s) for s in spec.preprocessing], sample_rate=spec.sensor.odr,
-                       mains=spec.environment.mains, axes=axes, dt=spec.model.dt)
+                       mains=spec.environment.mains, axes=axes, dt=spec.frame_period)

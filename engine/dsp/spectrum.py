@@ -48,7 +48,7 @@ class BandEnergy:
         hop_exact = fs * dt
         hop = round(float(hop_exact))
         if hop < 1 or abs(hop - hop_exact) > 0.01 * hop_exact:
-            raise ChainError(id, f"the sample rate here ({fs:g}Hz) times model.dt ({dt:g}s) is {hop_exact:g} samples, "
+            raise ChainError(id, f"the sample rate here ({fs:g}Hz) times the frame period ({dt:g}s: runtime.frame, or model.dt) is {hop_exact:g} samples, "
                                  "not a whole number of samples per model step")
         if hop > 65535:  # the C counts a step's samples in 16 bits
             raise ChainError(id, f"{hop} samples per model step; the firmware counts at most 65535 (decimate first)")

@@ -195,6 +195,21 @@ def _file_content(path: Path) -> bytes | str:
         return str(path)
 
 
+def _at_frame(doc: SpecDocument, spec: SiteSpec, float_model: FloatNet) -> FloatNet:
+    """The model, read with the exporter's dt, as one step of model.dt each, at the
+    deployment's step (runtime.frame)."""
+    from engine.resolve.rediscretise import RediscretiseError, at_model_step, rediscretise
+
+    frame = spec.frame_period
+    try:
+        return rediscretise(at_model_step(float_model, spec.model.dt), frame)
+    except RediscretiseError as exc:
+        raise StageError([doc.at("/runtime/frame", "NM318", f"runtime.frame: {reason}",
+                                 hint="a model runs at the step it was trained at unless its time constants carry it to "
+                                      "another; docs/models.md says what re-discretises")
+                          for reason in exc.reasons]) from None
+
+
 def resolve_partial(doc: SpecDocument, catalog: Catalog) -> Deployment:
     """As resolve, but fit, power and safety problems are kept in `problems` instead of raised."""
     return resolve(doc, catalog, strict=False)
@@ -220,8 +235,8 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
         raise StageError([doc.at(f"/preprocessing/{index}", "NM320", f"preprocessing[{index}]: {exc.message}")]) from None
     model_path = doc.resolve_path("/model/source", spec.model.source)
     try:
-        float_model = memo.call("nir", (_file_content(model_path), spec.model.dt, spec.model.convention),
-                                lambda: read_nir(model_path, dt=spec.model.dt, convention=spec.model.convention))
+        float_model = memo.call("nir", (_file_content(model_path), spec.model.file_dt, spec.model.convention),
+                                lambda: read_nir(model_path, dt=spec.model.file_dt, convention=spec.model.convention))
     except ImportError_ as exc:
         raise StageError([doc.at("/model/source", d.code, f"model.source: {d.message}") for d in exc.diagnostics]) from None
     if float_model.n_inputs != chain.n_channels:
@@ -250,6 +265,7 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
         # every window once: calibration takes the nominal ones, verification all of them
         stimulus_spikes = memo.call("chain", (chain, stimuli.samples), lambda: chain.run(stimuli.samples))
         nominal = stimulus_spikes[stimuli.labels == 0] if np.any(stimuli.labels == 0) else stimulus_spikes
+    float_model = _at_frame(doc, spec, float_model)
     chip = catalog.part("chips", spec.target.chip)
     overrides = spec.part_overrides()
     weight_bits = overrides["chips"].get("weight_bits", chip.figure("weight_bits").value or 8)

@@ -55,6 +55,9 @@ Encoding = Literal["delta", "sigma_delta", "threshold", "rate"]
 Polarity = Literal["single", "split"]
 Convention = Literal["nir", "snntorch", "norse", "sinabs", "rockpool", "spyx"]
 Granularity = Literal["per_layer", "per_channel"]
+# exporters that write time constants with a dt of their own unless told otherwise: Spyx's
+# to_nir defaults to dt = 1 (snnTorch's fixed 1e-4 is part of its reading, not a choice)
+EXPORT_DT: dict[str, float] = {"spyx": 1.0}
 ChipMode = Literal["duty_cycled", "always_on"]
 TxPower = Literal["14dBm", "22dBm"]
 SafetyClass = Literal["none", "sil1", "sil2", "sil3"]
@@ -188,6 +191,14 @@ class Model:
     labels: tuple[str, ...]
     convention: Convention = "nir"
     quantization: Quantization = Quantization()
+    export_dt: Seconds | None = None  # None: the convention's own (EXPORT_DT) or dt
+
+    @property
+    def file_dt(self) -> float:
+        """The dt the file's time constants were written with."""
+        if self.export_dt is not None:
+            return self.export_dt
+        return EXPORT_DT.get(self.convention, self.dt)
 
 
 @attrs.frozen
@@ -250,6 +261,7 @@ class Update:
 @attrs.frozen
 class Runtime:
     learning: Learning = "locked"
+    frame: Seconds | None = None  # the deployment's step; None: model.dt
     schedule: Schedule | None = None
     update: Update | None = None
 
@@ -292,6 +304,12 @@ class SiteSpec:
     verify: Verify | None = None
     # `extends` is consumed by the loader: a merged spec no longer has it
     extends: tuple[str, ...] = attrs.field(default=(), metadata={"key": "extends", "consumed_by_loader": True})
+
+    @property
+    def frame_period(self) -> float:
+        """The deployment's time step: the signal chain's frame period and the chip's step
+        (runtime.frame; model.dt when unset)."""
+        return self.runtime.frame if self.runtime.frame is not None else self.model.dt
 
     def part_overrides(self) -> dict[str, Mapping[str, float]]:
         """The figures the spec supplies for each part it names, by catalog kind (SI units)."""

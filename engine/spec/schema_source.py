@@ -282,8 +282,11 @@ def spec_properties(catalog: dict[str, Any]) -> dict[str, Any]:
                           "x-nmspec-merge-key": "id"},
         "model": obj("the trained spiking network", {
             "source": path_string("NIR file (.nir), relative to this file", "models/compressor.nir"),
-            "dt": q("time", "time step of the discretised network", example="1ms"),
+            "dt": q("time", "the model's own time step: one step of the network as it was trained (norse, rockpool and "
+                            "nir files are read at it)", example="1ms"),
             "convention": enum("how the exporter wrote time constants and weights (nir: read literally)", CONVENTIONS, default="nir"),
+            "export_dt": q("time", "the dt the exporter wrote the file's time constants with, where it differs from dt "
+                                   "(default: spyx 1s, Spyx's own default; otherwise dt)", example="1s"),
             "labels": {"type": "array", "items": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$", "description": "class name"},
                        "minItems": 2, "uniqueItems": True, "description": "output classes, in output-neuron order; the first is the normal state"},
             "quantization": obj("how floats become integers", {
@@ -320,6 +323,9 @@ def spec_properties(catalog: dict[str, Any]) -> dict[str, Any]:
         }, required=("class",)),
         "runtime": obj("how the node runs the model in the field", {
             "learning": enum("on-chip learning: locked (weights never change in the field) or unlocked", ("locked", "unlocked"), default="locked"),
+            "frame": q("time", "the deployment's time step: one frame of the signal chain and one step of the chip (default "
+                               "model.dt); a model trained at another step is re-discretised from its time constants, or "
+                               "refused", example="10ms"),
             "schedule": obj("measurement duty cycle", {
                 "interval": q("time", "time between the starts of two measurement windows", example="10s"),
                 "window": q("time", "length of one measurement window", example="1s"),

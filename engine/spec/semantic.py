@@ -270,9 +270,11 @@ def check_ranges(doc: SpecDocument, catalog: Catalog) -> Iterator[Diagnostic]:
         yield doc.at("/runtime/schedule/window", "NM231",
                      f"runtime.schedule.window: {get(doc.data, '/runtime/schedule/window')} is longer than the interval {get(doc.data, '/runtime/schedule/interval')}",
                      hint=f"shorten the window to at most {get(doc.data, '/runtime/schedule/interval')}, or lengthen runtime.schedule.interval")
-    dt = quantity(doc, "/model/dt", "time")
+    frame = quantity(doc, "/runtime/frame", "time")
+    dt = frame if frame is not None else quantity(doc, "/model/dt", "time")
     if window is not None and dt is not None and window < dt:
-        yield doc.at("/runtime/schedule/window", "NM231", "runtime.schedule.window: shorter than one model step (model.dt)")
+        step = "runtime.frame" if frame is not None else "model.dt"
+        yield doc.at("/runtime/schedule/window", "NM231", f"runtime.schedule.window: shorter than one model step ({step})")
     latency = quantity(doc, "/alerts/max_latency", "time")
     if latency is not None and interval is not None and latency < interval:
         yield doc.at("/alerts/max_latency", "NM232",
