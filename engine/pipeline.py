@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from engine.mapping import CoreMap
     from engine.netlist import QuantNetwork
     from engine.resolve import Deployment
+    from engine.resolve.floatnet import FloatNet
     from engine.resolve.rank import Candidate
     from engine.spec.model import SiteSpec
     from engine.verify.bundle import Verification
@@ -75,6 +76,7 @@ __all__ = [
     "resolve_site",
     "retired_key",
     "run_image",
+    "run_reference",
     "section_per_core",
     "signing_key",
     "site_name",
@@ -490,6 +492,29 @@ def run_image(contents: ImageContents, spikes: str | Path, catalog: Catalog | No
     return ImageRun(contents, int(counts_in.shape[0]), {pop: int(s.sum()) for pop, s in sorted(result.spikes.items())},
                     npz_bytes(record_arrays(result, counts)), counts,
                     result.routing.summary() if isinstance(result.routing, Routing) else None)
+
+
+@attrs.frozen(eq=False)
+class ReferenceRun:
+    """The float reading of a spec's model run on given input spikes, everything recorded."""
+
+    model: FloatNet
+    steps: int
+    spikes: Mapping[str, int]  # spikes per population
+    record: bytes  # inputs, spikes and states per population as .npz
+
+
+def run_reference(doc: SpecDocument, spikes: str | Path) -> ReferenceRun:
+    """`nmspec simulate SPEC --spikes IN.npz --reference`: the spec's model as its float
+    reading computes it, on raw input spike counts. Raises StageError."""
+    from engine.resolve import float_reading
+    from engine.verify.simulate import load_spike_counts, npz_bytes, reference_arrays
+
+    model = float_reading(doc)
+    counts = load_spike_counts(spikes, model.n_inputs, whole_floats=True)
+    arrays = reference_arrays(model, counts)
+    totals = {pop.name: int(arrays[f"spikes.{pop.name}"].sum()) for pop in model.populations}
+    return ReferenceRun(model, int(counts.shape[0]), totals, npz_bytes(arrays))
 
 
 # ---- for the fleet's cache: what a build reads besides the spec and its files ------------

@@ -27,12 +27,18 @@ def register(subparsers):
                     "start from the zero state as the firmware runs them (--continuous: one run from one state), "
                     "and write the output events and each window's class. "
                     "IMAGE --spikes FILE.npz --record OUT.npz: feed input spike counts (steps x input channels) into the "
-                    "image's network and record every spike, per-step state and per-step cycle counts per core.")
-    parser.add_argument("target", metavar="SPEC|IMAGE", help="a site spec (with --trace) or a .nmc image (with --spikes)")
+                    "image's network and record every spike, per-step state and per-step cycle counts per core. "
+                    "SPEC --spikes FILE.npz --reference --record OUT.npz: run the float reading of the spec's model (as "
+                    "docs/models.md reads the exporter's file, at runtime.frame) on the input spikes and record every "
+                    "population's spikes, membrane and synaptic current, to compare with the framework's own run.")
+    parser.add_argument("target", metavar="SPEC|IMAGE",
+                        help="a site spec (with --trace, or --spikes --reference) or a .nmc image (with --spikes)")
     parser.add_argument("--trace", metavar="FILE", help="sensor trace (.npz or .csv) to run through the spec's chain")
     parser.add_argument("--events", metavar="OUT", help="write the output events here (.csv or .npz; default: CSV on stdout)")
     parser.add_argument("--spikes", metavar="FILE.npz", help="input spike counts (steps, input channels) for an image")
     parser.add_argument("--record", metavar="OUT.npz", help="write spikes, states and cycle counts of the image run here")
+    parser.add_argument("--reference", action="store_true",
+                        help="with SPEC --spikes: run the float reading of the spec's model instead of an image")
     parser.add_argument("--continuous", action="store_true",
                         help="with --trace: run the whole trace as one signal from one state, instead of measurement "
                              "windows each from the zero state as the firmware runs them")
@@ -43,6 +49,9 @@ def register(subparsers):
 
 
 def run(args) -> int:
+    if args.reference and (not args.spikes or args.trace):
+        sys.stderr.write("nmspec simulate: --reference goes with SPEC --spikes FILE.npz --record OUT.npz\n")
+        return EXIT_USAGE
     if bool(args.trace) == bool(args.spikes):
         sys.stderr.write("nmspec simulate: give either SPEC --trace FILE or IMAGE --spikes FILE.npz --record OUT.npz\n")
         return EXIT_USAGE
@@ -56,6 +65,8 @@ def run(args) -> int:
         sys.stderr.write("nmspec simulate: --record goes with IMAGE --spikes; with --trace use --events OUT\n")
         return EXIT_USAGE
     try:
+        if args.reference:
+            return _reference_mode(args)
         return _image_mode(args) if args.spikes else _trace_mode(args)
     except StageError as exc:
         return emit_diagnostics(list(exc.diagnostics), "json" if args.output == "json" else "text")
@@ -113,6 +124,26 @@ def _image_mode(args) -> int:
                         "min_clock_hz": counts.min_clock_hz, "clock_hz": counts.clock_hz, "real_time": counts.real_time})
     if result.routing is not None:
         summary["routing"] = result.routing.summary()
+    _print_summary(summary, args.output)
+    return EXIT_OK
+
+
+def _reference_mode(args) -> int:
+    from engine.pipeline import run_reference
+
+    doc, _catalog, diagnostics = load_and_validate(args.target, args)
+    if doc is None:
+        return emit_diagnostics(diagnostics, args.output)
+    run = run_reference(doc, args.spikes)
+    try:
+        Path(args.record).write_bytes(run.record)
+    except OSError as exc:
+        return emit_diagnostics([Diagnostic("error", "NM815", f"cannot write the record: {exc.strerror or exc}", file=args.record)],
+                                args.output)
+    model = run.model
+    summary = {"spec": args.target, "reference": f"float reading, convention {model.convention}, step {model.dt * 1e3:g} ms",
+               "steps": run.steps, "spikes": dict(run.spikes), "record": args.record}
+    emit_diagnostics(diagnostics, "text")
     _print_summary(summary, args.output)
     return EXIT_OK
 

@@ -195,6 +195,21 @@ def _file_content(path: Path) -> bytes | str:
         return str(path)
 
 
+def float_reading(doc: SpecDocument) -> FloatNet:
+    """The float reading of the spec's model at the deployment's step, alone (no chain, no
+    target): what `nmspec simulate SPEC --reference` runs. Raises StageError."""
+    from engine.resolve.nir_import import ImportError_, read_nir
+
+    spec = site_model(doc)
+    model_path = doc.resolve_path("/model/source", spec.model.source)
+    try:
+        float_model = memo.call("nir", (_file_content(model_path), spec.model.file_dt, spec.model.convention),
+                                lambda: read_nir(model_path, dt=spec.model.file_dt, convention=spec.model.convention))
+    except ImportError_ as exc:
+        raise StageError([doc.at("/model/source", d.code, f"model.source: {d.message}") for d in exc.diagnostics]) from None
+    return _at_frame(doc, spec, float_model)
+
+
 def _at_frame(doc: SpecDocument, spec: SiteSpec, float_model: FloatNet) -> FloatNet:
     """The model, read with the exporter's dt, as one step of model.dt each, at the
     deployment's step (runtime.frame)."""

@@ -75,7 +75,8 @@ class FloatNet:
 def simulate(net: FloatNet, inputs: np.ndarray, *, record: bool = False) -> Mapping[str, np.ndarray]:
     """inputs: (steps, n_inputs) or (batch, steps, n_inputs) spike counts.
     Returns spikes per population (batch, steps, size) as float arrays (0/1 or counts),
-    and, when `record`, 'v:<name>' membrane and 'i:<name>' drive (what enters v) traces."""
+    and, when `record`, 'v:<name>' membrane and 'i:<name>' drive (what enters v) traces, and
+    'syn:<name>' the synaptic current of a population that has one."""
     x = np.asarray(inputs, dtype=np.float64)
     single = x.ndim == 2
     if single:
@@ -91,6 +92,8 @@ def simulate(net: FloatNet, inputs: np.ndarray, *, record: bool = False) -> Mapp
         for p in net.populations:
             traces[f"v:{p.name}"] = np.zeros((batch, steps, p.size))
             traces[f"i:{p.name}"] = np.zeros((batch, steps, p.size))
+            if p.alpha is not None:
+                traces[f"syn:{p.name}"] = np.zeros((batch, steps, p.size))
     incoming = {p.name: net.into(p.name) for p in net.populations}
     for t in range(steps):
         for pop in net.populations:
@@ -126,6 +129,8 @@ def simulate(net: FloatNet, inputs: np.ndarray, *, record: bool = False) -> Mapp
             if record:
                 traces[f"v:{pop.name}"][:, t, :] = v
                 traces[f"i:{pop.name}"][:, t, :] = drive
+                if pop.alpha is not None:
+                    traces[f"syn:{pop.name}"][:, t, :] = current[pop.name]
         spikes_prev = {k: v.copy() for k, v in spikes_now.items()}
     result = {**out, **traces}
     if single:

@@ -30,7 +30,9 @@ def _fail(code: str, path, message: str, hint: str | None = None):
     raise StageError([Diagnostic("error", code, message, file=str(path), hint=hint)])
 
 
-def load_spike_counts(path: str | Path, n_inputs: int) -> np.ndarray:
+def load_spike_counts(path: str | Path, n_inputs: int, *, whole_floats: bool = False) -> np.ndarray:
+    """(steps, n_inputs) non-negative integer counts. `whole_floats`: a float array of whole
+    numbers is taken too (frameworks record their input spikes as floats)."""
     from engine.npzfile import NpzError, read_npz
 
     if not Path(path).exists():
@@ -47,10 +49,19 @@ def load_spike_counts(path: str | Path, n_inputs: int) -> np.ndarray:
     else:
         _fail("NM811", path, f"holds {len(names)} arrays ({', '.join(names)}) and none is named 'spikes'")
     if raw.ndim != 2 or raw.shape[1] != n_inputs:
-        _fail("NM812", path, f"spike counts must be (steps, {n_inputs}) for this image, got shape {raw.shape}",
-              hint="one row per time step, one column per input channel")
-    if raw.dtype.kind not in "iub":
-        _fail("NM812", path, f"spike counts must be integers, got {raw.dtype}")
+        _fail("NM812", path, f"spike counts must be (steps, {n_inputs}) for this {'model' if whole_floats else 'image'}, "
+                             f"got shape {raw.shape}", hint="one row per time step, one column per input channel")
+    if whole_floats and raw.dtype.kind == "f":
+        finite = np.isfinite(raw)
+        if not np.all(finite) or np.any(raw != np.round(np.where(finite, raw, 0))):
+            bad = np.argwhere(~finite | (raw != np.round(np.where(finite, raw, 0))))[0]
+            _fail("NM812", path, f"spike counts must be whole numbers; step {int(bad[0])}, input {int(bad[1])} holds "
+                                 f"{float(raw[bad[0], bad[1]])!r}", hint="count spikes per step and input (0, 1, 2, ...)")
+        if raw.size and raw.max() > 2**31 - 1:
+            _fail("NM812", path, f"spike counts must fit 32 bits; the largest is {raw.max():g}")
+    elif raw.dtype.kind not in "iub":
+        accepted = "integers or whole floats" if whole_floats else "integers"
+        _fail("NM812", path, f"spike counts must be {accepted}, got {raw.dtype}")
     if raw.size and raw.min() < 0:
         _fail("NM812", path, "spike counts must be non-negative")
     return raw.astype(np.int64)
@@ -137,6 +148,23 @@ def record_arrays(run, counts=None) -> dict[str, np.ndarray]:
         out["latency_s"] = counts.latency_s
         for name, values in counts.counters.items():
             out[f"events.{name}"] = values
+    return out
+
+
+def reference_arrays(net, counts: np.ndarray) -> dict[str, np.ndarray]:
+    """Everything `simulate SPEC --reference --record` writes: the float reading of the
+    model run on `counts`: per population (its NIR node's name) `spikes.<pop>`,
+    `state.<pop>.v` (the membrane after any reset, or an LI's state) and, with a synapse,
+    `state.<pop>.isyn`; all (steps, neurons), float64."""
+    from engine.resolve.floatnet import simulate
+
+    run = simulate(net, counts.astype(np.float64), record=True)
+    out: dict[str, np.ndarray] = {"inputs": counts}
+    for pop in net.populations:
+        out[f"spikes.{pop.name}"] = run[pop.name]
+        out[f"state.{pop.name}.v"] = run[f"v:{pop.name}"]
+        if f"syn:{pop.name}" in run:
+            out[f"state.{pop.name}.isyn"] = run[f"syn:{pop.name}"]
     return out
 
 
