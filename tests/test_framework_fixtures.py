@@ -9,6 +9,7 @@ claim is checked here against the framework's recorded output:
   lossy_export  the exporter dropped something of the model (the manifest says what): the
                 import reads the file, and the recorded output differs from it
   refused       the import refuses the file with the manifest's NM code
+and the import's warnings (NM307) are exactly the manifest's `warnings`.
 docs/models.md's support matrix is generated from the same manifests.
 """
 
@@ -33,13 +34,15 @@ V_RTOL, V_ATOL = 2e-5, 2e-5
 
 def _run(fixture: dict) -> tuple[dict, dict]:
     net = read_nir(FIXTURES / fixture["nir"], dt=fixture["dt"], convention=fixture["convention"])
+    # what the import says about the file: the manifest's warnings, in order, and no others
+    assert net.warnings == tuple(fixture.get("warnings", ()))
     with np.load(FIXTURES / fixture["record"]) as data:
         record = {k: data[k] for k in data.files}
     return simulate(net, record["input"], record=True), record
 
 
 def test_every_framework_has_fixtures():
-    assert sorted(json.loads(m.read_text())["framework"] for m in MANIFESTS) == ["rockpool"]
+    assert sorted(json.loads(m.read_text())["framework"] for m in MANIFESTS) == ["rockpool", "snntorch"]
     for manifest in MANIFESTS:
         data = json.loads(manifest.read_text())
         assert data["versions"][data["framework"]]

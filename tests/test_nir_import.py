@@ -511,13 +511,15 @@ def test_a_negative_tau_and_a_growing_decay_are_warned_with_node_and_value():
     node = nir.LIF(tau=f64([-4e-4, 8e-4]), r=f64([-4.0, 8.0]), v_leak=np.zeros(2), v_threshold=np.ones(2),
                    v_reset=np.zeros(2))
     net = import_graph(chain(2, nir.Linear(weight=np.eye(2)), node, n_out=2), dt=DT, convention="snntorch")
-    assert net.warnings == (
-        "node 'n1' (LIF): tau -0.0004 (neuron 0) is not a positive finite time constant; the LIF's decay is read as "
-        "written, but no framework trains such a neuron: the export is probably lossy",
-        "node 'n1' (LIF): the membrane decay per step is 1.25 (neuron 0), outside 0..1: a state that grows every step "
-        "(snnTorch exports a beta above 1 as a negative tau)",
-    )
-    np.testing.assert_array_equal(net.populations[0].beta, [1.25, 0.875])
+    assert net.warnings == (("node 'n1' (LIF): tau -0.0004 gives a membrane decay per step of 1.25 (neuron 0), outside "
+                             "0..1: snnTorch writes a trained decay above 1 as a negative time constant and runs it "
+                             "clamped to 0..1; read clamped"),)
+    np.testing.assert_array_equal(net.populations[0].beta, [1.0, 0.875])
+    np.testing.assert_array_equal(net.populations[0].in_gain, [1.0, 1.0])
+    literal = import_graph(chain(2, nir.Linear(weight=np.eye(2)), node, n_out=2), dt=DT, convention="nir")
+    assert literal.warnings == (("node 'n1' (LIF): tau -0.0004 gives a membrane decay per step of 3.5 (neuron 0), "
+                                 "outside 0..1: a state that grows every step or flips sign; no framework trains such "
+                                 "a neuron"),)
 
 
 def test_an_r_rockpool_would_not_write_is_warned_and_scales_the_gain():

@@ -30,6 +30,8 @@ ROCKPOOL_MAX_SPIKES = 2**16
 SINABS_MAX_SPIKES = 2**31 - 1
 # a parameter the exporter wrote matches what it would write to float32 rounding
 MATCH_RTOL = 1e-5
+# frameworks that run their decays clamped to 0..1 (snnTorch's beta.clamp(0, 1), Spyx's jnp.clip)
+CLAMPING = {"snntorch": "snnTorch", "spyx": "Spyx"}
 
 
 @attrs.frozen(eq=False)
@@ -61,35 +63,53 @@ def _same(a: Array, b: Array) -> bool:
     return bool(np.all(np.abs(a - b) <= MATCH_RTOL * np.maximum(np.abs(b), 1e-12)))
 
 
-def _check_taus(kind: str, params: Mapping[str, Array], warnings: list[str]) -> None:
+def _check_taus(params: Mapping[str, Array], warnings: list[str]) -> None:
+    """A zero or NaN time constant is no neuron at all (a negative one shows as a decay above 1)."""
     for key in ("tau", "tau_mem", "tau_syn"):
-        if key not in params:
-            continue
-        tau = params[key]
-        bad = ~np.isfinite(tau) | (tau <= 0)
-        if np.any(bad):
-            warnings.append(f"{key} {_first_bad(tau, bad)} is not a positive finite time constant; the {kind}'s decay "
-                            "is read as written, but no framework trains such a neuron: the export is probably lossy")
+        if key in params:
+            bad = np.isnan(params[key]) | (params[key] == 0)
+            if np.any(bad):
+                warnings.append(f"{key} {_first_bad(params[key], bad)} is not a time constant; no framework trains "
+                                "such a neuron: the export is probably lossy")
 
 
-def _check_decays(what: str, decays: Array, warnings: list[str]) -> None:
+def _tau_key(kind: str, what: str) -> str:
+    return ("tau_syn" if what == "synaptic" else "tau_mem") if kind in ("CubaLIF", "CubaLI") else "tau"
+
+
+def _outside(kind: str, params: Mapping[str, Array], what: str, decays: Array) -> tuple[str, NDArray[np.bool_]] | None:
+    """'tau_mem -0.0004 gives a membrane decay per step of 1.25 (neuron 0)', where a decay is outside 0..1."""
     bad = ~np.isfinite(decays) | (decays > 1) | (decays < 0)
-    if np.any(bad):
-        warnings.append(f"the {what} decay per step is {_first_bad(decays, bad)}, outside 0..1: a state that grows "
-                        "every step (snnTorch exports a beta above 1 as a negative tau)")
+    if not np.any(bad):
+        return None
+    index = int(np.flatnonzero(bad)[0])
+    key = _tau_key(kind, what)
+    tau = f"{key} {float(params[key][index]):g} gives " if key in params else ""
+    return f"{tau}a {what} decay per step of {float(decays[index]):g} (neuron {index}), outside 0..1", bad
 
 
 def read_neuron(kind: str, params: Mapping[str, Array], dt: float, convention: str) -> Neuron:
     """kind: CubaLIF, LIF, IF, LI, CubaLI or I; params: the node's parameters, one value per
     neuron (tau, tau_mem, tau_syn, r, w_in, v_leak)."""
     warnings: list[str] = []
-    _check_taus(kind, params, warnings)
-    reader = _READERS[convention]
-    neuron = reader(kind, params, dt, warnings)
-    if neuron.alpha is not None:
-        _check_decays("synaptic", neuron.alpha, warnings)
-    if kind not in ("IF", "I"):
-        _check_decays("membrane", neuron.beta, warnings)
+    _check_taus(params, warnings)
+    neuron = _READERS[convention](kind, params, dt, warnings)
+    if convention in CLAMPING:  # the framework runs its decays clamped to 0..1: so does the reading
+        for what in ("synaptic", "membrane"):
+            decays = neuron.alpha if what == "synaptic" else neuron.beta
+            found = _outside(kind, params, what, decays) if decays is not None and kind not in ("IF", "I") else None
+            if found is not None:
+                warnings.append(f"{found[0]}: {CLAMPING[convention]} writes a trained decay above 1 as a negative time "
+                                f"constant and runs it clamped to 0..1; read clamped")
+        alpha = None if neuron.alpha is None else np.clip(neuron.alpha, 0.0, 1.0)
+        beta = np.clip(neuron.beta, 0.0, 1.0)
+        neuron = attrs.evolve(neuron, alpha=alpha, beta=beta)
+    for what in ("synaptic", "membrane"):
+        decays = neuron.alpha if what == "synaptic" else neuron.beta
+        found = _outside(kind, params, what, decays) if decays is not None and kind not in ("IF", "I") else None
+        if found is not None:
+            warnings.append(f"{found[0]}: a state that grows every step or flips sign; no framework trains such a "
+                            "neuron")
     return attrs.evolve(neuron, warnings=tuple(warnings))
 
 
@@ -118,7 +138,10 @@ def _nir(kind: str, params: Mapping[str, Array], dt: float, warnings: list[str])
 
 
 def _snntorch(kind: str, params: Mapping[str, Array], dt: float, warnings: list[str]) -> Neuron:
-    # snnTorch 1.0 exports at dt = 1e-4 whatever it was trained at: the decays are beta and alpha
+    """snnTorch 1.0 exports at dt = 1e-4 whatever it was trained at: the decays are beta and
+    alpha (tau = 1e-4 / (1 - beta)), and r = 1 / (1 - beta) makes the gain 1. snnTorch runs
+    beta and alpha clamped to 0..1: a trained beta of 1.25 is written as tau = -4e-4 but
+    computed as 1, so the reading clamps too (and says so)."""
     return _literal(kind, params, dt, warnings, decay=lambda tau: _f32(1.0 - SNNTORCH_EXPORT_DT / tau), step=1.0,
                     reset="subtract_late", cast=_f32)
 
