@@ -42,7 +42,7 @@ def _run(fixture: dict) -> tuple[dict, dict]:
 
 
 def test_every_framework_has_fixtures():
-    assert sorted(json.loads(m.read_text())["framework"] for m in MANIFESTS) == ["rockpool", "snntorch"]
+    assert sorted(json.loads(m.read_text())["framework"] for m in MANIFESTS) == ["norse", "rockpool", "sinabs", "snntorch", "spyx"]
     for manifest in MANIFESTS:
         data = json.loads(manifest.read_text())
         assert data["versions"][data["framework"]]
@@ -84,3 +84,26 @@ def test_rockpool_emits_several_spikes_in_a_step():
     ours, theirs = _run(fixture)
     assert theirs["spikes:1_LIFTorch"].max() == 3
     np.testing.assert_array_equal(ours["1_LIFTorch"], theirs["spikes:1_LIFTorch"])
+
+
+def test_a_spyx_recurrent_layer_reads_its_input_as_spyx_computes_it():
+    """Spyx writes RLIF as a nested graph Input -> w_rec <-> lif: inlined literally, the
+    external input would pass through the recurrent weights; Spyx adds it to v directly."""
+    fixture = next(f for fw, f in CASES if fw == "spyx" and f["model"] == "rlif")
+    import nir
+
+    path = FIXTURES / fixture["nir"]
+    net = read_nir(path, dt=1.0, convention="spyx")
+    lif = "layer_1.layer_1.lif"
+    into = {(p.src, p.delayed): p for p in net.into(lif)}
+    assert sorted(into) == [("input", False), (lif, False)]
+    graph = nir.read(str(path))
+    np.testing.assert_array_equal(into[("input", False)].weight, np.asarray(graph.nodes["layer_0"].weight, dtype=np.float64).T)
+    literal = read_nir(path, dt=1.0, convention="nir")
+    assert literal.warnings == ((
+        "nested graph 'layer_1': its Input feeds 'layer_1.layer_1.w_rec', the weights that also carry the feedback of "
+        "'layer_1.layer_1.lif', so the external input passes through the recurrent weights; Spyx writes a recurrent "
+        "layer this way and means the input to go to the neuron directly (model.convention: spyx reads it so)"),)
+    ours = simulate(literal, np.load(FIXTURES / fixture["record"])["input"])
+    with np.load(FIXTURES / fixture["record"]) as theirs:
+        assert not np.array_equal(ours["layer_3"], theirs["spikes:layer_3"])

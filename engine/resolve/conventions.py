@@ -155,9 +155,15 @@ def _norse(kind: str, params: Mapping[str, Array], dt: float, warnings: list[str
 
 
 def _sinabs(kind: str, params: Mapping[str, Array], dt: float, warnings: list[str]) -> Neuron:
-    # time constants in steps; IAF and LIF emit floor(v / threshold) spikes where v >= threshold
-    return _literal(kind, params, dt, warnings, decay=lambda tau: np.exp(-1.0 / tau), step=1.0, reset="subtract",
-                    compare="ge", max_spikes=SINABS_MAX_SPIKES)
+    """Sinabs 3.1 writes time constants in steps: LIF v = d v + (1 - d) input (norm_input,
+    its default), IAF v = v + input, ExpLeak (LI) v = d v + input; IAF and LIF emit
+    floor(v / threshold) spikes where v >= threshold (MultiSpike), each taking the threshold
+    off (MembraneSubtract)."""
+    neuron = _literal(kind, params, dt, warnings, decay=lambda tau: np.exp(-1.0 / tau), step=1.0, reset="subtract",
+                      compare="ge", max_spikes=SINABS_MAX_SPIKES)
+    if kind == "LI":
+        return attrs.evolve(neuron, in_gain=params["r"])
+    return neuron
 
 
 def _rockpool(kind: str, params: Mapping[str, Array], dt: float, warnings: list[str]) -> Neuron:

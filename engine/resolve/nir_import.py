@@ -79,8 +79,15 @@ def _ints(value: Any, ndim: int) -> tuple[int, ...]:
     return tuple(int(v) for v in array)
 
 
-def flatten_graph(graph: Any, prefix: str = "") -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    """Inline nested NIRGraphs: a nested graph's Input/Output nodes become pass-throughs."""
+def flatten_graph(graph: Any, prefix: str = "", convention: str = "nir", notes: list[str] | None = None
+                  ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Inline nested NIRGraphs: a nested graph's Input/Output nodes become pass-throughs.
+
+    A nested graph whose Input feeds only the weights that also carry its neuron's feedback
+    (Input -> W -> neuron -> W) is how Spyx writes a recurrent layer, whose external input
+    goes to the neuron directly: under the `spyx` convention the Input is routed to what W
+    feeds, W keeping only the feedback; under any other the graph is read as written, and
+    `notes` says that the inlining passes the external input through the recurrent weights."""
     import nir
 
     nodes: dict[str, Any] = {}
@@ -88,7 +95,8 @@ def flatten_graph(graph: Any, prefix: str = "") -> tuple[dict[str, Any], list[tu
     for name, node in graph.nodes.items():
         full = f"{prefix}{name}"
         if isinstance(node, nir.NIRGraph):
-            inner_nodes, inner_edges = flatten_graph(node, prefix=f"{full}.")
+            inner_nodes, inner_edges = flatten_graph(node, prefix=f"{full}.", convention=convention, notes=notes)
+            inner_edges = _recurrent_input(full, node, inner_nodes, inner_edges, convention, notes)
             nodes.update(inner_nodes)
             edges.extend(inner_edges)
             nodes[full] = "passthrough"
@@ -106,6 +114,31 @@ def flatten_graph(graph: Any, prefix: str = "") -> tuple[dict[str, Any], list[tu
             src_full = f"{src_full}#out"
         edges.append((src_full, dst_full))
     return nodes, edges
+
+
+def _recurrent_input(full: str, graph: Any, nodes: dict[str, Any], edges: list[tuple[str, str]], convention: str,
+                     notes: list[str] | None) -> list[tuple[str, str]]:
+    """The nested graph's edges, with a Spyx recurrent layer's input routed as Spyx computes it."""
+    import nir
+
+    inputs = [f"{full}.{n}" for n, node in graph.nodes.items() if isinstance(node, nir.Input)]
+    for source in inputs:
+        fed = sorted({d for s, d in edges if s == source})
+        if len(fed) != 1 or _kind(nodes.get(fed[0])) not in ("Linear", "Affine"):
+            continue
+        weights = fed[0]
+        targets = sorted({d for s, d in edges if s == weights})
+        feedback = sorted({s for s, d in edges if d == weights and s != source})
+        if not targets or feedback != targets or any(_kind(nodes.get(t)) not in NEURON_TYPES for t in targets):
+            continue
+        if convention == "spyx":
+            return [e for e in edges if e != (source, weights)] + [(source, t) for t in targets]
+        if notes is not None:
+            notes.append(f"nested graph '{full}': its Input feeds '{weights}', the weights that also carry the feedback "
+                         f"of {', '.join(repr(t) for t in targets)}, so the external input passes through the recurrent "
+                         "weights; Spyx writes a recurrent layer this way and means the input to go to the neuron "
+                         "directly (model.convention: spyx reads it so)")
+    return edges
 
 
 def _kind(node: Any) -> str:
@@ -354,7 +387,8 @@ def import_graph(graph: Any, *, dt: float, convention: str) -> FloatNet:
     """A NIRGraph -> FloatNet; raises ImportError_ naming every node it cannot take."""
     import nir
 
-    nodes, edges = flatten_graph(graph)
+    warnings: list[str] = []
+    nodes, edges = flatten_graph(graph, convention=convention, notes=warnings)
     problems: list[str] = []
     for src, dst in sorted(set(edges)):
         unknown = [n for n in (src, dst) if n not in nodes]
@@ -399,7 +433,6 @@ def import_graph(graph: Any, *, dt: float, convention: str) -> FloatNet:
 
     pops: dict[str, FloatPopulation] = {}
     sizing: set[str] = set()
-    warnings: list[str] = []
 
     def gather(name: str) -> dict:
         total: dict = {}
@@ -491,6 +524,8 @@ def import_graph(graph: Any, *, dt: float, convention: str) -> FloatNet:
             problems.append(f"node '{name}' ({_kind(node)}) has {pop.size} neurons but receives {width} values")
             continue
         for (src, late), (m, b, via) in sorted(incoming.items()):
+            if late and src in pops and pops[src].spike_delay:
+                late = False  # its spikes of a step are known before the step (floatnet)
             projections.append(FloatProjection(src, name, m, b, late, via))
         populations.append(pop)
     readout_feeds = feed_of(outputs[0])
