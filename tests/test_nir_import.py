@@ -537,3 +537,25 @@ def test_an_r_rockpool_would_not_write_is_warned_and_scales_the_gain():
     clean = nir.LIF(tau=tau, r=tau * np.exp(-1e-3 / tau) / 1e-3, v_leak=np.zeros(2), v_threshold=np.ones(2),
                     v_reset=np.zeros(2))
     assert import_graph(chain(2, nir.Linear(weight=np.eye(2)), clean, n_out=2), dt=DT, convention="rockpool").warnings == ()
+
+
+def test_a_nan_weight_or_threshold_is_refused_with_node_and_place():
+    w = np.eye(2)
+    w[1, 0] = np.nan
+    node = lif(2)
+    node.v_threshold = f64([1.0, np.inf])
+    assert import_error(chain(2, nir.Linear(weight=w), node, n_out=2)) == [
+        ("NM301", "node 'n0' (Linear) holds weight nan at [1, 0]; every value must be a finite number"),
+        ("NM301", "node 'n1' (LIF) holds v_threshold inf at [1]; every value must be a finite number"),
+    ]
+
+
+def test_an_r_the_convention_exporter_never_writes_is_warned():
+    """snnTorch writes r = tau / 1e-4 = 1 / (1 - beta); a literal NIR file read as snnTorch's is
+    caught by its r of 1."""
+    node = lif(2)  # tau 4 ms, r 1
+    net = import_graph(chain(2, nir.Linear(weight=np.eye(2)), node, n_out=2), dt=DT, convention="snntorch")
+    assert net.warnings == (("node 'n1' (LIF): r 1 (neuron 0) is not what snnTorch's exporter writes (1 / (1 - beta) = "
+                             "40): the file was written another way, or model.convention is not the framework that "
+                             "wrote it"),)
+    assert import_graph(chain(2, nir.Linear(weight=np.eye(2)), node, n_out=2), dt=DT, convention="sinabs").warnings == ()

@@ -142,12 +142,18 @@ def _snntorch(kind: str, params: Mapping[str, Array], dt: float, warnings: list[
     alpha (tau = 1e-4 / (1 - beta)), and r = 1 / (1 - beta) makes the gain 1. snnTorch runs
     beta and alpha clamped to 0..1: a trained beta of 1.25 is written as tau = -4e-4 but
     computed as 1, so the reading clamps too (and says so)."""
+    for key, tau, formula in (("r", "tau_mem" if kind in ("CubaLIF", "CubaLI") else "tau", "1 / (1 - beta)"),
+                              ("w_in", "tau_syn", "1 / (1 - alpha)")):
+        if key in params and tau in params and np.all(np.isfinite(params[tau])):
+            _expect(key, params[key], params[tau] / SNNTORCH_EXPORT_DT, "snnTorch", formula, warnings)
     return _literal(kind, params, dt, warnings, decay=lambda tau: _f32(1.0 - SNNTORCH_EXPORT_DT / tau), step=1.0,
                     reset="subtract_late", cast=_f32)
 
 
 def _norse(kind: str, params: Mapping[str, Array], dt: float, warnings: list[str]) -> Neuron:
     # tau is written as dt * tau_true; a CubaLIF current jumps by w_in times the input
+    if "r" in params:
+        _expect("r", params["r"], np.ones_like(params["r"]), "Norse", "1", warnings)
     neuron = _literal(kind, params, dt, warnings, decay=lambda tau: 1.0 - dt / (tau / dt), step=1.0, reset="zero")
     if kind in ("CubaLIF", "CubaLI"):
         return attrs.evolve(neuron, in_gain=params["w_in"])
@@ -159,6 +165,8 @@ def _sinabs(kind: str, params: Mapping[str, Array], dt: float, warnings: list[st
     its default), IAF v = v + input, ExpLeak (LI) v = d v + input; IAF and LIF emit
     floor(v / threshold) spikes where v >= threshold (MultiSpike), each taking the threshold
     off (MembraneSubtract)."""
+    if "r" in params:
+        _expect("r", params["r"], np.ones_like(params["r"]), "Sinabs", "1", warnings)
     neuron = _literal(kind, params, dt, warnings, decay=lambda tau: np.exp(-1.0 / tau), step=1.0, reset="subtract",
                       compare="ge", max_spikes=SINABS_MAX_SPIKES)
     if kind == "LI":
@@ -220,6 +228,16 @@ def _spyx(kind: str, params: Mapping[str, Array], dt: float, warnings: list[str]
             return Neuron(None, beta, one, one, (1.0 - beta) * params["v_leak"], "subtract_late", "gt", 1, 1)
         return Neuron(None, beta, params["r"], one, (1.0 - beta) * params["v_leak"], "subtract_late", "gt", 1, 0)
     return Neuron(None, one, params["r"], one, 0.0 * one, "subtract_late", "gt", 1, 1)
+
+
+def _expect(key: str, actual: Array, expected: Array, framework: str, formula: str, warnings: list[str]) -> None:
+    """A parameter the framework's exporter always writes one way, written another."""
+    bad = ~(np.abs(actual - expected) <= MATCH_RTOL * np.maximum(np.abs(expected), 1e-12))
+    if np.any(bad):
+        index = int(np.flatnonzero(bad)[0])
+        warnings.append(f"{key} {float(actual[index]):g} (neuron {index}) is not what {framework}'s exporter writes "
+                        f"({formula} = {float(expected[index]):g}): the file was written another way, or "
+                        "model.convention is not the framework that wrote it")
 
 
 def _check_r_is_decay(r: Array, beta: Array, warnings: list[str]) -> None:

@@ -141,6 +141,32 @@ def _recurrent_input(full: str, graph: Any, nodes: dict[str, Any], edges: list[t
     return edges
 
 
+# the numbers a node computes with; a time constant may be infinite (no leak)
+NUMERIC = ("weight", "bias", "scale", "tau", "tau_mem", "tau_syn", "r", "w_in", "v_leak", "v_threshold", "v_reset",
+           "threshold")
+INFINITE_OK = ("tau", "tau_mem", "tau_syn")
+
+
+def _not_finite(name: str, kind: str, node: Any) -> list[str]:
+    """A NaN (or, but for a time constant, an infinity) in a node: no exporter writes one for a
+    trained model, and every state it reaches becomes NaN."""
+    problems = []
+    for key in NUMERIC:
+        value = getattr(node, key, None)
+        if value is None:
+            continue
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            continue
+        bad = np.isnan(array) if key in INFINITE_OK else ~np.isfinite(array)
+        if np.any(bad):
+            where = [int(i) for i in np.argwhere(bad)[0]] if array.ndim else []
+            problems.append(f"node '{name}' ({kind}) holds {key} {float(array[tuple(where)]):g}"
+                            f"{f' at {where}' if where else ''}; every value must be a finite number")
+    return problems
+
+
 def _kind(node: Any) -> str:
     return "passthrough" if isinstance(node, str) and node == "passthrough" else type(node).__name__
 
@@ -405,6 +431,8 @@ def import_graph(graph: Any, *, dt: float, convention: str) -> FloatNet:
         kind = _kind(node)
         if kind not in LINEAR_TYPES + NEURON_TYPES + ("Input", "Output", "passthrough"):
             problems.append(f"node '{name}' ({kind}) cannot be imported; nmspec imports {SUPPORTED}")
+        else:
+            problems += _not_finite(name, kind, node)
     if len(inputs) != 1 or len(outputs) != 1:
         problems.append(f"the graph must have one Input and one Output node at its top level; it has {len(inputs)} and {len(outputs)}")
     if problems:
