@@ -245,6 +245,9 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
             problems.append(f"population '{pop.name}': reset to {float(pop.v_reset.max()):g}; the targets reset to 0 or by subtraction")
     if problems:
         raise QuantizeError([Diagnostic("error", "NM310", p) for p in problems])
+    problems += _spike_rule_problems(net, family)
+    if problems:
+        raise QuantizeError([Diagnostic("error", "NM311", p) for p in problems])
     peaks = _peaks(net, stimuli)
     per_channel = granularity == "per_channel"
     caps = _source_caps(net, family, stimuli)
@@ -257,6 +260,21 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
     if stimuli is not None and len(stimuli):
         _check_activity(net, shadow, family, stimuli)
     return result
+
+
+def _spike_rule_problems(net: FloatNet, family: str) -> list[str]:
+    """Spike rules the float reading keeps (as the framework computes) that no kernel runs:
+    refused by name rather than verified as something else."""
+    problems = []
+    for pop in net.populations:
+        if pop.max_spikes > 1:
+            problems.append(f"population '{pop.name}' emits floor(v / threshold) spikes per step (multi-spike, as "
+                            f"{net.convention} computes); the {family} kernels emit at most one spike per neuron and step: "
+                            "train with one spike per step (Rockpool: max_spikes_per_dt=1; Sinabs: SingleSpike)")
+        if pop.spike_delay:
+            problems.append(f"population '{pop.name}' emits each spike one step after the threshold crossing (as "
+                            f"{net.convention} computes); the {family} kernels spike on the step of the crossing")
+    return problems
 
 
 def _check_activity(net: FloatNet, shadow: FloatNet, family: str, stimuli: np.ndarray) -> None:
@@ -393,7 +411,8 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
                   "half of a spike's charge now, the rest over the next steps) stands in with weights that deliver the "
                   "model's charge per spike; a steady spike rate gives the model's membrane level, a single spike acts "
                   "a step later and lower (approximate: verify measures the agreement)"),)
-    for reset, how in (("zero", "reset to v_reset"), ("subtract_late", "subtract the threshold one step after a spike")):
+    for reset, how in (("zero", "reset to v_reset"), ("subtract_late", "subtract the threshold one step after a spike"),
+                       ("subtract_before_decay", "subtract the threshold one step after a spike, before the decay")):
         names = [p.name for p in layer_pops if p.reset == reset]
         if names:
             notes += (f"{', '.join(names)} {how}; {family} subtracts it at once",)
