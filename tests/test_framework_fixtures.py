@@ -107,3 +107,29 @@ def test_a_spyx_recurrent_layer_reads_its_input_as_spyx_computes_it():
     ours = simulate(literal, np.load(FIXTURES / fixture["record"])["input"])
     with np.load(FIXTURES / fixture["record"]) as theirs:
         assert not np.array_equal(ours["layer_3"], theirs["spikes:layer_3"])
+
+
+def test_the_warning_reaches_the_user_with_file_node_and_value(tmp_path):
+    """nmspec build names the file, node and value of what the exporter lost, beside the
+    error a later stage raises (here the model's 5 inputs against the chain's 16 channels)."""
+    import shutil
+
+    from spec_cases import run_cli
+
+    shutil.copytree(Path(__file__).resolve().parents[1] / "specs", tmp_path / "specs")
+    (tmp_path / "nmspec.toml").write_text("")
+    models = tmp_path / "specs" / "examples" / "models"
+    shutil.copy(FIXTURES / "snntorch_beta_above_one.nir", models / "trained.nir")
+    spec = tmp_path / "specs" / "examples" / "acoustic-xylo.yaml"
+    spec.write_text(spec.read_text().replace("source: models/acoustic.nir", "source: models/trained.nir"))
+    code, out, err = run_cli(["build", "specs/examples/acoustic-xylo.yaml", "--out", str(tmp_path / "out")], tmp_path)
+    assert code == 1
+    assert err.splitlines()[:3] == [
+        "specs/examples/acoustic-xylo.yaml:24:11: error[NM304]: model.source: the model takes 5 inputs but the "
+        "preprocessing chain produces 16 channels",
+        "specs/examples/acoustic-xylo.yaml:24:11: warning[NM307]: model.source: trained.nir: node '1' (LIF): tau -0.0016 "
+        "gives a membrane decay per step of 1.0625 (neuron 0), outside 0..1: snnTorch writes a trained decay above 1 as a "
+        "negative time constant and runs it clamped to 0..1; read clamped",
+        "  hint: the file holds something its exporter would not write for a trained model; check model.convention and "
+        "model.dt against the framework that wrote it, or re-export it (docs/models.md)",
+    ]
