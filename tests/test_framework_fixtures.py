@@ -122,14 +122,14 @@ def test_the_warning_reaches_the_user_with_file_node_and_value(tmp_path):
     shutil.copy(FIXTURES / "snntorch_beta_above_one.nir", models / "trained.nir")
     spec = tmp_path / "specs" / "examples" / "acoustic-xylo.yaml"
     spec.write_text(spec.read_text().replace("source: models/acoustic.nir", "source: models/trained.nir"))
-    code, out, err = run_cli(["build", "specs/examples/acoustic-xylo.yaml", "--out", str(tmp_path / "out")], tmp_path)
+    code, _out, err = run_cli(["build", "specs/examples/acoustic-xylo.yaml", "--out", str(tmp_path / "out")], tmp_path)
     assert code == 1
     assert err.splitlines()[:3] == [
-        "specs/examples/acoustic-xylo.yaml:24:11: error[NM304]: model.source: the model takes 5 inputs but the "
-        "preprocessing chain produces 16 channels",
-        "specs/examples/acoustic-xylo.yaml:24:11: warning[NM307]: model.source: trained.nir: node '1' (LIF): tau -0.0016 "
-        "gives a membrane decay per step of 1.0625 (neuron 0), outside 0..1: snnTorch writes a trained decay above 1 as a "
-        "negative time constant and runs it clamped to 0..1; read clamped",
-        "  hint: the file holds something its exporter would not write for a trained model; check model.convention and "
-        "model.dt against the framework that wrote it, or re-export it (docs/models.md)",
+        ("specs/examples/acoustic-xylo.yaml:24:11: error[NM304]: model.source: the model takes 5 inputs but the "
+         "preprocessing chain produces 16 channels"),
+        ("specs/examples/acoustic-xylo.yaml:24:11: warning[NM307]: model.source: trained.nir: node '1' (LIF): tau "
+         "-0.0016 gives a membrane decay per step of 1.0625 (neuron 0), outside 0..1: snnTorch writes a trained decay "
+         "above 1 as a negative time constant and runs it clamped to 0..1; read clamped"),
+        ("  hint: the file holds something its exporter would not write for a trained model; check model.convention "
+         "and model.dt against the framework that wrote it, or re-export it (docs/models.md)"),
     ]
