@@ -133,3 +133,38 @@ def test_the_warning_reaches_the_user_with_file_node_and_value(tmp_path):
         ("  hint: the file holds something its exporter would not write for a trained model; check model.convention "
          "and model.dt against the framework that wrote it, or re-export it (docs/models.md)"),
     ]
+
+
+@pytest.mark.parametrize("family", ["xylo", "lif", "loihi"])
+def test_what_no_kernel_runs_is_refused_by_name(family):
+    """Several spikes per step (Rockpool) and a step of spike latency (Spyx) stay in the float
+    reading; a quantizer whose kernels do neither names them instead of verifying something else."""
+    from engine.resolve.quantize import QuantizeError, quantize
+
+    rockpool = read_nir(FIXTURES / "rockpool_lif_cubalif.nir", dt=1e-3, convention="rockpool")
+    with pytest.raises(QuantizeError) as caught:
+        quantize(rockpool, family)
+    assert [(d.code, d.message) for d in caught.value.diagnostics] == [
+        ("NM311", (f"population '{name}' emits up to floor(v / threshold) spikes per step (multi-spike, rockpool's "
+                   "default: its NIR export does not record a lower max_spikes_per_dt or SingleSpike); the "
+                   f"{family} kernels emit at most one spike per neuron and step"))
+        for name in ("1_LIFNeuronTorch", "3_LIFTorch")]
+    spyx = read_nir(FIXTURES / "spyx_lif.nir", dt=1.0, convention="spyx")
+    with pytest.raises(QuantizeError) as caught:
+        quantize(spyx, family)
+    assert [(d.code, d.message) for d in caught.value.diagnostics] == [
+        ("NM311", (f"population '{name}' emits each spike one step after the threshold crossing (as spyx computes); "
+                   f"the {family} kernels spike on the step of the crossing"))
+        for name in ("layer_1", "layer_3")]
+
+
+def test_a_single_spike_rockpool_model_reads_with_max_spikes_one():
+    """Rockpool writes max_spikes_per_dt nowhere: a model trained with 1 reads with max_spikes=1,
+    where a neuron over twice its threshold emits one spike, not floor(v / threshold)."""
+    fixture = next(f for fw, f in CASES if fw == "rockpool" and f["model"] == "cubalif_li")
+    net = read_nir(FIXTURES / fixture["nir"], dt=1e-3, convention="rockpool", max_spikes=1)
+    assert [p.max_spikes for p in net.populations] == [1, 1]
+    with np.load(FIXTURES / fixture["record"]) as data:
+        single = simulate(net, data["input"])["1_LIFTorch"]
+        several = data["spikes:1_LIFTorch"]
+    assert single.max() == 1 and several.max() == 3 and single.sum() < several.sum()
