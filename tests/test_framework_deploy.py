@@ -2,12 +2,19 @@
 
 tests/data/snntorch_net.nir is snnTorch 1.0's own export of a Synaptic layer followed by
 a Leaky readout (a LIF without synaptic current, with per-neuron betas and thresholds):
-until now Xylo refused the Leaky and Loihi the per-neuron parameters. Each case writes a
-site around the file (the compressor's chain cut to 5 bands for the model's 5 inputs, its
-traces relabelled to the model's 3 classes), runs `nmspec build` and then `nmspec verify`
-on the bundle, and checks what both say. The weights were not trained on these traces, so
-accuracy means nothing here and the spec asks for 75% agreement; the agreement each
-target reaches is asserted exactly, so a change in the mapping shows.
+until now Xylo refused the Leaky and Loihi the per-neuron parameters.
+tests/data/frameworks/rockpool_lif_cubalif.nir is Rockpool 3.1's own export of a
+LIFNeuronTorch (LIF, no synaptic current) followed by a LIFTorch readout (CubaLIF), both
+multi-spike: NIR does not carry Rockpool's max_spikes_per_dt, so the spec says what the
+model was trained with (a Xylo network as Rockpool's SynNet trains it: 31 spikes a step in
+hidden layers, 1 in the readout; for Loihi 1 everywhere).
+
+Each case writes a site around the file (the compressor's chain cut to 5 bands for the
+snnTorch model's 5 inputs at 10 ms, its traces relabelled to the model's 3 classes; the
+acoustic chain at 1 ms, 5 bands, for the Rockpool model), runs `nmspec build` and then
+`nmspec verify` on the bundle, and checks what both say. The weights were not trained on
+these traces, so accuracy means nothing here and the spec asks for 75% agreement; the
+agreement each target reaches is asserted exactly, so a change in the mapping shows.
 """
 
 from __future__ import annotations
@@ -37,25 +44,38 @@ LOIHI_TARGET = """target:
 """
 
 
-def site(model: str, convention: str, dt: str, labels: list[str], target: str, name: str) -> str:
+VIBRATION = """sensor: {part: lis2dw12, odr: 1.6kHz, range: 4g, axes: [x, y, z]}
+environment: {temperature: [-20C, 60C], mains: 50Hz}
+preprocessing:
+  - dc_block: {cutoff: 2Hz}
+  - notch: {freq: 50Hz, harmonics: 3, q: 30}
+  - lowpass: {cutoff: 320Hz, order: 4}
+  - decimate: {factor: 2}
+  - band_energy: {fft: 64, bands: 5, fmax: 400Hz, combine_axes: true}
+  - encode: {kind: sigma_delta, threshold: 0.0625, polarity: single}
+"""
+ACOUSTIC = """sensor: {part: ics43434, odr: 16kHz, overrides: {standby_current: 10nA}}
+environment: {temperature: [0C, 50C], mains: 50Hz}
+preprocessing:
+  - dc_block: {cutoff: 20Hz}
+  - lowpass: {cutoff: 3.5kHz, order: 6}
+  - decimate: {factor: 2}
+  - band_energy: {fft: 64, bands: 5, fmin: 100Hz, fmax: 4kHz, spacing: log}
+  - encode: {kind: sigma_delta, threshold: 1, polarity: single}   # coarser than acoustic-xylo.yaml: no readout saturates
+"""
+
+
+def site(model: str, convention: str, dt: str, labels: list[str], target: str, name: str, chain: str = VIBRATION,
+         model_extra: str = "") -> str:
     return f"""apiVersion: nmspec/v1
 kind: SiteDeployment
 metadata: {{site: frameworks/{name}}}
-sensor: {{part: lis2dw12, odr: 1.6kHz, range: 4g, axes: [x, y, z]}}
-environment: {{temperature: [-20C, 60C], mains: 50Hz}}
-preprocessing:
-  - dc_block: {{cutoff: 2Hz}}
-  - notch: {{freq: 50Hz, harmonics: 3, q: 30}}
-  - lowpass: {{cutoff: 320Hz, order: 4}}
-  - decimate: {{factor: 2}}
-  - band_energy: {{fft: 64, bands: 5, fmax: 400Hz, combine_axes: true}}
-  - encode: {{kind: sigma_delta, threshold: 0.0625, polarity: single}}
-model:
+{chain}model:
   source: models/{model}
   dt: {dt}
   convention: {convention}
   labels: [{', '.join(labels)}]
-{target}power:
+{model_extra}{target}power:
   battery: {{cell: er34615, lifetime: 1y}}
   chip_mode: duty_cycled
 safety: {{class: none}}
@@ -68,12 +88,12 @@ verify:
 """
 
 
-def materialise(folder: Path, model: Path, n_labels: int) -> None:
+def materialise(folder: Path, model: Path, n_labels: int, traces: str = "compressor") -> None:
     (folder / "models").mkdir(parents=True)
     (folder / "traces").mkdir()
     shutil.copy(model, folder / "models" / model.name)
     for kind in ("nominal", "fault"):
-        with np.load(ROOT / "specs" / "examples" / "traces" / f"compressor-{kind}.npz") as data:
+        with np.load(ROOT / "specs" / "examples" / "traces" / f"{traces}-{kind}.npz") as data:
             arrays = {k: data[k] for k in data.files}
         arrays["labels"] = np.minimum(arrays["labels"], n_labels - 1)
         np.savez(folder / "traces" / f"{kind}.npz", **arrays)
@@ -106,3 +126,37 @@ def test_a_snntorch_leaky_readout_builds_and_verifies(tmp_path, chip, target, ag
     verified = nmspec("verify", str(bundle), "-o", "json", cwd=tmp_path)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert f'"agreement": {agreement}' in verified.stdout
+
+
+@pytest.mark.parametrize("chip, target, max_spikes, agreement", [
+    ("xylo-imu", XYLO_TARGET, "{hidden: 31, readout: 1}", 1.0),
+    ("loihi2", LOIHI_TARGET, "{hidden: 1, readout: 1}", 1.0),
+])
+def test_a_rockpool_model_builds_and_verifies(tmp_path, chip, target, max_spikes, agreement):
+    materialise(tmp_path, DATA / "frameworks" / "rockpool_lif_cubalif.nir", 4, traces="acoustic")
+    (tmp_path / "site.yaml").write_text(site("rockpool_lif_cubalif.nir", "rockpool", "1ms",
+                                             ["normal", "leak", "valve_chatter", "other"], target, f"rockpool-{chip}",
+                                             chain=ACOUSTIC, model_extra=f"  max_spikes: {max_spikes}\n"))
+    built = nmspec("build", "site.yaml", "--out", "out", "-o", "json", cwd=tmp_path)
+    assert built.returncode == 0, built.stdout + built.stderr
+    bundle = tmp_path / "out" / "frameworks" / f"rockpool-{chip}"
+    notes = " ".join(json.loads((bundle / "report.json").read_text())["notes"])
+    if chip == "xylo-imu":
+        assert "multi-spike as trained: '1_LIFNeuronTorch' (up to 31) spikes per step" in notes
+        assert "1_LIFNeuronTorch: no synaptic current in the model" in notes
+    verified = nmspec("verify", str(bundle), "-o", "json", cwd=tmp_path)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert f'"agreement": {agreement}' in verified.stdout
+
+
+def test_a_multi_spike_readout_is_refused_where_the_chip_emits_one(tmp_path):
+    materialise(tmp_path, DATA / "frameworks" / "rockpool_lif_cubalif.nir", 4, traces="acoustic")
+    (tmp_path / "site.yaml").write_text(site("rockpool_lif_cubalif.nir", "rockpool", "1ms",
+                                             ["normal", "leak", "valve_chatter", "other"], XYLO_TARGET, "rockpool",
+                                             chain=ACOUSTIC))
+    result = nmspec("fit", "site.yaml", cwd=tmp_path)
+    assert result.returncode == 1
+    assert ("error[NM311]: model.source: population '3_LIFTorch' emits up to floor(v / threshold) spikes per step, "
+            "at most 65536 (multi-spike: rockpool's NIR export records no lower max_spikes_per_dt or SingleSpike); "
+            "Xylo's readout neurons emit at most one spike per neuron and step: a model trained with one says so with "
+            "model.max_spikes.readout: 1") in result.stderr

@@ -216,15 +216,17 @@ def _at_frame(doc: SpecDocument, spec: SiteSpec, float_model: FloatNet) -> Float
     """The model, read with the exporter's dt, as one step of model.dt each, at the
     deployment's step (runtime.frame)."""
     from engine.resolve.rediscretise import RediscretiseError, at_model_step, rediscretise
+    from engine.resolve.spikecap import bounded
 
     frame = spec.frame_period
     try:
-        return rediscretise(at_model_step(float_model, spec.model.dt), frame)
+        at_frame = rediscretise(at_model_step(float_model, spec.model.dt), frame)
     except RediscretiseError as exc:
         raise StageError([doc.at("/runtime/frame", "NM318", f"runtime.frame: {reason}",
                                  hint="a model runs at the step it was trained at unless its time constants carry it to "
                                       "another; docs/models.md says what re-discretises")
                           for reason in exc.reasons]) from None
+    return bounded(at_frame, spec.model.max_spikes.hidden, spec.model.max_spikes.readout)
 
 
 def resolve_partial(doc: SpecDocument, catalog: Catalog) -> Deployment:

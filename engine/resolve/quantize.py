@@ -267,10 +267,14 @@ def _spike_rule_problems(net: FloatNet, family: str) -> list[str]:
     refused by name rather than verified as something else."""
     problems = []
     for pop in net.populations:
-        if pop.max_spikes > 1:
-            problems.append(f"population '{pop.name}' emits up to floor(v / threshold) spikes per step (multi-spike, "
-                            f"{net.convention}'s default: its NIR export does not record a lower max_spikes_per_dt or "
-                            f"SingleSpike); the {family} kernels emit at most one spike per neuron and step")
+        readout = pop.name == net.output
+        if pop.max_spikes > 1 and not (family == "xylo" and not readout):
+            # Xylo's hidden neurons emit floor(v / threshold) spikes too, up to 31 (docs/models.md)
+            chip = "Xylo's readout neurons emit" if family == "xylo" else f"the {family} kernels emit"
+            problems.append(f"population '{pop.name}' emits up to floor(v / threshold) spikes per step, at most "
+                            f"{pop.max_spikes} (multi-spike: {net.convention}'s NIR export records no lower "
+                            f"max_spikes_per_dt or SingleSpike); {chip} at most one spike per neuron and step: a model "
+                            f"trained with one says so with model.max_spikes.{'readout' if readout else 'hidden'}: 1")
         if pop.spike_delay:
             problems.append(f"population '{pop.name}' emits each spike one step after the threshold crossing (as "
                             f"{net.convention} computes); the {family} kernels spike on the step of the crossing")
@@ -328,6 +332,7 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
     prepared = {}
     needs: dict[object, list[float]] = {}
     substituted: list[str] = []
+    multi: list[str] = []
     for pop in layer_pops:
         if pop.alpha is None and not np.all(pop.beta > 0):
             problems.append(f"population '{pop.name}' ({pop.kind}) has no membrane memory and no synaptic current; "
@@ -397,7 +402,11 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
                                    zeroed, total, never, decay_error(pop.alpha, a_int) if pop.alpha is not None else 0.0,
                                    decay_error(pop.beta, b_int) if leaky else 0.0, float(np.median(scale))))
         params[pop.name] = {"dash_syn": dash_syn, "dash_mem": dash_mem, "threshold": threshold, "bias": bias}
-        shadow_pops.append(_shadow_population(pop, a_int, a_int, b_int, bias, threshold, "ge", "subtract"))
+        shadow_pop = _shadow_population(pop, a_int, a_int, b_int, bias, threshold, "ge", "subtract")
+        if pop.max_spikes > 1:  # Xylo's hidden neurons: up to 31 a step (the readout's multi-spike is refused)
+            shadow_pop = attrs.evolve(shadow_pop, max_spikes=XYLO_HIDDEN_CAP)
+            multi.append(f"'{pop.name}' (up to {pop.max_spikes})")
+        shadow_pops.append(shadow_pop)
     if problems:
         return None, None
     shadow = FloatNet(net.n_inputs, tuple(shadow_pops), tuple(shadow_projs), net.output, net.dt, net.convention)
@@ -405,6 +414,10 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
     if bias_limited:
         notes += ((f"{', '.join(bias_limited)}: the 8-bit bias set the scale (weights and threshold are smaller "
                    "than the state word allows)"),)
+    if multi:
+        notes += ((f"multi-spike as trained: {', '.join(multi)} spikes per step; Xylo's hidden neurons emit "
+                   f"floor(v / threshold) spikes by the same rule (v >= threshold, the threshold subtracted per spike) "
+                   f"up to {XYLO_HIDDEN_CAP}, exact wherever the model's count stays within it"),)
     if substituted:
         notes += ((f"{', '.join(substituted)}: no synaptic current in the model; {family} has no pass-through synapse "
                   f"(dash_syn 0 erases the current before it acts), so the shortest one (dash_syn {SUBSTITUTE_DASH_SYN}: "

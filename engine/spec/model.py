@@ -185,6 +185,12 @@ class Quantization:
 
 
 @attrs.frozen
+class MaxSpikes:
+    hidden: int | None = None  # None: the convention's own
+    readout: int | None = None
+
+
+@attrs.frozen
 class Model:
     source: str
     dt: Seconds
@@ -192,6 +198,7 @@ class Model:
     convention: Convention = "nir"
     quantization: Quantization = Quantization()
     export_dt: Seconds | None = None  # None: the convention's own (EXPORT_DT) or dt
+    max_spikes: MaxSpikes = MaxSpikes()
 
     @property
     def file_dt(self) -> float:

@@ -287,6 +287,13 @@ def spec_properties(catalog: dict[str, Any]) -> dict[str, Any]:
             "convention": enum("how the exporter wrote time constants and weights (nir: read literally)", CONVENTIONS, default="nir"),
             "export_dt": q("time", "the dt the exporter wrote the file's time constants with, where it differs from dt "
                                    "(default: spyx 1s, Spyx's own default; otherwise dt)", example="1s"),
+            "max_spikes": obj("the most spikes a neuron emits in one step, as the model was trained, where the file "
+                              "cannot say (NIR has no field for it; unset: the convention's own, Rockpool 2^16, Sinabs "
+                              "unbounded, others 1)", {
+                "hidden": integer("in every layer before the readout (Rockpool: max_spikes_per_dt; Xylo's hidden "
+                                  "neurons emit up to 31)", 1),
+                "readout": integer("in the readout (Xylo's readout and every Loihi neuron emit 1)", 1),
+            }),
             "labels": {"type": "array", "items": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$", "description": "class name"},
                        "minItems": 2, "uniqueItems": True, "description": "output classes, in output-neuron order; the first is the normal state"},
             "quantization": obj("how floats become integers", {
