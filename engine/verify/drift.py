@@ -17,6 +17,8 @@ band's set meets.
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -245,3 +247,34 @@ def site_sweep(net: QuantNetwork, thermal: Thermal | None, spec: SiteSpec, windo
     drift = spec.verify.drift if spec.verify is not None else None
     chips, seed = (drift.chips, drift.seed) if drift is not None else (4, 0)
     return temperature_sweep(net, windows, labels, model, bands, thermal, chips, seed), None
+
+
+NO_READING = -32768  # what the platform's temperature reading returns when there is none
+
+
+@attrs.frozen
+class BandStep:
+    band: int  # -1 before the first good reading
+    event: str  # hold, switch, missing, out-of-range
+    inhibit: bool  # the window's result is withheld
+
+
+def band_switch(thermal: Thermal, readings: Sequence[int | None]) -> list[BandStep]:
+    """The firmware's band switch (templates/thermal.c.j2) over readings in centi-degrees
+    Celsius (None or NO_READING: no reading), written apart from the C as its reference:
+    a reading outside the range by more than the hysteresis, or none, holds the band and
+    withholds the result; a good reading past the band in force by more than the hysteresis,
+    or the first good one, selects the band that holds it (an edge belongs to the band above)."""
+    edges, h = thermal.edges_centi_c, thermal.hysteresis_centi
+    band, out = -1, []
+    for reading in readings:
+        if reading is None or reading == NO_READING:
+            out.append(BandStep(band, "missing", True))
+        elif not edges[0] - h <= reading <= edges[-1] + h:
+            out.append(BandStep(band, "out-of-range", True))
+        elif band >= 0 and edges[band] - h <= reading <= edges[band + 1] + h:
+            out.append(BandStep(band, "hold", False))
+        else:
+            band = min(max(bisect.bisect_right(edges, reading) - 1, 0), len(edges) - 2)
+            out.append(BandStep(band, "switch", False))
+    return out
