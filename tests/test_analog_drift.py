@@ -160,11 +160,18 @@ def test_a_reader_refuses_band_edges_that_do_not_ascend():
 
 
 @pytest.fixture(scope="module")
-def example_verify():
-    done = subprocess.run(NMSPEC + ["verify", str(EXAMPLE), "--output", "json"], capture_output=True, text=True,
+def example_report(tmp_path_factory):
+    """The analog example built (and verified) as a user builds it: its report.json."""
+    out = tmp_path_factory.mktemp("analog")
+    done = subprocess.run(NMSPEC + ["build", str(EXAMPLE), "--out", str(out)], capture_output=True, text=True,
                           cwd=ROOT, check=False)
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)["verification"]["temperature"]
+    return json.loads((out / "demo-plant" / "compressor-analog" / "report.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def example_verify(example_report):
+    return example_report["verification"]["temperature"]
 
 
 def _documented_table() -> list[list[str]]:
@@ -212,3 +219,25 @@ def test_an_analog_target_stays_refused_from_sil1(tmp_path):
         assert done.returncode == 1
         assert "error[NM501]" in done.stderr
         assert "accuracy over temperature" not in done.stdout
+
+
+def test_the_html_report_shows_the_accuracy_over_temperature_and_says_the_figures_are_assumed(example_report):
+    from engine.report import ReportInputs, render_report
+
+    page = render_report(ReportInputs(report=example_report))["report.html"].decode()
+    section = page[page.index('id="temperature"'):page.index('id="firmware"')]
+    assert "Assumed figures: drift_reference_temperature, tempco_time_constant" in section
+    assert "<td>60.0 C to 85.0 C</td><td class=\"n\">72.9% / 50.0%</td><td class=\"n\">72.9%</td>" \
+           "<td class=\"n\">82.3% / 50.0%</td><td class=\"n\">82.3%</td>" in section
+
+
+def test_verify_says_the_worst_band_is_below_the_floor_and_the_figures_are_assumed():
+    done = subprocess.run(NMSPEC + ["verify", str(EXAMPLE)], capture_output=True, text=True, cwd=ROOT, check=False)
+    assert done.returncode == 0, done.stderr  # a warning at class none, not a failed verification
+    assert ("warning[NM809]: verify: over environment.temperature the image classifies 82.3% of the stimulus windows "
+            "correctly in its worst band (60 C to 85 C, compensated; 8 chips drawn, assumed drift figures), below 0.9"
+            ) in done.stderr
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("accuracy over temperature (Monte Carlo: 8 chips, seed 1, 48 windows; ASSUMED drift "
+                               "figures (drift_reference_temperature,") for line in lines)
+    assert "  worst band: uncompensated 72.9%, compensated 82.3% (hysteresis 2 K)" in lines
