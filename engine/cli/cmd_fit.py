@@ -163,6 +163,8 @@ def _print_power(out, cell: str, power) -> None:
               f"{power['usable_Ah']:g} Ah usable / {power['total_uA']:.3f} uA{caveat}\n")
     if power.get("life_note"):
         out.write(f"  battery life {power['life_note']}\n")
+    if power.get("temperature"):
+        out.write(f"  temperature: {power['temperature']['derating']}\n")
 
 def _print_ranking(ranking, own: str) -> None:
     out = sys.stdout

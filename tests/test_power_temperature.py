@@ -1,0 +1,82 @@
+"""Battery life over the site's temperature range (the worst-band rule), worked by hand
+against a cell whose tables are round numbers."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.catalog import builtin_catalog, check_figures, parts_from_data
+from engine.diagnostics import Origin
+from engine.resolve.power import cell_life, temperature_derating
+
+K = 273.15
+CELL = {"cells": {"round-cell": {
+    "name": "a cell with round tables", "chemistry": "li-socl2",
+    "figures": {
+        "capacity_vs_temperature": {"value": [[-40, 50], [-20, 80], [20, 100]], "unit": "%", "verified": "defined"},
+        "self_discharge_vs_temperature": {"value": [[20, 1], [60, 3], [85, 10]], "unit": "%", "verified": "defined"},
+    }}}}
+
+
+def _cell():
+    return parts_from_data(CELL, "test")["cells"]["round-cell"]
+
+
+def test_worst_band_takes_the_coldest_capacity_and_the_hottest_self_discharge():
+    derating = temperature_derating(_cell(), (-30 + K, 70 + K), 0.01)
+    # capacity at -30 C: halfway from 50 % (-40 C) to 80 % (-20 C) = 65 %
+    assert derating.capacity_factor == pytest.approx(0.65)
+    # self-discharge at 70 C: 3 % + (10 - 3) % x (70 - 60) / (85 - 60) = 5.8 %/y
+    assert derating.self_discharge_per_year == pytest.approx(0.058)
+    assert derating.notes == ("capacity 65.0% of rated at -30 C (defined)",
+                              "self-discharge 5.800%/y at 70 C (defined)")
+
+
+def test_the_ends_a_table_need_not_cover():
+    # warmer than the capacity table and colder than the self-discharge table need no figure;
+    # colder than the capacity table and hotter than the self-discharge table are said to be unknown
+    derating = temperature_derating(_cell(), (-50 + K, 90 + K), 0.01)
+    assert derating.capacity_factor == pytest.approx(0.50)
+    assert derating.self_discharge_per_year == pytest.approx(0.10)
+    assert derating.notes == ("capacity 50.0% of rated at -40 C (defined)",
+                              "capacity not derated over -50 C..-40 C: no checked figure for the round-cell there",
+                              "self-discharge 10.000%/y at 85 C (defined)",
+                              "self-discharge not derated over 85 C..90 C: no checked figure for the round-cell there")
+    mild = temperature_derating(_cell(), (25 + K, 40 + K), 0.01)
+    assert (mild.capacity_factor, mild.self_discharge_per_year, mild.notes) == \
+        (1.0, pytest.approx(0.02), ("self-discharge 2.000%/y at 40 C (defined)",))
+
+
+def test_derated_life_by_hand():
+    derating = temperature_derating(_cell(), (-30 + K, 70 + K), 0.01)
+    # 2.6 Ah x 0.65 = 1.69 Ah; leak 1.69 x 0.058 / 8766 h = 11.1818 uA; 10 uA load
+    # life = 1.69 Ah / 21.1818 uA = 79,785 h = 9.1017 y (17.0 y at 20 C with 1 %/y)
+    usable, leak, years = cell_life(2.6 * derating.capacity_factor, 0.0, derating.self_discharge_per_year, 10e-6)
+    assert usable == pytest.approx(1.69)
+    assert leak == pytest.approx(11.1818e-6, rel=1e-5)
+    assert years == pytest.approx(9.1017, rel=1e-4)
+
+
+def test_without_a_site_temperature_the_room_figures_stand():
+    derating = temperature_derating(_cell(), None, 0.01)
+    assert (derating.capacity_factor, derating.self_discharge_per_year, derating.notes) == (1.0, 0.01, ())
+    assert derating.describe() == ("no environment.temperature: the cell's room-temperature figures: capacity x1, "
+                                   "self-discharge 1.000%/y; ")
+
+
+def test_a_builtin_cell_says_what_it_cannot_derate():
+    cell = builtin_catalog().part("cells", "er14505")
+    derating = temperature_derating(cell, (-20 + K, 85 + K), 0.01)
+    assert (derating.capacity_factor, derating.self_discharge_per_year) == (1.0, 0.01)
+    assert derating.notes == ("capacity not derated: no checked figure gives the er14505's capacity over -20 C..85 C",
+                              "self-discharge not derated over 20 C..85 C: no checked figure for the er14505 there")
+
+
+@pytest.mark.parametrize("value", [[[20, 1], [10, 2]], [[20]], [20, 1], [[20, "1"]]])
+def test_a_malformed_table_is_refused(value):
+    data = {"cells": {"bad": {"name": "bad", "chemistry": "li-socl2", "figures": {
+        "self_discharge_vs_temperature": {"value": value, "unit": "%", "verified": "defined"}}}}}
+    found = check_figures(data, lambda pointer: Origin("cells.yaml", 1, 1))
+    assert [(d.code, d.message) for d in found] == [
+        ("NM202", ("cells.bad.figures.self_discharge_vs_temperature: must be a list of [temperature in C, value] "
+                  "pairs in rising temperature"))]
