@@ -7,7 +7,7 @@ import pytest
 
 from engine.catalog import builtin_catalog, check_figures, parts_from_data
 from engine.diagnostics import Origin
-from engine.resolve.power import cell_life, temperature_derating
+from engine.resolve.power import battery_life, cell_life, temperature_derating
 
 K = 273.15
 CELL = {"cells": {"round-cell": {
@@ -80,3 +80,25 @@ def test_a_malformed_table_is_refused(value):
     assert [(d.code, d.message) for d in found] == [
         ("NM202", ("cells.bad.figures.self_discharge_vs_temperature: must be a list of [temperature in C, value] "
                   "pairs in rising temperature"))]
+
+
+def _life_cell(table):
+    data = {"cells": {"life-cell": {"name": "a 2.6 Ah cell", "chemistry": "li-socl2", "figures": {
+        "capacity": {"value": 2.6, "unit": "Ah", "verified": "defined"},
+        "self_discharge": {"value": 1, "unit": "%", "verified": "defined"},
+        "service_life_max": {"value": 40, "unit": "y", "verified": "defined"},
+        "self_discharge_vs_temperature": {"value": table, "unit": "%", "verified": "defined"}}}}}
+    return parts_from_data(data, "test")["cells"]["life-cell"]
+
+
+def test_the_service_life_cap_is_checked_against_the_derated_self_discharge():
+    cell = _life_cell([[20, 1], [85, 4]])
+    # at 20 C: leak 2.6 x 0.01 / 8766 = 2.9660 uA; with 2 uA of load 2.6 / 4.9660 uA = 523,561 h
+    # = 59.73 y, capped at 40 y
+    room = battery_life(cell, 1, 2e-6, (20 + K, 20 + K), None)
+    assert (room.years, room.cap_years) == (pytest.approx(40.0), pytest.approx(40.0))
+    assert room.uncapped_years == pytest.approx(59.726, rel=1e-4)
+    # at 85 C: 4 %/y leaks 11.8640 uA; 2.6 / 13.8640 uA = 187,536 h = 21.39 y, under the cap
+    hot = battery_life(cell, 1, 2e-6, (-20 + K, 85 + K), None)
+    assert hot.leak_a == pytest.approx(11.8640e-6, rel=1e-4)
+    assert hot.years == pytest.approx(21.394, rel=1e-4) and hot.uncapped_years is None

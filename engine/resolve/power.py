@@ -293,28 +293,45 @@ def node_power(*, sensor: Part, mcu: Part, chip: Part, radio: Part | None, cell:
         consumers.append(_radio(radio, tx_power, spec, overrides.get("radios")))
 
     total = sum(c.current_a for c in consumers)
-    capacity = cell.require("capacity", overrides.get("cells")) * battery.count
-    derating_fig = cell.figure("low_drain_derating")
-    derating = (overrides.get("cells") or {}).get("low_drain_derating", derating_fig.si() if derating_fig.known else 0.0)
-    self_discharge = cell.require("self_discharge", overrides.get("cells"))
     site = spec.environment.temperature
-    temperature = temperature_derating(cell, (site[0], site[1]) if site else None, self_discharge)
-    # the derated self-discharge also bounds the cap below: the charge it leaks is what the
-    # uncapped life is computed from
-    usable, leak, life = cell_life(capacity * temperature.capacity_factor, derating,
-                                   temperature.self_discharge_per_year, total)
-    # a cell does not outlast its chemistry: the charge may say 60 years, the cell will not
-    cap_fig = cell.figure("service_life_max")
-    cap = (overrides.get("cells") or {}).get("service_life_max", cap_fig.si() if cap_fig.known else None)
-    cap_years = None if cap is None else cap / (HOURS_PER_YEAR * 3600)
-    uncapped = None
-    if cap_years is not None and life > cap_years:
-        uncapped, life = life, cap_years
+    life = battery_life(cell, battery.count, total, (site[0], site[1]) if site else None, overrides.get("cells"))
     inference_w = chip_w + (mcu_current - sleep * (1 - mcu_duty)) * voltage
     required = battery.lifetime / (HOURS_PER_YEAR * 3600)
     budget = power.budget
-    return PowerReport(tuple(consumers), voltage, usable, leak, total, life, required, inference_w, budget,
-                       uncapped, cap_years, temperature)
+    return PowerReport(tuple(consumers), voltage, life.usable_ah, life.leak_a, total, life.years, required, inference_w,
+                       budget, life.uncapped_years, life.cap_years, life.temperature)
+
+
+@attrs.frozen
+class BatteryLife:
+    usable_ah: float  # after the low-drain and temperature deratings
+    leak_a: float  # the self-discharge at the site's worst temperature, as a current
+    years: float  # capped at the cell's service life
+    uncapped_years: float | None  # what the charge alone gives, when the cap applies
+    cap_years: float | None
+    temperature: TemperatureDerating
+
+
+def battery_life(cell: Part, count: int, load_a: float, site_k: tuple[float, float] | None,
+                 overrides: Mapping[str, float] | None) -> BatteryLife:
+    """The cell's life under a constant average load over the site's temperature range."""
+    capacity = cell.require("capacity", overrides) * count
+    derating_fig = cell.figure("low_drain_derating")
+    derating = (overrides or {}).get("low_drain_derating", derating_fig.si() if derating_fig.known else 0.0)
+    self_discharge = cell.require("self_discharge", overrides)
+    temperature = temperature_derating(cell, site_k, self_discharge)
+    # the cap below is checked against the life the derated self-discharge leaves: a cell that
+    # leaks 4 %/y at the site's hottest does not reach the service life claimed at 20 C
+    usable, leak, years = cell_life(capacity * temperature.capacity_factor, derating,
+                                    temperature.self_discharge_per_year, load_a)
+    # a cell does not outlast its chemistry: the charge may say 60 years, the cell will not
+    cap_fig = cell.figure("service_life_max")
+    cap = (overrides or {}).get("service_life_max", cap_fig.si() if cap_fig.known else None)
+    cap_years = None if cap is None else cap / (HOURS_PER_YEAR * 3600)
+    uncapped = None
+    if cap_years is not None and years > cap_years:
+        uncapped, years = years, cap_years
+    return BatteryLife(usable, leak, years, uncapped, cap_years, temperature)
 
 
 def site_power(spec: SiteSpec, catalog: Catalog, activity: Activity, overrides: Mapping[str, Mapping[str, float]],
