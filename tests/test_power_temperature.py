@@ -102,3 +102,58 @@ def test_the_service_life_cap_is_checked_against_the_derated_self_discharge():
     hot = battery_life(cell, 1, 2e-6, (-20 + K, 85 + K), None)
     assert hot.leak_a == pytest.approx(11.8640e-6, rel=1e-4)
     assert hot.years == pytest.approx(21.394, rel=1e-4) and hot.uncapped_years is None
+
+
+# er14505 as the built-in catalog has it, with a repository's temperature tables (round
+# numbers standing in for a datasheet's)
+REPO_CELL = """apiVersion: nmspec/v1
+kind: PartCatalog
+cells:
+  er14505:
+    name: ER14505 with a repository's temperature tables
+    chemistry: li-socl2
+    figures:
+      nominal_voltage: {value: 3.6, unit: V, verified: defined}
+      self_discharge: {value: 1, unit: "%", verified: defined}
+      operating_temperature: {value: [-55, 85], unit: C, verified: defined}
+      service_life_max: {value: 40, unit: y, verified: defined}
+      capacity_vs_temperature: {value: [[-40, 60], [0, 90], [20, 100]], unit: "%", verified: defined}
+      self_discharge_vs_temperature: {value: [[20, 1], [60, 2], [85, 4]], unit: "%", verified: defined}
+"""
+
+
+def test_fit_states_the_derating_and_the_life_follows_it(tmp_path):
+    import json
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = tmp_path / "repo"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "specs", root / "specs")
+    (root / ".git").mkdir()
+    (root / "catalog").mkdir()
+    (root / "catalog" / "cells.yaml").write_text(REPO_CELL)
+    spec = root / "specs" / "examples" / "compressor.yaml"
+
+    def fit(*extra):
+        return subprocess.run([sys.executable, "-m", "engine", "fit", str(spec), *extra], cwd=root, capture_output=True,
+                              text=True, check=False, timeout=300)
+
+    power = json.loads(fit("--output", "json").stdout)["spec"]["power"]
+    # -20..85 C: capacity at -20 C = 60 % + 30 % x 20 / 40 = 75 %, self-discharge at 85 C = 4 %/y
+    assert power["temperature"] == {
+        "rule": "worst band", "site_C": [-20.0, 85.0], "capacity_factor": 0.75, "self_discharge_per_year": 0.04,
+        "notes": ["capacity 75.0% of rated at -20 C (defined)", "self-discharge 4.000%/y at 85 C (defined)"],
+        "derating": "worst band of the site's -20..85 C (capacity at the coldest point, self-discharge at the hottest): "
+                    "capacity x0.75, self-discharge 4.000%/y; capacity 75.0% of rated at -20 C (defined); "
+                    "self-discharge 4.000%/y at 85 C (defined)"}
+    # the spec's 2.6 Ah x 0.75 = 1.95 Ah; 4 %/y of it leaks 1.95 x 0.04 / 8766 h = 8.898 uA
+    assert power["usable_Ah"] == pytest.approx(1.95)
+    assert power["self_discharge_uA"] == pytest.approx(1.95 * 0.04 / 8766 * 1e6, abs=1e-4)
+    assert power["life_years"] == pytest.approx(1.95 / (power["total_uA"] * 1e-6) / 8766, abs=1e-3)
+    text = fit().stdout
+    assert "  temperature: " + power["temperature"]["derating"] + "\n" in text
+    # the ranking's life is the derated one too
+    own = next(line for line in text.splitlines() if line.startswith("* xylo-imu"))
+    assert f"{power['life_years']:.1f} y" in own
