@@ -31,13 +31,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
-import make_examples as mk  # noqa: E402  (the shared recorder, training and normalisation)
+import make_examples as mk  # the shared recorder, training and normalisation
 
-from engine.catalog import builtin_catalog  # noqa: E402
-from engine.dsp.from_spec import chain_for_spec  # noqa: E402
-from engine.resolve.nir_import import import_graph  # noqa: E402
-from engine.spec import site_model  # noqa: E402
-from engine.spec.document import load_spec  # noqa: E402
+from engine.catalog import builtin_catalog
+from engine.dsp.from_spec import chain_for_spec
+from engine.resolve.nir_import import import_graph
+from engine.spec import site_model
+from engine.spec.document import load_spec
 
 SPEC = "specs/examples/valve-xylo.yaml"
 CLASSES = ("normal", "leak", "valve_chatter")

@@ -229,14 +229,17 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
         if pop.threshold is None:
             problems.append(f"population '{pop.name}' ({pop.kind}) does not spike; {family} targets need spiking neurons "
                             "(LIF, CubaLIF, IF) in every layer, including the readout")
-        if pop.alpha2 is not None and (family != "xylo" or pop.name == net.output):
-            where = ("the readout" if family == "xylo" else f"{family} neurons")
-            problems.append(f"population '{pop.name}' integrates two synaptic currents; {where} have one (only Xylo "
-                            "Audio's hidden neurons have a second synapse)")
         if pop.reset == "zero" and np.any(pop.v_reset != 0):
             problems.append(f"population '{pop.name}': reset to {float(pop.v_reset.max()):g}; the targets reset to 0 or by subtraction")
     if problems:
         raise QuantizeError([Diagnostic("error", "NM310", p) for p in problems])
+    for pop in net.populations:
+        if pop.alpha2 is not None and (family != "xylo" or pop.name == net.output):
+            where = ("the readout" if family == "xylo" else f"{family} neurons")
+            problems.append(f"population '{pop.name}' integrates two synaptic currents; {where} have one (only Xylo "
+                            "Audio's hidden neurons have a second synapse)")
+    if problems:
+        raise QuantizeError([Diagnostic("error", "NM311", p) for p in problems])
     peaks = _peaks(net, stimuli)
     per_channel = granularity == "per_channel"
     caps = _source_caps(net, family, stimuli)
