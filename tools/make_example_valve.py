@@ -7,8 +7,9 @@ acoustic recorder, the same seeds, a ReLU network on mean spike rates, numpy, de
 the verification traces are the acoustic example's (specs/examples/traces/acoustic-*.npz),
 which this script does not rewrite. What differs is the network and how it is written:
 
-  16 -> 32 CubaLIF -> 96 LIF -> 3 CubaLIF, written as Rockpool writes its modules
-  (`convention: rockpool`: decays exp(-dt/tau)).
+  16 -> 32 CubaLIF -> 96 LIF -> 3 CubaLIF, written in NIR's own terms (`convention: nir`:
+  Euler steps of dt, decay 1 - dt/tau, input gains dt/tau * r and dt/tau_syn * w_in), so
+  that every gain is 1 and the time constants are whole powers of two steps.
 
 The second layer's weights are split by sign: the excitatory ones reach each neuron through
 a fast synaptic filter (an LI node, tau_syn = 2 steps), the inhibitory ones through a slow one
@@ -21,7 +22,6 @@ fan-out of 64, so the mapper gives each an alias neuron.
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
@@ -50,8 +50,8 @@ BETA = 1.0 - 1.0 / 128  # every membrane: dash 7
 
 
 def tau(decay: float, dt: float) -> float:
-    """Rockpool's reading: decay = exp(-dt / tau)."""
-    return -dt / math.log(decay)
+    """Literal NIR's reading: decay = 1 - dt / tau."""
+    return dt / (1.0 - decay)
 
 
 def to_nir(weights: list[np.ndarray], n_in: int, dt: float):
@@ -61,7 +61,7 @@ def to_nir(weights: list[np.ndarray], n_in: int, dt: float):
         return np.full(n, value, dtype=np.float32)
 
     def cuba(n: int) -> nir.CubaLIF:
-        # w_in 1: the current jumps by (1 - alpha) w and pays out w in total; r = 1 / (1 - beta): v gains I
+        # w_in 1: the current jumps by (1 - alpha) w and pays out w in total; r = tau_mem / dt: v gains I
         return nir.CubaLIF(tau_syn=full(n, tau(ALPHA, dt)), tau_mem=full(n, tau(BETA, dt)), r=full(n, 1 / (1 - BETA)),
                            v_leak=full(n, 0), v_threshold=full(n, 1), v_reset=full(n, 0), w_in=full(n, 1))
 
@@ -87,7 +87,7 @@ def to_nir(weights: list[np.ndarray], n_in: int, dt: float):
     edges = [("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2_excite"), ("lif1", "fc2_inhibit"),
              ("fc2_excite", "syn2_fast"), ("fc2_inhibit", "syn2_slow"), ("syn2_fast", "lif2"), ("syn2_slow", "lif2"),
              ("lif2", "fc3"), ("fc3", "lif3"), ("lif3", "output")]
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"convention": "rockpool",
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"convention": "nir",
                                                             "generated_by": "tools/make_example_valve.py"})
 
 
@@ -121,12 +121,12 @@ def make() -> list[str]:
            "", "epoch  cross-entropy  train accuracy"]
     log += [f"{epoch:5d}  {loss:13.4f}  {accuracy:14.3f}" for epoch, loss, accuracy in history]
     log += ["", f"ANN train accuracy: {ann_accuracy:.3f}",
-            (f"converted to spiking (rockpool convention): CubaLIF layers 1 and 3 (alpha {ALPHA}), layer 2 LIF fed "
+            (f"converted to spiking (literal NIR): CubaLIF layers 1 and 3 (alpha {ALPHA}), layer 2 LIF fed "
              f"through two LI synaptic filters, excitatory weights fast (alpha {ALPHA}), inhibitory slow "
              f"(alpha {ALPHA_SLOW}); beta 1 - 1/{round(1 / (1 - BETA))}; layer-wise rate normalisation to "
              f"{mk.TARGET_RATE} spikes per step at the 99.9th percentile"),
             f"weights sha256 (float32 little-endian, Linear nodes by name): {mk.weights_digest(graph)}"]
-    net = import_graph(nir.read(str(model_path)), dt=dt, convention="rockpool")
+    net = import_graph(nir.read(str(model_path)), dt=dt, convention="nir")
     accuracy, _ = mk.float_accuracy(net, chain, train_x, train_y)
     log.append(f"float SNN accuracy on the training windows: {accuracy:.3f}")
     for part in ("nominal", "fault"):
