@@ -11,9 +11,9 @@ a capacity repair that moves as few neurons as it can.
 
 A partitioner balances neuron counts only; the repair (`repaired`) then makes every core
 meet every per-core limit: each part over a limit keeps the longest prefix of its neurons,
-the ones most tied to it first, that fits; the evicted neurons go to the existing core
-that fits them and holds most of their neighbours, and only those no core takes are
-filled into new cores. Placement and routing are the mapper's own, so only the partition
+the ones most tied to it first, that fits; each evicted neuron goes to the existing core
+that fits it and holds most of its neighbours (of the 16 holding most), and only those
+no core takes are filled into new cores. Placement and routing are the mapper's own, so only the partition
 differs. The partitioners are development dependencies, imported only when called.
 """
 
@@ -27,6 +27,9 @@ from engine.mapping.netview import NetView
 
 IMBALANCE = 0.03
 SEED = 0
+# cores tried per evicted neuron, most neighbours first: on graphs without locality (random
+# recurrent) no core fits most evicted neurons, and trying every core is hours at 1e5
+REHOME_CANDIDATES = 16
 
 
 def neuron_graph(view: NetView) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -174,7 +177,7 @@ def _rehome(view, core, cores: np.ndarray, k: int, evicted: list[int], sources) 
         candidates = np.unique(near, return_counts=True)
         own = set(sources[v].tolist())
         home = -1
-        for c in candidates[0][np.lexsort((candidates[0], -candidates[1]))]:
+        for c in candidates[0][np.lexsort((candidates[0], -candidates[1]))][:REHOME_CANDIDATES]:
             c = int(c)
             if (counts[c] + 1 > core.neurons_per_core or syn[c] + view.synapses[v] > core.synapses_per_core
                     or load[c] + view.load[v] > budget or len(axons[c]) + len(own - axons[c]) > core.input_axons):

@@ -22,10 +22,11 @@ from collections.abc import Mapping
 import attrs
 import numpy as np
 
+from engine.diagnostics import Diagnostic, StageError
 from engine.mapping import partition as part
 from engine.mapping.netview import Group, NetView, net_view
 from engine.mapping.place import place
-from engine.mapping.route import LINK_BITS, build_routing, route_groups
+from engine.mapping.route import LINK_BITS, MAX_SETS_PER_SLICE, build_routing, route_groups
 from engine.mapping.target import CoreSpec
 from engine.netlist import (
     LINK_EAST,
@@ -158,13 +159,34 @@ def map_groups(groups, core: CoreSpec, *, swaps: bool = True, strategy: str = "a
     return map_partition(view, core, cores, swaps=swaps, strategy=name, groups=groups)
 
 
+# target sets a slice may keep as route groups of their own, tried in turn while a router's
+# table is over its entries: fewer groups, fewer entries, more spikes to cores that drop them
+SET_LIMITS = (MAX_SETS_PER_SLICE, 4, 2, 1, 0)
+
+
 def map_partition(view: NetView, core: CoreSpec, cores: np.ndarray, *, swaps: bool = True,
                   strategy: str = "given", groups=None) -> CoreMap:
-    """Place, route and measure a given partition (core of each neuron id)."""
+    """Place, route and measure a given partition (core of each neuron id). While some
+    router holds more entries than its table, the route groups are merged further."""
     n_cores = int(cores.max(initial=0)) + 1
-    groups = groups if groups is not None else route_groups(view, cores)
-    positions = place(n_cores, core.mesh_width, core.mesh_height, groups, swaps=swaps)
-    routing = build_routing(groups, positions, core.mesh_width, core.mesh_height)
+    for max_sets in SET_LIMITS:
+        if groups is None or max_sets != MAX_SETS_PER_SLICE:
+            groups = route_groups(view, cores, max_sets)
+        positions = place(n_cores, core.mesh_width, core.mesh_height, groups, swaps=swaps)
+        routing = build_routing(groups, positions, core.mesh_width, core.mesh_height)
+        per_router = entries_per_router(routing.entries, core.mesh_width * core.mesh_height)
+        if int(per_router.max(initial=0)) <= core.routing_entries:
+            break
+    else:
+        fullest = int(np.argmax(per_router))
+        need = int(per_router[fullest])
+        raise StageError([Diagnostic(
+            "error", "NM607",
+            f"router ({fullest % core.mesh_width}, {fullest // core.mesh_width}) needs {need} routing entries, "
+            f"{need - core.routing_entries} more than its table holds ({core.routing_entries}), with each "
+            f"population's neurons on a core sharing one route group",
+            hint="use a target with larger routing tables or more cores per population slice, or a network whose "
+                 "populations send to fewer cores")])
     neuron_core = {g.name: frozen_array(cores[view.offsets[i]: view.offsets[i + 1]], np.int32)
                    for i, g in enumerate(view.groups)}
     placement = Placement(core.mesh_width, core.mesh_height, frozen_array(positions, np.int32), neuron_core,
@@ -178,6 +200,11 @@ def map_partition(view: NetView, core: CoreSpec, cores: np.ndarray, *, swaps: bo
         np.bincount(cores, weights=view.load, minlength=n_cores) / (core.clock_hz * core.dt),
         link_load, routing.spike_rate, routing.traffic, routing.spikes_hops, len(groups), strategy, routing.neuron_bits,
         _neuron_keys(view, groups, routing.neuron_bits))
+
+
+def entries_per_router(entries, routers: int) -> np.ndarray:
+    """Routing entries in each router's table."""
+    return np.bincount(np.array([e.router for e in entries], dtype=np.int64), minlength=routers)
 
 
 def _neuron_keys(view: NetView, groups, neuron_bits: int) -> dict[str, np.ndarray]:
