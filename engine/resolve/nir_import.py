@@ -584,13 +584,15 @@ def import_graph(graph: Any, *, dt: float, convention: str, max_spikes: int | No
 
 def _synapse_filter_target(filt: FloatPopulation, leaving: list[FloatProjection],
                            populations: dict[str, FloatPopulation], output: str) -> str | None:
-    """The population an LI node is a synaptic filter of: its only reader, a spiking neuron
-    without a synapse of its own, reading it one to one (no matrix, no bias)."""
+    """The population an LI node is a synaptic filter of: its only reader, a LIF or IF node
+    (a Threshold after an LI is a reset-free LIF, not a synapse), reading it one to one (no
+    matrix, no bias)."""
     if filt.kind != "li" or filt.name == output or len(leaving) != 1:
         return None
     edge = leaving[0]
     target = populations[edge.dst]
-    if target.alpha is not None or target.threshold is None or target.size != filt.size or edge.nodes or edge.bias is not None:
+    if (target.kind not in ("lif", "if") or target.alpha is not None or target.size != filt.size or edge.nodes
+            or edge.bias is not None):
         return None
     return target.name if np.array_equal(edge.weight, np.eye(filt.size)) else None
 
