@@ -172,6 +172,8 @@ def _print_power(out: TextIO, cell: str, power: Mapping[str, Any]) -> None:
               f"{power['usable_Ah']:g} Ah usable / {power['total_uA']:.3f} uA{caveat}\n")
     if power.get("life_note"):
         out.write(f"  battery life {power['life_note']}\n")
+    if power.get("temperature"):
+        out.write(f"  temperature: {power['temperature']['derating']}\n")
 
 def _print_ranking(ranking: Sequence[Candidate], own: str) -> None:
     out = sys.stdout
