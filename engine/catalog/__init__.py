@@ -24,7 +24,7 @@ DATA_DIR = Path(__file__).parent / "data"
 KINDS = ("chips", "sensors", "mcus", "radios", "cells")
 KIND_SINGULAR = {"chips": "chip", "sensors": "sensor", "mcus": "MCU", "radios": "radio", "cells": "cell"}
 VERIFICATION_LEVELS = ("primary", "secondary", "derived", "defined", "unverified")
-FAMILIES = ("xylo", "loihi", "lif")
+FAMILIES = ("xylo", "loihi", "lif", "speck")
 IMPLEMENTATIONS = ("digital", "mixed-signal", "analog")
 # How true nmspec's kernel is to a chip: `vendor-verified` (a vendor's bit-accurate simulator
 # agrees with the kernel in the test suite), `documented` (built from public documentation,
@@ -46,6 +46,8 @@ FIGURE_DIMENSIONS: dict[str, str] = {
     "energy_per_neuron_update": "energy", "on_chip_learning": "bool", "graded_spikes": "bool",
     "cycles_per_input_event": "count", "cycles_per_synaptic_op": "count",
     "cycles_per_neuron_update": "count", "cycles_per_spike": "count", "cycles_per_hop": "count",
+    "features_max": "count", "destinations_max": "count", "kernel_memory_per_core": "list",
+    "neuron_memory_per_core": "list", "bias_memory_per_core": "list", "latency_per_event": "time",
     # sensors
     "axes": "count", "odr_min": "frequency", "odr_max": "frequency", "ranges": "acceleration",
     "supply_voltage": "voltage", "active_current": "current", "standby_current": "current",

@@ -22,6 +22,9 @@ Family mappings (float: I = a*I + g_in*x;  v = b*v + g_i*I + leak; spike v > the
          (mixed-sign weights even, in [-256, 254]); vth = s*theta; 64*s*v fits 24 bits;
          du, dv and vth are one value per population.
   lif    as xylo with 32-bit state, one spike per step, no aliases, a shift per projection.
+  speck  IF only (no synapse, no decay): one scale per layer, the smallest of those that bring
+         the weights and the biases to 8 bits and the threshold to 16 bits (sinabs' DynapCNN
+         rule, engine/resolve/quantize_speck.py); w = round(s*g_in*W), threshold = round(s*theta).
 
 Reports, per population: the weights' relative RMS quantization error, the nonzero weights
 that became 0, the neurons that can never fire (their largest reachable membrane, with
@@ -228,8 +231,10 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
             problems.append(f"population '{pop.name}': reset to {float(pop.v_reset.max()):g}; the targets reset to 0 or by subtraction")
     if problems:
         raise QuantizeError([Diagnostic("error", "NM310", p) for p in problems])
-    peaks = _peaks(net, stimuli)
     per_channel = granularity == "per_channel"
+    if family == "speck":
+        return _speck(net, stimuli, per_channel)
+    peaks = _peaks(net, stimuli)
     caps = _source_caps(net, family, stimuli)
     if family == "loihi":
         result, shadow = _loihi(net, peaks, headroom, per_channel, caps, problems)
@@ -240,6 +245,20 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
     if stimuli is not None and len(stimuli):
         _check_activity(net, shadow, family, stimuli)
     return result
+
+
+def _speck(net: FloatNet, stimuli: np.ndarray | None, per_channel: bool) -> QuantizeResult:
+    from engine.resolve.quantize_speck import quantize_speck, speck_problems
+
+    problems = speck_problems(net, per_channel)
+    if problems:
+        raise QuantizeError([Diagnostic("error", "NM311", p) for p in problems])
+    network, layers, shadow, notes = quantize_speck(net)
+    reports = tuple(LayerReport(str(r["population"]), int(r["size"]), float(r["weight_error"]), int(r["zeroed"]),
+                                int(r["total"]), int(r["never_fire"]), 0.0, 0.0, float(r["scale"])) for r in layers)
+    if stimuli is not None and len(stimuli):
+        _check_activity(net, shadow, "speck", stimuli)
+    return QuantizeResult(network, reports, notes)
 
 
 def _check_activity(net: FloatNet, shadow: FloatNet, family: str, stimuli: np.ndarray) -> None:

@@ -1,4 +1,4 @@
-"""A plain, per-neuron, per-event reference of the three integer families: slow and
+"""A plain, per-neuron, per-event reference of the four integer families: slow and
 written to be read against docs/kernel.md line by line. It shares no code with kernel.py;
 tests require the two to agree bit for bit."""
 
@@ -180,5 +180,41 @@ def run_lif(net: QuantNetwork, inputs) -> dict:
     return record
 
 
+def run_speck(net: QuantNetwork, inputs) -> dict:
+    """Speck: spikes per population, and the membranes after each step as "<pop>.v"."""
+    pops = list(net.populations)
+    v = {p.name: [0] * p.size for p in pops}
+    rows = [_rows(p) for p in net.projections]
+    record: dict = {p.name: [] for p in pops}
+    record.update({f"{p.name}.v": [] for p in pops})
+
+    def event(p, j: int, add: int, out: list) -> None:
+        vv = _sat(v[p.name][j] + add)
+        if vv >= int(p.params["threshold"][j]):
+            out[j] += 1
+            vv = 0 if int(p.params["reset_zero"][j]) else vv - int(p.params["threshold"][j])
+        v[p.name][j] = max(vv, int(p.params["threshold_low"][j]))
+
+    for step in inputs:
+        now: dict = {}
+        for p in pops:
+            out = [0] * p.size
+            for k, proj in enumerate(net.projections):
+                if proj.dst != p.name:
+                    continue
+                source = [int(c) for c in step] if proj.src == INPUT else now[proj.src]
+                for s, count in enumerate(source):
+                    for _ in range(count):
+                        for target, weight in rows[k][s]:
+                            event(p, target, weight, out)
+            for j in range(p.size):
+                if int(p.params["bias"][j]):
+                    event(p, j, int(p.params["bias"][j]), out)
+            now[p.name] = out
+            record[p.name].append(out)
+            record[f"{p.name}.v"].append(list(v[p.name]))
+    return record
+
+
 def run(net: QuantNetwork, inputs) -> dict:
-    return {"xylo": run_xylo, "loihi": run_loihi, "lif": run_lif}[net.family](net, inputs)
+    return {"xylo": run_xylo, "loihi": run_loihi, "lif": run_lif, "speck": run_speck}[net.family](net, inputs)
