@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
-from make_examples import (  # noqa: E402
+from make_examples import (
     TRAINING_SEED,
     compressor_recording,
     normalise,
@@ -34,12 +34,12 @@ from make_examples import (  # noqa: E402
     windows,
 )
 
-from engine.catalog import builtin_catalog  # noqa: E402
-from engine.dsp.from_spec import chain_for_spec  # noqa: E402
-from engine.resolve.floatnet import classify, simulate  # noqa: E402
-from engine.resolve.nir_import import import_graph  # noqa: E402
-from engine.spec import site_model  # noqa: E402
-from engine.spec.document import load_spec  # noqa: E402
+from engine.catalog import builtin_catalog
+from engine.dsp.from_spec import chain_for_spec
+from engine.resolve.floatnet import classify, simulate
+from engine.resolve.nir_import import import_graph
+from engine.spec import site_model
+from engine.spec.document import load_spec
 
 SPEC = "specs/examples/compressor-speck.yaml"
 CLASSES = ("normal", "bearing_outer", "imbalance", "looseness")
@@ -90,12 +90,12 @@ def make() -> list[str]:
            f"spec: {SPEC}; chain: {chain.n_channels} input channels, dt {chain.dt:g} s, window 1 s",
            (f"training data: {len(train_y)} windows, {PER_CLASS} per class ({', '.join(CLASSES)}), "
             f"seeds {TRAINING_SEED} + 1000 * class + i (the compressor example's)"),
-           f"network: {chain.n_channels} -> {' -> '.join(str(h) for h in HIDDEN)} -> {len(CLASSES)}, ReLU on mean rates, "
-           "no biases; full-batch Adam, lr 0.01, L2 1e-4, 1500 epochs, init seed 1",
+           (f"network: {chain.n_channels} -> {' -> '.join(str(h) for h in HIDDEN)} -> {len(CLASSES)}, ReLU on mean "
+            "rates, no biases; full-batch Adam, lr 0.01, L2 1e-4, 1500 epochs, init seed 1"),
            "", "epoch  cross-entropy  train accuracy"]
     log += [f"{epoch:5d}  {loss:13.4f}  {accuracy:14.3f}" for epoch, loss, accuracy in history]
-    log += ["", f"converted to IF (threshold 1, reset by subtraction), layer-wise rate normalisation, weights on a grid "
-                f"of 1/{GRID} of each layer's largest",
+    log += ["", (f"converted to IF (threshold 1, reset by subtraction), layer-wise rate normalisation, weights on a "
+                 f"grid of 1/{GRID} of each layer's largest"),
             f"weights sha256 (float32 little-endian, Linear nodes by name): {weights_digest(graph)}",
             f"float SNN accuracy on the training windows: {float(np.mean(predicted == train_y)):.3f}"]
     (model_path.parent / "compressor-speck.train.log").write_text("\n".join(log) + "\n")
