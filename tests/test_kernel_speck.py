@@ -64,6 +64,16 @@ def test_floor_return_to_zero_and_bias_leak():
     assert (result.spikes["p"][0, 0], result.states["p.v"][0, 0]) == (1, 1)
 
 
+def test_an_event_reaches_the_whole_layer_even_through_a_zero_weight():
+    # channel 0 (127) leaves 77 >= 50 after its one spike; channel 1's weight is 0, but its event
+    # still updates the neuron (the kernel memory holds the zero), which fires again: 27
+    net = chain([[[127], [0]]], [speck_pop("p", 50)])
+    result = run(net, np.array([[1, 1], [1, 0]]), record=True)
+    assert result.spikes["p"][:, 0].tolist() == [2, 1]
+    assert result.states["p.v"][:, 0].tolist() == [27, 104]
+    assert result.events["synaptic_ops"].tolist() == [2, 1]
+
+
 def test_membrane_saturates_at_16_bits():
     # w 127 > threshold 1: each event leaves 126 more; 300 events: saturates at 32767 then fires -> 32766
     net = chain([[[127]]], [speck_pop("p", 1)])

@@ -82,8 +82,8 @@ def test_hand_worked_steps(built):
                                                [0, 279, 64, -8, 0, 112, 12, -14]]
     assert result.states["if2.v"].tolist() == [[-128, 16, 44, -12], [-128, 16, 44, -12], [-128, 16, 44, -12],
                                                [-256, 32, 88, -24]]
-    # the plain reference agrees; the image stores only nonzero weights, so an event of channel 0
-    # or 2 is 5 synaptic operations and a spike of if1[1] 4: 3 x 5 + 4, 5, 2 x 5, 3 x 5 + 4
+    # the plain reference agrees; an event reaches every neuron of its layer (zero weights too),
+    # so an input event is 8 synaptic operations and a spike of if1[1] 4
     slow = reference.run(built, x.tolist())
     assert slow["if2.v"] == result.states["if2.v"].tolist()
-    assert result.events["synaptic_ops"].tolist() == [3 * 5 + 4, 5, 2 * 5, 3 * 5 + 4]
+    assert result.events["synaptic_ops"].tolist() == [3 * 8 + 4, 8, 2 * 8, 3 * 8 + 4]

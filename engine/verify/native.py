@@ -266,23 +266,25 @@ def speck_run(inputs, pop_start, proj_src, proj_dst, proj_row, indptr, indices, 
     """Speck (DynapCNN) steps. Populations in network order (a feed-forward pipeline); each
     takes, projection by projection in network order, its events of this step: the input
     counts or its source population's spikes of this step, sources ascending, a count of c as
-    c events one after another. An event adds its weight to each target in CSR order, and a
-    target whose 16-bit membrane (saturating) reaches its threshold fires one spike and is set
-    to 0 or loses the threshold; a membrane below its floor is raised to it. Then every neuron
-    with a nonzero bias takes it once, as one more event."""
+    c events one after another. An event reaches every neuron of the layer in index order (a
+    dense layer is a convolution whose kernel covers its input: the kernel memory holds a
+    weight, zero or not, for every neuron) and adds its weight; a neuron whose 16-bit membrane
+    (saturating) reaches its threshold fires one spike and is set to 0 or loses the threshold;
+    a membrane below its floor is raised to it. Then every neuron with a nonzero bias takes it
+    once, as one more event."""
     steps = inputs.shape[0]
     n_pops = pop_start.size - 1
     for t in range(steps):
         total = 0
         spikes_t = spikes[t]
         for p in range(n_pops):
+            d0, d1 = pop_start[p], pop_start[p + 1]
             for k in range(proj_src.size):
                 if proj_dst[k] != p:
                     continue
                 src = proj_src[k]
                 n_src = (pop_start[src + 1] - pop_start[src]) if src >= 0 else inputs.shape[1]
                 s0 = pop_start[src] if src >= 0 else 0
-                d0 = pop_start[p]
                 row0 = proj_row[k]
                 for s in range(n_src):
                     c = inputs[t, s] if src < 0 else spikes_t[s0 + s]
@@ -290,10 +292,15 @@ def speck_run(inputs, pop_start, proj_src, proj_dst, proj_row, indptr, indices, 
                         continue
                     a, b = indptr[row0 + s], indptr[row0 + s + 1]
                     for _ in range(c):
-                        for q in range(a, b):
-                            _speck_event(v, d0 + indices[q], values[q], threshold, low, reset_zero, spikes_t)
-                    total += c * (b - a)
-            for j in range(pop_start[p], pop_start[p + 1]):
+                        q = a
+                        for j in range(d1 - d0):
+                            add = 0
+                            if q < b and indices[q] == j:
+                                add = values[q]
+                                q += 1
+                            _speck_event(v, d0 + j, add, threshold, low, reset_zero, spikes_t)
+                    total += c * (d1 - d0)
+            for j in range(d0, d1):
                 if bias[j] != 0:
                     _speck_event(v, j, bias[j], threshold, low, reset_zero, spikes_t)
         ops[t] = total

@@ -204,9 +204,10 @@ def run_speck(net: QuantNetwork, inputs) -> dict:
                     continue
                 source = [int(c) for c in step] if proj.src == INPUT else now[proj.src]
                 for s, count in enumerate(source):
+                    weights = dict(rows[k][s])
                     for _ in range(count):
-                        for target, weight in rows[k][s]:
-                            event(p, target, weight, out)
+                        for target in range(p.size):  # every neuron of the layer, zero weights too
+                            event(p, target, weights.get(target, 0), out)
             for j in range(p.size):
                 if int(p.params["bias"][j]):
                     event(p, j, int(p.params["bias"][j]), out)
