@@ -87,3 +87,17 @@ def test_hand_worked_steps(built):
     slow = reference.run(built, x.tolist())
     assert slow["if2.v"] == result.states["if2.v"].tolist()
     assert result.events["synaptic_ops"].tolist() == [3 * 8 + 4, 8, 2 * 8, 3 * 8 + 4]
+
+
+def test_targets_shows_speck_documented_with_its_basis():
+    import json
+
+    from spec_cases import run_cli
+
+    code, out, _ = run_cli(["targets", "--output", "json"], ROOT)
+    assert code == 0
+    speck = next(c for c in json.loads(out) if c["id"] == "speck")
+    assert (speck["family"], speck["fidelity"]) == ("speck", "documented")
+    assert speck["fidelity_basis"].startswith("the integer rules of SynSense's public DynapCNN documentation and "
+                                              "sinabs 3.1.3")
+    assert speck["figures"]["kernel_memory_per_core"]["value"] == [16384] * 3 + [32768] * 2 + [65536] * 2 + [16384] * 2

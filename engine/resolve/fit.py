@@ -118,9 +118,10 @@ def speck_layer_memory(network: QuantNetwork) -> list[tuple[str, int, int, int]]
     return out
 
 
-def speck_core_assignment(needs: list[tuple[int, int, int]], cores: list[tuple[int, int, int]]) -> list[int] | None:
-    """A distinct core for every layer whose kernel, neuron and bias memories hold it (layers
-    in order, by augmenting paths, as sinabs' mapper finds one by max flow); None if none."""
+def speck_core_assignment(needs: list[tuple[int, int, int]], cores: list[tuple[int, int, int]]) -> list[int | None]:
+    """A distinct core for as many layers as can have one whose kernel, neuron and bias
+    memories hold them (a maximum matching by augmenting paths, layers in order, as sinabs'
+    mapper finds one by max flow); None for a layer left without a core."""
     fits = [[k for k, core in enumerate(cores) if all(n <= c for n, c in zip(need, core))] for need in needs]
     owner: dict[int, int] = {}
 
@@ -135,9 +136,8 @@ def speck_core_assignment(needs: list[tuple[int, int, int]], cores: list[tuple[i
         return False
 
     for layer in range(len(needs)):
-        if not place(layer, set()):
-            return None
-    assignment = [0] * len(needs)
+        place(layer, set())
+    assignment: list[int | None] = [None] * len(needs)
     for core, layer in owner.items():
         assignment[layer] = core
     return assignment
@@ -156,9 +156,9 @@ def _speck_limits(network: QuantNetwork, part: Part, allowed: Callable[[str], in
     if kernel.known and neuron.known and bias.known:
         cores = list(zip(kernel.value, neuron.value, bias.value))
         placed = speck_core_assignment([m[1:] for m in memories], cores)
-        # the count of layers that find no core: 0 when sinabs' rule maps every layer
-        limits.append(Limit("layers without a core whose kernel, neuron and bias memories hold them",
-                            "kernel_memory_per_core", 0 if placed is not None else len(memories), 0))
+        limits.append(Limit("layers (one DYNAP-CNN core each, with room in its kernel, neuron and bias memories)",
+                            "kernel_memory_per_core", len(memories), sum(core is not None for core in placed),
+                            grows=False))
     biggest = max(memories, key=lambda m: m[1], default=None)
     if biggest is not None and kernel.known:
         limits.append(Limit(f"kernel memory entries of the largest layer ({biggest[0]})", "kernel_memory_per_core",
