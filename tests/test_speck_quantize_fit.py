@@ -56,15 +56,13 @@ def test_a_weight_above_the_threshold_is_noted():
 def test_speck_refuses_what_dynapcnn_cannot_run():
     with pytest.raises(QuantizeError) as excinfo:
         quantize(two_layer([[1.0]], [[1.0]]), "speck")
-    assert diagnostics(excinfo) == [
-        ("NM311", "population 'h' (cubalif) has a synaptic current; DynapCNN neurons are integrate-and-fire without "
-                  "one: export IF"),
-        ("NM311", "population 'o' (cubalif) has a synaptic current; DynapCNN neurons are integrate-and-fire without "
-                  "one: export IF")]
+    refused = "has a synaptic current; DynapCNN neurons are integrate-and-fire without one: export IF"
+    assert diagnostics(excinfo) == [("NM311", f"population 'h' (cubalif) {refused}"),
+                                    ("NM311", f"population 'o' (cubalif) {refused}")]
     with pytest.raises(QuantizeError) as excinfo:
         quantize(two_layer([[1.0]], [[1.0]], hidden=if_node(1), out=if_node(1)), "speck", granularity="per_channel")
-    assert diagnostics(excinfo) == [("NM311", "granularity per_channel: a DynapCNN core holds one threshold per layer, "
-                                              "so its scales are per layer")]
+    per_layer = "granularity per_channel: a DynapCNN core holds one threshold per layer, so its scales are per layer"
+    assert diagnostics(excinfo) == [("NM311", per_layer)]
     _ = cuba
 
 
