@@ -276,7 +276,7 @@ def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = 
     deployment = resolve_site(doc, catalog)
     spec = deployment.spec
     if not options.preview:
-        _check(build_policy(doc, deployment, options))
+        _check(list(deployment.warnings) + build_policy(doc, deployment, options))
     network, core_map = _placement(deployment, catalog)
     update = spec.runtime.update
     sanity_s = int(update.sanity_window if update is not None and update.sanity_window is not None
@@ -322,11 +322,11 @@ def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = 
 
         verification = verify_bundle(doc, image, deployment, catalog=catalog)
         report["verification"] = verification.summary()
-        _check(list(verification.diagnostics))
+        _check(list(deployment.warnings) + list(verification.diagnostics))
     files = bundle_files(contents, firmware, report, {}, signing_key=options.signing_key,
                          source_date_epoch=options.source_date_epoch, image=image,
                          security_version=release_security_version(spec))
-    return BuildResult(spec.metadata.site, files, report, tuple(diagnostics))
+    return BuildResult(spec.metadata.site, files, report, tuple(diagnostics) + deployment.warnings)
 
 
 # ---- the rest of the façade: what the command line calls besides build_site --------------

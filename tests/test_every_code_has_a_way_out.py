@@ -53,6 +53,7 @@ NOT_A_SPEC_EDIT = {
     "NM303": "the model file: the Output node's feed",
     "NM304": "the model and the chain disagree on channels; which to change is the design's choice",
     "NM305": "labels against output neurons: the message gives both counts",
+    "NM307": "a warning about the model file itself (a lossy or suspicious export): re-export or retrain the model",
     "NM310": "the model's neurons: the targets need spiking neurons",
     "NM312": "the model's weights quantize to zero: retrain or choose more weight bits",
     "NM313": "the model's neurons cannot fire after quantization: retrain",

@@ -144,10 +144,10 @@ def test_if_integrator_li_cubali_and_threshold(tmp_path):
     ("norse", 4e-3 * 1e-3, 1.0, 0.75, 0.25, "zero"),
     # Sinabs: tau in steps, exact exponential decay
     ("sinabs", 4.0, 1.0, float(np.exp(-0.25)), 1.0 - float(np.exp(-0.25)), "subtract"),
-    # Rockpool: exact decay exp(-dt/tau)
-    ("rockpool", 4e-3, 1.0, float(np.exp(-0.25)), 1.0 - float(np.exp(-0.25)), "subtract"),
-    # Spyx: r is the input gain itself
-    ("spyx", 4e-3, 0.3, 0.75, 0.3, "subtract"),
+    # Rockpool: exact decay exp(-dt/tau) as float32; r = tau exp(-dt/tau) / dt is written for gain 1
+    ("rockpool", 4e-3, 4.0 * float(np.exp(-0.25)), float(np.float32(np.exp(-0.25))), 1.0, "subtract"),
+    # Spyx: tau = dt / (1 - beta), r = beta; the input gain is 1
+    ("spyx", 4e-3, 0.75, 0.75, 1.0, "subtract_late"),
 ])
 def test_exporter_conventions(tmp_path, convention, tau, r, beta, in_gain, reset):
     node = nir.LIF(tau=np.full(2, tau), r=np.full(2, r), v_leak=np.zeros(2), v_threshold=np.ones(2), v_reset=np.zeros(2))
@@ -500,3 +500,62 @@ def test_norse_export_imports_with_norses_parameters_and_spikes():
     assert int(hidden.sum()) == 103 and int(output.sum()) == 32
     np.testing.assert_array_equal(out["1"], hidden)
     np.testing.assert_array_equal(out["3"], output)
+
+
+# --- warnings: what no exporter writes for a trained model ---
+
+
+def test_a_negative_tau_and_a_growing_decay_are_warned_with_node_and_value():
+    """snnTorch writes a Leaky with beta = 1.25 as tau = 1e-4 / (1 - 1.25) = -4e-4: its decay
+    per step is 1.25."""
+    node = nir.LIF(tau=f64([-4e-4, 8e-4]), r=f64([-4.0, 8.0]), v_leak=np.zeros(2), v_threshold=np.ones(2),
+                   v_reset=np.zeros(2))
+    net = import_graph(chain(2, nir.Linear(weight=np.eye(2)), node, n_out=2), dt=DT, convention="snntorch")
+    assert net.warnings == (("node 'n1' (LIF): tau -0.0004 gives a membrane decay per step of 1.25 (neuron 0), outside "
+                             "0..1: snnTorch writes a trained decay above 1 as a negative time constant and runs it "
+                             "clamped to 0..1; read clamped"),)
+    np.testing.assert_array_equal(net.populations[0].beta, [1.0, 0.875])
+    np.testing.assert_array_equal(net.populations[0].in_gain, [1.0, 1.0])
+    literal = import_graph(chain(2, nir.Linear(weight=np.eye(2)), node, n_out=2), dt=DT, convention="nir")
+    assert literal.warnings == (("node 'n1' (LIF): tau -0.0004 gives a membrane decay per step of 3.5 (neuron 0), "
+                                 "outside 0..1: a state that grows every step or flips sign; no framework trains such "
+                                 "a neuron"),)
+
+
+def test_an_r_rockpool_would_not_write_is_warned_and_scales_the_gain():
+    """Rockpool writes r = tau exp(-dt/tau) / dt for gain 1; a file exported at dt = 2 ms and
+    read at 1 ms holds another r."""
+    tau = f64([4e-3, 4e-3])
+    written_at_2ms = tau * np.exp(-2e-3 / tau) / 2e-3
+    node = nir.LIF(tau=tau, r=written_at_2ms, v_leak=np.zeros(2), v_threshold=np.ones(2), v_reset=np.zeros(2))
+    net = import_graph(chain(2, nir.Linear(weight=np.eye(2)), node, n_out=2), dt=DT, convention="rockpool")
+    (warning,) = net.warnings
+    assert warning == ("node 'n1' (LIF): r 1.21306 (neuron 0) is not what Rockpool writes for tau 0.004 s at dt 0.001 s "
+                       "(3.1152): model.dt may differ from the dt the model was trained at; the input gain is scaled by "
+                       "the ratio")
+    np.testing.assert_allclose(net.populations[0].in_gain, written_at_2ms / (tau * np.exp(-0.25) / 1e-3), rtol=1e-12)
+    clean = nir.LIF(tau=tau, r=tau * np.exp(-1e-3 / tau) / 1e-3, v_leak=np.zeros(2), v_threshold=np.ones(2),
+                    v_reset=np.zeros(2))
+    assert import_graph(chain(2, nir.Linear(weight=np.eye(2)), clean, n_out=2), dt=DT, convention="rockpool").warnings == ()
+
+
+def test_a_nan_weight_or_threshold_is_refused_with_node_and_place():
+    w = np.eye(2)
+    w[1, 0] = np.nan
+    node = lif(2)
+    node.v_threshold = f64([1.0, np.inf])
+    assert import_error(chain(2, nir.Linear(weight=w), node, n_out=2)) == [
+        ("NM301", "node 'n0' (Linear) holds weight nan at [1, 0]; every value must be a finite number"),
+        ("NM301", "node 'n1' (LIF) holds v_threshold inf at [1]; every value must be a finite number"),
+    ]
+
+
+def test_an_r_the_convention_exporter_never_writes_is_warned():
+    """snnTorch writes r = tau / 1e-4 = 1 / (1 - beta); a literal NIR file read as snnTorch's is
+    caught by its r of 1."""
+    node = lif(2)  # tau 4 ms, r 1
+    net = import_graph(chain(2, nir.Linear(weight=np.eye(2)), node, n_out=2), dt=DT, convention="snntorch")
+    assert net.warnings == (("node 'n1' (LIF): r 1 (neuron 0) is not what snnTorch's exporter writes (1 / (1 - beta) = "
+                             "40): the file was written another way, or model.convention is not the framework that "
+                             "wrote it"),)
+    assert import_graph(chain(2, nir.Linear(weight=np.eye(2)), node, n_out=2), dt=DT, convention="sinabs").warnings == ()

@@ -31,7 +31,8 @@ class FrameSampler:
 
     def run(self, x: np.ndarray) -> np.ndarray:
         count = x.shape[1] // self.hop
-        return np.abs(x[:, self.hop - 1 : count * self.hop : self.hop, :]).astype(np.int64)
+        sampled: np.ndarray = np.abs(x[:, self.hop - 1 : count * self.hop : self.hop, :]).astype(np.int64)
+        return sampled
 
     def run_float(self, x: np.ndarray) -> np.ndarray:
         return self.run(x).astype(np.float64)

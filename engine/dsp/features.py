@@ -14,6 +14,8 @@ sample stages). All integer:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import attrs
 import numpy as np
 
@@ -60,10 +62,10 @@ class Features:
     kinds: tuple[str, ...]
 
     @classmethod
-    def design(cls, id: str, *, kinds, fs: float, dt: float) -> Features:
-        kinds = tuple(kinds) if kinds else FEATURE_KINDS
-        unknown = [k for k in kinds if k not in FEATURE_KINDS]
-        if unknown or not kinds or len(set(kinds)) != len(kinds):
+    def design(cls, id: str, *, kinds: Iterable[str] | None, fs: float, dt: float) -> Features:
+        named = tuple(kinds) if kinds else FEATURE_KINDS
+        unknown = [k for k in named if k not in FEATURE_KINDS]
+        if unknown or not named or len(set(named)) != len(named):
             raise ChainError(id, f"kinds must be distinct names from {', '.join(FEATURE_KINDS)}", "kinds")
         hop_exact = fs * dt
         hop = round(float(hop_exact))
@@ -72,7 +74,7 @@ class Features:
                                  "not a whole number of at least 2 samples per model step")
         if hop > MAX_HOP:
             raise ChainError(id, f"{hop} samples per model step; features take at most {MAX_HOP} (decimate first)")
-        return cls(id, hop, kinds)
+        return cls(id, hop, named)
 
     def n_features(self, axes: int) -> int:
         return axes * len(self.kinds)
@@ -89,7 +91,7 @@ class Features:
     def run(self, x: np.ndarray) -> np.ndarray:
         """-> (windows, frames, axes * len(kinds)) int64, axis-major (all kinds of x, then y, ...)."""
         frames = self._frames(np.asarray(x, dtype=np.int64))
-        columns = {"rms": lambda: isqrt((frames * frames).sum(axis=-1) // self.hop),
+        columns: dict[str, Callable[[], np.ndarray]] = {"rms": lambda: isqrt((frames * frames).sum(axis=-1) // self.hop),
                    "peak": lambda: np.abs(frames).max(axis=-1),
                    "kurtosis": lambda: kurtosis_q8(frames)}
         out = np.stack([columns[k]() for k in self.kinds], axis=-1)

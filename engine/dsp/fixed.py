@@ -14,7 +14,8 @@ COEFF_SHIFT = 28  # biquad coefficients are Q28 (|c| < 8 fits an int32)
 
 
 def sat16(values: np.ndarray) -> np.ndarray:
-    return np.clip(values, Q15_MIN, Q15_MAX)
+    clipped: np.ndarray = np.clip(values, Q15_MIN, Q15_MAX)
+    return clipped
 
 
 def round_shift(values: np.ndarray, shift: int) -> np.ndarray:

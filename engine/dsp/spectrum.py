@@ -141,17 +141,19 @@ class BandEnergy:
 
     def run(self, x: np.ndarray) -> np.ndarray:
         energies, shift = self.band_energies(x)
-        return np.maximum(log2_q8(energies) - 512 * shift[..., None], 0)
+        levels: np.ndarray = np.maximum(log2_q8(energies) - 512 * shift[..., None], 0)
+        return levels
 
     def run_float(self, x: np.ndarray) -> np.ndarray:
         segments = self.frames(x.astype(np.float64)) * (self.window / 32768.0)
         spectrum = np.fft.fft(segments, axis=-1)[..., : self.fft // 2] / self.fft
         power = np.abs(spectrum) ** 2
-        energies = np.zeros(power.shape[:-1] + (self.bands,))
+        energies: np.ndarray = np.zeros(power.shape[:-1] + (self.bands,))
         for b in range(self.bands):
             energies[..., b] = power[..., self.bin_band == b].sum(axis=-1)
         if self.combine_axes:
             energies = energies.sum(axis=2)
         else:
             energies = energies.reshape(energies.shape[0], energies.shape[1], -1)
-        return 256 * np.log2(np.maximum(energies, 1.0))
+        levels: np.ndarray = 256 * np.log2(np.maximum(energies, 1.0))
+        return levels

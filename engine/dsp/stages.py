@@ -9,6 +9,7 @@ blocker is primed with the window's first sample so a static offset makes no ste
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import attrs
 import numpy as np
@@ -16,7 +17,7 @@ import numpy as np
 from engine.dsp.fixed import COEFF_SHIFT, Q15_MAX, Q15_MIN, q, round_shift, sat16
 
 
-def _signal():
+def _signal() -> Any:
     """scipy.signal takes seconds to import; only filter design and the float ideals need it."""
     from scipy import signal
 
@@ -82,7 +83,8 @@ class DcBlock:
         p = self.pole / (1 << POLE_SHIFT)
         x = x.astype(np.float64)
         prev = np.concatenate([x[:, :1, :], x[:, :-1, :]], axis=1)
-        return _signal().lfilter([1.0], [1.0, -p], x - prev, axis=1)
+        filtered: np.ndarray = _signal().lfilter([1.0], [1.0, -p], x - prev, axis=1)
+        return filtered
 
 
 @attrs.frozen
@@ -108,7 +110,8 @@ class Biquads:
             b0, b1, b2, a1, a2 = (v / a0 for v in (b0, b1, b2, a1, a2))
             if max(abs(b0), abs(b1), abs(b2), abs(a1), abs(a2)) > 2:
                 raise ChainError(id, "filter coefficients exceed the range (-2, 2); lower the order or move the cutoff")
-            sections.append(tuple(q(v, COEFF_SHIFT) for v in (b0, b1, b2, a1, a2)))
+            sections.append((q(b0, COEFF_SHIFT), q(b1, COEFF_SHIFT), q(b2, COEFF_SHIFT), q(a1, COEFF_SHIFT),
+                             q(a2, COEFF_SHIFT)))
             floats.append((b0, b1, b2, 1.0, a1, a2))
         return cls(id, kind, tuple(sections), tuple(floats))
 
@@ -144,7 +147,8 @@ class Biquads:
         return x
 
     def run_float(self, x: np.ndarray) -> np.ndarray:
-        return _signal().sosfilt(np.array(self.float_sections), x.astype(np.float64), axis=1)
+        filtered: np.ndarray = _signal().sosfilt(np.array(self.float_sections), x.astype(np.float64), axis=1)
+        return filtered
 
 
 def _rbj_notch(f0: float, quality: float, fs: float) -> list[float]:
@@ -252,7 +256,8 @@ class Decimate:
         if not self.taps:
             return x[:, :: self.factor, :]
         h = np.array(self.taps, dtype=np.float64) / (1 << FIR_SHIFT)
-        return _signal().lfilter(h, [1.0], x.astype(np.float64), axis=1)[:, :: self.factor, :]
+        filtered: np.ndarray = _signal().lfilter(h, [1.0], x.astype(np.float64), axis=1)[:, :: self.factor, :]
+        return filtered
 
 
 @attrs.frozen
@@ -284,4 +289,5 @@ class Envelope:
 
     def run_float(self, x: np.ndarray) -> np.ndarray:
         k = self.gain / float(1 << POLE_SHIFT)
-        return _signal().lfilter([k], [1.0, k - 1.0], np.abs(x.astype(np.float64)), axis=1)
+        filtered: np.ndarray = _signal().lfilter([k], [1.0, k - 1.0], np.abs(x.astype(np.float64)), axis=1)
+        return filtered

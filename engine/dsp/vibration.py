@@ -184,7 +184,8 @@ def record(machine: Machine, sensor: Sensor, fault: str, *, seconds: float, seve
     sampled = filtered[:: sensor.oversample]  # no further anti-alias filter: what the MEMS does
     counts = np.round(sampled / sensor.lsb_g)
     limit = 32767 if sensor.range_g is None else min(32767, math.floor(sensor.range_g / sensor.lsb_g))
-    return np.clip(counts, -limit - 1, limit).astype(np.int16)
+    clipped: np.ndarray = np.clip(counts, -limit - 1, limit).astype(np.int16)
+    return clipped
 
 
 def sound(fault: str, *, seconds: float, fs: float, seed: int = 0, severity: float = 1.0) -> np.ndarray:
@@ -204,4 +205,5 @@ def sound(fault: str, *, seconds: float, fs: float, seed: int = 0, severity: flo
         x = x + clicks
     elif fault != "normal":
         raise ValueError(f"unknown sound {fault}")
-    return np.clip(np.round(x * 32767), -32768, 32767).astype(np.int16)[:, None]
+    clipped: np.ndarray = np.clip(np.round(x * 32767), -32768, 32767).astype(np.int16)[:, None]
+    return clipped

@@ -9,17 +9,24 @@ core map; a section whose data is absent is left out and the page says so.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
+import numpy as np
 
 from engine.evaluate import Evaluation, Rate
+
+if TYPE_CHECKING:
+    from engine.report.host_run import HostRun
+
+# (label, (steps, n) spike counts, tick labels or None)
+RasterRow = tuple[str, np.ndarray, tuple[str, ...] | None]
 
 
 @attrs.frozen(eq=False)
 class RasterPanel:
     title: str
-    rows: tuple  # ((label, (steps, n) spike counts, tick labels or None), ...) input first, readout last
+    rows: tuple[RasterRow, ...]  # input first, readout last
 
 
 @attrs.frozen(eq=False)
@@ -39,7 +46,7 @@ class ReportInputs:
     dt: float = 0.0
     held_out: HeldOut | None = None
     training: tuple[str, ...] = ()  # the model's training log, line by line
-    host: Any = None  # engine.report.host_run.HostRun: the firmware compiled for the host on the held-out windows
+    host: HostRun | None = None  # the firmware compiled for the host on the held-out windows
 
 
 def render_report(inputs: ReportInputs) -> dict[str, bytes]:
@@ -60,7 +67,7 @@ def _plots(inputs: ReportInputs) -> dict[str, bytes]:
     if inputs.resources:
         out["plots/cores.png"] = plots.utilization_png(inputs.resources)
     if inputs.raster:
-        out["plots/raster.png"] = plots.raster_png([{"title": p.title, "rows": p.rows} for p in inputs.raster], inputs.dt)
+        out["plots/raster.png"] = plots.raster_png(inputs.raster, inputs.dt)
     if inputs.held_out is not None:
         e = inputs.held_out.evaluation
         out["plots/confusion.png"] = plots.confusion_png(

@@ -14,11 +14,16 @@ import subprocess
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 import numpy as np
 
 from engine.verify import kernel
+
+if TYPE_CHECKING:
+    from engine.dsp.chain import Chain
+    from engine.netlist import QuantNetwork
 
 
 @attrs.frozen
@@ -49,7 +54,8 @@ def _failed(windows: int, why: str) -> HostRun:
     return HostRun(windows, 0, 0, 0, (), why)
 
 
-def run_on_host(firmware: Mapping[str, bytes], samples: np.ndarray, chain, network, *, timeout: float = 120) -> HostRun:
+def run_on_host(firmware: Mapping[str, bytes], samples: np.ndarray, chain: Chain, network: QuantNetwork, *,
+                timeout: float = 120) -> HostRun:
     """firmware: the bundle's firmware/ files by name inside firmware/; samples (windows, n, axes) int16."""
     if shutil.which("make") is None or shutil.which("gcc") is None:
         return _failed(len(samples), "make or gcc not found")

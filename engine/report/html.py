@@ -6,11 +6,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 
 from engine.evaluate import Rate
+
+if TYPE_CHECKING:
+    from engine.report import ReportInputs
 
 # How the verification summary's keys read on the page; keys not listed keep their own name.
 VERIFICATION_LABELS = {
@@ -141,7 +144,7 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def render_html(inputs, plots: Sequence[str]) -> str:
+def render_html(inputs: ReportInputs, plots: Sequence[str]) -> str:
     report = inputs.report
     resolve = report.get("resolve") or {}
     held_out = inputs.held_out

@@ -6,23 +6,32 @@ from __future__ import annotations
 
 import functools
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from matplotlib.typing import RcKeyType
+
+    from engine.report import RasterPanel
+
+P = ParamSpec("P")
 
 DPI = 100
 INK, MUTED, ACCENT, WARN = "#1f2933", "#7b8794", "#2f6fbd", "#c2410c"
 
 
-STYLE = {"font.family": "DejaVu Sans", "font.size": 9, "axes.edgecolor": MUTED, "axes.labelcolor": INK,
+STYLE: dict[RcKeyType, Any] = {"font.family": "DejaVu Sans", "font.size": 9, "axes.edgecolor": MUTED, "axes.labelcolor": INK,
          "xtick.color": INK, "ytick.color": INK, "path.simplify": False}
 
 
-def styled(draw):
+def styled(draw: Callable[P, bytes]) -> Callable[P, bytes]:
     """Run a figure function, drawing and saving, under the fixed style."""
 
     @functools.wraps(draw)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> bytes:
         import matplotlib
         import matplotlib.style
 
@@ -32,7 +41,7 @@ def styled(draw):
     return wrapper
 
 
-def _figure(width: float, height: float):
+def _figure(width: float, height: float) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -41,14 +50,14 @@ def _figure(width: float, height: float):
     return figure
 
 
-def _png(figure) -> bytes:
+def _png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
     return buffer.getvalue()
 
 
 @styled
-def power_png(consumers: Sequence[dict], total_ua: float, life_years: float | None, required_years: float | None) -> bytes:
+def power_png(consumers: Sequence[Mapping[str, Any]], total_ua: float, life_years: float | None, required_years: float | None) -> bytes:
     """Average current per consumer, largest first."""
     rows = sorted(consumers, key=lambda c: (-c["uA"], c["name"]))
     figure = _figure(6.4, 0.45 * len(rows) + 1.1)
@@ -93,17 +102,16 @@ def utilization_png(resources: Sequence[tuple[str, int, int]]) -> bytes:
 
 
 @styled
-def raster_png(panels: Sequence[dict], dt: float) -> bytes:
-    """One column per window, one row per layer (input channels first, the readout last).
-    panel: {"title": str, "rows": [(label, (steps, n) spike counts, tick labels or None)]}."""
+def raster_png(panels: Sequence[RasterPanel], dt: float) -> bytes:
+    """One column per window, one row per layer (input channels first, the readout last)."""
     from matplotlib.ticker import MaxNLocator
 
-    layers = len(panels[0]["rows"])
+    layers = len(panels[0].rows)
     figure = _figure(4.2 * len(panels) + 0.6, 2.1 * layers + 0.4)
-    heights = [max(np.asarray(counts).shape[1], 4) ** 0.6 for _, counts, _ in panels[0]["rows"]]
+    heights = [max(np.asarray(counts).shape[1], 4) ** 0.6 for _, counts, _ in panels[0].rows]
     grid = figure.add_gridspec(layers, len(panels), height_ratios=heights)
     for column, panel in enumerate(panels):
-        for row, (label, counts, ticks) in enumerate(panel["rows"]):
+        for row, (label, counts, ticks) in enumerate(panel.rows):
             ax = figure.add_subplot(grid[row, column])
             counts = np.asarray(counts)
             steps, cells = np.nonzero(counts)
@@ -123,7 +131,7 @@ def raster_png(panels: Sequence[dict], dt: float) -> bytes:
             if column == 0 and ticks is None:
                 ax.set_ylabel(label)
             if row == 0:
-                ax.set_title(panel["title"], loc="left", color=INK)
+                ax.set_title(panel.title, loc="left", color=INK)
             ax.spines[["top", "right"]].set_visible(False)
     figure.tight_layout()
     return _png(figure)

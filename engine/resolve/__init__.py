@@ -126,6 +126,8 @@ BUDGET_COVERS = "inference: the chip and the MCU running the signal chain (not t
 # NM410's hint. `nmspec fit` prints the ranking below this diagnostic; other commands point
 # at it (cmd_fit says "below" instead).
 FIT_HINT = "`nmspec fit SPEC` ranks every catalog target for this spec; choose one whose verdict is fits"
+MODEL_WARNING_HINT = ("the file holds something its exporter would not write for a trained model; check model.convention "
+                      "and model.dt against the framework that wrote it, or re-export it (docs/models.md)")
 
 
 def model_populations(float_model: FloatNet, family: str) -> dict[str, tuple[str, ...]]:
@@ -224,6 +226,9 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
                                 lambda: read_nir(model_path, dt=spec.model.dt, convention=spec.model.convention))
     except ImportError_ as exc:
         raise StageError([doc.at("/model/source", d.code, f"model.source: {d.message}") for d in exc.diagnostics]) from None
+    # said with any error that follows too: a lossy file is often why a later stage refuses it
+    model_warnings = [doc.at("/model/source", "NM307", f"model.source: {model_path.name}: {w}", severity="warning",
+                             hint=MODEL_WARNING_HINT) for w in float_model.warnings]
     if float_model.n_inputs != chain.n_channels:
         problems.append(doc.at("/model/source", "NM304", f"model.source: the model takes {float_model.n_inputs} inputs "
                                                           f"but the preprocessing chain produces {chain.n_channels} channels"))
@@ -232,7 +237,7 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
         problems.append(doc.at("/model/labels", "NM305", f"model.labels: {len(spec.model.labels)} labels for "
                                                           f"{n_out} output neurons"))
     if has_errors(problems):
-        raise StageError(problems)
+        raise StageError(model_warnings + problems)
     stimuli = None
     paths = [(f"/verify/stimuli/{i}", s) for i, s in enumerate(spec.verify.stimuli if spec.verify is not None else ())]
     if paths:
@@ -261,15 +266,16 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
                                                granularity=q.granularity, weight_bits=int(weight_bits)))
     except QuantizeError as exc:
         # a network silent on the calibration stimuli is about the stimuli as much as the model
-        raise StageError([doc.at("/verify/stimuli", d.code, f"verify.stimuli: {d.message}", hint=d.hint)
+        raise StageError(model_warnings + [doc.at("/verify/stimuli", d.code, f"verify.stimuli: {d.message}", hint=d.hint)
                           if d.code == "NM316" else
                           doc.at("/model/quantization/granularity", d.code, f"model.quantization.{d.message}",
                                  hint="set granularity: per_layer (this target's scales are per layer)")
                           if d.message.startswith("granularity ") else
                           doc.at("/model/source", d.code, f"model.source: {d.message}", hint=d.hint)
                           for d in exc.diagnostics]) from None
-    warnings: list[Diagnostic] = [doc.at("/verify/stimuli", "NM306", f"verify.stimuli: {w}", severity="warning")
-                                  for w in (stimuli.warnings if stimuli is not None else ())]
+    warnings: list[Diagnostic] = list(model_warnings)
+    warnings += [doc.at("/verify/stimuli", "NM306", f"verify.stimuli: {w}", severity="warning")
+                 for w in (stimuli.warnings if stimuli is not None else ())]
     for layer in quantized.layers:
         if layer.total_weights and layer.zeroed_weights == layer.total_weights:
             problems.append(doc.at("/model/source", "NM312", f"model.source: every weight into '{layer.population}' "

@@ -10,10 +10,16 @@ One step, in population order (the import's topological order):
   with a synapse:    I = alpha * I + in_gain * input;   drive = i_gain * I
   without:           drive = in_gain * input
   v = beta * v + drive + leak
-  spiking kinds: spike where v > threshold (>= when compare is "ge"); reset "subtract"
-  takes the threshold off, "subtract_late" takes it off on the next step after the decay
-  (v = beta * v + drive + leak - threshold, as snnTorch does), "zero" sets v to v_reset;
-  "none" (LI, integrators) never spikes and its v is the output.
+  spiking kinds: a neuron crosses where v > threshold (>= when compare is "ge"); it
+  crosses once, or with `max_spikes` above 1 floor(v / threshold) times, at most
+  max_spikes (Rockpool, Sinabs); reset "subtract" takes count x threshold off at once,
+  "subtract_late" takes it off on the next step after the decay (v = beta * v + drive +
+  leak - count x threshold, as snnTorch does), "subtract_before_decay" on the next step
+  before it (v = beta * (v - count x threshold) + drive + leak, as Spyx's CuBaLIF does),
+  "zero" sets v to v_reset; "none" (LI, integrators) never spikes and its v is the output.
+  A population with `spike_delay` 1 emits on each step what crossed on the step before
+  (Spyx computes the spike from the previous membrane), so its spikes of a step are known
+  before the step is computed: a projection from it reads them undelayed even in a cycle.
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ class FloatPopulation:
     compare: str  # gt | ge
     tau_syn: np.ndarray | None  # seconds, for reports
     tau_mem: np.ndarray | None
+    max_spikes: int = 1  # spikes a neuron can emit in one step (above 1: floor(v / threshold))
+    spike_delay: int = 0  # 1: a step's spikes are the previous step's crossings
 
 
 @attrs.frozen(eq=False)
@@ -64,6 +72,8 @@ class FloatNet:
     dt: float
     convention: str
     notes: tuple[str, ...] = ()
+    # what the import found lossy or suspicious in the file, each naming the node and value
+    warnings: tuple[str, ...] = ()
 
     def population(self, name: str) -> FloatPopulation:
         return next(p for p in self.populations if p.name == name)
@@ -83,6 +93,7 @@ def simulate(net: FloatNet, inputs: np.ndarray, *, record: bool = False) -> Mapp
     batch, steps, _ = x.shape
     spikes_now = {p.name: np.zeros((batch, p.size)) for p in net.populations}
     spikes_prev = {p.name: np.zeros((batch, p.size)) for p in net.populations}
+    crossed = {p.name: np.zeros((batch, p.size)) for p in net.populations}  # the last step's crossings
     current = {p.name: np.zeros((batch, p.size)) for p in net.populations}
     voltage = {p.name: np.zeros((batch, p.size)) for p in net.populations}
     out = {p.name: np.zeros((batch, steps, p.size)) for p in net.populations}
@@ -92,7 +103,10 @@ def simulate(net: FloatNet, inputs: np.ndarray, *, record: bool = False) -> Mapp
             traces[f"v:{p.name}"] = np.zeros((batch, steps, p.size))
             traces[f"i:{p.name}"] = np.zeros((batch, steps, p.size))
     incoming = {p.name: net.into(p.name) for p in net.populations}
+    delayed_pops = [p for p in net.populations if p.spike_delay]
     for t in range(steps):
+        for pop in delayed_pops:
+            spikes_now[pop.name] = crossed[pop.name]
         for pop in net.populations:
             total = np.zeros((batch, pop.size))
             for proj in incoming[pop.name]:
@@ -108,21 +122,29 @@ def simulate(net: FloatNet, inputs: np.ndarray, *, record: bool = False) -> Mapp
                 drive = pop.i_gain * current[pop.name]
             else:
                 drive = pop.in_gain * total
-            v = pop.beta * voltage[pop.name] + drive + pop.leak
+            if pop.reset == "subtract_before_decay":
+                v = pop.beta * (voltage[pop.name] - crossed[pop.name] * pop.threshold) + drive + pop.leak
+            else:
+                v = pop.beta * voltage[pop.name] + drive + pop.leak
             if pop.reset == "subtract_late":
-                v = v - spikes_prev[pop.name] * pop.threshold
+                v = v - crossed[pop.name] * pop.threshold
             if pop.threshold is None:
                 spikes = v
             else:
                 fired = (v >= pop.threshold) if pop.compare == "ge" else (v > pop.threshold)
                 spikes = fired.astype(np.float64)
+                if pop.max_spikes > 1:
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        spikes = spikes * np.clip(np.floor(v / pop.threshold), 1, pop.max_spikes)
                 if pop.reset == "subtract":
-                    v = v - fired * pop.threshold
+                    v = v - spikes * pop.threshold
                 elif pop.reset == "zero":
                     v = np.where(fired, pop.v_reset, v)
+                crossed[pop.name] = spikes
             voltage[pop.name] = v
-            spikes_now[pop.name] = spikes
-            out[pop.name][:, t, :] = spikes
+            if not pop.spike_delay:
+                spikes_now[pop.name] = spikes
+            out[pop.name][:, t, :] = spikes_now[pop.name]
             if record:
                 traces[f"v:{pop.name}"][:, t, :] = v
                 traces[f"i:{pop.name}"][:, t, :] = drive

@@ -34,10 +34,11 @@ import networkx as nx
 import numpy as np
 
 from engine.diagnostics import Diagnostic
+from engine.resolve.conventions import CONVENTIONS, SNNTORCH_EXPORT_DT, read_neuron
 from engine.resolve.floatnet import INPUT, FloatNet, FloatPopulation, FloatProjection
 
-CONVENTIONS = ("nir", "snntorch", "norse", "sinabs", "rockpool", "spyx")
-SNNTORCH_EXPORT_DT = 1e-4
+__all__ = ["CONVENTIONS", "SNNTORCH_EXPORT_DT", "SUPPORTED", "ImportError_", "conv_dense", "decay_error", "flatten_graph",
+           "import_graph", "read_nir"]
 LINEAR_TYPES = ("Affine", "Linear", "Scale", "Conv1d", "Conv2d", "Flatten", "SumPool2d", "AvgPool2d", "Delay")
 NEURON_TYPES = ("CubaLIF", "LIF", "IF", "LI", "CubaLI", "I", "Threshold")
 # Linear nodes are composed as dense float64 matrices (width x width at most): 8192 values
@@ -78,8 +79,15 @@ def _ints(value: Any, ndim: int) -> tuple[int, ...]:
     return tuple(int(v) for v in array)
 
 
-def flatten_graph(graph: Any, prefix: str = "") -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    """Inline nested NIRGraphs: a nested graph's Input/Output nodes become pass-throughs."""
+def flatten_graph(graph: Any, prefix: str = "", convention: str = "nir", notes: list[str] | None = None
+                  ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Inline nested NIRGraphs: a nested graph's Input/Output nodes become pass-throughs.
+
+    A nested graph whose Input feeds only the weights that also carry its neuron's feedback
+    (Input -> W -> neuron -> W) is how Spyx writes a recurrent layer, whose external input
+    goes to the neuron directly: under the `spyx` convention the Input is routed to what W
+    feeds, W keeping only the feedback; under any other the graph is read as written, and
+    `notes` says that the inlining passes the external input through the recurrent weights."""
     import nir
 
     nodes: dict[str, Any] = {}
@@ -87,7 +95,8 @@ def flatten_graph(graph: Any, prefix: str = "") -> tuple[dict[str, Any], list[tu
     for name, node in graph.nodes.items():
         full = f"{prefix}{name}"
         if isinstance(node, nir.NIRGraph):
-            inner_nodes, inner_edges = flatten_graph(node, prefix=f"{full}.")
+            inner_nodes, inner_edges = flatten_graph(node, prefix=f"{full}.", convention=convention, notes=notes)
+            inner_edges = _recurrent_input(full, node, inner_nodes, inner_edges, convention, notes)
             nodes.update(inner_nodes)
             edges.extend(inner_edges)
             nodes[full] = "passthrough"
@@ -105,6 +114,57 @@ def flatten_graph(graph: Any, prefix: str = "") -> tuple[dict[str, Any], list[tu
             src_full = f"{src_full}#out"
         edges.append((src_full, dst_full))
     return nodes, edges
+
+
+def _recurrent_input(full: str, graph: Any, nodes: dict[str, Any], edges: list[tuple[str, str]], convention: str,
+                     notes: list[str] | None) -> list[tuple[str, str]]:
+    """The nested graph's edges, with a Spyx recurrent layer's input routed as Spyx computes it."""
+    import nir
+
+    inputs = [f"{full}.{n}" for n, node in graph.nodes.items() if isinstance(node, nir.Input)]
+    for source in inputs:
+        fed = sorted({d for s, d in edges if s == source})
+        if len(fed) != 1 or _kind(nodes.get(fed[0])) not in ("Linear", "Affine"):
+            continue
+        weights = fed[0]
+        targets = sorted({d for s, d in edges if s == weights})
+        feedback = sorted({s for s, d in edges if d == weights and s != source})
+        if not targets or feedback != targets or any(_kind(nodes.get(t)) not in NEURON_TYPES for t in targets):
+            continue
+        if convention == "spyx":
+            return [e for e in edges if e != (source, weights)] + [(source, t) for t in targets]
+        if notes is not None:
+            notes.append(f"nested graph '{full}': its Input feeds '{weights}', the weights that also carry the feedback "
+                         f"of {', '.join(repr(t) for t in targets)}, so the external input passes through the recurrent "
+                         "weights; Spyx writes a recurrent layer this way and means the input to go to the neuron "
+                         "directly (model.convention: spyx reads it so)")
+    return edges
+
+
+# the numbers a node computes with; a time constant may be infinite (no leak)
+NUMERIC = ("weight", "bias", "scale", "tau", "tau_mem", "tau_syn", "r", "w_in", "v_leak", "v_threshold", "v_reset",
+           "threshold")
+INFINITE_OK = ("tau", "tau_mem", "tau_syn")
+
+
+def _not_finite(name: str, kind: str, node: Any) -> list[str]:
+    """A NaN (or, but for a time constant, an infinity) in a node: no exporter writes one for a
+    trained model, and every state it reaches becomes NaN."""
+    problems = []
+    for key in NUMERIC:
+        value = getattr(node, key, None)
+        if value is None:
+            continue
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            continue
+        bad = np.isnan(array) if key in INFINITE_OK else ~np.isfinite(array)
+        if np.any(bad):
+            where = [int(i) for i in np.argwhere(bad)[0]] if array.ndim else []
+            problems.append(f"node '{name}' ({kind}) holds {key} {float(array[tuple(where)]):g}"
+                            f"{f' at {where}' if where else ''}; every value must be a finite number")
+    return problems
 
 
 def _kind(node: Any) -> str:
@@ -302,74 +362,46 @@ def _pool_node(name: str, node: Any, in_shape: tuple[int, ...], problems: list[s
     return matrix, None, out_shape
 
 
-def _population(name: str, node: Any, dt: float, convention: str, width: int) -> FloatPopulation:
+def _population(name: str, node: Any, dt: float, convention: str, width: int) -> tuple[FloatPopulation, list[str]]:
+    """The node's neurons as the convention's framework computes them, and what is
+    suspicious in the node (each warning names the node)."""
     kind = _kind(node)
     size_array = np.asarray(getattr(node, SIZE_PARAMETER[kind]))
     # scalar (0-d) parameters, as Norse stores its defaults, cover every neuron the node receives
     size = int(size_array.size) if size_array.ndim else int(width)
-    one = np.ones(size)
-
-    def float32(values: np.ndarray) -> np.ndarray:
-        return values.astype(np.float32).astype(np.float64) if convention == "snntorch" else values
-
-    def decay(tau: np.ndarray) -> np.ndarray:
-        """Per-step decay under the convention."""
-        if convention == "snntorch":
-            return float32(1.0 - SNNTORCH_EXPORT_DT / tau)
-        if convention == "norse":
-            return 1.0 - dt / (tau / dt)
-        if convention == "sinabs":
-            return np.exp(-1.0 / tau)
-        if convention == "rockpool":
-            return np.exp(-dt / tau)
-        return 1.0 - dt / tau
-
-    def tau_of(d: np.ndarray) -> np.ndarray:
-        """The tau (s) whose Euler step at this dt is the decay d."""
-        with np.errstate(divide="ignore"):
-            return dt / np.maximum(1.0 - d, 1e-300)
-
-    reset = {"nir": "zero", "norse": "zero", "snntorch": "subtract_late"}.get(convention, "subtract")
     threshold = _vec(node.v_threshold, size) if hasattr(node, "v_threshold") else None
     v_reset = _vec(getattr(node, "v_reset", None) if getattr(node, "v_reset", None) is not None else 0.0, size)
-    leak = np.zeros(size)
-    alpha = None
-    tau_syn = tau_mem = None
-    in_gain = i_gain = one
-    if kind in ("CubaLIF", "CubaLI"):
-        alpha = decay(_vec(node.tau_syn, size))
-        beta = decay(_vec(node.tau_mem, size))
-        tau_syn, tau_mem = tau_of(alpha), tau_of(beta)
-        w_in = _vec(node.w_in, size)
-        r = _vec(node.r, size)
-        if convention == "spyx":
-            in_gain, i_gain = w_in, np.ones(size)
-        elif convention == "norse":  # the current jumps by the weighted input itself
-            in_gain, i_gain = w_in, (1.0 - beta) * r
-        else:
-            in_gain = float32((1.0 - alpha) * w_in)
-            i_gain = float32((1.0 - beta) * r)
-        leak = (1.0 - beta) * _vec(node.v_leak, size)
-    elif kind in ("LIF", "LI"):
-        beta = decay(_vec(node.tau, size))
-        tau_mem = tau_of(beta)
-        r = _vec(node.r, size)
-        in_gain = r if convention == "spyx" else float32((1.0 - beta) * r)
-        leak = (1.0 - beta) * _vec(node.v_leak, size)
-    elif kind in ("IF", "I"):
-        # dv/dt = R I: an Euler step of dt in literal NIR, one step of r elsewhere
-        beta = np.ones(size)
-        in_gain = _vec(node.r, size) * (dt if convention == "nir" else 1.0)
-    else:  # Threshold: memoryless comparison
-        beta = np.zeros(size)
-        threshold = _vec(node.threshold, size)
+    alpha = tau_syn = tau_mem = None
     spiking = kind in ("CubaLIF", "LIF", "IF", "Threshold")
-    return FloatPopulation(
+    if kind == "Threshold":  # memoryless comparison
+        one = np.ones(size)
+        beta, in_gain, i_gain, leak = np.zeros(size), one, one, np.zeros(size)
+        threshold = _vec(node.threshold, size)
+        reset, compare, max_spikes, spike_delay, warnings = "none", "gt", 1, 0, ()
+    else:
+        keys = [k for k in ("tau", "tau_mem", "tau_syn", "r", "w_in", "v_leak") if getattr(node, k, None) is not None]
+        reading = read_neuron(kind, {k: _vec(getattr(node, k), size) for k in keys}, dt, convention)
+        alpha, beta, in_gain, i_gain, leak = reading.alpha, reading.beta, reading.in_gain, reading.i_gain, reading.leak
+        reset = reading.reset if spiking else "none"
+        compare, max_spikes, spike_delay, warnings = reading.compare, reading.max_spikes, reading.spike_delay, reading.warnings
+        if alpha is not None:
+            tau_syn = _tau_of(alpha, dt)
+        if kind not in ("IF", "I"):
+            tau_mem = _tau_of(beta, dt)
+    if not spiking:
+        max_spikes, spike_delay = 1, 0
+    pop = FloatPopulation(
         name=name, kind=kind.lower() if kind != "I" else "integrator", size=int(size), alpha=alpha, beta=beta,
         in_gain=in_gain, i_gain=i_gain, leak=leak, threshold=threshold if spiking else None, v_reset=v_reset,
-        reset=(reset if kind != "Threshold" else "none") if spiking else "none", compare="gt",
-        tau_syn=tau_syn, tau_mem=tau_mem,
+        reset=reset, compare=compare, tau_syn=tau_syn, tau_mem=tau_mem, max_spikes=max_spikes, spike_delay=spike_delay,
     )
+    return pop, [f"node '{name}' ({kind}): {w}" for w in warnings]
+
+
+def _tau_of(d: np.ndarray, dt: float) -> np.ndarray:
+    """The tau (s) whose Euler step at this dt is the decay d."""
+    with np.errstate(divide="ignore"):
+        return dt / np.maximum(1.0 - d, 1e-300)
 
 
 def _neuron_shape(node: Any, size: int) -> tuple[int, ...]:
@@ -381,7 +413,8 @@ def import_graph(graph: Any, *, dt: float, convention: str) -> FloatNet:
     """A NIRGraph -> FloatNet; raises ImportError_ naming every node it cannot take."""
     import nir
 
-    nodes, edges = flatten_graph(graph)
+    warnings: list[str] = []
+    nodes, edges = flatten_graph(graph, convention=convention, notes=warnings)
     problems: list[str] = []
     for src, dst in sorted(set(edges)):
         unknown = [n for n in (src, dst) if n not in nodes]
@@ -398,6 +431,8 @@ def import_graph(graph: Any, *, dt: float, convention: str) -> FloatNet:
         kind = _kind(node)
         if kind not in LINEAR_TYPES + NEURON_TYPES + ("Input", "Output", "passthrough"):
             problems.append(f"node '{name}' ({kind}) cannot be imported; nmspec imports {SUPPORTED}")
+        else:
+            problems += _not_finite(name, kind, node)
     if len(inputs) != 1 or len(outputs) != 1:
         problems.append(f"the graph must have one Input and one Output node at its top level; it has {len(inputs)} and {len(outputs)}")
     if problems:
@@ -463,7 +498,8 @@ def import_graph(graph: Any, *, dt: float, convention: str) -> FloatNet:
                 sizing.discard(name)
                 if width is None:
                     return None
-            pops[name] = _population(name, node, dt, convention, width)
+            pops[name], node_warnings = _population(name, node, dt, convention, width)
+            warnings.extend(node_warnings)
             _check_width(name, _kind(node), (pops[name].size,))
         return pops[name]
 
@@ -516,6 +552,8 @@ def import_graph(graph: Any, *, dt: float, convention: str) -> FloatNet:
             problems.append(f"node '{name}' ({_kind(node)}) has {pop.size} neurons but receives {width} values")
             continue
         for (src, late), (m, b, via) in sorted(incoming.items()):
+            if late and src in pops and pops[src].spike_delay:
+                late = False  # its spikes of a step are known before the step (floatnet)
             projections.append(FloatProjection(src, name, m, b, late, via))
         populations.append(pop)
     readout_feeds = feed_of(outputs[0])
@@ -532,7 +570,7 @@ def import_graph(graph: Any, *, dt: float, convention: str) -> FloatNet:
     order_index = {n: i for i, n in enumerate(order)}
     populations.sort(key=lambda p: order_index[p.name])
     return FloatNet(int(n_inputs), tuple(populations), tuple(projections), readouts[0], dt, convention,
-                    notes=(f"exporter convention '{convention}' applied",))
+                    notes=(f"exporter convention '{convention}' applied",), warnings=tuple(warnings))
 
 
 def read_nir(path: Path, *, dt: float, convention: str) -> FloatNet:

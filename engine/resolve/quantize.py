@@ -231,6 +231,9 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
             problems.append(f"population '{pop.name}': reset to {float(pop.v_reset.max()):g}; the targets reset to 0 or by subtraction")
     if problems:
         raise QuantizeError([Diagnostic("error", "NM310", p) for p in problems])
+    problems += _spike_rule_problems(net, family)
+    if problems:
+        raise QuantizeError([Diagnostic("error", "NM311", p) for p in problems])
     per_channel = granularity == "per_channel"
     if family == "speck":
         return _speck(net, stimuli, per_channel)
@@ -259,6 +262,21 @@ def _speck(net: FloatNet, stimuli: np.ndarray | None, per_channel: bool) -> Quan
     if stimuli is not None and len(stimuli):
         _check_activity(net, shadow, "speck", stimuli)
     return QuantizeResult(network, reports, notes)
+
+
+def _spike_rule_problems(net: FloatNet, family: str) -> list[str]:
+    """Spike rules the float reading keeps (as the framework computes) that no kernel runs:
+    refused by name rather than verified as something else."""
+    problems = []
+    for pop in net.populations:
+        if pop.max_spikes > 1 and family != "speck":  # Speck fires once per event: several per step
+            problems.append(f"population '{pop.name}' emits floor(v / threshold) spikes per step (multi-spike, as "
+                            f"{net.convention} computes); the {family} kernels emit at most one spike per neuron and step: "
+                            "train with one spike per step (Rockpool: max_spikes_per_dt=1; Sinabs: SingleSpike)")
+        if pop.spike_delay:
+            problems.append(f"population '{pop.name}' emits each spike one step after the threshold crossing (as "
+                            f"{net.convention} computes); the {family} kernels spike on the step of the crossing")
+    return problems
 
 
 def _check_activity(net: FloatNet, shadow: FloatNet, family: str, stimuli: np.ndarray) -> None:
@@ -383,7 +401,8 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
     if bias_limited:
         notes += ((f"{', '.join(bias_limited)}: the 8-bit bias set the scale (weights and threshold are smaller "
                    "than the state word allows)"),)
-    for reset, how in (("zero", "reset to v_reset"), ("subtract_late", "subtract the threshold one step after a spike")):
+    for reset, how in (("zero", "reset to v_reset"), ("subtract_late", "subtract the threshold one step after a spike"),
+                       ("subtract_before_decay", "subtract the threshold one step after a spike, before the decay")):
         names = [p.name for p in layer_pops if p.reset == reset]
         if names:
             notes += (f"{', '.join(names)} {how}; {family} subtracts it at once",)

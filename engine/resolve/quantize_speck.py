@@ -120,7 +120,8 @@ def quantize_speck(net: FloatNet) -> tuple[QuantNetwork, list[dict[str, float | 
         ones = np.ones(pop.size)
         shadow_pops.append(FloatPopulation(pop.name, pop.kind, pop.size, None, ones, ones, ones,
                                            bias.astype(np.float64), threshold.astype(np.float64), np.zeros(pop.size),
-                                           "zero" if pop.reset == "zero" else "subtract", "ge", None, pop.tau_mem))
+                                           "zero" if pop.reset == "zero" else "subtract", "ge", None, pop.tau_mem,
+                                           max_spikes=pop.max_spikes))
     network = QuantNetwork("speck", net.dt, net.n_inputs, tuple(populations), tuple(projections), net.output)
     notes = [("Speck's cores are event-driven: every input event fires at most one spike per neuron it reaches, and a "
               "layer's spikes reach the next layer within the same step")]
