@@ -1,89 +1,108 @@
-"""Mapping quality and speed against the strongest general partitioners, in one run.
+"""Mapping quality and speed against the strongest general partitioners, side by side.
 
 Graph families with the fan-in of typical SNN layers (engine.mapping.synthetic.REALISTIC:
 3 x 3 x 16 convolutions, deep dense layers of fan-in 256, random recurrent of fan-in 100,
 a small-world ring of fan-in 200, plain and with shuffled ids) on the benchmark core (256
-neurons, 64K synapses, 4096 input and output axons, 70% duty) on a 64 x 64 mesh.
+neurons, 64K synapses, 4096 input and output axons, 4096 routing entries per router, 70%
+duty) on a 64 x 64 mesh.
 
 Methods: nmspec's mapper; sequential fill (layer order); METIS, KaHIP and Mt-KaHyPar at
 k = the lower bound with their good settings (engine.mapping.baselines) and the repair
 that moves the fewest neurons. All share the mapper's placement and routing; every
 assignment is scored by engine.mapping.score, which shares no code with the mapper.
+
+Each (family, size) case runs its methods one after the other, each in a process of its
+own under a memory and a time limit (a method over them is reported as such, the others
+still run), and the case's rows replace that case's rows in bench/results/mapping.json.
+`python -m bench mapping` runs 1e4 and 1e5; `python -m bench.bench_mapping --sizes
+1000000` the families that reach 1e6; `--table` prints the markdown table docs/mapping.md
+shows, from the results file.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import resource
+import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from engine.mapping import benchmark_core, map_groups, map_partition, net_view, synthetic
-from engine.mapping import partition as part
-from engine.mapping.score import score
-
-FAMILIES = tuple(synthetic.REALISTIC)
+FAMILIES = ("conv2d", "dense", "recurrent", "small-world", "small-world-shuffled")
 SIZES = (10_000, 100_000)
-BASELINE_MAX_NEURONS = 10_000  # at 1e5 each baseline takes minutes per graph on the 2-core machine
+REACH_1E6 = ("conv2d",)  # the families whose graphs reach 1e6 neurons within the machine's memory
+METHODS = ("nmspec", "sequential", "metis", "kahip", "mtkahypar")
+BASELINES = ("metis", "kahip", "mtkahypar")
+# per method: seconds, bytes of address space
+LIMITS = {10_000: (900, 4 << 30), 100_000: (2400, 8 << 30), 1_000_000: (3600, 12 << 30)}
 RESULTS = Path(__file__).parent / "results" / "mapping.json"
+CORE = "256 neurons, 65536 synapses, 4096 input/output axons, 4096 routing entries per router, 70% duty, 64x64 mesh"
 
 
-def _baselines() -> dict:
-    from engine.mapping import baselines
-
-    out = {}
-    for name, module, function in (("metis", "pymetis", baselines.metis_parts),
-                                   ("kahip", "kahip", lambda view, k: baselines.kahip_parts(view, k, "FAST")),
-                                   ("mtkahypar", "mtkahypar", baselines.mtkahypar_parts)):
-        try:
-            __import__(module)
-        except ImportError:
-            continue
-        out[name] = function
-    return out
-
-
-def _row(family, neurons, method, groups, core, core_map, seconds) -> dict:
-    figures = score(groups, core, _cores(core_map), core_map.placement.core_xy, core_map.placement,
-                    core_map.neuron_keys)
-    return {"family": family, "neurons": neurons, "method": method, "strategy": core_map.strategy,
-            "runtime_s": round(seconds, 3), **{k: (round(v, 3) if isinstance(v, float) else v) for k, v in figures.items()}}
-
-
-def _cores(core_map):
+def measure_one(family: str, neurons: int, method: str) -> dict[str, Any]:
+    """One method on one graph, timed from the groups to the placed and routed map."""
     import numpy as np
 
-    return np.concatenate([np.asarray(v, dtype=np.int64) for v in core_map.placement.neuron_core.values()])
+    from engine.mapping import benchmark_core, map_groups, map_partition, net_view, synthetic
+    from engine.mapping import partition as part
+    from engine.mapping.score import score
 
-
-def _measure(family: str, neurons: int, baselines: dict) -> list[dict]:
     core = benchmark_core()
     groups = synthetic.REALISTIC[family](neurons)
-    rows = []
     start = time.perf_counter()
-    ours = map_groups(groups, core)
-    rows.append(_row(family, neurons, "nmspec", groups, core, ours, time.perf_counter() - start))
-    start = time.perf_counter()
-    sequential = map_groups(groups, core, strategy="layer")
-    rows.append(_row(family, neurons, "sequential", groups, core, sequential, time.perf_counter() - start))
-    for name, partitioner in baselines.items():
-        if neurons > BASELINE_MAX_NEURONS:
-            rows.append({"family": family, "neurons": neurons, "method": name,
-                         "skipped": "minutes per graph at 1e5 on the 2-core machine, beyond the benchmark's budget"})
-            continue
-        from engine.mapping.baselines import repaired
+    if method in ("nmspec", "sequential"):
+        core_map = map_groups(groups, core, strategy="auto" if method == "nmspec" else "layer")
+    else:
+        from engine.mapping import baselines
 
-        start = time.perf_counter()
+        partitioner = {"metis": baselines.metis_parts, "mtkahypar": baselines.mtkahypar_parts,
+                       "kahip": lambda view, k: baselines.kahip_parts(view, k, "FAST")}[method]
         view = net_view(groups, core)
-        cores = repaired(view, core, partitioner(view, part.lower_bound(view, core)))
-        core_map = map_partition(view, core, cores, strategy=name)
-        rows.append(_row(family, neurons, name, groups, core, core_map, time.perf_counter() - start))
-    return rows
+        cores = baselines.repaired(view, core, partitioner(view, part.lower_bound(view, core)))
+        core_map = map_partition(view, core, cores, strategy=method)
+    seconds = time.perf_counter() - start
+    assignment = np.concatenate([np.asarray(v, dtype=np.int64) for v in core_map.placement.neuron_core.values()])
+    figures = score(groups, core, assignment, core_map.placement.core_xy, core_map.placement, core_map.neuron_keys)
+    return {"strategy": core_map.strategy, "runtime_s": round(seconds, 3),
+            **{k: (round(v, 3) if isinstance(v, float) else v) for k, v in figures.items()}}
 
 
-def _ratios(rows: list[dict]) -> None:
-    measured = [r for r in rows if "skipped" not in r]
-    others = [r for r in measured if r["method"] not in ("nmspec", "sequential")]
-    best = min(others, key=lambda r: (r["cores"], r["spike_hops_tables"]), default=None)
+def _limited(seconds: int, memory: int) -> Any:
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    return apply
+
+
+def run_method(family: str, neurons: int, method: str) -> dict[str, Any]:
+    seconds, memory = LIMITS[neurons]
+    row: dict[str, Any] = {"family": family, "neurons": neurons, "method": method,
+                           "load_before": round(os.getloadavg()[0], 1)}
+    try:
+        done = subprocess.run([sys.executable, "-m", "bench.bench_mapping", "--one", family, str(neurons), method],
+                              capture_output=True, text=True, check=False, timeout=seconds, preexec_fn=_limited(seconds, memory),
+                              cwd=Path(__file__).parent.parent)
+    except subprocess.TimeoutExpired:
+        row["failed"] = f"over the {seconds} s limit"
+        return row
+    row["load_after"] = round(os.getloadavg()[0], 1)
+    if done.returncode != 0:
+        memory_error = "MemoryError" in done.stderr or "std::bad_alloc" in done.stderr
+        row["failed"] = (f"over the {memory >> 30} GiB memory limit" if memory_error
+                         else f"exit {done.returncode}: {done.stderr.strip().splitlines()[-1:]}")
+        return row
+    row.update(json.loads(done.stdout.strip().splitlines()[-1]))
+    return row
+
+
+def ratios(rows: list[dict[str, Any]]) -> None:
+    """hops_vs_best: chip spike-hops against the fewest any baseline reached on the case;
+    time_vs_metis: run time against METIS's in the same run."""
+    measured = [r for r in rows if "failed" not in r]
+    others = [r for r in measured if r["method"] in BASELINES]
+    best = min(others, key=lambda r: (r["spike_hops_tables"], r["cores"]), default=None)
     metis = next((r for r in measured if r["method"] == "metis"), None)
     for r in measured:
         r["best_baseline"] = best["method"] if best else None
@@ -97,48 +116,122 @@ def _ratio(a: float, b: float) -> float | None:
     return round(a / b, 3)
 
 
-HEADER = (f"{'family':<20} {'neurons':>7} {'method':<10} {'cores':>5} {'bound':>5} {'traffic/s':>9} "
-          f"{'hops/s tree':>11} {'hops/s chip':>11} {'hot link':>9} {'ent/rtr':>7} {'in ax':>5} {'ok':>2} "
-          f"{'time s':>7} {'hops/best':>9} {'t/metis':>7}")
+COLUMNS = ("family", "neurons", "method", "cores", "bound", "traffic/s", "hops/s tree", "hops/s chip", "hot link",
+           "ent/rtr", "in ax", "ok", "time s", "hops/best", "t/metis", "load")
 
 
-def _line(row: dict) -> str:
-    if "skipped" in row:
-        return f"{row['family']:<20} {row['neurons']:>7} {row['method']:<10} not run: {row['skipped']}"
+def cells(row: dict[str, Any]) -> list[str]:
+    head = [row["family"], str(row["neurons"]), row["method"]]
+    if "failed" in row:
+        return head + [f"not measured: {row['failed']}"] + [""] * (len(COLUMNS) - 4)
 
-    def ratio(v):
+    def ratio(v: float | None) -> str:
         return f"{v:.3f}" if v is not None else "-"
 
-    return (f"{row['family']:<20} {row['neurons']:>7} {row['method']:<10} {row['cores']:>5} {row['lower_bound']:>5} "
-            f"{row['traffic']:>9.3g} {row['spike_hops_neuron_trees']:>11.4g} {row['spike_hops_tables']:>11.4g} "
-            f"{row['hottest_link']:>9.3g} {row['max_entries_per_router']:>7} {row['max_input_axons']:>5} "
-            f"{'y' if row['within_limits'] else 'N':>2} {row['runtime_s']:>7.2f} {ratio(row['hops_vs_best']):>9} "
-            f"{ratio(row['time_vs_metis']):>7}")
+    load = f"{row['load_before']:.1f}-{row['load_after']:.1f}"
+    return head + [str(row["cores"]), str(row["lower_bound"]), f"{row['traffic']:.3g}",
+                   f"{row['spike_hops_neuron_trees']:.4g}", f"{row['spike_hops_tables']:.4g}",
+                   f"{row['hottest_link']:.3g}", str(row["max_entries_per_router"]), str(row["max_input_axons"]),
+                   "y" if row["within_limits"] else "N", f"{row['runtime_s']:.1f}", ratio(row["hops_vs_best"]),
+                   ratio(row["time_vs_metis"]), load]
 
 
-def main(families=FAMILIES, sizes=SIZES) -> list[dict]:
-    baselines = _baselines()
-    print(HEADER, flush=True)
+def ordered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(rows, key=lambda r: (r["neurons"], FAMILIES.index(r["family"]), METHODS.index(r["method"])))
+
+
+def table(results: dict[str, Any]) -> str:
+    """The markdown table of every measured row, in (size, family, method) order."""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join("---" for _ in COLUMNS) + "|"]
+    lines += ["| " + " | ".join(c for c in cells(r)) + " |" for r in ordered(results["rows"])]
+    return "\n".join(lines) + "\n"
+
+
+def verdicts(results: dict[str, Any]) -> str:
+    """nmspec against the targets on every measured case, worded from the rows alone."""
+    out = []
+    rows = ordered(results["rows"])
+    for neurons, family in sorted({(r["neurons"], r["family"]) for r in rows}, key=lambda c: (c[0], FAMILIES.index(c[1]))):
+        case = {r["method"]: r for r in rows if (r["neurons"], r["family"]) == (neurons, family)}
+        ours = case.get("nmspec")
+        if ours is None or "failed" in ours:
+            out.append(f"- {family} {neurons:,}: nmspec not measured")
+            continue
+        cores = (f"{ours['cores']} cores, the lower bound" if ours["cores"] == ours["lower_bound"]
+                 else f"{ours['cores']} cores against a lower bound of {ours['lower_bound']} "
+                      f"({ours['cores'] / ours['lower_bound']:.2f}x)")
+        if ours["hops_vs_best"] is None:
+            hops = "no baseline measured"
+        else:
+            best = case[ours["best_baseline"]]
+            hops = (f"chip spike-hops {ours['hops_vs_best']:.3f}x the best baseline's ({best['method']}, "
+                    f"{best['spike_hops_tables']:.4g} on {best['cores']} cores)")
+        time_text = f", time {ours['time_vs_metis']:.2f}x METIS's" if ours["time_vs_metis"] is not None else ""
+        failed = [m for m in BASELINES if m in case and "failed" in case[m]]
+        reasons = ", ".join(f"{m} ({case[m]['failed']})" for m in failed)
+        missing = f"; not measured: {reasons}" if failed else ""
+        out.append(f"- {family} {neurons:,}: {cores}; {hops}{time_text}{missing}")
+    return "\n".join(out) + "\n"
+
+
+def load() -> dict[str, Any]:
+    if RESULTS.exists():
+        results: dict[str, Any] = json.loads(RESULTS.read_text())
+        return results
+    return {"core": CORE, "rows": []}
+
+
+def _write(results: dict[str, Any]) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    results["rows"] = ordered(results["rows"])
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+
+
+def run_case(family: str, neurons: int, methods: tuple[str, ...] = METHODS) -> list[dict[str, Any]]:
     rows = []
-    for neurons in sizes:
-        for family in families:
-            case = _measure(family, neurons, baselines)
-            _ratios(case)
-            for row in case:
-                print(_line(row), flush=True)
-            rows += case
-            if set(families) == set(FAMILIES):
-                # after every case, so a run stopped on a loaded machine keeps what it measured
-                _write(baselines, rows, complete=tuple(sizes) == SIZES and neurons == sizes[-1] and family == families[-1])
+    for method in methods:
+        row = run_method(family, neurons, method)
+        rows.append(row)
+        print(" | ".join(cells({**row, "hops_vs_best": None, "time_vs_metis": None} if "failed" not in row else row)),
+              flush=True)
+    ratios(rows)
+    results = load()
+    results["core"] = CORE
+    results["rows"] = [r for r in results["rows"] if (r["family"], r["neurons"]) != (family, neurons)] + rows
+    _write(results)
     return rows
 
 
-def _write(baselines, rows, complete: bool) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"core": "256 neurons, 65536 synapses, 4096 input/output axons, 70% duty, 64x64 mesh",
-                                   "baselines": sorted(baselines), "complete": complete, "rows": rows},
-                                  indent=2, sort_keys=True) + "\n")
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    parser = argparse.ArgumentParser(prog="bench.bench_mapping")
+    parser.add_argument("--sizes", default=",".join(str(s) for s in SIZES))
+    parser.add_argument("--families", default=None)
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--one", nargs=3, metavar=("FAMILY", "NEURONS", "METHOD"))
+    parser.add_argument("--table", action="store_true")
+    parser.add_argument("--results", default=None, help="results file (default bench/results/mapping.json)")
+    args = parser.parse_args([] if argv is None else argv)
+    if args.results:
+        global RESULTS
+        RESULTS = Path(args.results)
+    if args.one:
+        family, neurons, method = args.one
+        print(json.dumps(measure_one(family, int(neurons), method), sort_keys=True))
+        return []
+    if args.table:
+        results = load()
+        print(table(results) + "\n" + verdicts(results), end="")
+        return []
+    print(" | ".join(COLUMNS), flush=True)
+    rows = []
+    for neurons in (int(s) for s in args.sizes.split(",")):
+        wanted = args.families.split(",") if args.families else FAMILIES
+        for family in wanted:
+            if neurons >= 1_000_000 and family not in REACH_1E6:
+                continue
+            rows += run_case(family, neurons, tuple(args.methods.split(",")))
+    return rows
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -76,6 +76,7 @@ NOT_A_SPEC_EDIT = {
     "NM604": "mapping capacity: the network against the target's cores",
     "NM605": "mapping capacity: the network against the target's cores",
     "NM606": "routing table capacity of the target",
+    "NM607": "routing table capacity of the target: entries per router",
     "NM801": "a warning: no stimuli, only the round trip was checked",
     "NM803": "a kernel that is not deterministic is a bug in nmspec",
     "NM804": "a bundle modified after its build: rebuild it",

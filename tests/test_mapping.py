@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import attrs
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -93,6 +94,10 @@ def check_limits(groups, core: CoreSpec, core_map) -> None:
     assert core_map.core_inputs.tolist() == [len(s) for s in inputs]
     assert core_map.core_outputs.tolist() == [len(s) for s in outputs]
     np.testing.assert_allclose(core_map.core_duty, np.array(cycles) / (core.clock_hz * core.dt), rtol=1e-9)
+    per_router: dict[int, int] = {}
+    for entry in core_map.placement.routes:
+        per_router[entry.router] = per_router.get(entry.router, 0) + 1
+    assert max(per_router.values(), default=0) <= core.routing_entries
     positions = [tuple(p) for p in core_map.placement.core_xy.tolist()]
     assert len(set(positions)) == n_cores
     assert all(0 <= x < core.mesh_width and 0 <= y < core.mesh_height for x, y in positions)
@@ -356,3 +361,36 @@ def test_identical_across_runs():
         assert first.placement == second.placement
         assert first.summary() == second.summary()
         assert math.isclose(first.spikes_hops, second.spikes_hops, rel_tol=0, abs_tol=0)
+
+
+def test_a_full_routing_table_merges_a_cores_target_sets():
+    # a0 -> b0, b1 and a1 -> b2, b3 on cores of 2 neurons: a on core 0, b on cores 1 and 2.
+    # Split by target set, a's slice is two route groups, both starting at core 0's router:
+    # 2 entries there. With 1 entry per router the slice becomes one group to cores 1 and
+    # 2, so each of a's spikes reaches both (one of them drops it): 4 remote deliveries.
+    layers = [("a", 2, 1, 10.0, (), False), ("b", 4, 2, 0.0, (), False)]
+    groups = make_groups((layers, {("a", "b"): [(0, 0), (0, 1), (1, 2), (1, 3)]}))
+    roomy = CoreSpec(neurons_per_core=2, synapses_per_core=64, input_axons=16, output_axons=16, mesh_width=4,
+                     mesh_height=4, clock_hz=1e6, dt=1e-3)
+    split = map_groups(groups, roomy, strategy="layer")
+    assert (split.groups, split.traffic) == (2, 20.0)
+    tight = attrs.evolve(roomy, routing_entries=1)
+    merged = map_groups(groups, tight, strategy="layer")
+    assert (merged.groups, merged.traffic) == (1, 40.0)
+    check_limits(groups, tight, merged)
+    check_routes(groups, merged)
+
+
+def test_a_router_over_its_table_even_with_one_group_per_core():
+    # a -> b and c -> b, one core each: b's router holds a's and c's entries whatever the
+    # grouping, one more than a 1-entry table
+    layers = [("a", 2, 1, 10.0, (), False), ("b", 2, 2, 0.0, (), False), ("c", 2, 3, 10.0, (), False)]
+    groups = make_groups((layers, {("a", "b"): [(0, 0), (1, 1)], ("c", "b"): [(0, 0), (1, 1)]}))
+    roomy = CoreSpec(neurons_per_core=2, synapses_per_core=64, input_axons=16, output_axons=16, mesh_width=4,
+                     mesh_height=4, clock_hz=1e6, dt=1e-3)
+    x, y = map_groups(groups, roomy, strategy="layer").placement.core_xy[1].tolist()
+    with pytest.raises(StageError) as error:
+        map_groups(groups, attrs.evolve(roomy, routing_entries=1), strategy="layer")
+    assert [(d.code, d.message) for d in error.value.diagnostics] == [
+        ("NM607", (f"router ({x}, {y}) needs 2 routing entries, 1 more than its table holds (1), with each "
+                   "population's neurons on a core sharing one route group"))]

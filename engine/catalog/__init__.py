@@ -9,6 +9,7 @@ supplies it, so no unverified number reaches a power or fit verdict silently.
 from __future__ import annotations
 
 import difflib
+import itertools
 import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -32,7 +33,9 @@ IMPLEMENTATIONS = ("digital", "mixed-signal", "analog")
 # that does not say is a stand-in: nothing vouches for it.
 FIDELITY_LEVELS = ("vendor-verified", "documented", "stand-in")
 
-# Figure name -> dimension (see engine.spec.units) or "count" / "bool" / "list".
+# Figure name -> dimension (see engine.spec.units) or "count" / "bool" / "list" / "table".
+# A "table" is a list of [temperature in C, value] pairs in rising temperature (the value in
+# the figure's unit); it is read from catalog files only, never from a spec's overrides.
 FIGURE_DIMENSIONS: dict[str, str] = {
     # chips
     "input_channels": "count", "hidden_neurons": "count", "output_neurons": "count",
@@ -61,7 +64,9 @@ FIGURE_DIMENSIONS: dict[str, str] = {
     # cells
     "nominal_voltage": "voltage", "capacity": "charge", "self_discharge": "ratio",
     "low_drain_derating": "ratio", "operating_temperature": "temperature", "service_life_max": "time",
+    "capacity_vs_temperature": "table", "self_discharge_vs_temperature": "table",
 }
+TABLE_FIGURES = tuple(sorted(name for name, dimension in FIGURE_DIMENSIONS.items() if dimension == "table"))
 
 
 @attrs.frozen
@@ -83,6 +88,9 @@ class Figure:
         if self.value is None:
             return None
         dimension = FIGURE_DIMENSIONS.get(self.name, "count")
+        if dimension == "table":
+            scale = 0.01 if self.unit == "%" else 1.0
+            return [(float(t) + 273.15, float(v) * scale) for t, v in self.value]
         if dimension in ("count", "bool") or self.unit is None:
             return self.value
         if isinstance(self.value, list):
@@ -93,6 +101,8 @@ class Figure:
         if self.value is None:
             return "unknown"
         unit = self.unit or ""
+        if FIGURE_DIMENSIONS.get(self.name) == "table":
+            return ", ".join(f"{v:g}{unit} at {t:g} C" for t, v in self.value)
         return f"{self.value}{unit}"
 
 
@@ -258,6 +268,10 @@ def check_figures(data: Mapping[str, Any], origin_of: Callable[[str], Origin]) -
                     if key not in sources:
                         diagnostics.append(Diagnostic.at(where, "NM221", f"{kind}.{part_id}.figures.{name}: source '{key}' is not in the part's sources", path=pointer))
                 dimension = FIGURE_DIMENSIONS.get(name)
+                if dimension == "table" and value is not None and not _is_table(value):
+                    diagnostics.append(Diagnostic.at(where, "NM202", f"{kind}.{part_id}.figures.{name}: must be a list of "
+                                                                      "[temperature in C, value] pairs in rising temperature",
+                                                     path=pointer, hint="e.g. [[-40, 70], [20, 100]] with unit: \"%\""))
                 if dimension in DIMENSIONS and value is not None:
                     unit = fig.get("unit")
                     try:
@@ -268,6 +282,15 @@ def check_figures(data: Mapping[str, Any], origin_of: Callable[[str], Origin]) -
                 if isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isfinite(value):
                     diagnostics.append(Diagnostic.at(where, "NM202", f"{kind}.{part_id}.figures.{name}: must be a finite number", path=pointer))
     return diagnostics
+
+
+def _is_table(value: Any) -> bool:
+    if not isinstance(value, list) or not value:
+        return False
+    if not all(isinstance(row, list) and len(row) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                               and math.isfinite(x) for x in row) for row in value):
+        return False
+    return all(a[0] < b[0] for a, b in itertools.pairwise(value))
 
 
 def catalog_files(extra_dirs: tuple[Path, ...] = ()) -> list[Path]:
@@ -308,4 +331,4 @@ def builtin_catalog() -> Catalog:
     return _BUILTIN
 
 
-__all__ = ["FIDELITY_LEVELS", "Catalog", "CatalogError", "Figure", "MissingFigure", "Origin", "Part", "builtin_catalog", "load_catalog"]
+__all__ = ["FIDELITY_LEVELS", "TABLE_FIGURES", "Catalog", "CatalogError", "Figure", "MissingFigure", "Origin", "Part", "builtin_catalog", "load_catalog"]

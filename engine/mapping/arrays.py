@@ -7,18 +7,21 @@ import numpy as np
 
 
 def unique(values: np.ndarray) -> np.ndarray:
-    values = np.sort(np.asarray(values), kind="stable")
+    # plain values: the default (introsort) is an order of magnitude faster than a stable sort
+    values = np.sort(np.asarray(values))
     if values.size == 0:
         return values
-    return values[np.concatenate([[True], values[1:] != values[:-1]])]
+    first: np.ndarray = values[np.concatenate([[True], values[1:] != values[:-1]])]
+    return first
 
 
 def unique_first(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sorted unique values and the index of each one's first occurrence."""
     values = np.asarray(values)
-    order = np.argsort(values, kind="stable")
+    order = np.argsort(values)
     ordered = values[order]
     if values.size == 0:
         return ordered, order
-    first = np.concatenate([[True], ordered[1:] != ordered[:-1]])
-    return ordered[first], order[first]
+    starts = np.nonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))[0]
+    # an unstable sort leaves equal values in any order: the first is the least index
+    return ordered[starts], np.minimum.reduceat(order, starts)

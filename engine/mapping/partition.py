@@ -247,6 +247,7 @@ def fill(view: NetView, core: CoreSpec, order: np.ndarray, outputs: np.ndarray |
     sources = view.src[by_rank]
     ptr = np.concatenate([[0], np.cumsum(degree[order])])
     cores = np.full(view.n, -1, dtype=np.int64)
+    scratch = np.zeros(int(view.src.max(initial=0)) + 1, dtype=np.int64)
     budget = core.cycle_budget * (1 + _RELATIVE_SLACK)
     start, current = 0, 0
     while start < n:
@@ -256,21 +257,27 @@ def fill(view: NetView, core: CoreSpec, order: np.ndarray, outputs: np.ndarray |
         if cum_out is not None:
             end = min(end, int(np.searchsorted(cum_out, cum_out[start] + core.output_axons, side="right")) - 1)
         end = max(end, start + 1)
-        end = _axon_cut(sources, ptr, start, end, core.input_axons)
+        end = _axon_cut(sources, ptr, start, end, core.input_axons, scratch)
         cores[order[start:end]] = current
         current += 1
         start = end
     return cores
 
 
-def _axon_cut(sources, ptr, start: int, end: int, cap: int) -> int:
+def _axon_cut(sources, ptr, start: int, end: int, cap: int, scratch: np.ndarray) -> int:
     """The largest end' <= end whose neurons order[start:end'] have at most `cap`
-    distinct sources (at least one neuron: single neurons were checked before)."""
+    distinct sources (at least one neuron: single neurons were checked before).
+    `scratch` (one slot per source id) finds each source's first position in the slice
+    without sorting it."""
     lo, hi = int(ptr[start]), int(ptr[end])
     if hi - lo <= cap:
         return end
-    unique_sources, first = unique_first(sources[lo:hi])
-    if unique_sources.size <= cap:
+    segment = sources[lo:hi]
+    position = np.arange(hi - lo, dtype=np.int64)
+    scratch[segment] = hi - lo
+    np.minimum.at(scratch, segment, position)
+    first = np.nonzero(scratch[segment] == position)[0]
+    if first.size <= cap:
         return end
     first_rank = np.searchsorted(ptr, lo + first, side="right") - 1 - start
     new_sources = np.cumsum(np.bincount(first_rank, minlength=end - start))

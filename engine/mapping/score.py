@@ -13,7 +13,8 @@ assignment.
   forward on, so the route groups' sharing, and any target a group reaches for another
   member, is counted as the chip sends it);
 - hottest link and routing entries per router under the tables; distinct input axons,
-  output axons, neurons, synapses and duty per core, each against its limit.
+  output axons, neurons, synapses and duty per core, and entries per router, each
+  against its limit.
 """
 
 from __future__ import annotations
@@ -138,6 +139,8 @@ def score(groups: Sequence[Any], core: Any, cores: Any, positions: Any, placemen
     }
     if placement is not None:
         result.update(_table_figures(placed, rate, placement, neuron_keys))
+        result["within_limits"] = bool(result["within_limits"]
+                                       and result["max_entries_per_router"] <= core.routing_entries)
     return result
 
 

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import attrs
+
+if TYPE_CHECKING:
+    from engine.catalog import Part
 
 # Cycle costs per operation for targets whose vendors publish none: an event-driven core
 # spends a few cycles per synaptic event (read weight, add) and tens per neuron update.
@@ -28,6 +33,7 @@ class CoreSpec:
     cycles_spike_sent: int = DEFAULT_CYCLES["spike_sent"]
     duty_limit: float = DUTY_LIMIT
     multicast: bool = True
+    routing_entries: int = 1 << 16  # entries in one router's table (one per route group passing through)
 
     @property
     def max_cores(self) -> int:
@@ -38,10 +44,10 @@ class CoreSpec:
         return self.clock_hz * self.dt * self.duty_limit
 
 
-def core_spec_from_catalog(part, overrides=None, *, dt: float) -> CoreSpec:
+def core_spec_from_catalog(part: Part, overrides: Mapping[str, float] | None = None, *, dt: float) -> CoreSpec:
     """Unknown per-core figures fall back to what the chip's totals imply, then to one core."""
 
-    def figure(name):
+    def figure(name: str) -> Any:  # a figure's SI value (a number, or a list), None when unknown
         if overrides and name in overrides:
             return overrides[name]
         fig = part.figure(name)
@@ -79,17 +85,21 @@ def core_spec_from_catalog(part, overrides=None, *, dt: float) -> CoreSpec:
         # fan-in figure is per neuron and checked by fit, not by the mapper
         input_axons = int((figure("input_channels") or 0) + (figure("hidden_neurons") or neurons))
         output_axons = 1 << 16
+    entries = figure("routing_entries")
     # the kernel's per-event cycle model (engine.verify.cycles) reads the same figures, so
     # the duty the mapper packs for is the one verification counts
     cycles = {"cycles_synaptic_op": figure("cycles_per_synaptic_op"), "cycles_neuron_update": figure("cycles_per_neuron_update"),
               "cycles_spike_sent": figure("cycles_per_spike")}
+    known_cycles: dict[str, Any] = {name: int(value) for name, value in cycles.items() if value is not None}
     return CoreSpec(
         neurons_per_core=int(neurons), synapses_per_core=synapses, input_axons=input_axons, output_axons=output_axons,
         mesh_width=width, mesh_height=height, clock_hz=float(figure("clock") or DEFAULT_CLOCK_HZ), dt=dt,
-        **{name: int(value) for name, value in cycles.items() if value is not None})
+        routing_entries=int(entries) if entries else 1 << 16,
+        **known_cycles)
 
 
 def benchmark_core(dt: float = 1e-3, mesh: int = 64) -> CoreSpec:
-    """The benchmark's core: 256 neurons and 64K synapses, on a mesh large enough."""
+    """The benchmark's core: 256 neurons and 64K synapses, 4,096 input and output axons and
+    4,096 routing entries per router, on a mesh large enough."""
     return CoreSpec(neurons_per_core=256, synapses_per_core=65536, input_axons=4096, output_axons=4096,
-                    mesh_width=mesh, mesh_height=mesh, clock_hz=DEFAULT_CLOCK_HZ, dt=dt)
+                    mesh_width=mesh, mesh_height=mesh, clock_hz=DEFAULT_CLOCK_HZ, dt=dt, routing_entries=4096)

@@ -219,8 +219,13 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
     when the quantized network stays silent on the calibration stimuli."""
     problems: list[str] = []
     if weight_bits < 2:
-        binary = (" A binary crossbar whose axon types index per-neuron weights (TrueNorth) is not supported: nmspec "
-                  "does not assign axon types") if weight_bits == 1 else ""
+        # TrueNorth: a synapse is only connected or not; each input axon carries a type, and the
+        # type indexes one weight stored per neuron, so a neuron's inputs take as many values
+        # as there are axon types, and an axon's type holds for every neuron of its core
+        binary = (" A binary crossbar whose axon types index per-neuron weights (TrueNorth) is not supported: a "
+                  "neuron's incoming weights would have to share its few per-type values, with each axon's type "
+                  "common to every neuron of the core, and nmspec neither clusters weights into types nor assigns "
+                  "axon types") if weight_bits == 1 else ""
         raise QuantizeError([Diagnostic("error", "NM315", f"{weight_bits}-bit weights: nmspec quantizes to signed weights "
                                                           f"of at least 2 bits.{binary}")])
     for pop in net.populations:
@@ -270,9 +275,9 @@ def _spike_rule_problems(net: FloatNet, family: str) -> list[str]:
     problems = []
     for pop in net.populations:
         if pop.max_spikes > 1 and family != "speck":  # Speck fires once per event: several per step
-            problems.append(f"population '{pop.name}' emits floor(v / threshold) spikes per step (multi-spike, as "
-                            f"{net.convention} computes); the {family} kernels emit at most one spike per neuron and step: "
-                            "train with one spike per step (Rockpool: max_spikes_per_dt=1; Sinabs: SingleSpike)")
+            problems.append(f"population '{pop.name}' emits up to floor(v / threshold) spikes per step (multi-spike, "
+                            f"{net.convention}'s default: its NIR export does not record a lower max_spikes_per_dt or "
+                            f"SingleSpike); the {family} kernels emit at most one spike per neuron and step")
         if pop.spike_delay:
             problems.append(f"population '{pop.name}' emits each spike one step after the threshold crossing (as "
                             f"{net.convention} computes); the {family} kernels spike on the step of the crossing")

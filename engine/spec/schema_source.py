@@ -144,6 +144,8 @@ def _figure_overrides(catalog: dict[str, Any], kind: str, description: str) -> d
     properties: dict[str, Any] = {}
     for name in names:
         dimension = FIGURE_DIMENSIONS.get(name, "count")
+        if dimension == "table":
+            continue  # tables come from catalog files, with their sources
         if dimension in DIMENSIONS:
             properties[name] = q(dimension, f"value for the catalog figure '{name}'")
         elif dimension == "bool":
@@ -411,7 +413,9 @@ def build_catalog_schema() -> dict[str, Any]:
         "description": "one figure with where it came from",
         "properties": {
             "value": {"description": "the number (or list), null when no checked source has it",
-                      "type": ["number", "array", "boolean", "null"], "items": {"type": "number"}},
+                      "type": ["number", "array", "boolean", "null"],
+                      "items": {"type": ["number", "array"], "items": {"type": "number"},
+                                "description": "a number, or a [temperature in C, value] row of a table figure"}},
             "unit": {"type": "string", "description": "unit of value (SI suffix, e.g. uW, MHz, Ah); omitted for counts"},
             "verified": {"type": "string", "enum": list(VERIFICATION_LEVELS), "description": "how well the figure was checked"},
             "source": {"description": "key(s) into the part's sources", "oneOf": [
