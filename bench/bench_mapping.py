@@ -155,7 +155,8 @@ def verdicts(results: dict[str, Any]) -> str:
         case = {r["method"]: r for r in rows if (r["neurons"], r["family"]) == (neurons, family)}
         ours = case.get("nmspec")
         if ours is None or "failed" in ours:
-            out.append(f"- {family} {neurons:,}: nmspec not measured")
+            reasons = "; ".join(f"{m}: {r['failed']}" for m, r in case.items() if "failed" in r)
+            out.append(f"- {family} {neurons:,}: not measured ({reasons})")
             continue
         cores = (f"{ours['cores']} cores, the lower bound" if ours["cores"] == ours["lower_bound"]
                  else f"{ours['cores']} cores against a lower bound of {ours['lower_bound']} "
