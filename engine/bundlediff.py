@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from engine.image import parse_image
+from engine.netlist import Weights
 
 
 def _sections(image: bytes) -> dict[tuple[str, int], tuple[int, int]]:
@@ -40,22 +41,22 @@ def _network_changes(old: bytes, new: bytes) -> list[str]:
                     out.append(f"{pop.name}.{key}: {changed} of {pop.size} neurons changed")
     pairs = {(p.src, p.dst, p.synapse): p for p in a.projections}
     for proj in b.projections:
-        before = pairs.get((proj.src, proj.dst, proj.synapse))
-        if before is not None and before.weights.n_src == proj.weights.n_src and before.weights.n_dst == proj.weights.n_dst:
-            delta = _changed_weights(before.weights, proj.weights)
+        was = pairs.get((proj.src, proj.dst, proj.synapse))
+        if was is not None and was.weights.n_src == proj.weights.n_src and was.weights.n_dst == proj.weights.n_dst:
+            delta = _changed_weights(was.weights, proj.weights)
             if delta:
                 out.append(f"weights {proj.src} -> {proj.dst}: {delta} changed")
-            if before.shift != proj.shift:
-                out.append(f"weights {proj.src} -> {proj.dst}: shift {before.shift} -> {proj.shift}")
+            if was.shift != proj.shift:
+                out.append(f"weights {proj.src} -> {proj.dst}: shift {was.shift} -> {proj.shift}")
     if a.placement is not None and b.placement is not None and a.placement.n_cores != b.placement.n_cores:
         out.append(f"cores: {a.placement.n_cores} -> {b.placement.n_cores}")
     return out
 
 
-def _changed_weights(a, b) -> int:
+def _changed_weights(a: Weights, b: Weights) -> int:
     """Synapses whose weight differs (absent counts as zero), without a dense matrix: an
     image's input count is not backed by stored bytes, so n_src x n_dst may be huge."""
-    def flat(w):
+    def flat(w: Weights) -> tuple[np.ndarray, np.ndarray]:
         rows = np.repeat(np.arange(w.n_src, dtype=np.int64), np.diff(w.indptr))
         return rows * w.n_dst + w.indices.astype(np.int64), w.values.astype(np.int64)
 
@@ -109,7 +110,8 @@ def _firmware_changes(name: str, old: bytes, new: bytes) -> list[str]:
         a, b = old.decode().splitlines(), new.decode().splitlines()
     except UnicodeDecodeError:
         return [f"~ {name} (binary)"]
-    removed, added = [], []
+    removed: list[str] = []
+    added: list[str] = []
     for line in difflib.unified_diff(a, b, lineterm="", n=0):
         if line.startswith(("---", "+++", "@@")):
             continue
@@ -119,8 +121,8 @@ def _firmware_changes(name: str, old: bytes, new: bytes) -> list[str]:
     after = {m.group(1): m.group(2) for m in map(_DEFINE.match, added) if m}
     out = [f"~ {name}: {key} {before[key]} -> {after[key]}" for key in sorted(set(before) & set(after))]
     paired = set(before) & set(after)
-    rest_old = [line for line in removed if not (_DEFINE.match(line) and _DEFINE.match(line).group(1) in paired)]
-    rest_new = [line for line in added if not (_DEFINE.match(line) and _DEFINE.match(line).group(1) in paired)]
+    rest_old = [line for line in removed if not ((m := _DEFINE.match(line)) and m.group(1) in paired)]
+    rest_new = [line for line in added if not ((m := _DEFINE.match(line)) and m.group(1) in paired)]
     out += [f"- {name}: {line.strip()}" for line in rest_old] + [f"+ {name}: {line.strip()}" for line in rest_new]
     return out
 
@@ -162,9 +164,9 @@ def diff_bundles(old: Mapping[str, bytes], new: Mapping[str, bytes]) -> dict[str
                                 "comments and build tag only (the spec's hash and path)")
     ra = _flatten(json.loads(old.get("report.json", b"{}")))
     rb = _flatten(json.loads(new.get("report.json", b"{}")))
-    for key in sorted(set(ra) | set(rb)):
-        if key.startswith(REPORT_KEYS) and ra.get(key) != rb.get(key):
-            plan["report"].append(f"~ {key}: {ra.get(key)!r} -> {rb.get(key)!r}")
+    for path in sorted(set(ra) | set(rb)):
+        if path.startswith(REPORT_KEYS) and ra.get(path) != rb.get(path):
+            plan["report"].append(f"~ {path}: {ra.get(path)!r} -> {rb.get(path)!r}")
     return plan
 
 

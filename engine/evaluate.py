@@ -15,8 +15,10 @@ is honest at 0 of n, where the plain binomial interval collapses to a point.
 
 from __future__ import annotations
 
+import builtins
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -25,6 +27,9 @@ from engine.image import read_image
 from engine.resolve.floatnet import FloatNet, classify, simulate
 from engine.resolve.stimuli import Stimuli
 from engine.verify import kernel
+
+if TYPE_CHECKING:
+    from engine.dsp.chain import Chain
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 
@@ -79,7 +84,7 @@ class Scores:
         return Rate(sum(1 for p, _ in chosen if p != 0), len(chosen))
 
 
-def score(predicted: Sequence[int], labels: Sequence[int], n_classes: int) -> Scores:
+def score(predicted: Sequence[int] | np.ndarray, labels: Sequence[int] | np.ndarray, n_classes: int) -> Scores:
     confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(confusion, (np.asarray(labels, dtype=np.int64), np.asarray(predicted, dtype=np.int64)), 1)
     return Scores(tuple(int(p) for p in predicted), tuple(tuple(int(v) for v in row) for row in confusion))
@@ -94,12 +99,12 @@ class Evaluation:
     float: Scores  # the source model in floats
 
     @property
-    def agreement(self) -> float:
-        return float(np.mean(np.array(self.kernel.predicted) == np.array(self.float.predicted)))
+    def agreement(self) -> builtins.float:  # the field `float` hides the type inside the class
+        return builtins.float(np.mean(np.array(self.kernel.predicted) == np.array(self.float.predicted)))
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         """Plain data for report.json-like files."""
-        out: dict = {"windows": len(self.labels), "classes": list(self.classes), "sources": sorted(set(self.sources)),
+        out: dict[str, Any] = {"windows": len(self.labels), "classes": list(self.classes), "sources": sorted(set(self.sources)),
                      "agreement": self.agreement}
         for name, scores in (("kernel", self.kernel), ("float", self.float)):
             out[name] = {"accuracy": scores.accuracy,
@@ -121,7 +126,7 @@ def float_classes(model: FloatNet, spikes: np.ndarray) -> np.ndarray:
     return classify(simulate(model, spikes)[model.output].sum(axis=1))
 
 
-def evaluate(image: bytes, chain, model: FloatNet, stimuli: Stimuli, classes: Sequence[str]) -> Evaluation:
+def evaluate(image: bytes, chain: Chain, model: FloatNet, stimuli: Stimuli, classes: Sequence[str]) -> Evaluation:
     labels = np.asarray(stimuli.labels, dtype=np.int64)
     if labels.size and (labels.min() < 0 or labels.max() >= len(classes)):
         raise ValueError(f"trace labels run {labels.min()}..{labels.max()}, the model has {len(classes)} classes")

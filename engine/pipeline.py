@@ -17,9 +17,10 @@ import numpy as np
 from engine import memo
 from engine.catalog import Catalog, Part
 from engine.diagnostics import Diagnostic, StageError, has_errors
+from engine.image import ImageContents, ImageError
 from engine.image.limits import MAX_IMAGE_BYTES, read_limited
 from engine.spec import SpecDocument, repository_catalog, validate_spec
-from engine.spec.document import find_root
+from engine.spec.document import display_name, find_root
 from engine.trust.check import MAX_MANIFEST_BYTES, check_bundle, manifest_shape
 from engine.trust.dsse import EnvelopeError
 from engine.trust.retire import retired_key
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 
     from engine.codegen.assemble import SanityBounds
     from engine.dsp.chain import Chain
-    from engine.image import ImageContents
     from engine.mapping import CoreMap
     from engine.netlist import QuantNetwork
     from engine.resolve import Deployment
@@ -48,13 +48,17 @@ __all__ = [
     "BuildResult",
     "Catalog",
     "EnvelopeError",
+    "ImageContents",
+    "ImageError",
     "SpecDocument",
     "StageError",
     "build_site",
     "builtin_catalog",
     "catalog_sources",
     "check_bundle",
+    "device_changes",
     "diff_plan",
+    "display_name",
     "file_kind",
     "find_root",
     "image_signature",
@@ -385,14 +389,21 @@ def map_site(deployment: Deployment, catalog: Catalog, *, strategy: str = "auto"
     return map_deployment(deployment, catalog, strategy=strategy)
 
 
-def diff_plan(old: Mapping[str, bytes], new: Mapping[str, bytes]) -> dict[str, Any]:
-    """What changes for the device between two bundles' files (`nmspec diff`)."""
+def diff_plan(old: Mapping[str, bytes], new: Mapping[str, bytes]) -> dict[str, list[str]]:
+    """What changes for the device between two bundles' files (`nmspec diff`), by section."""
     from engine.bundlediff import diff_bundles
 
     return diff_bundles(old, new)
 
 
-def render_diff_plan(plan: Mapping[str, Any], old: str, new: str) -> str:
+def device_changes(plan: Mapping[str, list[str]]) -> list[str]:
+    """The items of a diff plan that change what the device computes or does."""
+    from engine.bundlediff import device_changes as changes
+
+    return changes(plan)
+
+
+def render_diff_plan(plan: Mapping[str, list[str]], old: str, new: str) -> str:
     from engine.bundlediff import render_plan
 
     return render_plan(plan, old, new)
@@ -419,8 +430,9 @@ def verify_key(path: str) -> Ed25519PublicKey:
     return load_verify_key(path)
 
 
-def read_image(image: bytes, *, key: Ed25519PublicKey | None = None) -> ImageContents:
-    """The image's contents, its signature checked against `key` when given; raises StageError."""
+def read_image(image: bytes, *, key: Ed25519PublicKey | Sequence[Ed25519PublicKey] | None = None) -> ImageContents:
+    """The image's contents, its signature checked against `key` (one or a trusted set) when
+    given; raises StageError."""
     from engine.image import read_image as read
 
     return read(image, verify_key=key, require_signature=key is not None)

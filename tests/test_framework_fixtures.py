@@ -107,3 +107,64 @@ def test_a_spyx_recurrent_layer_reads_its_input_as_spyx_computes_it():
     ours = simulate(literal, np.load(FIXTURES / fixture["record"])["input"])
     with np.load(FIXTURES / fixture["record"]) as theirs:
         assert not np.array_equal(ours["layer_3"], theirs["spikes:layer_3"])
+
+
+def test_the_warning_reaches_the_user_with_file_node_and_value(tmp_path):
+    """nmspec build names the file, node and value of what the exporter lost, beside the
+    error a later stage raises (here the model's 5 inputs against the chain's 16 channels)."""
+    import shutil
+
+    from spec_cases import run_cli
+
+    shutil.copytree(Path(__file__).resolve().parents[1] / "specs", tmp_path / "specs")
+    (tmp_path / "nmspec.toml").write_text("")
+    models = tmp_path / "specs" / "examples" / "models"
+    shutil.copy(FIXTURES / "snntorch_beta_above_one.nir", models / "trained.nir")
+    spec = tmp_path / "specs" / "examples" / "acoustic-xylo.yaml"
+    spec.write_text(spec.read_text().replace("source: models/acoustic.nir", "source: models/trained.nir"))
+    code, _out, err = run_cli(["build", "specs/examples/acoustic-xylo.yaml", "--out", str(tmp_path / "out")], tmp_path)
+    assert code == 1
+    assert err.splitlines()[:3] == [
+        ("specs/examples/acoustic-xylo.yaml:24:11: error[NM304]: model.source: the model takes 5 inputs but the "
+         "preprocessing chain produces 16 channels"),
+        ("specs/examples/acoustic-xylo.yaml:24:11: warning[NM307]: model.source: trained.nir: node '1' (LIF): tau "
+         "-0.0016 gives a membrane decay per step of 1.0625 (neuron 0), outside 0..1: snnTorch writes a trained decay "
+         "above 1 as a negative time constant and runs it clamped to 0..1; read clamped"),
+        ("  hint: the file holds something its exporter would not write for a trained model; check model.convention "
+         "and model.dt against the framework that wrote it, or re-export it (docs/models.md)"),
+    ]
+
+
+@pytest.mark.parametrize("family", ["xylo", "lif", "loihi"])
+def test_what_no_kernel_runs_is_refused_by_name(family):
+    """Several spikes per step (Rockpool) and a step of spike latency (Spyx) stay in the float
+    reading; a quantizer whose kernels do neither names them instead of verifying something else."""
+    from engine.resolve.quantize import QuantizeError, quantize
+
+    rockpool = read_nir(FIXTURES / "rockpool_lif_cubalif.nir", dt=1e-3, convention="rockpool")
+    with pytest.raises(QuantizeError) as caught:
+        quantize(rockpool, family)
+    assert [(d.code, d.message) for d in caught.value.diagnostics] == [
+        ("NM311", (f"population '{name}' emits up to floor(v / threshold) spikes per step (multi-spike, rockpool's "
+                   "default: its NIR export does not record a lower max_spikes_per_dt or SingleSpike); the "
+                   f"{family} kernels emit at most one spike per neuron and step"))
+        for name in ("1_LIFNeuronTorch", "3_LIFTorch")]
+    spyx = read_nir(FIXTURES / "spyx_lif.nir", dt=1.0, convention="spyx")
+    with pytest.raises(QuantizeError) as caught:
+        quantize(spyx, family)
+    assert [(d.code, d.message) for d in caught.value.diagnostics] == [
+        ("NM311", (f"population '{name}' emits each spike one step after the threshold crossing (as spyx computes); "
+                   f"the {family} kernels spike on the step of the crossing"))
+        for name in ("layer_1", "layer_3")]
+
+
+def test_a_single_spike_rockpool_model_reads_with_max_spikes_one():
+    """Rockpool writes max_spikes_per_dt nowhere: a model trained with 1 reads with max_spikes=1,
+    where a neuron over twice its threshold emits one spike, not floor(v / threshold)."""
+    fixture = next(f for fw, f in CASES if fw == "rockpool" and f["model"] == "cubalif_li")
+    net = read_nir(FIXTURES / fixture["nir"], dt=1e-3, convention="rockpool", max_spikes=1)
+    assert [p.max_spikes for p in net.populations] == [1, 1]
+    with np.load(FIXTURES / fixture["record"]) as data:
+        single = simulate(net, data["input"])["1_LIFTorch"]
+        several = data["spikes:1_LIFTorch"]
+    assert single.max() == 1 and several.max() == 3 and single.sum() < several.sum()

@@ -14,6 +14,7 @@ Models (Spyx's default dt of 1 s, fixed seeds, weights on a 1/64 grid):
   rlif     Linear(5 -> 6) -> RLIF (recurrent: a nested graph whose Input feeds the recurrent
            weights) -> Linear(6 -> 3) -> LIF
   if       Linear(5 -> 4) -> IF -> Linear(4 -> 3) -> IF
+  psu      Linear(5 -> 6) -> PSU_LIF (reset-free, written as LI -> Threshold) -> Linear(6 -> 3) -> LIF
 """
 
 from __future__ import annotations
@@ -80,6 +81,14 @@ def integrate(rng: np.random.Generator) -> snn.Sequential:
         _linear(rng, 4, 3, -0.25, 1.0), snn.IF((3,), threshold=1.5))
 
 
+def psu(rng: np.random.Generator) -> snn.Sequential:
+    return snn.Sequential(
+        _linear(rng, 5, 6, -0.25, 0.75),
+        _decays(snn.PSU_LIF((6,), threshold=1.0, rngs=nnx.Rngs(0)), beta=[0.875, 0.75, 0.9375, 0.5, 0.8125, 0.625]),
+        _linear(rng, 6, 3, -0.25, 1.0),
+        _decays(snn.LIF((3,), threshold=0.75, rngs=nnx.Rngs(0)), beta=[0.8125, 0.6875, 0.9375]))
+
+
 def node_of(graph: Any, index: int) -> str:
     key = f"layer_{index}"
     return f"{key}.{key}.lif" if isinstance(graph.nodes[key], nir.NIRGraph) else key
@@ -102,7 +111,8 @@ def record(model: snn.Sequential, graph: Any, spikes: np.ndarray) -> dict[str, n
             v = np.asarray(s)[0]
             if isinstance(layer, (snn.CuBaLIF, snn.RCuBaLIF)):
                 v = v[: v.shape[0] // 2]
-            rows.setdefault(f"spikes:{node_of(graph, index)}", []).append(np.asarray(x)[0])
+            spiking = f"layer_{index}_threshold" if isinstance(layer, snn.PSU_LIF) else node_of(graph, index)
+            rows.setdefault(f"spikes:{spiking}", []).append(np.asarray(x)[0])
             rows.setdefault(f"v:{node_of(graph, index)}", []).append(v)
         state = new_state
     return {"input": spikes, **{k: np.array(v) for k, v in rows.items()}}
@@ -118,6 +128,7 @@ def main() -> None:
          {"reading": "exact"}),
         ("rlif", rlif, ["recurrent", "nested graph", "one step of spike latency per layer"], {"reading": "exact"}),
         ("if", integrate, ["IF", "one step of spike latency per layer"], {"reading": "exact"}),
+        ("psu", psu, ["reset-free LIF (LI -> Threshold)", "one step of spike latency in the LIF"], {"reading": "exact"}),
     ]
     for index, (name, build, features, claim) in enumerate(models):
         rng = np.random.default_rng(40 + index)

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 import traceback
+from typing import NoReturn
 
 from engine import __version__
 
@@ -39,17 +40,17 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
 
 
 class _ArgumentParser(argparse.ArgumentParser):
-    def error(self, message: str):  # usage errors exit 2 with one line, never a traceback
+    def error(self, message: str) -> NoReturn:  # usage errors exit 2 with one line, never a traceback
         self.print_usage(sys.stderr)
         sys.stderr.write(f"nmspec: error: {message}\n")
         raise SystemExit(EXIT_USAGE)
 
 
-def _register_pending(subparsers, name: str, help_text: str, owner: str) -> None:
+def _register_pending(subparsers: argparse._SubParsersAction[_ArgumentParser], name: str, help_text: str, owner: str) -> None:
     parser = subparsers.add_parser(name, help=f"{help_text} (not built yet)")
     parser.add_argument("rest", nargs=argparse.REMAINDER)
 
-    def pending(_args) -> int:
+    def pending(_args: argparse.Namespace) -> int:
         sys.stderr.write(
             f"nmspec {name}: not built yet (planned with the {owner} work); nothing was written\n"
         )

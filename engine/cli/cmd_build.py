@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from engine.cli.common import (
     EXIT_CHECK_DIFFERS,
@@ -19,6 +22,7 @@ from engine.cli.common import (
 )
 from engine.diagnostics import RENDERERS, Diagnostic, StageError
 from engine.fleet import (
+    BuildContext,
     BuildJob,
     Cache,
     SiteOutcome,
@@ -32,8 +36,16 @@ from engine.fleet import (
 from engine.fs import differences, remove_stale_staging, write_atomically
 from engine.pipeline import find_root
 
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
-def register(subparsers):
+    from engine.cli.common import Subparsers
+
+# A line of the summary table: site, status, cache, seconds, agreement, accuracy.
+Row = tuple[str, str, str, float, float | None, float | None]
+
+
+def register(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "build", help="build firmware, model image and manifest",
         description="Build one bundle per site spec (files, or folders of specs; bases are skipped): "
@@ -60,7 +72,7 @@ def register(subparsers):
     return parser
 
 
-def _signing_pem(args) -> tuple[bytes | None, str | None]:
+def _signing_pem(args: argparse.Namespace) -> tuple[bytes | None, str | None]:
     from engine.pipeline import signing_key
 
     try:
@@ -75,7 +87,7 @@ def _signing_pem(args) -> tuple[bytes | None, str | None]:
                              serialization.NoEncryption()), None
 
 
-def _key_file(args) -> Path | None:
+def _key_file(args: argparse.Namespace) -> Path | None:
     if args.sign_key:
         return Path(args.sign_key)
     value = os.environ.get("NMSPEC_SIGNING_KEY", "")
@@ -102,7 +114,7 @@ def _key_inside_a_repository(key_file: Path | None, specs: list[Path]) -> str | 
     return None
 
 
-def _progress(total: int, enabled: bool):
+def _progress(total: int, enabled: bool) -> tuple[Progress, TaskID] | None:
     if not enabled:
         return None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -114,7 +126,7 @@ def _progress(total: int, enabled: bool):
     return progress, task
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     started_ns = time.time_ns()
     specs, problems = site_specs(args.paths)
     if problems:
@@ -135,28 +147,29 @@ def run(args) -> int:
     if key_problem:
         sys.stderr.write(f"nmspec build: {key_problem}\n")
         return EXIT_USAGE
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    epoch = int(epoch) if epoch and epoch.isdigit() else None
+    epoch_text = os.environ.get("SOURCE_DATE_EPOCH")
+    epoch = int(epoch_text) if epoch_text and epoch_text.isdigit() else None
     roots = _roots(specs)
     contexts = {root: build_context(root, args.catalog, pem, not args.no_verify, epoch)
                 for root in sorted(set(roots.values()))}
     cache = None if args.no_cache or args.firmware_size else Cache(Path(args.cache_dir) if args.cache_dir else roots[specs[0]] / ".nmspec-cache")
-    index = cache.load_index() if cache else None
+    index = cache.load_index() if cache else {}
     if not args.check:  # what builds killed mid-write left behind
         for folder in (out_root, cache.root if cache else None):
             if folder is not None and folder.is_dir():
                 remove_stale_staging(folder)
 
-    settled, work = [], []
+    settled: list[SiteOutcome] = []
+    work: list[BuildJob] = []
     for spec in specs:
         context = contexts[roots[spec]]
         hit = cache.quick(index, spec, _index_context(context, roots[spec], spec)) if cache else None
-        if hit and not args.check and cache.output_current(index, out_root / hit.site, hit.key):
+        if hit and cache and not args.check and cache.output_current(index, out_root / hit.site, hit.key):
             settled.append(SiteOutcome(str(spec), hit.site, CURRENT, None, hit.diagnostics, 0.0, hit.key, (),
                                        hit.agreement, hit.accuracy))
             continue
-        files = cache.get(hit.key) if hit else None
-        if files is not None:
+        files = cache.get(hit.key) if hit and cache else None
+        if hit is not None and files is not None:
             settled.append(SiteOutcome(str(spec), hit.site, "cached", files, hit.diagnostics, 0.0, hit.key, (),
                                        hit.agreement, hit.accuracy))
         else:
@@ -169,8 +182,8 @@ def run(args) -> int:
         for outcome in outcomes:
             if outcome.read and outcome.status in ("built", "cached"):
                 spec = Path(outcome.spec)
-                context = _index_context(contexts[roots[spec]], roots[spec], spec)
-                dirty |= cache.record(index, outcome, context, started_ns)
+                recorded_as = _index_context(contexts[roots[spec]], roots[spec], spec)
+                dirty |= cache.record(index, outcome, recorded_as, started_ns)
     outcomes.sort(key=lambda o: o.spec)
     diagnostics = [d for o in outcomes for d in o.diagnostics] + _duplicate_sites(outcomes)
     if any(d.code == "NM241" for d in diagnostics):
@@ -180,14 +193,14 @@ def run(args) -> int:
     orphans = _orphans(index, out_root, {o.site for o in outcomes if o.site}) if cache else []
     try:
         rows, changed, written = _publish(outcomes, out_root, args.check, cache, index)
-        for spec, site, folder in orphans:
+        for gone, site, folder in orphans:
             if args.check:
-                changed.append((spec, f"{folder}: its spec {spec} is gone; a build removes this bundle"))
+                changed.append((gone, f"{folder}: its spec {gone} is gone; a build removes this bundle"))
                 rows.append((site, "orphaned", "-", 0.0, None, None))
             else:
                 shutil.rmtree(folder)
                 index["outputs"].pop(index_name(folder), None)
-                index["specs"].pop(index_name(spec), None)
+                index["specs"].pop(index_name(gone), None)
                 written = True
                 rows.append((site, "removed", "-", 0.0, None, None))
     except _WriteFailed as failed:  # a full disk, a read-only or vanished folder: nothing half-written stays
@@ -218,7 +231,7 @@ def run(args) -> int:
 CURRENT = "current"
 
 
-def _index_context(context, root: Path, spec: Path) -> str:
+def _index_context(context: BuildContext, root: Path, spec: Path) -> str:
     """What a recorded key stands for besides the files it read: the build context and the
     spec's place in its repository (the report names it; a new nmspec.toml can move it)."""
     return f"{context.digest}:{os.path.relpath(os.path.abspath(spec), root)}"
@@ -226,7 +239,7 @@ def _index_context(context, root: Path, spec: Path) -> str:
 
 def _roots(specs: list[Path]) -> dict[Path, Path]:
     by_folder: dict[Path, Path] = {}
-    roots = {}
+    roots: dict[Path, Path] = {}
     for spec in specs:
         folder = spec.parent
         if folder not in by_folder:
@@ -235,11 +248,11 @@ def _roots(specs: list[Path]) -> dict[Path, Path]:
     return roots
 
 
-def _run(args, work: list[BuildJob]) -> list[SiteOutcome]:
+def _run(args: argparse.Namespace, work: list[BuildJob]) -> list[SiteOutcome]:
     show = not args.quiet and args.output == "text" and sys.stderr.isatty() and len(work) > 1
     bar = _progress(len(work), show)
 
-    def done(_outcome) -> None:
+    def done(_outcome: SiteOutcome) -> None:
         if bar:
             bar[0].advance(bar[1])
 
@@ -258,19 +271,24 @@ class _WriteFailed(Exception):
         self.folder, self.reason = folder, reason
 
 
-def _publish(outcomes, out_root: Path, check: bool, cache, index):
+def _publish(outcomes: Sequence[SiteOutcome], out_root: Path, check: bool, cache: Cache | None,
+             index: dict[str, Any]) -> tuple[list[Row], list[tuple[str, str]], bool]:
     """Write (or, with check, compare) each site's bundle; the summary rows, for check
     (spec, what differs) for every bundle that differs, and whether the index changed."""
-    rows, changed, recorded = [], [], False
+    rows: list[Row] = []
+    changed: list[tuple[str, str]] = []
+    recorded = False
     for outcome in outcomes:
         cache_column = "-" if cache is None else ("hit" if outcome.status in ("cached", CURRENT) else "miss")
         if outcome.status == "failed":
             rows.append((outcome.site or outcome.spec, "failed", "-", outcome.seconds, None, None))
             continue
+        assert outcome.site is not None  # every outcome but a failed one names its site
         target = out_root / outcome.site
         if outcome.status == CURRENT:
             status = "up to date"
         else:
+            assert outcome.files is not None  # a built or cached outcome carries its files
             diff = differences(outcome.files, target)
             if check:
                 changed += [(outcome.spec, f"{target}: {line}") for line in check_lines(outcome.files, target, diff)]
@@ -288,7 +306,7 @@ def _publish(outcomes, out_root: Path, check: bool, cache, index):
     return rows, changed, recorded
 
 
-def _orphans(index, out_root: Path, built: set[str]) -> list[tuple[str, str, Path]]:
+def _orphans(index: Mapping[str, Any], out_root: Path, built: set[str]) -> list[tuple[str, str, Path]]:
     """(spec, site, bundle folder) of every bundle under out_root that this cache wrote from
     a spec that no longer exists, unless a spec of this build now makes that site."""
     found = []
@@ -303,12 +321,11 @@ def _orphans(index, out_root: Path, built: set[str]) -> list[tuple[str, str, Pat
     return found
 
 
-def check_lines(files, target: Path, diff: list[str]) -> list[str]:
+def check_lines(files: Mapping[str, bytes], target: Path, diff: list[str]) -> list[str]:
     """What a stale bundle's rebuild would change: one line per change to the device, then
     one line for the estimates and one for what only names the build, so CI annotates what
     matters once and not every regenerated file."""
-    from engine.bundlediff import device_changes, diff_bundles
-    from engine.image import ImageError
+    from engine.pipeline import ImageError, device_changes, diff_plan
 
     if not diff:
         return []
@@ -316,7 +333,7 @@ def check_lines(files, target: Path, diff: list[str]) -> list[str]:
         return ["not built yet"]
     committed = {str(p.relative_to(target)): p.read_bytes() for p in sorted(target.rglob("*")) if p.is_file()}
     try:
-        plan = diff_bundles(committed, files)
+        plan = diff_plan(committed, files)
     except (ImageError, ValueError, KeyError):  # a committed bundle too damaged to read: say which files differ
         return list(diff)
     lines = [f"changes the device: {item}" for item in device_changes(plan)]
@@ -330,17 +347,17 @@ def check_lines(files, target: Path, diff: list[str]) -> list[str]:
     return lines
 
 
-def _duplicate_sites(outcomes):
+def _duplicate_sites(outcomes: Sequence[SiteOutcome]) -> list[Diagnostic]:
     by_site: dict[str, list[str]] = {}
     for outcome in outcomes:
-        if outcome.status != "failed":
+        if outcome.status != "failed" and outcome.site is not None:  # every outcome but a failed one names its site
             by_site.setdefault(outcome.site, []).append(outcome.spec)
     return [Diagnostic("error", "NM241", f"metadata.site: '{site}' is the site of {len(specs)} specs ({', '.join(specs)}); "
                                          "each site needs its own name", file=specs[1])
             for site, specs in sorted(by_site.items()) if len(specs) > 1]
 
 
-def summary_table(rows, out_root: Path, check: bool, stages: tuple[int, int] = (0, 0)) -> str:
+def summary_table(rows: Sequence[Row], out_root: Path, check: bool, stages: tuple[int, int] = (0, 0)) -> str:
     """One line per site (site, what happened to its bundle, cache, build time, agreement
     of the kernel with the float model, the kernel's accuracy on the labelled stimuli), then
     the totals, and how many stage results (chain, quantization, verification...) the builds

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.cli.common import (
     EXIT_OK,
@@ -16,8 +18,11 @@ from engine.cli.common import (
 from engine.diagnostics import StageError
 from engine.gitrev import inside, revision_tree
 
+if TYPE_CHECKING:
+    from engine.cli.common import Subparsers
 
-def register(subparsers):
+
+def register(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "diff", help="what changes for the device between two specs or bundles",
         description="Compare two bundles, two specs, or a spec at two git revisions (REV:PATH, e.g. HEAD~1:specs/sites/a.yaml). "
@@ -30,7 +35,7 @@ def register(subparsers):
     return parser
 
 
-def _files_of(source: str, args, scratch: Path):
+def _files_of(source: str, args: argparse.Namespace, scratch: Path) -> dict[str, bytes]:
     """Bundle files for a bundle folder, a spec, or REV:PATH (the revision's tree, built)."""
     path = Path(source)
     if path.is_dir() and (path / "manifest.json").exists():
@@ -51,7 +56,7 @@ def _files_of(source: str, args, scratch: Path):
     return dict(build_site(str(path), catalog, BuildOptions(verify=False, preview=True)).files)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from engine.pipeline import diff_plan, render_diff_plan
 
     with tempfile.TemporaryDirectory(prefix="nmspec-diff-") as scratch:

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TextIO
 
 import attrs
 
 from engine.cli.common import add_catalog_option, emit_diagnostics, load_and_validate
 from engine.cli.progress import progress_bar
-from engine.diagnostics import StageError
+from engine.diagnostics import Diagnostic, StageError
+
+if TYPE_CHECKING:
+    from engine.cli.common import Subparsers
+    from engine.pipeline import Candidate, Catalog, Deployment, SpecDocument
 
 # A battery life beyond this is arithmetic on a small load, not a cell that lasts that long.
 LONG_LIFE_YEARS = 20.0
 
 
-def register(subparsers):
+def register(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("fit", help="rank every catalog target for a spec",
                                    description="Check the spec's network against its target's limits, show the power "
                                                "table and battery life, and rank every catalog target for the same spec.")
@@ -29,13 +36,15 @@ def register(subparsers):
     return parser
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from engine.pipeline import rank_targets, resolve_site
 
     doc, catalog, diagnostics = load_and_validate(args.spec, args)
-    if doc is None:
+    if doc is None or catalog is None:  # a document comes with its catalog
         return emit_diagnostics(diagnostics, "text")
     status = 0
+    deployment: Deployment | None
+    report: dict[str, Any] | None
     try:
         deployment = resolve_site(doc, catalog)
         report = deployment.report()
@@ -72,9 +81,8 @@ def run(args) -> int:
     return status
 
 
-def _measured(path: str, deployment):
+def _measured(path: str, deployment: Deployment) -> tuple[dict[str, Any] | None, Diagnostic | None]:
     """The measured load as an override of the modelled one, or the diagnostic why not."""
-    from engine.diagnostics import Diagnostic
     from engine.telemetry.measured import MeasuredError, life_with, measured_load
 
     power = deployment.power
@@ -94,7 +102,8 @@ def _measured(path: str, deployment):
             "provenance": load.provenance()}, None
 
 
-def _partial(doc, catalog, problems):
+def _partial(doc: SpecDocument, catalog: Catalog, problems: list[Diagnostic]
+             ) -> tuple[Deployment | None, dict[str, Any] | None, list[Diagnostic]]:
     """A deployment without the verdicts that failed, so the ranking can still be made
     (None when resolving stops before there is anything to rank), and every problem once."""
     from engine.pipeline import resolve_partial
@@ -112,7 +121,7 @@ _HERE = {"NM410": "the ranking below lists every catalog target for this spec; c
                   "larger cell"}
 
 
-def _here(diagnostic):
+def _here(diagnostic: Diagnostic) -> Diagnostic:
     if diagnostic.code in _HERE:
         return attrs.evolve(diagnostic, hint=_HERE[diagnostic.code])
     if diagnostic.code == "NM403" and diagnostic.hint:
@@ -121,7 +130,7 @@ def _here(diagnostic):
     return diagnostic
 
 
-def _print_spec(deployment, report) -> None:
+def _print_spec(deployment: Deployment, report: Mapping[str, Any]) -> None:
     out = sys.stdout
     spec = deployment.spec
     fit = report["fit"]
@@ -137,7 +146,7 @@ def _print_spec(deployment, report) -> None:
                                                        "; ".join(f["message"] for f in safety["findings"]) + "\n"))
 
 
-def _print_power(out, cell: str, power) -> None:
+def _print_power(out: TextIO, cell: str, power: Mapping[str, Any]) -> None:
     """Every figure both as the current drawn from the cell and as power at its nominal
     voltage (uW = uA x V), the rows adding up to the total, and what the budget covers."""
     volts = power["voltage_V"]
@@ -164,7 +173,7 @@ def _print_power(out, cell: str, power) -> None:
     if power.get("life_note"):
         out.write(f"  battery life {power['life_note']}\n")
 
-def _print_ranking(ranking, own: str) -> None:
+def _print_ranking(ranking: Sequence[Candidate], own: str) -> None:
     out = sys.stdout
     out.write("\ntargets for this spec, best first:\n")
     out.write(f"  {'chip':<13} {'family':<6} {'kind':<12} {'fidelity':<15} {'verdict':<13} {'life':>7}  reason "
@@ -179,7 +188,7 @@ def _print_ranking(ranking, own: str) -> None:
                   f"{reason}\n")
 
 
-def _safety_reason(findings) -> str:
+def _safety_reason(findings: Sequence[str]) -> str:
     """The first safety finding, and how many more: several rules refuse a mixed-signal
     target for the same cause, and the ranking needs the cause once (fit on that target
     lists every finding)."""

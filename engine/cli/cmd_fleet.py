@@ -7,17 +7,24 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from engine.cli.common import EXIT_OK, EXIT_USAGE, emit_diagnostics
 from engine.diagnostics import Diagnostic
 
+if TYPE_CHECKING:
+    from engine.cli.common import Subparsers
+    from engine.telemetry.status import Desired
+    from engine.telemetry.store import Store
 
-def register(subparsers):
+
+def register(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("fleet", help="field telemetry: ingest uplinks, fleet status, payload codec",
                                    description="The fleet as it runs: uplinks from the network server, each site's "
                                                "state against the repository, measured against predicted battery.")
@@ -64,7 +71,7 @@ def register(subparsers):
     return parser
 
 
-def _db_option(parser) -> None:
+def _db_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", metavar="PATH|URL",
                         help="state database: a SQLite file or a postgresql:// URL "
                              "(default: .nmspec/state.db at the repository root)")
@@ -80,13 +87,13 @@ def _root() -> Path:
     return find_root(Path.cwd().resolve())
 
 
-def _open_store(args, *, create: bool = True):
+def _open_store(args: argparse.Namespace, *, create: bool = True) -> Store:
     from engine.telemetry.store import DEFAULT_PATH, Store
 
     return Store.open(args.db or (_root() / DEFAULT_PATH), create=create)
 
 
-def _desired(args):
+def _desired(args: argparse.Namespace) -> list[Desired]:
     from engine.telemetry.desired import desired_at_revision, desired_from_folder
 
     if args.rev is None:
@@ -99,7 +106,7 @@ def _desired(args):
     return desired_at_revision(root, args.rev, Path(folder).as_posix())
 
 
-def run_status(args) -> int:
+def run_status(args: argparse.Namespace) -> int:
     from engine.telemetry import render
     from engine.telemetry.desired import DesiredError
     from engine.telemetry.ingest import parse_time
@@ -127,7 +134,7 @@ def run_status(args) -> int:
     return render.exit_code(fleet)
 
 
-def run_ingest(args) -> int:
+def run_ingest(args: argparse.Namespace) -> int:
     from engine.telemetry.ingest import TOPICS, MqttIngest, ingest_exports
     from engine.telemetry.store import StoreError
     from engine.telemetry.uplinks import IngestCounts
@@ -166,7 +173,7 @@ def _git_show(where: str) -> bytes:
                           check=True).stdout
 
 
-def run_codec(args) -> int:
+def run_codec(args: argparse.Namespace) -> int:
     from engine import frames
     from engine.pipeline import read_image
     from engine.telemetry.desired import DesiredError
@@ -175,7 +182,7 @@ def run_codec(args) -> int:
         desired = _desired(args)
     except (DesiredError, ValueError) as exc:
         return _problem("NM961", str(exc))
-    models: dict[int, dict] = {}
+    models: dict[int, dict[str, Any]] = {}
     for d in desired:
         image = Path(d.where, "model.nmc").read_bytes() if args.rev is None else _git_show(d.where)
         models[d.model_version] = {"site": d.site, "labels": list(read_image(image).metadata.labels)}

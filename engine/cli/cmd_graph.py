@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from engine.cli.common import add_catalog_option, emit_diagnostics, load_and_validate
 from engine.diagnostics import StageError
 
+if TYPE_CHECKING:
+    from engine.cli.common import Subparsers
 
-def register(subparsers):
+
+def register(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("graph", help="print the placement graph of a spec",
                                    description="Print what runs where: sensor, signal-chain stages and encoder on the MCU, "
                                                "neuron populations on the chip, with sizes, synapses and expected rates.")
@@ -19,11 +24,11 @@ def register(subparsers):
     return parser
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from engine.pipeline import placement_graph, resolve_partial
 
     doc, catalog, diagnostics = load_and_validate(args.spec, args)
-    if doc is None:
+    if doc is None or catalog is None:  # a document comes with its catalog
         return emit_diagnostics(diagnostics, "text")
     try:
         deployment = resolve_partial(doc, catalog)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from engine.cli.common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, add_output_option, emit_diagnostics
 from engine.diagnostics import Diagnostic, StageError
@@ -15,8 +18,11 @@ from engine.pipeline import (
     verify_key,
 )
 
+if TYPE_CHECKING:
+    from engine.cli.common import Subparsers
 
-def register(subparsers):
+
+def register(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "inspect", help="show the contents of a .nmc model image",
         description="Show a .nmc image's header, sections, sizes, hashes and signature status. "
@@ -32,7 +38,7 @@ def register(subparsers):
     return parser
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     try:
         data = read_limited(args.image, MAX_IMAGE_BYTES)
     except OverflowError:
@@ -60,13 +66,13 @@ def run(args) -> int:
     return EXIT_OK
 
 
-def _with_file(diagnostic, file: str):
+def _with_file(diagnostic: Diagnostic, file: str) -> Diagnostic:
     import attrs
 
     return attrs.evolve(diagnostic, file=file)
 
 
-def render_text(path: str, r: dict) -> str:
+def render_text(path: str, r: Mapping[str, Any]) -> str:
     lines = [
         (f"{path}: .nmc {r['format_version']}, {r['size']} bytes, family {r['family']}, "
         f"flags {' '.join(r['flags']) or '-'}"),

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.cli.common import Subparsers
 
 
-def register(subparsers):
+def register(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("keygen", help="make an Ed25519 key pair for signing images",
                                    description="Write a new Ed25519 private key to KEY (mode 600) and its public key to "
                                                "KEY.pub. Keep the private key out of the spec repository.")
@@ -17,7 +22,7 @@ def register(subparsers):
     return parser
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from engine.cli.common import add_catalog_option, emit_diagnostics, load_and_validate
 from engine.diagnostics import StageError
 
+if TYPE_CHECKING:
+    from engine.cli.common import Subparsers
 
-def register(subparsers):
+
+def register(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("map", help="map a spec's network onto neuro-cores",
                                    description="Partition the network into cores, place them on the chip's mesh, build the "
                                                "routing tables, and print the core map.")
@@ -24,11 +30,11 @@ def register(subparsers):
     return parser
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from engine.pipeline import map_site, resolve_partial
 
     doc, catalog, diagnostics = load_and_validate(args.spec, args)
-    if doc is None:
+    if doc is None or catalog is None:  # a document comes with its catalog
         return emit_diagnostics(diagnostics, "text")
     try:
         deployment = resolve_partial(doc, catalog)
@@ -45,7 +51,7 @@ def run(args) -> int:
     return 0
 
 
-def render_text(summary: dict, per_core: list[dict]) -> str:
+def render_text(summary: Mapping[str, Any], per_core: Sequence[Mapping[str, Any]]) -> str:
     hot = summary["hottest_link"]
     lines = [
         (f"{summary['chip']}: {summary['cores']} core(s) used, lower bound {summary['lower_bound']}, on a "

@@ -3,17 +3,19 @@
 
 from __future__ import annotations
 
-import hashlib
+import argparse
 import json
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from engine.cli.common import EXIT_OK, EXIT_USAGE, add_catalog_option, emit_diagnostics
 from engine.diagnostics import StageError
 
 
-def register(subparsers):
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "release", help="what each site needs between two releases, and its LoRaWAN delivery",
         description="Release planning between a deployed release and a new one.")
@@ -39,61 +41,7 @@ def register(subparsers):
     return parser
 
 
-def _radio_current(catalog, part: str | None) -> float:
-    if catalog is None or not part:
-        return 0.0
-    from engine.catalog import MissingFigure
-
-    try:
-        return catalog.part("radios", part).require("rx_current", {})
-    except (MissingFigure, KeyError):
-        return 0.0
-
-
-def _links(release, new_bundles, catalog):
-    from engine.delivery.groups import SiteLink
-    from engine.release.facts import bundle_facts
-
-    links = []
-    for change in release.sites:
-        if change.kind != "model":
-            continue
-        facts = bundle_facts(new_bundles[change.site])
-        power = ((facts.report.get("resolve") or {}).get("power")) or {}
-        radio = next((c.get("part") for c in power.get("consumers", []) if c.get("name") == "radio"), None)
-        links.append(SiteLink(change.site, change.image_sha256, change.image_bytes,
-                              facts.define_int("NM_RADIO_SPREADING_FACTOR") or 7, _radio_current(catalog, radio),
-                              float(power.get("voltage_V", 3.6)), power.get("usable_Ah")))
-    return links
-
-
-def release_document(old: str, new: str, region: str, loss: float, old_bundles, new_bundles, catalog):
-    """(release, groups, the JSON-ready document)."""
-    from engine.delivery.groups import group_sites
-    from engine.delivery.plan import plan_delivery
-    from engine.delivery.regions import REGIONS
-    from engine.release.classify import classify
-
-    release = classify(old_bundles, new_bundles, old, new)
-    links = _links(release, new_bundles, catalog)
-    plans = {}
-    for link in links:
-        key = (link.image_sha256, link.spreading_factor)
-        if key not in plans:
-            rate = REGIONS[region].for_spreading_factor(link.spreading_factor)
-            plans[key] = plan_delivery(link.image_bytes, region, rate.name, loss, link.rx_current_a, link.voltage_v)
-    groups = group_sites(links, plans)
-    document = {
-        "format": "nmspec-release/1", "old": old, "new": new, "region": region, "loss_rate": loss,
-        "counts": {kind: release.count(kind) for kind in ("nothing", "configuration", "model", "firmware", "removed")},
-        "sites": [{"site": s.site, "kind": s.kind, "reasons": list(s.reasons), "image_bytes": s.image_bytes,
-                   "image_sha256": s.image_sha256, "full_image_path": s.full_image_path} for s in release.sites],
-        "groups": [g.summary() for g in groups],
-    }
-    return release, groups, document
-
-
-def _render(document) -> str:
+def _render(document: Mapping[str, Any]) -> str:
     lines = [(f"release {document['old']} -> {document['new']} ({document['region']}, "
              f"{document['loss_rate']:.0%} fragment loss planned for)")]
     width = max([len(s["site"]) for s in document["sites"]] + [4])
@@ -118,25 +66,9 @@ def _render(document) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write(out: Path, document, groups, new_bundles) -> None:
-    """release.json and, per multicast group, session.json and fragments.bin; all or nothing."""
-    from engine.codegen.bundle import canonical_json
-    from engine.delivery.fragments import encode, session_for
+def run_plan(args: argparse.Namespace) -> int:
     from engine.fs import write_atomically
-
-    files = {"release.json": canonical_json(document)}
-    images = {hashlib.sha256(files_["model.nmc"]).hexdigest(): files_["model.nmc"] for files_ in new_bundles.values()}
-    for group in groups:
-        session = session_for(group.plan.image_bytes, group.plan.fragment_size, group.plan.parity_fragments)
-        setup = session.setup_request()
-        files[f"{group.name}/fragments.bin"] = setup + b"".join(encode(images[group.image_sha256], session))
-        files[f"{group.name}/session.json"] = canonical_json({
-            **group.summary(), "frag_session_setup_req": setup.hex(), "fragment_port": 201,
-            "fragments_file": "FragSessionSetupReq, then every DataFragment command in sending order"})
-    write_atomically(files, out)
-
-
-def run_plan(args) -> int:
+    from engine.release.plan import plan_catalog, release_files, release_plan
     from engine.release.sources import SourceError, release_bundles
 
     if not 0 <= args.loss < 1:
@@ -155,14 +87,11 @@ def run_plan(args) -> int:
     if not old and not new:
         sys.stderr.write("nmspec release plan: neither release holds a site\n")
         return EXIT_USAGE
-    from engine.catalog import load_catalog
-
-    catalog = load_catalog([Path(d) for d in catalog_dirs]) if catalog_dirs else load_catalog()
-    _release, groups, document = release_document(args.old, args.new, args.region, args.loss, old, new, catalog)
+    plan = release_plan(args.old, args.new, args.region, args.loss, old, new, plan_catalog(catalog_dirs))
     if args.out:
-        _write(Path(args.out), document, groups, new)
+        write_atomically(release_files(plan, new), Path(args.out))  # all or nothing
     if args.output == "json":
-        sys.stdout.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
+        sys.stdout.write(json.dumps(plan.document, indent=2, sort_keys=True) + "\n")
     else:
-        sys.stdout.write(_render(document))
+        sys.stdout.write(_render(plan.document))
     return EXIT_OK

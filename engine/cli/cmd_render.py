@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from engine.cli.common import add_catalog_option, emit_diagnostics, load_and_validate
 from engine.pipeline import render_spec
 
+if TYPE_CHECKING:
+    from engine.cli.common import Subparsers
 
-def register(subparsers):
+
+def register(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("render", help="print the merged, defaulted spec",
                                    description="Print the spec after merging its bases and filling in defaults.")
     parser.add_argument("spec", metavar="SPEC", help="spec file")
@@ -21,7 +26,7 @@ def register(subparsers):
     return parser
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     doc, _, diagnostics = load_and_validate(args.spec, args)
     if doc is None:
         return emit_diagnostics(diagnostics, args.output)

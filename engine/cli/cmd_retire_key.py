@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.cli.common import EXIT_OK, EXIT_USAGE
 from engine.diagnostics import StageError
 
+if TYPE_CHECKING:
+    from engine.cli.common import Subparsers
 
-def register(subparsers):
+
+def register(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "retire-key", help="sign a statement that retires a signing key",
         description="Write a DSSE envelope retiring the public key OLD, signed with KEY (the key that replaces it, or "
@@ -22,7 +27,7 @@ def register(subparsers):
     return parser
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from engine.pipeline import key_id, signing_key, verify_key
     from engine.trust.retire import device_form, retire
 

@@ -8,17 +8,24 @@ rollout file or observations, 2 usage."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from engine.cli.common import EXIT_OK, EXIT_USAGE, emit_diagnostics
 from engine.diagnostics import Diagnostic, StageError
 
+if TYPE_CHECKING:
+    from engine.cli.common import Subparsers
+    from engine.rollout.gates import RolloutStatus, SiteObservation
+    from engine.rollout.select import RolloutPlan
+
 EXIT_HOLD, EXIT_ROLL_BACK = 4, 5
 
 
-def register(subparsers):
+def register(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("rollout", help="waves of a rollout and whether the next may start",
                                    description="Cohorts and waves declared in a rollout file beside the specs.")
     sub = parser.add_subparsers(dest="rollout_command", metavar="SUBCOMMAND")
@@ -45,48 +52,15 @@ def register(subparsers):
     return parser
 
 
-def _labels(folder: Path) -> dict[str, dict[str, str]]:
-    from engine.fleet import site_specs
-    from engine.spec.document import load_spec
-
-    specs, problems = site_specs([str(folder)])
-    if problems:
-        raise StageError(problems)
-    out: dict[str, dict[str, str]] = {}
-    for spec in specs:
-        doc, diagnostics = load_spec(spec)
-        if doc is None:
-            raise StageError(diagnostics)
-        meta = doc.data.get("metadata") or {}
-        if isinstance(meta.get("site"), str):
-            out[meta["site"]] = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
-    return out
-
-
-def load_plan(path: str):
-    from engine.rollout.model import load_rollout
-    from engine.rollout.select import plan_rollout, site_infos
-
-    rollout = load_rollout(path)
-    folder = rollout.sites_folder or Path(path).parent
-    if not folder.is_dir():
-        raise StageError([Diagnostic("error", "NM932", f"sites: no such folder {folder}", file=path)])
-    plan = plan_rollout(rollout, site_infos(_labels(folder)))
-    problems = [Diagnostic("error", "NM932", f"wave {wave}: no site is named {site}", file=path,
-                           hint="names are metadata.site of the specs under sites")
-                for wave, site in plan.unknown]
-    if problems:
-        raise StageError(problems)
-    return plan
-
-
-def _plan_document(plan) -> dict:
+def _plan_document(plan: RolloutPlan) -> dict[str, Any]:
     return {"rollout": plan.rollout.name,
             "waves": [{"name": w.wave.name, "soak_s": w.wave.soak_s, "sites": list(w.sites)} for w in plan.waves],
             "unassigned": list(plan.unassigned)}
 
 
-def run_plan(args) -> int:
+def run_plan(args: argparse.Namespace) -> int:
+    from engine.rollout.plan import load_plan
+
     try:
         plan = load_plan(args.rollout)
     except StageError as exc:
@@ -105,7 +79,7 @@ def run_plan(args) -> int:
     return EXIT_OK
 
 
-def status_document(status) -> dict:
+def status_document(status: RolloutStatus) -> dict[str, Any]:
     return {"decision": status.decision, "reason": status.reason,
             "waves": [{"wave": w.wave, "sites": w.sites, "decision": w.decision, "reason": w.reason,
                        "gates": [{"gate": g.gate, "passed": g.passed,
@@ -113,7 +87,7 @@ def status_document(status) -> dict:
                       for w in status.waves]}
 
 
-def _from_store(args):
+def _from_store(args: argparse.Namespace) -> tuple[dict[str, SiteObservation], float]:
     """(site -> observation, now in seconds) from the telemetry store."""
     import subprocess
     from datetime import datetime
@@ -151,9 +125,10 @@ def _from_store(args):
     return observations(desired, uplinks, fleet), now_ms / 1000
 
 
-def run_status(args) -> int:
+def run_status(args: argparse.Namespace) -> int:
     from engine.rollout.gates import HOLD, ROLL_BACK, evaluate
     from engine.rollout.observations import load_observations
+    from engine.rollout.plan import load_plan
 
     try:
         plan = load_plan(args.rollout)

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.cli.common import add_catalog_option, add_output_option, emit_diagnostics
 from engine.pipeline import repository_catalog
 
-COLUMNS = (("id", "id"), ("family", "family"), ("implementation", "implementation"), ("fidelity", "fidelity"),
+if TYPE_CHECKING:
+    from engine.cli.common import Subparsers
+
+COLUMNS: tuple[tuple[str, str], ...] = (("id", "id"), ("family", "family"), ("implementation", "implementation"), ("fidelity", "fidelity"),
            ("input_channels", "inputs"), ("hidden_neurons", "neurons"), ("output_neurons", "outputs"),
            ("cores", "cores"), ("weight_bits", "w bits"), ("idle_power", "idle"), ("sleep_power", "sleep"))
 
 
-def register(subparsers):
+def register(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("targets", help="list the part catalog's targets",
                                    description="List the catalog's neuromorphic targets with their main figures; '?' marks a figure no checked source gives.")
     parser.add_argument("--kind", choices=("chips", "sensors", "mcus", "radios", "cells"), default="chips",
@@ -25,7 +30,7 @@ def register(subparsers):
     return parser
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     catalog, problems = repository_catalog(Path.cwd(), tuple(args.catalog))
     if catalog is None:
         return emit_diagnostics(problems, args.output)

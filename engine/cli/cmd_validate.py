@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.cli.common import (
     EXIT_INVALID,
@@ -13,11 +16,14 @@ from engine.cli.common import (
     load_and_validate,
     spec_files,
 )
-from engine.diagnostics import has_errors
+from engine.diagnostics import Diagnostic, has_errors
 from engine.pipeline import file_kind
 
+if TYPE_CHECKING:
+    from engine.cli.common import Subparsers
 
-def register(subparsers):
+
+def register(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("validate", help="validate spec files or folders",
                                    description="Check spec files (and every *.yaml under folders) against the schema and the catalog.")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="spec file or folder")
@@ -28,13 +34,13 @@ def register(subparsers):
     return parser
 
 
-def _kind(path) -> str | None:
+def _kind(path: Path) -> str | None:
     return file_kind(path)
 
 
-def _once(diagnostics):
+def _once(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     """A base shared by several sites reports its own problems once, at the base."""
-    kept = {}
+    kept: dict[tuple[str | None, int | None, int | None, str, str], Diagnostic] = {}
     for diagnostic in diagnostics:
         key = (diagnostic.file, diagnostic.line, diagnostic.column, diagnostic.code, diagnostic.message)
         if key not in kept or len(diagnostic.chain) < len(kept[key].chain):
@@ -42,7 +48,7 @@ def _once(diagnostics):
     return list(kept.values())
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     files, diagnostics = spec_files(args.paths)
     checked = rollouts = 0
     for path in files:

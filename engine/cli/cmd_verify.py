@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from engine.cli.common import (
     EXIT_INVALID,
@@ -19,8 +22,14 @@ from engine.cli.numbers import eng
 from engine.diagnostics import Diagnostic, StageError
 from engine.pipeline import MAX_MANIFEST_BYTES, manifest_shape, read_limited
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-def register(subparsers):
+    from engine.cli.common import Subparsers
+    from engine.pipeline import ImageContents
+
+
+def register(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "verify", help="verify a bundle or spec with the kernel",
         description="Check a bundle's files against its signed statement (or its manifest), the signatures against "
@@ -43,7 +52,7 @@ def register(subparsers):
     return parser
 
 
-def _trust(args) -> tuple[list, set[str]] | str:
+def _trust(args: argparse.Namespace) -> tuple[list[Ed25519PublicKey], set[str]] | str:
     """(trusted keys, retired key ids), or what is wrong with the options."""
     from engine.pipeline import EnvelopeError, retired_key, verify_key
 
@@ -64,7 +73,7 @@ def _trust(args) -> tuple[list, set[str]] | str:
     return keys, retired
 
 
-def _bundle_problems(folder: Path) -> tuple[dict, list[Diagnostic]]:
+def _bundle_problems(folder: Path) -> tuple[dict[str, Any], list[Diagnostic]]:
     manifest_path = folder / "manifest.json"
     try:
         manifest = json.loads(read_limited(manifest_path, MAX_MANIFEST_BYTES))
@@ -93,7 +102,7 @@ def _recorded_spec(recorded: str | None, bundle: Path) -> tuple[str | None, list
     """The bundle's spec from the path its report records, relative to the root of the spec
     repository it was built in: looked for under the repository holding the bundle, then
     under the one holding the working folder, then from the working folder itself."""
-    from engine.spec.document import display_name, find_root
+    from engine.pipeline import display_name, find_root
 
     if not recorded:
         return None, []
@@ -109,7 +118,7 @@ def _recorded_spec(recorded: str | None, bundle: Path) -> tuple[str | None, list
     return None, tried
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from engine.pipeline import check_bundle, image_hash, read_image, resolve_site, verify_site
 
     target = Path(args.target)
@@ -149,7 +158,7 @@ def run(args) -> int:
     else:
         spec = str(target)
     doc, catalog, diagnostics = load_and_validate(spec, args)
-    if doc is None:
+    if doc is None or catalog is None:  # a document comes with its catalog
         return emit_diagnostics(diagnostics, args.output)
     key = keys or None
     try:
@@ -188,7 +197,7 @@ def _signature_status(image: bytes, checked: bool) -> str:
     return "signed, but no signature checked: pass --verify-key PUB"
 
 
-def _print(summary: dict, contents) -> None:
+def _print(summary: Mapping[str, Any], contents: ImageContents) -> None:
     out = sys.stdout
     out.write(f"image: {contents.metadata.site} on {contents.target.chip} ({contents.network.family}), "
               f"{summary['image_bytes']} bytes\n")

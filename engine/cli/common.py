@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from engine.diagnostics import RENDERERS, Diagnostic, has_errors, sorted_diagnostics
 from engine.pipeline import repository_catalog, validate_spec
@@ -13,10 +14,14 @@ from engine.pipeline import repository_catalog, validate_spec
 if TYPE_CHECKING:
     from engine.pipeline import Catalog, SpecDocument
 
+    # what `register(subparsers)` of every command module takes
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_CHECK_DIFFERS, EXIT_INTERNAL = 0, 1, 2, 3, 70
 
 
-def add_output_option(parser: argparse.ArgumentParser, *, choices=("text", "json", "github")) -> None:
+def add_output_option(parser: argparse.ArgumentParser, *,
+                      choices: Sequence[str] = ("text", "json", "github")) -> None:
     parser.add_argument("--output", "-o", choices=choices, default="text",
                         help="how to print results and diagnostics (default: text)")
 
@@ -26,7 +31,7 @@ def add_catalog_option(parser: argparse.ArgumentParser) -> None:
                         help="extra part-catalog folder (repeatable); the repository's catalog/ folder is read too")
 
 
-def emit_diagnostics(diagnostics: list[Diagnostic], fmt: str, *, stream=None) -> int:
+def emit_diagnostics(diagnostics: list[Diagnostic], fmt: str, *, stream: TextIO | None = None) -> int:
     """Print diagnostics (text and github on stderr, json on stdout); return the exit code."""
     diagnostics = sorted_diagnostics(diagnostics)
     if fmt == "json":

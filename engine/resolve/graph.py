@@ -13,17 +13,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import networkx as nx
 import numpy as np
 
 from engine.netlist import INPUT, QuantNetwork
 
+if TYPE_CHECKING:
+    from engine.dsp.chain import Chain
 
-def placement_graph(network: QuantNetwork, chain, chip: str, rates_hz: Mapping[str, np.ndarray],
-                    input_rate_hz: float, model_names: Mapping[str, tuple[str, ...]] | None = None) -> nx.DiGraph:
+Graph: TypeAlias = "nx.DiGraph[str]"  # node names: sensor, stage:<id>, encoder, pop:<population>, alerts
+
+
+def placement_graph(network: QuantNetwork, chain: Chain, chip: str, rates_hz: Mapping[str, np.ndarray],
+                    input_rate_hz: float, model_names: Mapping[str, tuple[str, ...]] | None = None) -> Graph:
     """`model_names`: chip population -> the model's populations in it, when they differ."""
-    g = nx.DiGraph(family=network.family, dt=network.dt, chip=chip)
+    g: Graph = nx.DiGraph(family=network.family, dt=network.dt, chip=chip)
     g.add_node("sensor", kind="sensor", domain="mcu", size=chain.axes, unit="axes", rate_hz=chain.sample_rate)
     previous = "sensor"
     rate = chain.sample_rate
@@ -47,9 +53,9 @@ def placement_graph(network: QuantNetwork, chain, chip: str, rates_hz: Mapping[s
         for proj in network.projections:
             if proj.dst == pop.name:
                 fan_in += np.bincount(proj.weights.indices, minlength=pop.size)
-        rate = rates_hz.get(pop.name)
+        pop_rate = rates_hz.get(pop.name)
         g.add_node(f"pop:{pop.name}", kind="neurons", domain="chip", size=pop.size, population=pop.name,
-                   layer=depth[pop.name], rate_hz=float(np.mean(rate)) if rate is not None else 0.0,
+                   layer=depth[pop.name], rate_hz=float(np.mean(pop_rate)) if pop_rate is not None else 0.0,
                    readout=pop.name == network.output, shape=(pop.size,), fan_in_max=int(fan_in.max(initial=0)),
                    model_populations=list((model_names or {}).get(pop.name, (pop.name,))))
     for index, proj in enumerate(network.projections):
@@ -67,8 +73,8 @@ def placement_graph(network: QuantNetwork, chain, chip: str, rates_hz: Mapping[s
     return g
 
 
-def to_json(graph: nx.DiGraph) -> str:
-    def clean(attrs: Mapping) -> dict:
+def to_json(graph: Graph) -> str:
+    def clean(attrs: Mapping[str, Any]) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in sorted(attrs.items()) if k != "weights"}
 
     return json.dumps({
@@ -82,7 +88,7 @@ def _hz(value: float) -> str:
     return f"{value / 1000:.4g} kHz" if value >= 1000 else f"{value:.4g} Hz"
 
 
-def to_dot(graph: nx.DiGraph) -> str:
+def to_dot(graph: Graph) -> str:
     lines = [f'digraph "{graph.graph.get("chip", "nmspec")}" {{', "  rankdir=LR;"]
     for domain in ("mcu", "chip"):
         lines.append(f'  subgraph "cluster_{domain}" {{ label="{domain}";')

@@ -30,6 +30,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import attrs
 import networkx as nx
 import numpy as np
 
@@ -409,8 +410,12 @@ def _neuron_shape(node: Any, size: int) -> tuple[int, ...]:
     return tuple(int(s) for s in shape) if shape else (size,)
 
 
-def import_graph(graph: Any, *, dt: float, convention: str) -> FloatNet:
-    """A NIRGraph -> FloatNet; raises ImportError_ naming every node it cannot take."""
+def import_graph(graph: Any, *, dt: float, convention: str, max_spikes: int | None = None) -> FloatNet:
+    """A NIRGraph -> FloatNet; raises ImportError_ naming every node it cannot take.
+
+    max_spikes: the most spikes a neuron of a multi-spike convention (rockpool, sinabs) was
+    trained to emit in one step, where it is not the framework's default (Rockpool's
+    max_spikes_per_dt, 1 for Sinabs' SingleSpike): no exporter writes it into the file."""
     import nir
 
     warnings: list[str] = []
@@ -499,6 +504,8 @@ def import_graph(graph: Any, *, dt: float, convention: str) -> FloatNet:
                 if width is None:
                     return None
             pops[name], node_warnings = _population(name, node, dt, convention, width)
+            if max_spikes is not None and pops[name].max_spikes > 1:
+                pops[name] = attrs.evolve(pops[name], max_spikes=int(max_spikes))
             warnings.extend(node_warnings)
             _check_width(name, _kind(node), (pops[name].size,))
         return pops[name]
@@ -573,7 +580,7 @@ def import_graph(graph: Any, *, dt: float, convention: str) -> FloatNet:
                     notes=(f"exporter convention '{convention}' applied",), warnings=tuple(warnings))
 
 
-def read_nir(path: Path, *, dt: float, convention: str) -> FloatNet:
+def read_nir(path: Path, *, dt: float, convention: str, max_spikes: int | None = None) -> FloatNet:
     import nir
 
     try:
@@ -583,7 +590,7 @@ def read_nir(path: Path, *, dt: float, convention: str) -> FloatNet:
             graph = nir.read(str(path), type_check=False)
         except Exception as exc:  # h5py, KeyError, ...: the file is not a readable NIR graph
             raise ImportError_([Diagnostic("error", "NM300", f"cannot read the NIR file: {type(exc).__name__}: {exc}")]) from exc
-    return import_graph(graph, dt=dt, convention=convention)
+    return import_graph(graph, dt=dt, convention=convention, max_spikes=max_spikes)
 
 
 def decay_error(tau: float, dt: float, dash: int) -> float:

@@ -251,9 +251,9 @@ def _spike_rule_problems(net: FloatNet, family: str) -> list[str]:
     problems = []
     for pop in net.populations:
         if pop.max_spikes > 1:
-            problems.append(f"population '{pop.name}' emits floor(v / threshold) spikes per step (multi-spike, as "
-                            f"{net.convention} computes); the {family} kernels emit at most one spike per neuron and step: "
-                            "train with one spike per step (Rockpool: max_spikes_per_dt=1; Sinabs: SingleSpike)")
+            problems.append(f"population '{pop.name}' emits up to floor(v / threshold) spikes per step (multi-spike, "
+                            f"{net.convention}'s default: its NIR export does not record a lower max_spikes_per_dt or "
+                            f"SingleSpike); the {family} kernels emit at most one spike per neuron and step")
         if pop.spike_delay:
             problems.append(f"population '{pop.name}' emits each spike one step after the threshold crossing (as "
                             f"{net.convention} computes); the {family} kernels spike on the step of the crossing")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
 import numpy as np
@@ -39,7 +40,7 @@ class SensorSetting:
     window_samples: int | None  # samples in one measurement window
 
 
-def trace_mismatches(name: str, data, samples: np.ndarray, sensor: SensorSetting) -> tuple[list[str], list[str]]:
+def trace_mismatches(name: str, data: Mapping[str, Any], samples: np.ndarray, sensor: SensorSetting) -> tuple[list[str], list[str]]:
     """(errors, warnings) about a trace's recorded sample rate, units and window against
     the spec. A key the file does not hold is not checked (CSV holds none)."""
     errors, warnings = [], []
@@ -99,7 +100,10 @@ def load_traces(paths: Sequence[Path], display: Sequence[str] | None = None, *, 
     """Keys: samples int16 (n, axes) or (n,), window (samples per window), labels (per window,
     each an index into the model's labels when n_labels is given); optional sample_rate (Hz)
     and lsb (g per count), checked against `sensor` when given."""
-    samples, labels, sources, warnings = [], [], [], []
+    samples: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    sources: list[str] = []
+    warnings: list[str] = []
     for index, path in enumerate(paths):
         name = (display or [str(p) for p in paths])[index]
         data, window, raw, trace_labels = _trace_arrays(Path(path), name, index)

@@ -8,6 +8,9 @@ class with the most output spikes over a measurement window (ties: the lowest in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import attrs
 import numpy as np
 
@@ -15,6 +18,10 @@ from engine.dsp.chain import Chain
 from engine.resolve.floatnet import FloatNet, classify, simulate
 from engine.resolve.stimuli import Stimuli, load_traces  # noqa: F401  (re-exported for verify's users)
 from engine.verify import kernel
+
+if TYPE_CHECKING:
+    from engine.netlist import QuantNetwork
+    from engine.verify.cycles import CycleCounts, CycleModel
 
 
 @attrs.frozen
@@ -75,7 +82,7 @@ def _rates(predicted: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     return detection, false_alarm
 
 
-def _cycle_summary(network, runs_cycles, model) -> CycleSummary:
+def _cycle_summary(network: QuantNetwork, runs_cycles: Sequence[CycleCounts], model: CycleModel) -> CycleSummary:
     from engine.verify.cycles import XYLO_STEP_CYCLES, inference_energy
 
     step_cycles = np.concatenate([c.step_cycles for c in runs_cycles])
@@ -100,17 +107,18 @@ def _cycle_summary(network, runs_cycles, model) -> CycleSummary:
         dynamic_energy_j=dynamic, static_energy_j=static, provenance=model.provenance)
 
 
-def check_agreement(network, reference: FloatNet, chain: Chain, stimuli: Stimuli, *, cycle_model=None,
-                    spikes=None) -> Agreement:
+def check_agreement(network: QuantNetwork, reference: FloatNet, chain: Chain, stimuli: Stimuli, *,
+                    cycle_model: CycleModel | None = None, spikes: np.ndarray | None = None) -> Agreement:
     """`spikes`: the chain's output for the stimuli when the caller already has it."""
     from engine.verify.cycles import count_cycles
 
     if spikes is None:
         spikes = chain.run(stimuli.samples)  # (windows, frames, channels)
     float_counts = simulate(reference, spikes)[reference.output].sum(axis=1)
-    kernel_counts, ops, deterministic, steps = [], 0, True, 0
+    counts_per_window: list[np.ndarray] = []
+    ops, deterministic, steps = 0, True, 0
     nominal_out = []
-    runs_cycles = []
+    runs_cycles: list[CycleCounts] = []
     for index, window in enumerate(spikes):
         first = kernel.run(network, window)
         if cycle_model is not None:
@@ -119,12 +127,12 @@ def check_agreement(network, reference: FloatNet, chain: Chain, stimuli: Stimuli
         if index < 2:  # determinism: the same input twice gives the same spikes
             second = kernel.run(network, window)
             deterministic &= all(np.array_equal(first.spikes[k], second.spikes[k]) for k in first.spikes)
-        kernel_counts.append(counts)
+        counts_per_window.append(counts)
         ops += int(first.events["synaptic_ops"].sum())
         steps += window.shape[0]
         if stimuli.labels[index] == 0:
             nominal_out.append(counts.sum() / window.shape[0])
-    kernel_counts = np.array(kernel_counts)
+    kernel_counts = np.array(counts_per_window)
     k_cls, f_cls = classify(kernel_counts), classify(float_counts)
     correlation = []
     for o in range(kernel_counts.shape[1]):
@@ -142,4 +150,4 @@ def check_agreement(network, reference: FloatNet, chain: Chain, stimuli: Stimuli
         correlation=tuple(correlation), deterministic=bool(deterministic), kernel_classes=tuple(int(c) for c in k_cls),
         float_classes=tuple(int(c) for c in f_cls), labels=tuple(int(c) for c in stimuli.labels),
         synaptic_ops=ops, steps=steps, output_spikes_per_step=float(np.mean(nominal_out)) if nominal_out else 0.0,
-        cycles=_cycle_summary(network, runs_cycles, cycle_model) if runs_cycles else None)
+        cycles=_cycle_summary(network, runs_cycles, cycle_model) if runs_cycles and cycle_model is not None else None)

@@ -19,6 +19,7 @@ each projection to the synapses whose target core the packet reaches.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import attrs
 import numpy as np
@@ -30,8 +31,10 @@ from engine.netlist import (
     LINK_NORTH,
     LINK_SOUTH,
     LINK_WEST,
+    Placement,
     Projection,
     QuantNetwork,
+    RouteEntry,
     Weights,
 )
 
@@ -46,22 +49,27 @@ class RoutingError(ValueError):
 class Routing:
     network: QuantNetwork  # each projection keeps only the synapses its packets reach
     groups: tuple[tuple[str, int], ...]  # packet source g -> (population, source core)
-    delivered: tuple[frozenset, ...]  # g -> cores its packets reach
+    delivered: tuple[frozenset[int], ...]  # g -> cores its packets reach
     forwards: np.ndarray  # (n_groups, n_cores) link forwards of one packet at each core's router
     hops: np.ndarray  # (n_groups,) link traversals of one packet, over the whole mesh
     neuron_key: Mapping[str, np.ndarray]  # population -> (size,) packet source g of each neuron, -1: none
     undelivered: int  # synapses whose target core the packet never reaches
     stray: int  # deliveries to cores where the packet's source has no target
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         return {"packet_sources": len(self.groups), "undelivered_synapses": self.undelivered, "stray_deliveries": self.stray,
                 "hops_per_packet_max": int(self.hops.max(initial=0))}
 
 
-def needed_cores(network: QuantNetwork) -> dict[tuple[str, int], set]:
+def _placement(network: QuantNetwork) -> Placement:
+    assert network.placement is not None  # only a placed network has routing tables to follow
+    return network.placement
+
+
+def needed_cores(network: QuantNetwork) -> dict[tuple[str, int], set[int]]:
     """(population, source core) -> cores holding targets of its synapses."""
-    placement = network.placement
-    needed: dict[tuple[str, int], set] = {}
+    placement = _placement(network)
+    needed: dict[tuple[str, int], set[int]] = {}
     for proj in network.projections:
         if proj.src == INPUT:
             continue
@@ -75,11 +83,11 @@ def needed_cores(network: QuantNetwork) -> dict[tuple[str, int], set]:
     return needed
 
 
-def _roots(placement) -> dict[int, int]:
+def _roots(placement: Placement) -> dict[int, int]:
     """Masked key -> its tree's root router."""
     width = placement.mesh_width
-    routers: dict[int, set] = {}
-    reached: dict[int, set] = {}
+    routers: dict[int, set[int]] = {}
+    reached: dict[int, set[int]] = {}
     for entry in placement.routes:
         key = entry.key & entry.mask
         routers.setdefault(key, set()).add(entry.router)
@@ -96,14 +104,15 @@ def _roots(placement) -> dict[int, int]:
     return roots
 
 
-def _tables(placement) -> dict[int, list]:
-    table: dict[int, list] = {}
+def _tables(placement: Placement) -> dict[int, list[RouteEntry]]:
+    table: dict[int, list[RouteEntry]] = {}
     for entry in placement.routes:
         table.setdefault(entry.router, []).append(entry)
     return table
 
 
-def walk(placement, key: int, source_core: int, table: dict[int, list] | None = None) -> tuple[dict[int, int], dict[int, int]]:
+def walk(placement: Placement, key: int, source_core: int, table: dict[int, list[RouteEntry]] | None = None
+         ) -> tuple[dict[int, int], dict[int, int]]:
     """(core -> times the packet was handed to it, router -> link forwards there)."""
     width = placement.mesh_width
     router_core = {int(y) * width + int(x): c for c, (x, y) in enumerate(placement.core_xy.tolist())}
@@ -136,7 +145,7 @@ def walk(placement, key: int, source_core: int, table: dict[int, list] | None = 
 
 
 def route_network(network: QuantNetwork) -> Routing:
-    placement = network.placement
+    placement = _placement(network)
     n_cores = placement.n_cores
     width = placement.mesh_width
     router_core = {int(y) * width + int(x): c for c, (x, y) in enumerate(placement.core_xy.tolist())}
@@ -174,8 +183,8 @@ def route_network(network: QuantNetwork) -> Routing:
         lookup = np.array([index_of.get((pop.name, c), -1) for c in range(n_cores)], dtype=np.int64)
         neuron_key[pop.name] = lookup[cores]
     reach = np.zeros((len(groups) + 1, n_cores), dtype=bool)  # last row: sources without a key reach nothing
-    for index, cores in enumerate(delivered):
-        reach[index, sorted(cores)] = True
+    for index, reached in enumerate(delivered):
+        reach[index, sorted(reached)] = True
     wanted = np.zeros_like(reach)
     projections, undelivered = [], 0
     for proj in network.projections:

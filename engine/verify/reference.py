@@ -4,7 +4,15 @@ tests require the two to agree bit for bit."""
 
 from __future__ import annotations
 
-from engine.netlist import INPUT, QuantNetwork
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from engine.netlist import INPUT, Projection, QuantNetwork
+
+# a step's input spike counts per channel (a row of an int array, or a list)
+Inputs = Sequence[Sequence[int]] | np.ndarray
+Record = dict[str, list[list[int]]]  # population -> per step, spikes per neuron
 
 
 def _sat(x: int, lo: int = -32768, hi: int = 32767) -> int:
@@ -23,17 +31,17 @@ def _decay(v: int, d: int) -> int:
     return shifted
 
 
-def _rows(projection):
+def _rows(projection: Projection) -> dict[int, list[tuple[int, int]]]:
     """{source: [(target, weight), ...]} in CSR order."""
     w = projection.weights
-    out = {}
+    out: dict[int, list[tuple[int, int]]] = {}
     for s in range(w.n_src):
         lo, hi = int(w.indptr[s]), int(w.indptr[s + 1])
         out[s] = [(int(w.indices[k]), int(w.values[k])) for k in range(lo, hi)]
     return out
 
 
-def run_xylo(net: QuantNetwork, inputs) -> dict:
+def run_xylo(net: QuantNetwork, inputs: Inputs) -> Record:
     hidden, output = net.population("hidden"), net.population("output")
     nh, no = hidden.size, output.size
     n_syn = len(hidden.params["dash_syn"][0])
@@ -45,7 +53,8 @@ def run_xylo(net: QuantNetwork, inputs) -> dict:
     proj_in = [(p.synapse, p.shift, _rows(p)) for p in net.projections if p.src == INPUT]
     proj_rec = [(p.synapse, p.shift, _rows(p)) for p in net.projections if p.src == "hidden" and p.dst == "hidden"]
     proj_out = [(p.shift, _rows(p)) for p in net.projections if p.dst == "output"]
-    record_h, record_o = [], []
+    record_h: list[list[int]] = []
+    record_o: list[list[int]] = []
     for step in inputs:
         for synapse in range(n_syn):
             for syn, shift, rows in proj_in:
@@ -104,15 +113,15 @@ def _trunc0(numerator: int) -> int:
     return -magnitude if numerator < 0 else magnitude
 
 
-def run_loihi(net: QuantNetwork, inputs) -> dict:
+def run_loihi(net: QuantNetwork, inputs: Inputs) -> Record:
     pops = list(net.populations)
     u = {p.name: [0] * p.size for p in pops}
     v = {p.name: [0] * p.size for p in pops}
     buffers = [[0] * net.size_of(p.dst) for p in net.projections]
     rows = [_rows(p) for p in net.projections]
-    record = {p.name: [] for p in pops}
+    record: Record = {p.name: [] for p in pops}
     for step in inputs:
-        spiked = {}
+        spiked: dict[str, list[int]] = {}
         for p in pops:
             a_in = [0] * p.size
             for k, proj in enumerate(net.projections):
@@ -148,21 +157,21 @@ def run_loihi(net: QuantNetwork, inputs) -> dict:
     return record
 
 
-def run_lif(net: QuantNetwork, inputs) -> dict:
+def run_lif(net: QuantNetwork, inputs: Inputs) -> Record:
     lim = 2**31 - 1
     pops = list(net.populations)
     i = {p.name: [0] * p.size for p in pops}
     v = {p.name: [0] * p.size for p in pops}
     last = {p.name: [0] * p.size for p in pops}
     rows = [_rows(p) for p in net.projections]
-    record = {p.name: [] for p in pops}
+    record: Record = {p.name: [] for p in pops}
     for step in inputs:
         for k, proj in enumerate(net.projections):
             source = [int(c) for c in step] if proj.src == INPUT else last[proj.src]
             for s, count in enumerate(source):
                 for target, weight in rows[k][s]:
                     i[proj.dst][target] = max(-lim, min(lim, i[proj.dst][target] + count * (weight << proj.shift)))
-        now = {}
+        now: dict[str, list[int]] = {}
         for p in pops:
             out = []
             for j in range(p.size):
@@ -180,5 +189,7 @@ def run_lif(net: QuantNetwork, inputs) -> dict:
     return record
 
 
-def run(net: QuantNetwork, inputs) -> dict:
-    return {"xylo": run_xylo, "loihi": run_loihi, "lif": run_lif}[net.family](net, inputs)
+def run(net: QuantNetwork, inputs: Inputs) -> Record:
+    runners: dict[str, Callable[[QuantNetwork, Inputs], Record]] = {"xylo": run_xylo, "loihi": run_loihi,
+                                                                     "lif": run_lif}
+    return runners[net.family](net, inputs)
