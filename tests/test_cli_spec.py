@@ -47,7 +47,7 @@ def test_folder_validation_reports_a_shared_base_once(tmp_path):
 def test_examples_validate_and_render():
     code, out, err = run_cli(["validate", "specs/"], ROOT)
     assert (code, err) == (0, ""), err
-    assert out == "7 specs valid, 1 rollout valid\n"
+    assert out == "8 specs valid, 1 rollout valid\n"
     code, out, err = run_cli(["render", "specs/sites/plant-9-compressor-1.yaml"], ROOT)
     assert code == 0
     rendered = yaml.safe_load(out)
@@ -89,7 +89,11 @@ def test_targets_table_and_json():
     code, out, _ = run_cli(["targets"], ROOT)
     assert code == 0
     row = next(line for line in out.splitlines() if line.startswith("xylo-imu "))
-    assert row.split() == ["xylo-imu", "xylo", "digital", "vendor-verified", "16", "496", "16", "1", "8", "188uW", "?"]
+    assert row.split() == ["xylo-imu", "xylo", "digital", "vendor-verified", "16", "496", "16", "1", "8", "188uW", "?",
+                           "?", "?", "?"]
+    energies = {line.split()[0]: line.split()[-3:] for line in out.splitlines()[2:] if len(line.split()) == 14}
+    assert energies["loihi1"] == ["23.6pJ", "81pJ", "?"] and energies["truenorth"] == ["26pJ", "0pJ", "?"]
+    assert energies["xylo-audio2"] == ["?", "?", "6.6uJ"]
     fidelity = {line.split()[0]: line.split()[3] for line in out.splitlines()[2:] if len(line.split()) > 3
                 and line.split()[3] in ("vendor-verified", "documented", "stand-in")}
     assert fidelity["akd1000"] == "stand-in" and fidelity["loihi2"] == "documented"

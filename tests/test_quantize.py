@@ -206,7 +206,9 @@ def test_fewer_weight_bits():
         quantize(two_layer(W_HIDDEN, W_OUT), "xylo", weight_bits=1)
     assert diagnostics(info) == [("NM315", ("1-bit weights: nmspec quantizes to signed weights of at least 2 bits. A binary "
                                             "crossbar whose axon types index per-neuron weights (TrueNorth) is not supported: "
-                                            "nmspec does not assign axon types"))]
+                                            "a neuron's incoming weights would have to share its few per-type values, "
+                                            "with each axon's type common to every neuron of the core, and nmspec "
+                                            "neither clusters weights into types nor assigns axon types"))]
 
 
 # --- Loihi ---

@@ -155,6 +155,11 @@ def test_the_page_shows_the_figures_of_report_json():
     for c in REPORT["resolve"]["power"]["consumers"]:
         assert f"{c['uA']:.3f}" in page.cells and percent(c["share"]) in page.cells
     assert "1,220,000 cycles per window at 16 MHz" in page.cells
+    power = {**REPORT["resolve"]["power"], "life_note": "capped at the cell's 40-year service life",
+             "temperature": {"derating": "worst band of the site's -20..85 C: capacity x0.75"}}
+    derated = parse(render_report(inputs(report={**REPORT, "resolve": {**REPORT["resolve"], "power": power}})))
+    assert "Temperature: worst band of the site's -20..85 C: capacity x0.75." in derated.words
+    assert "Battery life capped at the cell's 40-year service life." in derated.words
     assert "unknown" in page.cells  # the fan-in limit without an allowed figure
     # every verification figure, including ones this page has no label for
     for label, text in verification_rows(REPORT["verification"]):

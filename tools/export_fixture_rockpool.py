@@ -14,6 +14,8 @@ emit several spikes in a step, as Rockpool's floor(v / threshold) rule does):
   lif_cubalif Linear(5 -> 6) -> LIFNeuronTorch (LIF) -> Linear(6 -> 4) -> LIFTorch (CubaLIF)
   recurrent   Linear(5 -> 6) -> LIFTorch with w_rec -> Linear(6 -> 3) -> LIFTorch: Rockpool
               3.1.0's exporter writes no recurrent weights, so the file cannot reproduce it
+  bias        Linear(5 -> 6) -> LIFTorch with a bias -> Linear(6 -> 3) -> LIFTorch: the exporter
+              writes v_leak = 0 whatever the bias, so the file cannot reproduce it either
 """
 
 from __future__ import annotations
@@ -78,6 +80,15 @@ def recurrent(rng: np.random.Generator) -> Sequential:
     )
 
 
+def bias(rng: np.random.Generator) -> Sequential:
+    return Sequential(
+        _linear(rng, N_IN, 6, -0.0625, 0.1875),
+        LIFTorch(6, tau_mem=0.02, tau_syn=0.005, threshold=1.0, bias=_t(grid(rng.uniform(0.0, 0.1, 6))), dt=DT),
+        _linear(rng, 6, 3, -0.125, 0.25),
+        LIFTorch(3, tau_mem=0.02, tau_syn=0.005, threshold=0.75, dt=DT),
+    )
+
+
 def _numpy_node(node: Any) -> Any:
     """Rockpool hands NIR torch tensors for some parameters (ExpSynTorch's tau and r);
     the same numbers as numpy arrays, so that nir.write can store them."""
@@ -110,6 +121,8 @@ def main() -> None:
         ("recurrent", recurrent, ["recurrent", "synaptic current"],
          {"reading": "lossy_export", "lost": "the recurrent weights (w_rec): Rockpool 3.1.0's exporter writes a "
                                              "recurrent LIFTorch as a plain CubaLIF"}),
+        ("bias", bias, ["neuron bias", "synaptic current"],
+         {"reading": "lossy_export", "lost": "the neurons' bias: Rockpool 3.1.0's exporter writes v_leak = 0"}),
     ]
     for index, (name, build, features, claim) in enumerate(models):
         rng = np.random.default_rng(10 + index)

@@ -9,6 +9,7 @@ supplies it, so no unverified number reaches a power or fit verdict silently.
 from __future__ import annotations
 
 import difflib
+import itertools
 import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -23,7 +24,9 @@ DATA_DIR = Path(__file__).parent / "data"
 
 KINDS = ("chips", "sensors", "mcus", "radios", "cells")
 KIND_SINGULAR = {"chips": "chip", "sensors": "sensor", "mcus": "MCU", "radios": "radio", "cells": "cell"}
-VERIFICATION_LEVELS = ("primary", "secondary", "derived", "defined", "unverified")
+# `assumed`: nothing published for this part; nmspec carries a figure over from comparable
+# circuits (its note says which) so a model can run, and every output built on it says so.
+VERIFICATION_LEVELS = ("primary", "secondary", "derived", "defined", "assumed", "unverified")
 FAMILIES = ("xylo", "loihi", "lif")
 IMPLEMENTATIONS = ("digital", "mixed-signal", "analog")
 # How true nmspec's kernel is to a chip: `vendor-verified` (a vendor's bit-accurate simulator
@@ -32,7 +35,9 @@ IMPLEMENTATIONS = ("digital", "mixed-signal", "analog")
 # that does not say is a stand-in: nothing vouches for it.
 FIDELITY_LEVELS = ("vendor-verified", "documented", "stand-in")
 
-# Figure name -> dimension (see engine.spec.units) or "count" / "bool" / "list".
+# Figure name -> dimension (see engine.spec.units) or "count" / "bool" / "list" / "table".
+# A "table" is a list of [temperature in C, value] pairs in rising temperature (the value in
+# the figure's unit); it is read from catalog files only, never from a spec's overrides.
 FIGURE_DIMENSIONS: dict[str, str] = {
     # chips
     "input_channels": "count", "hidden_neurons": "count", "output_neurons": "count",
@@ -46,6 +51,11 @@ FIGURE_DIMENSIONS: dict[str, str] = {
     "energy_per_neuron_update": "energy", "on_chip_learning": "bool", "graded_spikes": "bool",
     "cycles_per_input_event": "count", "cycles_per_synaptic_op": "count",
     "cycles_per_neuron_update": "count", "cycles_per_spike": "count", "cycles_per_hop": "count",
+    # analog and mixed-signal drift (docs/analog.md): temperature coefficients per kelvin and
+    # per-neuron or per-synapse spread (one standard deviation, relative)
+    "drift_reference_temperature": "temperature", "tempco_time_constant": "tempco", "tempco_threshold": "tempco",
+    "tempco_weight": "tempco", "mismatch_time_constant": "ratio", "mismatch_threshold": "ratio",
+    "mismatch_weight": "ratio",
     # sensors
     "axes": "count", "odr_min": "frequency", "odr_max": "frequency", "ranges": "acceleration",
     "supply_voltage": "voltage", "active_current": "current", "standby_current": "current",
@@ -59,7 +69,9 @@ FIGURE_DIMENSIONS: dict[str, str] = {
     # cells
     "nominal_voltage": "voltage", "capacity": "charge", "self_discharge": "ratio",
     "low_drain_derating": "ratio", "operating_temperature": "temperature", "service_life_max": "time",
+    "capacity_vs_temperature": "table", "self_discharge_vs_temperature": "table",
 }
+TABLE_FIGURES = tuple(sorted(name for name, dimension in FIGURE_DIMENSIONS.items() if dimension == "table"))
 
 
 @attrs.frozen
@@ -71,6 +83,7 @@ class Figure:
     source: tuple[str, ...] = ()
     note: str | None = None
     estimate: bool = False
+    uncertainty: Any = None  # +- in the figure's unit, when the catalog states one
 
     @property
     def known(self) -> bool:
@@ -81,6 +94,9 @@ class Figure:
         if self.value is None:
             return None
         dimension = FIGURE_DIMENSIONS.get(self.name, "count")
+        if dimension == "table":
+            scale = 0.01 if self.unit == "%" else 1.0
+            return [(float(t) + 273.15, float(v) * scale) for t, v in self.value]
         if dimension in ("count", "bool") or self.unit is None:
             return self.value
         if isinstance(self.value, list):
@@ -91,7 +107,19 @@ class Figure:
         if self.value is None:
             return "unknown"
         unit = self.unit or ""
+        if FIGURE_DIMENSIONS.get(self.name) == "table":
+            return ", ".join(f"{v:g}{unit} at {t:g} C" for t, v in self.value)
         return f"{self.value}{unit}"
+
+    def uncertainty_si(self) -> float | None:
+        """The stated uncertainty in SI units (a difference: no offset applied), or None."""
+        if self.uncertainty is None:
+            return None
+        dimension = FIGURE_DIMENSIONS.get(self.name, "count")
+        if dimension in ("count", "bool") or self.unit is None:
+            return float(self.uncertainty)
+        scale = parse_quantity(f"1{self.unit}", dimension) - parse_quantity(f"0{self.unit}", dimension)
+        return float(self.uncertainty) * scale
 
 
 @attrs.frozen
@@ -212,6 +240,7 @@ def _figure(name: str, raw: Mapping[str, Any]) -> Figure:
         source=tuple(source),
         note=raw.get("note"),
         estimate=bool(raw.get("estimate", False)),
+        uncertainty=raw.get("uncertainty"),
     )
 
 
@@ -249,6 +278,8 @@ def check_figures(data: Mapping[str, Any], origin_of: Callable[[str], Origin]) -
                 if value is not None and fig.get("verified") == "unverified":
                     diagnostics.append(Diagnostic.at(where, "NM220", f"{kind}.{part_id}.figures.{name}: an unverified figure must have value null", path=pointer,
                                                      hint="mark it primary, secondary, derived or defined with its source once checked"))
+                if value is not None and fig.get("verified") == "assumed" and not fig.get("note"):
+                    diagnostics.append(Diagnostic.at(where, "NM221", f"{kind}.{part_id}.figures.{name}: an assumed figure needs a note saying what it is carried over from", path=pointer))
                 if value is not None and fig.get("verified") in ("primary", "secondary") and not fig.get("source"):
                     diagnostics.append(Diagnostic.at(where, "NM221", f"{kind}.{part_id}.figures.{name}: a {fig.get('verified')} figure needs a source", path=pointer))
                 src = fig.get("source", ())
@@ -256,6 +287,10 @@ def check_figures(data: Mapping[str, Any], origin_of: Callable[[str], Origin]) -
                     if key not in sources:
                         diagnostics.append(Diagnostic.at(where, "NM221", f"{kind}.{part_id}.figures.{name}: source '{key}' is not in the part's sources", path=pointer))
                 dimension = FIGURE_DIMENSIONS.get(name)
+                if dimension == "table" and value is not None and not _is_table(value):
+                    diagnostics.append(Diagnostic.at(where, "NM202", f"{kind}.{part_id}.figures.{name}: must be a list of "
+                                                                      "[temperature in C, value] pairs in rising temperature",
+                                                     path=pointer, hint="e.g. [[-40, 70], [20, 100]] with unit: \"%\""))
                 if dimension in DIMENSIONS and value is not None:
                     unit = fig.get("unit")
                     try:
@@ -266,6 +301,15 @@ def check_figures(data: Mapping[str, Any], origin_of: Callable[[str], Origin]) -
                 if isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isfinite(value):
                     diagnostics.append(Diagnostic.at(where, "NM202", f"{kind}.{part_id}.figures.{name}: must be a finite number", path=pointer))
     return diagnostics
+
+
+def _is_table(value: Any) -> bool:
+    if not isinstance(value, list) or not value:
+        return False
+    if not all(isinstance(row, list) and len(row) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                               and math.isfinite(x) for x in row) for row in value):
+        return False
+    return all(a[0] < b[0] for a, b in itertools.pairwise(value))
 
 
 def catalog_files(extra_dirs: tuple[Path, ...] = ()) -> list[Path]:
@@ -306,4 +350,4 @@ def builtin_catalog() -> Catalog:
     return _BUILTIN
 
 
-__all__ = ["FIDELITY_LEVELS", "Catalog", "CatalogError", "Figure", "MissingFigure", "Origin", "Part", "builtin_catalog", "load_catalog"]
+__all__ = ["FIDELITY_LEVELS", "TABLE_FIGURES", "Catalog", "CatalogError", "Figure", "MissingFigure", "Origin", "Part", "builtin_catalog", "load_catalog"]

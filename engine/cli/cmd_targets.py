@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 
 COLUMNS: tuple[tuple[str, str], ...] = (("id", "id"), ("family", "family"), ("implementation", "implementation"), ("fidelity", "fidelity"),
            ("input_channels", "inputs"), ("hidden_neurons", "neurons"), ("output_neurons", "outputs"),
-           ("cores", "cores"), ("weight_bits", "w bits"), ("idle_power", "idle"), ("sleep_power", "sleep"))
+           ("cores", "cores"), ("weight_bits", "w bits"), ("idle_power", "idle"), ("sleep_power", "sleep"),
+           ("energy_per_synaptic_op", "E/syn op"), ("energy_per_neuron_update", "E/update"),
+           ("inference_energy", "E/inference"))
 
 
 def register(subparsers: Subparsers) -> argparse.ArgumentParser:

@@ -85,6 +85,14 @@ class Deployment:
                 "voltage_V": p.voltage_v, "usable_Ah": round(p.capacity_ah, 4),
                 "life_years": round(p.life_years, 3), "required_years": round(p.required_years, 3),
             }
+            if p.temperature is not None:
+                t = p.temperature
+                out["power"]["temperature"] = {
+                    "rule": "worst band" if t.site_k is not None else "room temperature (no environment.temperature)",
+                    "site_C": None if t.site_k is None else [round(k - 273.15, 3) for k in t.site_k],
+                    "capacity_factor": round(t.capacity_factor, 4),
+                    "self_discharge_per_year": round(t.self_discharge_per_year, 6),
+                    "notes": list(t.notes), "derating": t.describe()}
             if p.uncapped_life_years is not None:
                 out["power"]["life_note"] = (f"capped at the cell's {p.life_cap_years:g}-year service life (its charge "
                                              f"alone would last {p.uncapped_life_years:.1f} years)")

@@ -10,9 +10,10 @@ where to supply it).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -56,6 +57,7 @@ class PowerReport:
     budget_w: float | None
     uncapped_life_years: float | None = None  # what the charge alone would give, when the cap applies
     life_cap_years: float | None = None  # the cell's longest claimed service life
+    temperature: TemperatureDerating | None = None  # how the site's temperature range derated the cell
 
     @property
     def total_power_w(self) -> float:
@@ -84,6 +86,109 @@ class Activity:
     synaptic_ops: float  # per window
     neuron_updates: float  # per window
     mcu_cycles: float  # signal chain + encoder per window
+
+
+ROOM_K = 293.15  # 20 C: the temperature cells are rated at when a datasheet gives no other
+
+
+@attrs.frozen
+class TemperatureDerating:
+    """The cell over the site's temperature range, by the worst-band rule: the range's coldest
+    point sets the capacity and its hottest the self-discharge, as if the node spent its whole
+    life at each (the spec gives a range, not how long the site spends where)."""
+
+    site_k: tuple[float, float] | None  # environment.temperature; None when the spec gives none
+    capacity_factor: float  # of the rated capacity
+    self_discharge_per_year: float  # fraction of the usable charge
+    notes: tuple[str, ...]  # what was derated from which figure, and what could not be
+
+    def describe(self) -> str:
+        if self.site_k is None:
+            where = "no environment.temperature: the cell's room-temperature figures"
+        else:
+            where = (f"worst band of the site's {self.site_k[0] - 273.15:g}..{self.site_k[1] - 273.15:g} C "
+                     "(capacity at the coldest point, self-discharge at the hottest)")
+        return f"{where}: capacity x{self.capacity_factor:.3g}, self-discharge {self.self_discharge_per_year:.3%}/y; " \
+               + "; ".join(self.notes)
+
+
+def _table_over(table: list[tuple[float, float]], low: float, high: float) -> tuple[list[float], tuple[float, float]]:
+    """The table's values (linearly interpolated) at the ends of [low, high] and at its own
+    points inside, over the part of the range the table covers; and that part (empty when
+    low > high)."""
+    temps = [t for t, _ in table]
+    lo, hi = max(low, temps[0]), min(high, temps[-1])
+    if lo > hi:
+        return [], (lo, hi)
+    return [_interpolate(table, t) for t in [lo, hi] + [t for t in temps if lo <= t <= hi]], (lo, hi)
+
+
+def _interpolate(table: list[tuple[float, float]], t: float) -> float:
+    for (t0, v0), (t1, v1) in itertools.pairwise(table):
+        if t0 <= t <= t1:
+            return v0 + (v1 - v0) * (t - t0) / (t1 - t0)
+    return table[0][1] if len(table) == 1 or t <= table[0][0] else table[-1][1]
+
+
+def _uncovered(name: str, cell: str, site: tuple[float, float], covered: tuple[float, float] | None) -> str | None:
+    def c(kelvin: float) -> str:
+        return f"{kelvin - 273.15:g} C"
+
+    low, high = site
+    if covered is None or covered[0] > covered[1]:
+        return f"{name} not derated: no checked figure gives the {cell}'s {name} over {c(low)}..{c(high)}"
+    gaps = ([f"{c(low)}..{c(covered[0])}"] if low < covered[0] else []) + \
+           ([f"{c(covered[1])}..{c(high)}"] if high > covered[1] else [])
+    return f"{name} not derated over {' and '.join(gaps)}: no checked figure for the {cell} there" if gaps else None
+
+
+def temperature_derating(cell: Part, site_k: tuple[float, float] | None, self_discharge: float) -> TemperatureDerating:
+    """`self_discharge` is the cell's room-temperature figure (or the spec's override), which the
+    table can only raise: a datasheet's bound at 20 C still holds for a site that is colder."""
+    if site_k is None:
+        return TemperatureDerating(None, 1.0, self_discharge, ())
+    notes = []
+    factor = 1.0
+    # a cell delivers no less of its charge when warmer than its table's warmest point, and
+    # leaks no more when colder than its coldest: those ends of the range need no figure
+    low, high = site_k
+    figure = cell.figure("capacity_vs_temperature")
+    covered: tuple[float, float] | None = None
+    if figure.known:
+        table = figure.si()
+        values, covered = _table_over(table, min(low, table[-1][0]), high)
+        if values:
+            factor = min(values)
+            if factor < 1.0:
+                notes.append(f"capacity {factor:.1%} of rated at {_worst(table, covered, min) - 273.15:g} C "
+                             f"({figure.verified})")
+            covered = (covered[0], max(covered[1], high))
+    gap = _uncovered("capacity", cell.id, site_k, covered)
+    if gap:
+        notes.append(gap)
+    rate = self_discharge
+    figure = cell.figure("self_discharge_vs_temperature")
+    covered = None
+    if figure.known:
+        table = figure.si()
+        values, covered = _table_over(table, low, max(high, table[0][0]))
+        if values:
+            worst = max(values)
+            if worst > rate:
+                rate = worst
+                notes.append(f"self-discharge {rate:.3%}/y at {_worst(table, covered, max) - 273.15:g} C "
+                             f"({figure.verified})")
+            covered = (min(covered[0], low), covered[1])
+    gap = _uncovered("self-discharge", cell.id, site_k, covered)
+    if gap:
+        notes.append(gap)
+    return TemperatureDerating(site_k, factor, rate, tuple(notes))
+
+
+def _worst(table: list[tuple[float, float]], covered: tuple[float, float], pick: Any) -> float:
+    """The temperature in `covered` where the table's value is least (pick=min) or most (max)."""
+    points = sorted({covered[0], covered[1], *(t for t, _ in table if covered[0] <= t <= covered[1])})
+    return float(pick(points, key=lambda t: _interpolate(table, t)))
 
 
 def cell_life(capacity_ah: float, derating: float, self_discharge_per_year: float, load_a: float) -> tuple[float, float, float]:
@@ -188,23 +293,45 @@ def node_power(*, sensor: Part, mcu: Part, chip: Part, radio: Part | None, cell:
         consumers.append(_radio(radio, tx_power, spec, overrides.get("radios")))
 
     total = sum(c.current_a for c in consumers)
-    capacity = cell.require("capacity", overrides.get("cells")) * battery.count
-    derating_fig = cell.figure("low_drain_derating")
-    derating = (overrides.get("cells") or {}).get("low_drain_derating", derating_fig.si() if derating_fig.known else 0.0)
-    self_discharge = cell.require("self_discharge", overrides.get("cells"))
-    usable, leak, life = cell_life(capacity, derating, self_discharge, total)
-    # a cell does not outlast its chemistry: the charge may say 60 years, the cell will not
-    cap_fig = cell.figure("service_life_max")
-    cap = (overrides.get("cells") or {}).get("service_life_max", cap_fig.si() if cap_fig.known else None)
-    cap_years = None if cap is None else cap / (HOURS_PER_YEAR * 3600)
-    uncapped = None
-    if cap_years is not None and life > cap_years:
-        uncapped, life = life, cap_years
+    site = spec.environment.temperature
+    life = battery_life(cell, battery.count, total, (site[0], site[1]) if site else None, overrides.get("cells"))
     inference_w = chip_w + (mcu_current - sleep * (1 - mcu_duty)) * voltage
     required = battery.lifetime / (HOURS_PER_YEAR * 3600)
     budget = power.budget
-    return PowerReport(tuple(consumers), voltage, usable, leak, total, life, required, inference_w, budget,
-                       uncapped, cap_years)
+    return PowerReport(tuple(consumers), voltage, life.usable_ah, life.leak_a, total, life.years, required, inference_w,
+                       budget, life.uncapped_years, life.cap_years, life.temperature)
+
+
+@attrs.frozen
+class BatteryLife:
+    usable_ah: float  # after the low-drain and temperature deratings
+    leak_a: float  # the self-discharge at the site's worst temperature, as a current
+    years: float  # capped at the cell's service life
+    uncapped_years: float | None  # what the charge alone gives, when the cap applies
+    cap_years: float | None
+    temperature: TemperatureDerating
+
+
+def battery_life(cell: Part, count: int, load_a: float, site_k: tuple[float, float] | None,
+                 overrides: Mapping[str, float] | None) -> BatteryLife:
+    """The cell's life under a constant average load over the site's temperature range."""
+    capacity = cell.require("capacity", overrides) * count
+    derating_fig = cell.figure("low_drain_derating")
+    derating = (overrides or {}).get("low_drain_derating", derating_fig.si() if derating_fig.known else 0.0)
+    self_discharge = cell.require("self_discharge", overrides)
+    temperature = temperature_derating(cell, site_k, self_discharge)
+    # the cap below is checked against the life the derated self-discharge leaves: a cell that
+    # leaks 4 %/y at the site's hottest does not reach the service life claimed at 20 C
+    usable, leak, years = cell_life(capacity * temperature.capacity_factor, derating,
+                                    temperature.self_discharge_per_year, load_a)
+    # a cell does not outlast its chemistry: the charge may say 60 years, the cell will not
+    cap_fig = cell.figure("service_life_max")
+    cap = (overrides or {}).get("service_life_max", cap_fig.si() if cap_fig.known else None)
+    cap_years = None if cap is None else cap / (HOURS_PER_YEAR * 3600)
+    uncapped = None
+    if cap_years is not None and years > cap_years:
+        uncapped, years = years, cap_years
+    return BatteryLife(usable, leak, years, uncapped, cap_years, temperature)
 
 
 def site_power(spec: SiteSpec, catalog: Catalog, activity: Activity, overrides: Mapping[str, Mapping[str, float]],

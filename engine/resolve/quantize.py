@@ -216,8 +216,13 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
     when the quantized network stays silent on the calibration stimuli."""
     problems: list[str] = []
     if weight_bits < 2:
-        binary = (" A binary crossbar whose axon types index per-neuron weights (TrueNorth) is not supported: nmspec "
-                  "does not assign axon types") if weight_bits == 1 else ""
+        # TrueNorth: a synapse is only connected or not; each input axon carries a type, and the
+        # type indexes one weight stored per neuron, so a neuron's inputs take as many values
+        # as there are axon types, and an axon's type holds for every neuron of its core
+        binary = (" A binary crossbar whose axon types index per-neuron weights (TrueNorth) is not supported: a "
+                  "neuron's incoming weights would have to share its few per-type values, with each axon's type "
+                  "common to every neuron of the core, and nmspec neither clusters weights into types nor assigns "
+                  "axon types") if weight_bits == 1 else ""
         raise QuantizeError([Diagnostic("error", "NM315", f"{weight_bits}-bit weights: nmspec quantizes to signed weights "
                                                           f"of at least 2 bits.{binary}")])
     for pop in net.populations:
