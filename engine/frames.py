@@ -89,7 +89,8 @@ _STATUS_V1_FIELDS = (
     Field("suppressed", "u16", "events suppressed", saturating=True),
     Field("fallback_invocations", "u16", "fallback invocations", saturating=True),
     Field("canary", "u8", "canary bits: 0x01 spike rate, 0x02 dead neurons, 0x04 on trial, 0x08 rolled back, "
-                          "0x10 last window on the fallback, 0x20 last window lost"),
+                          "0x10 last window on the fallback, 0x20 last window lost, 0x40 temperature reading "
+                          "missing or out of range (analog targets)"),
     Field("temperature_cdeg", "i16", "temperature, 0.01 degC"),
     Field("slot_state", "u8", "active slot (bits 0-3), record state (bits 4-7)"),
 )
@@ -128,7 +129,7 @@ NO_MARGIN = 0xFF
 
 CANARY_BITS: tuple[tuple[int, str], ...] = (
     (0x01, "spike_rate"), (0x02, "dead_neurons"), (0x04, "on_trial"), (0x08, "rolled_back"),
-    (0x10, "on_fallback"), (0x20, "window_lost"),
+    (0x10, "on_fallback"), (0x20, "window_lost"), (0x40, "temperature_fault"),
 )
 
 

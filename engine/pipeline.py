@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from engine.codegen.assemble import SanityBounds
     from engine.dsp.chain import Chain
+    from engine.image import Thermal
     from engine.mapping import CoreMap
     from engine.netlist import QuantNetwork
     from engine.resolve import Deployment
@@ -84,6 +85,7 @@ __all__ = [
     "site_name",
     "spec_hash",
     "spec_schema",
+    "temperature_over_range",
     "validate_spec",
     "verify_key",
     "verify_site",
@@ -212,6 +214,46 @@ def build_policy(doc: SpecDocument, deployment: Deployment, options: BuildOption
     return problems
 
 
+def thermal_table(spec: SiteSpec, network: QuantNetwork, catalog: Catalog) -> Thermal | None:
+    """The per-band thresholds an analog target's firmware programs (docs/analog.md), when
+    the spec compensates; None for digital targets and uncompensated ones. Raises StageError
+    when the chip's drift figures are missing."""
+    from engine.catalog import MissingFigure
+    from engine.image import Thermal
+    from engine.resolve.drift import compensation, drift_model, is_analog, temperature_bands
+
+    chip = catalog.part("chips", spec.target.chip)
+    if not (is_analog(chip) and spec.target.temperature_compensation and spec.environment.temperature is not None
+            and network.family == "lif"):
+        return None
+    try:
+        model = drift_model(chip, spec.part_overrides()["chips"])
+    except MissingFigure as exc:
+        raise StageError([Diagnostic("error", "NM402", f"temperature compensation: {exc.message}", hint=exc.hint)]) from None
+    low, high = spec.environment.temperature
+    bands = temperature_bands(low, high, spec.target.compensation.bands, spec.target.compensation.hysteresis)
+    table = compensation(network, model, bands)
+    return Thermal(bands.edges_centi_c(), bands.hysteresis_centi, table.thresholds)
+
+
+def temperature_over_range(deployment: Deployment, catalog: Catalog) -> dict[str, Any] | None:
+    """An analog target's accuracy per temperature band, with and without the compensation
+    the build would put in the image (`nmspec fit`); None for a digital target, without
+    stimuli, or from sil1 up. Raises StageError when the drift figures are missing."""
+    from engine.resolve.safety import level
+    from engine.verify.drift import site_sweep
+
+    chip = catalog.get("chips", deployment.spec.target.chip)
+    if chip is None or deployment.stimuli is None or deployment.stimulus_spikes is None or level(deployment.spec) >= 1:
+        return None  # from sil1 up an analog target is refused (NM501): there is no accuracy to weigh
+    network = deployment.network
+    sweep, note = site_sweep(network, thermal_table(deployment.spec, network, catalog), deployment.spec,
+                             deployment.stimulus_spikes, deployment.stimuli.labels, chip)
+    if sweep is not None:
+        return sweep.summary()
+    return {"note": note} if note else None
+
+
 def release_security_version(spec: SiteSpec) -> int:
     update = spec.runtime.update
     return update.security_version if update is not None else 0
@@ -289,6 +331,9 @@ def build_site(spec_path: str | Path, catalog: Catalog, options: BuildOptions = 
     digest = spec_hash(doc)
     contents = image_contents(spec, network, deployment.chain.coefficients(), input_names(deployment.chain), bounds,
                               image_hash(doc), sanity_s)
+    thermal = thermal_table(spec, network, catalog)
+    if thermal is not None:
+        contents = attrs.evolve(contents, thermal=thermal)
     chain = deployment.chain
     report: dict[str, Any] = {
         "site": spec.metadata.site,

@@ -98,6 +98,14 @@ def test_security_version_below_desired_is_out_of_sync_and_trial_is_a_note():
     assert got.reasons == ("security version 1 below 2 (since 2.0 days ago)", "on trial (sanity window)")
 
 
+def test_a_temperature_fault_of_an_analog_node_is_degraded():
+    site = desired("p/a", "0000000000000001")
+    got = fleet_status([site], days("0000000000000001", 3, 720, canary=0x40 | 0x10), NOW).site("p/a")
+    assert got.state == "Degraded"
+    assert got.reasons == ("canary failing: temperature_fault",)
+    assert "temperature_fault" in got.canaries
+
+
 def test_gauge_absent_or_too_short():
     site = desired("p/a", "0000000000000001")
     got = fleet_status([site], [status("0000000000000001", NOW - DAY, uah=F.NO_GAUGE)], NOW).site("p/a")

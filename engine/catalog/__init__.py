@@ -24,7 +24,9 @@ DATA_DIR = Path(__file__).parent / "data"
 
 KINDS = ("chips", "sensors", "mcus", "radios", "cells")
 KIND_SINGULAR = {"chips": "chip", "sensors": "sensor", "mcus": "MCU", "radios": "radio", "cells": "cell"}
-VERIFICATION_LEVELS = ("primary", "secondary", "derived", "defined", "unverified")
+# `assumed`: nothing published for this part; nmspec carries a figure over from comparable
+# circuits (its note says which) so a model can run, and every output built on it says so.
+VERIFICATION_LEVELS = ("primary", "secondary", "derived", "defined", "assumed", "unverified")
 FAMILIES = ("xylo", "loihi", "lif")
 IMPLEMENTATIONS = ("digital", "mixed-signal", "analog")
 # How true nmspec's kernel is to a chip: `vendor-verified` (a vendor's bit-accurate simulator
@@ -49,6 +51,11 @@ FIGURE_DIMENSIONS: dict[str, str] = {
     "energy_per_neuron_update": "energy", "on_chip_learning": "bool", "graded_spikes": "bool",
     "cycles_per_input_event": "count", "cycles_per_synaptic_op": "count",
     "cycles_per_neuron_update": "count", "cycles_per_spike": "count", "cycles_per_hop": "count",
+    # analog and mixed-signal drift (docs/analog.md): temperature coefficients per kelvin and
+    # per-neuron or per-synapse spread (one standard deviation, relative)
+    "drift_reference_temperature": "temperature", "tempco_time_constant": "tempco", "tempco_threshold": "tempco",
+    "tempco_weight": "tempco", "mismatch_time_constant": "ratio", "mismatch_threshold": "ratio",
+    "mismatch_weight": "ratio",
     # sensors
     "axes": "count", "odr_min": "frequency", "odr_max": "frequency", "ranges": "acceleration",
     "supply_voltage": "voltage", "active_current": "current", "standby_current": "current",
@@ -76,6 +83,7 @@ class Figure:
     source: tuple[str, ...] = ()
     note: str | None = None
     estimate: bool = False
+    uncertainty: Any = None  # +- in the figure's unit, when the catalog states one
 
     @property
     def known(self) -> bool:
@@ -102,6 +110,16 @@ class Figure:
         if FIGURE_DIMENSIONS.get(self.name) == "table":
             return ", ".join(f"{v:g}{unit} at {t:g} C" for t, v in self.value)
         return f"{self.value}{unit}"
+
+    def uncertainty_si(self) -> float | None:
+        """The stated uncertainty in SI units (a difference: no offset applied), or None."""
+        if self.uncertainty is None:
+            return None
+        dimension = FIGURE_DIMENSIONS.get(self.name, "count")
+        if dimension in ("count", "bool") or self.unit is None:
+            return float(self.uncertainty)
+        scale = parse_quantity(f"1{self.unit}", dimension) - parse_quantity(f"0{self.unit}", dimension)
+        return float(self.uncertainty) * scale
 
 
 @attrs.frozen
@@ -222,6 +240,7 @@ def _figure(name: str, raw: Mapping[str, Any]) -> Figure:
         source=tuple(source),
         note=raw.get("note"),
         estimate=bool(raw.get("estimate", False)),
+        uncertainty=raw.get("uncertainty"),
     )
 
 
@@ -259,6 +278,8 @@ def check_figures(data: Mapping[str, Any], origin_of: Callable[[str], Origin]) -
                 if value is not None and fig.get("verified") == "unverified":
                     diagnostics.append(Diagnostic.at(where, "NM220", f"{kind}.{part_id}.figures.{name}: an unverified figure must have value null", path=pointer,
                                                      hint="mark it primary, secondary, derived or defined with its source once checked"))
+                if value is not None and fig.get("verified") == "assumed" and not fig.get("note"):
+                    diagnostics.append(Diagnostic.at(where, "NM221", f"{kind}.{part_id}.figures.{name}: an assumed figure needs a note saying what it is carried over from", path=pointer))
                 if value is not None and fig.get("verified") in ("primary", "secondary") and not fig.get("source"):
                     diagnostics.append(Diagnostic.at(where, "NM221", f"{kind}.{part_id}.figures.{name}: a {fig.get('verified')} figure needs a source", path=pointer))
                 src = fig.get("source", ())

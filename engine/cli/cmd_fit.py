@@ -37,7 +37,7 @@ def register(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.pipeline import rank_targets, resolve_site
+    from engine.pipeline import rank_targets, resolve_site, temperature_over_range
 
     doc, catalog, diagnostics = load_and_validate(args.spec, args)
     if doc is None or catalog is None:  # a document comes with its catalog
@@ -62,14 +62,26 @@ def run(args: argparse.Namespace) -> int:
             return emit_diagnostics([problem], "text")
     with progress_bar("ranking targets", enabled=args.output == "text") as advance:
         ranking = rank_targets(deployment, catalog, advance)
+    temperature = None
+    if report is not None:
+        try:
+            temperature = temperature_over_range(deployment, catalog)
+        except StageError as exc:
+            status = max(status, emit_diagnostics(list(exc.diagnostics), "text"))
     if args.output == "json":
         out = {"spec": report, "ranking": [attrs.asdict(c) for c in ranking]}
         if measured is not None:
             out["measured"] = measured
+        if temperature is not None:
+            out["temperature"] = temperature
         sys.stdout.write(json.dumps(out, indent=2, sort_keys=True) + "\n")
         return status
     if report is not None:
         _print_spec(deployment, report)
+    if temperature is not None:
+        from engine.cli.temperature import temperature_lines
+
+        sys.stdout.write("\n" + "".join(line + "\n" for line in temperature_lines(temperature)))
     if measured is not None:
         sys.stdout.write(f"\nmeasured in the field ({measured['provenance']['source']}, site "
                          f"{measured['provenance']['site']}, {measured['provenance']['readings']} gauge readings, "

@@ -239,4 +239,8 @@ def _print(summary: Mapping[str, Any], contents: ImageContents) -> None:
             out.write(f"power with the kernel's counts: inference {p['inference_uW']:.2f} uW{estimate}, {budget}; "
                       f"node consumers {p['total_uW']:.2f} uW (the cell's self-discharge comes on top), "
                       f"{p['life_years']:.2f} years (required {p['required_years']:g})\n")
+    if "temperature" in summary:
+        from engine.cli.temperature import temperature_lines
+
+        out.writelines(line + "\n" for line in temperature_lines(summary["temperature"]))
     out.write(f"{summary['verdict']} ({summary['signature']})\n")

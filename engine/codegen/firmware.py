@@ -38,6 +38,7 @@ TEMPLATES = {name: f"{name}.j2" for name in (
     "nmc_config.h", "fallback.h", "fallback.c", "runtime.h", "runtime.c", "alerts.h", "alerts.c", "fragdec.h", "fragdec.c",
     "platform_host.h", "platform_host.c", "host_main.c", "platform_arm.c", "arm_main.c", "arm_startup.c", "mps2_an386.ld", "Makefile")}
 CHAIN_TEMPLATES = ("preprocess.h", "preprocess.c", "encode.h", "encode.c")
+THERMAL_TEMPLATES = ("thermal.h", "thermal.c")  # only for an image with a THERMAL section (analog targets)
 COPIED = ("nmc_image.h", "nmc_image.c")  # the image package's C reader, used as is
 
 
@@ -140,6 +141,7 @@ def _config(contents: ImageContents, inputs: FirmwareInputs, image: bytes, have_
         "trusted_keys": table or "{ 0 }",
         "flash_page": c_int(FLASH_PAGE, "uint32_t"), "slot_size": c_int(slot, "uint32_t"),
         "have_chain": c_int(int(have_chain), "uint32_t"),
+        "have_thermal": c_int(int(contents.thermal is not None), "uint32_t"),
         **_alert_config(spec),
     }
 
@@ -233,9 +235,14 @@ def firmware_files(contents: ImageContents, inputs: FirmwareInputs, image: bytes
     chain = _chain_files(inputs.chain, context)
     chain_sources = "".join(f" {name}" for name in CHAIN_TEMPLATES if name.endswith(".c") and name in chain)
     crypto = " $(MONOCYPHER_DIR)/monocypher.c $(MONOCYPHER_DIR)/monocypher-ed25519.c" if inputs.key_table else ""
+    thermal = contents.thermal
     context.update(config=_config(contents, inputs, image, bool(chain)), fallback=_fallback(contents.network),
-                   makefile={"chain_sources": chain_sources, "crypto_sources": crypto, "monocypher": _monocypher_make()})
+                   makefile={"chain_sources": chain_sources, "crypto_sources": crypto, "monocypher": _monocypher_make(),
+                             "thermal_sources": " thermal.c" if thermal is not None else ""})
     out = {name: R.render(template, **context) for name, template in TEMPLATES.items()}
+    if thermal is not None:
+        sizes = {"bands": c_int(thermal.bands, "uint32_t"), "populations": c_int(len(contents.network.populations), "uint32_t")}
+        out.update({name: R.render(f"{name}.j2", thermal=sizes, **context) for name in THERMAL_TEMPLATES})
     out.update(chain)
     files = {name: text.encode("utf-8") for name, text in sorted(out.items())}
     for name in COPIED:

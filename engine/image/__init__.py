@@ -10,6 +10,7 @@ from engine.image.contents import (
     StateLayout,
     StateWord,
     Target,
+    Thermal,
     state_layout_for,
 )
 from engine.image.errors import ImageError
@@ -30,6 +31,7 @@ __all__ = [
     "StateLayout",
     "StateWord",
     "Target",
+    "Thermal",
     "generate_c_header",
     "load_signing_key",
     "load_verify_key",

@@ -109,6 +109,29 @@ def state_layout_for(network: QuantNetwork, version: int = 1) -> StateLayout:
     return StateLayout(version, tuple(pops))
 
 
+@attrs.frozen(eq=False)
+class Thermal:
+    """Temperature compensation of an analog target (docs/analog.md): the site's range cut
+    into bands at `edges_centi_c` (integer centi-degrees Celsius, ascending, bands + 1 of
+    them), the hysteresis in centi-kelvin, and per population the threshold to program in
+    each band, (bands, size). Images without it stay format 2.0 byte for byte."""
+
+    edges_centi_c: tuple[int, ...] = attrs.field(converter=_ints)
+    hysteresis_centi: int
+    thresholds: Mapping[str, np.ndarray]  # population -> int64 (bands, size), in network order
+
+    @property
+    def bands(self) -> int:
+        return len(self.edges_centi_c) - 1
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Thermal):
+            return NotImplemented
+        return (self.edges_centi_c == other.edges_centi_c and self.hysteresis_centi == other.hysteresis_centi
+                and list(self.thresholds) == list(other.thresholds)
+                and all(np.array_equal(self.thresholds[k], other.thresholds[k]) for k in self.thresholds))
+
+
 def _freeze_arrays(value: Mapping[str, np.ndarray]) -> Mapping[str, np.ndarray]:
     frozen = {}
     for name in sorted(value):
@@ -128,6 +151,7 @@ class ImageContents:
     # named by stage, sorted by name in the image; integer arrays, dtype kept exactly
     preprocessing: Mapping[str, np.ndarray] = attrs.field(factory=dict, converter=_freeze_arrays)
     state_layout: StateLayout | None = None  # None: state_layout_for(network)
+    thermal: Thermal | None = None  # temperature compensation bands (format 2.1), analog targets only
 
     @property
     def resolved_state_layout(self) -> StateLayout:
@@ -143,6 +167,7 @@ class ImageContents:
             and self.io == other.io
             and self.policy == other.policy
             and self.resolved_state_layout == other.resolved_state_layout
+            and self.thermal == other.thermal
             and list(self.preprocessing) == list(other.preprocessing)
             and all(
                 a.dtype.newbyteorder("<") == b.dtype.newbyteorder("<") and a.shape == b.shape

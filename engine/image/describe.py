@@ -3,11 +3,14 @@ tool comparing two images (a fleet diff, a manifest) can use without re-deriving
 
 from __future__ import annotations
 
+from typing import Any
+
 from engine.image import layout as L
+from engine.image.contents import ImageContents
 from engine.image.reader import ParsedImage
 
 
-def describe_image(parsed: ParsedImage, *, params: bool = False) -> dict:
+def describe_image(parsed: ParsedImage, *, params: bool = False) -> dict[str, Any]:
     """Header, sections, digests, signature status and contents; with params, every stored integer."""
     c = parsed.contents
     net = c.network
@@ -60,7 +63,7 @@ def describe_image(parsed: ParsedImage, *, params: bool = False) -> dict:
     return report
 
 
-def _params(c) -> dict:
+def _params(c: ImageContents) -> dict[str, Any]:
     net = c.network
     out = {
         "populations": {p.name: {k: p.params[k].tolist() for k in sorted(p.params)} for p in net.populations},

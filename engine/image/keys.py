@@ -25,7 +25,7 @@ def key_id(public_key: Ed25519PublicKey) -> bytes:
     return hashlib.sha256(raw_public_key(public_key)).digest()
 
 
-def load_signing_key(path: str | os.PathLike | None = None, env: str = "NMSPEC_SIGNING_KEY") -> Ed25519PrivateKey | None:
+def load_signing_key(path: str | os.PathLike[str] | None = None, env: str = "NMSPEC_SIGNING_KEY") -> Ed25519PrivateKey | None:
     """The private key from `path`, else from the environment variable `env` (its value is
     PEM text, hex or base64 of the 32-byte seed, or a path to a key file); None if neither
     is given."""
@@ -40,7 +40,7 @@ def load_signing_key(path: str | os.PathLike | None = None, env: str = "NMSPEC_S
     return _private(value.encode(), f"${env}", binary=False)
 
 
-def load_verify_key(path: str | os.PathLike) -> Ed25519PublicKey:
+def load_verify_key(path: str | os.PathLike[str]) -> Ed25519PublicKey:
     data = _read(path)
     where = str(path)
     if data.lstrip().startswith(b"-----BEGIN"):
@@ -57,7 +57,7 @@ def load_verify_key(path: str | os.PathLike) -> Ed25519PublicKey:
     return Ed25519PublicKey.from_public_bytes(raw)
 
 
-def _read(path) -> bytes:
+def _read(path: str | os.PathLike[str]) -> bytes:
     try:
         return read_limited(path, MAX_KEY_BYTES)
     except OverflowError:

@@ -19,7 +19,10 @@ import attrs
 MAGIC = b"\x89NMC\r\n\x1a\n"  # PNG-style: catches text-mode transfers and 7-bit channels
 TRAILER_MAGIC = b"NMCT"
 VERSION_MAJOR = 2  # 2: the trailer carries the security version and key id; every byte is authenticated
-VERSION_MINOR = 0
+VERSION_MINOR = 1  # 1: the optional THERMAL section
+# A writer stamps the lowest minor that holds what the image carries: an image without a
+# THERMAL section is written as 2.0, byte for byte what a 2.0 writer wrote.
+MINOR_OF_SECTION: dict[str, int] = {"THERMAL": 1}
 ALIGN = 16  # every section and the trailer start on a multiple of this
 
 FLAG_LEARNING_LOCKED = 1 << 0
@@ -260,6 +263,12 @@ SECTION_TYPES: tuple[SectionType, ...] = (
         Tag(3, "POP", "U32 scalar: population index; starts a group"),
         Tag(4, "WORD_NAME", "UTF8: state word name"),
         Tag(5, "WORD_SPEC", "U32 (3): bits, signed (0/1), words per neuron"),
+    )),
+    SectionType(50, "THERMAL", False, False, "temperature compensation of an analog target (format 2.1; docs/analog.md)", (
+        Tag(1, "EDGES", "I32 (bands + 1): band edges in centi-degrees Celsius, strictly ascending"),
+        Tag(2, "HYSTERESIS", "U32 scalar: centi-kelvin a reading must pass a band edge by before the band changes"),
+        Tag(3, "POP", "U32 scalar: population index; starts a group"),
+        Tag(4, "THRESHOLD", "integer (bands, k): the population's thresholds to program in each band"),
     )),
 )
 SECTION_BY_ID: dict[int, SectionType] = {s.id: s for s in SECTION_TYPES}

@@ -1,5 +1,9 @@
 """Format limits a reader enforces before allocating anything a header merely declares."""
 
+from __future__ import annotations
+
+import os
+
 # Input channels are the one size no stored array backs (an input projection may hold no
 # synapse at all), so it is capped: far above any sensor front end, far below memory limits.
 MAX_INPUTS = 2**20
@@ -12,7 +16,7 @@ MAX_IMAGE_BYTES = 256 * 1024 * 1024
 MAX_KEY_BYTES = 64 * 1024
 
 
-def read_limited(path, limit: int) -> bytes:
+def read_limited(path: str | os.PathLike[str], limit: int) -> bytes:
     """The bytes of `path`, at most `limit` of them: OverflowError names a larger file (or a
     device or pipe that keeps giving) before more than limit + 1 bytes are read."""
     with open(path, "rb") as handle:

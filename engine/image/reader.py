@@ -27,6 +27,7 @@ from engine.image.contents import (
     StateLayout,
     StateWord,
     Target,
+    Thermal,
 )
 from engine.image.errors import (
     BAD_BOUNDS,
@@ -392,8 +393,29 @@ def _decode(data: bytes, head: dict, sections: list[SectionInfo]) -> ImageConten
         raise image_error(MALFORMED, "header flag LEARNING_LOCKED contradicts section POLICY")
     preprocessing = _decode_preprocessing(cursor("PREPROC"))
     state = _decode_state(cursor("STATE"), [p.name for p in network.populations])
+    thermal = _decode_thermal(cursor("THERMAL"), network) if ("THERMAL", 0) in known else None
     return ImageContents(metadata=metadata, target=target, network=network, io=io, policy=policy,
-                         preprocessing=preprocessing, state_layout=state)
+                         preprocessing=preprocessing, state_layout=state, thermal=thermal)
+
+
+def _decode_thermal(c: _Cursor, network: QuantNetwork) -> Thermal:
+    edges = c.ints("EDGES", (None,))
+    if edges.size < 2 or np.any(np.diff(edges) <= 0):
+        raise image_error(MALFORMED, f"section THERMAL: band edges {edges.tolist()} are not at least two, strictly ascending")
+    hysteresis = c.scalar("HYSTERESIS")
+    names = [p.name for p in network.populations]
+    thresholds: dict[str, np.ndarray] = {}
+    last = -1
+    while c.peek("POP"):
+        index = c.scalar("POP")
+        if not last < index < len(names):
+            raise image_error(MALFORMED, f"section THERMAL: population index {index} is repeated, out of order or "
+                                         f"beyond the {len(names)} populations")
+        last = index
+        values = c.ints("THRESHOLD", (edges.size - 1, network.population(names[index]).size))
+        thresholds[names[index]] = frozen_array(values, np.int64)
+    c.done()
+    return Thermal(tuple(int(e) for e in edges), int(hysteresis), thresholds)
 
 
 def _decode_policy(c: _Cursor) -> RuntimePolicy:

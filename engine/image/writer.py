@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import zlib
 
@@ -37,13 +38,14 @@ def write_image(contents: ImageContents, signing_key=None, *, security_version: 
     sections = _sections(contents)
     flags = (L.FLAG_LEARNING_LOCKED if contents.policy.learning_locked else 0) | (
         L.FLAG_SIGNED if signing_key is not None else 0)
-    return _assemble(sections, flags, L.FAMILY_IDS[contents.network.family], signing_key, security_version)
+    minor = max((L.MINOR_OF_SECTION.get(L.SECTION_BY_ID[s[0]].name, 0) for s in sections), default=0)
+    return _assemble(sections, flags, L.FAMILY_IDS[contents.network.family], signing_key, security_version, minor)
 
 
 # ---------------------------------------------------------------- assembly
 
 def _assemble(sections: list[tuple[int, int, bytes, int]], flags: int, family: int, signing_key,
-              security_version: int = 0) -> bytes:
+              security_version: int = 0, minor: int = 0) -> bytes:
     table_offset = L.align(L.HEADER.size)
     pos = L.align(table_offset + len(sections) * L.SECTION_ENTRY.size)
     entries, payloads = [], []
@@ -58,7 +60,7 @@ def _assemble(sections: list[tuple[int, int, bytes, int]], flags: int, family: i
     if total > U32_MAX:
         raise ImageError([Diagnostic("error", INVALID_CONTENTS, f"image of {total} bytes exceeds the 4 GiB format limit")])
     header_fields = {
-        "magic": L.MAGIC, "version_major": L.VERSION_MAJOR, "version_minor": L.VERSION_MINOR,
+        "magic": L.MAGIC, "version_major": L.VERSION_MAJOR, "version_minor": minor,
         "header_size": L.HEADER.size, "entry_size": L.SECTION_ENTRY.size, "flags": flags, "family": family,
         "reserved0": 0, "section_count": len(sections), "table_offset": table_offset,
         "trailer_offset": trailer_offset, "total_size": total, "crc32": 0, "reserved1": 0, "reserved2": 0, "reserved3": 0}
@@ -156,6 +158,14 @@ def _sections(c: ImageContents) -> list[tuple[int, int, bytes, int]]:
             state.append(encode_text(_tag("STATE", "WORD_NAME"), w.name))
             state.append(_scalar("STATE", "WORD_SPEC", [w.bits, int(w.signed), w.count], "<u4"))
     out.append(_section("STATE", 0, state))
+    if c.thermal is not None:
+        th = c.thermal
+        blocks = [encode_array(_tag("THERMAL", "EDGES"), np.asarray(th.edges_centi_c, dtype=np.int64), "<i4"),
+                  _scalar("THERMAL", "HYSTERESIS", th.hysteresis_centi, "<u4")]
+        for name, values in th.thresholds.items():
+            blocks.append(_scalar("THERMAL", "POP", names.index(name), "<u4"))
+            blocks.append(_compact("THERMAL", "THRESHOLD", np.asarray(values)))
+        out.append(_section("THERMAL", 0, blocks))
     return sorted(out, key=lambda s: (s[0], s[1]))
 
 
@@ -340,7 +350,30 @@ def _check_contents(c: ImageContents) -> list[Diagnostic]:
             problems.append(f"preprocessing {name!r} must be an integer array, got {array.dtype}")
         if array.ndim > 3:
             problems.append(f"preprocessing {name!r} has {array.ndim} dimensions; at most 3 are stored")
+    if c.thermal is not None:
+        problems += _thermal_problems(c.thermal, net)
     return [Diagnostic("error", INVALID_CONTENTS, f"cannot write image: {p}") for p in problems]
+
+
+def _thermal_problems(th, net: QuantNetwork) -> list[str]:
+    problems = []
+    edges = list(th.edges_centi_c)
+    if len(edges) < 2 or any(b <= a for a, b in itertools.pairwise(edges)):
+        problems.append(f"thermal band edges {edges} must be at least two, strictly ascending")
+    if any(not -(2**31) <= e < 2**31 for e in edges):
+        problems.append("thermal band edges must fit in 32 bits")
+    if isinstance(th.hysteresis_centi, bool) or not 0 <= int(th.hysteresis_centi) <= U32_MAX:
+        problems.append(f"thermal hysteresis {th.hysteresis_centi!r} is outside 0..{U32_MAX}")
+    names = [p.name for p in net.populations]
+    if list(th.thresholds) != [n for n in names if n in th.thresholds]:
+        problems.append("thermal thresholds must name populations of the network, in network order")
+    for name, values in th.thresholds.items():
+        values = np.asarray(values)
+        if name in names and values.shape != (len(edges) - 1, net.population(name).size):
+            problems.append(f"thermal thresholds of {name!r} are {values.shape}, expected (bands, neurons)")
+        if values.dtype.kind not in "iu":
+            problems.append(f"thermal thresholds of {name!r} must be integers, got {values.dtype}")
+    return problems
 
 
 def _csr_problems(w, n_src: int, n_dst: int) -> list[str]:

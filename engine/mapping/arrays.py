@@ -11,7 +11,8 @@ def unique(values: np.ndarray) -> np.ndarray:
     values = np.sort(np.asarray(values))
     if values.size == 0:
         return values
-    return values[np.concatenate([[True], values[1:] != values[:-1]])]
+    first: np.ndarray = values[np.concatenate([[True], values[1:] != values[:-1]])]
+    return first
 
 
 def unique_first(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

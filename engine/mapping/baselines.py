@@ -19,11 +19,14 @@ differs. The partitioners are development dependencies, imported only when calle
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from engine.mapping import partition as part
 from engine.mapping.arrays import unique
 from engine.mapping.netview import NetView
+from engine.mapping.target import CoreSpec
 
 IMBALANCE = 0.03
 SEED = 0
@@ -100,10 +103,10 @@ def mtkahypar_parts(view: NetView, k: int, threads: int = 2) -> np.ndarray:
     return np.asarray(hypergraph.partition(context).get_partition(), dtype=np.int64)
 
 
-_INITIALIZED = {}
+_INITIALIZED: dict[int, Any] = {}
 
 
-def _mtkahypar_initializer(threads: int):
+def _mtkahypar_initializer(threads: int) -> Any:
     # the thread pool is process-wide and made once
     import mtkahypar
 
@@ -112,14 +115,14 @@ def _mtkahypar_initializer(threads: int):
     return _INITIALIZED[threads]
 
 
-def repaired(view: NetView, core, parts: np.ndarray) -> np.ndarray:
+def repaired(view: NetView, core: CoreSpec, parts: np.ndarray) -> np.ndarray:
     """Core of each neuron under every per-core limit, moving few neurons off their part."""
     n = view.n
     _, cores = np.unique(parts, return_inverse=True)
     cores = cores.astype(np.int64)
     k = int(cores.max(initial=-1)) + 1
     sources = [view.src[view.in_ptr[v]: view.in_ptr[v + 1]] for v in range(n)]
-    evicted = []
+    evicted: list[int] = []
     for c in range(k):
         members = np.nonzero(cores == c)[0]
         keep = _fitting_prefix(view, core, members, sources)
@@ -130,7 +133,7 @@ def repaired(view: NetView, core, parts: np.ndarray) -> np.ndarray:
     return part.repair_output_axons(view, core, cores)
 
 
-def _fitting_prefix(view, core, members: np.ndarray, sources) -> np.ndarray:
+def _fitting_prefix(view: NetView, core: CoreSpec, members: np.ndarray, sources: list[np.ndarray]) -> int:
     """Order the part's neurons by how many of their sources other members share (the
     most tied first) and return the length of the longest prefix that fits a core."""
     if not members.size:
@@ -154,15 +157,16 @@ def _fitting_prefix(view, core, members: np.ndarray, sources) -> np.ndarray:
     return max(1, size)
 
 
-def _rehome(view, core, cores: np.ndarray, k: int, evicted: list[int], sources) -> np.ndarray:
+def _rehome(view: NetView, core: CoreSpec, cores: np.ndarray, k: int, evicted: list[int],
+            sources: list[np.ndarray]) -> np.ndarray:
     """Each evicted neuron goes to the core holding most of its neighbours that still fits
     it; the rest are filled, in id order, into new cores."""
     counts = np.bincount(cores[cores >= 0], minlength=k)
     syn = np.bincount(cores[cores >= 0], weights=view.synapses[cores >= 0], minlength=k)
     load = np.bincount(cores[cores >= 0], weights=view.load[cores >= 0], minlength=k)
-    axons = [set() for _ in range(k)]
-    for v in np.nonzero(cores >= 0)[0]:
-        axons[int(cores[v])].update(sources[v].tolist())
+    axons: list[set[int]] = [set() for _ in range(k)]
+    for held in np.nonzero(cores >= 0)[0]:
+        axons[int(cores[held])].update(sources[held].tolist())
     placed = (view.src < view.n)
     out_ptr_order = np.argsort(view.src[placed], kind="stable")
     out_src = view.src[placed][out_ptr_order]
@@ -177,8 +181,8 @@ def _rehome(view, core, cores: np.ndarray, k: int, evicted: list[int], sources) 
         candidates = np.unique(near, return_counts=True)
         own = set(sources[v].tolist())
         home = -1
-        for c in candidates[0][np.lexsort((candidates[0], -candidates[1]))][:REHOME_CANDIDATES]:
-            c = int(c)
+        for found in candidates[0][np.lexsort((candidates[0], -candidates[1]))][:REHOME_CANDIDATES]:
+            c = int(found)
             if (counts[c] + 1 > core.neurons_per_core or syn[c] + view.synapses[v] > core.synapses_per_core
                     or load[c] + view.load[v] > budget or len(axons[c]) + len(own - axons[c]) > core.input_axons):
                 continue

@@ -17,7 +17,8 @@ link.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -26,7 +27,13 @@ from engine.diagnostics import Diagnostic, StageError
 from engine.mapping import partition as part
 from engine.mapping.netview import Group, NetView, net_view
 from engine.mapping.place import place
-from engine.mapping.route import LINK_BITS, MAX_SETS_PER_SLICE, build_routing, route_groups
+from engine.mapping.route import (
+    LINK_BITS,
+    MAX_SETS_PER_SLICE,
+    RouteGroups,
+    build_routing,
+    route_groups,
+)
 from engine.mapping.target import CoreSpec
 from engine.netlist import (
     LINK_EAST,
@@ -36,8 +43,12 @@ from engine.netlist import (
     LINK_WEST,
     Placement,
     RouteEntry,
+    Weights,
     frozen_array,
 )
+
+if TYPE_CHECKING:
+    from engine.resolve.graph import Graph
 
 STRATEGIES = ("auto", "layer", "spatial", "graph", "similar")
 _LINK_NAMES = {LINK_EAST: "east", LINK_NORTH: "north", LINK_WEST: "west", LINK_SOUTH: "south"}
@@ -72,7 +83,7 @@ class CoreMap:
     def objective(self) -> tuple[int, float, float]:
         return (self.cores, round(self.spikes_hops, 6), round(self.hottest_link()[1], 6))
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         (x, y, bit), rate = self.hottest_link()
         return {
             "cores": self.cores, "lower_bound": self.lower_bound, "strategy": self.strategy,
@@ -87,14 +98,14 @@ class CoreMap:
             "route_groups": self.groups, "routes": len(self.placement.routes),
         }
 
-    def per_core(self) -> list[dict]:
+    def per_core(self) -> list[dict[str, Any]]:
         return [{"core": i, "x": int(self.placement.core_xy[i][0]), "y": int(self.placement.core_xy[i][1]),
                  "neurons": int(self.core_neurons[i]), "synapses": int(self.core_synapses[i]),
                  "input_axons": int(self.core_inputs[i]), "output_axons": int(self.core_outputs[i]),
                  "duty": round(float(self.core_duty[i]), 5)} for i in range(self.cores)]
 
 
-def groups_from_graph(graph) -> list[Group]:
+def groups_from_graph(graph: Graph) -> list[Group]:
     """The placement graph's neuron populations (layer order) and the encoder's input
     channels as an external source group."""
     nodes = sorted((n for n, d in graph.nodes(data=True) if d.get("kind") == "neurons"),
@@ -121,19 +132,19 @@ def groups_from_graph(graph) -> list[Group]:
     return out
 
 
-def _outgoing(graph, node) -> tuple:
+def _outgoing(graph: Graph, node: str) -> tuple[tuple[str, Weights], ...]:
     return tuple((dst[len("pop:"):], edge["weights"])
                  for _, dst, edge in sorted(graph.out_edges(node, data=True), key=lambda e: e[1])
                  if graph.nodes[dst].get("kind") == "neurons")
 
 
-def map_groups(groups, core: CoreSpec, *, swaps: bool = True, strategy: str = "auto") -> CoreMap:
+def map_groups(groups: Iterable[Group], core: CoreSpec, *, swaps: bool = True, strategy: str = "auto") -> CoreMap:
     view = net_view(groups, core)
     part.check_single_neurons(view, core)
     part.check_chip_size(view, core)
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}")
-    makers = {"layer": part.layer_order, "spatial": part.spatial_order, "graph": part.graph_order,
+    makers: dict[str, Callable[[NetView], np.ndarray | None]] = {"layer": part.layer_order, "spatial": part.spatial_order, "graph": part.graph_order,
               "similar": part.similarity_order}
     orders = {"layer": part.layer_order(view)}
     for name in ("spatial", "graph", "similar"):
@@ -143,20 +154,21 @@ def map_groups(groups, core: CoreSpec, *, swaps: bool = True, strategy: str = "a
                 orders[name] = order
     if strategy != "auto":
         orders = {strategy: orders.get(strategy, orders["layer"])}
-    best = None
+    best: tuple[tuple[int, float], str, np.ndarray] | None = None
     for name, order in orders.items():
         cores = part.pack(view, core, order)
         score = (int(cores.max(initial=0)) + 1, round(part.multicast_traffic(view, cores), 6))
         if best is None or score < best[0]:
             best = (score, name, cores)
+    assert best is not None  # the layer order is always among the orders
     score, name, cores = best
     if view.n <= part.REFINE_MAX_NEURONS and strategy == "auto":
         refined = part.refine(view, core, cores)
         if (int(refined.max(initial=0)) + 1, round(part.multicast_traffic(view, refined), 6)) < score:
             name, cores = f"{name}+swaps", refined
-    groups = route_groups(view, cores)
+    routes = route_groups(view, cores)
     part.check_packing(view, core, cores)
-    return map_partition(view, core, cores, swaps=swaps, strategy=name, groups=groups)
+    return map_partition(view, core, cores, swaps=swaps, strategy=name, groups=routes)
 
 
 # target sets a slice may keep as route groups of their own, tried in turn while a router's
@@ -165,7 +177,7 @@ SET_LIMITS = (MAX_SETS_PER_SLICE, 4, 2, 1, 0)
 
 
 def map_partition(view: NetView, core: CoreSpec, cores: np.ndarray, *, swaps: bool = True,
-                  strategy: str = "given", groups=None) -> CoreMap:
+                  strategy: str = "given", groups: RouteGroups | None = None) -> CoreMap:
     """Place, route and measure a given partition (core of each neuron id). While some
     router holds more entries than its table, the route groups are merged further."""
     n_cores = int(cores.max(initial=0)) + 1
@@ -202,12 +214,12 @@ def map_partition(view: NetView, core: CoreSpec, cores: np.ndarray, *, swaps: bo
         _neuron_keys(view, groups, routing.neuron_bits))
 
 
-def entries_per_router(entries, routers: int) -> np.ndarray:
+def entries_per_router(entries: Sequence[RouteEntry], routers: int) -> np.ndarray:
     """Routing entries in each router's table."""
     return np.bincount(np.array([e.router for e in entries], dtype=np.int64), minlength=routers)
 
 
-def _neuron_keys(view: NetView, groups, neuron_bits: int) -> dict[str, np.ndarray]:
+def _neuron_keys(view: NetView, groups: RouteGroups, neuron_bits: int) -> dict[str, np.ndarray]:
     """Group index in the high bits, the neuron's rank among the group's members below."""
     keys = np.full(view.n, -1, dtype=np.int64)
     sizes = np.diff(groups.member_ptr)
@@ -217,7 +229,7 @@ def _neuron_keys(view: NetView, groups, neuron_bits: int) -> dict[str, np.ndarra
     return {g.name: frozen_array(keys[view.offsets[i]: view.offsets[i + 1]], np.int64) for i, g in enumerate(view.groups)}
 
 
-def map_graph(graph, core: CoreSpec, *, swaps: bool = True, strategy: str = "auto") -> CoreMap:
+def map_graph(graph: Graph, core: CoreSpec, *, swaps: bool = True, strategy: str = "auto") -> CoreMap:
     return map_groups(groups_from_graph(graph), core, swaps=swaps, strategy=strategy)
 
 

@@ -8,11 +8,14 @@ them. They still occupy input axons on every core they reach.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import attrs
 import numpy as np
 
 from engine.mapping.arrays import unique
 from engine.mapping.target import CoreSpec
+from engine.netlist import Weights
 
 
 @attrs.frozen(eq=False)
@@ -28,8 +31,8 @@ class Group:
     rate_hz: np.ndarray  # (size,) expected spikes per second per neuron
     in_synapses: np.ndarray  # (size,)
     in_events_hz: np.ndarray  # (size,) synaptic events per second arriving at each neuron
-    outgoing: tuple  # ((dst group name, Weights CSR), ...)
-    shape: tuple = ()
+    outgoing: tuple[tuple[str, Weights], ...]  # (dst group name, CSR by source neuron)
+    shape: tuple[int, ...] = ()
     external: bool = False
 
 
@@ -41,8 +44,8 @@ def neuron_load(group: Group, core: CoreSpec) -> np.ndarray:
 
 @attrs.frozen(eq=False)
 class NetView:
-    groups: tuple  # placed groups, in id order
-    externals: tuple  # external groups, ids after the placed neurons
+    groups: tuple[Group, ...]  # placed groups, in id order
+    externals: tuple[Group, ...]  # external groups, ids after the placed neurons
     offsets: np.ndarray  # (len(groups) + 1,) first id of each placed group
     synapses: np.ndarray  # (n,) incoming synapses per placed neuron
     load: np.ndarray  # (n,) cycles per step per placed neuron
@@ -57,7 +60,7 @@ class NetView:
         return int(self.offsets[-1])
 
 
-def net_view(groups, core: CoreSpec) -> NetView:
+def net_view(groups: Iterable[Group], core: CoreSpec) -> NetView:
     placed = tuple(g for g in groups if not g.external)
     externals = tuple(g for g in groups if g.external)
     sizes = [g.size for g in placed]

@@ -20,13 +20,17 @@ All fill greedily, so with one dominant limit all reach the lower bound.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.diagnostics import Diagnostic, StageError
 from engine.mapping.arrays import unique, unique_first
-from engine.mapping.netview import NetView, distinct_fan_in
+from engine.mapping.netview import Group, NetView, distinct_fan_in
 from engine.mapping.target import CoreSpec
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
 
 _RELATIVE_SLACK = 1e-9  # cumulative float sums of cycles may overshoot by rounding
 
@@ -73,7 +77,7 @@ def check_single_neurons(view: NetView, core: CoreSpec) -> None:
         raise StageError(problems)
 
 
-def _over(group, values, cap, code, message, hint) -> list[Diagnostic]:
+def _over(group: Group, values: np.ndarray, cap: int, code: str, message: str, hint: str) -> list[Diagnostic]:
     if not values.size or int(values.max()) <= cap:
         return []
     worst = int(np.argmax(values))
@@ -199,7 +203,7 @@ def similarity_order(view: NetView) -> np.ndarray | None:
     return np.asarray(reverse_cuthill_mckee(graph, symmetric_mode=True), dtype=np.int64)
 
 
-def _spatial_shape(group) -> tuple[int, tuple[int, ...]]:
+def _spatial_shape(group: Group) -> tuple[int, tuple[int, ...]]:
     """(channels, spatial dims) from a channel-first shape; (1, (size,)) when unknown."""
     shape = tuple(int(s) for s in group.shape)
     if not shape or int(np.prod(shape)) != group.size:
@@ -264,7 +268,7 @@ def fill(view: NetView, core: CoreSpec, order: np.ndarray, outputs: np.ndarray |
     return cores
 
 
-def _axon_cut(sources, ptr, start: int, end: int, cap: int, scratch: np.ndarray) -> int:
+def _axon_cut(sources: np.ndarray, ptr: np.ndarray, start: int, end: int, cap: int, scratch: np.ndarray) -> int:
     """The largest end' <= end whose neurons order[start:end'] have at most `cap`
     distinct sources (at least one neuron: single neurons were checked before).
     `scratch` (one slot per source id) finds each source's first position in the slice
@@ -411,7 +415,7 @@ def refine(view: NetView, core: CoreSpec, cores: np.ndarray) -> np.ndarray:
     return cores
 
 
-def _swap_pass(view: NetView, core: CoreSpec, adjacency, cores: np.ndarray) -> np.ndarray | None:
+def _swap_pass(view: NetView, core: CoreSpec, adjacency: csr_matrix, cores: np.ndarray) -> np.ndarray | None:
     from scipy.sparse import csr_matrix
 
     n, k = view.n, int(cores.max()) + 1

@@ -73,7 +73,8 @@ def _swap(slot_of: np.ndarray, slots: np.ndarray, groups: RouteGroups) -> None:
 
     def cost(index: int) -> float:
         sx, sy = slot_xy[where[sources[index]]]
-        return rates[index] * _links(sx, sy, [slot_xy[where[t]] for t in targets[index]])
+        value: float = rates[index] * _links(sx, sy, [slot_xy[where[t]] for t in targets[index]])
+        return value
 
     costs = [cost(i) for i in range(len(groups))]
     rng = np.random.default_rng(0)
@@ -113,7 +114,7 @@ def _swap(slot_of: np.ndarray, slots: np.ndarray, groups: RouteGroups) -> None:
     slot_of[:] = where
 
 
-def _links(sx: int, sy: int, points: list) -> int:
+def _links(sx: int, sy: int, points: list[tuple[int, ...]]) -> int:
     """tree_links on plain tuples: X span on the source row plus each column's Y span
     (comparisons, not min/max calls: this is the swap loop's inner loop)."""
     lo_x = hi_x = sx
@@ -136,7 +137,7 @@ def _links(sx: int, sy: int, points: list) -> int:
     return total
 
 
-def _move(slot_of, core_at, a: int, b: int, from_slot: int, to_slot: int) -> None:
+def _move(slot_of: list[int], core_at: np.ndarray, a: int, b: int, from_slot: int, to_slot: int) -> None:
     slot_of[a] = to_slot
     core_at[to_slot] = a
     if b >= 0:

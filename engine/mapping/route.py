@@ -162,7 +162,7 @@ def tree_entries(sx: int, sy: int, tx: np.ndarray, ty: np.ndarray) -> tuple[np.n
 
 @attrs.frozen(eq=False)
 class Routing:
-    entries: tuple  # RouteEntry, by route group then router
+    entries: tuple[RouteEntry, ...]  # by route group then router
     link_load: np.ndarray  # (height, width, 4) spikes per second leaving each router on E, N, W, S
     spike_rate: float  # spikes per second sent by neurons with targets
     traffic: float  # spikes per second delivered to remote cores
@@ -178,7 +178,7 @@ def build_routing(groups: RouteGroups, positions: np.ndarray, mesh_width: int,
         raise StageError([Diagnostic("error", "NM606", f"{len(groups)} route groups of up to {1 << neuron_bits} neurons "
                                                        f"do not fit {KEY_BITS}-bit routing keys")])
     mask = ((1 << KEY_BITS) - 1) ^ ((1 << neuron_bits) - 1)
-    entries = []
+    entries: list[RouteEntry] = []
     load = np.zeros((mesh_height, mesh_width, 4))
     traffic = spikes_hops = 0.0
     for index in range(len(groups)):

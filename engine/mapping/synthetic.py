@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 
 from engine.mapping.netview import Group
@@ -18,11 +20,12 @@ def _csr(rows: np.ndarray, cols: np.ndarray, n_src: int, n_dst: int) -> Weights:
     return Weights.from_csr(n_src, n_dst, indptr, cols, np.ones(len(cols), dtype=np.int64))
 
 
-def _groups(sizes, edges, rates, shapes=None) -> list[Group]:
+def _groups(sizes: Sequence[int], edges: Mapping[tuple[int, int], tuple[np.ndarray, np.ndarray]],
+            rates: Sequence[float], shapes: Sequence[tuple[int, ...]] | None = None) -> list[Group]:
     """edges: {(src layer, dst layer): (rows, cols)}."""
     in_syn = [np.zeros(n, dtype=np.int64) for n in sizes]
     in_events = [np.zeros(n) for n in sizes]
-    outgoing = [[] for _ in sizes]
+    outgoing: list[list[tuple[str, Weights]]] = [[] for _ in sizes]
     for (a, b), (rows, cols) in sorted(edges.items()):
         w = _csr(rows, cols, sizes[a], sizes[b])
         outgoing[a].append((f"l{b}", w))
@@ -51,8 +54,8 @@ def layered_conv2d(neurons: int, layers: int = 4, channels: int = 4, kernel: int
     neuron reads a kernel x kernel window of every channel of the layer before."""
     side = max(1, int(np.sqrt(neurons / (layers * channels))))
     size = channels * side * side
-    c, h, w = np.meshgrid(np.arange(channels), np.arange(side), np.arange(side), indexing="ij")
-    c, h, w = c.ravel(), h.ravel(), w.ravel()
+    grid = np.meshgrid(np.arange(channels), np.arange(side), np.arange(side), indexing="ij")
+    c, h, w = (axis.ravel() for axis in grid)
     rows, cols = [], []
     for c_in in range(channels):
         for dy in range(kernel):

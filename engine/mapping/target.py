@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import attrs
+
+if TYPE_CHECKING:
+    from engine.catalog import Part
 
 # Cycle costs per operation for targets whose vendors publish none: an event-driven core
 # spends a few cycles per synaptic event (read weight, add) and tens per neuron update.
@@ -39,10 +44,10 @@ class CoreSpec:
         return self.clock_hz * self.dt * self.duty_limit
 
 
-def core_spec_from_catalog(part, overrides=None, *, dt: float) -> CoreSpec:
+def core_spec_from_catalog(part: Part, overrides: Mapping[str, float] | None = None, *, dt: float) -> CoreSpec:
     """Unknown per-core figures fall back to what the chip's totals imply, then to one core."""
 
-    def figure(name):
+    def figure(name: str) -> Any:  # a figure's SI value (a number, or a list), None when unknown
         if overrides and name in overrides:
             return overrides[name]
         fig = part.figure(name)
@@ -85,11 +90,12 @@ def core_spec_from_catalog(part, overrides=None, *, dt: float) -> CoreSpec:
     # the duty the mapper packs for is the one verification counts
     cycles = {"cycles_synaptic_op": figure("cycles_per_synaptic_op"), "cycles_neuron_update": figure("cycles_per_neuron_update"),
               "cycles_spike_sent": figure("cycles_per_spike")}
+    known_cycles: dict[str, Any] = {name: int(value) for name, value in cycles.items() if value is not None}
     return CoreSpec(
         neurons_per_core=int(neurons), synapses_per_core=synapses, input_axons=input_axons, output_axons=output_axons,
         mesh_width=width, mesh_height=height, clock_hz=float(figure("clock") or DEFAULT_CLOCK_HZ), dt=dt,
         routing_entries=int(entries) if entries else 1 << 16,
-        **{name: int(value) for name, value in cycles.items() if value is not None})
+        **known_cycles)
 
 
 def benchmark_core(dt: float = 1e-3, mesh: int = 64) -> CoreSpec:

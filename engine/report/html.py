@@ -151,7 +151,9 @@ def render_html(inputs: ReportInputs, plots: Sequence[str]) -> str:
     return _environment().get_template("report.html.j2").render(
         report=report, power=resolve.get("power"), fit=resolve.get("fit"), safety=resolve.get("safety"),
         mapping=report.get("mapping"), verification=report.get("verification"),
-        verification_rows=verification_rows(report.get("verification") or {}),
+        verification_rows=verification_rows({k: v for k, v in (report.get("verification") or {}).items()
+                                             if k != "temperature"}),
+        temperature=(report.get("verification") or {}).get("temperature"),
         cores=inputs.cores, bundle_files=inputs.bundle_files, plots=set(plots), held_out=held_out,
         evaluation=held_out.evaluation if held_out else None, training=inputs.training, raster=inputs.raster,
         host=inputs.host, firmware_rows=[(readable(key), with_unit(key, value))

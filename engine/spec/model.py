@@ -191,12 +191,19 @@ class Model:
 
 
 @attrs.frozen
+class Compensation:
+    bands: int = 4
+    hysteresis: float = 2.0  # kelvin
+
+
+@attrs.frozen
 class Target:
     chip: str
     mcu: str
     overrides: Figures = attrs.field(factory=dict)
     mcu_overrides: Figures = attrs.field(factory=dict)
     temperature_compensation: bool = False
+    compensation: Compensation = Compensation()
 
 
 # ---- power -----------------------------------------------------------------------------------
@@ -266,10 +273,17 @@ class Alerts:
 
 
 @attrs.frozen
+class Drift:
+    chips: int = 4
+    seed: int = 0
+
+
+@attrs.frozen
 class Verify:
     stimuli: tuple[str, ...]
     min_agreement: float = 0.99
     min_accuracy: float | None = None
+    drift: Drift = Drift()
 
 
 PART_KINDS = ("chips", "mcus", "sensors", "radios", "cells")

@@ -300,6 +300,12 @@ def spec_properties(catalog: dict[str, Any]) -> dict[str, Any]:
             "mcu_overrides": _figure_overrides(catalog, "mcus", "MCU figures the catalog lacks or that you measured"),
             "temperature_compensation": {"type": "boolean", "default": False,
                                          "description": "the firmware compensates the target's temperature drift (required for analog and mixed-signal targets)"},
+            "compensation": obj("how the firmware compensates an analog target's drift: the site's temperature range "
+                                "cut into equal bands, one set of thresholds per band (docs/analog.md)", {
+                "bands": integer("temperature bands over environment.temperature", 1, 16, default=4),
+                "hysteresis": number("kelvin a reading must pass a band's edge by before the firmware switches band",
+                                     minimum=0, maximum=20, default=2),
+            }),
         }, required=("chip", "mcu")),
         "power": obj("the energy source and what the node may spend", {
             "battery": obj("the primary cell", {
@@ -353,6 +359,10 @@ def spec_properties(catalog: dict[str, Any]) -> dict[str, Any]:
             "min_agreement": number("least fraction of windows where kernel and float model agree", minimum=0, maximum=1, default=0.99),
             "min_accuracy": number("least fraction of labelled stimulus windows the built image classifies correctly; "
                                    "below it verification fails (unset: a warning below 0.9)", minimum=0, maximum=1),
+            "drift": obj("the Monte Carlo over temperature of an analog or mixed-signal target (docs/analog.md)", {
+                "chips": integer("chips drawn (each with its own device mismatch) per temperature", 1, 1000, default=4),
+                "seed": integer("seed of the mismatch draws (the same seed gives the same figures)", 0, 2**31 - 1, default=0),
+            }),
         }, required=("stimuli",)),
     }
 
@@ -423,6 +433,7 @@ def build_catalog_schema() -> dict[str, Any]:
                 {"type": "array", "items": {"type": "string", "description": "a source key"}, "description": "several source keys"}]},
             "note": {"type": "string", "description": "conditions, caveats"},
             "estimate": {"type": "boolean", "description": "computed, averaged or order-of-magnitude"},
+            "uncertainty": {"type": "number", "minimum": 0, "description": "plus or minus, in the figure's unit"},
         },
         "required": ["value", "verified"],
         "additionalProperties": False,

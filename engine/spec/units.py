@@ -78,6 +78,7 @@ DIMENSIONS: dict[str, Dimension] = {
         Dimension("voltage", "V", "3.6V", (Unit("V", 1.0, ("u", "µ", "m", "")),)),
         Dimension("energy", "J", "6.6uJ", (Unit("J", 1.0, _SMALL),)),
         Dimension("ratio", "1", "5%", (Unit("%", 0.01, ("",)),)),
+        Dimension("tempco", "1/K", "0.34%/K", (Unit("%/K", 0.01, ("",)), Unit("ppm/K", 1e-6, ("",))), signed=True),
         Dimension("acceleration", "g", "4g", (Unit("g", 1.0, ("m", "")),)),
         Dimension("power_level", "dBm", "14dBm", (Unit("dBm", 1.0, ("",)),), signed=True),
         Dimension("size", "B", "64KiB", (Unit("B", 1.0, ("", "k", "M")),) + tuple(

@@ -36,7 +36,7 @@ SILENT_AFTER = 2  # status intervals without any uplink
 FIT_DAYS = 30  # the battery trend is fitted over this many most recent days
 MIN_FIT_HOURS = 48.0
 ANOMALY_DAYS = 7  # the anomaly rate is over this many most recent days
-FAILING_CANARIES = (0x01, 0x02, 0x20)
+FAILING_CANARIES = (0x01, 0x02, 0x20, 0x40)
 DAY_MS = 86_400_000
 
 

@@ -13,6 +13,7 @@ from engine import memo
 from engine.diagnostics import Diagnostic
 from engine.image import read_image
 from engine.verify.agreement import Agreement, CycleSummary, check_agreement
+from engine.verify.drift import TemperatureSweep
 
 if TYPE_CHECKING:
     from engine.catalog import Catalog
@@ -63,6 +64,8 @@ class Verification:
     chip: str = ""
     fidelity: str = "stand-in"  # of the chip the image targets (engine.catalog.FIDELITY_LEVELS)
     min_accuracy: float | None = None  # the spec's verify.min_accuracy
+    temperature: TemperatureSweep | None = None  # analog and mixed-signal targets: the Monte Carlo over temperature
+    temperature_note: str | None = None  # why an analog target has no Monte Carlo
 
     @property
     def passed(self) -> bool:
@@ -108,6 +111,10 @@ class Verification:
                             else round(p.estimate_inference_w * 1e6, 3)}
         elif self.power_note:
             out["power"] = {"note": self.power_note}
+        if self.temperature is not None:
+            out["temperature"] = self.temperature.summary()
+        elif self.temperature_note:
+            out["temperature"] = {"note": self.temperature_note}
         return out
 
 
@@ -196,5 +203,26 @@ def verify_bundle(doc: SpecDocument, image: bytes, deployment: Deployment, *,
             problems.append(doc.at("/power/budget", "NM807",
                                    f"verify: with the kernel's counts inference needs {power.inference_w * 1e6:.1f} uW, more than "
                                    f"the {power.budget_w * 1e6:g} uW budget"))
+    sweep, sweep_note = None, None
+    if chip is not None and deployment.stimulus_spikes is not None:
+        from engine.verify.drift import site_sweep
+
+        assert deployment.stimuli is not None
+        sweep, sweep_note = site_sweep(contents.network, contents.thermal, spec, deployment.stimulus_spikes,
+                                       deployment.stimuli.labels, chip)
+    if sweep is not None:
+        worst = sweep.worst_band(sweep.compensated)
+        spread = worst.compensated_accuracy if sweep.compensated and worst.compensated_accuracy is not None else worst.accuracy
+        wanted = DEFAULT_MIN_ACCURACY if floor is None else floor
+        if spread.mean < wanted:
+            problems.append(doc.at("/environment/temperature", "NM809",
+                                   f"verify: over environment.temperature the image classifies {spread.mean:.1%} of the "
+                                   f"stimulus windows correctly in its worst band ({worst.low_c:g} C to {worst.high_c:g} C, "
+                                   f"{'compensated' if sweep.compensated else 'uncompensated'}; {sweep.chips} chips drawn"
+                                   f"{', assumed drift figures' if sweep.model.assumed else ''}), below {wanted:g}",
+                                   severity="warning",
+                                   hint=("use more bands (target.compensation.bands), " if sweep.compensated else
+                                         "compensate (target.temperature_compensation: true), ")
+                                   + "narrow the site's range, or choose a digital target"))
     return Verification(agreement, minimum, len(image), tuple(problems), power, note, chip=contents.target.chip,
-                        fidelity=fidelity, min_accuracy=floor)
+                        fidelity=fidelity, min_accuracy=floor, temperature=sweep, temperature_note=sweep_note)

@@ -167,6 +167,11 @@ def _flat(net: QuantNetwork) -> _Flat:
                  _as(np.concatenate(idx), np.int32), _as(np.concatenate(vals), np.int32))
 
 
+def flat_layout(net: QuantNetwork) -> _Flat:
+    """The flat layout the generic step loops run on (engine/verify/drift.py runs it too)."""
+    return _flat(net)
+
+
 def _run_loihi(net: QuantNetwork, x: np.ndarray, record: bool, initial) -> KernelRun:
     """Per step: every population takes what its Dense projections computed on the previous
     step (a one-step delay per Dense; the input arrives through a Dense the same way), then

@@ -248,3 +248,52 @@ def lif_run(inputs, pop_start, proj_src, proj_dst, proj_row, proj_shift, indptr,
             for i in range(n):
                 rec_i[t, i] = isyn[i]
                 rec_v[t, i] = v[i]
+
+
+@njit(cache=True)
+def lif_leak_run(inputs, pop_start, proj_src, proj_dst, proj_row, proj_shift, indptr, indices, values,
+                 leak_syn, leak_mem, leak_bits, threshold, bias, isyn, v, previous, spikes):
+    """The generic integer LIF of lif_run with each neuron's leak given as a fixed-point
+    fraction (x loses (x * leak) >> leak_bits per step) instead of a shift: an analog target's
+    time constants drift by any factor, not by powers of two. With leak = 2^(leak_bits - d) it
+    is lif_run exactly (engine/resolve/drift.py)."""
+    steps = inputs.shape[0]
+    n = v.size
+    added = np.zeros(n, dtype=np.int64)
+    for t in range(steps):
+        for k in range(proj_src.size):
+            src = proj_src[k]
+            n_src = (pop_start[src + 1] - pop_start[src]) if src >= 0 else inputs.shape[1]
+            s0 = pop_start[src] if src >= 0 else 0
+            active = False
+            for s in range(n_src):
+                c = inputs[t, s] if src < 0 else previous[s0 + s]
+                if c != 0:
+                    active = True
+                    break
+            if not active:
+                continue
+            d0, d1 = pop_start[proj_dst[k]], pop_start[proj_dst[k] + 1]
+            for j in range(d0, d1):
+                added[j] = 0
+            row0 = proj_row[k]
+            for s in range(n_src):
+                c = inputs[t, s] if src < 0 else previous[s0 + s]
+                if c == 0:
+                    continue
+                _deliver(indptr, indices, values, row0 + s, c, added, d0)
+            exp = proj_shift[k]
+            for j in range(d0, d1):
+                x = (added[j] << exp) + isyn[j]
+                isyn[j] = min(max(x, I32_MIN), I32_MAX)
+        for i in range(n):
+            ii = isyn[i] - ((isyn[i] * leak_syn[i]) >> leak_bits)
+            vv = v[i] - ((v[i] * leak_mem[i]) >> leak_bits) + ii + bias[i]
+            vv = min(max(vv, I32_MIN), I32_MAX)
+            fired = vv >= threshold[i]
+            if fired:
+                vv -= threshold[i]
+            isyn[i], v[i] = ii, vv
+            spikes[t, i] = 1 if fired else 0
+        for i in range(n):
+            previous[i] = spikes[t, i]

@@ -20,7 +20,7 @@
 #endif
 
 #define NMC_VERSION_MAJOR                            2u
-#define NMC_VERSION_MINOR                            0u
+#define NMC_VERSION_MINOR                            1u
 #define NMC_ALIGN                                    16u
 #define NMC_FLAGS_KNOWN                              0x00000003u  /* every other flag bit must be zero */
 #define NMC_MAX_SECURITY_VERSION                     0x00FFFFFFu
@@ -57,6 +57,7 @@
 #define NMC_SECTION_IO                               33u  /* I/O channel maps */
 #define NMC_SECTION_POLICY                           48u  /* runtime policy and sanity bounds for rollback */
 #define NMC_SECTION_STATE                            49u  /* versioned layout of the neuron state a snapshot holds */
+#define NMC_SECTION_THERMAL                          50u  /* temperature compensation of an analog target (format 2.1; docs/analog.md) */
 
 #define NMC_TAG_META_SITE                            1u
 #define NMC_TAG_META_SPEC_HASH                       2u
@@ -101,6 +102,10 @@
 #define NMC_TAG_STATE_POP                            3u
 #define NMC_TAG_STATE_WORD_NAME                      4u
 #define NMC_TAG_STATE_WORD_SPEC                      5u
+#define NMC_TAG_THERMAL_EDGES                        1u
+#define NMC_TAG_THERMAL_HYSTERESIS                   2u
+#define NMC_TAG_THERMAL_POP                          3u
+#define NMC_TAG_THERMAL_THRESHOLD                    4u
 
 /* the first bytes of every image */
 typedef struct nmc_header {

@@ -375,3 +375,87 @@ nmc_status_t nmc_state_layout(const nmc_image_t *image, uint32_t *version, const
     *digest = block.data;
     return NMC_OK;
 }
+
+/* ---------------------------------------------------------------- THERMAL (format 2.1) */
+
+static int32_t rd_i32(const uint8_t *p)
+{
+    uint32_t u = rd32(p);
+    /* two's complement without relying on an implementation-defined conversion */
+    return u >= 0x80000000u ? (int32_t)-(int32_t)(~u) - 1 : (int32_t)u;
+}
+
+int64_t nmc_block_int(const nmc_block_t *block, uint32_t index)
+{
+    uint32_t size = dtype_size(block->dtype);
+    const uint8_t *p;
+    uint64_t u = 0;
+    uint32_t k;
+    if (index >= block->count || size == 0 || block->dtype == NMC_DTYPE_UTF8 || block->dtype == NMC_DTYPE_F64) {
+        return 0;
+    }
+    p = block->data + (size_t)index * size;
+    for (k = 0; k < size; k++) {
+        u |= (uint64_t)p[k] << (8u * k);
+    }
+    switch (block->dtype) {
+    case NMC_DTYPE_I8: return u >= 0x80u ? (int64_t)u - 0x100 : (int64_t)u;
+    case NMC_DTYPE_I16: return u >= 0x8000u ? (int64_t)u - 0x10000 : (int64_t)u;
+    case NMC_DTYPE_I32: return u >= 0x80000000u ? (int64_t)u - 0x100000000 : (int64_t)u;
+    case NMC_DTYPE_I64: return u >= 0x8000000000000000u ? -(int64_t)(~u) - 1 : (int64_t)u;
+    default: return (int64_t)u;  /* unsigned: a U64 beyond 2^63 - 1 is no threshold the reader accepts */
+    }
+}
+
+int32_t nmc_thermal_edge(const nmc_thermal_t *thermal, uint32_t index)
+{
+    return index <= thermal->bands ? rd_i32(thermal->edges + 4u * index) : 0;
+}
+
+nmc_status_t nmc_thermal_open(const nmc_image_t *image, nmc_thermal_t *out)
+{
+    nmc_block_t block;
+    uint32_t cursor = 0, i;
+    nmc_status_t status = nmc_find_section(image, NMC_SECTION_THERMAL, 0, &out->section);
+    if (status != NMC_OK) {
+        return status;
+    }
+    status = nmc_next_block(&out->section, &cursor, &block);
+    if (status != NMC_OK || block.tag != NMC_TAG_THERMAL_EDGES || block.dtype != NMC_DTYPE_I32 || block.ndim != 1
+        || block.count < 2u) {
+        return NMC_ERR_BLOCK;
+    }
+    out->bands = block.count - 1u;
+    out->edges = block.data;
+    for (i = 0; i < out->bands; i++) {
+        if (nmc_thermal_edge(out, i + 1u) <= nmc_thermal_edge(out, i)) {
+            return NMC_ERR_BLOCK;
+        }
+    }
+    status = nmc_next_block(&out->section, &cursor, &block);
+    if (status != NMC_OK || block.tag != NMC_TAG_THERMAL_HYSTERESIS || block.dtype != NMC_DTYPE_U32 || block.ndim != 0) {
+        return NMC_ERR_BLOCK;
+    }
+    out->hysteresis = rd32(block.data);
+    return NMC_OK;
+}
+
+nmc_status_t nmc_thermal_thresholds(const nmc_thermal_t *thermal, uint32_t population, nmc_block_t *out)
+{
+    nmc_block_t block;
+    uint32_t cursor = 0;
+    int matched = 0;
+    while (nmc_next_block(&thermal->section, &cursor, &block) == NMC_OK) {
+        if (block.tag == NMC_TAG_THERMAL_POP) {
+            matched = block.dtype == NMC_DTYPE_U32 && block.ndim == 0 && rd32(block.data) == population;
+        } else if (block.tag == NMC_TAG_THERMAL_THRESHOLD && matched) {
+            if (block.ndim != 2 || block.dim[0] != thermal->bands || dtype_size(block.dtype) == 0
+                || block.dtype == NMC_DTYPE_UTF8 || block.dtype == NMC_DTYPE_F64) {
+                return NMC_ERR_BLOCK;
+            }
+            *out = block;
+            return NMC_OK;
+        }
+    }
+    return NMC_ERR_NOT_FOUND;
+}

@@ -77,6 +77,27 @@ uint32_t nmc_signed_size(const nmc_image_t *image);
  * store with every snapshot and compare before restoring one (docs/nmc-format.md, STATE). */
 nmc_status_t nmc_state_layout(const nmc_image_t *image, uint32_t *version, const uint8_t **digest);
 
+/* One element of an integer block, widened: any of U8..I64 (0 for another type or an index
+ * past the block; check the block's dtype and count first). */
+int64_t nmc_block_int(const nmc_block_t *block, uint32_t index);
+
+/* The THERMAL section (format 2.1, docs/analog.md): temperature bands of an analog target.
+ * nmc_thermal_open() returns NMC_ERR_NOT_FOUND when the image has none, NMC_ERR_BLOCK when
+ * the edges are not at least two strictly ascending I32 values or the hysteresis is not a
+ * U32 scalar. */
+typedef struct nmc_thermal {
+    uint32_t bands;
+    const uint8_t *edges;   /* bands + 1 little-endian int32: centi-degrees Celsius, ascending */
+    uint32_t hysteresis;    /* centi-kelvin */
+    nmc_section_t section;  /* for the per-population THRESHOLD blocks */
+} nmc_thermal_t;
+
+nmc_status_t nmc_thermal_open(const nmc_image_t *image, nmc_thermal_t *out);
+int32_t nmc_thermal_edge(const nmc_thermal_t *thermal, uint32_t index);
+/* The (bands, neurons) THRESHOLD block of one population: NMC_ERR_NOT_FOUND when the section
+ * has none for it, NMC_ERR_BLOCK when it is not an integer matrix with one row per band. */
+nmc_status_t nmc_thermal_thresholds(const nmc_thermal_t *thermal, uint32_t population, nmc_block_t *out);
+
 uint32_t nmc_crc32_update(uint32_t crc, const uint8_t *data, size_t size);
 
 typedef struct nmc_sha256 {
