@@ -165,14 +165,15 @@ def resolve_site(doc: SpecDocument, catalog: Catalog) -> Deployment:
 
 
 def _placement(deployment: Deployment, catalog: Catalog) -> tuple[QuantNetwork, CoreMap | None]:
-    """The mapping stage's placement when the network has none of its own."""
-    from engine.mapping import map_deployment
+    """The mapping stage's placement when the network has none of its own, and Xylo's alias
+    neurons where a fan-out is past the chip's limit."""
+    from engine.mapping import alias_deployment, map_deployment
 
     network = deployment.network
     if network.placement is not None:
-        return network, None
+        return alias_deployment(network, deployment, catalog), None
     core_map = map_deployment(deployment, catalog)
-    return attrs.evolve(network, placement=core_map.placement), core_map
+    return alias_deployment(attrs.evolve(network, placement=core_map.placement), deployment, catalog), core_map
 
 
 def sanity_bounds(deployment: Deployment, window: float) -> SanityBounds:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from engine.mapping.aliases import add_aliases
 from engine.mapping.mapper import (
     STRATEGIES,
     CoreMap,
@@ -18,6 +19,7 @@ from engine.mapping.target import CoreSpec, benchmark_core, core_spec_from_catal
 
 if TYPE_CHECKING:
     from engine.catalog import Catalog
+    from engine.netlist import QuantNetwork
     from engine.resolve import Deployment
 
 
@@ -28,5 +30,18 @@ def map_deployment(deployment: Deployment, catalog: Catalog, *, strategy: str = 
     return map_graph(deployment.graph, core, strategy=strategy)
 
 
-__all__ = ["STRATEGIES", "CoreMap", "CoreSpec", "Group", "benchmark_core", "core_spec_from_catalog", "deliveries",
-           "groups_from_graph", "map_deployment", "map_graph", "map_groups", "map_partition", "net_view"]
+def alias_deployment(network: QuantNetwork, deployment: Deployment, catalog: Catalog) -> QuantNetwork:
+    """Xylo: the network with alias neurons wherever a hidden neuron's fan-out is past the
+    chip's fan_out_max (the spec's override first), as fit counted them."""
+    if network.family != "xylo":
+        return network
+    chip = catalog.part("chips", deployment.spec.target.chip)
+    overrides = deployment.spec.part_overrides()["chips"]
+    figure = chip.figure("fan_out_max")
+    limit = overrides.get("fan_out_max", figure.value if figure.known and not isinstance(figure.value, list) else None)
+    return network if limit is None else add_aliases(network, int(limit))
+
+
+__all__ = ["STRATEGIES", "CoreMap", "CoreSpec", "Group", "add_aliases", "alias_deployment", "benchmark_core",
+           "core_spec_from_catalog", "deliveries", "groups_from_graph", "map_deployment", "map_graph", "map_groups",
+           "map_partition", "net_view"]

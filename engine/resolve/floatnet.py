@@ -8,6 +8,8 @@ One step, in population order (the import's topological order):
            or from a population earlier in the order delivers this step's spikes and a
            projection marked `delayed` (a recurrent edge) delivers the previous step's;
   with a synapse:    I = alpha * I + in_gain * input;   drive = i_gain * I
+  with two:          each projection feeds synapse 0 or 1, I_k = alpha_k * I_k + in_gain * input_k,
+                     drive = i_gain * (I_0 + I_1) (Xylo's second synapse, docs/models.md)
   without:           drive = in_gain * input
   v = beta * v + drive + leak
   spiking kinds: a neuron crosses where v > threshold (>= when compare is "ge"); it
@@ -51,6 +53,12 @@ class FloatPopulation:
     tau_mem: np.ndarray | None
     max_spikes: int = 1  # spikes a neuron can emit in one step (above 1: floor(v / threshold))
     spike_delay: int = 0  # 1: a step's spikes are the previous step's crossings
+    alpha2: np.ndarray | None = None  # the second synapse's decay per step (None: one synapse at most)
+    tau_syn2: np.ndarray | None = None
+
+    @property
+    def synapses(self) -> int:
+        return 0 if self.alpha is None else (1 if self.alpha2 is None else 2)
 
 
 @attrs.frozen(eq=False)
@@ -61,6 +69,7 @@ class FloatProjection:
     bias: np.ndarray | None  # (n_dst,)
     delayed: bool
     nodes: tuple[str, ...]  # the NIR nodes this matrix was composed from
+    synapse: int = 0  # which synaptic current of dst it feeds (1: the second synapse)
 
 
 @attrs.frozen(eq=False)
@@ -95,6 +104,7 @@ def simulate(net: FloatNet, inputs: np.ndarray, *, record: bool = False) -> Mapp
     spikes_prev = {p.name: np.zeros((batch, p.size)) for p in net.populations}
     crossed = {p.name: np.zeros((batch, p.size)) for p in net.populations}  # the last step's crossings
     current = {p.name: np.zeros((batch, p.size)) for p in net.populations}
+    current2 = {p.name: np.zeros((batch, p.size)) for p in net.populations if p.alpha2 is not None}
     voltage = {p.name: np.zeros((batch, p.size)) for p in net.populations}
     out = {p.name: np.zeros((batch, steps, p.size)) for p in net.populations}
     traces = {}
@@ -108,16 +118,21 @@ def simulate(net: FloatNet, inputs: np.ndarray, *, record: bool = False) -> Mapp
         for pop in delayed_pops:
             spikes_now[pop.name] = crossed[pop.name]
         for pop in net.populations:
-            total = np.zeros((batch, pop.size))
+            totals = [np.zeros((batch, pop.size)), np.zeros((batch, pop.size))]
             for proj in incoming[pop.name]:
                 if proj.src == INPUT:
                     source = x[:, t, :]
                 else:
                     source = spikes_prev[proj.src] if proj.delayed else spikes_now[proj.src]
-                total += source @ proj.weight
+                totals[proj.synapse] += source @ proj.weight
                 if proj.bias is not None:
-                    total += proj.bias
-            if pop.alpha is not None:
+                    totals[proj.synapse] += proj.bias
+            total = totals[0]
+            if pop.alpha2 is not None:
+                current[pop.name] = pop.alpha * current[pop.name] + pop.in_gain * total
+                current2[pop.name] = pop.alpha2 * current2[pop.name] + pop.in_gain * totals[1]
+                drive = pop.i_gain * (current[pop.name] + current2[pop.name])
+            elif pop.alpha is not None:
                 current[pop.name] = pop.alpha * current[pop.name] + pop.in_gain * total
                 drive = pop.i_gain * current[pop.name]
             else:

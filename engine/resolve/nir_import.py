@@ -39,7 +39,8 @@ from engine.resolve.conventions import CONVENTIONS, SNNTORCH_EXPORT_DT, read_neu
 from engine.resolve.floatnet import INPUT, FloatNet, FloatPopulation, FloatProjection
 
 __all__ = ["CONVENTIONS", "SNNTORCH_EXPORT_DT", "SUPPORTED", "ImportError_", "conv_dense", "decay_error", "flatten_graph",
-           "import_graph", "read_nir"]
+           "fold_synapse_filters", "import_graph", "read_nir"]
+MAX_SYNAPSES = 2  # synaptic currents per neuron on any target (Xylo Audio's hidden neurons have two)
 LINEAR_TYPES = ("Affine", "Linear", "Scale", "Conv1d", "Conv2d", "Flatten", "SumPool2d", "AvgPool2d", "Delay")
 NEURON_TYPES = ("CubaLIF", "LIF", "IF", "LI", "CubaLI", "I", "Threshold")
 # Linear nodes are composed as dense float64 matrices (width x width at most): 8192 values
@@ -576,8 +577,86 @@ def import_graph(graph: Any, *, dt: float, convention: str, max_spikes: int | No
                                                          "nmspec reads spikes straight from the last neuron population")])
     order_index = {n: i for i, n in enumerate(order)}
     populations.sort(key=lambda p: order_index[p.name])
-    return FloatNet(int(n_inputs), tuple(populations), tuple(projections), readouts[0], dt, convention,
-                    notes=(f"exporter convention '{convention}' applied",), warnings=tuple(warnings))
+    return fold_synapse_filters(FloatNet(int(n_inputs), tuple(populations), tuple(projections), readouts[0], dt,
+                                         convention, notes=(f"exporter convention '{convention}' applied",),
+                                         warnings=tuple(warnings)))
+
+
+def _synapse_filter_target(filt: FloatPopulation, leaving: list[FloatProjection],
+                           populations: dict[str, FloatPopulation], output: str) -> str | None:
+    """The population an LI node is a synaptic filter of: its only reader, a LIF or IF node
+    (a Threshold after an LI is a reset-free LIF, not a synapse), reading it one to one (no
+    matrix, no bias)."""
+    if filt.kind != "li" or filt.name == output or len(leaving) != 1:
+        return None
+    edge = leaving[0]
+    target = populations[edge.dst]
+    if (target.kind not in ("lif", "if") or target.alpha is not None or target.size != filt.size or edge.nodes
+            or edge.bias is not None):
+        return None
+    return target.name if np.array_equal(edge.weight, np.eye(filt.size)) else None
+
+
+def fold_synapse_filters(net: FloatNet) -> FloatNet:
+    """Read LI nodes that feed a spiking LIF or IF node one to one as that node's synapses
+    (docs/models.md, "Two synapses"): a neuron whose every input arrives through such
+    filters integrates the sum of their currents, so each filter becomes one synaptic
+    current of the neuron (its tau the synaptic time constant, its input gain folded into
+    the weights), in name order. One filter is a CubaLIF; two are Xylo's second synapse."""
+    populations = {p.name: p for p in net.populations}
+    leaving: dict[str, list[FloatProjection]] = {}
+    entering: dict[str, list[FloatProjection]] = {}
+    for proj in net.projections:
+        leaving.setdefault(proj.src, []).append(proj)
+        entering.setdefault(proj.dst, []).append(proj)
+    filters: dict[str, list[str]] = {}  # target -> its filters, by name
+    for pop in net.populations:
+        target = _synapse_filter_target(pop, leaving.get(pop.name, []), populations, net.output)
+        if target is not None:
+            filters.setdefault(target, []).append(pop.name)
+    # a neuron also fed directly (no filter) keeps the plain reading: it has no synapse for that input
+    filters = {t: sorted(f) for t, f in filters.items() if all(p.src in f for p in entering.get(t, []))}
+    if not filters:
+        return net
+    problems = [f"node '{t}' reads {len(f)} synaptic filters ({', '.join(f)}); nmspec's targets have at most "
+                f"{MAX_SYNAPSES} synapses per neuron" for t, f in sorted(filters.items()) if len(f) > MAX_SYNAPSES]
+    problems += [f"node '{f}' (LI) read as a synapse of '{t}' has v_leak {float(np.max(np.abs(populations[f].leak))):g}; "
+                 "a synaptic filter leaks to 0" for t, names in sorted(filters.items()) for f in names
+                 if np.any(populations[f].leak != 0)]
+    folded = {f for names in filters.values() for f in names}
+    projections: list[FloatProjection] = []
+    for proj in net.projections:
+        if proj.dst in folded:
+            continue
+        if proj.src not in folded:
+            projections.append(proj)
+            continue
+        synapse = filters[proj.dst].index(proj.src)
+        filt = populations[proj.src]
+        for into in entering.get(proj.src, []):
+            if into.delayed and proj.delayed:
+                problems.append(f"node '{proj.dst}' reads '{proj.src}' one step late and '{proj.src}' reads "
+                                f"'{into.src}' one step late: a two-step delay has no form on nmspec's targets")
+            bias = None if into.bias is None else into.bias * filt.in_gain
+            projections.append(FloatProjection(into.src, proj.dst, into.weight * filt.in_gain[None, :], bias,
+                                               into.delayed or proj.delayed, into.nodes + (proj.src,), synapse))
+    if problems:
+        raise ImportError_([Diagnostic("error", "NM301", p) for p in problems])
+    kept = []
+    for pop in net.populations:
+        if pop.name in folded:
+            continue
+        names = filters.get(pop.name)
+        if names is not None:
+            first = populations[names[0]]
+            second = populations[names[1]] if len(names) > 1 else None
+            pop = attrs.evolve(pop, alpha=first.beta, in_gain=np.ones(pop.size), i_gain=pop.in_gain,
+                               tau_syn=first.tau_mem, alpha2=None if second is None else second.beta,
+                               tau_syn2=None if second is None else second.tau_mem)
+        kept.append(pop)
+    notes = tuple(f"{' and '.join(f)} (LI) read as the synapse{'s' if len(f) > 1 else ''} of '{t}'"
+                  for t, f in sorted(filters.items()))
+    return attrs.evolve(net, populations=tuple(kept), projections=tuple(projections), notes=net.notes + notes)
 
 
 def read_nir(path: Path, *, dt: float, convention: str, max_spikes: int | None = None) -> FloatNet:

@@ -118,8 +118,9 @@ def _bias_drive(pop: FloatPopulation, incoming: Sequence[FloatProjection]) -> np
     for proj in incoming:
         if proj.bias is None:
             continue
-        if pop.alpha is not None:
-            bias = bias + proj.bias * pop.in_gain / np.maximum(1.0 - pop.alpha, 1e-12) * pop.i_gain
+        alpha = pop.alpha2 if proj.synapse == 1 else pop.alpha
+        if alpha is not None:
+            bias = bias + proj.bias * pop.in_gain / np.maximum(1.0 - alpha, 1e-12) * pop.i_gain
         else:
             bias = bias + proj.bias * pop.in_gain
     return bias
@@ -186,9 +187,13 @@ def reachable_shift_state(drive: np.ndarray, dash: np.ndarray, state_max: int) -
 
 
 def xylo_never_fire(drive: np.ndarray, bias: np.ndarray, dash_syn: np.ndarray, dash_mem: np.ndarray,
-                    threshold: np.ndarray, state_max: int) -> np.ndarray:
-    """Neurons that cannot reach `threshold` under the maximal input `drive` per step."""
+                    threshold: np.ndarray, state_max: int, drive2: np.ndarray | None = None,
+                    dash_syn2: np.ndarray | None = None) -> np.ndarray:
+    """Neurons that cannot reach `threshold` under the maximal input `drive` per step
+    (`drive2` into a second synapse with `dash_syn2`: the two currents add)."""
     current = reachable_shift_state(drive, dash_syn, state_max)
+    if drive2 is not None and dash_syn2 is not None:
+        current = current + reachable_shift_state(drive2, dash_syn2, state_max)
     # V <- V - floor(V / 2^dash_mem) + J settles at J * 2^dash_mem
     j = current + bias
     v = np.where(j > 0, np.minimum(j * 2 ** dash_mem.astype(np.int64), state_max), 0)
@@ -234,6 +239,11 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
     if problems:
         raise QuantizeError([Diagnostic("error", "NM310", p) for p in problems])
     problems += _spike_rule_problems(net, family)
+    for pop in net.populations:
+        if pop.alpha2 is not None and (family != "xylo" or pop.name == net.output):
+            where = ("the readout" if family == "xylo" else f"{family} neurons")
+            problems.append(f"population '{pop.name}' integrates two synaptic currents; {where} have one (only Xylo "
+                            "Audio's hidden neurons have a second synapse)")
     if problems:
         raise QuantizeError([Diagnostic("error", "NM311", p) for p in problems])
     peaks = _peaks(net, stimuli)
@@ -311,7 +321,7 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
             problems.append("Xylo needs at least one hidden population before the readout")
     reports: list[LayerReport] = []
     params: dict[str, dict[str, np.ndarray]] = {}
-    quant_weights: list[tuple[str, str, np.ndarray, int]] = []  # (src, dst, dense int matrix, shift)
+    quant_weights: list[tuple[str, str, np.ndarray, int, int]] = []  # (src, dst, dense int matrix, shift, synapse)
     shadow_pops, shadow_projs = [], []
     prepared = {}
     needs: dict[object, list[float]] = {}
@@ -323,21 +333,28 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
             continue
         incoming = [p for p in net.projections if p.dst == pop.name]
         dash_syn = _decay_shift(pop.alpha, pop.name, "synaptic", dt, problems, shortest=1)
+        if pop.alpha2 is not None:
+            dash_syn = np.stack([dash_syn, _decay_shift(pop.alpha2, pop.name, "second synaptic", dt, problems,
+                                                        shortest=1)], axis=1)
         leaky = bool(np.all(pop.beta < 1))
         dash_mem = _decay_shift(pop.beta, pop.name, "membrane", dt, problems) if leaky else np.full(pop.size, 15)
-        # the integer synapse gives a*(I + w s): divide by the decay it really has
+        # the integer synapse gives a*(I + w s): divide by the decay it really has (per synapse)
         a_int = 1.0 - 2.0 ** (-dash_syn.astype(np.float64))
         b_int = 1.0 - 2.0 ** (-dash_mem.astype(np.float64))
         a_safe = np.where(a_int > 0, a_int, 1.0)
+
+        def of_synapse(values: np.ndarray, synapse: int) -> np.ndarray:
+            return values[:, synapse] if values.ndim == 2 else values
+
         state = _state_scale(pop, peaks[pop.name], headroom, state_max, per_channel)
-        limits = [_weight_scale(proj, pop, wmax, per_channel, a_safe) for proj in incoming]
+        limits = [_weight_scale(proj, pop, wmax, per_channel, of_synapse(a_safe, proj.synapse)) for proj in incoming]
         for proj, limit in zip(incoming, limits):
             with np.errstate(divide="ignore", invalid="ignore"):
                 needs.setdefault(_matrix_of(net, family, proj), []).append(float(np.min(state / limit)))
-        prepared[pop.name] = (pop, incoming, dash_syn, dash_mem, leaky, a_int, b_int, a_safe, state, limits)
+        prepared[pop.name] = (pop, incoming, dash_syn, dash_mem, leaky, a_int, b_int, a_safe, state, limits, of_synapse)
     shifts = _matrix_shifts(needs)
     bias_limited: list[str] = []
-    for pop, incoming, dash_syn, dash_mem, leaky, a_int, b_int, a_safe, state, limits in prepared.values():
+    for pop, incoming, dash_syn, dash_mem, leaky, a_int, b_int, a_safe, state, limits, of_synapse in prepared.values():
         proj_shifts = [shifts[_matrix_of(net, family, proj)] for proj in incoming]
         scale = state.copy()
         for limit, shift in zip(limits, proj_shifts):
@@ -361,25 +378,36 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
         bias = np.clip(np.round(scale * drive_float), -bias_max - (family == "xylo"), bias_max).astype(np.int64)
         error_num = error_den = 0.0
         zeroed = total = 0
-        drive = np.zeros(pop.size, dtype=np.int64)
+        drives = np.zeros((2, pop.size), dtype=np.int64)
         for proj, shift in zip(incoming, proj_shifts):
             exact = _effective(proj, pop)
             step = 2.0 ** shift
-            q = np.clip(np.round(exact * scale[None, :] / a_safe[None, :] / step), -wmax - 1, wmax).astype(np.int64)
-            dequant = q * step * a_safe[None, :] / scale[None, :]
+            a_syn = of_synapse(a_safe, proj.synapse)
+            q = np.clip(np.round(exact * scale[None, :] / a_syn[None, :] / step), -wmax - 1, wmax).astype(np.int64)
+            dequant = q * step * a_syn[None, :] / scale[None, :]
             error_num += float(np.sum((dequant - exact) ** 2))
             error_den += float(np.sum(exact ** 2))
             zeroed += int(np.sum((exact != 0) & (q == 0)))
             total += int(np.sum(exact != 0))
-            drive += (np.sum(np.maximum(q, 0), axis=0) << shift) * caps[proj.src]
-            quant_weights.append((proj.src, pop.name, q, shift))
-            shadow_projs.append(FloatProjection(proj.src, pop.name, q * step, None, proj.delayed, proj.nodes))
-        never = int(np.sum(xylo_never_fire(drive, bias, dash_syn, dash_mem, threshold, state_max)))
+            drives[proj.synapse] += (np.sum(np.maximum(q, 0), axis=0) << shift) * caps[proj.src]
+            quant_weights.append((proj.src, pop.name, q, shift, proj.synapse))
+            shadow_projs.append(FloatProjection(proj.src, pop.name, q * step, None, proj.delayed, proj.nodes,
+                                                proj.synapse))
+        two = pop.alpha2 is not None
+        never = int(np.sum(xylo_never_fire(drives[0], bias, of_synapse(dash_syn, 0), dash_mem, threshold, state_max,
+                                           drives[1] if two else None, dash_syn[:, 1] if two else None)))
+        syn_error = decay_error(pop.alpha, of_synapse(a_int, 0))
+        if pop.alpha2 is not None:
+            syn_error = max(syn_error, decay_error(pop.alpha2, a_int[:, 1]))
         reports.append(LayerReport(pop.name, pop.size, math.sqrt(error_num / error_den) if error_den else 0.0,
-                                   zeroed, total, never, decay_error(pop.alpha, a_int),
+                                   zeroed, total, never, syn_error,
                                    decay_error(pop.beta, b_int) if leaky else 0.0, float(np.median(scale))))
         params[pop.name] = {"dash_syn": dash_syn, "dash_mem": dash_mem, "threshold": threshold, "bias": bias}
-        shadow_pops.append(_shadow_population(pop, a_int, a_int, b_int, bias, threshold, "ge", "subtract"))
+        shadow = _shadow_population(pop, of_synapse(a_int, 0), of_synapse(a_int, 0), b_int, bias, threshold, "ge",
+                                    "subtract")
+        if two:
+            shadow = attrs.evolve(shadow, alpha2=a_int[:, 1])
+        shadow_pops.append(shadow)
     if problems:
         return None, None
     shadow = FloatNet(net.n_inputs, tuple(shadow_pops), tuple(shadow_projs), net.output, net.dt, net.convention)
@@ -400,7 +428,7 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
         populations.append(Population(pop.name, pop.size, {
             "decay_syn": frozen_array(p["dash_syn"], np.int32), "decay_mem": frozen_array(p["dash_mem"], np.int32),
             "threshold": frozen_array(p["threshold"], np.int32), "bias": frozen_array(p["bias"], np.int32)}))
-    projections = tuple(Projection(src, dst, Weights.from_dense(q), 0, shift) for src, dst, q, shift in quant_weights)
+    projections = tuple(Projection(src, dst, Weights.from_dense(q), 0, shift) for src, dst, q, shift, _ in quant_weights)
     network = QuantNetwork("lif", net.dt, net.n_inputs, tuple(populations), projections, net.output)
     return QuantizeResult(network, tuple(reports), notes), shadow
 
@@ -416,8 +444,12 @@ def _pack_xylo(net: FloatNet, layer_pops: list[FloatPopulation], params, quant_w
     def cat(key: str) -> np.ndarray:
         return np.concatenate([params[p.name][key] for p in hidden_pops])
 
+    # one synapse, or two when any hidden layer has a second (the others' second stays unused)
+    n_syn = 2 if any(params[p.name]["dash_syn"].ndim == 2 for p in hidden_pops) else 1
+    dash_syn = np.concatenate([np.broadcast_to(params[p.name]["dash_syn"].reshape(p.size, -1), (p.size, n_syn))
+                               for p in hidden_pops])
     hidden = Population("hidden", total, {
-        "dash_syn": frozen_array(cat("dash_syn")[:, None], np.int32),
+        "dash_syn": frozen_array(dash_syn, np.int32),
         "dash_mem": frozen_array(cat("dash_mem"), np.int32),
         "threshold": frozen_array(cat("threshold"), np.int32),
         "bias": frozen_array(cat("bias"), np.int32),
@@ -427,22 +459,26 @@ def _pack_xylo(net: FloatNet, layer_pops: list[FloatPopulation], params, quant_w
     output = Population("output", out_pop.size, {
         "dash_syn": frozen_array(o["dash_syn"][:, None], np.int32), "dash_mem": frozen_array(o["dash_mem"], np.int32),
         "threshold": frozen_array(o["threshold"], np.int32), "bias": frozen_array(o["bias"], np.int32)})
-    w_in = np.zeros((net.n_inputs, total), dtype=np.int64)
-    w_rec = np.zeros((total, total), dtype=np.int64)
+    w_in = np.zeros((2, net.n_inputs, total), dtype=np.int64)
+    w_rec = np.zeros((2, total, total), dtype=np.int64)
     w_out = np.zeros((total, out_pop.size), dtype=np.int64)
     shift = {}
-    for src, dst, q, s in quant_weights:
+    for src, dst, q, s, synapse in quant_weights:
         key = "input" if src == INPUT else ("output" if dst == net.output else "recurrent")
         shift[key] = s
         if dst == net.output:
             w_out[offsets[src]: offsets[src] + q.shape[0], :] += q
         elif src == INPUT:
-            w_in[:, offsets[dst]: offsets[dst] + q.shape[1]] += q
+            w_in[synapse, :, offsets[dst]: offsets[dst] + q.shape[1]] += q
         else:
-            w_rec[offsets[src]: offsets[src] + q.shape[0], offsets[dst]: offsets[dst] + q.shape[1]] += q
-    projections = [Projection(INPUT, "hidden", Weights.from_dense(w_in), 0, shift.get("input", 0))]
-    if np.any(w_rec):
-        projections.append(Projection("hidden", "hidden", Weights.from_dense(w_rec), 0, shift.get("recurrent", 0)))
+            w_rec[synapse, offsets[src]: offsets[src] + q.shape[0], offsets[dst]: offsets[dst] + q.shape[1]] += q
+    projections = [Projection(INPUT, "hidden", Weights.from_dense(w_in[0]), 0, shift.get("input", 0))]
+    if np.any(w_in[1]):
+        projections.append(Projection(INPUT, "hidden", Weights.from_dense(w_in[1]), 1, shift.get("input", 0)))
+    for synapse in range(2):
+        if np.any(w_rec[synapse]):
+            projections.append(Projection("hidden", "hidden", Weights.from_dense(w_rec[synapse]), synapse,
+                                          shift.get("recurrent", 0)))
     projections.append(Projection("hidden", "output", Weights.from_dense(w_out), 0, shift.get("output", 0)))
     network = QuantNetwork("xylo", net.dt, net.n_inputs, (hidden, output), tuple(projections), "output")
     if len(hidden_pops) > 1:
