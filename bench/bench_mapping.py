@@ -39,6 +39,7 @@ BASELINES = ("metis", "kahip", "mtkahypar")
 # per method: seconds, bytes of address space
 LIMITS = {10_000: (900, 4 << 30), 100_000: (2400, 8 << 30), 1_000_000: (3600, 12 << 30)}
 RESULTS = Path(__file__).parent / "results" / "mapping.json"
+PARTIAL = Path(__file__).parent / "results" / "mapping-partial"  # untracked: one file per measured method
 CORE = "256 neurons, 65536 synapses, 4096 input/output axons, 4096 routing entries per router, 70% duty, 64x64 mesh"
 
 
@@ -155,7 +156,12 @@ def verdicts(results: dict[str, Any]) -> str:
         case = {r["method"]: r for r in rows if (r["neurons"], r["family"]) == (neurons, family)}
         ours = case.get("nmspec")
         if ours is None or "failed" in ours:
-            out.append(f"- {family} {neurons:,}: nmspec not measured")
+            failed = {m: r["failed"] for m, r in case.items() if "failed" in r}
+            if len(set(failed.values())) == 1 and len(failed) == len(case):
+                reasons = f"every method: {next(iter(failed.values()))}"
+            else:
+                reasons = "; ".join(f"{m}: {why}" for m, why in failed.items())
+            out.append(f"- {family} {neurons:,}: not measured ({reasons})")
             continue
         cores = (f"{ours['cores']} cores, the lower bound" if ours["cores"] == ours["lower_bound"]
                  else f"{ours['cores']} cores against a lower bound of {ours['lower_bound']} "
@@ -216,7 +222,14 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         RESULTS = Path(args.results)
     if args.one:
         family, neurons, method = args.one
-        print(json.dumps(measure_one(family, int(neurons), method), sort_keys=True))
+        before = round(os.getloadavg()[0], 1)
+        row = measure_one(family, int(neurons), method)
+        print(json.dumps(row, sort_keys=True))
+        # kept as soon as measured, so a run stopped within a case keeps its finished methods
+        PARTIAL.mkdir(parents=True, exist_ok=True)
+        (PARTIAL / f"{family}-{neurons}-{method}.json").write_text(json.dumps(
+            {"family": family, "neurons": int(neurons), "method": method, "load_before": before,
+             "load_after": round(os.getloadavg()[0], 1), **row}, sort_keys=True) + "\n")
         return []
     if args.table:
         results = load()

@@ -18,6 +18,14 @@ Families and the parameters each population carries (one entry per neuron, int a
          params: du (n,), dv (n,), vth (n,), bias_mant (n,), bias_exp (n,)
          projections: weights already clipped and LSB-truncated per sign mode; `shift` is
                       weight_exp; each projection delays by one step.
+  speck  (docs/kernel.md, Speck semantics: SynSense's DynapCNN integrate-and-fire cores)
+         a feed-forward DAG of integrate-and-fire layers, one per DynapCNN core:
+         params: threshold (n,) the high threshold, threshold_low (n,) the membrane's floor,
+                 bias (n,) the leak added once per step, reset_zero (n,) 1: return to zero,
+                 0: subtract the threshold.
+         16-bit membrane; every input event (a count of c is c events) adds its weight to each
+         target and fires at most one spike per target; spikes reach the next layer in the
+         same step. projections: `shift` is 0, weights 8-bit.
   lif    a generic integer LIF for targets without a published bit-accurate model:
          params: decay_syn (n,) shift, decay_mem (n,) shift, threshold (n,), bias (n,)
          int32 state saturating at +-(2^31 - 1); per step, populations in order:
@@ -39,14 +47,15 @@ import attrs
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-Family = Literal["xylo", "loihi", "lif"]
-FAMILIES: tuple[str, ...] = ("xylo", "loihi", "lif")
+Family = Literal["xylo", "loihi", "lif", "speck"]
+FAMILIES: tuple[str, ...] = ("xylo", "loihi", "lif", "speck")
 INPUT = "input"  # the pseudo-population name of the network's input channels
 
 FAMILY_PARAMS: dict[str, tuple[str, ...]] = {
     "xylo": ("dash_syn", "dash_mem", "threshold", "bias", "alias"),
     "loihi": ("du", "dv", "vth", "bias_mant", "bias_exp"),
     "lif": ("decay_syn", "decay_mem", "threshold", "bias"),
+    "speck": ("threshold", "threshold_low", "bias", "reset_zero"),
 }
 
 

@@ -47,7 +47,7 @@ def test_folder_validation_reports_a_shared_base_once(tmp_path):
 def test_examples_validate_and_render():
     code, out, err = run_cli(["validate", "specs/"], ROOT)
     assert (code, err) == (0, ""), err
-    assert out == "9 specs valid, 1 rollout valid\n"
+    assert out == "10 specs valid, 1 rollout valid\n"
     code, out, err = run_cli(["render", "specs/sites/plant-9-compressor-1.yaml"], ROOT)
     assert code == 0
     rendered = yaml.safe_load(out)

@@ -117,3 +117,33 @@ def test_chain_and_fallback_on_raw_samples_equal_python_and_kernel(built, tmp_pa
     for index, pop in enumerate(network.populations):
         np.testing.assert_array_equal(np.array(rows["S"][index]), reference.spikes[pop.name], err_msg=pop.name)
     assert reference.spikes[network.output].sum() > 0
+
+
+def test_speck_fallback_equals_kernel(tmp_path):
+    """A Speck network from hand-built contents: one spike per event, spikes handed on within
+    the step, floors, both resets and the bias leak, spikes and membranes bit for bit."""
+    from tests.test_kernel_speck import random_net
+
+    result, resolved = example("compressor")
+    rng = np.random.default_rng(5)
+    network = random_net(rng, [6, 9, 5, 3], skip=True)
+    labels = ("a", "b", "c")
+    contents = ImageContents(
+        Metadata("speck-test", result.report["spec_hash"], "0", "speck", labels), Target("speck", "speck"), network,
+        IOMap(tuple(f"in{i}" for i in range(6)), labels),
+        RuntimePolicy(True, (1_000_000, 0, 0), (100_000,) * 3, 0, 0, 10, 60))
+    files = firmware_files(contents, FirmwareInputs("specs/speck.yaml", resolved.spec, None, None))
+    files = {f"firmware/{k}": v for k, v in files.items()}
+    files["firmware/nmc_format.h"] = result.files["firmware/nmc_format.h"]
+    folder = write_firmware(files, tmp_path / "fw")
+    make(folder, "host")
+    counts = rng.integers(0, 6, size=(80, 6)).astype(np.uint8)
+    path = tmp_path / "inputs.bin"
+    path.write_bytes(np.ascontiguousarray(counts, dtype=np.uint8).tobytes())
+    rows = parse_rows(run_program([folder / "fw_host", "fallback", path]), len(network.populations))
+    reference = kernel.run(network, counts.astype(np.int64), record=True)
+    assert max(int(s.max()) for s in reference.spikes.values()) > 1  # several spikes in one step happen
+    assert reference.spikes[network.output].sum() > 0
+    for index, pop in enumerate(network.populations):
+        np.testing.assert_array_equal(np.array(rows["S"][index]), reference.spikes[pop.name], err_msg=pop.name)
+        np.testing.assert_array_equal(np.array(rows["V"][index]), reference.states[f"{pop.name}.v"], err_msg=pop.name)

@@ -73,7 +73,8 @@ def test_header_alone_compiles_with_its_static_assertions(tmp_path):
     assert failed.returncode != 0 and "nmc_trailer_t size" in failed.stderr
 
 
-@pytest.mark.parametrize("family,placed,signed", [("xylo", True, False), ("loihi", False, True), ("lif", True, True)])
+@pytest.mark.parametrize("family,placed,signed", [("xylo", True, False), ("loihi", False, True), ("lif", True, True),
+                                                ("speck", False, False)])
 def test_c_reader_agrees_with_python(nmc_check, tmp_path, family, placed, signed):
     key = Ed25519PrivateKey.from_private_bytes(bytes(32)) if signed else None
     contents = small_contents(placed=placed, family=family)

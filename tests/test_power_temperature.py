@@ -3,6 +3,7 @@ against a cell whose tables are round numbers."""
 
 from __future__ import annotations
 
+import attrs
 import pytest
 
 from engine.catalog import builtin_catalog, check_figures, parts_from_data
@@ -157,3 +158,16 @@ def test_fit_states_the_derating_and_the_life_follows_it(tmp_path):
     # the ranking's life is the derated one too
     own = next(line for line in text.splitlines() if line.startswith("* xylo-imu"))
     assert f"{power['life_years']:.1f} y" in own
+
+
+def test_a_measured_load_gives_a_life_under_the_same_cap():
+    from engine.resolve.power import PowerReport
+    from engine.telemetry.measured import MeasuredLoad, life_with
+
+    derating = temperature_derating(_life_cell([[20, 1]]), None, 0.01)
+    # 2.6 Ah, 2.966 uA of self-discharge: a measured 1 uA would last 2.6 / 3.966 uA = 74.8 y;
+    # the cell's 40 years cap it, as they cap the model's life
+    power = PowerReport((), 3.6, 2.6, 2.966e-6, 1e-6, 40.0, 10.0, 0.0, None, 74.8, 40.0, derating)
+    load = MeasuredLoad(1e-6, 30, "s", "status.json", "now", "rev")
+    assert life_with(power, load) == 40.0
+    assert life_with(power, attrs.evolve(load, current_a=20e-6)) == pytest.approx(2.6 / 22.966e-6 / 8766)

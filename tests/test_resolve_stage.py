@@ -118,7 +118,7 @@ def test_sil1_and_above_require_a_vendor_verified_target():
     levels = {chip: builtin_catalog().part("chips", chip).fidelity for chip in builtin_catalog().ids("chips")}
     # vendor-verified only where xylosim is compared with the kernel in tests/test_kernel_xylosim.py
     assert sorted(c for c, f in levels.items() if f == "vendor-verified") == ["xylo-audio2", "xylo-audio3", "xylo-imu"]
-    assert sorted(c for c, f in levels.items() if f == "documented") == ["generic-lif", "loihi1", "loihi2"]
+    assert sorted(c for c, f in levels.items() if f == "documented") == ["generic-lif", "loihi1", "loihi2", "speck"]
 
 
 def test_an_analog_target_without_sil_needs_compensation_and_a_temperature_range():

@@ -27,7 +27,7 @@ KIND_SINGULAR = {"chips": "chip", "sensors": "sensor", "mcus": "MCU", "radios": 
 # `assumed`: nothing published for this part; nmspec carries a figure over from comparable
 # circuits (its note says which) so a model can run, and every output built on it says so.
 VERIFICATION_LEVELS = ("primary", "secondary", "derived", "defined", "assumed", "unverified")
-FAMILIES = ("xylo", "loihi", "lif")
+FAMILIES = ("xylo", "loihi", "lif", "speck")
 IMPLEMENTATIONS = ("digital", "mixed-signal", "analog")
 # How true nmspec's kernel is to a chip: `vendor-verified` (a vendor's bit-accurate simulator
 # agrees with the kernel in the test suite), `documented` (built from public documentation,
@@ -51,6 +51,8 @@ FIGURE_DIMENSIONS: dict[str, str] = {
     "energy_per_neuron_update": "energy", "on_chip_learning": "bool", "graded_spikes": "bool",
     "cycles_per_input_event": "count", "cycles_per_synaptic_op": "count",
     "cycles_per_neuron_update": "count", "cycles_per_spike": "count", "cycles_per_hop": "count",
+    "features_max": "count", "destinations_max": "count", "kernel_memory_per_core": "list",
+    "neuron_memory_per_core": "list", "bias_memory_per_core": "list", "latency_per_event": "time",
     # analog and mixed-signal drift (docs/analog.md): temperature coefficients per kelvin and
     # per-neuron or per-synapse spread (one standard deviation, relative)
     "drift_reference_temperature": "temperature", "tempco_time_constant": "tempco", "tempco_threshold": "tempco",

@@ -168,7 +168,8 @@ def _fallback(net: QuantNetwork) -> dict[str, Any]:
     params = []
     for name in {"xylo": ("dash_syn", "dash_mem", "threshold", "bias", "alias"),
                  "loihi": ("du", "dv", "vth", "bias_mant", "bias_exp"),
-                 "lif": ("decay_syn", "decay_mem", "threshold", "bias")}[net.family]:
+                 "lif": ("decay_syn", "decay_mem", "threshold", "bias"),
+                 "speck": ("threshold", "threshold_low", "bias", "reset_zero")}[net.family]:
         parts = []
         for pop in net.populations:
             if name in pop.params:
@@ -197,7 +198,8 @@ def _fallback(net: QuantNetwork) -> dict[str, Any]:
         pending += dst_size if net.family == "loihi" else 0
     return {
         "family": net.family,
-        "family_comment": c_comment({"xylo": "Xylo", "loihi": "Loihi 2", "lif": "generic integer LIF"}[net.family]),
+        "family_comment": c_comment({"xylo": "Xylo", "loihi": "Loihi 2", "lif": "generic integer LIF",
+                                     "speck": "Speck DynapCNN integrate-and-fire"}[net.family]),
         "n_pops": c_int(len(pops), "uint32_t"), "n_projs": c_int(max(1, len(projs)), "uint32_t"),
         "n_neurons": c_int(n_neurons, "uint32_t"), "n_syn_words": c_int(n_syn_words, "uint32_t"),
         "n_pending": c_int(max(1, pending), "uint32_t"),

@@ -103,6 +103,8 @@ def state_layout_for(network: QuantNetwork, version: int = 1) -> StateLayout:
                      StateWord("spikes", spike_bits, False))
         elif network.family == "loihi":
             words = (StateWord("u", 24, True), StateWord("v", 24, True))
+        elif network.family == "speck":
+            words = (StateWord("v", 16, True),)  # no synaptic current; spikes do not outlive their step
         else:
             words = (StateWord("i", 32, True), StateWord("v", 32, True))
         pops.append(PopulationState(pop.name, words))

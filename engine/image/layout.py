@@ -35,7 +35,9 @@ FLAGS_KNOWN = FLAG_LEARNING_LOCKED | FLAG_SIGNED  # every other bit must be zero
 # 24 bits: the firmware keeps its security-version floor in one 32-bit record word with an 8-bit kind
 MAX_SECURITY_VERSION = (1 << 24) - 1
 
-FAMILY_IDS: dict[str, int] = {"xylo": 1, "loihi": 2, "lif": 3}
+# An open list within a major version: every reader refuses an id it does not know (the Python
+# reader NM711, the firmware runtime NM_RT_ERR_TARGET), so adding one changes no existing byte.
+FAMILY_IDS: dict[str, int] = {"xylo": 1, "loihi": 2, "lif": 3, "speck": 4}
 
 # ctype name -> (struct code, C type, size)
 _SCALARS: dict[str, tuple[str, str, int]] = {
@@ -208,7 +210,7 @@ SECTION_TYPES: tuple[SectionType, ...] = (
     )),
     SectionType(2, "TARGET", False, True, "chip and neuron model family", (
         Tag(1, "CHIP", "UTF8: catalog chip id"),
-        Tag(2, "FAMILY", "UTF8: xylo, loihi or lif (same as the header's family)"),
+        Tag(2, "FAMILY", "UTF8: xylo, loihi, lif or speck (same as the header's family)"),
     )),
     SectionType(3, "NETWORK", False, True, "topology: populations, parameter names, projections", (
         Tag(1, "DT", "F64 scalar: seconds per time step"),

@@ -63,6 +63,30 @@ def _xylo(net: QuantNetwork, problems: list[str]) -> None:
                             f"{n_syn if proj.dst == 'hidden' else 1} synaptic input(s)")
 
 
+def _speck(net: QuantNetwork, problems: list[str]) -> None:
+    """DynapCNN's cores form a feed-forward pipeline: every projection comes from the input or
+    an earlier population, weights are unshifted, and the parameters fit the core's words."""
+    for pop in net.populations:
+        _params(net, pop, FAMILY_PARAMS["speck"], problems)
+    if problems:
+        return
+    order = {p.name: k for k, p in enumerate(net.populations)}
+    for i, proj in enumerate(net.projections):
+        if proj.src != INPUT and order[proj.src] >= order[proj.dst]:
+            problems.append(f"projection {i} {proj.src} -> {proj.dst}: speck layers feed forward only, from the input "
+                            "or an earlier population")
+        if proj.shift != 0:
+            problems.append(f"projection {i} {proj.src} -> {proj.dst}: shift {proj.shift}; speck weights are unshifted")
+    for pop in net.populations:
+        p = pop.params
+        if pop.size and (p["threshold"].min() < 1 or p["threshold"].max() > 32767):
+            problems.append(f"population {pop.name!r}: a threshold outside 1..32767")
+        if pop.size and (p["threshold_low"].min() < -32768 or p["threshold_low"].max() > 0):
+            problems.append(f"population {pop.name!r}: a threshold_low outside -32768..0")
+        if pop.size and not set(np.unique(p["reset_zero"]).tolist()) <= {0, 1}:
+            problems.append(f"population {pop.name!r}: reset_zero is 0 or 1")
+
+
 def _placement(net: QuantNetwork, problems: list[str]) -> None:
     p = net.placement
     width, height = p.mesh_width, p.mesh_height
@@ -85,6 +109,8 @@ def runnable_problems(net: QuantNetwork) -> list[str]:
     problems: list[str] = []
     if net.family == "xylo":
         _xylo(net, problems)
+    elif net.family == "speck":
+        _speck(net, problems)
     else:
         for pop in net.populations:
             _params(net, pop, FAMILY_PARAMS[net.family], problems)

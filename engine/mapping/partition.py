@@ -174,18 +174,19 @@ def similarity_order(view: NetView) -> np.ndarray | None:
     # neighbourhood = sources and targets, the neuron itself included
     rows = np.concatenate([a, b, np.arange(n)])
     cols = np.concatenate([b, a, np.arange(n)])
-    order = np.argsort(rows, kind="stable")
+    order = np.argsort(rows)  # a minimum per row does not depend on the order within it
     rows, cols = rows[order], cols[order]
     starts = np.searchsorted(rows, np.arange(n))
-    ids = cols.astype(np.uint64)
+    ids = np.arange(n, dtype=np.uint64)
     signatures = np.empty((MINHASHES, n), dtype=np.uint64)
     with np.errstate(over="ignore"):
         for k in range(MINHASHES):
+            # each id's hash once, then gathered per neighbourhood
             h = (ids + np.uint64(k + 1)) * np.uint64(0x9E3779B97F4A7C15)
             h ^= h >> np.uint64(29)
             h *= np.uint64(0xBF58476D1CE4E5B9)
             h ^= h >> np.uint64(32)
-            signatures[k] = np.minimum.reduceat(h, starts)
+            signatures[k] = np.minimum.reduceat(h[cols], starts)
     one_way = a < b
     u, v = a[one_way], b[one_way]
     other = b > a
@@ -331,23 +332,26 @@ def pack(view: NetView, core: CoreSpec, order: np.ndarray) -> np.ndarray:
     outputs = None
     for _ in range(OUTPUT_REFILLS):
         n_cores = int(cores.max(initial=0)) + 1
-        if not (core_outputs(view, cores, n_cores) > core.output_axons).any():
+        sends = _sends(view, cores, n_cores)
+        if not (np.bincount(cores[sends // n_cores], minlength=n_cores) > core.output_axons).any():
             break
         # a refill moves targets, which moves the counts; the running maximum of each
         # neuron's destinations converges in a few rounds where the latest alone oscillates
-        latest = neuron_outputs(view, cores)
+        latest = np.bincount(sends // n_cores, minlength=view.n)
         outputs = latest if outputs is None else np.maximum(outputs, latest)
         cores = fill(view, core, order, outputs)
     return repair_output_axons(view, core, cores)
 
 
+def _sends(view: NetView, cores: np.ndarray, n_cores: int) -> np.ndarray:
+    """(neuron, destination core) pairs as neuron * n_cores + core, sorted."""
+    placed = view.src < view.n
+    return unique(view.src[placed] * n_cores + cores[view.dst[placed]])
+
+
 def core_outputs(view: NetView, cores: np.ndarray, n_cores: int) -> np.ndarray:
     """Output axons of each core: one per (neuron, destination core) it sends to."""
-    placed = view.src < view.n
-    src = view.src[placed]
-    if not src.size:
-        return np.zeros(n_cores, dtype=np.int64)
-    pair = unique(src * n_cores + cores[view.dst[placed]])
+    pair = _sends(view, cores, n_cores)
     return np.bincount(cores[pair // n_cores], minlength=n_cores)
 
 

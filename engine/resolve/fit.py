@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import attrs
@@ -120,6 +120,70 @@ def bits_needed(values: np.ndarray, family: str) -> int:
     return max(top.bit_length(), (-bottom - 1).bit_length()) + 1
 
 
+def speck_layer_memory(network: QuantNetwork) -> list[tuple[str, int, int, int]]:
+    """Per population (one DynapCNN layer each): (name, kernel, neuron, bias) memory entries.
+    A dense layer is a convolution whose kernel covers its whole input: c input features on a
+    1 x 1 map, f = the population's size output features, so sinabs' sizes
+    K = c * 2^(ceil(log2(kx ky)) + ceil(log2 f)) and N = f * 2^(ceil(log2 fy) + ceil(log2 fx))
+    come to c * 2^ceil(log2 f) and f; c counts every source feeding the layer."""
+    out = []
+    for pop in network.populations:
+        c = sum(network.size_of(p.src) for p in network.projections if p.dst == pop.name)
+        f = pop.size
+        kernel = c * 2 ** max(0, math.ceil(math.log2(f))) if f else 0
+        bias = f if np.any(pop.params["bias"]) else 0
+        out.append((pop.name, kernel, f, bias))
+    return out
+
+
+def speck_core_assignment(needs: list[tuple[int, int, int]], cores: list[tuple[int, int, int]]) -> list[int | None]:
+    """A distinct core for as many layers as can have one whose kernel, neuron and bias
+    memories hold them (a maximum matching by augmenting paths, layers in order, as sinabs'
+    mapper finds one by max flow); None for a layer left without a core."""
+    fits = [[k for k, core in enumerate(cores) if all(n <= c for n, c in zip(need, core))] for need in needs]
+    owner: dict[int, int] = {}
+
+    def place(layer: int, seen: set[int]) -> bool:
+        for core in fits[layer]:
+            if core in seen:
+                continue
+            seen.add(core)
+            if core not in owner or place(owner[core], seen):
+                owner[core] = layer
+                return True
+        return False
+
+    for layer in range(len(needs)):
+        place(layer, set())
+    assignment: list[int | None] = [None] * len(needs)
+    for core, layer in owner.items():
+        assignment[layer] = core
+    return assignment
+
+
+def _speck_limits(network: QuantNetwork, part: Part, allowed: Callable[[str], int | None]) -> list[Limit]:
+    limits = []
+    features = max([p.size for p in network.populations] +
+                   [sum(network.size_of(q.src) for q in network.projections if q.dst == p.name) for p in network.populations])
+    limits.append(Limit("features per layer (input or output)", "features_max", features, allowed("features_max")))
+    destinations = max((len({q.dst for q in network.projections if q.src == p.name}) for p in network.populations), default=0)
+    limits.append(Limit("destination layers per layer", "destinations_max", destinations, allowed("destinations_max")))
+    memories = speck_layer_memory(network)
+    kernel, neuron, bias = (part.figure(name) for name in ("kernel_memory_per_core", "neuron_memory_per_core",
+                                                           "bias_memory_per_core"))
+    if kernel.known and neuron.known and bias.known:
+        cores = list(zip(kernel.value, neuron.value, bias.value))
+        placed = speck_core_assignment([m[1:] for m in memories], cores)
+        limits.append(Limit("layers (one DYNAP-CNN core each, with room in its kernel, neuron and bias memories)",
+                            "kernel_memory_per_core", len(memories), sum(core is not None for core in placed),
+                            grows=False))
+    biggest = max(memories, key=lambda m: m[1], default=None)
+    if biggest is not None and kernel.known:
+        limits.append(Limit(f"kernel memory entries of the largest layer ({biggest[0]})", "kernel_memory_per_core",
+                            biggest[1], max(kernel.value)))
+    return limits
+
+
 def check_fit(network: QuantNetwork, part: Part, overrides: Mapping[str, float] | None = None) -> FitReport:
     """The limits the catalog knows for `part`, against the network as quantized."""
 
@@ -176,6 +240,8 @@ def check_fit(network: QuantNetwork, part: Part, overrides: Mapping[str, float] 
     if per_core:
         needed = sum(math.ceil(p.size / per_core) for p in network.populations)
         limits.append(Limit("cores", "cores", needed, cores))
+    if family == "speck":
+        limits.extend(_speck_limits(network, part, allowed))
     bits = allowed("weight_bits")
     needed_bits = max((bits_needed(p.weights.values, family) for p in network.projections), default=1)
     limits.append(Limit("weight bits", "weight_bits", needed_bits, bits, grows=False))

@@ -26,6 +26,9 @@ Family mappings (float: I = a*I + g_in*x;  v = b*v + g_i*I + leak; spike v > the
          scales; du and dv are one value per neuron process: a population whose time
          constants vary is split into groups that share them (a note says so).
   lif    as xylo with 32-bit state, one spike per step, no aliases, a shift per projection.
+  speck  IF only (no synapse, no decay): one scale per layer, the smallest of those that bring
+         the weights and the biases to 8 bits and the threshold to 16 bits (sinabs' DynapCNN
+         rule, engine/resolve/quantize_speck.py); w = round(s*g_in*W), threshold = round(s*theta).
 
 Reports, per population: the weights' relative RMS quantization error, the nonzero weights
 that became 0, the neurons that can never fire (their largest reachable membrane, with
@@ -263,8 +266,10 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
                             "Audio's hidden neurons have a second synapse)")
     if problems:
         raise QuantizeError([Diagnostic("error", "NM311", p) for p in problems])
-    peaks = _peaks(net, stimuli)
     per_channel = granularity == "per_channel"
+    if family == "speck":
+        return _speck(net, stimuli, per_channel)
+    peaks = _peaks(net, stimuli)
     caps = _source_caps(net, family, stimuli)
     if family == "loihi":
         result, shadow = _loihi(net, peaks, headroom, per_channel, caps, problems)
@@ -277,14 +282,28 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
     return result
 
 
+def _speck(net: FloatNet, stimuli: np.ndarray | None, per_channel: bool) -> QuantizeResult:
+    from engine.resolve.quantize_speck import quantize_speck, speck_problems
+
+    problems = speck_problems(net, per_channel)
+    if problems:
+        raise QuantizeError([Diagnostic("error", "NM311", p) for p in problems])
+    network, layers, shadow, notes = quantize_speck(net)
+    reports = tuple(LayerReport(str(r["population"]), int(r["size"]), float(r["weight_error"]), int(r["zeroed"]),
+                                int(r["total"]), int(r["never_fire"]), 0.0, 0.0, float(r["scale"])) for r in layers)
+    if stimuli is not None and len(stimuli):
+        _check_activity(net, shadow, "speck", stimuli)
+    return QuantizeResult(network, reports, notes)
+
+
 def _spike_rule_problems(net: FloatNet, family: str) -> list[str]:
     """Spike rules the float reading keeps (as the framework computes) that no kernel runs:
     refused by name rather than verified as something else."""
     problems = []
     for pop in net.populations:
         readout = pop.name == net.output
-        if pop.max_spikes > 1 and not (family == "xylo" and not readout):
-            # Xylo's hidden neurons emit floor(v / threshold) spikes too, up to 31 (docs/models.md)
+        # Speck fires once per event (several per step); Xylo's hidden neurons floor(v / threshold), up to 31
+        if pop.max_spikes > 1 and family != "speck" and not (family == "xylo" and not readout):
             chip = "Xylo's readout neurons emit" if family == "xylo" else f"the {family} kernels emit"
             problems.append(f"population '{pop.name}' emits up to floor(v / threshold) spikes per step, at most "
                             f"{pop.max_spikes} (multi-spike: {net.convention}'s NIR export records no lower "

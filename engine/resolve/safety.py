@@ -87,7 +87,8 @@ RULES: tuple[Rule, ...] = (
     Rule("NM502", "learning_locked", 1, "/runtime/learning", _learning_locked, "set runtime.learning: locked"),
     Rule("NM503", "automatic_rollback", 1, "/runtime/update", _rollback, "set runtime.update: {slots: 2, rollback: auto}"),
     Rule("NM506", "temperature_compensation", 0, "/target/chip", _temperature_compensation,
-         "set target.temperature_compensation: true once the firmware compensates, or choose a digital target"),
+         "set target.temperature_compensation: true (the firmware then switches per-band thresholds, docs/analog.md), "
+         "or choose a digital target"),
     Rule("NM507", "temperature_range", 0, "/environment/temperature", _temperature_range,
          "state environment.temperature: [min, max]"),
 )

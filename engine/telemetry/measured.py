@@ -43,6 +43,9 @@ def measured_load(status: Mapping[str, Any], site: str, source: str) -> Measured
 
 
 def life_with(power: PowerReport, measured: MeasuredLoad) -> float:
-    """Battery life in years with the measured load in place of the modelled consumers."""
+    """Battery life in years with the measured load in place of the modelled consumers: the
+    model's usable charge and self-discharge (both derated for the site's temperature), capped
+    at the cell's service life like the model's own life."""
     draw = measured.current_a + power.self_discharge_a
-    return power.capacity_ah / draw / HOURS_PER_YEAR if draw > 0 else float("inf")
+    years = power.capacity_ah / draw / HOURS_PER_YEAR if draw > 0 else float("inf")
+    return years if power.life_cap_years is None else min(years, power.life_cap_years)

@@ -171,8 +171,8 @@ def _delivered_sources(network: QuantNetwork, run, proj) -> np.ndarray:
     if proj.src == INPUT:
         return run.inputs
     spikes = run.spikes[proj.src]
-    if network.family == "loihi":  # a Dense computes on the step its source spiked
-        return spikes
+    if network.family in ("loihi", "speck"):  # a Dense computes on the step its source spiked; Speck's
+        return spikes  # asynchronous pipeline hands a layer's spikes on within the step
     previous = np.zeros_like(spikes)
     previous[1:] = spikes[:-1]
     if run.before is not None and len(previous):  # a continued run: the step before its first

@@ -7,7 +7,7 @@ step loops of engine/verify/native.py, where the arithmetic lives once. Xylo sat
 every single addition, so its deliveries run source by source in ascending order, as the
 chip delivers; Loihi and the generic LIF add without intermediate saturation. On multi-core
 images the synapses a spike reaches are those on the cores its routing-table walk delivers
-to (engine/verify/mesh.py).
+to (engine/verify/mesh.py). Speck fires per event, so its deliveries run event by event.
 """
 
 from __future__ import annotations
@@ -249,6 +249,30 @@ def _run_lif(net: QuantNetwork, x: np.ndarray, record: bool, initial) -> KernelR
     return KernelRun(flat.split(net, spikes), states, events, x, final=final, before=before)
 
 
+def _run_speck(net: QuantNetwork, x: np.ndarray, record: bool, initial) -> KernelRun:
+    """Per step, populations in network order (feed-forward): this step's events, then the
+    bias. Only the membrane carries over from one step to the next."""
+    from engine.verify import (
+        native,  # numba loads with the first run, not with every import of the kernel
+    )
+
+    steps = x.shape[0]
+    flat = _flat(net)
+    n = int(flat.pop_start[-1])
+    v = flat.join(net, initial, "{}.v") if initial is not None else np.zeros(n, np.int64)
+    spikes = np.zeros((steps, n), np.int32)
+    ops = np.zeros(steps, np.int64)
+    rec_v = np.zeros((steps, n) if record else (0, 0), np.int32)
+    native.speck_run(_as(x, np.int64), flat.pop_start, flat.proj_src, flat.proj_dst, flat.proj_row, flat.indptr,
+                     flat.indices, flat.values, flat.params(net, "threshold"), flat.params(net, "threshold_low"),
+                     flat.params(net, "bias"), flat.params(net, "reset_zero"), v, spikes, ops, record, rec_v)
+    states = {f"{name}.v": value for name, value in flat.split(net, rec_v).items()} if record else {}
+    events = {"input_events": x.sum(axis=1), "synaptic_ops": ops, "spikes": spikes.sum(axis=1, dtype=np.int64)}
+    final = {f"{name}.v": value.copy() for name, value in flat.split(net, v).items()}
+    before = {p.name: np.zeros(p.size, np.int64) for p in net.populations}
+    return KernelRun(flat.split(net, spikes), states, events, x, final=final, before=before)
+
+
 def run(network: QuantNetwork, input_counts: np.ndarray, *, record: bool = False, routed: bool = True,
         routing=None, initial: Mapping[str, np.ndarray] | None = None) -> KernelRun:
     """input_counts: int array (steps, n_inputs) of spike counts per input channel.
@@ -276,6 +300,6 @@ def run(network: QuantNetwork, input_counts: np.ndarray, *, record: bool = False
         except RoutingError as exc:
             raise StageError([Diagnostic("error", "NM816", f"image routing tables: {exc}")]) from None
         network = routing.network
-    runner = {"xylo": _run_xylo, "loihi": _run_loihi, "lif": _run_lif}[network.family]
+    runner = {"xylo": _run_xylo, "loihi": _run_loihi, "lif": _run_lif, "speck": _run_speck}[network.family]
     result = runner(network, x, record, initial)
     return attrs.evolve(result, routing=routing) if routing is not None else result

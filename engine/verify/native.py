@@ -250,6 +250,65 @@ def lif_run(inputs, pop_start, proj_src, proj_dst, proj_row, proj_shift, indptr,
                 rec_v[t, i] = v[i]
 
 
+@njit(cache=True, inline="always")
+def _speck_event(v, j, add, threshold, low, reset_zero, spikes_t):
+    """One event at neuron j: add, fire at most one spike, then the membrane's floor."""
+    vv = _sat16(v[j] + add)
+    if vv >= threshold[j]:
+        spikes_t[j] += 1
+        vv = 0 if reset_zero[j] != 0 else vv - threshold[j]
+    v[j] = max(vv, low[j])
+
+
+@njit(cache=True)
+def speck_run(inputs, pop_start, proj_src, proj_dst, proj_row, indptr, indices, values,
+              threshold, low, bias, reset_zero, v, spikes, ops, record, rec_v):
+    """Speck (DynapCNN) steps. Populations in network order (a feed-forward pipeline); each
+    takes, projection by projection in network order, its events of this step: the input
+    counts or its source population's spikes of this step, sources ascending, a count of c as
+    c events one after another. An event reaches every neuron of the layer in index order (a
+    dense layer is a convolution whose kernel covers its input: the kernel memory holds a
+    weight, zero or not, for every neuron) and adds its weight; a neuron whose 16-bit membrane
+    (saturating) reaches its threshold fires one spike and is set to 0 or loses the threshold;
+    a membrane below its floor is raised to it. Then every neuron with a nonzero bias takes it
+    once, as one more event."""
+    steps = inputs.shape[0]
+    n_pops = pop_start.size - 1
+    for t in range(steps):
+        total = 0
+        spikes_t = spikes[t]
+        for p in range(n_pops):
+            d0, d1 = pop_start[p], pop_start[p + 1]
+            for k in range(proj_src.size):
+                if proj_dst[k] != p:
+                    continue
+                src = proj_src[k]
+                n_src = (pop_start[src + 1] - pop_start[src]) if src >= 0 else inputs.shape[1]
+                s0 = pop_start[src] if src >= 0 else 0
+                row0 = proj_row[k]
+                for s in range(n_src):
+                    c = inputs[t, s] if src < 0 else spikes_t[s0 + s]
+                    if c == 0:
+                        continue
+                    a, b = indptr[row0 + s], indptr[row0 + s + 1]
+                    for _ in range(c):
+                        q = a
+                        for j in range(d1 - d0):
+                            add = 0
+                            if q < b and indices[q] == j:
+                                add = values[q]
+                                q += 1
+                            _speck_event(v, d0 + j, add, threshold, low, reset_zero, spikes_t)
+                    total += c * (d1 - d0)
+            for j in range(d0, d1):
+                if bias[j] != 0:
+                    _speck_event(v, j, bias[j], threshold, low, reset_zero, spikes_t)
+        ops[t] = total
+        if record:
+            for i in range(v.size):
+                rec_v[t, i] = v[i]
+
+
 @njit(cache=True)
 def lif_leak_run(inputs, pop_start, proj_src, proj_dst, proj_row, proj_shift, indptr, indices, values,
                  leak_syn, leak_mem, leak_bits, threshold, bias, isyn, v, previous, spikes):

@@ -1,4 +1,4 @@
-"""A plain, per-neuron, per-event reference of the three integer families: slow and
+"""A plain, per-neuron, per-event reference of the four integer families: slow and
 written to be read against docs/kernel.md line by line. It shares no code with kernel.py;
 tests require the two to agree bit for bit."""
 
@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from engine.netlist import INPUT, Projection, QuantNetwork
+from engine.netlist import INPUT, Population, Projection, QuantNetwork
 
 # a step's input spike counts per channel (a row of an int array, or a list)
 Inputs = Sequence[Sequence[int]] | np.ndarray
@@ -189,7 +189,44 @@ def run_lif(net: QuantNetwork, inputs: Inputs) -> Record:
     return record
 
 
+def run_speck(net: QuantNetwork, inputs: Inputs) -> Record:
+    """Speck: spikes per population, and the membranes after each step as "<pop>.v"."""
+    pops = list(net.populations)
+    v = {p.name: [0] * p.size for p in pops}
+    rows = [_rows(p) for p in net.projections]
+    record: Record = {p.name: [] for p in pops}
+    record.update({f"{p.name}.v": [] for p in pops})
+
+    def event(p: Population, j: int, add: int, out: list[int]) -> None:
+        vv = _sat(v[p.name][j] + add)
+        if vv >= int(p.params["threshold"][j]):
+            out[j] += 1
+            vv = 0 if int(p.params["reset_zero"][j]) else vv - int(p.params["threshold"][j])
+        v[p.name][j] = max(vv, int(p.params["threshold_low"][j]))
+
+    for step in inputs:
+        now: dict[str, list[int]] = {}
+        for p in pops:
+            out = [0] * p.size
+            for k, proj in enumerate(net.projections):
+                if proj.dst != p.name:
+                    continue
+                source = [int(c) for c in step] if proj.src == INPUT else now[proj.src]
+                for s, count in enumerate(source):
+                    weights = dict(rows[k][s])
+                    for _ in range(count):
+                        for target in range(p.size):  # every neuron of the layer, zero weights too
+                            event(p, target, weights.get(target, 0), out)
+            for j in range(p.size):
+                if int(p.params["bias"][j]):
+                    event(p, j, int(p.params["bias"][j]), out)
+            now[p.name] = out
+            record[p.name].append(out)
+            record[f"{p.name}.v"].append(list(v[p.name]))
+    return record
+
+
 def run(net: QuantNetwork, inputs: Inputs) -> Record:
     runners: dict[str, Callable[[QuantNetwork, Inputs], Record]] = {"xylo": run_xylo, "loihi": run_loihi,
-                                                                     "lif": run_lif}
+                                                                     "lif": run_lif, "speck": run_speck}
     return runners[net.family](net, inputs)

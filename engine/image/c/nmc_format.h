@@ -34,6 +34,7 @@
 #define NMC_FAMILY_XYLO                              1u
 #define NMC_FAMILY_LOIHI                             2u
 #define NMC_FAMILY_LIF                               3u
+#define NMC_FAMILY_SPECK                             4u
 
 #define NMC_DTYPE_U8                                 1u
 #define NMC_DTYPE_I8                                 2u

@@ -1,0 +1,45 @@
+"""docs/mapping.md shows the benchmark as the committed results file holds it: the table
+and the verdicts between the markers are regenerated from bench/results/mapping.json, so a
+claim there cannot drift from the measured rows; and the generator words a hand-made
+result as worked out here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench import bench_mapping
+
+ROOT = Path(__file__).resolve().parents[1]
+START, END = "<!-- mapping-benchmark:start -->\n", "<!-- mapping-benchmark:end -->"
+
+
+def test_the_doc_shows_the_committed_results():
+    doc = (ROOT / "docs" / "mapping.md").read_text()
+    shown = doc[doc.index(START) + len(START): doc.index(END)]
+    results = json.loads((ROOT / "bench" / "results" / "mapping.json").read_text())
+    assert shown == bench_mapping.table(results) + "\n" + bench_mapping.verdicts(results)
+
+
+def _row(method: str, cores: int, hops: float, seconds: float) -> dict:
+    return {"family": "dense", "neurons": 10_000, "method": method, "cores": cores, "lower_bound": 36,
+            "traffic": 1.0, "spike_hops_neuron_trees": hops, "spike_hops_tables": hops, "hottest_link": 2.0,
+            "max_entries_per_router": 3, "max_input_axons": 4, "within_limits": True, "runtime_s": seconds,
+            "load_before": 1.0, "load_after": 2.0}
+
+
+def test_ratios_and_verdicts_by_hand():
+    # the best baseline is the one with the fewest chip spike-hops (kahip's 300, on more
+    # cores than METIS): nmspec's 240 is 0.8x it; 5 s against METIS's 20 s is 0.25x
+    rows = [_row("nmspec", 36, 240.0, 5.0), _row("metis", 37, 400.0, 20.0), _row("kahip", 38, 300.0, 10.0),
+            {"family": "dense", "neurons": 10_000, "method": "mtkahypar", "failed": "over the 900 s limit",
+             "load_before": 1.0}]
+    bench_mapping.ratios(rows)
+    assert [(r["hops_vs_best"], r["time_vs_metis"]) for r in rows[:3]] == [(0.8, 0.25), (1.333, 1.0), (1.0, 0.5)]
+    assert bench_mapping.verdicts({"rows": rows}) == (
+        "- dense 10,000: 36 cores, the lower bound; chip spike-hops 0.800x the best baseline's (kahip, 300 on 38 "
+        "cores), time 0.25x METIS's; not measured: mtkahypar (over the 900 s limit)\n")
+    table = bench_mapping.table({"rows": rows}).splitlines()
+    assert table[2] == ("| dense | 10000 | nmspec | 36 | 36 | 1 | 240 | 240 | 2 | 3 | 4 | y | 5.0 | 0.800 | 0.250 "
+                        "| 1.0-2.0 |")
+    assert table[5] == "| dense | 10000 | mtkahypar | not measured: over the 900 s limit |  |  |  |  |  |  |  |  |  |  |  |  |"
