@@ -16,7 +16,7 @@ import pytest
 from spec_cases import run_cli
 
 from engine.resolve.nir_import import ImportError_, import_graph
-from engine.resolve.stimuli import TraceError, load_traces
+from engine.resolve.stimuli import SensorSetting, TraceError, load_traces, trace_mismatches
 from engine.spec.yamlread import read_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -171,6 +171,49 @@ def test_a_trace_with_nan_labels(tmp_path):
 def test_a_trace_with_a_label_beyond_the_models_labels(tmp_path):
     path = _npz(tmp_path / "t.npz", samples=np.zeros((8, 3), np.int16), window=np.int64(4), labels=np.array([0, 7]))
     assert _trace_error(path) == "t.npz: label 7 is not an index into the model's 4 labels (0..3)"
+
+
+def _sensor_errors(path: Path, **recorded) -> list[str]:
+    _npz(path, samples=np.zeros((8, 3), np.int16), window=np.int64(4), labels=np.zeros(2, np.int64), **recorded)
+    sensor = SensorSetting(sample_rate=1000.0, range_g=2.0, window_samples=4)
+    errors, _ = trace_mismatches(path.name, dict(np.load(path)), np.zeros((8, 3), np.int16), sensor)
+    return errors
+
+
+def test_a_trace_with_two_sample_rates(tmp_path):
+    assert _sensor_errors(tmp_path / "t.npz", sample_rate=np.array([1000.0, 3.0])) == [
+        "t.npz: its sample_rate must be one finite number, got float64 of shape (2,)"]
+
+
+def test_a_trace_with_an_infinite_lsb_and_a_fractional_window(tmp_path):
+    path = tmp_path / "t.npz"
+    _npz(path, samples=np.zeros((8, 3), np.int16), window=np.float64(4.5), labels=np.zeros(2, np.int64),
+         lsb=np.float64(np.inf))
+    sensor = SensorSetting(sample_rate=1000.0, range_g=2.0, window_samples=4)
+    errors, _ = trace_mismatches("t.npz", dict(np.load(path)), np.ones((8, 3), np.int16), sensor)
+    assert errors == ["t.npz: its lsb must be one finite number, got float64 of shape ()",
+                      "t.npz: its window must be one integer, got float64 of shape ()"]
+
+
+def test_a_trace_with_a_zero_sample_rate(tmp_path):
+    assert _sensor_errors(tmp_path / "t.npz", sample_rate=np.float64(0.0)) == [
+        ("t.npz: recorded at 0 Hz (its sample_rate), the spec's sensor runs at 1000 Hz (sensor.odr); every frequency "
+         "in the chain would be off by a factor inf")]
+
+
+def test_a_sample_rate_stored_as_one_element_is_read_as_that_number(tmp_path):
+    assert _sensor_errors(tmp_path / "t.npz", sample_rate=np.array([1000.0])) == []
+
+
+def test_a_two_valued_sample_rate_in_a_spec_is_a_diagnostic_not_a_crash(repo):
+    path = repo / "traces" / "compressor-fault.npz"
+    data = dict(np.load(path))
+    data["sample_rate"] = np.array([data["sample_rate"], 3.0])
+    np.savez(path, **data)
+    code, _, err = run_cli(["fit", "compressor.yaml"], repo)
+    assert code == 1
+    assert err.splitlines()[0] == ("compressor.yaml:65:44: error[NM306]: verify.stimuli[1]: compressor-fault.npz: its "
+                                   "sample_rate must be one finite number, got float64 of shape (2,)")
 
 
 def test_a_hostile_trace_in_a_spec_is_a_diagnostic_at_its_entry(repo):

@@ -40,28 +40,39 @@ class SensorSetting:
     window_samples: int | None  # samples in one measurement window
 
 
+def _one_number(name: str, key: str, value: Any, errors: list[str], *, integer: bool = False) -> float | None:
+    """A recorded setting is one finite number (a 0-d array, or 1 element as some writers
+    store it); anything else is an error naming the key, never a crash."""
+    array = np.asarray(value)
+    kinds = "iu" if integer else "iuf"
+    if array.size != 1 or array.dtype.kind not in kinds or not np.isfinite(array.astype(np.float64)).all():
+        what = "one integer" if integer else "one finite number"
+        errors.append(f"{name}: its {key} must be {what}, got {array.dtype} of shape {array.shape}")
+        return None
+    return float(array.reshape(-1)[0])
+
+
 def trace_mismatches(name: str, data: Mapping[str, Any], samples: np.ndarray, sensor: SensorSetting) -> tuple[list[str], list[str]]:
     """(errors, warnings) about a trace's recorded sample rate, units and window against
     the spec. A key the file does not hold is not checked (CSV holds none)."""
-    errors, warnings = [], []
+    errors: list[str] = []
+    warnings: list[str] = []
     keys = set(data.keys()) if isinstance(data, Mapping) else set(getattr(data, "files", ()) or ())
-    if "sample_rate" in keys:
-        rate = float(np.asarray(data["sample_rate"]))
-        if abs(rate - sensor.sample_rate) > 1e-6 * sensor.sample_rate:
-            errors.append(f"{name}: recorded at {rate:g} Hz (its sample_rate), the spec's sensor runs at "
-                          f"{sensor.sample_rate:g} Hz (sensor.odr); every frequency in the chain would be off by "
-                          f"a factor {sensor.sample_rate / rate:.4g}")
-    if "lsb" in keys and sensor.range_g is not None and samples.size:
-        lsb = float(np.asarray(data["lsb"]))
+    rate = _one_number(name, "sample_rate", data["sample_rate"], errors) if "sample_rate" in keys else None
+    if rate is not None and (rate <= 0 or abs(rate - sensor.sample_rate) > 1e-6 * sensor.sample_rate):
+        errors.append(f"{name}: recorded at {rate:g} Hz (its sample_rate), the spec's sensor runs at "
+                      f"{sensor.sample_rate:g} Hz (sensor.odr); every frequency in the chain would be off by "
+                      f"a factor {sensor.sample_rate / rate if rate else float('inf'):.4g}")
+    lsb = _one_number(name, "lsb", data["lsb"], errors) if "lsb" in keys else None
+    if lsb is not None and sensor.range_g is not None and samples.size:
         peak = float(np.abs(samples.astype(np.float64)).max()) * lsb
         if peak > sensor.range_g * 1.001:
             errors.append(f"{name}: its samples reach {peak:.4g} g ({lsb:g} g per count), beyond the spec's "
                           f"{sensor.range_g:g} g range (sensor.range)")
-    if "window" in keys and sensor.window_samples is not None:
-        window = int(np.asarray(data["window"]))
-        if window != sensor.window_samples:
-            warnings.append(f"{name}: its windows are {window} samples, the spec's measurement window is "
-                            f"{sensor.window_samples} samples (runtime.schedule.window at sensor.odr)")
+    window = _one_number(name, "window", data["window"], errors, integer=True) if "window" in keys else None
+    if window is not None and sensor.window_samples is not None and int(window) != sensor.window_samples:
+        warnings.append(f"{name}: its windows are {int(window)} samples, the spec's measurement window is "
+                        f"{sensor.window_samples} samples (runtime.schedule.window at sensor.odr)")
     return errors, warnings
 
 
