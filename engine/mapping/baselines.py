@@ -60,7 +60,8 @@ def metis_parts(view: NetView, k: int) -> np.ndarray:
         return np.zeros(view.n, dtype=np.int64)
     xadj, adjncy, weights = neuron_graph(view)
     options = pymetis.Options(ufactor=round(IMBALANCE * 1000), seed=SEED, objtype=1)
-    _, membership = pymetis.part_graph(k, xadj=xadj, adjncy=adjncy, eweights=weights, options=options)
+    adjacency = pymetis.CSRAdjacency(adj_starts=xadj, adjacent=adjncy)
+    _, membership = pymetis.part_graph(k, adjacency, eweights=weights, options=options)
     return np.asarray(membership, dtype=np.int64)
 
 
