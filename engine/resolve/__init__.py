@@ -205,18 +205,24 @@ def _file_content(path: Path) -> bytes | str:
         return str(path)
 
 
-def float_reading(doc: SpecDocument) -> FloatNet:
-    """The float reading of the spec's model at the deployment's step, alone (no chain, no
-    target): what `nmspec simulate SPEC --reference` runs. Raises StageError."""
+def _read_model(doc: SpecDocument, spec: SiteSpec) -> tuple[Path, FloatNet]:
+    """The spec's NIR file read at its exporter's step (memoised by content). Raises StageError."""
     from engine.resolve.nir_import import ImportError_, read_nir
 
-    spec = site_model(doc)
     model_path = doc.resolve_path("/model/source", spec.model.source)
     try:
         float_model = memo.call("nir", (_file_content(model_path), spec.model.file_dt, spec.model.convention),
                                 lambda: read_nir(model_path, dt=spec.model.file_dt, convention=spec.model.convention))
     except ImportError_ as exc:
         raise StageError([doc.at("/model/source", d.code, f"model.source: {d.message}") for d in exc.diagnostics]) from None
+    return model_path, float_model
+
+
+def float_reading(doc: SpecDocument) -> FloatNet:
+    """The float reading of the spec's model at the deployment's step, alone (no chain, no
+    target): what `nmspec simulate SPEC --reference` runs. Raises StageError."""
+    spec = site_model(doc)
+    _, float_model = _read_model(doc, spec)
     return _at_frame(doc, spec, float_model)
 
 
@@ -247,7 +253,6 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
     from engine.dsp.from_spec import chain_for_spec
     from engine.resolve.fit import check_fit
     from engine.resolve.graph import placement_graph
-    from engine.resolve.nir_import import ImportError_, read_nir
     from engine.resolve.power import site_power
     from engine.resolve.quantize import QuantizeError, quantize
     from engine.resolve.safety import check_safety
@@ -260,12 +265,7 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
     except ChainError as exc:
         index = next((i for i, stage in enumerate(spec.preprocessing) if stage.id == exc.stage), 0)
         raise StageError([doc.at(f"/preprocessing/{index}", "NM320", f"preprocessing[{index}]: {exc.message}")]) from None
-    model_path = doc.resolve_path("/model/source", spec.model.source)
-    try:
-        float_model = memo.call("nir", (_file_content(model_path), spec.model.file_dt, spec.model.convention),
-                                lambda: read_nir(model_path, dt=spec.model.file_dt, convention=spec.model.convention))
-    except ImportError_ as exc:
-        raise StageError([doc.at("/model/source", d.code, f"model.source: {d.message}") for d in exc.diagnostics]) from None
+    model_path, float_model = _read_model(doc, spec)
     # said with any error that follows too: a lossy file is often why a later stage refuses it
     model_warnings = [doc.at("/model/source", "NM307", f"model.source: {model_path.name}: {w}", severity="warning",
                              hint=MODEL_WARNING_HINT) for w in float_model.warnings]
