@@ -195,6 +195,41 @@ def loihi_run(inputs, pop_start, proj_src, proj_dst, proj_row, proj_shift, pend_
                 rec_v[t, i] = v[i]
 
 
+@njit(cache=True, inline="always")
+def _lif_projections(t, inputs, pop_start, proj_src, proj_dst, proj_row, proj_shift, indptr, indices, values,
+                     isyn, previous, added):
+    """One step's synaptic input of the generic LIF: per projection in order, add (w << shift)
+    of this step's input counts or the source's previous-step spikes into the target's
+    current, saturating at +-(2^31 - 1). Returns the synaptic operations done."""
+    total = 0
+    for k in range(proj_src.size):
+        src = proj_src[k]
+        n_src = (pop_start[src + 1] - pop_start[src]) if src >= 0 else inputs.shape[1]
+        s0 = pop_start[src] if src >= 0 else 0
+        active = False
+        for s in range(n_src):
+            c = inputs[t, s] if src < 0 else previous[s0 + s]
+            if c != 0:
+                active = True
+                break
+        if not active:
+            continue
+        d0, d1 = pop_start[proj_dst[k]], pop_start[proj_dst[k] + 1]
+        for j in range(d0, d1):
+            added[j] = 0
+        row0 = proj_row[k]
+        for s in range(n_src):
+            c = inputs[t, s] if src < 0 else previous[s0 + s]
+            if c == 0:
+                continue
+            total += _deliver(indptr, indices, values, row0 + s, c, added, d0)
+        exp = proj_shift[k]
+        for j in range(d0, d1):
+            x = (added[j] << exp) + isyn[j]
+            isyn[j] = min(max(x, I32_MIN), I32_MAX)
+    return total
+
+
 @njit(cache=True)
 def lif_run(inputs, pop_start, proj_src, proj_dst, proj_row, proj_shift, indptr, indices, values,
             decay_syn, decay_mem, threshold, bias, isyn, v, previous, spikes, ops, record, rec_i, rec_v):
@@ -206,32 +241,8 @@ def lif_run(inputs, pop_start, proj_src, proj_dst, proj_row, proj_shift, indptr,
     n = v.size
     added = np.zeros(n, dtype=np.int64)
     for t in range(steps):
-        total = 0
-        for k in range(proj_src.size):
-            src = proj_src[k]
-            n_src = (pop_start[src + 1] - pop_start[src]) if src >= 0 else inputs.shape[1]
-            s0 = pop_start[src] if src >= 0 else 0
-            active = False
-            for s in range(n_src):
-                c = inputs[t, s] if src < 0 else previous[s0 + s]
-                if c != 0:
-                    active = True
-                    break
-            if not active:
-                continue
-            d0, d1 = pop_start[proj_dst[k]], pop_start[proj_dst[k] + 1]
-            for j in range(d0, d1):
-                added[j] = 0
-            row0 = proj_row[k]
-            for s in range(n_src):
-                c = inputs[t, s] if src < 0 else previous[s0 + s]
-                if c == 0:
-                    continue
-                total += _deliver(indptr, indices, values, row0 + s, c, added, d0)
-            exp = proj_shift[k]
-            for j in range(d0, d1):
-                x = (added[j] << exp) + isyn[j]
-                isyn[j] = min(max(x, I32_MIN), I32_MAX)
+        total = _lif_projections(t, inputs, pop_start, proj_src, proj_dst, proj_row, proj_shift, indptr, indices,
+                                 values, isyn, previous, added)
         for i in range(n):
             ii = isyn[i] - (isyn[i] >> decay_syn[i])
             vv = v[i] - (v[i] >> decay_mem[i]) + ii + bias[i]
@@ -320,31 +331,8 @@ def lif_leak_run(inputs, pop_start, proj_src, proj_dst, proj_row, proj_shift, in
     n = v.size
     added = np.zeros(n, dtype=np.int64)
     for t in range(steps):
-        for k in range(proj_src.size):
-            src = proj_src[k]
-            n_src = (pop_start[src + 1] - pop_start[src]) if src >= 0 else inputs.shape[1]
-            s0 = pop_start[src] if src >= 0 else 0
-            active = False
-            for s in range(n_src):
-                c = inputs[t, s] if src < 0 else previous[s0 + s]
-                if c != 0:
-                    active = True
-                    break
-            if not active:
-                continue
-            d0, d1 = pop_start[proj_dst[k]], pop_start[proj_dst[k] + 1]
-            for j in range(d0, d1):
-                added[j] = 0
-            row0 = proj_row[k]
-            for s in range(n_src):
-                c = inputs[t, s] if src < 0 else previous[s0 + s]
-                if c == 0:
-                    continue
-                _deliver(indptr, indices, values, row0 + s, c, added, d0)
-            exp = proj_shift[k]
-            for j in range(d0, d1):
-                x = (added[j] << exp) + isyn[j]
-                isyn[j] = min(max(x, I32_MIN), I32_MAX)
+        _lif_projections(t, inputs, pop_start, proj_src, proj_dst, proj_row, proj_shift, indptr, indices,
+                         values, isyn, previous, added)
         for i in range(n):
             ii = isyn[i] - ((isyn[i] * leak_syn[i]) >> leak_bits)
             vv = v[i] - ((v[i] * leak_mem[i]) >> leak_bits) + ii + bias[i]
