@@ -13,7 +13,8 @@ assignment is scored by engine.mapping.score, which shares no code with the mapp
 
 Each (family, size) case runs its methods one after the other, each in a process of its
 own under a memory and a time limit (a method over them is reported as such, the others
-still run), and the case's rows replace that case's rows in bench/results/mapping.json.
+still run), and its row replaces that method's row of the case in bench/results/mapping.json
+(`--methods` re-measures some methods of a case and keeps the others').
 `python -m bench mapping` runs 1e4 and 1e5; `python -m bench.bench_mapping --sizes
 1000000` the families that reach 1e6; `--table` prints the markdown table docs/mapping.md
 shows, from the results file.
@@ -202,10 +203,15 @@ def _write(results: dict[str, Any]) -> None:
 
 
 def _keep_case(family: str, neurons: int, rows: list[dict[str, Any]]) -> None:
-    ratios(rows)
+    """The rows replace those of the same methods on the case; the ratios are recounted
+    over the whole case (a method kept from an earlier run keeps its own load column)."""
     results = load()
     results["core"] = CORE
-    results["rows"] = [r for r in results["rows"] if (r["family"], r["neurons"]) != (family, neurons)] + rows
+    ran = {r["method"] for r in rows}
+    case = [r for r in results["rows"] if (r["family"], r["neurons"]) == (family, neurons) and r["method"] not in ran]
+    case = [{k: v for k, v in r.items() if k not in ("best_baseline", "hops_vs_best", "time_vs_metis")} for r in case]
+    ratios(case + rows)
+    results["rows"] = [r for r in results["rows"] if (r["family"], r["neurons"]) != (family, neurons)] + case + rows
     _write(results)
 
 

@@ -77,8 +77,10 @@ def kahip_parts(view: NetView, k: int, mode: str = "ECO") -> np.ndarray:
     if k <= 1:
         return np.zeros(view.n, dtype=np.int64)
     xadj, adjncy, weights = neuron_graph(view)
-    _, blocks = kahip.kaffpa([1] * view.n, xadj.tolist(), weights.tolist(), adjncy.tolist(), k, IMBALANCE, True, SEED,
-                             getattr(kahip, mode))
+    # KaHIP's ints as int32 arrays, which the binding reads element by element: with Python
+    # lists of the 5e7 adjacencies (dense family, 1e5 neurons) the run went over 8 GiB
+    _, blocks = kahip.kaffpa(np.ones(view.n, dtype=np.int32), xadj.astype(np.int32), weights.astype(np.int32),
+                             adjncy.astype(np.int32), k, IMBALANCE, True, SEED, getattr(kahip, mode))
     return np.asarray(blocks, dtype=np.int64)
 
 
