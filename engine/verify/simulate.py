@@ -25,6 +25,9 @@ import numpy as np
 
 from engine.diagnostics import Diagnostic, StageError
 
+# one output spike count of a trace run: (step, time s, output neuron, label, spikes)
+TraceEvent = tuple[int, float, int, str, int]
+
 
 def _fail(code: str, path, message: str, hint: str | None = None):
     raise StageError([Diagnostic("error", code, message, file=str(path), hint=hint)])
