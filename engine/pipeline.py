@@ -535,7 +535,7 @@ class ImageRun:
     spikes: Mapping[str, int]  # output spikes per population
     record: bytes  # spikes, states and cycle counts as .npz
     cycles: CycleCounts | None  # when the catalog has the chip's cycle model
-    routing: Mapping[str, Any] | None
+    routing: Mapping[str, int] | None  # the routing tables' summary, when the run went through them
 
 
 def _cycle_model(chip: str, catalog: Catalog) -> CycleModel | None:
@@ -550,7 +550,6 @@ def run_image(contents: ImageContents, spikes: str | Path, catalog: Catalog | No
     simulate IMAGE --spikes`). Raises StageError."""
     from engine.verify import kernel
     from engine.verify.cycles import count_cycles
-    from engine.verify.mesh import Routing
     from engine.verify.simulate import load_spike_counts, npz_bytes, record_arrays
 
     network = contents.network
@@ -560,7 +559,7 @@ def run_image(contents: ImageContents, spikes: str | Path, catalog: Catalog | No
     counts = count_cycles(network, result, model) if model is not None else None
     return ImageRun(contents, int(counts_in.shape[0]), {pop: int(s.sum()) for pop, s in sorted(result.spikes.items())},
                     npz_bytes(record_arrays(result, counts)), counts,
-                    result.routing.summary() if isinstance(result.routing, Routing) else None)
+                    result.routing.summary() if result.routing is not None else None)
 
 
 @attrs.frozen(eq=False)
