@@ -46,19 +46,49 @@ def graph_neurons(repo: Path, spec: str) -> int:
     return sum(n["size"] for n in json.loads(out)["nodes"] if n["kind"] == "neurons")
 
 
+def test_the_xylo_map_shows_the_alias_neurons_the_build_adds(repo):
+    """valve-xylo: 128 hidden + 3 readout neurons in the model; 5 hidden neurons have more
+    than 64 recurrent targets and pass the rest to alias neurons after placement. The map
+    shows the core as the image has it: 136 neurons, and 3 more input and output axons (the
+    aliases that send through the map's recurrent matrix, the first of the two synapses'),
+    the same 1228 synapses (moved to the aliases' rows, same targets), and the aliases'
+    neuron updates in the duty."""
+    from engine.image import read_image
+    from engine.pipeline import BuildOptions, build_site
+    from engine.spec import repository_catalog
+
+    summary = map_json(repo, "examples/valve-xylo.yaml")
+    assert (summary["alias_neurons"], summary["cores"], summary["max_neurons"], summary["max_synapses"],
+            summary["max_input_axons"], summary["max_output_axons"], summary["max_duty"],
+            summary["route_groups"], summary["routes"]) == (5, 1, 136, 1228, 113, 97, 0.009, 1, 1)
+    assert summary["per_core"] == [{"core": 0, "x": 0, "y": 0, "neurons": 136, "synapses": 1228, "input_axons": 113,
+                                    "output_axons": 97, "duty": 0.00903}]
+    spec = repo / "specs/examples/valve-xylo.yaml"
+    catalog, _ = repository_catalog(spec, ())
+    net = read_image(build_site(spec, catalog, BuildOptions(verify=False, preview=True)).files["model.nmc"]).network
+    assert net.n_neurons == 136 and int((net.population("hidden").params["alias"] >= 0).sum()) == 5
+    code, text, err = run_cli(["map", "specs/examples/valve-xylo.yaml"], repo)
+    assert code == 0, err
+    assert text.splitlines()[3:] == [
+        "5 alias neuron(s) carry fan-out past the chip's limit, each on its source's core (counted below)",
+        "  core    x,y  neurons  synapses  in axons out axons    duty",
+        "     0    0,0      136      1228       113        97   0.90%"]
+
+
 @pytest.mark.parametrize("spec", EXAMPLES)
 def test_map_every_example(repo, spec):
     summary = map_json(repo, spec)
     per_core = summary["per_core"]
     assert len(per_core) == summary["cores"] >= summary["lower_bound"] >= 1
-    assert sum(c["neurons"] for c in per_core) == graph_neurons(repo, spec)
+    # the map the build uses: the graph's neurons and Xylo's alias neurons
+    assert sum(c["neurons"] for c in per_core) == graph_neurons(repo, spec) + summary["alias_neurons"]
     assert summary["max_duty"] <= 0.7
     code, text, err = run_cli(["map", f"specs/{spec}"], repo)
     assert code == 0, err
     chip = summary["chip"]
     assert text.startswith(f"{chip}: {summary['cores']} core(s) used, lower bound {summary['lower_bound']}, on a "
                            f"{summary['mesh'][0]} x {summary['mesh'][1]} mesh")
-    assert len(text.splitlines()) == 4 + summary["cores"]
+    assert len(text.splitlines()) == 4 + (summary["alias_neurons"] > 0) + summary["cores"]
 
 
 @pytest.mark.parametrize("spec", ["examples/acoustic-xylo.yaml", "examples/compressor.yaml",
