@@ -120,7 +120,7 @@ def add_aliases(network: QuantNetwork, fan_out_max: int) -> QuantNetwork:
 def aliased_graph(graph: Graph, network: QuantNetwork) -> Graph:
     """The placement graph of the network before add_aliases, as `network` (after it) has
     it: the hidden population's node grown by the alias neurons, every edge's weights the
-    aliased projection's (the same projection index: add_aliases keeps their order), and
+    aliased projections' (the same projection indices: add_aliases keeps their order), and
     the hidden population's outgoing spike rate grown with it (an alias repeats its source's
     spikes; the graph keeps one mean rate per population)."""
     out = graph.copy()
@@ -130,8 +130,7 @@ def aliased_graph(graph: Graph, network: QuantNetwork) -> Graph:
     for src, dst, edge in out.edges(data=True):
         if "projection" not in edge:
             continue
-        index = int(np.atleast_1d(edge["projection"])[0])
-        edge["weights"] = network.projections[index].weights
+        edge["weights"] = Weights.stacked([network.projections[int(i)].weights for i in np.atleast_1d(edge["projection"])])
         if src == "pop:hidden":
             edge["rate_hz"] = float(edge["rate_hz"]) * hidden.size / before
     return out
