@@ -31,6 +31,8 @@ from collections.abc import Mapping
 import attrs
 import numpy as np
 
+from engine.netlist import membrane_scores
+
 INPUT = "input"
 NEURON_KINDS = ("cubalif", "lif", "if", "li", "cubali", "integrator", "threshold")
 
@@ -176,5 +178,14 @@ def simulate(net: FloatNet, inputs: np.ndarray, *, record: bool = False) -> Mapp
 
 
 def classify(counts: np.ndarray) -> np.ndarray:
-    """Output spike counts over a window (..., n_out) -> class index (lowest index wins ties)."""
+    """Output scores over a window (..., n_out) -> class index (lowest index wins ties)."""
     return np.argmax(counts, axis=-1)
+
+
+def readout_scores(net: FloatNet, result: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Per window, the score classify() takes: the readout's spike count, or for a
+    non-spiking readout (LI, CubaLI: simulate() returns its membrane) membrane_scores()."""
+    out = result[net.output]
+    if net.population(net.output).threshold is None:
+        return membrane_scores(out)
+    return out.sum(axis=-2)

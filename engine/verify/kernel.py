@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import attrs
 import numpy as np
 
-from engine.netlist import INPUT, QuantNetwork
+from engine.netlist import INPUT, QuantNetwork, membrane_scores
 
 XYLO_INPUT_CAP, XYLO_HIDDEN_CAP, XYLO_OUTPUT_CAP = 15, 31, 1
 
@@ -25,7 +25,7 @@ XYLO_INPUT_CAP, XYLO_HIDDEN_CAP, XYLO_OUTPUT_CAP = 15, 31, 1
 @attrs.frozen(eq=False)
 class KernelRun:
     spikes: Mapping[str, np.ndarray]  # population -> (steps, size) int32 spike counts
-    states: Mapping[str, np.ndarray]  # when recorded, int32: "<pop>.isyn" (steps, size[, n_syn]), "<pop>.v"
+    states: Mapping[str, np.ndarray]  # when recorded (always on a membrane-readout image), int32: "<pop>.isyn" (steps, size[, n_syn]), "<pop>.v"
     events: Mapping[str, np.ndarray]  # per step counters: "input_events", "synaptic_ops", "spikes" (steps,)
     inputs: np.ndarray | None = None  # (steps, n_inputs) input counts as delivered (Xylo: capped at 15)
     routing: object = None  # engine.verify.mesh.Routing when the run went through routing tables
@@ -34,6 +34,14 @@ class KernelRun:
 
     def output_counts(self, output: str) -> np.ndarray:
         return self.spikes[output].sum(axis=0)
+
+    def output_scores(self, network: QuantNetwork) -> np.ndarray:
+        """What decides the window's class (engine.resolve.floatnet.classify): the readout's
+        spike counts, or on a membrane-readout image each readout neuron's largest membrane
+        over the window (a membrane-readout run always records its states)."""
+        if network.readout == "membrane":
+            return membrane_scores(self.states[f"{network.output}.v"])
+        return self.output_counts(network.output)
 
 
 def _as(array, dtype) -> np.ndarray:
@@ -300,6 +308,7 @@ def run(network: QuantNetwork, input_counts: np.ndarray, *, record: bool = False
         except RoutingError as exc:
             raise StageError([Diagnostic("error", "NM816", f"image routing tables: {exc}")]) from None
         network = routing.network
+    record = record or network.readout == "membrane"  # the readout's membrane decides the class
     runner = {"xylo": _run_xylo, "loihi": _run_loihi, "lif": _run_lif, "speck": _run_speck}[network.family]
     result = runner(network, x, record, initial)
     return attrs.evolve(result, routing=routing) if routing is not None else result
