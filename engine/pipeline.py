@@ -193,7 +193,8 @@ def sanity_bounds(deployment: Deployment, window: float) -> SanityBounds:
     classes = classify(readout_scores(float_model, out))
     share = [round(1_000_000 * float(np.mean(classes == c))) for c in range(len(labels))]
     total_neurons = sum(p.size for p in float_model.populations)
-    total_spikes = sum(float(out[p.name].sum()) for p in float_model.populations)
+    # a membrane readout's output is its membrane, not spikes: it adds none
+    total_spikes = sum(float(out[p.name].sum()) for p in float_model.populations if p.threshold is not None)
     seconds = spikes.shape[0] * spikes.shape[1] * deployment.chain.dt
     rate_mhz = round(1000 * total_spikes / max(total_neurons * seconds, 1e-12))
     # a class may drift by 5 percentage points plus sampling noise of one window in twenty

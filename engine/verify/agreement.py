@@ -44,6 +44,7 @@ class Agreement:
     steps: int
     output_spikes_per_step: float  # kernel, nominal windows
     cycles: CycleSummary | None = None  # when a cycle model was given
+    readout: str = "spikes"  # the image's (engine.netlist.READOUTS): what the scores and classes are of
 
 
 @attrs.frozen
@@ -151,4 +152,5 @@ def check_agreement(network: QuantNetwork, reference: FloatNet, chain: Chain, st
         correlation=tuple(correlation), deterministic=bool(deterministic), kernel_classes=tuple(int(c) for c in k_cls),
         float_classes=tuple(int(c) for c in f_cls), labels=tuple(int(c) for c in stimuli.labels),
         synaptic_ops=ops, steps=steps, output_spikes_per_step=float(np.mean(nominal_out)) if nominal_out else 0.0,
-        cycles=_cycle_summary(network, runs_cycles, cycle_model) if runs_cycles and cycle_model is not None else None)
+        cycles=_cycle_summary(network, runs_cycles, cycle_model) if runs_cycles and cycle_model is not None else None,
+        readout=network.readout)

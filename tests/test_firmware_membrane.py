@@ -1,0 +1,83 @@
+"""A membrane-readout image on the node: the firmware built for it, compiled for the host
+(with ASan/UBSan, as the other firmware tests), runs the network in its CPU model with the
+readout's membrane equal to the kernel's bit for bit, and the runtime decides each window
+from the readout's membrane peaks as the kernel does.
+
+The network is Norse's own export of a LIFCell -> LIBoxCell (LI) classifier
+(tests/data/frameworks/norse_lif_li.nir), quantized for a Xylo IMU and for Loihi 2 on its
+recorded input. The host platform's chip is the same CPU model, so its readout membrane is
+the one the runtime reads after each step, as the real chip's would be over its register
+interface; a chip that stops answering hands the window to the CPU with the same result."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from engine.codegen.firmware import FirmwareInputs, firmware_files
+from engine.image import ImageContents, IOMap, Metadata, RuntimePolicy, Target, generate_c_header, write_image
+from engine.resolve.floatnet import classify
+from engine.resolve.nir_import import read_nir
+from engine.resolve.quantize import quantize
+from engine.verify import kernel
+from tests.firmware_support import ROOT, example, make, parse_rows, run_program, write_firmware
+from tests.test_firmware_fallback import compare_with_kernel
+
+KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+FIXTURE = ROOT / "tests" / "data" / "frameworks"
+LABELS = ("normal", "leak", "chatter")
+
+
+@pytest.fixture(scope="module", params=[("xylo", "xylo-imu"), ("loihi", "loihi2")], ids=["xylo", "loihi"])
+def node(request, tmp_path_factory):
+    family, chip = request.param
+    record = np.load(FIXTURE / "norse_lif_li.npz")
+    counts = np.rint(record["input"]).astype(np.int64)
+    net = read_nir(FIXTURE / "norse_lif_li.nir", dt=1e-3, convention="norse")
+    network = quantize(net, family, stimuli=counts[None].astype(np.float64)).network
+    assert network.readout == "membrane"
+    result, resolved = example("compressor", KEY)
+    contents = ImageContents(Metadata("membrane-test", result.report["spec_hash"], "0", "norse", LABELS),
+                             Target(chip, family), network, IOMap(tuple(f"in{i}" for i in range(5)), LABELS),
+                             RuntimePolicy(True, (1_000_000, 0, 0), (1_000_000,) * 3, 0, 0, 0, 60))
+    image = write_image(contents, KEY)
+    files = {f"firmware/{k}": v for k, v in firmware_files(
+        contents, FirmwareInputs("specs/membrane.yaml", resolved.spec, None, KEY.public_key().public_bytes_raw()),
+        image).items()}
+    files["firmware/nmc_format.h"] = generate_c_header().encode()
+    folder = write_firmware(files, tmp_path_factory.mktemp(f"membrane-{family}"))
+    make(folder, "host")
+    (folder / "A.nmc").write_bytes(image)
+    steps = int(next(line for line in (folder / "nmc_config.h").read_text().splitlines()
+                     if line.startswith("#define NM_WINDOW_STEPS")).split()[2])
+    return {"folder": folder, "network": network, "counts": counts, "steps": steps}
+
+
+def test_the_cpu_model_runs_the_readout_membrane_as_the_kernel(node, tmp_path):
+    rng = np.random.default_rng(11)
+    inputs = np.concatenate([node["counts"], rng.integers(0, 3, size=(50, 5))]).astype(np.uint8)
+    assert compare_with_kernel(node["folder"] / "fw_host", node["network"], inputs, tmp_path) > 0
+    rows = parse_rows(run_program([node["folder"] / "fw_host", "fallback", tmp_path / "inputs.bin"]), 2)
+    assert np.ptp(np.array(rows["V"][-1])) > 0  # the readout's membrane moves
+
+
+@pytest.mark.parametrize("miss", [None, 70])
+def test_the_runtime_decides_each_window_by_the_membrane_peaks(node, tmp_path, miss):
+    """Three windows of inputs strong enough to move the classes; the runtime's class and the
+    peaks the host saw equal the kernel's from the zero state of each window, on the chip and
+    (a missed deadline at step 70) on the CPU model that takes over."""
+    steps, network = node["steps"], node["network"]
+    rng = np.random.default_rng(4)
+    rates = np.array([[0.9, 0.1, 0.1, 0.1, 0.9], [0.1, 0.9, 0.9, 0.1, 0.1], [0.1, 0.1, 0.1, 0.9, 0.9]])
+    windows = np.stack([(rng.random((steps, 5)) < r).astype(np.uint8) * 3 for r in rates])
+    (node["folder"] / "in.bin").write_bytes(windows.reshape(-1, 5).tobytes())
+    script = ["factory A.nmc 0", "boot"] + ([f"chip-miss-after {miss}"] if miss else []) + ["run in.bin 3"]
+    (node["folder"] / "script.txt").write_text("\n".join(script) + "\n")
+    out = run_program([node["folder"] / "fw_host", "script", "script.txt"], cwd=node["folder"]).splitlines()
+    lines = [line for line in out if line.startswith("window ")]
+    expected = [kernel.run(network, w.astype(np.int64)).output_scores(network) for w in windows]
+    classes = classify(np.array(expected)).tolist()
+    assert len(set(classes)) > 1, classes  # the windows decide differently
+    assert lines == [f"window class={c} fallback={int(bool(miss))} counts=0,0,0 peaks={','.join(str(int(p)) for p in e)}"
+                     for c, e in zip(classes, expected)]
