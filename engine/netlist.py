@@ -46,7 +46,7 @@ an event-driven core delivers a spike and the order Xylo saturates in.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import attrs
@@ -89,7 +89,7 @@ class Weights:
     n_src: int
     n_dst: int
     indptr: np.ndarray  # int64 (n_src + 1,)
-    indices: np.ndarray  # int32 (nnz,), ascending within each row
+    indices: np.ndarray  # int32 (nnz,), ascending within each row (a pair repeats only in `stacked`)
     values: np.ndarray  # int32 (nnz,)
 
     @classmethod
@@ -117,6 +117,22 @@ class Weights:
             indices=frozen_array(indices, np.int32),
             values=frozen_array(values, np.int32),
         )
+
+    @classmethod
+    def stacked(cls, parts: Sequence[Weights]) -> Weights:
+        """Every synapse of several matrices between the same two populations (Xylo's two
+        recurrent synapses): a pair that several of them connect is listed once per matrix,
+        as each is a synapse of its own in the chip's memory; entries stay ascending by
+        target within a row, the parts' order kept among a pair's repeats."""
+        if not parts or any((p.n_src, p.n_dst) != (parts[0].n_src, parts[0].n_dst) for p in parts):
+            raise ValueError("stacked weights need one or more matrices of the same shape")
+        rows = np.concatenate([np.repeat(np.arange(p.n_src, dtype=np.int64), np.diff(p.indptr)) for p in parts])
+        cols = np.concatenate([p.indices for p in parts])
+        values = np.concatenate([p.values for p in parts])
+        part = np.repeat(np.arange(len(parts)), [p.nnz for p in parts])
+        order = np.lexsort((part, cols, rows))
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=parts[0].n_src))])
+        return cls.from_csr(parts[0].n_src, parts[0].n_dst, indptr, cols[order], values[order])
 
     @property
     def nnz(self) -> int:

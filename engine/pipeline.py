@@ -431,11 +431,12 @@ def placement_graph(deployment: Deployment, fmt: str) -> str:
     return to_dot(deployment.graph) if fmt == "dot" else to_json(deployment.graph)
 
 
-def map_site(deployment: Deployment, catalog: Catalog, *, strategy: str = "auto") -> CoreMap:
-    """The deployment's network on its chip's cores (`nmspec map`)."""
-    from engine.mapping import map_deployment
+def map_site(deployment: Deployment, catalog: Catalog, *, strategy: str = "auto") -> tuple[CoreMap, int]:
+    """The deployment's network on its chip's cores as the build places it, Xylo's alias
+    neurons included, and how many of those there are (`nmspec map`)."""
+    from engine.mapping import map_as_built
 
-    return map_deployment(deployment, catalog, strategy=strategy)
+    return map_as_built(deployment, catalog, strategy=strategy)
 
 
 def diff_plan(old: Mapping[str, bytes], new: Mapping[str, bytes]) -> dict[str, list[str]]:
