@@ -4,8 +4,7 @@ readout's membrane equal to the kernel's bit for bit, and the runtime decides ea
 from the readout's membrane peaks as the kernel does.
 
 The network is Norse's own export of a LIFCell -> LIBoxCell (LI) classifier
-(tests/data/frameworks/norse_lif_li.nir), quantized for a Xylo IMU and for Loihi 2 on its
-recorded input. The host platform's chip is the same CPU model, so its readout membrane is
+(tests/data/frameworks/norse_lif_li.nir), quantized for a Xylo IMU on its recorded input. The host platform's chip is the same CPU model, so its readout membrane is
 the one the runtime reads after each step, as the real chip's would be over its register
 interface; a chip that stops answering hands the window to the CPU with the same result."""
 
@@ -16,7 +15,15 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from engine.codegen.firmware import FirmwareInputs, firmware_files
-from engine.image import ImageContents, IOMap, Metadata, RuntimePolicy, Target, generate_c_header, write_image
+from engine.image import (
+    ImageContents,
+    IOMap,
+    Metadata,
+    RuntimePolicy,
+    Target,
+    generate_c_header,
+    write_image,
+)
 from engine.resolve.floatnet import classify
 from engine.resolve.nir_import import read_nir
 from engine.resolve.quantize import quantize
@@ -29,9 +36,11 @@ FIXTURE = ROOT / "tests" / "data" / "frameworks"
 LABELS = ("normal", "leak", "chatter")
 
 
-@pytest.fixture(scope="module", params=[("xylo", "xylo-imu"), ("loihi", "loihi2")], ids=["xylo", "loihi"])
-def node(request, tmp_path_factory):
-    family, chip = request.param
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    # the runtime's readout path is the same for every family; Loihi's CPU model is held
+    # against the kernel by tests/test_firmware_fallback.py, its membrane readout by the kernel tests
+    family, chip = "xylo", "xylo-imu"
     record = np.load(FIXTURE / "norse_lif_li.npz")
     counts = np.rint(record["input"]).astype(np.int64)
     net = read_nir(FIXTURE / "norse_lif_li.nir", dt=1e-3, convention="norse")
@@ -50,7 +59,7 @@ def node(request, tmp_path_factory):
     make(folder, "host")
     (folder / "A.nmc").write_bytes(image)
     steps = int(next(line for line in (folder / "nmc_config.h").read_text().splitlines()
-                     if line.startswith("#define NM_WINDOW_STEPS")).split()[2])
+                     if line.startswith("#define NM_WINDOW_STEPS")).split()[2].rstrip("UL"))
     return {"folder": folder, "network": network, "counts": counts, "steps": steps}
 
 
@@ -64,20 +73,25 @@ def test_the_cpu_model_runs_the_readout_membrane_as_the_kernel(node, tmp_path):
 
 @pytest.mark.parametrize("miss", [None, 70])
 def test_the_runtime_decides_each_window_by_the_membrane_peaks(node, tmp_path, miss):
-    """Three windows of inputs strong enough to move the classes; the runtime's class and the
+    """Three windows, each driving another input channel; the runtime's class and the
     peaks the host saw equal the kernel's from the zero state of each window, on the chip and
     (a missed deadline at step 70) on the CPU model that takes over."""
     steps, network = node["steps"], node["network"]
     rng = np.random.default_rng(4)
-    rates = np.array([[0.9, 0.1, 0.1, 0.1, 0.9], [0.1, 0.9, 0.9, 0.1, 0.1], [0.1, 0.1, 0.1, 0.9, 0.9]])
-    windows = np.stack([(rng.random((steps, 5)) < r).astype(np.uint8) * 3 for r in rates])
+    windows = (rng.random((3, steps, 5)) < 0.05).astype(np.uint8)  # sparse noise on every channel
+    for w, channel in enumerate((4, 1, 3)):  # and one channel driven on every step
+        windows[w, :, channel] = 1
     (node["folder"] / "in.bin").write_bytes(windows.reshape(-1, 5).tobytes())
     script = ["factory A.nmc 0", "boot"] + ([f"chip-miss-after {miss}"] if miss else []) + ["run in.bin 3"]
     (node["folder"] / "script.txt").write_text("\n".join(script) + "\n")
     out = run_program([node["folder"] / "fw_host", "script", "script.txt"], cwd=node["folder"]).splitlines()
     lines = [line for line in out if line.startswith("window ")]
-    expected = [kernel.run(network, w.astype(np.int64)).output_scores(network) for w in windows]
+    runs = [kernel.run(network, w.astype(np.int64)) for w in windows]
+    expected = [r.output_scores(network) for r in runs]
     classes = classify(np.array(expected)).tolist()
     assert len(set(classes)) > 1, classes  # the windows decide differently
-    assert lines == [f"window class={c} fallback={int(bool(miss))} counts=0,0,0 peaks={','.join(str(int(p)) for p in e)}"
-                     for c, e in zip(classes, expected)]
+    # a membrane driven into saturation reaches the threshold at the state word's top and
+    # spikes: the counts say so, the class comes from the peaks all the same
+    counts = [",".join(str(int(c)) for c in r.output_counts(network.output)) for r in runs]
+    assert lines == [f"window class={c} fallback={int(bool(miss))} counts={n} peaks={','.join(str(int(p)) for p in e)}"
+                     for c, n, e in zip(classes, counts, expected)]
