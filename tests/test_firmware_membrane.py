@@ -95,3 +95,41 @@ def test_the_runtime_decides_each_window_by_the_membrane_peaks(node, tmp_path, m
     counts = [",".join(str(int(c)) for c in r.output_counts(network.output)) for r in runs]
     assert lines == [f"window class={c} fallback={int(bool(miss))} counts={n} peaks={','.join(str(int(p)) for p in e)}"
                      for c, n, e in zip(classes, counts, expected)]
+
+
+def _resigned(data: bytes) -> bytes:
+    """An image changed in place, with its checksums, hash and signature made good again."""
+    from engine.image import layout as L
+    from tests.test_image_tamper import reseal
+
+    out = bytearray(reseal(data))
+    trailer = len(out) - L.TRAILER.size
+    at = trailer + L.TRAILER_SIGNED
+    out[at:at + 64] = KEY.sign(bytes(out[:at]))
+    return bytes(out)
+
+
+def test_the_runtime_refuses_a_readout_it_does_not_know(node):
+    """A READOUT value other than 0 and 1, or the tag in an image stamped 2.1, is refused at
+    install (NM_RT_ERR_IMAGE) though signed by the node's key; the image as built installs."""
+    import struct
+
+    from engine import image as image_package
+    from engine.image import layout as L
+
+    data = (node["folder"] / "A.nmc").read_bytes()
+    network = next(s for s in image_package.parse_image(data).sections if s.type_name == "NETWORK")
+    header = struct.pack("<HBB", L.tag_id("NETWORK", "READOUT"), 1, 0)
+    at = data.index(header, network.offset, network.offset + network.size) + L.BLOCK.size
+    assert data[at] == 1
+    two = bytearray(data)
+    two[at] = 2
+    older = bytearray(data)
+    struct.pack_into("<H", older, L.HEADER.offsets["version_minor"], 1)
+    for name, changed in (("two", two), ("older", older), ("same", data)):  # same: resigned, unchanged
+        (node["folder"] / f"{name}.nmc").write_bytes(_resigned(bytes(changed)))
+    (node["folder"] / "script.txt").write_text("factory A.nmc 0\nboot\ninstall two.nmc\ninstall older.nmc\n"
+                                               "install same.nmc\n")
+    out = run_program([node["folder"] / "fw_host", "script", "script.txt"], cwd=node["folder"]).splitlines()
+    statuses = [line.split()[1] for line in out if line.startswith("install ")]
+    assert statuses == ["status=image", "status=image", "status=ok"]
