@@ -98,16 +98,37 @@ class Struct:
             pos += f.size
         return out
 
-    def pack(self, **values) -> bytes:
+    def pack(self, **values: int | bytes) -> bytes:
         missing = [f.name for f in self.fields if f.name not in values]
         extra = sorted(set(values) - {f.name for f in self.fields})
         if missing or extra:
             raise ValueError(f"{self.name}: missing {missing}, unknown {extra}")
         return struct.pack(self.format, *(values[f.name] for f in self.fields))
 
-    def unpack(self, data: bytes | memoryview, offset: int = 0) -> dict[str, object]:
+    def unpack(self, data: bytes | memoryview, offset: int = 0) -> Record:
         values = struct.unpack_from(self.format, data, offset)
-        return {f.name: v for f, v in zip(self.fields, values)}
+        return Record(self.name, {f.name: v for f, v in zip(self.fields, values)})
+
+
+@attrs.frozen
+class Record:
+    """One fixed structure as read: `record[name]` for an integer field, `record.raw(name)`
+    for a byte string (the fields with a count)."""
+
+    struct: str  # the structure's name, for messages
+    values: Mapping[str, int | bytes]
+
+    def __getitem__(self, name: str) -> int:
+        value = self.values[name]
+        if isinstance(value, bytes):
+            raise TypeError(f"{self.struct}.{name} is a byte string; read it with raw()")
+        return value
+
+    def raw(self, name: str) -> bytes:
+        value = self.values[name]
+        if not isinstance(value, bytes):
+            raise TypeError(f"{self.struct}.{name} is an integer; read it with []")
+        return value
 
 
 HEADER = Struct("header", "the first bytes of every image", (
@@ -384,20 +405,20 @@ def generate_c_header() -> str:
         for t in s.tags:
             out.append(_c_define(f"NMC_TAG_{s.name}_{t.name}", f"{t.id}u"))
     out.append("")
-    for s in FIXED_STRUCTS:
-        out.append(f"/* {s.doc} */")
-        out.append(f"typedef struct nmc_{s.name} {{")
-        out.extend(_c_field(f) for f in s.fields)
-        out.append(f"}} nmc_{s.name}_t;")
-        upper = s.name.upper()
-        out.append(_c_define(f"NMC_{upper}_SIZE", f"{s.size}u"))
-        for f in s.fields:
-            out.append(_c_define(f"NMC_{upper}_OFF_{f.name.upper()}", f"{s.offsets[f.name]}u"))
-        out.append(f"NMC_STATIC_ASSERT(sizeof(nmc_{s.name}_t) == NMC_{upper}_SIZE, \"nmc_{s.name}_t size\");")
-        for f in s.fields:
+    for fixed in FIXED_STRUCTS:
+        out.append(f"/* {fixed.doc} */")
+        out.append(f"typedef struct nmc_{fixed.name} {{")
+        out.extend(_c_field(f) for f in fixed.fields)
+        out.append(f"}} nmc_{fixed.name}_t;")
+        upper = fixed.name.upper()
+        out.append(_c_define(f"NMC_{upper}_SIZE", f"{fixed.size}u"))
+        for f in fixed.fields:
+            out.append(_c_define(f"NMC_{upper}_OFF_{f.name.upper()}", f"{fixed.offsets[f.name]}u"))
+        out.append(f"NMC_STATIC_ASSERT(sizeof(nmc_{fixed.name}_t) == NMC_{upper}_SIZE, \"nmc_{fixed.name}_t size\");")
+        for f in fixed.fields:
             out.append(
-                f"NMC_STATIC_ASSERT(offsetof(nmc_{s.name}_t, {f.name}) == NMC_{upper}_OFF_{f.name.upper()}, "
-                f"\"nmc_{s.name}_t.{f.name} offset\");"
+                f"NMC_STATIC_ASSERT(offsetof(nmc_{fixed.name}_t, {f.name}) == NMC_{upper}_OFF_{f.name.upper()}, "
+                f"\"nmc_{fixed.name}_t.{f.name} offset\");"
             )
         out.append("")
     out.append("#endif /* NMC_FORMAT_H */")
@@ -409,14 +430,14 @@ def generate_c_header() -> str:
 def markdown_tables() -> str:
     """The field tables of docs/nmc-format.md, generated so the document cannot drift."""
     out: list[str] = []
-    for s in FIXED_STRUCTS:
-        out.append(f"### {s.name} ({s.size} bytes): {s.doc}")
+    for fixed in FIXED_STRUCTS:
+        out.append(f"### {fixed.name} ({fixed.size} bytes): {fixed.doc}")
         out.append("")
         out.append("| offset | field | type | meaning |")
         out.append("|---|---|---|---|")
-        for f in s.fields:
+        for f in fixed.fields:
             typ = f"{f.ctype}[{f.count}]" if f.count > 1 else f.ctype
-            out.append(f"| {s.offsets[f.name]} | {f.name} | {typ} | {f.doc} |")
+            out.append(f"| {fixed.offsets[f.name]} | {f.name} | {typ} | {f.doc} |")
         out.append("")
     out.append("### Element types")
     out.append("")
