@@ -47,6 +47,7 @@ from collections.abc import Mapping, Sequence
 
 import attrs
 import numpy as np
+from numpy.typing import ArrayLike
 
 from engine.diagnostics import Diagnostic
 from engine.netlist import INPUT, Population, Projection, QuantNetwork, Weights, frozen_array
@@ -166,7 +167,8 @@ def _state_scale(pop: FloatPopulation, peak: np.ndarray, headroom: float, state_
     """Per neuron: the largest scale that keeps the calibrated peak, plus headroom, in the state word."""
     if not per_channel:
         peak = np.full(pop.size, float(np.max(peak)))
-    return state_max / ((1.0 + headroom) * np.maximum(peak, 1e-12))
+    scale: np.ndarray = state_max / ((1.0 + headroom) * np.maximum(peak, 1e-12))
+    return scale
 
 
 def _weight_scale(proj: FloatProjection, pop: FloatPopulation, weight_max: float, per_channel: bool,
@@ -291,7 +293,7 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
         result, shadow = _xylo_like(net, family, peaks, headroom, per_channel, weight_bits, caps, problems)
     if problems:
         raise QuantizeError([Diagnostic("error", "NM311", p) for p in problems])
-    assert result is not None and shadow is not None
+    assert result is not None and shadow is not None  # the families return None only with problems
     if readout == "membrane":
         result = attrs.evolve(result, network=attrs.evolve(result.network, readout="membrane"), notes=(
             *result.notes, _membrane_note(net, family)))
@@ -396,11 +398,12 @@ def _check_activity(net: FloatNet, shadow: FloatNet, family: str, stimuli: np.nd
               "lower model.quantization.headroom, or set granularity: per_channel (not on loihi)"))])
 
 
-def _shadow_population(pop: FloatPopulation, alpha, in_gain, beta, leak, threshold, compare: str, reset: str) -> FloatPopulation:
+def _shadow_population(pop: FloatPopulation, alpha: ArrayLike, in_gain: ArrayLike, beta: ArrayLike, leak: ArrayLike,
+                       threshold: ArrayLike, compare: str, reset: str) -> FloatPopulation:
     """The quantized population in integer units, for the float simulator."""
-    alpha, beta, in_gain, leak, threshold = (np.asarray(a, dtype=np.float64) for a in (alpha, beta, in_gain, leak, threshold))
-    return FloatPopulation(pop.name, pop.kind, pop.size, alpha, beta, in_gain, np.ones(pop.size), leak,
-                           threshold, np.zeros(pop.size), reset, compare, pop.tau_syn, pop.tau_mem)
+    a, b, gain, drive, th = (np.asarray(x, dtype=np.float64) for x in (alpha, beta, in_gain, leak, threshold))
+    return FloatPopulation(pop.name, pop.kind, pop.size, a, b, gain, np.ones(pop.size), drive,
+                           th, np.zeros(pop.size), reset, compare, pop.tau_syn, pop.tau_mem)
 
 
 def _matrix_of(net: FloatNet, family: str, proj: FloatProjection) -> object:
@@ -569,7 +572,9 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
     return QuantizeResult(network, tuple(reports), notes), shadow
 
 
-def _pack_xylo(net: FloatNet, layer_pops: list[FloatPopulation], params, quant_weights, reports, notes) -> QuantizeResult:
+def _pack_xylo(net: FloatNet, layer_pops: list[FloatPopulation], params: Mapping[str, Mapping[str, np.ndarray]],
+               quant_weights: list[tuple[str, str, np.ndarray, int, int]], reports: list[LayerReport],
+               notes: tuple[str, ...]) -> QuantizeResult:
     hidden_pops = [p for p in layer_pops if p.name != net.output]
     offsets, total = {}, 0
     for pop in hidden_pops:
@@ -723,9 +728,10 @@ def _loihi(net: FloatNet, peaks: Mapping[str, np.ndarray], headroom: float, per_
     if problems:
         return None, None
     network = QuantNetwork("loihi", net.dt, net.n_inputs, tuple(populations), tuple(projections), net.output)
-    notes = ("Loihi resets the membrane to 0 where the model subtracts the threshold; each Dense adds one step of delay",
-             ("input counts above 1 are graded spikes (the count is the spike's payload, a Loihi 2 feature); Loihi 1 "
-              "takes binary spikes only"))
+    notes: tuple[str, ...] = (
+        "Loihi resets the membrane to 0 where the model subtracts the threshold; each Dense adds one step of delay",
+        ("input counts above 1 are graded spikes (the count is the spike's payload, a Loihi 2 feature); Loihi 1 "
+         "takes binary spikes only"))
     if normalised:
         notes += ((f"{', '.join(normalised)}: thresholds vary across neurons; each neuron's weights and bias are scaled "
                   "so that its threshold is the population's one vth"),)
