@@ -100,8 +100,11 @@ def run_method(family: str, neurons: int, method: str, until: float | None = Non
     row["load_after"] = round(os.getloadavg()[0], 1)
     if done.returncode != 0:
         memory_error = "MemoryError" in done.stderr or "std::bad_alloc" in done.stderr
+        lines = done.stderr.strip().splitlines()
+        # the mapper's own refusal (a diagnostic such as NM603) is a result, worded as such
+        refusal = next((line.split("StageError: ", 1)[1] for line in reversed(lines) if "StageError: " in line), None)
         row["failed"] = (f"over the {memory >> 30} GiB memory limit" if memory_error
-                         else f"exit {done.returncode}: {done.stderr.strip().splitlines()[-1:]}")
+                         else f"refused: {refusal}" if refusal else f"exit {done.returncode}: {lines[-1:]}")
         return row
     row.update(json.loads(done.stdout.strip().splitlines()[-1]))
     return row
@@ -174,7 +177,7 @@ def verdicts(results: dict[str, Any]) -> str:
             continue
         cores = (f"{ours['cores']} cores, the lower bound" if ours["cores"] == ours["lower_bound"]
                  else f"{ours['cores']} cores against a lower bound of {ours['lower_bound']} "
-                      f"({ours['cores'] / ours['lower_bound']:.2f}x)")
+                      f"({ours['cores'] / ours['lower_bound']:.3f}x)")
         if ours["hops_vs_best"] is None:
             hops = "no baseline measured"
         else:
