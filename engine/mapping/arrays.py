@@ -30,7 +30,7 @@ def unique_first(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def unique_pairs(high: np.ndarray, low: np.ndarray, base: int) -> np.ndarray:
     """Sorted unique high * base + low, in int64 whatever the inputs' width (the network's
     pairs are int32), built and sorted in one buffer: at 1e8 pairs each extra copy is 800 MB."""
-    key = np.multiply(high, np.int64(base), dtype=np.int64)
+    key: np.ndarray = np.multiply(high, np.int64(base), dtype=np.int64)
     key += low
     key.sort()
     if key.size == 0:

@@ -72,7 +72,7 @@ def _sorted_unique(key: np.ndarray) -> np.ndarray:
 
 def _pairs(high: np.ndarray, low: np.ndarray, base: int) -> np.ndarray:
     """Distinct high * base + low in int64, sorted (high and low may be int32)."""
-    key = np.multiply(high, np.int64(base), dtype=np.int64)
+    key: np.ndarray = np.multiply(high, np.int64(base), dtype=np.int64)
     key += low
     return _sorted_unique(key)
 
