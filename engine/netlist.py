@@ -33,6 +33,12 @@ Families and the parameters each population carries (one entry per neuron, int a
          population spikes; i -= i >> decay_syn; v += -(v >> decay_mem) + i + bias;
          spike (at most one) where v >= threshold, then v -= threshold.
 
+Readout: a network's class is read from its readout population's spikes (`readout`
+"spikes", the count over a window) or, for a leaky-integrator readout (NIR LI or CubaLI), from
+its membrane (`readout` "membrane": the readout neurons never spike, their threshold sits at
+the state word's largest value, and the class is the neuron whose membrane peaks highest over
+the window; docs/models.md, "Membrane readouts").
+
 Weights are stored per projection in CSR by source row: for source neuron s its targets are
 indices[indptr[s]:indptr[s+1]] ascending, with values alongside. This is the order in which
 an event-driven core delivers a spike and the order Xylo saturates in.
@@ -49,6 +55,7 @@ from numpy.typing import ArrayLike, DTypeLike
 
 Family = Literal["xylo", "loihi", "lif", "speck"]
 FAMILIES: tuple[str, ...] = ("xylo", "loihi", "lif", "speck")
+READOUTS: tuple[str, ...] = ("spikes", "membrane")
 INPUT = "input"  # the pseudo-population name of the network's input channels
 
 FAMILY_PARAMS: dict[str, tuple[str, ...]] = {
@@ -57,6 +64,16 @@ FAMILY_PARAMS: dict[str, tuple[str, ...]] = {
     "lif": ("decay_syn", "decay_mem", "threshold", "bias"),
     "speck": ("threshold", "threshold_low", "bias", "reset_zero"),
 }
+
+
+def membrane_scores(membrane: np.ndarray) -> np.ndarray:
+    """A membrane readout's score per output: its membrane's largest value over the window's
+    steps, (..., steps, n_out) -> (..., n_out); the class is the output with the highest score
+    (lowest index on ties). The neuron whose membrane peaks highest wins, as Norse's tutorials
+    decode an LI readout (max over time, then argmax); a max, unlike a sum, needs no wider word
+    on the firmware and is exact in integers."""
+    scores: np.ndarray = np.max(membrane, axis=-2)
+    return scores
 
 
 def frozen_array(values: ArrayLike, dtype: DTypeLike) -> np.ndarray:
@@ -214,6 +231,7 @@ class QuantNetwork:
     projections: tuple[Projection, ...]
     output: str  # name of the readout population
     placement: Placement | None = None
+    readout: str = "spikes"  # one of READOUTS: what decides a window's class
 
     def population(self, name: str) -> Population:
         for pop in self.populations:

@@ -192,7 +192,7 @@ def _placement(deployment: Deployment, catalog: Catalog) -> tuple[QuantNetwork, 
 def sanity_bounds(deployment: Deployment, window: float) -> SanityBounds:
     """Expected behaviour after an update, from the float model on the nominal stimuli."""
     from engine.codegen.assemble import SanityBounds
-    from engine.resolve.floatnet import classify, simulate
+    from engine.resolve.floatnet import classify, readout_scores, simulate
 
     labels = deployment.spec.model.labels
     spikes = deployment.nominal_spikes
@@ -201,10 +201,11 @@ def sanity_bounds(deployment: Deployment, window: float) -> SanityBounds:
         return SanityBounds(tuple(share), tuple([100_000] * len(labels)), 0, 0, int(max(window, 1) * 10))
     float_model = deployment.float_model
     out = memo.call("float.simulate", (float_model, spikes), lambda: simulate(float_model, spikes))
-    classes = classify(out[float_model.output].sum(axis=1))
+    classes = classify(readout_scores(float_model, out))
     share = [round(1_000_000 * float(np.mean(classes == c))) for c in range(len(labels))]
     total_neurons = sum(p.size for p in float_model.populations)
-    total_spikes = sum(float(out[p.name].sum()) for p in float_model.populations)
+    # a membrane readout's output is its membrane, not spikes: it adds none
+    total_spikes = sum(float(out[p.name].sum()) for p in float_model.populations if p.threshold is not None)
     seconds = spikes.shape[0] * spikes.shape[1] * deployment.chain.dt
     rate_mhz = round(1000 * total_spikes / max(total_neurons * seconds, 1e-12))
     # a class may drift by 5 percentage points plus sampling noise of one window in twenty

@@ -116,6 +116,10 @@ def state_layout_for(network: QuantNetwork, version: int = 1) -> StateLayout:
             words = (StateWord("v", 16, True),)  # no synaptic current; spikes do not outlive their step
         else:
             words = (StateWord("i", 32, True), StateWord("v", 32, True))
+        if network.readout == "membrane" and pop.name == network.output:
+            # the window's running peak of each readout membrane, which decides the class: a
+            # firmware generated for a spike readout holds another layout and refuses the image
+            words += (StateWord("vpeak", 32, True),)
         pops.append(PopulationState(pop.name, words))
     return StateLayout(version, tuple(pops))
 

@@ -19,10 +19,15 @@ import attrs
 MAGIC = b"\x89NMC\r\n\x1a\n"  # PNG-style: catches text-mode transfers and 7-bit channels
 TRAILER_MAGIC = b"NMCT"
 VERSION_MAJOR = 2  # 2: the trailer carries the security version and key id; every byte is authenticated
-VERSION_MINOR = 1  # 1: the optional THERMAL section
+VERSION_MINOR = 2  # 1: the optional THERMAL section; 2: NETWORK's READOUT tag (membrane readouts)
 # A writer stamps the lowest minor that holds what the image carries: an image without a
 # THERMAL section is written as 2.0, byte for byte what a 2.0 writer wrote.
 MINOR_OF_SECTION: dict[str, int] = {"THERMAL": 1}
+# Tags a minor added to an existing section, written only when needed (a spike-readout image
+# has no READOUT block and stays what the earlier minor wrote). A reader that knows the tag
+# refuses a value it does not know, and refuses the tag in an image stamped below its minor.
+MINOR_OF_TAG: dict[tuple[str, str], int] = {("NETWORK", "READOUT"): 2}
+READOUT_IDS: dict[str, int] = {"spikes": 0, "membrane": 1}
 ALIGN = 16  # every section and the trailer start on a multiple of this
 
 FLAG_LEARNING_LOCKED = 1 << 0
@@ -243,6 +248,9 @@ SECTION_TYPES: tuple[SectionType, ...] = (
         Tag(7, "PARAM_NAME", "UTF8, repeated: parameter names, population by population"),
         Tag(8, "PARAM_SHAPE", "U32 (n_params, 2): ndim (1 or 2) and columns (1 for a vector)"),
         Tag(9, "PROJECTIONS", "I64 (n_proj, 4): src population (-1 = input), dst, synapse, shift"),
+        Tag(10, "READOUT", "U8 scalar (format 2.2; absent = 0): what decides a window's class, 0 the readout's spike "
+                           "counts, 1 its membrane (the output with the highest membrane over the window); written "
+                           "only for 1, any other value is refused"),
     )),
     SectionType(4, "PLACEMENT", False, False, "mesh and core positions; absent for an unplaced network", (
         Tag(1, "MESH", "U32 (2): mesh width, height"),

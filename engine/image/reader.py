@@ -399,7 +399,7 @@ def _decode(data: bytes, head: L.Record, sections: list[SectionInfo]) -> ImageCo
     family = L.FAMILY_BY_ID[head["family"]]
     if target.family != family:
         raise image_error(MALFORMED, f"section TARGET names family {target.family!r}, the header {family!r}")
-    network = _decode_network(family, cursor, known)
+    network = _decode_network(family, cursor, known, head["version_minor"])
     c = cursor("IO")
     io = IOMap(tuple(_text(b, "section IO: INPUT") for b in c.take_all("INPUT")),
                tuple(_text(b, "section IO: OUTPUT") for b in c.take_all("OUTPUT")))
@@ -490,7 +490,7 @@ def _decode_state(c: _Cursor, pop_names: list[str]) -> StateLayout:
     return layout
 
 
-def _decode_network(family: str, cursor: _Cursors, known: Mapping[tuple[str, int], list[Block]]) -> QuantNetwork:
+def _decode_network(family: str, cursor: _Cursors, known: Mapping[tuple[str, int], list[Block]], minor: int) -> QuantNetwork:
     c = cursor("NETWORK")
     dt_block = c.take("DT")
     if dt_block.type_name != "F64" or dt_block.shape != ():
@@ -512,6 +512,18 @@ def _decode_network(family: str, cursor: _Cursors, known: Mapping[tuple[str, int
                                      f"{len(param_names)} PARAM_NAME blocks follow")
     shapes = c.ints("PARAM_SHAPE", (len(param_names), 2))
     projections = c.ints("PROJECTIONS", (None, 4))
+    readout = "spikes"
+    if c.peek("READOUT"):
+        value = c.ints("READOUT", ())
+        code = int(value)
+        if minor < L.MINOR_OF_TAG[("NETWORK", "READOUT")]:
+            raise image_error(MALFORMED, f"section NETWORK: READOUT is a format 2.{L.MINOR_OF_TAG[('NETWORK', 'READOUT')]} "
+                                         f"tag in an image stamped 2.{minor}")
+        names_of = {v: k for k, v in L.READOUT_IDS.items()}
+        if code not in names_of:
+            raise image_error(MALFORMED, f"section NETWORK: READOUT {code} is not one of "
+                                         f"{', '.join(f'{v} ({k})' for k, v in L.READOUT_IDS.items())}")
+        readout = names_of[code]
     c.done()
     if len(set(names)) != n_pop or "" in names or INPUT in names:
         raise image_error(MALFORMED, "section NETWORK: population names are empty, repeated or 'input'")
@@ -577,7 +589,7 @@ def _decode_network(family: str, cursor: _Cursors, known: Mapping[tuple[str, int
     elif routes:
         raise image_error(MALFORMED, "section ROUTES has entries but the image has no PLACEMENT")
     return QuantNetwork(family=family, dt=dt, n_inputs=n_inputs, populations=populations, projections=projs,
-                        output=names[output], placement=placement)
+                        output=names[output], placement=placement, readout=readout)
 
 
 def _groups(c: _Cursor, start_tag: str) -> Iterable[int]:

@@ -46,6 +46,8 @@ def write_image(contents: ImageContents, signing_key: Ed25519PrivateKey | None =
     flags = (L.FLAG_LEARNING_LOCKED if contents.policy.learning_locked else 0) | (
         L.FLAG_SIGNED if signing_key is not None else 0)
     minor = max((L.MINOR_OF_SECTION.get(L.SECTION_BY_ID[s[0]].name, 0) for s in sections), default=0)
+    if contents.network.readout != "spikes":
+        minor = max(minor, L.MINOR_OF_TAG[("NETWORK", "READOUT")])
     return _assemble(sections, flags, L.FAMILY_IDS[contents.network.family], signing_key, security_version, minor)
 
 
@@ -196,6 +198,8 @@ def _network_blocks(net: QuantNetwork) -> list[bytes]:
     index = {name: i for i, name in enumerate(names)}
     projections = [[-1 if p.src == INPUT else index[p.src], index[p.dst], p.synapse, p.shift] for p in net.projections]
     blocks.append(encode_array(_tag("NETWORK", "PROJECTIONS"), np.array(projections, dtype="<i8").reshape(-1, 4), "<i8"))
+    if net.readout != "spikes":  # a spike readout writes no block: its bytes stay those of format 2.0
+        blocks.append(_scalar("NETWORK", "READOUT", L.READOUT_IDS[net.readout], "<u1"))
     return blocks
 
 

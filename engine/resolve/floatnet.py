@@ -32,6 +32,8 @@ import attrs
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from engine.netlist import membrane_scores
+
 Floats = NDArray[np.float64]
 
 INPUT = "input"
@@ -182,6 +184,16 @@ def simulate(net: FloatNet, inputs: ArrayLike, *, record: bool = False) -> Mappi
 
 
 def classify(counts: ArrayLike) -> NDArray[np.intp]:
-    """Output spike counts over a window (..., n_out) -> class index (lowest index wins ties)."""
+    """Output scores over a window (..., n_out) -> class index (lowest index wins ties)."""
     classes: NDArray[np.intp] = np.argmax(counts, axis=-1)
     return classes
+
+
+def readout_scores(net: FloatNet, result: Mapping[str, Floats]) -> Floats:
+    """Per window, the score classify() takes: the readout's spike count, or for a
+    non-spiking readout (LI, CubaLI: simulate() returns its membrane) membrane_scores()."""
+    out = result[net.output]
+    if net.population(net.output).threshold is None:
+        return membrane_scores(out)
+    summed: Floats = out.sum(axis=-2)
+    return summed

@@ -267,6 +267,8 @@ def site_sweep(net: QuantNetwork, thermal: Thermal | None, spec: SiteSpec, windo
         return None, None
     if net.family != "lif":
         return None, f"drift is modelled on the generic LIF arithmetic, not on {net.family}"
+    if net.readout == "membrane":
+        return None, "the drift model counts readout spikes; a membrane readout is not swept"
     if spec.environment.temperature is None:
         return None, "no environment.temperature: nothing to sweep"
     try:

@@ -19,7 +19,7 @@ import attrs
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from engine.netlist import INPUT, QuantNetwork
+from engine.netlist import INPUT, QuantNetwork, membrane_scores
 
 if TYPE_CHECKING:
     from engine.verify.mesh import Routing
@@ -32,7 +32,7 @@ XYLO_INPUT_CAP, XYLO_HIDDEN_CAP, XYLO_OUTPUT_CAP = 15, 31, 1
 @attrs.frozen(eq=False)
 class KernelRun:
     spikes: Mapping[str, NDArray[np.int32]]  # population -> (steps, size) spike counts
-    states: Mapping[str, NDArray[np.int32]]  # when recorded: "<pop>.isyn" (steps, size[, n_syn]), "<pop>.v"
+    states: Mapping[str, NDArray[np.int32]]  # when recorded (always on a membrane-readout image): "<pop>.isyn" (steps, size[, n_syn]), "<pop>.v"
     events: Mapping[str, NDArray[np.int64]]  # per step counters: "input_events", "synaptic_ops", "spikes" (steps,)
     inputs: NDArray[np.int64]  # (steps, n_inputs) input counts as delivered (Xylo: capped at 15)
     final: Mapping[str, NDArray[np.int64]]  # the state after the last step: run(..., initial=final) continues
@@ -42,6 +42,14 @@ class KernelRun:
     def output_counts(self, output: str) -> NDArray[np.int64]:
         counts: NDArray[np.int64] = self.spikes[output].sum(axis=0)  # int32 sums in the platform's int64
         return counts
+
+    def output_scores(self, network: QuantNetwork) -> NDArray[np.int64]:
+        """What decides the window's class (engine.resolve.floatnet.classify): the readout's
+        spike counts, or on a membrane-readout image each readout neuron's largest membrane
+        over the window (a membrane-readout run always records its states)."""
+        if network.readout == "membrane":
+            return membrane_scores(self.states[f"{network.output}.v"]).astype(np.int64)
+        return self.output_counts(network.output)
 
 
 def _as(array: ArrayLike, dtype: type[_Scalar]) -> NDArray[_Scalar]:
@@ -312,6 +320,7 @@ def run(network: QuantNetwork, input_counts: ArrayLike, *, record: bool = False,
         except RoutingError as exc:
             raise StageError([Diagnostic("error", "NM816", f"image routing tables: {exc}")]) from None
         network = routing.network
+    record = record or network.readout == "membrane"  # the readout's membrane decides the class
     runner = {"xylo": _run_xylo, "loihi": _run_loihi, "lif": _run_lif, "speck": _run_speck}[network.family]
     result = runner(network, x, record, initial)
     return attrs.evolve(result, routing=routing) if routing is not None else result

@@ -268,7 +268,7 @@ def run_trace(chain: Chain, network: QuantNetwork, labels: Sequence[str], sample
             state = result.final
         else:  # every window from the zero state (docs/firmware.md)
             result = kernel.run(network, piece, routing=routing)
-            classes.append(labels[int(classify(result.output_counts(network.output)))])
+            classes.append(labels[int(classify(result.output_scores(network)))])
         routing = result.routing
         events += [(t + start, round((t + start) * dt, 9), k, label, n)
                    for t, _, k, label, n in output_events(result, network.output, labels, dt)]
