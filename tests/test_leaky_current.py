@@ -52,8 +52,9 @@ CASES = [
                          ids=[f"{c[0]}-{c[1]}-{c[2]}" for c in CASES])
 def test_the_rewritten_network_computes_what_the_framework_recorded(framework, model, family, names, clock):
     net, record = fixture(framework, model)
-    rewritten, rewrote, tick = current_as_membrane(net, family)
-    assert rewrote == names and (tick is not None) == clock
+    rewrite = current_as_membrane(net, family)
+    rewritten, tick = rewrite.net, rewrite.clock
+    assert rewrite.populations == names and (tick is not None) == clock and rewrite.steady == ()
     ours = simulate(rewritten, record["input"], record=True)
     for pop in net.populations:
         if f"spikes:{pop.name}" in record:
@@ -68,11 +69,11 @@ def test_a_readout_a_reset_to_zero_and_a_short_decay_keep_their_forms():
     """Xylo's readout has no recurrent weights; a reset to v_reset is no self-weight; a beta that
     rounds to dash 0 has no synaptic decay to carry it."""
     net, _ = fixture("snntorch", "leaky")
-    assert current_as_membrane(net, "loihi")[1] == ()
+    assert current_as_membrane(net, "loihi").populations == ()
     literal = attrs.evolve(net, populations=tuple(attrs.evolve(p, reset="zero") for p in net.populations))
-    assert current_as_membrane(literal, "lif")[1] == ()
+    assert current_as_membrane(literal, "lif").populations == ()
     fast = attrs.evolve(net, populations=tuple(attrs.evolve(p, beta=np.full(p.size, 0.25)) for p in net.populations))
-    assert current_as_membrane(fast, "lif")[1] == ()
+    assert current_as_membrane(fast, "lif").populations == ()
 
 
 def leaky(beta: float, threshold: float, n: int = 1) -> nir.LIF:
@@ -128,3 +129,21 @@ def test_the_quantized_exact_form_runs_bit_exact_in_xylosim(framework, model):
     longer = np.concatenate([x, rng.integers(0, 3, size=(60, x.shape[1]))])
     compare(result.network, longer)
     assert kernel.run(result.network, longer).spikes["hidden"][:, -1].tolist() == [1] * len(longer)  # the bias clock
+
+
+def test_without_a_neuron_to_spare_the_drive_enters_at_its_steady_state():
+    """Xylo IMU's hidden layer full: the constant drive enters V as c / (1 - beta), no clock."""
+    net, record = fixture("snntorch", "leaky")
+    x = record["input"][None]
+    spared = quantize(net, "xylo", stimuli=x, max_neurons=7)
+    assert spared.network.population("hidden").size == 7
+    full = quantize(net, "xylo", stimuli=x, max_neurons=6)
+    assert full.network.population("hidden").size == 6
+    assert ("1: no neuron to spare for the one that fires on every step, so the constant drive c enters V at its "
+            "steady state c / (1 - beta): step t differs from the model by c beta^(t+1) / (1 - beta), which fades "
+            "within the membrane's time constant") in full.notes
+    rewrite = current_as_membrane(net, "xylo", clock_room=False)
+    assert rewrite.clock is None and rewrite.steady == ("1",)
+    drive = next(p for p in net.projections if p.dst == "1").bias * net.population("1").in_gain
+    beta = net.population("1").beta
+    assert np.allclose(rewrite.net.population("1").leak, drive / (1 - beta))

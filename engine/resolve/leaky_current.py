@@ -12,6 +12,8 @@ decay, which delivers a step's spikes on the next step as recurrent weights do. 
 constant drive c (v_leak, a bias of the layer before) becomes the bias c in V plus beta c
 into the current from the second step on, delivered by one neuron that fires once on
 every step (no input, V = bias = threshold = 1): by induction v_t = I_t + c on every step.
+Where the target has no neuron to spare for it, the drive enters V at its steady state
+c / (1 - beta) instead, and the first steps differ from the model by c beta^(t+1) / (1 - beta).
 
 The rewritten network is still a FloatNet: the float simulator runs it (its spikes equal
 the model's, tests/test_leaky_current.py), and the quantizer quantizes it as it quantizes
@@ -56,17 +58,28 @@ def clock_name(net: FloatNet) -> str:
     return name
 
 
-def current_as_membrane(net: FloatNet, family: str) -> tuple[FloatNet, tuple[str, ...], str | None]:
-    """The network with every population that `carries` rewritten; the names rewritten, and
-    the bias clock's name when one was added (None without a constant drive)."""
+@attrs.frozen(eq=False)
+class Rewrite:
+    net: FloatNet
+    populations: tuple[str, ...]  # the populations whose membrane is now the current
+    clock: str | None  # the bias clock's name when one was added
+    # without room for the clock: populations whose constant drive enters V at its steady
+    # state c / (1 - beta), so that step t differs from the model by c beta^(t+1) / (1 - beta)
+    steady: tuple[str, ...] = ()
+
+
+def current_as_membrane(net: FloatNet, family: str, *, clock_room: bool = True) -> Rewrite:
+    """The network with every population that `carries` rewritten; `clock_room` False when
+    the target has no neuron to spare for the bias clock."""
     chosen = [p for p in net.populations if carries(net, p, family)]
     if not chosen:
-        return net, (), None
+        return Rewrite(net, (), None)
     names = {p.name for p in chosen}
     clock = clock_name(net)
     populations: list[FloatPopulation] = []
     projections = [proj if proj.dst not in names else attrs.evolve(proj, bias=None) for proj in net.projections]
     needs_clock = False
+    steady: list[str] = []
     for pop in net.populations:
         if pop.name not in names:
             populations.append(pop)
@@ -78,7 +91,10 @@ def current_as_membrane(net: FloatNet, family: str) -> tuple[FloatNet, tuple[str
         threshold = np.asarray(pop.threshold, dtype=np.float64)
         reset = threshold if RESET_WEIGHT[pop.reset] == "after" else pop.beta * threshold
         projections.append(FloatProjection(pop.name, pop.name, np.diag(-reset / pop.in_gain), None, True, ("reset",)))
-        if np.any(drive != 0):
+        if np.any(drive != 0) and not clock_room:
+            steady.append(pop.name)
+            drive = drive / (1.0 - pop.beta)
+        elif np.any(drive != 0):
             needs_clock = True
             projections.append(FloatProjection(clock, pop.name, (pop.beta * drive / pop.in_gain)[None, :], None, True,
                                                ("bias",)))
@@ -94,4 +110,4 @@ def current_as_membrane(net: FloatNet, family: str) -> tuple[FloatNet, tuple[str
         at = [p.name for p in populations].index(net.output)
         populations.insert(at, tick)
     rewritten = attrs.evolve(net, populations=tuple(populations), projections=tuple(projections))
-    return rewritten, tuple(p.name for p in chosen), clock if needs_clock else None
+    return Rewrite(rewritten, tuple(p.name for p in chosen), clock if needs_clock else None, tuple(steady))

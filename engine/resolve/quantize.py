@@ -240,10 +240,17 @@ def loihi_never_fire(drive: np.ndarray, bias: np.ndarray, du: np.ndarray, dv: np
     return v <= (vth << 6)
 
 
+def _neurons(net: FloatNet, family: str) -> int:
+    """The neurons a target's neuron limit counts: Xylo's hidden population, every neuron elsewhere."""
+    return sum(p.size for p in net.populations if family != "xylo" or p.name != net.output)
+
+
 def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, headroom: float = 0.05,
-             granularity: str = "per_layer", weight_bits: int = 8) -> QuantizeResult:
+             granularity: str = "per_layer", weight_bits: int = 8, max_neurons: int | None = None) -> QuantizeResult:
     """Raises QuantizeError (NM31x) when a parameter cannot be expressed on the family, or
-    when the quantized network stays silent on the calibration stimuli."""
+    when the quantized network stays silent on the calibration stimuli. `max_neurons`, the
+    target's (hidden) neuron limit, decides whether a neuron can be spared for the exact form
+    of a constant drive (engine/resolve/leaky_current.py)."""
     problems: list[str] = []
     if weight_bits < 2:
         # TrueNorth: a synapse is only connected or not; each input axon carries a type, and the
@@ -276,8 +283,12 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
         return _speck(net, stimuli, per_channel)
     as_current: tuple[str, ...] = ()
     clock = None
+    steady: tuple[str, ...] = ()
     if family in ("xylo", "lif"):  # a LIF without a synaptic current runs its membrane as the current
-        net, as_current, clock = current_as_membrane(net, family)
+        rewrite = current_as_membrane(net, family)
+        if rewrite.clock is not None and max_neurons is not None and _neurons(rewrite.net, family) > max_neurons:
+            rewrite = current_as_membrane(net, family, clock_room=False)
+        net, as_current, clock, steady = rewrite.net, rewrite.populations, rewrite.clock, rewrite.steady
     peaks = _peaks(net, stimuli)
     caps = _source_caps(net, family, stimuli)
     if clock is not None:
@@ -285,7 +296,7 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
     if family == "loihi":
         result, shadow = _loihi(net, peaks, headroom, per_channel, caps, problems)
     else:
-        result, shadow = _xylo_like(net, family, peaks, headroom, per_channel, weight_bits, caps, problems, as_current, clock)
+        result, shadow = _xylo_like(net, family, peaks, headroom, per_channel, weight_bits, caps, problems, as_current, clock, steady)
     if problems:
         raise QuantizeError([Diagnostic("error", "NM311", p) for p in problems])
     if stimuli is not None and len(stimuli):
@@ -359,7 +370,7 @@ def _matrix_of(net: FloatNet, family: str, proj: FloatProjection) -> object:
 
 def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], headroom: float, per_channel: bool,
                weight_bits: int, caps: Mapping[str, int], problems: list[str], as_current: tuple[str, ...] = (),
-               clock: str | None = None) -> tuple[QuantizeResult | None, FloatNet | None]:
+               clock: str | None = None, steady: tuple[str, ...] = ()) -> tuple[QuantizeResult | None, FloatNet | None]:
     state_max = XYLO_STATE_MAX if family == "xylo" else LIF_STATE_MAX
     wmax = 2 ** (weight_bits - 1) - 1
     dt = net.dt
@@ -502,7 +513,11 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
                    "(its decay from the model's, dash_mem 0 clears V so that V = I + bias) and the subtractive reset as "
                    "a recurrent self-weight of -threshold"
                    + (" with the constant drive from a neuron that fires on every step" if clock is not None else "")
-                   + f" (exact: the model's equations{many})"),)
+                   + f" (exact: the model's equations{', but for the constant drive below' if steady else ''}{many})"),)
+    if steady:
+        notes += ((f"{', '.join(steady)}: no neuron to spare for the one that fires on every step, so the constant "
+                   "drive c enters V at its steady state c / (1 - beta): step t differs from the model by "
+                   "c beta^(t+1) / (1 - beta), which fades within the membrane's time constant"),)
     for reset, how in (("zero", "reset to v_reset"), ("subtract_late", "subtract the threshold one step after a spike"),
                        ("subtract_before_decay", "subtract the threshold one step after a spike, before the decay")):
         names = [p.name for p in layer_pops if p.reset == reset]
