@@ -74,7 +74,7 @@ demo: system-deps install
 test: system-deps install editor
 	$(PY) -m pytest
 
-# mypy --strict over engine/ (pyproject.toml lists the modules not yet typed) and the import
+# mypy --strict over every module of engine/ and the import
 # contracts between the stages (docs/architecture.md)
 typecheck: install
 	$(VENV)/bin/mypy

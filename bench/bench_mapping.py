@@ -13,7 +13,8 @@ assignment is scored by engine.mapping.score, which shares no code with the mapp
 
 Each (family, size) case runs its methods one after the other, each in a process of its
 own under a memory and a time limit (a method over them is reported as such, the others
-still run), and the case's rows replace that case's rows in bench/results/mapping.json.
+still run), and its row replaces that method's row of the case in bench/results/mapping.json
+(`--methods` re-measures some methods of a case and keeps the others').
 `python -m bench mapping` runs 1e4 and 1e5; `python -m bench.bench_mapping --sizes
 1000000` the families that reach 1e6; `--table` prints the markdown table docs/mapping.md
 shows, from the results file.
@@ -22,6 +23,7 @@ shows, from the results file.
 from __future__ import annotations
 
 import argparse
+import calendar
 import json
 import os
 import resource
@@ -40,6 +42,8 @@ BASELINES = ("metis", "kahip", "mtkahypar")
 LIMITS = {10_000: (900, 4 << 30), 100_000: (2400, 8 << 30), 1_000_000: (3600, 12 << 30)}
 RESULTS = Path(__file__).parent / "results" / "mapping.json"
 PARTIAL = Path(__file__).parent / "results" / "mapping-partial"  # untracked: one file per measured method
+# a method cut short by --until, and those after it that never ran
+STOPPED = "the run was stopped at the end of its time budget before this method finished"
 CORE = "256 neurons, 65536 synapses, 4096 input/output axons, 4096 routing entries per router, 70% duty, 64x64 mesh"
 
 
@@ -77,22 +81,30 @@ def _limited(seconds: int, memory: int) -> Any:
     return apply
 
 
-def run_method(family: str, neurons: int, method: str) -> dict[str, Any]:
+def run_method(family: str, neurons: int, method: str, until: float | None = None) -> dict[str, Any]:
+    """One method in a process of its own; `until` (a time.time()) cuts it short, recorded as STOPPED."""
     seconds, memory = LIMITS[neurons]
     row: dict[str, Any] = {"family": family, "neurons": neurons, "method": method,
                            "load_before": round(os.getloadavg()[0], 1)}
+    left = seconds if until is None else min(seconds, until - time.time())
+    if left <= 0:
+        row["failed"] = STOPPED
+        return row
     try:
         done = subprocess.run([sys.executable, "-m", "bench.bench_mapping", "--one", family, str(neurons), method],
-                              capture_output=True, text=True, check=False, timeout=seconds, preexec_fn=_limited(seconds, memory),
+                              capture_output=True, text=True, check=False, timeout=left, preexec_fn=_limited(seconds, memory),
                               cwd=Path(__file__).parent.parent)
     except subprocess.TimeoutExpired:
-        row["failed"] = f"over the {seconds} s limit"
+        row["failed"] = f"over the {seconds} s limit" if left == seconds else STOPPED
         return row
     row["load_after"] = round(os.getloadavg()[0], 1)
     if done.returncode != 0:
         memory_error = "MemoryError" in done.stderr or "std::bad_alloc" in done.stderr
+        lines = done.stderr.strip().splitlines()
+        # the mapper's own refusal (a diagnostic such as NM603) is a result, worded as such
+        refusal = next((line.split("StageError: ", 1)[1] for line in reversed(lines) if "StageError: " in line), None)
         row["failed"] = (f"over the {memory >> 30} GiB memory limit" if memory_error
-                         else f"exit {done.returncode}: {done.stderr.strip().splitlines()[-1:]}")
+                         else f"refused: {refusal}" if refusal else f"exit {done.returncode}: {lines[-1:]}")
         return row
     row.update(json.loads(done.stdout.strip().splitlines()[-1]))
     return row
@@ -165,7 +177,7 @@ def verdicts(results: dict[str, Any]) -> str:
             continue
         cores = (f"{ours['cores']} cores, the lower bound" if ours["cores"] == ours["lower_bound"]
                  else f"{ours['cores']} cores against a lower bound of {ours['lower_bound']} "
-                      f"({ours['cores'] / ours['lower_bound']:.2f}x)")
+                      f"({ours['cores'] / ours['lower_bound']:.3f}x)")
         if ours["hops_vs_best"] is None:
             hops = "no baseline measured"
         else:
@@ -193,18 +205,32 @@ def _write(results: dict[str, Any]) -> None:
     RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
 
 
-def run_case(family: str, neurons: int, methods: tuple[str, ...] = METHODS) -> list[dict[str, Any]]:
-    rows = []
-    for method in methods:
-        row = run_method(family, neurons, method)
+def _keep_case(family: str, neurons: int, rows: list[dict[str, Any]]) -> None:
+    """The rows replace those of the same methods on the case; the ratios are recounted
+    over the whole case (a method kept from an earlier run keeps its own load column)."""
+    results = load()
+    results["core"] = CORE
+    ran = {r["method"] for r in rows}
+    case = [r for r in results["rows"] if (r["family"], r["neurons"]) == (family, neurons) and r["method"] not in ran]
+    case = [{k: v for k, v in r.items() if k not in ("best_baseline", "hops_vs_best", "time_vs_metis")} for r in case]
+    ratios(case + rows)
+    results["rows"] = [r for r in results["rows"] if (r["family"], r["neurons"]) != (family, neurons)] + case + rows
+    _write(results)
+
+
+def run_case(family: str, neurons: int, methods: tuple[str, ...] = METHODS,
+             until: float | None = None) -> list[dict[str, Any]]:
+    """The case's rows are written before each method starts, the methods not yet finished
+    as STOPPED, so a run killed at any point leaves the file saying what was measured."""
+    rows: list[dict[str, Any]] = []
+    for i, method in enumerate(methods):
+        _keep_case(family, neurons, rows + [{"family": family, "neurons": neurons, "method": m, "failed": STOPPED}
+                                            for m in methods[i:]])
+        row = run_method(family, neurons, method, until)
         rows.append(row)
         print(" | ".join(cells({**row, "hops_vs_best": None, "time_vs_metis": None} if "failed" not in row else row)),
               flush=True)
-    ratios(rows)
-    results = load()
-    results["core"] = CORE
-    results["rows"] = [r for r in results["rows"] if (r["family"], r["neurons"]) != (family, neurons)] + rows
-    _write(results)
+    _keep_case(family, neurons, rows)
     return rows
 
 
@@ -216,6 +242,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--one", nargs=3, metavar=("FAMILY", "NEURONS", "METHOD"))
     parser.add_argument("--table", action="store_true")
     parser.add_argument("--results", default=None, help="results file (default bench/results/mapping.json)")
+    parser.add_argument("--until", default=None, metavar="HH:MM",
+                        help="UTC time at which the run stops; what is unfinished then is recorded as stopped")
     args = parser.parse_args([] if argv is None else argv)
     if args.results:
         global RESULTS
@@ -235,6 +263,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         results = load()
         print(table(results) + "\n" + verdicts(results), end="")
         return []
+    until = None
+    if args.until:
+        hour, minute = (int(x) for x in args.until.split(":"))
+        now = time.gmtime()
+        until = calendar.timegm((now.tm_year, now.tm_mon, now.tm_mday, hour, minute, 0, 0, 0, 0))
     print(" | ".join(COLUMNS), flush=True)
     rows = []
     for neurons in (int(s) for s in args.sizes.split(",")):
@@ -242,7 +275,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         for family in wanted:
             if neurons >= 1_000_000 and family not in REACH_1E6:
                 continue
-            rows += run_case(family, neurons, tuple(args.methods.split(",")))
+            rows += run_case(family, neurons, tuple(args.methods.split(",")), until)
     return rows
 
 

@@ -24,7 +24,7 @@ import attrs
 import numpy as np
 
 from engine.image import read_image
-from engine.resolve.floatnet import FloatNet, classify, simulate
+from engine.resolve.floatnet import FloatNet, classify, readout_scores, simulate
 from engine.resolve.stimuli import Stimuli
 from engine.verify import kernel
 
@@ -118,12 +118,12 @@ class Evaluation:
 def kernel_classes(image: bytes, spikes: np.ndarray) -> np.ndarray:
     """Class per window from the image's own network, run by the kernel."""
     network = read_image(image).network
-    counts = [kernel.run(network, window).output_counts(network.output) for window in spikes]
+    counts = [kernel.run(network, window).output_scores(network) for window in spikes]
     return classify(np.array(counts))
 
 
 def float_classes(model: FloatNet, spikes: np.ndarray) -> np.ndarray:
-    return classify(simulate(model, spikes)[model.output].sum(axis=1))
+    return classify(readout_scores(model, simulate(model, spikes)))
 
 
 def evaluate(image: bytes, chain: Chain, model: FloatNet, stimuli: Stimuli, classes: Sequence[str]) -> Evaluation:

@@ -33,6 +33,12 @@ Families and the parameters each population carries (one entry per neuron, int a
          population spikes; i -= i >> decay_syn; v += -(v >> decay_mem) + i + bias;
          spike (at most one) where v >= threshold, then v -= threshold.
 
+Readout: a network's class is read from its readout population's spikes (`readout`
+"spikes", the count over a window) or, for a leaky-integrator readout (NIR LI or CubaLI), from
+its membrane (`readout` "membrane": the readout neurons never spike, their threshold sits at
+the state word's largest value, and the class is the neuron whose membrane peaks highest over
+the window; docs/models.md, "Membrane readouts").
+
 Weights are stored per projection in CSR by source row: for source neuron s its targets are
 indices[indptr[s]:indptr[s+1]] ascending, with values alongside. This is the order in which
 an event-driven core delivers a spike and the order Xylo saturates in.
@@ -40,7 +46,7 @@ an event-driven core delivers a spike and the order Xylo saturates in.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import attrs
@@ -49,6 +55,7 @@ from numpy.typing import ArrayLike, DTypeLike
 
 Family = Literal["xylo", "loihi", "lif", "speck"]
 FAMILIES: tuple[str, ...] = ("xylo", "loihi", "lif", "speck")
+READOUTS: tuple[str, ...] = ("spikes", "membrane")
 INPUT = "input"  # the pseudo-population name of the network's input channels
 
 FAMILY_PARAMS: dict[str, tuple[str, ...]] = {
@@ -57,6 +64,16 @@ FAMILY_PARAMS: dict[str, tuple[str, ...]] = {
     "lif": ("decay_syn", "decay_mem", "threshold", "bias"),
     "speck": ("threshold", "threshold_low", "bias", "reset_zero"),
 }
+
+
+def membrane_scores(membrane: np.ndarray) -> np.ndarray:
+    """A membrane readout's score per output: its membrane's largest value over the window's
+    steps, (..., steps, n_out) -> (..., n_out); the class is the output with the highest score
+    (lowest index on ties). The neuron whose membrane peaks highest wins, as Norse's tutorials
+    decode an LI readout (max over time, then argmax); a max, unlike a sum, needs no wider word
+    on the firmware and is exact in integers."""
+    scores: np.ndarray = np.max(membrane, axis=-2)
+    return scores
 
 
 def frozen_array(values: ArrayLike, dtype: DTypeLike) -> np.ndarray:
@@ -72,7 +89,7 @@ class Weights:
     n_src: int
     n_dst: int
     indptr: np.ndarray  # int64 (n_src + 1,)
-    indices: np.ndarray  # int32 (nnz,), ascending within each row
+    indices: np.ndarray  # int32 (nnz,), ascending within each row (a pair repeats only in `stacked`)
     values: np.ndarray  # int32 (nnz,)
 
     @classmethod
@@ -100,6 +117,22 @@ class Weights:
             indices=frozen_array(indices, np.int32),
             values=frozen_array(values, np.int32),
         )
+
+    @classmethod
+    def stacked(cls, parts: Sequence[Weights]) -> Weights:
+        """Every synapse of several matrices between the same two populations (Xylo's two
+        recurrent synapses): a pair that several of them connect is listed once per matrix,
+        as each is a synapse of its own in the chip's memory; entries stay ascending by
+        target within a row, the parts' order kept among a pair's repeats."""
+        if not parts or any((p.n_src, p.n_dst) != (parts[0].n_src, parts[0].n_dst) for p in parts):
+            raise ValueError("stacked weights need one or more matrices of the same shape")
+        rows = np.concatenate([np.repeat(np.arange(p.n_src, dtype=np.int64), np.diff(p.indptr)) for p in parts])
+        cols = np.concatenate([p.indices for p in parts])
+        values = np.concatenate([p.values for p in parts])
+        part = np.repeat(np.arange(len(parts)), [p.nnz for p in parts])
+        order = np.lexsort((part, cols, rows))
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=parts[0].n_src))])
+        return cls.from_csr(parts[0].n_src, parts[0].n_dst, indptr, cols[order], values[order])
 
     @property
     def nnz(self) -> int:
@@ -198,6 +231,7 @@ class QuantNetwork:
     projections: tuple[Projection, ...]
     output: str  # name of the readout population
     placement: Placement | None = None
+    readout: str = "spikes"  # one of READOUTS: what decides a window's class
 
     def population(self, name: str) -> Population:
         for pop in self.populations:

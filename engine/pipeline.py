@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
+from numpy.typing import NDArray
 
 from engine import memo
 from engine.catalog import Catalog, Part
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from engine.spec.model import SiteSpec
     from engine.verify.bundle import Verification
     from engine.verify.cycles import CycleCounts, CycleModel
+    from engine.verify.simulate import TraceEvent, TraceRun
 
 __all__ = [
     "MAX_IMAGE_BYTES",
@@ -52,6 +54,10 @@ __all__ = [
     "EnvelopeError",
     "ImageContents",
     "ImageError",
+    "ImageRun",
+    "ReferenceRun",
+    "SiteTrace",
+    "SiteTraceRun",
     "SpecDocument",
     "StageError",
     "build_site",
@@ -61,6 +67,8 @@ __all__ = [
     "device_changes",
     "diff_plan",
     "display_name",
+    "events_csv",
+    "events_npz",
     "file_kind",
     "find_root",
     "image_signature",
@@ -70,9 +78,11 @@ __all__ = [
     "map_site",
     "named_parts",
     "placement_graph",
+    "preview_image",
     "rank_targets",
     "read_image",
     "read_limited",
+    "read_site_trace",
     "referenced_files",
     "render_diff_plan",
     "render_spec",
@@ -82,6 +92,7 @@ __all__ = [
     "retired_key",
     "run_image",
     "run_reference",
+    "run_site_trace",
     "section_per_core",
     "signing_key",
     "site_name",
@@ -181,7 +192,7 @@ def _placement(deployment: Deployment, catalog: Catalog) -> tuple[QuantNetwork, 
 def sanity_bounds(deployment: Deployment, window: float) -> SanityBounds:
     """Expected behaviour after an update, from the float model on the nominal stimuli."""
     from engine.codegen.assemble import SanityBounds
-    from engine.resolve.floatnet import classify, simulate
+    from engine.resolve.floatnet import classify, readout_scores, simulate
 
     labels = deployment.spec.model.labels
     spikes = deployment.nominal_spikes
@@ -190,10 +201,11 @@ def sanity_bounds(deployment: Deployment, window: float) -> SanityBounds:
         return SanityBounds(tuple(share), tuple([100_000] * len(labels)), 0, 0, int(max(window, 1) * 10))
     float_model = deployment.float_model
     out = memo.call("float.simulate", (float_model, spikes), lambda: simulate(float_model, spikes))
-    classes = classify(out[float_model.output].sum(axis=1))
+    classes = classify(readout_scores(float_model, out))
     share = [round(1_000_000 * float(np.mean(classes == c))) for c in range(len(labels))]
     total_neurons = sum(p.size for p in float_model.populations)
-    total_spikes = sum(float(out[p.name].sum()) for p in float_model.populations)
+    # a membrane readout's output is its membrane, not spikes: it adds none
+    total_spikes = sum(float(out[p.name].sum()) for p in float_model.populations if p.threshold is not None)
     seconds = spikes.shape[0] * spikes.shape[1] * deployment.chain.dt
     rate_mhz = round(1000 * total_spikes / max(total_neurons * seconds, 1e-12))
     # a class may drift by 5 percentage points plus sampling noise of one window in twenty
@@ -430,11 +442,12 @@ def placement_graph(deployment: Deployment, fmt: str) -> str:
     return to_dot(deployment.graph) if fmt == "dot" else to_json(deployment.graph)
 
 
-def map_site(deployment: Deployment, catalog: Catalog, *, strategy: str = "auto") -> CoreMap:
-    """The deployment's network on its chip's cores (`nmspec map`)."""
-    from engine.mapping import map_deployment
+def map_site(deployment: Deployment, catalog: Catalog, *, strategy: str = "auto") -> tuple[CoreMap, int]:
+    """The deployment's network on its chip's cores as the build places it, Xylo's alias
+    neurons included, and how many of those there are (`nmspec map`)."""
+    from engine.mapping import map_as_built
 
-    return map_deployment(deployment, catalog, strategy=strategy)
+    return map_as_built(deployment, catalog, strategy=strategy)
 
 
 def diff_plan(old: Mapping[str, bytes], new: Mapping[str, bytes]) -> dict[str, list[str]]:
@@ -524,7 +537,7 @@ class ImageRun:
     spikes: Mapping[str, int]  # output spikes per population
     record: bytes  # spikes, states and cycle counts as .npz
     cycles: CycleCounts | None  # when the catalog has the chip's cycle model
-    routing: Mapping[str, Any] | None
+    routing: Mapping[str, int] | None  # the routing tables' summary, when the run went through them
 
 
 def _cycle_model(chip: str, catalog: Catalog) -> CycleModel | None:
@@ -539,7 +552,6 @@ def run_image(contents: ImageContents, spikes: str | Path, catalog: Catalog | No
     simulate IMAGE --spikes`). Raises StageError."""
     from engine.verify import kernel
     from engine.verify.cycles import count_cycles
-    from engine.verify.mesh import Routing
     from engine.verify.simulate import load_spike_counts, npz_bytes, record_arrays
 
     network = contents.network
@@ -549,7 +561,78 @@ def run_image(contents: ImageContents, spikes: str | Path, catalog: Catalog | No
     counts = count_cycles(network, result, model) if model is not None else None
     return ImageRun(contents, int(counts_in.shape[0]), {pop: int(s.sum()) for pop, s in sorted(result.spikes.items())},
                     npz_bytes(record_arrays(result, counts)), counts,
-                    result.routing.summary() if isinstance(result.routing, Routing) else None)
+                    result.routing.summary() if result.routing is not None else None)
+
+
+@attrs.frozen(eq=False)
+class SiteTrace:
+    """A recorded sensor trace read for a site: what its chain takes."""
+
+    chain: Chain
+    samples: NDArray[np.int16]  # (n, axes) raw ADC counts
+    window_samples: int  # samples in one measurement window (runtime.schedule.window at sensor.odr)
+    warnings: tuple[str, ...]  # what the spec had to assume about the recording
+
+
+def read_site_trace(doc: SpecDocument, catalog: Catalog, trace: str | Path) -> SiteTrace:
+    """The trace in `trace` (.npz or .csv), checked against the spec's sensor (`nmspec
+    simulate SPEC --trace`). Raises StageError."""
+    from engine.dsp.from_spec import chain_for_spec
+    from engine.resolve import sensor_setting
+    from engine.spec import site_model
+    from engine.verify.simulate import load_trace
+
+    spec = site_model(doc)
+    chain = chain_for_spec(spec, catalog.get("sensors", spec.sensor.part))
+    sensor = sensor_setting(spec, chain)
+    samples, warnings = load_trace(trace, chain.axes, sensor)
+    return SiteTrace(chain, samples, sensor.window_samples, warnings)
+
+
+def preview_image(spec_path: str | Path, catalog: Catalog) -> ImageContents:
+    """The image a build of the spec writes, read back; built without verification and
+    without the release rules, as a preview. Raises StageError (ImageError for the image)."""
+    image = build_site(spec_path, catalog, BuildOptions(verify=False, preview=True)).files["model.nmc"]
+    return read_image(image)
+
+
+@attrs.frozen(eq=False)
+class SiteTraceRun:
+    """A site's trace through its chain and its image's network."""
+
+    run: TraceRun
+    labels: tuple[str, ...]  # the output neurons' classes
+    dt: float  # the network's time step, s
+    clock_hz: float | None  # the chip's clock, when the catalog has its cycle model
+
+
+def run_site_trace(trace: SiteTrace, contents: ImageContents, catalog: Catalog, *, continuous: bool = False,
+                   progress: Callable[[int, int], None] | None = None) -> SiteTraceRun:
+    """The trace through the chain and the image's network, in measurement windows each
+    from the zero state as the firmware runs them, or (`continuous`) as one signal;
+    `progress(done, total)` after each piece of work."""
+    from engine.verify.simulate import run_trace
+
+    network = contents.network
+    labels = tuple(contents.metadata.labels or contents.io.output_labels)
+    model = _cycle_model(contents.target.chip, catalog)
+    run = run_trace(trace.chain, network, labels, trace.samples, window_samples=trace.window_samples,
+                    continuous=continuous, cycle_model=model, progress=progress)
+    return SiteTraceRun(run, labels, network.dt, model.clock_hz if model is not None else None)
+
+
+def events_csv(events: Sequence[TraceEvent]) -> str:
+    """A trace run's output events as CSV (step, time_s, output, label, spikes)."""
+    from engine.verify.simulate import events_csv as csv
+
+    return csv(events)
+
+
+def events_npz(events: Sequence[TraceEvent], labels: Sequence[str]) -> bytes:
+    """A trace run's output events as .npz, one array per column and the labels."""
+    from engine.verify.simulate import events_npz as npz
+
+    return npz(events, labels)
 
 
 @attrs.frozen(eq=False)

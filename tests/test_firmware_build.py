@@ -108,8 +108,8 @@ def test_hostile_site_name_stays_a_string_and_compiles(compressor, tmp_path):
 def test_format_version_guard_stops_the_build(compressor, tmp_path):
     files = rendered(compressor)
     header = files["firmware/nmc_format.h"].decode()
-    files["firmware/nmc_format.h"] = header.replace("#define NMC_VERSION_MINOR                            1u",
-                                                    "#define NMC_VERSION_MINOR                            2u").encode()
+    files["firmware/nmc_format.h"] = header.replace("#define NMC_VERSION_MINOR                            2u",
+                                                    "#define NMC_VERSION_MINOR                            3u").encode()
     assert files["firmware/nmc_format.h"].decode() != header
     folder = tmp_path / "fw"
     folder.mkdir()

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from engine.image import read_image
+from engine.verify import kernel
 from engine.verify.drift import band_switch
 from tests.firmware_support import example, make, run_program, write_firmware
 
@@ -110,3 +111,148 @@ def test_band_edges_that_do_not_ascend_are_refused_by_both_readers(tmp_path, the
     done = subprocess.run([str(fw_host), "thermal", str(folder / "bad.nmc"), str(folder / "readings.txt")],
                           capture_output=True, text=True, check=False)
     assert (done.returncode, done.stdout) == (1, "thermal status=BLOCK\n")
+
+
+# The runtime with compensation over a temperature trace: per window (the chip's own
+# temperature in centi-degrees, what the sensor reads: None for no reading, the stimulus
+# window it measures). Bands cross both ways, within the hysteresis and past it; readings
+# go missing (before the first good one, too) and out of range on both sides; in one
+# window the chip misses its deadline during a missing reading.
+RUNTIME_TRACE = [
+    (2500, None, 0),     # no reading yet: nothing programmed, withheld
+    (2000, 2000, 30),    # switch to 10..35 C
+    (3600, 3600, 1),     # hold: within 2 K above 35 C
+    (3800, 3800, 31),    # switch up to 35..60 C
+    (7000, 7000, 2),     # switch up to 60..85 C
+    (5900, 5900, 32),    # hold: within 2 K below 60 C
+    (5700, 5700, 3),     # switch down to 35..60 C
+    (5000, None, 33),    # missing: band held, withheld
+    (9000, 9000, 34),    # out of range (the chip really is at 90 C): withheld
+    (8600, 8600, 4),     # switch to 60..85 C, in range by the hysteresis
+    (1100, 1100, 35),    # switch down three bands
+    (900, 900, 5),       # hold: within 2 K below 10 C
+    (-1000, -1000, 36),  # switch down to -15..10 C
+    (-4500, -4500, 6),   # out of range below
+    (-4100, -4100, 37),  # switch to -40..-15 C
+    (-1400, -1400, 7),   # hold
+    (-1200, -1200, 38),  # switch up to -15..10 C
+    (2500, None, 39),    # missing, and the chip misses: the CPU fallback's window counts
+    (2500, 2500, 8),     # switch to 10..35 C
+]
+MISSED = 17
+
+
+@pytest.fixture(scope="module")
+def runtime_run(thermal_run):
+    from engine.catalog import builtin_catalog
+    from engine.resolve.drift import KELVIN_AT_0C, drift_model
+    from engine.verify.drift import physics
+
+    result, site = example("compressor-analog")
+    contents = read_image(result.files["model.nmc"])
+    net = contents.network
+    model = drift_model(builtin_catalog().part("chips", "innatera-t1"))
+    folder = thermal_run[2]
+    windows = np.asarray(site.stimulus_spikes)[[w for _, _, w in RUNTIME_TRACE]]
+    script = ["factory model.nmc 0", "boot"]
+    for index, (chip_c, reading, _) in enumerate(RUNTIME_TRACE):
+        p = physics(net, model, KELVIN_AT_0C + chip_c / 100)
+        (folder / f"drift{index}.txt").write_text(" ".join(str(int(v)) for v in (*p.leak_syn, *p.leak_mem))
+                                                  + f" {p.threshold_scale!r} {p.weight_scale!r}\n")
+        (folder / f"window{index}.bin").write_bytes(np.asarray(windows[index], dtype=np.uint8).tobytes())
+        script += [f"temperature {-32768 if reading is None else reading}", f"chip-drift drift{index}.txt"]
+        script += (["chip-miss-after 0", f"run window{index}.bin 1", "chip-miss-after -1"] if index == MISSED
+                   else [f"run window{index}.bin 1"])
+    (folder / "trace.script").write_text("\n".join(script) + "\n")
+    out = run_program([folder / "fw_host", "script", "trace.script"], cwd=folder)
+    return contents, model, windows, out
+
+
+def _windows(out: str) -> list[dict]:
+    """Per window: its output spikes per step, its thermal line and its class (None: withheld)."""
+    done, steps = [], []
+    for line in out.splitlines():
+        fields = line.split()
+        if fields[0] == "O":
+            assert int(fields[1]) == len(steps)
+            steps.append([int(v) for v in fields[2:]])
+        elif fields[0] == "thermal":
+            done.append({"spikes": np.array(steps), **{k: int(v) for k, v in (f.split("=") for f in fields[1:])}})
+            steps = []
+        elif fields[0] == "window":
+            cls = fields[1].split("=")[1]
+            done[-1]["class"] = None if cls == "none" else int(cls)
+            done[-1]["fallback"] = int(fields[2].split("=")[1])
+        elif fields[0] == "chip-drift":
+            assert line == "chip-drift status=ok"
+    return done
+
+
+def test_the_runtime_compensates_as_the_kernel_with_the_drift(runtime_run):
+    """Every output spike of every step, each window's band, fail-safe and class, from the
+    compiled runtime on its emulated drifting chip, equal the Python kernel run with the
+    drift at the chip's temperature and the thresholds of the band the reference switch
+    selects (engine/verify/drift.py)."""
+    from engine.resolve.floatnet import classify
+    from engine.verify.drift import compensated_run
+
+    contents, model, windows, out = runtime_run
+    got = _windows(out)
+    expected = compensated_run(contents.network, contents.thermal, model, windows,
+                               [c for c, _, _ in RUNTIME_TRACE], [r for _, r, _ in RUNTIME_TRACE])
+    assert len(got) == len(expected) == len(RUNTIME_TRACE)
+    fallback = kernel.run(contents.network, windows[MISSED]).spikes[contents.network.output]
+    withheld = 0
+    for index, (g, e) in enumerate(zip(got, expected, strict=True)):
+        fault = e.step.event in ("missing", "out-of-range")
+        assert (g["band"], g["inhibit"], g["fault"]) == (e.step.band, int(e.step.inhibit), int(fault)), index
+        if index == MISSED:
+            # the CPU ran the nominal network: its digital arithmetic does not drift
+            assert (g["fallback"], g["class"]) == (1, int(classify(fallback.sum(axis=0))))
+            assert g["spikes"].tolist() == fallback.tolist()
+        else:
+            assert g["spikes"].tolist() == e.output_spikes.tolist(), index
+            assert (g["fallback"], g["class"]) == (0, e.window_class), index
+            withheld += e.window_class is None
+        assert g["withheld"] == withheld, index
+    assert got[-1]["faults"] == 5
+    # the trace exercises what it claims: both directions, every event, anomalies and normals
+    assert [(e.step.band, e.step.event) for e in expected] == [
+        (-1, "missing"), (2, "switch"), (2, "hold"), (3, "switch"), (4, "switch"), (4, "hold"), (3, "switch"),
+        (3, "missing"), (3, "out-of-range"), (4, "switch"), (2, "switch"), (2, "hold"), (1, "switch"),
+        (1, "out-of-range"), (0, "switch"), (0, "hold"), (1, "switch"), (1, "missing"), (2, "switch")]
+    assert [g["class"] for g in got] == [None, 1, 0, 1, 0, 2, 0, None, None, 0, 2, 0, 2, None, 2, 0, 2, 2, 0]
+
+
+def test_the_programmed_band_is_what_keeps_a_hot_chip_firing(runtime_run):
+    """The same hot windows with the image's nominal thresholds left in the chip: at 70 C
+    and 86 C the time constants have shrunk (-1 %/K) and the readout nearly falls silent;
+    the band's thresholds, which the runtime programmed, restore it."""
+    from engine.resolve.drift import KELVIN_AT_0C
+    from engine.verify.drift import run_drifted_spikes
+
+    contents, model, windows, out = runtime_run
+    got = _windows(out)
+    for index, nominal, compensated in ((4, [4, 0, 0, 0], [85, 0, 6, 0]), (9, [0, 0, 0, 0], [36, 0, 3, 0])):
+        chip_k = KELVIN_AT_0C + RUNTIME_TRACE[index][0] / 100
+        plain = run_drifted_spikes(contents.network, windows[index:index + 1], model, None, chip_k)[0][:, -4:]
+        assert (plain.sum(axis=0).tolist(), got[index]["spikes"].sum(axis=0).tolist()) == (nominal, compensated)
+
+
+def test_a_temperature_fault_goes_out_in_the_next_status_uplink_and_withholds_anomalies(runtime_run):
+    """A fault that begins brings the daily status uplink forward to the next wake-up the
+    duty cycle leaves (an anomaly waiting goes first); its canary bit stays set until that
+    uplink has gone. A withheld window raises no anomaly."""
+    from engine.frames import decode
+
+    out = runtime_run[3]
+    got = _windows(out)
+    # window i closes at 60 (i + 1) s, when the node wakes and sends what is due
+    assert [g["canary"] & 0x40 for g in got] == [0x40 if i in (0, 7, 8, 13, 17, 18) else 0 for i in range(19)]
+    sent = [(int(line.split()[1][2:]), decode(bytes.fromhex(line.split("bytes=")[1])))
+            for line in out.splitlines() if line.startswith("radio ")]
+    statuses = [(t, f["canary"] & 0x40) for t, f in sent if f["frame"] == "status"]
+    # faults begin in windows 0, 7, 13 and 17; after window 17 the anomaly it raised goes first
+    assert statuses == [(60, 0x40), (480, 0x40), (840, 0x40), (1140, 0x40)]
+    anomalies = [int(f["class_index"]) for _, f in sent if f["frame"] == "anomaly"]
+    assert anomalies == [g["class"] for g in got if g["class"] not in (None, 0)] == [1, 1, 2, 2, 2, 2, 2, 2]

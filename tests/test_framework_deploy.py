@@ -189,3 +189,34 @@ def test_a_multi_spike_readout_is_refused_where_the_chip_emits_one(tmp_path):
             "at most 65536 (multi-spike: rockpool's NIR export records no lower max_spikes_per_dt or SingleSpike); "
             "Xylo's readout neurons emit at most one spike per neuron and step: a model trained with one says so with "
             "model.max_spikes.readout: 1") in result.stderr
+
+
+@pytest.mark.parametrize("fixture, convention, chip, target, max_spikes, correlation", [
+    ("rockpool_cubalif_li", "rockpool", "xylo-imu", XYLO_TARGET, "{hidden: 31}", [0.6988, 0.7520, 0.9641]),
+    ("rockpool_cubalif_li", "rockpool", "loihi2", LOIHI_TARGET, "{hidden: 1}", [0.8352, 0.8408, 0.9527]),
+    ("norse_lif_li", "norse", "xylo-imu", XYLO_TARGET, None, [0.4837, 0.4263, 0.8301]),
+    ("norse_lif_li", "norse", "loihi2", LOIHI_TARGET, None, [0.7078, 0.9107, 0.9607]),
+])
+def test_an_li_readout_builds_and_verifies_as_a_membrane_readout(tmp_path, fixture, convention, chip, target,
+                                                                  max_spikes, correlation):
+    """Rockpool's LIFTorch -> ExpSynTorch (written as LI) and Norse's LIFCell -> LIBoxCell (LI),
+    as their exporters wrote them: the readout is read by its membrane, the class being the
+    output whose membrane peaks highest over the window, in the kernel as in the float
+    reference. These untrained weights put every window of the acoustic traces in one class
+    (agreement 1.0, accuracy 0.3: the share of windows labelled so), so the per-output
+    correlation of the peak membranes, kernel against float, is asserted too."""
+    materialise(tmp_path, DATA / "frameworks" / f"{fixture}.nir", 3, traces="acoustic")
+    extra = f"  max_spikes: {max_spikes}\n" if max_spikes else ""
+    (tmp_path / "site.yaml").write_text(site(f"{fixture}.nir", convention, "1ms", ["normal", "leak", "valve_chatter"],
+                                             target, f"{fixture}-{chip}", chain=ACOUSTIC, model_extra=extra))
+    built = nmspec("build", "site.yaml", "--out", "out", "-o", "json", cwd=tmp_path)
+    assert built.returncode == 0, built.stdout + built.stderr
+    bundle = tmp_path / "out" / "frameworks" / f"{fixture}-{chip}"
+    notes = " ".join(json.loads((bundle / "report.json").read_text())["notes"])
+    readout = "3_ExpSynTorch" if fixture.startswith("rockpool") else "3"
+    assert f"membrane readout: '{readout}' (li) never spikes" in notes
+    verified = nmspec("verify", str(bundle), "-o", "json", cwd=tmp_path)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    result = json.loads(verified.stdout)["verification"]
+    assert (result["agreement"], result["kernel_accuracy"], result["float_accuracy"]) == (1.0, 0.3, 0.3)
+    assert [round(c, 4) for c in result["spike_count_correlation"]] == correlation

@@ -136,7 +136,7 @@ def test_change_with_crcs_fixed_fails_the_sha256():
 def test_other_major_version_is_refused(major):
     other = reseal(put(IMAGE, H["version_major"], "<H", major))
     rejects(other, "NM703", f"image format version {major}.0 is not supported: this reader reads major version 2 "
-                            "(up to 2.1 fully, newer minors by skipping unknown sections)")
+                            "(up to 2.2 fully, newer minors by skipping unknown sections)")
 
 
 def test_newer_minor_version_with_an_unknown_section_is_read():

@@ -2,10 +2,18 @@
 core Rockpool's XyloSim runs), on the worked example and on random networks with
 saturation, aliases and both synapses: spikes, currents and membranes equal bit for bit."""
 
+from pathlib import Path
+
+import attrs
 import numpy as np
+import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from kernel_nets import xylo, xylo_networks
 
+from engine.netlist import frozen_array
+from engine.resolve.nir_import import read_nir
+from engine.resolve.quantize import quantize
 from engine.verify.kernel import run
 from engine.verify.xylosim_layer import vendor_layer
 
@@ -41,3 +49,46 @@ def test_worked_example_in_the_vendor_simulator():
 @given(xylo_networks())
 def test_kernel_equals_xylosim(case):
     compare(*case)
+
+
+# --- membrane readouts: the readout neuron passes its current through (dash_mem 0) and never
+# spikes (threshold 32767); the class is read from its Vmem, which XyloSim records as
+# rec_v_mem_out: it must equal the kernel's output.v on every step, saturation included
+
+
+@st.composite
+def membrane_readout_networks(draw):
+    net, inputs = draw(xylo_networks())
+    output = net.population("output")
+    no = output.size
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    readout = attrs.evolve(output, params={
+        "dash_syn": frozen_array(rng.integers(1, 16, size=(no, 1)), np.int32),
+        "dash_mem": frozen_array(np.zeros(no), np.int32), "threshold": frozen_array(np.full(no, 32767), np.int32),
+        "bias": frozen_array(rng.integers(-50, 50, size=no), np.int32)})
+    net = attrs.evolve(net, populations=(net.population("hidden"), readout), readout="membrane")
+    return net, inputs
+
+
+@settings(max_examples=60, deadline=None)
+@given(membrane_readout_networks())
+def test_a_membrane_readout_equals_xylosim_vmem_out(case):
+    net, inputs = case
+    compare(net, inputs)
+    ours = run(net, inputs)  # a membrane-readout run records the readout's membrane without being asked
+    assert ours.output_scores(net).tolist() == np.max(ours.states["output.v"], axis=0).tolist()
+
+
+@pytest.mark.parametrize("fixture, convention", [("norse_lif_li", "norse"), ("rockpool_cubalif_li", "rockpool")])
+def test_framework_li_readouts_quantized_for_xylo_equal_xylosim(fixture, convention):
+    """The frameworks' own LI-readout exports, quantized for Xylo, on their recorded input and
+    on inputs that saturate: readout Vmem per step equal to XyloSim's."""
+    folder = Path(__file__).parent / "data" / "frameworks"
+    record = np.load(folder / f"{fixture}.npz")
+    counts = np.rint(record["input"]).astype(np.int64)
+    net = read_nir(folder / f"{fixture}.nir", dt=1e-3, convention=convention)
+    network = quantize(net, "xylo", stimuli=counts[None].astype(np.float64)).network
+    assert network.readout == "membrane"
+    compare(network, counts)
+    rng = np.random.default_rng(1)
+    compare(network, rng.integers(0, 16, size=(80, counts.shape[1])))

@@ -6,6 +6,7 @@ result as worked out here."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from bench import bench_mapping
@@ -43,3 +44,29 @@ def test_ratios_and_verdicts_by_hand():
     assert table[2] == ("| dense | 10000 | nmspec | 36 | 36 | 1 | 240 | 240 | 2 | 3 | 4 | y | 5.0 | 0.800 | 0.250 "
                         "| 1.0-2.0 |")
     assert table[5] == "| dense | 10000 | mtkahypar | not measured: over the 900 s limit |  |  |  |  |  |  |  |  |  |  |  |  |"
+
+
+def test_a_rerun_replaces_only_its_methods_and_recounts_the_ratios(tmp_path, monkeypatch):
+    # kahip re-measured on a case that holds nmspec and metis: both stay, kahip's old
+    # failure goes, and nmspec's ratio is now against kahip's 300 (the fewest hops)
+    monkeypatch.setattr(bench_mapping, "RESULTS", tmp_path / "mapping.json")
+    old = [_row("nmspec", 36, 240.0, 5.0), _row("metis", 37, 400.0, 20.0),
+           {"family": "dense", "neurons": 10_000, "method": "kahip", "failed": "over the 4 GiB memory limit",
+            "load_before": 1.0}, {**_row("nmspec", 36, 1.0, 1.0), "family": "conv2d"}]
+    bench_mapping.ratios(old[:3])
+    bench_mapping._write({"core": bench_mapping.CORE, "rows": old})
+    bench_mapping._keep_case("dense", 10_000, [_row("kahip", 38, 300.0, 10.0)])
+    rows = {(r["family"], r["method"]): r for r in json.loads((tmp_path / "mapping.json").read_text())["rows"]}
+    assert sorted(rows) == [("conv2d", "nmspec"), ("dense", "kahip"), ("dense", "metis"), ("dense", "nmspec")]
+    assert [(rows["dense", m]["hops_vs_best"], rows["dense", m]["time_vs_metis"]) for m in ("nmspec", "metis", "kahip")] \
+        == [(0.8, 0.25), (1.333, 1.0), (1.0, 0.5)]
+    assert "hops_vs_best" not in rows["conv2d", "nmspec"]
+
+
+def test_a_run_past_its_time_budget_records_every_method_as_stopped(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench_mapping, "RESULTS", tmp_path / "mapping.json")
+    bench_mapping.run_case("dense", 10_000, ("nmspec", "metis"), until=time.time() - 1)
+    rows = json.loads((tmp_path / "mapping.json").read_text())["rows"]
+    assert [(r["method"], r["failed"]) for r in rows] == [
+        ("nmspec", "the run was stopped at the end of its time budget before this method finished"),
+        ("metis", "the run was stopped at the end of its time budget before this method finished")]

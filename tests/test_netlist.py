@@ -25,3 +25,22 @@ def test_weights_are_read_only_and_compare_by_value():
 def test_non_matrix_is_rejected():
     with pytest.raises(ValueError, match=r"weights must be 2-D, got shape \(3,\)"):
         Weights.from_dense(np.zeros(3))
+
+
+def test_stacked_weights_keep_every_synapse_of_both_matrices():
+    """Two 2 x 3 matrices between the same populations (Xylo's two synapses): the pair
+    (0, 1) is in both, so it is listed twice, first matrix first; by hand, row 0 holds
+    targets 1, 1, 2 with values 5, -7, 3 and row 1 holds target 0 with value 4."""
+    first = Weights.from_dense([[0, 5, 0], [4, 0, 0]])
+    second = Weights.from_dense([[0, -7, 3], [0, 0, 0]])
+    both = Weights.stacked([first, second])
+    assert (both.n_src, both.n_dst, both.nnz) == (2, 3, 4)
+    assert both.indptr.tolist() == [0, 3, 4]
+    assert both.indices.tolist() == [1, 1, 2, 0]
+    assert both.values.tolist() == [5, -7, 3, 4]
+    assert Weights.stacked([first]) == first
+
+
+def test_stacked_weights_refuse_different_shapes():
+    with pytest.raises(ValueError, match="stacked weights need one or more matrices of the same shape"):
+        Weights.stacked([Weights.from_dense([[1]]), Weights.from_dense([[1, 2]])])

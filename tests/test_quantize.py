@@ -119,13 +119,14 @@ def test_a_memoryless_neuron_has_no_xylo_form():
                                                "leaky membrane: export LIF or CubaLIF"))]
 
 
-def test_non_spiking_readout_is_refused():
+def test_a_non_spiking_hidden_layer_is_refused():
     li = nir.LI(tau=np.full(2, 4e-3), r=np.ones(2), v_leak=np.zeros(2))
-    net = two_layer(np.eye(2), np.eye(2), out=li)
+    net = two_layer(np.eye(2), np.eye(2), hidden=li)
     with pytest.raises(QuantizeError) as info:
         quantize(net, "loihi")
-    assert diagnostics(info) == [("NM310", ("population 'o' (li) does not spike; loihi targets need spiking neurons "
-                                           "(LIF, CubaLIF, IF) in every layer, including the readout"))]
+    assert diagnostics(info) == [("NM310", ("population 'h' (li) does not spike; loihi targets need spiking neurons "
+                                           "(LIF, CubaLIF, IF) in every layer; only the readout may be a leaky "
+                                           "integrator read by its membrane"))]
 
 
 # --- Xylo: weights, thresholds and the per-layer report, worked by hand ---

@@ -49,8 +49,16 @@ def test_a_changed_record_and_a_refusal_show_in_the_table(tmp_path):
     moved[readout][step, neuron] = 0
     np.savez(tmp_path / entry["record"], **moved)
     assert tool.read_fixture(entry, tmp_path)[2] == "differs: 1 spikes"
-    # an LI readout has no form on any chip: the cell quotes the code and the reason
+    # an LI readout is read by its membrane; a membrane the framework did not record differs
     lif_li = json.loads((tool.DATA / "norse.json").read_text())
     entry = next(f for f in lif_li["fixtures"] if "LI" in f["node_types"])
     net, record, _ = tool.read_fixture(entry, tool.DATA)
-    assert tool.deploy(net, record, "loihi").startswith("refused NM310: population ")
+    assert tool.deploy(net, record, "loihi") == "membrane readout: same class, r = 0.985"
+    flipped = dict(record)
+    flipped[f"v:{net.output}"] = -record[f"v:{net.output}"]
+    assert tool.deploy(net, flipped, "loihi").startswith("membrane readout: another class, r = -0.98")
+    # a refusal quotes the code and the reason
+    spyx = json.loads((tool.DATA / "spyx.json").read_text())
+    entry = next(f for f in spyx["fixtures"] if f["model"] == "psu")
+    net, record, _ = tool.read_fixture(entry, tool.DATA)
+    assert tool.deploy(net, record, "loihi") == "refused NM310: population 'layer_1' (li) does not spike"

@@ -11,7 +11,10 @@ read by nmspec and run on the fixture's input; the table says what came out:
 - xylo, loihi, lif: the network quantized for the family (calibrated on the fixture's
   input) and run by the integer kernel on the same input: `exact` when its readout spikes
   equal the framework's, `runs` with the readout spike counts (kernel / framework)
-  otherwise, or `refused` with the code and the first sentence of the reason.
+  otherwise, `membrane readout` for an LI readout read by its membrane (whether the class,
+  the output whose membrane peaks highest, is the framework's, and the correlation r of
+  the kernel's membrane with the framework's), or `refused` with the code and the first
+  sentence of the reason.
 
     python tools/support_matrix.py            # print the section
     python tools/support_matrix.py --write    # rewrite it in docs/models.md
@@ -103,6 +106,8 @@ def deploy(net: Any, record: Mapping[str, np.ndarray], family: str) -> str:
         return f"refused {d.code}: {_first_sentence(d.message)}"
     network = result.network
     ran = kernel.run(network, counts)
+    if network.readout == "membrane":
+        return _membrane_verdict(ran.states[f"{network.output}.v"], record.get(f"v:{net.output}"))
     ours = ran.spikes[network.output]
     theirs = record.get(f"spikes:{net.output}")
     if theirs is None:
@@ -110,6 +115,19 @@ def deploy(net: Any, record: Mapping[str, np.ndarray], family: str) -> str:
     if ours.shape == theirs.shape and np.array_equal(ours, theirs):
         return "exact"
     return f"runs: {int(ours.sum())} / {int(theirs.sum())} readout spikes"
+
+
+def _membrane_verdict(ours: np.ndarray, theirs: np.ndarray | None) -> str:
+    """A membrane readout against the framework's recorded membrane: whether the class (the
+    output whose membrane peaks highest) is the framework's, and the correlation of the two
+    membranes over every step and output (the integer one is in its own units)."""
+    from engine.netlist import membrane_scores
+
+    if theirs is None or theirs.shape != ours.shape:
+        return "membrane readout"
+    same = int(np.argmax(membrane_scores(ours))) == int(np.argmax(membrane_scores(theirs)))
+    r = float(np.corrcoef(ours.ravel().astype(np.float64), theirs.ravel())[0, 1])
+    return f"membrane readout: {'same class' if same else 'another class'}, r = {r:.3f}"
 
 
 def manifests(folder: Path) -> list[dict[str, Any]]:

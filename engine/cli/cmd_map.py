@@ -38,11 +38,12 @@ def run(args: argparse.Namespace) -> int:
         return emit_diagnostics(diagnostics, "text")
     try:
         deployment = resolve_partial(doc, catalog)
-        core_map = map_site(deployment, catalog, strategy=args.strategy)
+        core_map, aliases = map_site(deployment, catalog, strategy=args.strategy)
     except StageError as exc:
         return emit_diagnostics(list(exc.diagnostics), "text")
     summary = core_map.summary()
     summary["chip"] = deployment.spec.target.chip
+    summary["alias_neurons"] = aliases
     if args.format == "json":
         summary["per_core"] = core_map.per_core()
         sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
@@ -61,6 +62,11 @@ def render_text(summary: Mapping[str, Any], per_core: Sequence[Mapping[str, Any]
          + (f" ({hot['x']},{hot['y']} {hot['link']})" if hot["link"] != "none" else "")
          + f", {summary['route_groups']} route group(s), {summary['routes']} routing entries"),
         f"max duty {summary['max_duty']:.2%}",
+    ]
+    if summary["alias_neurons"]:
+        lines.append(f"{summary['alias_neurons']} alias neuron(s) carry fan-out past the chip's limit, each on its "
+                     "source's core (counted below)")
+    lines += [
         f"  {'core':>4} {'x,y':>6} {'neurons':>8} {'synapses':>9} {'in axons':>9} {'out axons':>9} {'duty':>7}",
     ]
     for row in per_core:

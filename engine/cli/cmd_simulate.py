@@ -3,9 +3,12 @@ spike counts straight into an image's network."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from engine.cli.common import (
     EXIT_OK,
@@ -17,9 +20,26 @@ from engine.cli.common import (
 from engine.cli.numbers import eng
 from engine.cli.progress import progress_bar
 from engine.diagnostics import Diagnostic, StageError
+from engine.pipeline import (
+    MAX_IMAGE_BYTES,
+    ImageError,
+    events_csv,
+    events_npz,
+    preview_image,
+    read_image,
+    read_limited,
+    read_site_trace,
+    repository_catalog,
+    run_image,
+    run_reference,
+    run_site_trace,
+)
+
+if TYPE_CHECKING:
+    from engine.cli.common import Subparsers
 
 
-def register(subparsers):
+def register(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "simulate", help="run traces or spikes through the kernel",
         description="SPEC --trace FILE: run a recorded sensor trace (.npz with samples, or .csv with one column per axis) "
@@ -48,7 +68,7 @@ def register(subparsers):
     return parser
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     if args.reference and (not args.spikes or args.trace):
         sys.stderr.write("nmspec simulate: --reference goes with SPEC --spikes FILE.npz --record OUT.npz\n")
         return EXIT_USAGE
@@ -72,26 +92,8 @@ def run(args) -> int:
         return emit_diagnostics(list(exc.diagnostics), "json" if args.output == "json" else "text")
 
 
-def _cycle_model(chip: str, catalog):
-    from engine.verify.cycles import cycle_model
-
-    try:
-        part = catalog.part("chips", chip)
-    except KeyError:
-        return None
-    return cycle_model(part)
-
-
-def _image_mode(args) -> int:
-    from engine.image import ImageError, read_image
-    from engine.spec import repository_catalog
-    from engine.verify import kernel
-    from engine.verify.cycles import count_cycles
-    from engine.verify.simulate import load_spike_counts, npz_bytes, record_arrays
-
+def _image_mode(args: argparse.Namespace) -> int:
     path = Path(args.target)
-    from engine.pipeline import MAX_IMAGE_BYTES, read_limited
-
     try:
         data = read_limited(path, MAX_IMAGE_BYTES)
     except OverflowError:
@@ -104,33 +106,28 @@ def _image_mode(args) -> int:
         contents = read_image(data)
     except ImageError as exc:
         diagnostics = [d if d.file else Diagnostic(d.severity, d.code, d.message, file=str(path), hint=d.hint)
-                       for d in getattr(exc, "diagnostics", ())] or [Diagnostic("error", "NM700", f"not a .nmc image: {exc}", file=str(path))]
+                       for d in exc.diagnostics] or [Diagnostic("error", "NM700", f"not a .nmc image: {exc}", file=str(path))]
         return emit_diagnostics(diagnostics, args.output)
-    network = contents.network
-    counts_in = load_spike_counts(args.spikes, network.n_inputs)
-    result = kernel.run(network, counts_in, record=True)
     catalog, _ = repository_catalog(str(path), tuple(args.catalog or ()))
-    model = _cycle_model(contents.target.chip, catalog) if catalog is not None else None
-    counts = count_cycles(network, result, model) if model is not None else None
+    run = run_image(contents, args.spikes, catalog)
     try:
-        Path(args.record).write_bytes(npz_bytes(record_arrays(result, counts)))
+        Path(args.record).write_bytes(run.record)
     except OSError as exc:
         return emit_diagnostics([Diagnostic("error", "NM815", f"cannot write the record: {exc.strerror or exc}", file=args.record)],
                                 args.output)
-    summary = {"image": str(path), "chip": contents.target.chip, "family": network.family, "steps": int(counts_in.shape[0]),
-               "spikes": {pop: int(s.sum()) for pop, s in sorted(result.spikes.items())}, "record": args.record}
+    summary: dict[str, object] = {"image": str(path), "chip": contents.target.chip, "family": contents.network.family,
+                                  "steps": run.steps, "spikes": dict(run.spikes), "record": args.record}
+    counts = run.cycles
     if counts is not None:
         summary.update({"cores": int(counts.cycles.shape[1]), "peak_cycles_per_step": float(counts.step_cycles.max(initial=0)),
                         "min_clock_hz": counts.min_clock_hz, "clock_hz": counts.clock_hz, "real_time": counts.real_time})
-    if result.routing is not None:
-        summary["routing"] = result.routing.summary()
+    if run.routing is not None:
+        summary["routing"] = dict(run.routing)
     _print_summary(summary, args.output)
     return EXIT_OK
 
 
-def _reference_mode(args) -> int:
-    from engine.pipeline import run_reference
-
+def _reference_mode(args: argparse.Namespace) -> int:
     doc, _catalog, diagnostics = load_and_validate(args.target, args)
     if doc is None:
         return emit_diagnostics(diagnostics, args.output)
@@ -141,45 +138,32 @@ def _reference_mode(args) -> int:
         return emit_diagnostics([Diagnostic("error", "NM815", f"cannot write the record: {exc.strerror or exc}", file=args.record)],
                                 args.output)
     model = run.model
-    summary = {"spec": args.target, "reference": f"float reading, convention {model.convention}, step {model.dt * 1e3:g} ms",
+    summary: dict[str, object] = {"spec": args.target, "reference": f"float reading, convention {model.convention}, step {model.dt * 1e3:g} ms",
                "steps": run.steps, "spikes": dict(run.spikes), "record": args.record}
     emit_diagnostics(diagnostics, "text")
     _print_summary(summary, args.output)
     return EXIT_OK
 
 
-def _trace_mode(args) -> int:
-    from engine.dsp.from_spec import chain_for_spec
-    from engine.image import ImageError, read_image
-    from engine.pipeline import BuildOptions, build_site
-    from engine.resolve import sensor_setting
-    from engine.spec import site_model
-    from engine.verify.simulate import events_csv, events_npz, load_trace, run_trace
-
+def _trace_mode(args: argparse.Namespace) -> int:
     doc, catalog, diagnostics = load_and_validate(args.target, args)
-    if doc is None:
+    if doc is None or catalog is None:
         return emit_diagnostics(diagnostics, args.output)
-    spec = site_model(doc)
-    chain = chain_for_spec(spec, catalog.get("sensors", spec.sensor.part))
-    sensor = sensor_setting(spec, chain)
-    samples, warnings = load_trace(args.trace, chain.axes, sensor)
-    diagnostics += [Diagnostic("warning", "NM816", w.removeprefix(f"{args.trace}: "), file=args.trace) for w in warnings]
+    trace = read_site_trace(doc, catalog, args.trace)
+    diagnostics += [Diagnostic("warning", "NM816", w.removeprefix(f"{args.trace}: "), file=args.trace) for w in trace.warnings]
     try:
-        image = build_site(args.target, catalog, BuildOptions(verify=False, preview=True)).files["model.nmc"]
-        contents = read_image(image)
+        contents = preview_image(args.target, catalog)
     except ImageError as exc:
-        return emit_diagnostics(list(getattr(exc, "diagnostics", ())) or [Diagnostic("error", "NM700", str(exc))], args.output)
-    network = contents.network
-    labels = contents.metadata.labels or contents.io.output_labels
-    model = _cycle_model(contents.target.chip, catalog)
-    if not args.continuous and samples.shape[0] < sensor.window_samples:
+        return emit_diagnostics(list(exc.diagnostics) or [Diagnostic("error", "NM700", str(exc))], args.output)
+    samples, window_samples = trace.samples, trace.window_samples
+    if not args.continuous and samples.shape[0] < window_samples:
         diagnostics.append(Diagnostic("error", "NM814", f"the trace holds {samples.shape[0]} samples, less than one "
-                                      f"measurement window of {sensor.window_samples} (runtime.schedule.window at sensor.odr)",
+                                      f"measurement window of {window_samples} (runtime.schedule.window at sensor.odr)",
                                       file=args.trace, hint="record at least one window, or run it with --continuous"))
         return emit_diagnostics(diagnostics, args.output)
     with progress_bar("simulating", enabled=args.output == "text") as advance:
-        run = run_trace(chain, network, labels, samples, window_samples=sensor.window_samples,
-                        continuous=args.continuous, cycle_model=model, progress=advance)
+        site_run = run_site_trace(trace, contents, catalog, continuous=args.continuous, progress=advance)
+    run, labels = site_run.run, site_run.labels
     events = list(run.events)
     if args.events:
         body = events_npz(events, labels) if args.events.lower().endswith(".npz") else events_csv(events).encode()
@@ -196,11 +180,11 @@ def _trace_mode(args) -> int:
     per_label: dict[str, int] = {}
     for _, _, _, label, n in events:
         per_label[label] = per_label.get(label, 0) + n
-    window_s = sensor.window_samples / chain.sample_rate
-    summary = {"spec": args.target, "trace": args.trace, "samples": int(samples.shape[0]), "steps": run.steps,
+    window_s = window_samples / trace.chain.sample_rate
+    summary: dict[str, object] = {"spec": args.target, "trace": args.trace, "samples": int(samples.shape[0]), "steps": run.steps,
                "output_spikes": dict(sorted(per_label.items())), "events": args.events or "-"}
     if run.windowed:
-        summary["mode"] = (f"measurement windows of {window_s:g} s ({sensor.window_samples} samples), each from the zero "
+        summary["mode"] = (f"measurement windows of {window_s:g} s ({window_samples} samples), each from the zero "
                            "state as the firmware runs them (docs/firmware.md); --continuous runs the trace as one signal")
         summary["windows"] = {label: run.window_classes.count(label) for label in labels if label in run.window_classes}
         if run.unused_samples:
@@ -208,15 +192,16 @@ def _trace_mode(args) -> int:
     else:
         summary["mode"] = ("one continuous run from one state (--continuous); the firmware instead starts every "
                            "measurement window from the zero state")
-    if model is not None:
-        summary.update({"peak_cycles_per_step": run.peak_cycles, "min_clock_hz": run.peak_cycles / network.dt,
-                        "clock_hz": model.clock_hz, "real_time": run.peak_cycles <= model.clock_hz * network.dt})
+    if site_run.clock_hz is not None and run.peak_cycles is not None:
+        dt = site_run.dt
+        summary.update({"peak_cycles_per_step": run.peak_cycles, "min_clock_hz": run.peak_cycles / dt,
+                        "clock_hz": site_run.clock_hz, "real_time": run.peak_cycles <= site_run.clock_hz * dt})
     emit_diagnostics(diagnostics, "text")
     _print_summary(summary, args.output, stream=sys.stderr if not args.events and args.output == "text" else sys.stdout)
     return EXIT_OK
 
 
-def _print_summary(summary: dict, fmt: str, stream=None) -> None:
+def _print_summary(summary: Mapping[str, object], fmt: str, stream: TextIO | None = None) -> None:
     stream = stream or sys.stdout
     if fmt == "json":
         stream.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")

@@ -214,7 +214,8 @@ def _print(summary: Mapping[str, Any], contents: ImageContents) -> None:
     out.write(f"detection rate: kernel {summary['detection_rate']:.1%}, float {summary['float_detection_rate']:.1%}\n")
     out.write(f"false alarms: kernel {summary['false_alarm_rate']:.1%}, float {summary['float_false_alarm_rate']:.1%}\n")
     corr = ", ".join(f"{c:.3f}" for c in summary["spike_count_correlation"])
-    out.write(f"spike-count correlation per output: {corr}\n")
+    what = "peak-membrane" if summary.get("readout") == "membrane" else "spike-count"
+    out.write(f"{what} correlation per output: {corr}\n")
     out.write(f"deterministic: {'yes' if summary['deterministic'] else 'NO'}\n")
     if "cycles" in summary:
         c = summary["cycles"]

@@ -238,13 +238,17 @@ def firmware_files(contents: ImageContents, inputs: FirmwareInputs, image: bytes
     chain_sources = "".join(f" {name}" for name in CHAIN_TEMPLATES if name.endswith(".c") and name in chain)
     crypto = " $(MONOCYPHER_DIR)/monocypher.c $(MONOCYPHER_DIR)/monocypher-ed25519.c" if inputs.key_table else ""
     thermal = contents.thermal
+    # every template sees `thermal` (None without a THERMAL section): the runtime, the
+    # platforms and the host program add the band switch only for an analog target
+    sizes = None if thermal is None else {
+        "bands": c_int(thermal.bands, "uint32_t"), "populations": c_int(len(contents.network.populations), "uint32_t")}
     context.update(config=_config(contents, inputs, image, bool(chain)), fallback=_fallback(contents.network),
                    makefile={"chain_sources": chain_sources, "crypto_sources": crypto, "monocypher": _monocypher_make(),
-                             "thermal_sources": " thermal.c" if thermal is not None else ""})
+                             "thermal_sources": " thermal.c" if thermal is not None else ""},
+                   thermal=sizes)
     out = {name: R.render(template, **context) for name, template in TEMPLATES.items()}
     if thermal is not None:
-        sizes = {"bands": c_int(thermal.bands, "uint32_t"), "populations": c_int(len(contents.network.populations), "uint32_t")}
-        out.update({name: R.render(f"{name}.j2", thermal=sizes, **context) for name in THERMAL_TEMPLATES})
+        out.update({name: R.render(f"{name}.j2", **context) for name in THERMAL_TEMPLATES})
     out.update(chain)
     files = {name: text.encode("utf-8") for name, text in sorted(out.items())}
     for name in COPIED:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 import attrs
 import numpy as np
 
@@ -90,7 +88,7 @@ def parse_blocks(payload: bytes, declared_count: int, where: str) -> list[Block]
             raise image_error(MALFORMED, f"{where}: {len(payload) - pos} bytes after the declared {declared_count} blocks")
         if pos + head_size > len(payload):
             raise image_error(OVERSIZED, f"{where}: block header at payload byte {pos} runs past the section end")
-        head = cast("dict[str, int]", L.BLOCK.unpack(payload, pos))  # a block header holds integers only
+        head = L.BLOCK.unpack(payload, pos)
         code, ndim = head["dtype"], head["ndim"]
         if code not in L.DTYPE_BY_CODE:
             raise image_error(MALFORMED, f"{where}: block at payload byte {pos} has unknown element type {code}")

@@ -64,10 +64,18 @@ class StateWord:
     count: int = 1  # words of this kind per neuron (e.g. one synaptic current per synapse)
 
 
+def _words(values: Iterable[StateWord]) -> tuple[StateWord, ...]:
+    return tuple(values)
+
+
 @attrs.frozen
 class PopulationState:
     population: str
-    words: tuple[StateWord, ...] = attrs.field(converter=tuple)
+    words: tuple[StateWord, ...] = attrs.field(converter=_words)
+
+
+def _population_states(values: Iterable[PopulationState]) -> tuple[PopulationState, ...]:
+    return tuple(values)
 
 
 @attrs.frozen
@@ -76,7 +84,7 @@ class StateLayout:
     with every snapshot and refuses to load a snapshot whose digest differs."""
 
     version: int
-    populations: tuple[PopulationState, ...] = attrs.field(converter=tuple)
+    populations: tuple[PopulationState, ...] = attrs.field(converter=_population_states)
 
     def canonical_text(self) -> str:
         lines = [f"nmc-state-layout {self.version}"]
@@ -93,8 +101,9 @@ class StateLayout:
 
 def state_layout_for(network: QuantNetwork, version: int = 1) -> StateLayout:
     """The state each family's neuron keeps between steps (targets/*.md word widths)."""
-    pops = []
+    pops: list[PopulationState] = []
     for pop in network.populations:
+        words: tuple[StateWord, ...]
         if network.family == "xylo":
             dash_syn = pop.params.get("dash_syn")
             n_syn = int(dash_syn.shape[1]) if dash_syn is not None and dash_syn.ndim == 2 else 1
@@ -107,6 +116,10 @@ def state_layout_for(network: QuantNetwork, version: int = 1) -> StateLayout:
             words = (StateWord("v", 16, True),)  # no synaptic current; spikes do not outlive their step
         else:
             words = (StateWord("i", 32, True), StateWord("v", 32, True))
+        if network.readout == "membrane" and pop.name == network.output:
+            # the window's running peak of each readout membrane, which decides the class: a
+            # firmware generated for a spike readout holds another layout and refuses the image
+            words += (StateWord("vpeak", 32, True),)
         pops.append(PopulationState(pop.name, words))
     return StateLayout(version, tuple(pops))
 

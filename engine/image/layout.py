@@ -19,10 +19,15 @@ import attrs
 MAGIC = b"\x89NMC\r\n\x1a\n"  # PNG-style: catches text-mode transfers and 7-bit channels
 TRAILER_MAGIC = b"NMCT"
 VERSION_MAJOR = 2  # 2: the trailer carries the security version and key id; every byte is authenticated
-VERSION_MINOR = 1  # 1: the optional THERMAL section
+VERSION_MINOR = 2  # 1: the optional THERMAL section; 2: NETWORK's READOUT tag (membrane readouts)
 # A writer stamps the lowest minor that holds what the image carries: an image without a
 # THERMAL section is written as 2.0, byte for byte what a 2.0 writer wrote.
 MINOR_OF_SECTION: dict[str, int] = {"THERMAL": 1}
+# Tags a minor added to an existing section, written only when needed (a spike-readout image
+# has no READOUT block and stays what the earlier minor wrote). A reader that knows the tag
+# refuses a value it does not know, and refuses the tag in an image stamped below its minor.
+MINOR_OF_TAG: dict[tuple[str, str], int] = {("NETWORK", "READOUT"): 2}
+READOUT_IDS: dict[str, int] = {"spikes": 0, "membrane": 1}
 ALIGN = 16  # every section and the trailer start on a multiple of this
 
 FLAG_LEARNING_LOCKED = 1 << 0
@@ -93,16 +98,37 @@ class Struct:
             pos += f.size
         return out
 
-    def pack(self, **values) -> bytes:
+    def pack(self, **values: int | bytes) -> bytes:
         missing = [f.name for f in self.fields if f.name not in values]
         extra = sorted(set(values) - {f.name for f in self.fields})
         if missing or extra:
             raise ValueError(f"{self.name}: missing {missing}, unknown {extra}")
         return struct.pack(self.format, *(values[f.name] for f in self.fields))
 
-    def unpack(self, data: bytes | memoryview, offset: int = 0) -> dict[str, object]:
+    def unpack(self, data: bytes | memoryview, offset: int = 0) -> Record:
         values = struct.unpack_from(self.format, data, offset)
-        return {f.name: v for f, v in zip(self.fields, values)}
+        return Record(self.name, {f.name: v for f, v in zip(self.fields, values)})
+
+
+@attrs.frozen
+class Record:
+    """One fixed structure as read: `record[name]` for an integer field, `record.raw(name)`
+    for a byte string (the fields with a count)."""
+
+    struct: str  # the structure's name, for messages
+    values: Mapping[str, int | bytes]
+
+    def __getitem__(self, name: str) -> int:
+        value = self.values[name]
+        if isinstance(value, bytes):
+            raise TypeError(f"{self.struct}.{name} is a byte string; read it with raw()")
+        return value
+
+    def raw(self, name: str) -> bytes:
+        value = self.values[name]
+        if not isinstance(value, bytes):
+            raise TypeError(f"{self.struct}.{name} is an integer; read it with []")
+        return value
 
 
 HEADER = Struct("header", "the first bytes of every image", (
@@ -222,6 +248,9 @@ SECTION_TYPES: tuple[SectionType, ...] = (
         Tag(7, "PARAM_NAME", "UTF8, repeated: parameter names, population by population"),
         Tag(8, "PARAM_SHAPE", "U32 (n_params, 2): ndim (1 or 2) and columns (1 for a vector)"),
         Tag(9, "PROJECTIONS", "I64 (n_proj, 4): src population (-1 = input), dst, synapse, shift"),
+        Tag(10, "READOUT", "U8 scalar (format 2.2; absent = 0): what decides a window's class, 0 the readout's spike "
+                           "counts, 1 its membrane (the output with the highest membrane over the window); written "
+                           "only for 1, any other value is refused"),
     )),
     SectionType(4, "PLACEMENT", False, False, "mesh and core positions; absent for an unplaced network", (
         Tag(1, "MESH", "U32 (2): mesh width, height"),
@@ -376,20 +405,20 @@ def generate_c_header() -> str:
         for t in s.tags:
             out.append(_c_define(f"NMC_TAG_{s.name}_{t.name}", f"{t.id}u"))
     out.append("")
-    for s in FIXED_STRUCTS:
-        out.append(f"/* {s.doc} */")
-        out.append(f"typedef struct nmc_{s.name} {{")
-        out.extend(_c_field(f) for f in s.fields)
-        out.append(f"}} nmc_{s.name}_t;")
-        upper = s.name.upper()
-        out.append(_c_define(f"NMC_{upper}_SIZE", f"{s.size}u"))
-        for f in s.fields:
-            out.append(_c_define(f"NMC_{upper}_OFF_{f.name.upper()}", f"{s.offsets[f.name]}u"))
-        out.append(f"NMC_STATIC_ASSERT(sizeof(nmc_{s.name}_t) == NMC_{upper}_SIZE, \"nmc_{s.name}_t size\");")
-        for f in s.fields:
+    for fixed in FIXED_STRUCTS:
+        out.append(f"/* {fixed.doc} */")
+        out.append(f"typedef struct nmc_{fixed.name} {{")
+        out.extend(_c_field(f) for f in fixed.fields)
+        out.append(f"}} nmc_{fixed.name}_t;")
+        upper = fixed.name.upper()
+        out.append(_c_define(f"NMC_{upper}_SIZE", f"{fixed.size}u"))
+        for f in fixed.fields:
+            out.append(_c_define(f"NMC_{upper}_OFF_{f.name.upper()}", f"{fixed.offsets[f.name]}u"))
+        out.append(f"NMC_STATIC_ASSERT(sizeof(nmc_{fixed.name}_t) == NMC_{upper}_SIZE, \"nmc_{fixed.name}_t size\");")
+        for f in fixed.fields:
             out.append(
-                f"NMC_STATIC_ASSERT(offsetof(nmc_{s.name}_t, {f.name}) == NMC_{upper}_OFF_{f.name.upper()}, "
-                f"\"nmc_{s.name}_t.{f.name} offset\");"
+                f"NMC_STATIC_ASSERT(offsetof(nmc_{fixed.name}_t, {f.name}) == NMC_{upper}_OFF_{f.name.upper()}, "
+                f"\"nmc_{fixed.name}_t.{f.name} offset\");"
             )
         out.append("")
     out.append("#endif /* NMC_FORMAT_H */")
@@ -401,14 +430,14 @@ def generate_c_header() -> str:
 def markdown_tables() -> str:
     """The field tables of docs/nmc-format.md, generated so the document cannot drift."""
     out: list[str] = []
-    for s in FIXED_STRUCTS:
-        out.append(f"### {s.name} ({s.size} bytes): {s.doc}")
+    for fixed in FIXED_STRUCTS:
+        out.append(f"### {fixed.name} ({fixed.size} bytes): {fixed.doc}")
         out.append("")
         out.append("| offset | field | type | meaning |")
         out.append("|---|---|---|---|")
-        for f in s.fields:
+        for f in fixed.fields:
             typ = f"{f.ctype}[{f.count}]" if f.count > 1 else f.ctype
-            out.append(f"| {s.offsets[f.name]} | {f.name} | {typ} | {f.doc} |")
+            out.append(f"| {fixed.offsets[f.name]} | {f.name} | {typ} | {f.doc} |")
         out.append("")
     out.append("### Element types")
     out.append("")

@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import itertools
 import zlib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 import numpy as np
+from numpy.typing import NDArray
 
 from engine.diagnostics import Diagnostic
 from engine.image import layout as L
@@ -60,6 +62,9 @@ from engine.netlist import (
     frozen_array,
 )
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 
 @attrs.frozen
 class SectionInfo:
@@ -89,11 +94,13 @@ class ParsedImage:
     key_id: str = ""  # hex SHA-256 of the signer's raw public key; "" when unsigned
 
 
-def read_image(data: bytes, *, verify_key=None, require_signature: bool = False, runnable: bool = True) -> ImageContents:
+def read_image(data: bytes, *, verify_key: Ed25519PublicKey | Collection[Ed25519PublicKey] | None = None,
+               require_signature: bool = False, runnable: bool = True) -> ImageContents:
     return parse_image(data, verify_key=verify_key, require_signature=require_signature, runnable=runnable).contents
 
 
-def parse_image(data: bytes, *, verify_key=None, require_signature: bool = False, runnable: bool = True) -> ParsedImage:
+def parse_image(data: bytes, *, verify_key: Ed25519PublicKey | Collection[Ed25519PublicKey] | None = None,
+                require_signature: bool = False, runnable: bool = True) -> ParsedImage:
     """The image's header, sections and contents. `verify_key`: one Ed25519 public key or
     several (the trusted set); the image's key id picks the one that must verify its
     signature. With runnable (the default) the network must also be one the kernel and the
@@ -108,12 +115,12 @@ def parse_image(data: bytes, *, verify_key=None, require_signature: bool = False
                                         f"bytes 0..{trailer_offset} give {crc:08x}",
                           hint="the file was corrupted in storage or transfer; rebuild or copy it again")
     trailer = L.TRAILER.unpack(data, trailer_offset)
-    if trailer["magic"] != L.TRAILER_MAGIC:
+    if trailer.raw("magic") != L.TRAILER_MAGIC:
         raise image_error(MALFORMED, f"no trailer magic at byte {trailer_offset}")
     hashed = trailer_offset + L.TRAILER_HASHED
     digest = hashlib.sha256(data[:hashed]).digest()
-    if digest != trailer["sha256"]:
-        raise image_error(HASH_MISMATCH, f"image SHA-256 mismatch: the trailer says {trailer['sha256'].hex()}, "
+    if digest != trailer.raw("sha256"):
+        raise image_error(HASH_MISMATCH, f"image SHA-256 mismatch: the trailer says {trailer.raw('sha256').hex()}, "
                                          f"bytes 0..{hashed} give {digest.hex()}")
     _check_reserved(head, trailer)
     signature = _check_signature(data, head, trailer, verify_key, require_signature)
@@ -128,10 +135,10 @@ def parse_image(data: bytes, *, verify_key=None, require_signature: bool = False
         version=(head["version_major"], head["version_minor"]), flags=head["flags"],
         family=L.FAMILY_BY_ID[head["family"]], total_size=total, crc32=head["crc32"], sha256=digest.hex(),
         signature=signature, sections=tuple(sections), contents=contents,
-        security_version=trailer["security_version"], key_id=trailer["key_id"].hex() if signed else "")
+        security_version=trailer["security_version"], key_id=trailer.raw("key_id").hex() if signed else "")
 
 
-def _check_reserved(head: dict, trailer: dict) -> None:
+def _check_reserved(head: L.Record, trailer: L.Record) -> None:
     """Reserved fields and unknown flag bits must be zero: a newer writer that gives them a
     meaning bumps the version, and nothing unchecked can ride along in a signed image."""
     for name in ("reserved0", "reserved1", "reserved2", "reserved3"):
@@ -151,7 +158,7 @@ def _check_reserved(head: dict, trailer: dict) -> None:
 
 # ---------------------------------------------------------------- framing
 
-def _read_header(data: bytes) -> dict:
+def _read_header(data: bytes) -> L.Record:
     magic = L.MAGIC
     if len(data) < len(magic):
         if data == magic[:len(data)]:
@@ -194,14 +201,15 @@ def _read_header(data: bytes) -> dict:
     return head
 
 
-def _check_signature(data: bytes, head: dict, trailer: dict, verify_key, require: bool) -> str:
+def _check_signature(data: bytes, head: L.Record, trailer: L.Record,
+                     verify_key: Ed25519PublicKey | Collection[Ed25519PublicKey] | None, require: bool) -> str:
     signed = bool(head["flags"] & L.FLAG_SIGNED)
     if bool(trailer["flags"] & L.FLAG_SIGNED) != signed:
         raise image_error(MALFORMED, "header and trailer disagree on whether the image is signed")
     if not signed:
-        if trailer["signature"] != bytes(64):
+        if trailer.raw("signature") != bytes(64):
             raise image_error(MALFORMED, "unsigned image carries signature bytes")
-        if trailer["key_id"] != bytes(32):
+        if trailer.raw("key_id") != bytes(32):
             raise image_error(MALFORMED, "unsigned image carries a key id")
         if require:
             raise image_error(UNSIGNED, "image is not signed and a signature is required",
@@ -212,25 +220,27 @@ def _check_signature(data: bytes, head: dict, trailer: dict, verify_key, require
             raise image_error(UNSIGNED, "a signature is required but no verify key was given to check it")
         return "present, not checked"
     from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     from engine.image.keys import key_id
 
-    trusted = {key_id(k): k for k in (verify_key if isinstance(verify_key, (list, tuple, set, frozenset)) else [verify_key])}
-    key = trusted.get(trailer["key_id"])
+    keys = [verify_key] if isinstance(verify_key, Ed25519PublicKey) else verify_key
+    trusted = {key_id(k): k for k in keys}
+    key = trusted.get(trailer.raw("key_id"))
     if key is None:
         known = ", ".join(sorted(k.hex()[:16] for k in trusted))
-        raise image_error(UNTRUSTED_KEY, f"image is signed by key {trailer['key_id'].hex()[:16]}, which is not a trusted key "
+        raise image_error(UNTRUSTED_KEY, f"image is signed by key {trailer.raw('key_id').hex()[:16]}, which is not a trusted key "
                                          f"(trusted: {known})",
                           hint="verify with the public key that signed it, or rebuild with a trusted key")
     try:
-        key.verify(trailer["signature"], data[:head["trailer_offset"] + L.TRAILER_SIGNED])
+        key.verify(trailer.raw("signature"), data[:head["trailer_offset"] + L.TRAILER_SIGNED])
     except InvalidSignature:
-        raise image_error(BAD_SIGNATURE, f"Ed25519 signature does not verify with key {trailer['key_id'].hex()[:16]}",
+        raise image_error(BAD_SIGNATURE, f"Ed25519 signature does not verify with key {trailer.raw('key_id').hex()[:16]}",
                           hint="the image was signed with another key or altered after signing") from None
     return "valid"
 
 
-def _read_table(data: bytes, head: dict) -> list[SectionInfo]:
+def _read_table(data: bytes, head: L.Record) -> list[SectionInfo]:
     table, entry_size = head["table_offset"], head["entry_size"]
     first_free = table + head["section_count"] * entry_size
     sections = []
@@ -354,8 +364,14 @@ def _as_int64(array: np.ndarray, name: str) -> np.ndarray:
 
 # ---------------------------------------------------------------- content decoding
 
-def _decode(data: bytes, head: dict, sections: list[SectionInfo]) -> ImageContents:
-    known = {}
+class _Cursors(Protocol):
+    """A cursor over the blocks of the section of that name and instance (core)."""
+
+    def __call__(self, name: str, instance: int = 0) -> _Cursor: ...
+
+
+def _decode(data: bytes, head: L.Record, sections: list[SectionInfo]) -> ImageContents:
+    known: dict[tuple[str, int], list[Block]] = {}
     for s in sections:
         if s.type_name == "unknown":
             continue  # written by a newer minor version: skipped by design
@@ -383,7 +399,7 @@ def _decode(data: bytes, head: dict, sections: list[SectionInfo]) -> ImageConten
     family = L.FAMILY_BY_ID[head["family"]]
     if target.family != family:
         raise image_error(MALFORMED, f"section TARGET names family {target.family!r}, the header {family!r}")
-    network = _decode_network(family, cursor, known)
+    network = _decode_network(family, cursor, known, head["version_minor"])
     c = cursor("IO")
     io = IOMap(tuple(_text(b, "section IO: INPUT") for b in c.take_all("INPUT")),
                tuple(_text(b, "section IO: OUTPUT") for b in c.take_all("OUTPUT")))
@@ -474,7 +490,7 @@ def _decode_state(c: _Cursor, pop_names: list[str]) -> StateLayout:
     return layout
 
 
-def _decode_network(family: str, cursor, known: dict) -> QuantNetwork:
+def _decode_network(family: str, cursor: _Cursors, known: Mapping[tuple[str, int], list[Block]], minor: int) -> QuantNetwork:
     c = cursor("NETWORK")
     dt_block = c.take("DT")
     if dt_block.type_name != "F64" or dt_block.shape != ():
@@ -496,6 +512,18 @@ def _decode_network(family: str, cursor, known: dict) -> QuantNetwork:
                                      f"{len(param_names)} PARAM_NAME blocks follow")
     shapes = c.ints("PARAM_SHAPE", (len(param_names), 2))
     projections = c.ints("PROJECTIONS", (None, 4))
+    readout = "spikes"
+    if c.peek("READOUT"):
+        value = c.ints("READOUT", ())
+        code = int(value)
+        if minor < L.MINOR_OF_TAG[("NETWORK", "READOUT")]:
+            raise image_error(MALFORMED, f"section NETWORK: READOUT is a format 2.{L.MINOR_OF_TAG[('NETWORK', 'READOUT')]} "
+                                         f"tag in an image stamped 2.{minor}")
+        names_of = {v: k for k, v in L.READOUT_IDS.items()}
+        if code not in names_of:
+            raise image_error(MALFORMED, f"section NETWORK: READOUT {code} is not one of "
+                                         f"{', '.join(f'{v} ({k})' for k, v in L.READOUT_IDS.items())}")
+        readout = names_of[code]
     c.done()
     if len(set(names)) != n_pop or "" in names or INPUT in names:
         raise image_error(MALFORMED, "section NETWORK: population names are empty, repeated or 'input'")
@@ -548,11 +576,11 @@ def _decode_network(family: str, cursor, known: dict) -> QuantNetwork:
     projs = tuple(Projection(src=s, dst=d, weights=w, synapse=int(row[2]), shift=int(row[3]))
                   for (s, d), w, row in zip(proj_names, weights, projections))
     r = cursor("ROUTES")
-    entries = r.ints("ENTRIES", (None, 4), unsigned64=True)
-    if entries.size and entries.min() < 0:
+    route_rows = r.ints("ENTRIES", (None, 4), unsigned64=True)
+    if route_rows.size and route_rows.min() < 0:
         raise image_error(MALFORMED, "section ROUTES: a route field is negative")
     r.done()
-    routes = tuple(RouteEntry(int(a), int(b), int(m), int(o)) for a, b, m, o in entries.tolist())
+    routes = tuple(RouteEntry(int(a), int(b), int(m), int(o)) for a, b, m, o in route_rows.tolist())
     placement = None
     if placement_blocks:
         placement = Placement(
@@ -561,7 +589,7 @@ def _decode_network(family: str, cursor, known: dict) -> QuantNetwork:
     elif routes:
         raise image_error(MALFORMED, "section ROUTES has entries but the image has no PLACEMENT")
     return QuantNetwork(family=family, dt=dt, n_inputs=n_inputs, populations=populations, projections=projs,
-                        output=names[output], placement=placement)
+                        output=names[output], placement=placement, readout=readout)
 
 
 def _groups(c: _Cursor, start_tag: str) -> Iterable[int]:
@@ -576,7 +604,9 @@ def _groups(c: _Cursor, start_tag: str) -> Iterable[int]:
     c.done()
 
 
-def _decode_neurons(cursor, n_cores: int, names, sizes, pop_params):
+def _decode_neurons(cursor: _Cursors, n_cores: int, names: list[str], sizes: list[int],
+                    pop_params: list[list[tuple[str, int]]]
+                    ) -> tuple[list[dict[str, NDArray[np.int64]]], list[NDArray[np.int64]]]:
     n_pop = len(names)
     pieces: list[list[tuple[int, np.ndarray, list[np.ndarray]]]] = [[] for _ in range(n_pop)]
     for core in range(n_cores):
@@ -617,7 +647,8 @@ def _decode_neurons(cursor, n_cores: int, names, sizes, pop_params):
     return params, neuron_core
 
 
-def _decode_weights(cursor, n_cores: int, dims: list[tuple[int, int]], dst_pop: list[int], neuron_core):
+def _decode_weights(cursor: _Cursors, n_cores: int, dims: list[tuple[int, int]], dst_pop: list[int],
+                    neuron_core: list[NDArray[np.int64]]) -> list[Weights]:
     n_proj = len(dims)
     parts: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in range(n_proj)]
     for core in range(n_cores):

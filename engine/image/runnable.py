@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.netlist import FAMILY_PARAMS, INPUT, QuantNetwork
+from engine.netlist import FAMILY_PARAMS, INPUT, Placement, Population, QuantNetwork
 
 # |shift| bounds: a weight or bias shifted further is zero or overflows on every target
 MAX_SHIFT = 63
@@ -19,7 +19,7 @@ MAX_SHIFT = 63
 MAX_XYLO_SYNAPSES = 2
 
 
-def _params(net: QuantNetwork, pop, expected: tuple[str, ...], problems: list[str]) -> None:
+def _params(net: QuantNetwork, pop: Population, expected: tuple[str, ...], problems: list[str]) -> None:
     names = tuple(sorted(pop.params))
     if names != tuple(sorted(expected)):
         missing = sorted(set(expected) - set(names))
@@ -87,8 +87,7 @@ def _speck(net: QuantNetwork, problems: list[str]) -> None:
             problems.append(f"population {pop.name!r}: reset_zero is 0 or 1")
 
 
-def _placement(net: QuantNetwork, problems: list[str]) -> None:
-    p = net.placement
+def _placement(p: Placement, problems: list[str]) -> None:
     width, height = p.mesh_width, p.mesh_height
     if width < 1 or height < 1 or width * height > 2**32:
         problems.append(f"the mesh is {width} x {height} routers; it needs at least one and at most 2^32")
@@ -121,5 +120,5 @@ def runnable_problems(net: QuantNetwork) -> list[str]:
     if not np.isfinite(net.dt) or net.dt <= 0:
         problems.append(f"time step dt = {net.dt!r} s is not a positive number")
     if net.placement is not None:
-        _placement(net, problems)
+        _placement(net.placement, problems)
     return problems

@@ -6,24 +6,31 @@ import hashlib
 import itertools
 import math
 import zlib
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from engine.diagnostics import Diagnostic
 from engine.image import layout as L
 from engine.image.blocks import compact_dtype, encode_array, encode_text
-from engine.image.contents import ImageContents
+from engine.image.contents import ImageContents, Thermal
 from engine.image.errors import INVALID_CONTENTS, ImageError
 from engine.image.keys import key_id
 from engine.image.limits import MAX_INPUTS
-from engine.netlist import FAMILIES, INPUT, QuantNetwork
+from engine.netlist import FAMILIES, INPUT, Placement, QuantNetwork, Weights
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 U32_MAX = 2**32 - 1
 U64_MAX = 2**64 - 1
 I64 = (-(2**63), 2**63 - 1)
 
 
-def write_image(contents: ImageContents, signing_key=None, *, security_version: int = 0) -> bytes:
+def write_image(contents: ImageContents, signing_key: Ed25519PrivateKey | None = None, *,
+                security_version: int = 0) -> bytes:
     """Serialise contents; sign with an Ed25519 private key when one is given. The security
     version goes into the trailer, where the signature covers it.
 
@@ -39,13 +46,15 @@ def write_image(contents: ImageContents, signing_key=None, *, security_version: 
     flags = (L.FLAG_LEARNING_LOCKED if contents.policy.learning_locked else 0) | (
         L.FLAG_SIGNED if signing_key is not None else 0)
     minor = max((L.MINOR_OF_SECTION.get(L.SECTION_BY_ID[s[0]].name, 0) for s in sections), default=0)
+    if contents.network.readout != "spikes":
+        minor = max(minor, L.MINOR_OF_TAG[("NETWORK", "READOUT")])
     return _assemble(sections, flags, L.FAMILY_IDS[contents.network.family], signing_key, security_version, minor)
 
 
 # ---------------------------------------------------------------- assembly
 
-def _assemble(sections: list[tuple[int, int, bytes, int]], flags: int, family: int, signing_key,
-              security_version: int = 0, minor: int = 0) -> bytes:
+def _assemble(sections: list[tuple[int, int, bytes, int]], flags: int, family: int,
+              signing_key: Ed25519PrivateKey | None, security_version: int = 0, minor: int = 0) -> bytes:
     table_offset = L.align(L.HEADER.size)
     pos = L.align(table_offset + len(sections) * L.SECTION_ENTRY.size)
     entries, payloads = [], []
@@ -59,7 +68,7 @@ def _assemble(sections: list[tuple[int, int, bytes, int]], flags: int, family: i
     total = trailer_offset + L.TRAILER.size
     if total > U32_MAX:
         raise ImageError([Diagnostic("error", INVALID_CONTENTS, f"image of {total} bytes exceeds the 4 GiB format limit")])
-    header_fields = {
+    header_fields: dict[str, int | bytes] = {
         "magic": L.MAGIC, "version_major": L.VERSION_MAJOR, "version_minor": minor,
         "header_size": L.HEADER.size, "entry_size": L.SECTION_ENTRY.size, "flags": flags, "family": family,
         "reserved0": 0, "section_count": len(sections), "table_offset": table_offset,
@@ -92,16 +101,16 @@ def _tag(section: str, tag: str) -> int:
     return L.tag_id(section, tag)
 
 
-def _scalar(section: str, tag: str, value, dtype: str) -> bytes:
+def _scalar(section: str, tag: str, value: ArrayLike, dtype: str) -> bytes:
     return encode_array(_tag(section, tag), np.array(value, dtype=dtype), dtype)
 
 
-def _compact(section: str, tag: str, values, *, unsigned_ok: bool = True) -> bytes:
-    values = np.asarray(values)
-    return encode_array(_tag(section, tag), values, compact_dtype(values, unsigned_ok=unsigned_ok))
+def _compact(section: str, tag: str, values: ArrayLike, *, unsigned_ok: bool = True) -> bytes:
+    array = np.asarray(values)
+    return encode_array(_tag(section, tag), array, compact_dtype(array, unsigned_ok=unsigned_ok))
 
 
-def _texts(section: str, tag: str, texts) -> list[bytes]:
+def _texts(section: str, tag: str, texts: Iterable[str]) -> list[bytes]:
     return [encode_text(_tag(section, tag), t) for t in texts]
 
 
@@ -152,9 +161,9 @@ def _sections(c: ImageContents) -> list[tuple[int, int, bytes, int]]:
     names = [p.name for p in net.populations]
     state = [_scalar("STATE", "VERSION", layout.version, "<u4"),
              encode_array(_tag("STATE", "HASH"), np.frombuffer(layout.digest, dtype=np.uint8), "<u1")]
-    for pop in layout.populations:
-        state.append(_scalar("STATE", "POP", names.index(pop.population), "<u4"))
-        for w in pop.words:
+    for pop_state in layout.populations:
+        state.append(_scalar("STATE", "POP", names.index(pop_state.population), "<u4"))
+        for w in pop_state.words:
             state.append(encode_text(_tag("STATE", "WORD_NAME"), w.name))
             state.append(_scalar("STATE", "WORD_SPEC", [w.bits, int(w.signed), w.count], "<u4"))
     out.append(_section("STATE", 0, state))
@@ -189,6 +198,8 @@ def _network_blocks(net: QuantNetwork) -> list[bytes]:
     index = {name: i for i, name in enumerate(names)}
     projections = [[-1 if p.src == INPUT else index[p.src], index[p.dst], p.synapse, p.shift] for p in net.projections]
     blocks.append(encode_array(_tag("NETWORK", "PROJECTIONS"), np.array(projections, dtype="<i8").reshape(-1, 4), "<i8"))
+    if net.readout != "spikes":  # a spike readout writes no block: its bytes stay those of format 2.0
+        blocks.append(_scalar("NETWORK", "READOUT", L.READOUT_IDS[net.readout], "<u1"))
     return blocks
 
 
@@ -262,7 +273,7 @@ def _check_contents(c: ImageContents) -> list[Diagnostic]:
     problems: list[str] = []
     net = c.network
 
-    def text(label: str, value) -> None:
+    def text(label: str, value: object) -> None:
         if not isinstance(value, str):
             problems.append(f"{label} must be text, got {type(value).__name__}")
             return
@@ -271,7 +282,7 @@ def _check_contents(c: ImageContents) -> list[Diagnostic]:
         except UnicodeEncodeError:
             problems.append(f"{label} {value!r} is not valid Unicode text")
 
-    def integer(label: str, value, lo: int, hi: int) -> None:
+    def integer(label: str, value: object, lo: int, hi: int) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             problems.append(f"{label} must be an integer, got {value!r}")
         elif not lo <= int(value) <= hi:
@@ -320,7 +331,7 @@ def _check_contents(c: ImageContents) -> list[Diagnostic]:
         if proj.src in sizes and proj.dst in sizes:
             problems += [f"{label}: {p}" for p in _csr_problems(proj.weights, sizes[proj.src], sizes[proj.dst])]
     if net.placement is not None:
-        problems += _placement_problems(net, names)
+        problems += _placement_problems(net, net.placement, names)
     pol = c.policy
     if len(pol.class_expected_ppm) != len(pol.class_tolerance_ppm):
         problems.append(f"policy has {len(pol.class_expected_ppm)} expected class shares but "
@@ -331,13 +342,13 @@ def _check_contents(c: ImageContents) -> list[Diagnostic]:
         integer(f"policy.{field}", getattr(pol, field), 0, U32_MAX)
     layout = c.resolved_state_layout
     integer("state layout version", layout.version, 0, U32_MAX)
-    for pop in layout.populations:
-        if pop.population not in names:
-            problems.append(f"state layout names population {pop.population!r}, which the network does not have")
-        for w in pop.words:
-            text(f"state word of {pop.population!r}", w.name)
-            integer(f"state word {pop.population}.{w.name} bits", w.bits, 1, 64)
-            integer(f"state word {pop.population}.{w.name} count", w.count, 0, U32_MAX)
+    for pop_state in layout.populations:
+        if pop_state.population not in names:
+            problems.append(f"state layout names population {pop_state.population!r}, which the network does not have")
+        for w in pop_state.words:
+            text(f"state word of {pop_state.population!r}", w.name)
+            integer(f"state word {pop_state.population}.{w.name} bits", w.bits, 1, 64)
+            integer(f"state word {pop_state.population}.{w.name} count", w.count, 0, U32_MAX)
     for i, label in enumerate(c.io.input_channels):
         text(f"io.input_channels[{i}]", label)
     for i, label in enumerate(c.io.output_labels):
@@ -355,7 +366,7 @@ def _check_contents(c: ImageContents) -> list[Diagnostic]:
     return [Diagnostic("error", INVALID_CONTENTS, f"cannot write image: {p}") for p in problems]
 
 
-def _thermal_problems(th, net: QuantNetwork) -> list[str]:
+def _thermal_problems(th: Thermal, net: QuantNetwork) -> list[str]:
     problems = []
     edges = list(th.edges_centi_c)
     if len(edges) < 2 or any(b <= a for a, b in itertools.pairwise(edges)):
@@ -367,8 +378,8 @@ def _thermal_problems(th, net: QuantNetwork) -> list[str]:
     names = [p.name for p in net.populations]
     if list(th.thresholds) != [n for n in names if n in th.thresholds]:
         problems.append("thermal thresholds must name populations of the network, in network order")
-    for name, values in th.thresholds.items():
-        values = np.asarray(values)
+    for name, thresholds in th.thresholds.items():
+        values = np.asarray(thresholds)
         if name in names and values.shape != (len(edges) - 1, net.population(name).size):
             problems.append(f"thermal thresholds of {name!r} are {values.shape}, expected (bands, neurons)")
         if values.dtype.kind not in "iu":
@@ -376,7 +387,7 @@ def _thermal_problems(th, net: QuantNetwork) -> list[str]:
     return problems
 
 
-def _csr_problems(w, n_src: int, n_dst: int) -> list[str]:
+def _csr_problems(w: Weights, n_src: int, n_dst: int) -> list[str]:
     if (w.n_src, w.n_dst) != (n_src, n_dst):
         return [f"weights are {w.n_src}x{w.n_dst}, the populations need {n_src}x{n_dst}"]
     indptr, indices = np.asarray(w.indptr), np.asarray(w.indices)
@@ -393,8 +404,7 @@ def _csr_problems(w, n_src: int, n_dst: int) -> list[str]:
     return []
 
 
-def _placement_problems(net: QuantNetwork, names: list[str]) -> list[str]:
-    p = net.placement
+def _placement_problems(net: QuantNetwork, p: Placement, names: list[str]) -> list[str]:
     problems = []
     core_xy = np.asarray(p.core_xy)
     if core_xy.ndim != 2 or core_xy.shape[1] != 2 or core_xy.shape[0] < 1:

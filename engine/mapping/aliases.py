@@ -18,11 +18,16 @@ row, which changes the order of saturating adds only when a current saturates.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import attrs
 import numpy as np
 
 from engine.netlist import Placement, Population, Projection, QuantNetwork, Weights, frozen_array
 from engine.resolve.fit import aliases_needed, xylo_fan_out
+
+if TYPE_CHECKING:
+    from engine.resolve.graph import Graph
 
 ALIAS_THRESHOLD = 32767  # the largest 16-bit threshold: a membrane that stays at 0 never reaches it
 ALIAS_DASH = 1
@@ -110,3 +115,22 @@ def add_aliases(network: QuantNetwork, fan_out_max: int) -> QuantNetwork:
         placement = Placement(placement.mesh_width, placement.mesh_height, placement.core_xy, neuron_core,
                               placement.routes)
     return attrs.evolve(network, populations=populations, projections=tuple(projections), placement=placement)
+
+
+def aliased_graph(graph: Graph, network: QuantNetwork) -> Graph:
+    """The placement graph of the network before add_aliases, as `network` (after it) has
+    it: the hidden population's node grown by the alias neurons, every edge's weights the
+    aliased projections' (the same projection indices: add_aliases keeps their order), and
+    the hidden population's outgoing spike rate grown with it (an alias repeats its source's
+    spikes; the graph keeps one mean rate per population)."""
+    out = graph.copy()
+    hidden = network.population("hidden")
+    before = int(graph.nodes["pop:hidden"]["size"])
+    out.nodes["pop:hidden"].update(size=hidden.size, shape=(hidden.size,))
+    for src, dst, edge in out.edges(data=True):
+        if "projection" not in edge:
+            continue
+        edge["weights"] = Weights.stacked([network.projections[int(i)].weights for i in np.atleast_1d(edge["projection"])])
+        if src == "pop:hidden":
+            edge["rate_hz"] = float(edge["rate_hz"]) * hidden.size / before
+    return out

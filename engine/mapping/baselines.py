@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from engine.mapping import partition as part
-from engine.mapping.arrays import unique
-from engine.mapping.netview import NetView
+from engine.mapping.arrays import unique_pairs
+from engine.mapping.netview import NetView, placed_pairs
 from engine.mapping.target import CoreSpec
 
 IMBALANCE = 0.03
@@ -37,20 +37,26 @@ REHOME_CANDIDATES = 16
 
 def neuron_graph(view: NetView) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """CSR (xadj, adjncy, weights) of the symmetric neuron graph without self loops;
-    an edge weighs the spikes per second crossing it (at least 1)."""
-    placed = (view.src < view.n) & (view.src != view.dst)
-    a, b = view.src[placed], view.dst[placed]
-    rate = view.rate[a]
-    u, v = np.concatenate([a, b]), np.concatenate([b, a])
-    w = np.concatenate([rate, rate])
-    key = u * view.n + v
-    order = np.argsort(key, kind="stable")
-    key, w = key[order], w[order]
-    pairs = unique(key)
-    weight = np.bincount(np.searchsorted(pairs, key), weights=w, minlength=pairs.size)
-    src, dst = pairs // view.n, pairs % view.n
-    xadj = np.searchsorted(src, np.arange(view.n + 1)).astype(np.int64)
-    return xadj, dst.astype(np.int64), np.maximum(1, np.rint(weight)).astype(np.int64)
+    an edge weighs the spikes per second crossing it (at least 1). Built as the sum of
+    the rate-weighted synapse matrix and its transpose (int32 indices), not by sorting
+    int64 keys of both directions, which at 1e8 synapses is what runs out of memory."""
+    from scipy.sparse import csr_matrix
+
+    n = view.n
+    keep = (view.src < n) & (view.src != view.dst)
+    src = view.src[keep]
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(view.dst[keep], minlength=n), out=ptr[1:])
+    del keep
+    # row: destination, column: source, value: the source's rate (a silent source's edge
+    # kept at the least positive value: the sum below drops exact zeros, and it weighs 1)
+    incoming = csr_matrix((np.maximum(view.rate[src], np.finfo(np.float64).tiny), src, ptr), shape=(n, n))
+    del src
+    graph = (incoming + incoming.T).tocsr()
+    del incoming
+    graph.sort_indices()
+    weights = np.maximum(1, np.rint(graph.data)).astype(np.int64)
+    return graph.indptr.astype(np.int64), graph.indices.astype(np.int64), weights
 
 
 def metis_parts(view: NetView, k: int) -> np.ndarray:
@@ -71,15 +77,16 @@ def kahip_parts(view: NetView, k: int, mode: str = "ECO") -> np.ndarray:
     if k <= 1:
         return np.zeros(view.n, dtype=np.int64)
     xadj, adjncy, weights = neuron_graph(view)
-    _, blocks = kahip.kaffpa([1] * view.n, xadj.tolist(), weights.tolist(), adjncy.tolist(), k, IMBALANCE, True, SEED,
-                             getattr(kahip, mode))
+    # KaHIP's ints as int32 arrays, which the binding reads element by element: with Python
+    # lists of the 5e7 adjacencies (dense family, 1e5 neurons) the run went over 8 GiB
+    _, blocks = kahip.kaffpa(np.ones(view.n, dtype=np.int32), xadj.astype(np.int32), weights.astype(np.int32),
+                             adjncy.astype(np.int32), k, IMBALANCE, True, SEED, getattr(kahip, mode))
     return np.asarray(blocks, dtype=np.int64)
 
 
 def sender_nets(view: NetView) -> tuple[list[list[int]], list[int]]:
     """One net per placed neuron with targets: the neuron and its targets; weight its rate."""
-    placed = (view.src < view.n)
-    key = unique(view.src[placed] * view.n + view.dst[placed])
+    key = unique_pairs(*placed_pairs(view), view.n)
     src, dst = key // view.n, key % view.n
     senders, starts = np.unique(src, return_index=True)
     pins = np.split(dst, starts[1:])

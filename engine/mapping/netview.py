@@ -13,7 +13,6 @@ from collections.abc import Iterable
 import attrs
 import numpy as np
 
-from engine.mapping.arrays import unique
 from engine.mapping.target import CoreSpec
 from engine.netlist import Weights
 
@@ -51,9 +50,9 @@ class NetView:
     load: np.ndarray  # (n,) cycles per step per placed neuron
     rate: np.ndarray  # (n_total,) expected spikes per second of every neuron, external ones too
     group_of: np.ndarray  # (n,) index of each placed neuron's group
-    src: np.ndarray  # (pairs,) unique synapse pairs sorted by (dst, src)
-    dst: np.ndarray
-    in_ptr: np.ndarray  # (n + 1,) CSC by destination into src/dst
+    src: np.ndarray  # (pairs,) int32: unique synapse pairs sorted by (dst, src)
+    dst: np.ndarray  # (pairs,) int32
+    in_ptr: np.ndarray  # (n + 1,) int64: CSC by destination into src/dst
 
     @property
     def n(self) -> int:
@@ -72,20 +71,8 @@ def net_view(groups: Iterable[Group], core: CoreSpec) -> NetView:
         start[g.name] = ext_offset
         ext_offset += g.size
     total = ext_offset
-    srcs, dsts = [], []
-    for g in placed + externals:
-        for dst_name, w in g.outgoing:
-            if dst_name not in start or dst_name in {e.name for e in externals}:
-                continue
-            rows = np.repeat(np.arange(w.n_src, dtype=np.int64), np.diff(w.indptr))
-            srcs.append(start[g.name] + rows)
-            dsts.append(start[dst_name] + w.indices.astype(np.int64))
-    if srcs:
-        key = unique(np.concatenate(dsts) * max(total, 1) + np.concatenate(srcs))
-        dst, src = key // max(total, 1), key % max(total, 1)
-    else:
-        dst = src = np.zeros(0, dtype=np.int64)
-    in_ptr = np.searchsorted(dst, np.arange(n + 1), side="left").astype(np.int64)
+    src, in_ptr = _incoming(placed, externals, start, n, total)
+    dst = np.repeat(np.arange(n, dtype=np.int32), np.diff(in_ptr))
     synapses = np.concatenate([g.in_synapses for g in placed]).astype(np.int64) if placed else np.zeros(0, np.int64)
     load = np.concatenate([neuron_load(g, core) for g in placed]) if placed else np.zeros(0)
     rate = np.concatenate([np.asarray(g.rate_hz, dtype=np.float64) for g in placed + externals]) \
@@ -94,6 +81,53 @@ def net_view(groups: Iterable[Group], core: CoreSpec) -> NetView:
     return NetView(placed, externals, offsets, synapses, load, rate, group_of, src, dst, in_ptr)
 
 
+def _incoming(placed: tuple[Group, ...], externals: tuple[Group, ...], start: dict[str, int], n: int,
+              total: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sources of every placed neuron, ascending and each once, as CSR by destination
+    (int32 sources, int64 pointers). Each weight matrix is transposed on its own and the
+    blocks are stacked, so no (source, destination) key of the whole network is sorted:
+    at 1e8 synapses that sort and its int64 copies are what would not fit in memory."""
+    from scipy.sparse import csr_matrix, hstack, vstack
+
+    external_names = {e.name for e in externals}
+    rows = []
+    for group in placed:
+        by_offset: dict[int, csr_matrix] = {}
+        for source in placed + externals:
+            for dst_name, w in source.outgoing:
+                if dst_name != group.name or dst_name in external_names:
+                    continue
+                pattern = csr_matrix((np.ones(w.nnz, dtype=bool), np.asarray(w.indices, dtype=np.int32),
+                                      np.asarray(w.indptr, dtype=np.int64)), shape=(w.n_src, w.n_dst))
+                block = pattern.T.tocsr()  # (destinations, sources), sources ascending per row
+                offset = start[source.name]
+                by_offset[offset] = block if offset not in by_offset else (by_offset[offset] + block).tocsr()
+        # the group's row: its sources' blocks at their id offsets, empty columns between
+        pieces, column = [], 0
+        for offset, block in sorted(by_offset.items()):
+            if offset > column:
+                pieces.append(csr_matrix((group.size, offset - column), dtype=bool))
+            pieces.append(block)
+            column = offset + block.shape[1]
+        if column < total:
+            pieces.append(csr_matrix((group.size, total - column), dtype=bool))
+        rows.append(hstack(pieces, format="csr", dtype=bool) if len(pieces) > 1 else pieces[0].tocsr())
+    if not rows:
+        return np.zeros(0, dtype=np.int32), np.zeros(n + 1, dtype=np.int64)
+    incoming = vstack(rows, format="csr", dtype=bool)
+    incoming.sum_duplicates()
+    return np.asarray(incoming.indices, dtype=np.int32), np.asarray(incoming.indptr, dtype=np.int64)
+
+
 def distinct_fan_in(view: NetView) -> np.ndarray:
     """Distinct sources (neurons or input channels) of each placed neuron."""
     return np.diff(view.in_ptr)
+
+
+def placed_pairs(view: NetView) -> tuple[np.ndarray, np.ndarray]:
+    """(source, destination) of the synapses between placed neurons; the view's own arrays
+    when no input channel has synapses."""
+    placed = view.src < view.n
+    if placed.all():
+        return view.src, view.dst
+    return view.src[placed], view.dst[placed]

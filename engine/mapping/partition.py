@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.diagnostics import Diagnostic, StageError
-from engine.mapping.arrays import unique, unique_first
-from engine.mapping.netview import Group, NetView, distinct_fan_in
+from engine.mapping.arrays import unique_first, unique_pairs
+from engine.mapping.netview import Group, NetView, distinct_fan_in, placed_pairs
 from engine.mapping.target import CoreSpec
 
 if TYPE_CHECKING:
@@ -140,16 +140,36 @@ def graph_order(view: NetView) -> np.ndarray | None:
     that puts neurons with shared neighbours next to each other, for graphs whose ids
     carry no locality (shuffled rings, random graphs with clusters). None without
     synapses between neurons."""
-    from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import reverse_cuthill_mckee
 
-    placed = (view.src < view.n) & (view.src != view.dst)
-    if not placed.any():
+    graph = _neighbours(view)
+    if graph is None:
         return None
-    a, b = view.src[placed], view.dst[placed]
-    ones = np.ones(2 * a.size, dtype=np.int8)
-    graph = coo_matrix((ones, (np.concatenate([a, b]), np.concatenate([b, a]))), shape=(view.n, view.n)).tocsr()
     return np.asarray(reverse_cuthill_mckee(graph, symmetric_mode=True), dtype=np.int64)
+
+
+def _incoming_matrix(view: NetView) -> csr_matrix:
+    """The synapses between placed neurons, self-synapses left out, as a CSR pattern by
+    destination (int32 indices)."""
+    from scipy.sparse import csr_matrix
+
+    n = view.n
+    keep = (view.src < n) & (view.src != view.dst)
+    counts = np.bincount(view.dst[keep], minlength=n)
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=ptr[1:])
+    return csr_matrix((np.ones(int(ptr[-1]), dtype=np.int8), view.src[keep], ptr), shape=(n, n))
+
+
+def _neighbours(view: NetView) -> csr_matrix | None:
+    """Symmetric pattern of the synapse graph between placed neurons (no self loops), or
+    None when it has no edge."""
+    incoming = _incoming_matrix(view)
+    if not incoming.nnz:
+        return None
+    graph: csr_matrix = (incoming + incoming.T).tocsr()
+    graph.sort_indices()
+    return graph
 
 
 MINHASHES = 8  # signatures per neuron: Jaccard similarity of two neighbourhoods to 1/8
@@ -167,17 +187,13 @@ def similarity_order(view: NetView) -> np.ndarray | None:
     from scipy.sparse.csgraph import reverse_cuthill_mckee
 
     n = view.n
-    placed = (view.src < n) & (view.src != view.dst)
-    if not placed.any():
+    graph = _neighbours(view)
+    if graph is None:
         return None
-    a, b = view.src[placed], view.dst[placed]
     # neighbourhood = sources and targets, the neuron itself included
-    rows = np.concatenate([a, b, np.arange(n)])
-    cols = np.concatenate([b, a, np.arange(n)])
-    order = np.argsort(rows)  # a minimum per row does not depend on the order within it
-    rows, cols = rows[order], cols[order]
-    starts = np.searchsorted(rows, np.arange(n))
     ids = np.arange(n, dtype=np.uint64)
+    ptr, cols = graph.indptr, graph.indices
+    nonempty = np.nonzero(np.diff(ptr))[0]
     signatures = np.empty((MINHASHES, n), dtype=np.uint64)
     with np.errstate(over="ignore"):
         for k in range(MINHASHES):
@@ -186,13 +202,16 @@ def similarity_order(view: NetView) -> np.ndarray | None:
             h ^= h >> np.uint64(29)
             h *= np.uint64(0xBF58476D1CE4E5B9)
             h ^= h >> np.uint64(32)
-            signatures[k] = np.minimum.reduceat(h[cols], starts)
-    one_way = a < b
-    u, v = a[one_way], b[one_way]
-    other = b > a
-    u = np.concatenate([u, b[~one_way & other]])
-    v = np.concatenate([v, a[~one_way & other]])
-    matches = np.zeros(u.size, dtype=np.int64)
+            signatures[k] = h
+            # empty rows take no slice of cols, so the non-empty rows' starts delimit them
+            signatures[k, nonempty] = np.minimum(h[nonempty], np.minimum.reduceat(h[cols], ptr[nonempty]))
+    del graph, cols
+    # the synapses from a lower id to a higher one, each pair once
+    incoming = _incoming_matrix(view).tocoo()
+    lower = incoming.col < incoming.row
+    u, v = incoming.col[lower], incoming.row[lower]
+    del incoming, lower
+    matches = np.zeros(u.size, dtype=np.int8)
     for k in range(MINHASHES):
         matches += signatures[k, u] == signatures[k, v]
     keep = 2 * matches >= MINHASHES
@@ -244,13 +263,10 @@ def fill(view: NetView, core: CoreSpec, order: np.ndarray, outputs: np.ndarray |
     cum_syn = np.concatenate([[0], np.cumsum(view.synapses[order])])
     cum_load = np.concatenate([[0.0], np.cumsum(view.load[order])])
     cum_out = None if outputs is None else np.concatenate([[0], np.cumsum(outputs[order])])
-    rank = np.full(view.n, n, dtype=np.int64)
-    rank[order] = np.arange(n)
-    # incoming pairs grouped by their destination's rank: sources of order[s:e] are one slice
+    # incoming pairs grouped along the order: the sources of order[s:e] are one slice
     degree = np.diff(view.in_ptr)
-    by_rank = np.argsort(rank[view.dst], kind="stable")
-    sources = view.src[by_rank]
     ptr = np.concatenate([[0], np.cumsum(degree[order])])
+    sources = view.src[_gather(view.in_ptr[order], degree[order], int(ptr[-1]))]
     cores = np.full(view.n, -1, dtype=np.int64)
     scratch = np.zeros(int(view.src.max(initial=0)) + 1, dtype=np.int64)
     budget = core.cycle_budget * (1 + _RELATIVE_SLACK)
@@ -267,6 +283,13 @@ def fill(view: NetView, core: CoreSpec, order: np.ndarray, outputs: np.ndarray |
         current += 1
         start = end
     return cores
+
+
+def _gather(starts: np.ndarray, lengths: np.ndarray, total: int) -> np.ndarray:
+    """Indices of the slices [starts[i], starts[i] + lengths[i]) one after the other."""
+    index = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+    index += np.arange(total, dtype=np.int64)
+    return index
 
 
 def _axon_cut(sources: np.ndarray, ptr: np.ndarray, start: int, end: int, cap: int, scratch: np.ndarray) -> int:
@@ -295,7 +318,7 @@ def core_inputs(view: NetView, cores: np.ndarray, n_cores: int) -> np.ndarray:
     if not view.src.size:
         return np.zeros(n_cores, dtype=np.int64)
     total = int(view.src.max()) + 1
-    pair = unique(cores[view.dst] * total + view.src)
+    pair = unique_pairs(cores[view.dst], view.src, total)
     return np.bincount(pair // total, minlength=n_cores)
 
 
@@ -303,11 +326,10 @@ def multicast_traffic(view: NetView, cores: np.ndarray) -> float:
     """Spikes per second delivered to remote cores when each neuron's spike goes to exactly
     the cores its targets are on (rate-weighted connectivity minus one): what a partition
     decides, before placement turns it into hops and the route groups share trees."""
-    placed = view.src < view.n
-    if not placed.any():
+    if not (view.src < view.n).any():
         return 0.0
     n_cores = int(cores.max(initial=0)) + 1
-    pair = unique(view.src[placed] * n_cores + cores[view.dst[placed]])
+    pair = _sends(view, cores, n_cores)
     sender, dest = pair // n_cores, pair % n_cores
     remote = dest != cores[sender]
     return float(view.rate[sender[remote]].sum())
@@ -316,9 +338,7 @@ def multicast_traffic(view: NetView, cores: np.ndarray) -> float:
 def neuron_outputs(view: NetView, cores: np.ndarray) -> np.ndarray:
     """Destination cores of each placed neuron under a partition."""
     n_cores = int(cores.max(initial=0)) + 1
-    placed = view.src < view.n
-    pair = unique(view.src[placed] * n_cores + cores[view.dst[placed]])
-    return np.bincount(pair // n_cores, minlength=view.n)
+    return np.bincount(_sends(view, cores, n_cores) // n_cores, minlength=view.n)
 
 
 OUTPUT_REFILLS = 6
@@ -345,8 +365,9 @@ def pack(view: NetView, core: CoreSpec, order: np.ndarray) -> np.ndarray:
 
 def _sends(view: NetView, cores: np.ndarray, n_cores: int) -> np.ndarray:
     """(neuron, destination core) pairs as neuron * n_cores + core, sorted."""
-    placed = view.src < view.n
-    return unique(view.src[placed] * n_cores + cores[view.dst[placed]])
+    src, dst = placed_pairs(view)
+    return unique_pairs(src, cores[dst], n_cores)
+
 
 
 def core_outputs(view: NetView, cores: np.ndarray, n_cores: int) -> np.ndarray:

@@ -15,8 +15,8 @@ import attrs
 import numpy as np
 
 from engine.diagnostics import Diagnostic, StageError
-from engine.mapping.arrays import unique, unique_first
-from engine.mapping.netview import NetView
+from engine.mapping.arrays import unique, unique_first, unique_pairs
+from engine.mapping.netview import NetView, placed_pairs
 from engine.netlist import LINK_EAST, LINK_LOCAL, LINK_NORTH, LINK_SOUTH, LINK_WEST, RouteEntry
 
 KEY_BITS = 32
@@ -54,8 +54,8 @@ def route_groups(view: NetView, cores: np.ndarray, max_sets: int = MAX_SETS_PER_
     its targets (fewer table entries, spikes the extra cores drop). Groups are ordered by
     (population, source core, lowest member id)."""
     n_cores = int(cores.max(initial=0)) + 1
-    placed = view.src < view.n
-    pairs = unique(view.src[placed] * n_cores + cores[view.dst[placed]])
+    src, dst = placed_pairs(view)
+    pairs = unique_pairs(src, cores[dst], n_cores)
     sender_of_pair, core_of_pair = pairs // n_cores, pairs % n_cores
     senders, first = unique_first(sender_of_pair)
     if not senders.size:

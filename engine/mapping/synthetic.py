@@ -17,7 +17,7 @@ def _csr(rows: np.ndarray, cols: np.ndarray, n_src: int, n_dst: int) -> Weights:
     keep[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
     rows, cols = rows[keep], cols[keep]
     indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_src))])
-    return Weights.from_csr(n_src, n_dst, indptr, cols, np.ones(len(cols), dtype=np.int64))
+    return Weights.from_csr(n_src, n_dst, indptr, cols.astype(np.int32), np.ones(len(cols), dtype=np.int32))
 
 
 def _groups(sizes: Sequence[int], edges: Mapping[tuple[int, int], tuple[np.ndarray, np.ndarray]],
@@ -26,8 +26,13 @@ def _groups(sizes: Sequence[int], edges: Mapping[tuple[int, int], tuple[np.ndarr
     in_syn = [np.zeros(n, dtype=np.int64) for n in sizes]
     in_events = [np.zeros(n) for n in sizes]
     outgoing: list[list[tuple[str, Weights]]] = [[] for _ in sizes]
+    # layers that repeat one connection pattern share one (frozen) matrix
+    made: dict[tuple[int, int, int, int], Weights] = {}
     for (a, b), (rows, cols) in sorted(edges.items()):
-        w = _csr(rows, cols, sizes[a], sizes[b])
+        pattern = (id(rows), id(cols), sizes[a], sizes[b])
+        if pattern not in made:
+            made[pattern] = _csr(rows, cols, sizes[a], sizes[b])
+        w = made[pattern]
         outgoing[a].append((f"l{b}", w))
         counts = np.bincount(w.indices, minlength=sizes[b])
         in_syn[b] += counts

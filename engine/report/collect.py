@@ -39,7 +39,7 @@ def core_rows(core_map: CoreMap) -> tuple[dict[str, Any], ...]:
 def _run(network: QuantNetwork, chain: Chain, window: np.ndarray) -> tuple[np.ndarray, KernelRun, int]:
     spikes = np.asarray(chain.run(window), dtype=np.int64)
     run = kernel.run(network, spikes)
-    return spikes, run, int(np.argmax(run.spikes[network.output].sum(axis=0)))
+    return spikes, run, int(np.argmax(run.output_scores(network)))
 
 
 def raster_panels(image: bytes, chain: Chain, samples: np.ndarray, labels: Sequence[int], classes: Sequence[str],

@@ -31,6 +31,7 @@ VERIFICATION_LABELS = {
     "float_detection_rate": "float detection rate",
     "float_false_alarm_rate": "float false-alarm rate",
     "spike_count_correlation": "spike-count correlation per output",
+    "readout": "readout (membrane: the class is the output whose membrane peaks highest, the correlation is of the peaks)",
     "deterministic": "two kernel runs identical",
     "synaptic_ops": "synaptic events",
     "image_bytes": "image size (bytes)",

@@ -116,7 +116,9 @@ def _activity(spec: SiteSpec, chain: Chain, float_model: FloatNet,
         windows, frames = nominal_spikes.shape[:2]
         seconds = windows * frames * chain.dt
         for pop in float_model.populations:
-            rates[pop.name] = out[pop.name].sum(axis=(0, 1)) / seconds
+            # a membrane readout's output is its membrane: it sends no spikes
+            rates[pop.name] = (out[pop.name].sum(axis=(0, 1)) / seconds if pop.threshold is not None else
+                               np.zeros(pop.size))
         for proj in float_model.projections:
             source = nominal_spikes if proj.src == "input" else out[proj.src]
             ops += float(np.sum(source.sum(axis=(0, 1)) * (proj.weight != 0).sum(axis=1))) / windows

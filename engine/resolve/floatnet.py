@@ -30,6 +30,11 @@ from collections.abc import Mapping
 
 import attrs
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from engine.netlist import membrane_scores
+
+Floats = NDArray[np.float64]
 
 INPUT = "input"
 NEURON_KINDS = ("cubalif", "lif", "if", "li", "cubali", "integrator", "threshold")
@@ -40,21 +45,21 @@ class FloatPopulation:
     name: str
     kind: str
     size: int
-    alpha: np.ndarray | None  # synaptic decay per step (None: no synaptic state)
-    beta: np.ndarray  # membrane decay per step (1 = no leak)
-    in_gain: np.ndarray
-    i_gain: np.ndarray
-    leak: np.ndarray  # constant drive per step (from v_leak)
-    threshold: np.ndarray | None  # None for non-spiking kinds
-    v_reset: np.ndarray
-    reset: str  # subtract | subtract_late | zero | none
+    alpha: Floats | None  # synaptic decay per step (None: no synaptic state)
+    beta: Floats  # membrane decay per step (1 = no leak)
+    in_gain: Floats
+    i_gain: Floats
+    leak: Floats  # constant drive per step (from v_leak)
+    threshold: Floats | None  # None for non-spiking kinds
+    v_reset: Floats
+    reset: str  # subtract | subtract_late | subtract_before_decay | zero | none
     compare: str  # gt | ge
-    tau_syn: np.ndarray | None  # seconds, for reports
-    tau_mem: np.ndarray | None
+    tau_syn: Floats | None  # seconds, for reports
+    tau_mem: Floats | None
     max_spikes: int = 1  # spikes a neuron can emit in one step (above 1: floor(v / threshold))
     spike_delay: int = 0  # 1: a step's spikes are the previous step's crossings
-    alpha2: np.ndarray | None = None  # the second synapse's decay per step (None: one synapse at most)
-    tau_syn2: np.ndarray | None = None
+    alpha2: Floats | None = None  # the second synapse's decay per step (None: one synapse at most)
+    tau_syn2: Floats | None = None
 
     @property
     def synapses(self) -> int:
@@ -65,8 +70,8 @@ class FloatPopulation:
 class FloatProjection:
     src: str
     dst: str
-    weight: np.ndarray  # (n_src, n_dst)
-    bias: np.ndarray | None  # (n_dst,)
+    weight: Floats  # (n_src, n_dst)
+    bias: Floats | None  # (n_dst,)
     delayed: bool
     nodes: tuple[str, ...]  # the NIR nodes this matrix was composed from
     synapse: int = 0  # which synaptic current of dst it feeds (1: the second synapse)
@@ -91,7 +96,7 @@ class FloatNet:
         return [p for p in self.projections if p.dst == name]
 
 
-def simulate(net: FloatNet, inputs: np.ndarray, *, record: bool = False) -> Mapping[str, np.ndarray]:
+def simulate(net: FloatNet, inputs: ArrayLike, *, record: bool = False) -> Mapping[str, Floats]:
     """inputs: (steps, n_inputs) or (batch, steps, n_inputs) spike counts.
     Returns spikes per population (batch, steps, size) as float arrays (0/1 or counts),
     and, when `record`, 'v:<name>' membrane and 'i:<name>' drive (what enters v) traces, and
@@ -108,7 +113,7 @@ def simulate(net: FloatNet, inputs: np.ndarray, *, record: bool = False) -> Mapp
     current2 = {p.name: np.zeros((batch, p.size)) for p in net.populations if p.alpha2 is not None}
     voltage = {p.name: np.zeros((batch, p.size)) for p in net.populations}
     out = {p.name: np.zeros((batch, steps, p.size)) for p in net.populations}
-    traces = {}
+    traces: dict[str, Floats] = {}
     if record:
         for p in net.populations:
             traces[f"v:{p.name}"] = np.zeros((batch, steps, p.size))
@@ -132,6 +137,7 @@ def simulate(net: FloatNet, inputs: np.ndarray, *, record: bool = False) -> Mapp
                     totals[proj.synapse] += proj.bias
             total = totals[0]
             if pop.alpha2 is not None:
+                assert pop.alpha is not None  # a second synapse comes with a first (FloatPopulation.synapses)
                 current[pop.name] = pop.alpha * current[pop.name] + pop.in_gain * total
                 current2[pop.name] = pop.alpha2 * current2[pop.name] + pop.in_gain * totals[1]
                 drive = pop.i_gain * (current[pop.name] + current2[pop.name])
@@ -141,10 +147,12 @@ def simulate(net: FloatNet, inputs: np.ndarray, *, record: bool = False) -> Mapp
             else:
                 drive = pop.in_gain * total
             if pop.reset == "subtract_before_decay":
+                assert pop.threshold is not None  # only a spiking kind resets
                 v = pop.beta * (voltage[pop.name] - crossed[pop.name] * pop.threshold) + drive + pop.leak
             else:
                 v = pop.beta * voltage[pop.name] + drive + pop.leak
             if pop.reset == "subtract_late":
+                assert pop.threshold is not None  # only a spiking kind resets
                 v = v - crossed[pop.name] * pop.threshold
             if pop.threshold is None:
                 spikes = v
@@ -175,6 +183,17 @@ def simulate(net: FloatNet, inputs: np.ndarray, *, record: bool = False) -> Mapp
     return result
 
 
-def classify(counts: np.ndarray) -> np.ndarray:
-    """Output spike counts over a window (..., n_out) -> class index (lowest index wins ties)."""
-    return np.argmax(counts, axis=-1)
+def classify(counts: ArrayLike) -> NDArray[np.intp]:
+    """Output scores over a window (..., n_out) -> class index (lowest index wins ties)."""
+    classes: NDArray[np.intp] = np.argmax(counts, axis=-1)
+    return classes
+
+
+def readout_scores(net: FloatNet, result: Mapping[str, Floats]) -> Floats:
+    """Per window, the score classify() takes: the readout's spike count, or for a
+    non-spiking readout (LI, CubaLI: simulate() returns its membrane) membrane_scores()."""
+    out = result[net.output]
+    if net.population(net.output).threshold is None:
+        return membrane_scores(out)
+    summed: Floats = out.sum(axis=-2)
+    return summed

@@ -6,7 +6,8 @@ stage, encoder, neurons, alerts), domain (mcu or chip); neurons nodes also size,
 population, layer (depth from the encoder), rate_hz (mean spikes per second per neuron
 from calibration), readout, shape, fan_in_max. Edges into a neurons node carry synapses,
 rate_hz (spikes per second leaving the source), projection (index or list) and weights
-(the netlist's CSR, source -> target).
+(the netlist's CSR, source -> target; with several projections between the same two
+populations, every synapse of all of them: `Weights.stacked`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import networkx as nx
 import numpy as np
 
-from engine.netlist import INPUT, QuantNetwork
+from engine.netlist import INPUT, QuantNetwork, Weights
 
 if TYPE_CHECKING:
     from engine.dsp.chain import Chain
@@ -66,6 +67,7 @@ def placement_graph(network: QuantNetwork, chain: Chain, chip: str, rates_hz: Ma
             edge = g.edges[src, dst]
             edge["projection"] = list(np.atleast_1d(edge["projection"])) + [index]
             edge["synapses"] += proj.weights.nnz
+            edge["weights"] = Weights.stacked([edge["weights"], proj.weights])
         else:
             g.add_edge(src, dst, synapses=proj.weights.nnz, rate_hz=source_rate, projection=index, weights=proj.weights)
     g.add_node("alerts", kind="alerts", domain="mcu", size=1, unit="class per window")

@@ -28,18 +28,28 @@ from __future__ import annotations
 import itertools
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import attrs
 import networkx as nx
 import numpy as np
+from numpy.typing import ArrayLike
 
 from engine.diagnostics import Diagnostic
 from engine.resolve.conventions import CONVENTIONS, SNNTORCH_EXPORT_DT, read_neuron
-from engine.resolve.floatnet import INPUT, FloatNet, FloatPopulation, FloatProjection
+from engine.resolve.floatnet import INPUT, FloatNet, FloatPopulation, FloatProjection, Floats
+
+if TYPE_CHECKING:
+    # nir ships no type information (no py.typed), so to the type checker its graph and nodes
+    # are Any: the import reads them by attribute and checks every value it reads
+    from nir import NIRGraph, NIRNode
 
 __all__ = ["CONVENTIONS", "SNNTORCH_EXPORT_DT", "SUPPORTED", "ImportError_", "conv_dense", "decay_error", "flatten_graph",
            "fold_synapse_filters", "import_graph", "read_nir"]
+# what a node outputs, by (source population, delayed): the matrix from that population's
+# spikes (n_src x width), the bias, and the NIR nodes composed into it
+Feed = tuple[Floats, Floats | None, tuple[str, ...]]
+Feeds = dict[tuple[str, bool], Feed]
 MAX_SYNAPSES = 2  # synaptic currents per neuron on any target (Xylo Audio's hidden neurons have two)
 LINEAR_TYPES = ("Affine", "Linear", "Scale", "Conv1d", "Conv2d", "Flatten", "SumPool2d", "AvgPool2d", "Delay")
 NEURON_TYPES = ("CubaLIF", "LIF", "IF", "LI", "CubaLI", "I", "Threshold")
@@ -61,28 +71,28 @@ class ImportError_(Exception):
         self.diagnostics = diagnostics
 
 
-def _vec(value: Any, size: int) -> np.ndarray:
+def _vec(value: ArrayLike, size: int) -> Floats:
     array = np.asarray(value, dtype=np.float64).reshape(-1)
     if array.size == 1:
         return np.full(size, float(array[0]))
     return array
 
 
-def _shape(node: Any, key: str) -> tuple[int, ...] | None:
+def _shape(node: NIRNode, key: str) -> tuple[int, ...] | None:
     types = getattr(node, f"{key}_type", None) or {}
     shape = types.get(key)
     return None if shape is None else tuple(int(s) for s in np.asarray(shape).reshape(-1))
 
 
-def _ints(value: Any, ndim: int) -> tuple[int, ...]:
+def _ints(value: ArrayLike, ndim: int) -> tuple[int, ...]:
     array = np.asarray(value).reshape(-1)
     if array.size == 1:
         return (int(array[0]),) * ndim
     return tuple(int(v) for v in array)
 
 
-def flatten_graph(graph: Any, prefix: str = "", convention: str = "nir", notes: list[str] | None = None
-                  ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+def flatten_graph(graph: NIRGraph, prefix: str = "", convention: str = "nir", notes: list[str] | None = None
+                  ) -> tuple[dict[str, NIRNode | str], list[tuple[str, str]]]:
     """Inline nested NIRGraphs: a nested graph's Input/Output nodes become pass-throughs.
 
     A nested graph whose Input feeds only the weights that also carry its neuron's feedback
@@ -92,7 +102,7 @@ def flatten_graph(graph: Any, prefix: str = "", convention: str = "nir", notes: 
     `notes` says that the inlining passes the external input through the recurrent weights."""
     import nir
 
-    nodes: dict[str, Any] = {}
+    nodes: dict[str, NIRNode | str] = {}  # a nested graph's ends become "passthrough"
     edges: list[tuple[str, str]] = []
     for name, node in graph.nodes.items():
         full = f"{prefix}{name}"
@@ -118,7 +128,7 @@ def flatten_graph(graph: Any, prefix: str = "", convention: str = "nir", notes: 
     return nodes, edges
 
 
-def _recurrent_input(full: str, graph: Any, nodes: dict[str, Any], edges: list[tuple[str, str]], convention: str,
+def _recurrent_input(full: str, graph: NIRGraph, nodes: dict[str, NIRNode | str], edges: list[tuple[str, str]], convention: str,
                      notes: list[str] | None) -> list[tuple[str, str]]:
     """The nested graph's edges, with a Spyx recurrent layer's input routed as Spyx computes it."""
     import nir
@@ -149,7 +159,7 @@ NUMERIC = ("weight", "bias", "scale", "tau", "tau_mem", "tau_syn", "r", "w_in", 
 INFINITE_OK = ("tau", "tau_mem", "tau_syn")
 
 
-def _not_finite(name: str, kind: str, node: Any) -> list[str]:
+def _not_finite(name: str, kind: str, node: NIRNode) -> list[str]:
     """A NaN (or, but for a time constant, an infinity) in a node: no exporter writes one for a
     trained model, and every state it reaches becomes NaN."""
     problems = []
@@ -169,11 +179,11 @@ def _not_finite(name: str, kind: str, node: Any) -> list[str]:
     return problems
 
 
-def _kind(node: Any) -> str:
+def _kind(node: NIRNode | str) -> str:
     return "passthrough" if isinstance(node, str) and node == "passthrough" else type(node).__name__
 
 
-def _back_edges(g: nx.DiGraph, roots: list[str]) -> set[tuple[str, str]]:
+def _back_edges(g: nx.DiGraph[str], roots: list[str]) -> set[tuple[str, str]]:
     """Edges that close a cycle in a depth-first walk from the roots (successors by name)."""
     state: dict[str, int] = {}  # 1 on the walk's path, 2 finished
     back: set[tuple[str, str]] = set()
@@ -196,7 +206,7 @@ def _back_edges(g: nx.DiGraph, roots: list[str]) -> set[tuple[str, str]]:
     return back
 
 
-def _linear_matrix(name: str, node: Any, in_shape: tuple[int, ...], problems: list[str]
+def _linear_matrix(name: str, node: NIRNode, in_shape: tuple[int, ...], problems: list[str]
                    ) -> tuple[np.ndarray, np.ndarray | None, tuple[int, ...]]:
     """The node as y = x @ M + b over flattened vectors (C order). Returns (M, b, out shape)."""
     kind = _kind(node)
@@ -252,7 +262,7 @@ def _flattened(shape: tuple[int, ...], start: int, end: int) -> tuple[int, ...]:
     return shape[:start] + (int(np.prod(shape[start: end + 1])),) + shape[end + 1:]
 
 
-def _spatial_shape(name: str, node: Any, in_shape: tuple[int, ...], ndim: int, problems: list[str]) -> tuple[int, ...] | None:
+def _spatial_shape(name: str, node: NIRNode, in_shape: tuple[int, ...], ndim: int, problems: list[str]) -> tuple[int, ...] | None:
     """The (channels, *spatial) shape the node receives: what feeds it, else its own declaration."""
     kind = _kind(node)
     if len(in_shape) == ndim + 1:
@@ -299,7 +309,7 @@ def conv_dense(weight: np.ndarray, in_shape: tuple[int, ...], stride: tuple[int,
     return out.reshape(n_in, -1), (c_out,) + out_spatial
 
 
-def _conv_node(name: str, node: Any, in_shape: tuple[int, ...], problems: list[str]
+def _conv_node(name: str, node: NIRNode, in_shape: tuple[int, ...], problems: list[str]
                ) -> tuple[np.ndarray, np.ndarray | None, tuple[int, ...]]:
     kind = _kind(node)
     n_in = int(np.prod(in_shape))
@@ -341,7 +351,7 @@ def _conv_node(name: str, node: Any, in_shape: tuple[int, ...], problems: list[s
     return matrix, b, out_shape
 
 
-def _pool_node(name: str, node: Any, in_shape: tuple[int, ...], problems: list[str]
+def _pool_node(name: str, node: NIRNode, in_shape: tuple[int, ...], problems: list[str]
                ) -> tuple[np.ndarray, np.ndarray | None, tuple[int, ...]]:
     """A pool is a depthwise convolution with a kernel of ones (AvgPool2d: of 1/(kh*kw),
     padding counted in the average as PyTorch does by default)."""
@@ -364,7 +374,7 @@ def _pool_node(name: str, node: Any, in_shape: tuple[int, ...], problems: list[s
     return matrix, None, out_shape
 
 
-def _population(name: str, node: Any, dt: float, convention: str, width: int) -> tuple[FloatPopulation, list[str]]:
+def _population(name: str, node: NIRNode, dt: float, convention: str, width: int) -> tuple[FloatPopulation, list[str]]:
     """The node's neurons as the convention's framework computes them, and what is
     suspicious in the node (each warning names the node)."""
     kind = _kind(node)
@@ -372,8 +382,10 @@ def _population(name: str, node: Any, dt: float, convention: str, width: int) ->
     # scalar (0-d) parameters, as Norse stores its defaults, cover every neuron the node receives
     size = int(size_array.size) if size_array.ndim else int(width)
     threshold = _vec(node.v_threshold, size) if hasattr(node, "v_threshold") else None
-    v_reset = _vec(getattr(node, "v_reset", None) if getattr(node, "v_reset", None) is not None else 0.0, size)
+    written_reset = getattr(node, "v_reset", None)
+    v_reset = _vec(written_reset if written_reset is not None else 0.0, size)
     alpha = tau_syn = tau_mem = None
+    warnings: tuple[str, ...]
     spiking = kind in ("CubaLIF", "LIF", "IF", "Threshold")
     if kind == "Threshold":  # memoryless comparison
         one = np.ones(size)
@@ -400,18 +412,18 @@ def _population(name: str, node: Any, dt: float, convention: str, width: int) ->
     return pop, [f"node '{name}' ({kind}): {w}" for w in warnings]
 
 
-def _tau_of(d: np.ndarray, dt: float) -> np.ndarray:
+def _tau_of(d: Floats, dt: float) -> Floats:
     """The tau (s) whose Euler step at this dt is the decay d."""
     with np.errstate(divide="ignore"):
         return dt / np.maximum(1.0 - d, 1e-300)
 
 
-def _neuron_shape(node: Any, size: int) -> tuple[int, ...]:
+def _neuron_shape(node: NIRNode, size: int) -> tuple[int, ...]:
     shape = np.asarray(getattr(node, SIZE_PARAMETER[_kind(node)])).shape
     return tuple(int(s) for s in shape) if shape else (size,)
 
 
-def import_graph(graph: Any, *, dt: float, convention: str, max_spikes: int | None = None) -> FloatNet:
+def import_graph(graph: NIRGraph, *, dt: float, convention: str, max_spikes: int | None = None) -> FloatNet:
     """A NIRGraph -> FloatNet; raises ImportError_ naming every node it cannot take.
 
     max_spikes: the most spikes a neuron of a multi-spike convention (rockpool, sinabs) was
@@ -428,7 +440,7 @@ def import_graph(graph: Any, *, dt: float, convention: str, max_spikes: int | No
             problems.append(f"edge {src} -> {dst} names {', '.join(repr(n) for n in unknown)}, not a node of the graph")
     if problems:
         raise ImportError_([Diagnostic("error", "NM301", p) for p in problems])
-    g = nx.DiGraph()
+    g: nx.DiGraph[str] = nx.DiGraph()
     g.add_nodes_from(sorted(nodes))
     g.add_edges_from(edges)
     inputs = sorted(n for n, node in graph.nodes.items() if isinstance(node, nir.Input))
@@ -451,7 +463,7 @@ def import_graph(graph: Any, *, dt: float, convention: str, max_spikes: int | No
         path = " -> ".join([e[0] for e in cycle] + [cycle[0][0]])
         raise ImportError_([Diagnostic("error", "NM302", f"a cycle without a neuron node: {path}")])
     delayed_edges = _back_edges(g, inputs)
-    dag = nx.DiGraph()
+    dag: nx.DiGraph[str] = nx.DiGraph()
     dag.add_nodes_from(g.nodes)
     dag.add_edges_from(e for e in g.edges if e not in delayed_edges)
     order = list(nx.lexicographical_topological_sort(dag))
@@ -460,7 +472,7 @@ def import_graph(graph: Any, *, dt: float, convention: str, max_spikes: int | No
     _check_width(inputs[0], "Input", input_shape)
     n_inputs = int(np.prod(input_shape))
     # feeds[node] = {(source population, delayed): (matrix n_src x n_out, bias, composed nodes)}
-    feeds: dict[str, dict[tuple[str, bool], tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]]] = {}
+    feeds: dict[str, Feeds] = {}
     shapes: dict[str, tuple[int, ...]] = {}
     populations: list[FloatPopulation] = []
     projections: list[FloatProjection] = []
@@ -468,8 +480,8 @@ def import_graph(graph: Any, *, dt: float, convention: str, max_spikes: int | No
     pops: dict[str, FloatPopulation] = {}
     sizing: set[str] = set()
 
-    def gather(name: str) -> dict:
-        total: dict = {}
+    def gather(name: str) -> Feeds:
+        total: Feeds = {}
         for pred in sorted(g.predecessors(name)):
             late = (pred, name) in delayed_edges
             for (src, was_late), (m, b, via) in feed_of(pred).items():
@@ -482,7 +494,7 @@ def import_graph(graph: Any, *, dt: float, convention: str, max_spikes: int | No
                     total[key] = (m, b, via)
         return total
 
-    def width_of(name: str, incoming: dict) -> int | None:
+    def width_of(name: str, incoming: Feeds) -> int | None:
         widths = {m.shape[1] for m, _, _ in incoming.values()}
         if len(widths) > 1:
             problems.append(f"node '{name}' ({_kind(nodes[name])}) receives inputs of different sizes {sorted(widths)}")
@@ -511,7 +523,7 @@ def import_graph(graph: Any, *, dt: float, convention: str, max_spikes: int | No
             _check_width(name, _kind(node), (pops[name].size,))
         return pops[name]
 
-    def feed_of(name: str) -> dict:
+    def feed_of(name: str) -> Feeds:
         """What the node outputs, as matrices from each source population (memoised)."""
         if name in feeds:
             return feeds[name]

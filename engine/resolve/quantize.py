@@ -51,6 +51,7 @@ from collections.abc import Mapping, Sequence
 
 import attrs
 import numpy as np
+from numpy.typing import ArrayLike
 
 from engine.diagnostics import Diagnostic
 from engine.netlist import INPUT, Population, Projection, QuantNetwork, Weights, frozen_array
@@ -63,7 +64,9 @@ LIF_STATE_MAX = 2**31 - 1
 LOIHI_STATE_MAX = 2**23 - 1
 LOIHI_VTH_MAX = 2**17 - 1
 LOIHI_WEIGHT_EXP = (-8, 7)
-LOIHI_WEIGHT_MAX = 254 * 2 ** LOIHI_WEIGHT_EXP[1]  # the largest mixed-sign weight at the largest weight_exp
+LOIHI_WEIGHT_MAX = 254 * 2 ** LOIHI_WEIGHT_EXP[1]
+# families whose readout neurons' membrane the host can read (docs/models.md, "Membrane readouts")
+MEMBRANE_READOUT_FAMILIES = ("xylo", "loihi", "lif")  # the largest mixed-sign weight at the largest weight_exp
 XYLO_INPUT_CAP, XYLO_HIDDEN_CAP = 15, 31
 # weight shifts nmspec writes: |w << 7| stays inside 16 bits for 8-bit weights
 XYLO_MAX_SHIFT = 7
@@ -169,7 +172,8 @@ def _state_scale(pop: FloatPopulation, peak: np.ndarray, headroom: float, state_
     """Per neuron: the largest scale that keeps the calibrated peak, plus headroom, in the state word."""
     if not per_channel:
         peak = np.full(pop.size, float(np.max(peak)))
-    return state_max / ((1.0 + headroom) * np.maximum(peak, 1e-12))
+    scale: np.ndarray = state_max / ((1.0 + headroom) * np.maximum(peak, 1e-12))
+    return scale
 
 
 def _weight_scale(proj: FloatProjection, pop: FloatPopulation, weight_max: float, per_channel: bool,
@@ -263,13 +267,25 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
         raise QuantizeError([Diagnostic("error", "NM315", f"{weight_bits}-bit weights: nmspec quantizes to signed weights "
                                                           f"of at least 2 bits.{binary}")])
     for pop in net.populations:
-        if pop.threshold is None:
+        if pop.threshold is None and membrane_readout(net, pop):
+            if family not in MEMBRANE_READOUT_FAMILIES:
+                problems.append(f"population '{pop.name}' ({pop.kind}) is a membrane readout (a leaky integrator read "
+                                f"by its membrane; it does not spike); {family} chips deliver the readout layer's "
+                                "output as spike events only and expose no membrane to read: train the model with a "
+                                "spiking readout (LIF or IF, classified by spike count)")
+        elif pop.threshold is None:
+            where = ("in every layer, including the readout (a membrane readout must be a leaky integrator: LI or "
+                     "CubaLI)" if pop.name == net.output else
+                     "in every layer; only the readout may be a leaky integrator read by its membrane")
             problems.append(f"population '{pop.name}' ({pop.kind}) does not spike; {family} targets need spiking neurons "
-                            "(LIF, CubaLIF, IF) in every layer, including the readout")
+                            f"(LIF, CubaLIF, IF) {where}")
         if pop.reset == "zero" and np.any(pop.v_reset != 0):
             problems.append(f"population '{pop.name}': reset to {float(pop.v_reset.max()):g}; the targets reset to 0 or by subtraction")
     if problems:
         raise QuantizeError([Diagnostic("error", "NM310", p) for p in problems])
+    readout = "membrane" if net.population(net.output).threshold is None else "spikes"
+    if readout == "membrane" and family != "loihi":
+        net = _membrane_form(net)
     problems += _spike_rule_problems(net, family)
     for pop in net.populations:
         if pop.alpha2 is not None and (family != "xylo" or pop.name == net.output):
@@ -299,9 +315,47 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
         result, shadow = _xylo_like(net, family, peaks, headroom, per_channel, weight_bits, caps, problems, as_current, clock, steady)
     if problems:
         raise QuantizeError([Diagnostic("error", "NM311", p) for p in problems])
+    assert result is not None and shadow is not None  # the families return None only with problems
+    if readout == "membrane":
+        result = attrs.evolve(result, network=attrs.evolve(result.network, readout="membrane"), notes=(
+            *result.notes, _membrane_note(net, family)))
     if stimuli is not None and len(stimuli):
         _check_activity(net, shadow, family, stimuli)
     return result
+
+
+def membrane_readout(net: FloatNet, pop: FloatPopulation) -> bool:
+    """A leaky integrator (LI, CubaLI) that is the network's readout: read by its membrane."""
+    return pop.name == net.output and pop.kind in ("li", "cubali")
+
+
+def _membrane_form(net: FloatNet) -> FloatNet:
+    """An LI readout in the form of a neuron with a synapse whose membrane passes the current
+    through: v = beta v + g x + leak is I = beta I + g x, v = I + leak / (1 - beta) up to the
+    transient of the leak (and of a projection bias), which the synaptic current then carries
+    (the Xylo and generic-LIF neurons hold their state in the synapse: dash_mem 0 makes
+    V = I + bias exactly, as XyloSim computes). A CubaLI keeps its own synapse and membrane."""
+    pop = net.population(net.output)
+    if pop.alpha is not None:
+        return net
+    leak = np.where(pop.beta < 1, pop.leak / np.maximum(1.0 - pop.beta, 1e-12), pop.leak)
+    passed = attrs.evolve(pop, alpha=pop.beta, beta=np.zeros(pop.size), i_gain=np.ones(pop.size), leak=leak,
+                          tau_syn=pop.tau_mem)
+    return attrs.evolve(net, populations=tuple(passed if p.name == pop.name else p for p in net.populations))
+
+
+def _membrane_note(net: FloatNet, family: str) -> str:
+    pop = net.population(net.output)
+    how = {"xylo": "Xylo's readout Vmem, which the host reads from the chip's membrane memory",
+           "loihi": "Loihi's v, which the host reads from the neuron process",
+           "lif": "the generic LIF's v"}[family]
+    biased = any(p.bias is not None for p in net.into(pop.name)) or bool(np.any(pop.leak != 0))
+    form = ("" if family == "loihi" or pop.kind == "cubali" else
+            "; the leaky integrator runs as the neuron's synaptic current passed through a membrane without decay")
+    return (f"membrane readout: '{pop.name}' ({pop.kind}) never spikes (threshold at the state word's largest value); "
+            f"a window's class is the readout neuron whose membrane ({how}) peaks highest over the window{form}"
+            + ("; its bias enters at its steady-state value from the first step (the model ramps it up)"
+               if biased and family != "loihi" and pop.kind == "li" else ""))
 
 
 def _speck(net: FloatNet, stimuli: np.ndarray | None, per_channel: bool) -> QuantizeResult:
@@ -323,6 +377,8 @@ def _spike_rule_problems(net: FloatNet, family: str) -> list[str]:
     refused by name rather than verified as something else."""
     problems = []
     for pop in net.populations:
+        if pop.threshold is None:  # a membrane readout: no spike rule
+            continue
         readout = pop.name == net.output
         # Speck fires once per event (several per step); Xylo's hidden neurons floor(v / threshold), up to 31
         if pop.max_spikes > 1 and family != "speck" and not (family == "xylo" and not readout):
@@ -339,6 +395,16 @@ def _spike_rule_problems(net: FloatNet, family: str) -> list[str]:
 
 def _check_activity(net: FloatNet, shadow: FloatNet, family: str, stimuli: np.ndarray) -> None:
     x = np.minimum(stimuli, XYLO_INPUT_CAP) if family == "xylo" else stimuli
+    if net.population(net.output).threshold is None:  # a membrane readout: its membrane must move
+        membrane = simulate(shadow, x, record=True)[f"v:{shadow.output}"]
+        if np.any(np.rint(membrane) != 0):
+            return
+        windows = 1 if np.ndim(stimuli) == 2 else len(stimuli)
+        raise QuantizeError([Diagnostic(
+            "error", "NM316", f"the network quantized for {family} leaves its readout membrane at 0 on the {windows} "
+                              "calibration window(s): every window would be classified as the first class",
+            hint="weights that became zero or neurons that can never fire silence the readout; lower "
+                 "model.quantization.headroom, or check the stimuli (nmspec simulate shows the input spikes)")])
     quantized = int(simulate(shadow, x)[shadow.output].sum())
     if quantized:
         return
@@ -354,11 +420,12 @@ def _check_activity(net: FloatNet, shadow: FloatNet, family: str, stimuli: np.nd
               "lower model.quantization.headroom, or set granularity: per_channel (not on loihi)"))])
 
 
-def _shadow_population(pop: FloatPopulation, alpha, in_gain, beta, leak, threshold, compare: str, reset: str) -> FloatPopulation:
+def _shadow_population(pop: FloatPopulation, alpha: ArrayLike, in_gain: ArrayLike, beta: ArrayLike, leak: ArrayLike,
+                       threshold: ArrayLike, compare: str, reset: str) -> FloatPopulation:
     """The quantized population in integer units, for the float simulator."""
-    alpha, beta, in_gain, leak, threshold = (np.asarray(a, dtype=np.float64) for a in (alpha, beta, in_gain, leak, threshold))
-    return FloatPopulation(pop.name, pop.kind, pop.size, alpha, beta, in_gain, np.ones(pop.size), leak,
-                           threshold, np.zeros(pop.size), reset, compare, pop.tau_syn, pop.tau_mem)
+    a, b, gain, drive, th = (np.asarray(x, dtype=np.float64) for x in (alpha, beta, in_gain, leak, threshold))
+    return FloatPopulation(pop.name, pop.kind, pop.size, a, b, gain, np.ones(pop.size), drive,
+                           th, np.zeros(pop.size), reset, compare, pop.tau_syn, pop.tau_mem)
 
 
 def _matrix_of(net: FloatNet, family: str, proj: FloatProjection) -> object:
@@ -411,8 +478,12 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
         leaky = bool(np.all(pop.beta < 1))
         if pop.name in as_current:  # V - (V >> 0) = 0: the membrane is the current (engine/resolve/leaky_current.py)
             dash_mem = np.zeros(pop.size, dtype=np.int64)
+        elif pop.threshold is None and np.all(pop.beta == 0):  # a membrane readout's pass-through membrane
+            dash_mem = np.zeros(pop.size, dtype=np.int64)
+        elif leaky:
+            dash_mem = _decay_shift(pop.beta, pop.name, "membrane", dt, problems)
         else:
-            dash_mem = _decay_shift(pop.beta, pop.name, "membrane", dt, problems) if leaky else np.full(pop.size, 15)
+            dash_mem = np.full(pop.size, 15)
         # the integer synapse gives a*(I + w s): divide by the decay it really has (per synapse)
         a_int = 1.0 - 2.0 ** (-dash_syn.astype(np.float64))
         b_int = 1.0 - 2.0 ** (-dash_mem.astype(np.float64))
@@ -425,6 +496,10 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
             return values[:, synapse] if values.ndim == 2 else values
 
         state = _state_scale(pop, peaks[pop.name], headroom, state_max, per_channel)
+        if pop.threshold is None:
+            # a membrane readout's peak is its current's, which holds I + w s before the decay
+            # takes its share: 1 / a times the peak the calibration sees
+            state = state * (a_int[:, 0] if a_int.ndim == 2 else a_int)
         limits = [_weight_scale(proj, pop, wmax, per_channel, of_synapse(a_safe, proj.synapse)) for proj in incoming]
         for proj, limit in zip(incoming, limits):
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -448,7 +523,9 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
             scale = np.minimum(scale, room)
         if not per_channel:
             scale = np.full(pop.size, float(np.min(scale)))
-        threshold = np.round(scale * pop.threshold).astype(np.int64)
+        # a membrane readout never spikes: its threshold is the largest the state word holds
+        threshold = (np.full(pop.size, state_max, dtype=np.int64) if pop.threshold is None else
+                     np.round(scale * pop.threshold).astype(np.int64))
         if np.any(threshold > state_max):
             problems.append(f"population '{pop.name}': threshold does not fit the state word")
         threshold = np.clip(threshold, 1, state_max)
@@ -472,8 +549,9 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
             shadow_projs.append(FloatProjection(proj.src, pop.name, q * step, None, proj.delayed, proj.nodes,
                                                 proj.synapse))
         two = pop.alpha2 is not None
-        never = int(np.sum(xylo_never_fire(drives[0], bias, of_synapse(dash_syn, 0), dash_mem, threshold, state_max,
-                                           drives[1] if two else None, dash_syn[:, 1] if two else None)))
+        never = 0 if pop.threshold is None else int(np.sum(xylo_never_fire(
+            drives[0], bias, of_synapse(dash_syn, 0), dash_mem, threshold, state_max, drives[1] if two else None,
+            dash_syn[:, 1] if two else None)))
         syn_error = decay_error(pop.alpha, of_synapse(a_int, 0)) if pop.alpha is not None else 0.0
         if pop.alpha2 is not None:
             syn_error = max(syn_error, decay_error(pop.alpha2, a_int[:, 1]))
@@ -536,8 +614,9 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
     return QuantizeResult(network, tuple(reports), notes), shadow
 
 
-def _pack_xylo(net: FloatNet, layer_pops: list[FloatPopulation], params, quant_weights, reports, notes,
-               clock: str | None) -> QuantizeResult:
+def _pack_xylo(net: FloatNet, layer_pops: list[FloatPopulation], params: Mapping[str, Mapping[str, np.ndarray]],
+               quant_weights: list[tuple[str, str, np.ndarray, int, int]], reports: list[LayerReport],
+               notes: tuple[str, ...], clock: str | None) -> QuantizeResult:
     hidden_pops = [p for p in layer_pops if p.name != net.output]
     offsets, total = {}, 0
     for pop in hidden_pops:
@@ -630,7 +709,10 @@ def _loihi(net: FloatNet, peaks: Mapping[str, np.ndarray], headroom: float, per_
         groups = loihi_groups(du, dv)
         if len(groups) > 1:
             split.append(f"'{pop.name}' into {len(groups)}")
-        if np.ptp(pop.threshold) > 0 and np.any(pop.threshold <= 0):
+        if pop.threshold is None:  # a membrane readout: the state word alone sets the scale; vth is out of reach
+            state_scale = LOIHI_STATE_MAX / (64 * (1 + headroom) * max(float(np.max(peaks[pop.name])), 1e-12))
+            scale = np.full(pop.size, state_scale)
+        elif np.ptp(pop.threshold) > 0 and np.any(pop.threshold <= 0):
             problems.append(f"population '{pop.name}': thresholds vary from {float(np.min(pop.threshold)):g} to "
                             f"{float(np.max(pop.threshold)):g}; loihi's one vth per population takes per-neuron "
                             "thresholds only when all are positive")
@@ -651,7 +733,8 @@ def _loihi(net: FloatNet, peaks: Mapping[str, np.ndarray], headroom: float, per_
             state_scale = LOIHI_STATE_MAX / (64 * (1 + headroom) * max(float(np.max(peaks[pop.name])), 1e-12))
             vth_scale = LOIHI_VTH_MAX / max(float(np.max(pop.threshold)), 1e-12)
             scale = np.full(pop.size, min(state_scale, vth_scale))
-        vth = np.clip(np.round(scale * pop.threshold), 1, LOIHI_VTH_MAX).astype(np.int64)
+        vth = (np.full(pop.size, LOIHI_VTH_MAX, dtype=np.int64) if pop.threshold is None else
+               np.clip(np.round(scale * pop.threshold), 1, LOIHI_VTH_MAX).astype(np.int64))
         error_num = error_den = 0.0
         zeroed = total = 0
         drive = np.zeros(pop.size, dtype=np.int64)
@@ -680,7 +763,7 @@ def _loihi(net: FloatNet, peaks: Mapping[str, np.ndarray], headroom: float, per_
         a_int = 1 - (du + 1) / 4096
         b_int = 1 - dv / 4096
         bias_int = bias_mant << bias_exp
-        never = int(np.sum(loihi_never_fire(drive, bias_int, du, dv, vth)))
+        never = 0 if pop.threshold is None else int(np.sum(loihi_never_fire(drive, bias_int, du, dv, vth)))
         reports.append(LayerReport(
             pop.name, pop.size, math.sqrt(error_num / error_den) if error_den else 0.0, zeroed, total, never,
             decay_error(alpha, a_int) if pop.alpha is not None else 0.0, decay_error(pop.beta, b_int), float(np.median(scale))))
@@ -688,9 +771,10 @@ def _loihi(net: FloatNet, peaks: Mapping[str, np.ndarray], headroom: float, per_
     if problems:
         return None, None
     network = QuantNetwork("loihi", net.dt, net.n_inputs, tuple(populations), tuple(projections), net.output)
-    notes = ("Loihi resets the membrane to 0 where the model subtracts the threshold; each Dense adds one step of delay",
-             ("input counts above 1 are graded spikes (the count is the spike's payload, a Loihi 2 feature); Loihi 1 "
-              "takes binary spikes only"))
+    notes: tuple[str, ...] = (
+        "Loihi resets the membrane to 0 where the model subtracts the threshold; each Dense adds one step of delay",
+        ("input counts above 1 are graded spikes (the count is the spike's payload, a Loihi 2 feature); Loihi 1 "
+         "takes binary spikes only"))
     if normalised:
         notes += ((f"{', '.join(normalised)}: thresholds vary across neurons; each neuron's weights and bias are scaled "
                   "so that its threshold is the population's one vth"),)

@@ -37,7 +37,7 @@ class SensorSetting:
 
     sample_rate: float  # Hz
     range_g: float | None  # full scale of an accelerometer, g
-    window_samples: int | None  # samples in one measurement window
+    window_samples: int  # samples in one measurement window
 
 
 def _one_number(name: str, key: str, value: Any, errors: list[str], *, integer: bool = False) -> float | None:
@@ -70,7 +70,7 @@ def trace_mismatches(name: str, data: Mapping[str, Any], samples: np.ndarray, se
             errors.append(f"{name}: its samples reach {peak:.4g} g ({lsb:g} g per count), beyond the spec's "
                           f"{sensor.range_g:g} g range (sensor.range)")
     window = _one_number(name, "window", data["window"], errors, integer=True) if "window" in keys else None
-    if window is not None and sensor.window_samples is not None and int(window) != sensor.window_samples:
+    if window is not None and int(window) != sensor.window_samples:
         warnings.append(f"{name}: its windows are {int(window)} samples, the spec's measurement window is "
                         f"{sensor.window_samples} samples (runtime.schedule.window at sensor.odr)")
     return errors, warnings

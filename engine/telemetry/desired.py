@@ -34,7 +34,7 @@ def model_version(image: bytes) -> int:
     """The frames' model_version: the first four bytes of the image's SHA-256 (its trailer),
     little-endian."""
     header = L.HEADER.unpack(image)
-    start = int(str(header["trailer_offset"])) + L.TRAILER.offsets["sha256"]
+    start = header["trailer_offset"] + L.TRAILER.offsets["sha256"]
     return int.from_bytes(image[start:start + 4], "little")
 
 
@@ -43,7 +43,7 @@ def security_version(image: bytes) -> int:
     offset = L.TRAILER.offsets.get("security_version")
     if offset is None:
         return 0
-    start = int(str(L.HEADER.unpack(image)["trailer_offset"])) + offset
+    start = L.HEADER.unpack(image)["trailer_offset"] + offset
     return int.from_bytes(image[start:start + 4], "little")
 
 

@@ -3,7 +3,8 @@
 The image is read back from its bytes (never from the compiler's objects) and run by the
 kernel; the float reference is the source model imported again from its NIR file; the
 input spikes come from the spec's own fixed-point signal chain. Classification is the
-class with the most output spikes over a measurement window (ties: the lowest index).
+class with the most output spikes over a measurement window, or on a membrane readout the
+class whose readout membrane peaks highest over it (ties: the lowest index).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import attrs
 import numpy as np
 
 from engine.dsp.chain import Chain
-from engine.resolve.floatnet import FloatNet, classify, simulate
+from engine.resolve.floatnet import FloatNet, classify, readout_scores, simulate
 from engine.resolve.stimuli import Stimuli, load_traces  # noqa: F401  (re-exported for verify's users)
 from engine.verify import kernel
 
@@ -34,7 +35,7 @@ class Agreement:
     false_alarm_rate: float  # kernel: normal windows classified as a fault
     float_detection_rate: float
     float_false_alarm_rate: float
-    correlation: tuple[float, ...]  # per output: spike-count correlation kernel vs float
+    correlation: tuple[float, ...]  # per output: correlation kernel vs float of the scores (spike counts, peak membranes)
     deterministic: bool  # two kernel runs gave identical spikes
     kernel_classes: tuple[int, ...]
     float_classes: tuple[int, ...]
@@ -43,6 +44,7 @@ class Agreement:
     steps: int
     output_spikes_per_step: float  # kernel, nominal windows
     cycles: CycleSummary | None = None  # when a cycle model was given
+    readout: str = "spikes"  # the image's (engine.netlist.READOUTS): what the scores and classes are of
 
 
 @attrs.frozen
@@ -114,7 +116,7 @@ def check_agreement(network: QuantNetwork, reference: FloatNet, chain: Chain, st
 
     if spikes is None:
         spikes = chain.run(stimuli.samples)  # (windows, frames, channels)
-    float_counts = simulate(reference, spikes)[reference.output].sum(axis=1)
+    float_counts = readout_scores(reference, simulate(reference, spikes))
     counts_per_window: list[np.ndarray] = []
     ops, deterministic, steps = 0, True, 0
     nominal_out = []
@@ -123,7 +125,7 @@ def check_agreement(network: QuantNetwork, reference: FloatNet, chain: Chain, st
         first = kernel.run(network, window)
         if cycle_model is not None:
             runs_cycles.append(count_cycles(network, first, cycle_model))
-        counts = first.output_counts(network.output)
+        counts = first.output_scores(network)
         if index < 2:  # determinism: the same input twice gives the same spikes
             second = kernel.run(network, window)
             deterministic &= all(np.array_equal(first.spikes[k], second.spikes[k]) for k in first.spikes)
@@ -131,7 +133,7 @@ def check_agreement(network: QuantNetwork, reference: FloatNet, chain: Chain, st
         ops += int(first.events["synaptic_ops"].sum())
         steps += window.shape[0]
         if stimuli.labels[index] == 0:
-            nominal_out.append(counts.sum() / window.shape[0])
+            nominal_out.append(first.output_counts(network.output).sum() / window.shape[0])
     kernel_counts = np.array(counts_per_window)
     k_cls, f_cls = classify(kernel_counts), classify(float_counts)
     correlation = []
@@ -150,4 +152,5 @@ def check_agreement(network: QuantNetwork, reference: FloatNet, chain: Chain, st
         correlation=tuple(correlation), deterministic=bool(deterministic), kernel_classes=tuple(int(c) for c in k_cls),
         float_classes=tuple(int(c) for c in f_cls), labels=tuple(int(c) for c in stimuli.labels),
         synaptic_ops=ops, steps=steps, output_spikes_per_step=float(np.mean(nominal_out)) if nominal_out else 0.0,
-        cycles=_cycle_summary(network, runs_cycles, cycle_model) if runs_cycles and cycle_model is not None else None)
+        cycles=_cycle_summary(network, runs_cycles, cycle_model) if runs_cycles and cycle_model is not None else None,
+        readout=network.readout)

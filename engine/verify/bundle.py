@@ -86,6 +86,8 @@ class Verification:
                 "spike_count_correlation": list(a.correlation), "deterministic": a.deterministic,
                 "synaptic_ops": a.synaptic_ops, "steps": a.steps,
             })
+            if a.readout != "spikes":  # the correlation is of the readout's membrane peaks (docs/models.md)
+                out["readout"] = a.readout
             if a.cycles is not None:
                 c = a.cycles
                 out["cycles"] = {

@@ -33,11 +33,19 @@ static power x the window's duration, when the catalog has it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import attrs
 import numpy as np
+from numpy.typing import NDArray
 
-from engine.netlist import INPUT, QuantNetwork
+from engine.netlist import INPUT, Projection, QuantNetwork
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
+
+    from engine.catalog import Part
+    from engine.verify.kernel import KernelRun
 
 # Rockpool 3.1, rockpool/devices/xylo/syns61201/power_cycles_model.py (cycles_model and
 # est_clock_freq): the published per-step cycle constants of Xylo Audio 2.
@@ -59,6 +67,9 @@ XYLO_EXPANSION_CHIPS = ("xylo-imu", "xylo-audio3")
 DEFAULT_HOP_CYCLES = 4  # nmspec's own figure: one router forward, for targets that publish none
 COUNTERS = ("input_events", "synaptic_ops", "neuron_updates", "spikes_sent", "hops")
 
+# a share of channels or neurons with events: per step, or one number for the worst case
+_Share = NDArray[np.float64] | float
+
 
 @attrs.frozen
 class CycleModel:
@@ -73,14 +84,14 @@ class CycleModel:
     expansion_only: bool = False  # xylo-step: count only neurons with input / readout weights
 
 
-def cycle_model(part, overrides: Mapping[str, float] | None = None) -> CycleModel:
+def cycle_model(part: Part, overrides: Mapping[str, float] | None = None) -> CycleModel:
     """The cycle model of a catalog chip; spec overrides win over catalog figures."""
     from engine.mapping.target import DEFAULT_CLOCK_HZ, DEFAULT_CYCLES
 
     overrides = overrides or {}
     provenance = []
 
-    def figure(name: str, default, default_note: str):
+    def figure(name: str, default: float | None, default_note: str) -> float | None:
         if name in overrides:
             provenance.append((name, "spec target.overrides"))
             return overrides[name]
@@ -88,25 +99,30 @@ def cycle_model(part, overrides: Mapping[str, float] | None = None) -> CycleMode
         if fig.known:
             cited = ", ".join(part.citations(name)) or fig.note or ""
             provenance.append((name, f"catalog, {fig.verified}" + (f": {cited}" if cited else "")))
-            return fig.si()
+            value: float = fig.si()  # a known scalar figure is one number in SI units
+            return value
         if default is not None:
             provenance.append((name, default_note))
         else:
             provenance.append((name, "unknown (catalog: unverified)"))
         return default
 
-    clock = figure("clock", DEFAULT_CLOCK_HZ, f"nmspec default {DEFAULT_CLOCK_HZ / 1e6:g} MHz (no catalog figure)")
+    def figure_or(name: str, default: float, default_note: str) -> float:
+        value = figure(name, default, default_note)
+        return default if value is None else value  # None only when unknown, and then the default stands
+
+    clock = figure_or("clock", DEFAULT_CLOCK_HZ, f"nmspec default {DEFAULT_CLOCK_HZ / 1e6:g} MHz (no catalog figure)")
     family = part.attribute("family")
     default_note = "nmspec default (engine/mapping/target.py); no vendor figure"
     per_event: dict[str, float] = {}
     kind = "per-event"
     if family != "xylo":
         per_event = {
-            "input_events": figure("cycles_per_input_event", DEFAULT_CYCLES["input_event"], default_note),
-            "synaptic_ops": figure("cycles_per_synaptic_op", DEFAULT_CYCLES["synaptic_op"], default_note),
-            "neuron_updates": figure("cycles_per_neuron_update", DEFAULT_CYCLES["neuron_update"], default_note),
-            "spikes_sent": figure("cycles_per_spike", DEFAULT_CYCLES["spike_sent"], default_note),
-            "hops": figure("cycles_per_hop", DEFAULT_HOP_CYCLES, default_note),
+            "input_events": figure_or("cycles_per_input_event", DEFAULT_CYCLES["input_event"], default_note),
+            "synaptic_ops": figure_or("cycles_per_synaptic_op", DEFAULT_CYCLES["synaptic_op"], default_note),
+            "neuron_updates": figure_or("cycles_per_neuron_update", DEFAULT_CYCLES["neuron_update"], default_note),
+            "spikes_sent": figure_or("cycles_per_spike", DEFAULT_CYCLES["spike_sent"], default_note),
+            "hops": figure_or("cycles_per_hop", DEFAULT_HOP_CYCLES, default_note),
         }
     else:
         kind = "xylo-step"
@@ -126,18 +142,19 @@ def cycle_model(part, overrides: Mapping[str, float] | None = None) -> CycleMode
 class CycleCounts:
     """Per step and core: the counters and the cycles they cost."""
 
-    counters: Mapping[str, np.ndarray]  # name -> (steps, n_cores) int
-    cycles: np.ndarray  # (steps, n_cores) float
+    counters: Mapping[str, NDArray[np.int64]]  # name -> (steps, n_cores)
+    cycles: NDArray[np.float64]  # (steps, n_cores)
     clock_hz: float
     dt: float
     worst_case_cycles: float | None = None  # xylo-step: every channel and neuron active
 
     @property
-    def step_cycles(self) -> np.ndarray:
-        return self.cycles.max(axis=1)
+    def step_cycles(self) -> NDArray[np.float64]:
+        busiest: NDArray[np.float64] = self.cycles.max(axis=1)
+        return busiest
 
     @property
-    def latency_s(self) -> np.ndarray:
+    def latency_s(self) -> NDArray[np.float64]:
         return self.step_cycles / self.clock_hz
 
     @property
@@ -149,7 +166,7 @@ class CycleCounts:
         return bool(self.latency_s.max(initial=0.0) <= self.dt)
 
 
-def _per_core_rows(network: QuantNetwork, proj) -> object:
+def _per_core_rows(network: QuantNetwork, proj: Projection) -> csr_matrix:
     """(n_src, n_cores) sparse: synapses of each source row on each core."""
     from scipy import sparse
 
@@ -160,13 +177,13 @@ def _per_core_rows(network: QuantNetwork, proj) -> object:
     return sparse.csr_matrix((np.ones(rows.size, dtype=np.int64), (rows, cores)), shape=(w.n_src, n_cores))
 
 
-def _core_of(network: QuantNetwork, population: str) -> np.ndarray:
+def _core_of(network: QuantNetwork, population: str) -> NDArray[np.int64]:
     if network.placement is None:
         return np.zeros(network.population(population).size, dtype=np.int64)
     return np.asarray(network.placement.neuron_core[population], dtype=np.int64)
 
 
-def _delivered_sources(network: QuantNetwork, run, proj) -> np.ndarray:
+def _delivered_sources(network: QuantNetwork, run: KernelRun, proj: Projection) -> NDArray[np.int64] | NDArray[np.int32]:
     """The source counts whose synaptic events happen in each step (family timing)."""
     if proj.src == INPUT:
         return run.inputs
@@ -175,18 +192,18 @@ def _delivered_sources(network: QuantNetwork, run, proj) -> np.ndarray:
         return spikes  # asynchronous pipeline hands a layer's spikes on within the step
     previous = np.zeros_like(spikes)
     previous[1:] = spikes[:-1]
-    if run.before is not None and len(previous):  # a continued run: the step before its first
+    if len(previous):  # a continued run: the step before its first
         previous[0] = run.before[proj.src]
     return previous
 
 
-def _times(counts: np.ndarray, per_core) -> np.ndarray:
+def _times(counts: NDArray[np.integer], per_core: csr_matrix) -> NDArray[np.int64]:
     from scipy import sparse
 
     return np.asarray((sparse.csr_matrix(counts) @ per_core).toarray(), dtype=np.int64)
 
 
-def count_events(network: QuantNetwork, run) -> dict[str, np.ndarray]:
+def count_events(network: QuantNetwork, run: KernelRun) -> dict[str, NDArray[np.int64]]:
     """Per step and core: input events, synaptic events, neuron updates, spikes sent, hops."""
     from scipy import sparse
 
@@ -218,7 +235,8 @@ def count_events(network: QuantNetwork, run) -> dict[str, np.ndarray]:
     return counters
 
 
-def _xylo_step_cycles(network: QuantNetwork, run, expansion_only: bool = False) -> tuple[np.ndarray, float]:
+def _xylo_step_cycles(network: QuantNetwork, run: KernelRun, expansion_only: bool = False
+                      ) -> tuple[NDArray[np.float64], float]:
     """Rockpool's Xylo cycle model, step by step; and its worst case. `expansion_only`: the
     IMU / Audio 3 model, whose input and readout loops run over the neurons that have input
     and readout weights."""
@@ -243,30 +261,31 @@ def _xylo_step_cycles(network: QuantNetwork, run, expansion_only: bool = False) 
     is_target = float(targets.mean()) if n_hid else 0.0  # mean alias-target count
     is_source = float(np.mean(alias >= 0)) if n_hid else 0.0
 
-    def cycles(p_in, p_prev, p_now):
+    def cycles(p_in: _Share, p_prev: _Share, p_now: _Share) -> _Share:
         spiking = (np.maximum(p_now, is_target * is_source) * 2 + np.maximum(p_now * is_target, is_target * is_source) * 3
                    + p_now + np.maximum(p_now, is_target) * is_source)
-        return (n_in * (p_in * n_ien * c["input_loop"] + c["input_channel"])
-                + n_hid * (fanout_avg * c["hidden_synapse"] * p_prev + c["hidden_isyn"])
-                + n_oen * p_prev * (c["readout_neuron"] + n_out * c["readout_synapse"])
-                + n_hid * (c["hidden_fixed"] + spiking)
-                + n_out * c["output_fixed"])
+        total: _Share = (n_in * (p_in * n_ien * c["input_loop"] + c["input_channel"])
+                         + n_hid * (fanout_avg * c["hidden_synapse"] * p_prev + c["hidden_isyn"])
+                         + n_oen * p_prev * (c["readout_neuron"] + n_out * c["readout_synapse"])
+                         + n_hid * (c["hidden_fixed"] + spiking)
+                         + n_out * c["output_fixed"])
+        return total
 
     p_in = np.count_nonzero(run.inputs, axis=1) / max(n_in, 1)
     p_now = np.count_nonzero(run.spikes["hidden"], axis=1) / max(n_hid, 1)
-    first = 0.0 if run.before is None else np.count_nonzero(run.before["hidden"]) / max(n_hid, 1)
+    first = np.count_nonzero(run.before["hidden"]) / max(n_hid, 1)
     p_prev = np.concatenate([[first], p_now[:-1]])
     return np.asarray(cycles(p_in, p_prev, p_now), dtype=float), float(cycles(1.0, 1.0, 1.0))
 
 
-def count_cycles(network: QuantNetwork, run, model: CycleModel) -> CycleCounts:
+def count_cycles(network: QuantNetwork, run: KernelRun, model: CycleModel) -> CycleCounts:
     counters = count_events(network, run)
     worst = None
     if model.kind == "xylo-step":
         per_step, worst = _xylo_step_cycles(network, run, model.expansion_only)
         cycles = per_step[:, None]
     else:
-        cycles = sum(counters[name] * float(model.per_event[name]) for name in COUNTERS)
+        cycles = np.asarray(sum(counters[name] * float(model.per_event[name]) for name in COUNTERS), dtype=float)
     return CycleCounts(counters, np.asarray(cycles, dtype=float), model.clock_hz, network.dt, worst)
 
 

@@ -27,6 +27,7 @@ import numpy as np
 from engine.image import Thermal
 from engine.netlist import QuantNetwork
 from engine.resolve.drift import (
+    CENTI,
     KELVIN_AT_0C,
     LEAK_BITS,
     MIN_SCALE,
@@ -72,10 +73,30 @@ def _params(net: QuantNetwork, name: str) -> np.ndarray:
     return np.concatenate([p.params[name].astype(np.int64) for p in net.populations])
 
 
-def run_drifted(net: QuantNetwork, windows: np.ndarray, model: DriftModel, chip: ChipDraw | None,
-                temperature_k: float, thresholds: np.ndarray | None = None) -> np.ndarray:
-    """Output spike counts per window (windows, outputs) of `net` on one chip at one
-    temperature; `thresholds` are the programmed ones (default: the image's nominal)."""
+@attrs.frozen(eq=False)
+class Physics:
+    """What its temperature does to a chip without mismatch: per neuron the leaks (fractions
+    of 2^LEAK_BITS lost per step), and the factors on programmed thresholds and on weights
+    and biases. The host platform's emulated analog chip takes these (docs/firmware.md)."""
+
+    leak_syn: np.ndarray
+    leak_mem: np.ndarray
+    threshold_scale: float
+    weight_scale: float
+
+
+def physics(net: QuantNetwork, model: DriftModel, temperature_k: float) -> Physics:
+    ones = np.ones(net.n_neurons)
+    g_tau = model.scale("tempco_time_constant", temperature_k)
+    return Physics(retained_leak(_params(net, "decay_syn"), g_tau * ones), retained_leak(_params(net, "decay_mem"), g_tau * ones),
+                   model.scale("tempco_threshold", temperature_k), model.scale("tempco_weight", temperature_k))
+
+
+def run_drifted_spikes(net: QuantNetwork, windows: np.ndarray, model: DriftModel, chip: ChipDraw | None,
+                       temperature_k: float, thresholds: np.ndarray | None = None) -> np.ndarray:
+    """Every neuron's spikes per window and step (windows, steps, neurons) of `net` on one
+    chip at one temperature, each window from the zero state; `thresholds` are the
+    programmed ones (default: the image's nominal)."""
     from engine.verify import native
 
     flat = kernel.flat_layout(net)
@@ -97,17 +118,28 @@ def run_drifted(net: QuantNetwork, windows: np.ndarray, model: DriftModel, chip:
     m_w = chip.weight if chip is not None else np.ones(flat.values.size)
     values = np.rint(flat.values.astype(np.float64) * g_w * m_w).astype(np.int32)
     bias = np.rint(_params(net, "bias") * g_w).astype(np.int64)
-    output = slice(int(flat.pop_start[[p.name for p in net.populations].index(net.output)]),
-                   int(flat.pop_start[[p.name for p in net.populations].index(net.output) + 1]))
-    counts = np.zeros((windows.shape[0], output.stop - output.start), dtype=np.int64)
+    out = np.zeros((windows.shape[0], windows.shape[1], n), dtype=np.int32)
     for w, window in enumerate(windows):
         x = np.ascontiguousarray(window, dtype=np.int64)
         isyn, v, previous = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
-        spikes = np.zeros((x.shape[0], n), np.int32)
         native.lif_leak_run(x, flat.pop_start, flat.proj_src, flat.proj_dst, flat.proj_row, flat.proj_shift,
                             flat.indptr, flat.indices, np.ascontiguousarray(values), leak_syn, leak_mem, LEAK_BITS,
-                            threshold, bias, isyn, v, previous, spikes)
-        counts[w] = spikes[:, output].sum(axis=0)
+                            threshold, bias, isyn, v, previous, out[w])
+    return out
+
+
+def _output_slice(net: QuantNetwork) -> slice:
+    start = np.cumsum([0] + [p.size for p in net.populations])
+    index = [p.name for p in net.populations].index(net.output)
+    return slice(int(start[index]), int(start[index + 1]))
+
+
+def run_drifted(net: QuantNetwork, windows: np.ndarray, model: DriftModel, chip: ChipDraw | None,
+                temperature_k: float, thresholds: np.ndarray | None = None) -> np.ndarray:
+    """Output spike counts per window (windows, outputs) of `net` on one chip at one
+    temperature; `thresholds` are the programmed ones (default: the image's nominal)."""
+    spikes = run_drifted_spikes(net, windows, model, chip, temperature_k, thresholds)
+    counts: np.ndarray = spikes[:, :, _output_slice(net)].sum(axis=1).astype(np.int64)
     return counts
 
 
@@ -235,6 +267,8 @@ def site_sweep(net: QuantNetwork, thermal: Thermal | None, spec: SiteSpec, windo
         return None, None
     if net.family != "lif":
         return None, f"drift is modelled on the generic LIF arithmetic, not on {net.family}"
+    if net.readout == "membrane":
+        return None, "the drift model counts readout spikes; a membrane readout is not swept"
     if spec.environment.temperature is None:
         return None, "no environment.temperature: nothing to sweep"
     try:
@@ -277,4 +311,32 @@ def band_switch(thermal: Thermal, readings: Sequence[int | None]) -> list[BandSt
         else:
             band = min(max(bisect.bisect_right(edges, reading) - 1, 0), len(edges) - 2)
             out.append(BandStep(band, "switch", False))
+    return out
+
+
+@attrs.frozen(eq=False)
+class CompensatedWindow:
+    step: BandStep  # the band switch on this window's reading
+    output_spikes: np.ndarray  # (steps, outputs)
+    window_class: int | None  # None: withheld by the fail-safe
+
+
+def compensated_run(net: QuantNetwork, thermal: Thermal, model: DriftModel, windows: np.ndarray,
+                    chip_centi_c: Sequence[int], readings: Sequence[int | None]) -> list[CompensatedWindow]:
+    """The node's window loop with compensation (templates/runtime.c.j2), written apart from
+    the C as its reference: per window the band switch on that window's reading, then the
+    window on a chip without mismatch at its own temperature (chip_centi_c, which a missing or
+    wrong reading does not change) with the thresholds of the band in force programmed (the
+    image's own before the first good reading). A window read as missing or out of range,
+    or before any good reading, is withheld."""
+    steps = band_switch(thermal, readings)
+    nominal = _params(net, "threshold")
+    out = []
+    for w, (step, centi) in enumerate(zip(steps, chip_centi_c, strict=True)):
+        programmed = (np.concatenate([np.asarray(thermal.thresholds[p.name])[step.band] if p.name in thermal.thresholds
+                                      else p.params["threshold"] for p in net.populations]).astype(np.int64)
+                      if step.band >= 0 else nominal)
+        spikes = run_drifted_spikes(net, windows[w:w + 1], model, None, KELVIN_AT_0C + centi / CENTI, programmed)[0]
+        output = spikes[:, _output_slice(net)]
+        out.append(CompensatedWindow(step, output, None if step.inhibit else int(classify(output.sum(axis=0)[None, :])[0])))
     return out

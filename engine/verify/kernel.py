@@ -13,30 +13,46 @@ to (engine/verify/mesh.py). Speck fires per event, so its deliveries run event b
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
-from engine.netlist import INPUT, QuantNetwork
+from engine.netlist import INPUT, QuantNetwork, membrane_scores
+
+if TYPE_CHECKING:
+    from engine.verify.mesh import Routing
+
+_Scalar = TypeVar("_Scalar", bound=np.generic)
 
 XYLO_INPUT_CAP, XYLO_HIDDEN_CAP, XYLO_OUTPUT_CAP = 15, 31, 1
 
 
 @attrs.frozen(eq=False)
 class KernelRun:
-    spikes: Mapping[str, np.ndarray]  # population -> (steps, size) int32 spike counts
-    states: Mapping[str, np.ndarray]  # when recorded, int32: "<pop>.isyn" (steps, size[, n_syn]), "<pop>.v"
-    events: Mapping[str, np.ndarray]  # per step counters: "input_events", "synaptic_ops", "spikes" (steps,)
-    inputs: np.ndarray | None = None  # (steps, n_inputs) input counts as delivered (Xylo: capped at 15)
-    routing: object = None  # engine.verify.mesh.Routing when the run went through routing tables
-    final: Mapping[str, np.ndarray] | None = None  # the state after the last step: run(..., initial=final) continues
-    before: Mapping[str, np.ndarray] | None = None  # spikes of the step before the first (zeros from rest)
+    spikes: Mapping[str, NDArray[np.int32]]  # population -> (steps, size) spike counts
+    states: Mapping[str, NDArray[np.int32]]  # when recorded (always on a membrane-readout image): "<pop>.isyn" (steps, size[, n_syn]), "<pop>.v"
+    events: Mapping[str, NDArray[np.int64]]  # per step counters: "input_events", "synaptic_ops", "spikes" (steps,)
+    inputs: NDArray[np.int64]  # (steps, n_inputs) input counts as delivered (Xylo: capped at 15)
+    final: Mapping[str, NDArray[np.int64]]  # the state after the last step: run(..., initial=final) continues
+    before: Mapping[str, NDArray[np.int64]]  # spikes of the step before the first (zeros from rest)
+    routing: Routing | None = None  # when the run went through routing tables
 
-    def output_counts(self, output: str) -> np.ndarray:
-        return self.spikes[output].sum(axis=0)
+    def output_counts(self, output: str) -> NDArray[np.int64]:
+        counts: NDArray[np.int64] = self.spikes[output].sum(axis=0)  # int32 sums in the platform's int64
+        return counts
+
+    def output_scores(self, network: QuantNetwork) -> NDArray[np.int64]:
+        """What decides the window's class (engine.resolve.floatnet.classify): the readout's
+        spike counts, or on a membrane-readout image each readout neuron's largest membrane
+        over the window (a membrane-readout run always records its states)."""
+        if network.readout == "membrane":
+            return membrane_scores(self.states[f"{network.output}.v"]).astype(np.int64)
+        return self.output_counts(network.output)
 
 
-def _as(array, dtype) -> np.ndarray:
+def _as(array: ArrayLike, dtype: type[_Scalar]) -> NDArray[_Scalar]:
     return np.ascontiguousarray(array, dtype=dtype)
 
 
@@ -74,7 +90,8 @@ def _xylo_layout(net: QuantNetwork, n_syn: int) -> _XyloLayout:
     return _XyloLayout(indptr, _as(col[order], np.int32), _as(val[order], np.int32))
 
 
-def _run_xylo(net: QuantNetwork, x: np.ndarray, record: bool, initial) -> KernelRun:
+def _run_xylo(net: QuantNetwork, x: NDArray[np.int64], record: bool,
+              initial: Mapping[str, NDArray[np.int64]] | None) -> KernelRun:
     from engine.verify import (
         native,  # numba loads with the first run, not with every import of the kernel
     )
@@ -172,7 +189,8 @@ def flat_layout(net: QuantNetwork) -> _Flat:
     return _flat(net)
 
 
-def _run_loihi(net: QuantNetwork, x: np.ndarray, record: bool, initial) -> KernelRun:
+def _run_loihi(net: QuantNetwork, x: NDArray[np.int64], record: bool,
+               initial: Mapping[str, NDArray[np.int64]] | None) -> KernelRun:
     """Per step: every population takes what its Dense projections computed on the previous
     step (a one-step delay per Dense; the input arrives through a Dense the same way), then
     every Dense computes W @ spikes of this step for the next one."""
@@ -217,7 +235,8 @@ def _run_loihi(net: QuantNetwork, x: np.ndarray, record: bool, initial) -> Kerne
     return KernelRun(flat.split(net, spikes), states, events, x, final=final, before=before)
 
 
-def _run_lif(net: QuantNetwork, x: np.ndarray, record: bool, initial) -> KernelRun:
+def _run_lif(net: QuantNetwork, x: NDArray[np.int64], record: bool,
+             initial: Mapping[str, NDArray[np.int64]] | None) -> KernelRun:
     from engine.verify import (
         native,  # numba loads with the first run, not with every import of the kernel
     )
@@ -249,7 +268,8 @@ def _run_lif(net: QuantNetwork, x: np.ndarray, record: bool, initial) -> KernelR
     return KernelRun(flat.split(net, spikes), states, events, x, final=final, before=before)
 
 
-def _run_speck(net: QuantNetwork, x: np.ndarray, record: bool, initial) -> KernelRun:
+def _run_speck(net: QuantNetwork, x: NDArray[np.int64], record: bool,
+               initial: Mapping[str, NDArray[np.int64]] | None) -> KernelRun:
     """Per step, populations in network order (feed-forward): this step's events, then the
     bias. Only the membrane carries over from one step to the next."""
     from engine.verify import (
@@ -273,8 +293,8 @@ def _run_speck(net: QuantNetwork, x: np.ndarray, record: bool, initial) -> Kerne
     return KernelRun(flat.split(net, spikes), states, events, x, final=final, before=before)
 
 
-def run(network: QuantNetwork, input_counts: np.ndarray, *, record: bool = False, routed: bool = True,
-        routing=None, initial: Mapping[str, np.ndarray] | None = None) -> KernelRun:
+def run(network: QuantNetwork, input_counts: ArrayLike, *, record: bool = False, routed: bool = True,
+        routing: Routing | None = None, initial: Mapping[str, NDArray[np.int64]] | None = None) -> KernelRun:
     """input_counts: int array (steps, n_inputs) of spike counts per input channel.
 
     On an image with several cores and routing tables the spikes travel through the tables
@@ -300,6 +320,7 @@ def run(network: QuantNetwork, input_counts: np.ndarray, *, record: bool = False
         except RoutingError as exc:
             raise StageError([Diagnostic("error", "NM816", f"image routing tables: {exc}")]) from None
         network = routing.network
+    record = record or network.readout == "membrane"  # the readout's membrane decides the class
     runner = {"xylo": _run_xylo, "loihi": _run_loihi, "lif": _run_lif, "speck": _run_speck}[network.family]
     result = runner(network, x, record, initial)
     return attrs.evolve(result, routing=routing) if routing is not None else result

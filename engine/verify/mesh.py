@@ -19,7 +19,6 @@ each projection to the synapses whose target core the packet reaches.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import attrs
 import numpy as np
@@ -56,7 +55,7 @@ class Routing:
     undelivered: int  # synapses whose target core the packet never reaches
     stray: int  # deliveries to cores where the packet's source has no target
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, int]:
         return {"packet_sources": len(self.groups), "undelivered_synapses": self.undelivered, "stray_deliveries": self.stray,
                 "hops_per_packet_max": int(self.hops.max(initial=0))}
 

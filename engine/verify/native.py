@@ -16,6 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numpy.typing import NDArray
+
+I64 = NDArray[np.int64]  # what the loops read and update: inputs, parameters, state, CSR rows
+I32 = NDArray[np.int32]  # what they record: spikes and states per step, CSR targets and weights
 
 I16_MIN, I16_MAX = -32768, 32767
 I32_MIN, I32_MAX = -(2**31 - 1), 2**31 - 1
@@ -23,17 +27,17 @@ LOIHI_V_MAX = 2**23 - 1
 
 
 @njit(cache=True, inline="always")
-def _sat16(x):
+def _sat16(x: int) -> int:
     return I16_MIN if x < I16_MIN else (min(x, I16_MAX))
 
 
 @njit(cache=True, inline="always")
-def _wrap16(x):
+def _wrap16(x: int) -> int:
     return ((x + 32768) & 0xFFFF) - 32768
 
 
 @njit(cache=True, inline="always")
-def _xylo_decay(x, dash):
+def _xylo_decay(x: int, dash: int) -> int:
     """x >> dash (an arithmetic shift), but at least 1 while x is positive."""
     shifted = x >> dash
     if shifted == 0 and x > 0:
@@ -42,7 +46,7 @@ def _xylo_decay(x, dash):
 
 
 @njit(cache=True, inline="always")
-def _xylo_fire(v, threshold, start, cap):
+def _xylo_fire(v: int, threshold: int, start: int, cap: int) -> tuple[int, int]:
     """while v >= threshold and count < cap: count += 1, v -= threshold. Returns (count, v)."""
     room = cap - start
     n = 0
@@ -55,8 +59,9 @@ def _xylo_fire(v, threshold, start, cap):
 
 
 @njit(cache=True)
-def xylo_run(inputs, n_hidden, indptr, indices, values, dash_syn, dash_mem, threshold, bias, cap, alias,
-             involved, isyn, v, previous, spikes, ops, record, rec_isyn, rec_v):
+def xylo_run(inputs: I64, n_hidden: int, indptr: I64, indices: I32, values: I32, dash_syn: I64, dash_mem: I64,
+             threshold: I64, bias: I64, cap: I64, alias: I64, involved: NDArray[np.bool_], isyn: I64, v: I64,
+             previous: I64, spikes: I32, ops: I64, record: bool, rec_isyn: I32, rec_v: I32) -> None:
     """Xylo steps. Neurons: hidden then output; isyn flat (neuron, synapse); rows of the CSR:
     the input channels, then the hidden neurons (the order a step delivers in). `previous`
     holds last step's spike counts of every neuron and is updated in place, as are isyn and v;
@@ -112,37 +117,42 @@ def xylo_run(inputs, n_hidden, indptr, indices, values, dash_syn, dash_mem, thre
 
 
 @njit(cache=True, inline="always")
-def _trunc0_mul(value, factor):
+def _trunc0_mul(value: int, factor: int) -> int:
     """trunc0(value * factor / 4096): the magnitude shifted right by 12, the sign restored."""
     product = value * factor
     return product >> 12 if product >= 0 else -((-product) >> 12)
 
 
 @njit(cache=True, inline="always")
-def _shifted(x, exp):
+def _shifted(x: int, exp: int) -> int:
     return x << exp if exp >= 0 else x >> (-exp)
 
 
 @njit(cache=True, inline="always")
-def _deliver(indptr, indices, values, row, count, out, offset):
+def _deliver(indptr: I64, indices: I32, values: I32, row: int, count: int, out: I64, offset: int) -> int:
     """out[offset + target] += count * weight over one CSR row, without saturation; returns the
     synaptic events it delivered."""
     lo, hi = indptr[row], indptr[row + 1]
     for q in range(lo, hi):
         out[offset + indices[q]] += count * values[q]
-    return count * (hi - lo)
+    delivered: int = count * (hi - lo)
+    return delivered
 
 
 @njit(cache=True)
-def _source_count(inputs, t, spikes, pop_start, src, s):
+def _source_count(inputs: I64, t: int, spikes: I32, pop_start: I64, src: int, s: int) -> int:
     if src < 0:
-        return inputs[t, s]
-    return spikes[t, pop_start[src] + s]
+        count: int = inputs[t, s]
+        return count
+    spiked: int = spikes[t, pop_start[src] + s]
+    return spiked
 
 
 @njit(cache=True)
-def loihi_run(inputs, pop_start, proj_src, proj_dst, proj_row, proj_shift, pend_start, indptr, indices, values,
-              du, dv, vth64, bias, u, v, pending, previous, spikes, ops, record, rec_u, rec_v):
+def loihi_run(inputs: I64, pop_start: I64, proj_src: I64, proj_dst: I64, proj_row: I64, proj_shift: I64,
+              pend_start: I64, indptr: I64, indices: I32, values: I32, du: I64, dv: I64, vth64: I64, bias: I64,
+              u: I64, v: I64, pending: I64, previous: I64, spikes: I32, ops: I64, record: bool, rec_u: I32,
+              rec_v: I32) -> None:
     """Loihi steps. Every population takes what its Dense projections computed on the previous
     step (one step of delay per Dense, the input's included), then every Dense computes
     W @ spikes of this step, scaled by its weight exponent, for the next step. Input counts
@@ -196,8 +206,9 @@ def loihi_run(inputs, pop_start, proj_src, proj_dst, proj_row, proj_shift, pend_
 
 
 @njit(cache=True, inline="always")
-def _lif_projections(t, inputs, pop_start, proj_src, proj_dst, proj_row, proj_shift, indptr, indices, values,
-                     isyn, previous, added):
+def _lif_projections(t: int, inputs: I64, pop_start: I64, proj_src: I64, proj_dst: I64, proj_row: I64,
+                     proj_shift: I64, indptr: I64, indices: I32, values: I32, isyn: I64, previous: I64,
+                     added: I64) -> int:
     """One step's synaptic input of the generic LIF: per projection in order, add (w << shift)
     of this step's input counts or the source's previous-step spikes into the target's
     current, saturating at +-(2^31 - 1). Returns the synaptic operations done."""
@@ -231,8 +242,9 @@ def _lif_projections(t, inputs, pop_start, proj_src, proj_dst, proj_row, proj_sh
 
 
 @njit(cache=True)
-def lif_run(inputs, pop_start, proj_src, proj_dst, proj_row, proj_shift, indptr, indices, values,
-            decay_syn, decay_mem, threshold, bias, isyn, v, previous, spikes, ops, record, rec_i, rec_v):
+def lif_run(inputs: I64, pop_start: I64, proj_src: I64, proj_dst: I64, proj_row: I64, proj_shift: I64,
+            indptr: I64, indices: I32, values: I32, decay_syn: I64, decay_mem: I64, threshold: I64, bias: I64,
+            isyn: I64, v: I64, previous: I64, spikes: I32, ops: I64, record: bool, rec_i: I32, rec_v: I32) -> None:
     """Generic integer LIF steps: per projection in order, add (w << shift) of this step's input
     counts or the source population's previous-step spikes into the target's current,
     saturating the projection's sum at +-(2^31 - 1); then per neuron: decay the current, leak,
@@ -262,7 +274,7 @@ def lif_run(inputs, pop_start, proj_src, proj_dst, proj_row, proj_shift, indptr,
 
 
 @njit(cache=True, inline="always")
-def _speck_event(v, j, add, threshold, low, reset_zero, spikes_t):
+def _speck_event(v: I64, j: int, add: int, threshold: I64, low: I64, reset_zero: I64, spikes_t: I32) -> None:
     """One event at neuron j: add, fire at most one spike, then the membrane's floor."""
     vv = _sat16(v[j] + add)
     if vv >= threshold[j]:
@@ -272,8 +284,9 @@ def _speck_event(v, j, add, threshold, low, reset_zero, spikes_t):
 
 
 @njit(cache=True)
-def speck_run(inputs, pop_start, proj_src, proj_dst, proj_row, indptr, indices, values,
-              threshold, low, bias, reset_zero, v, spikes, ops, record, rec_v):
+def speck_run(inputs: I64, pop_start: I64, proj_src: I64, proj_dst: I64, proj_row: I64, indptr: I64,
+              indices: I32, values: I32, threshold: I64, low: I64, bias: I64, reset_zero: I64, v: I64,
+              spikes: I32, ops: I64, record: bool, rec_v: I32) -> None:
     """Speck (DynapCNN) steps. Populations in network order (a feed-forward pipeline); each
     takes, projection by projection in network order, its events of this step: the input
     counts or its source population's spikes of this step, sources ascending, a count of c as
@@ -321,8 +334,9 @@ def speck_run(inputs, pop_start, proj_src, proj_dst, proj_row, indptr, indices, 
 
 
 @njit(cache=True)
-def lif_leak_run(inputs, pop_start, proj_src, proj_dst, proj_row, proj_shift, indptr, indices, values,
-                 leak_syn, leak_mem, leak_bits, threshold, bias, isyn, v, previous, spikes):
+def lif_leak_run(inputs: I64, pop_start: I64, proj_src: I64, proj_dst: I64, proj_row: I64, proj_shift: I64,
+                 indptr: I64, indices: I32, values: I32, leak_syn: I64, leak_mem: I64, leak_bits: int,
+                 threshold: I64, bias: I64, isyn: I64, v: I64, previous: I64, spikes: I32) -> None:
     """The generic integer LIF of lif_run with each neuron's leak given as a fixed-point
     fraction (x loses (x * leak) >> leak_bits per step) instead of a shift: an analog target's
     time constants drift by any factor, not by powers of two. With leak = 2^(leak_bits - d) it

@@ -17,20 +17,33 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import attrs
 import numpy as np
+from numpy.typing import NDArray
 
 from engine.diagnostics import Diagnostic, StageError
 
+if TYPE_CHECKING:
+    from engine.dsp.chain import Chain
+    from engine.netlist import QuantNetwork
+    from engine.resolve.floatnet import FloatNet
+    from engine.resolve.stimuli import SensorSetting
+    from engine.verify.cycles import CycleCounts, CycleModel
+    from engine.verify.kernel import KernelRun
 
-def _fail(code: str, path, message: str, hint: str | None = None):
+# one output spike count of a trace run: (step, time s, output neuron, label, spikes)
+TraceEvent = tuple[int, float, int, str, int]
+
+
+def _fail(code: str, path: str | Path, message: str, hint: str | None = None) -> NoReturn:
     raise StageError([Diagnostic("error", code, message, file=str(path), hint=hint)])
 
 
-def load_spike_counts(path: str | Path, n_inputs: int, *, whole_floats: bool = False) -> np.ndarray:
+def load_spike_counts(path: str | Path, n_inputs: int, *, whole_floats: bool = False) -> NDArray[np.int64]:
     """(steps, n_inputs) non-negative integer counts. `whole_floats`: a float array of whole
     numbers is taken too (frameworks record their input spikes as floats)."""
     from engine.npzfile import NpzError, read_npz
@@ -67,7 +80,8 @@ def load_spike_counts(path: str | Path, n_inputs: int, *, whole_floats: bool = F
     return raw.astype(np.int64)
 
 
-def load_trace(path: str | Path, axes: int, sensor=None) -> tuple[np.ndarray, tuple[str, ...]]:
+def load_trace(path: str | Path, axes: int, sensor: SensorSetting | None = None
+               ) -> tuple[NDArray[np.int16], tuple[str, ...]]:
     """int16 (n, axes) samples from a trace .npz or CSV, and warnings. With `sensor` (an
     engine.resolve.stimuli.SensorSetting), a .npz's sample_rate and lsb must match the spec."""
     from engine.resolve.stimuli import trace_mismatches
@@ -110,7 +124,7 @@ def load_trace(path: str | Path, axes: int, sensor=None) -> tuple[np.ndarray, tu
     return samples.astype(np.int16), warnings
 
 
-def _read_csv(path: Path) -> np.ndarray:
+def _read_csv(path: Path) -> NDArray[np.float64]:
     from engine.npzfile import MAX_NPZ_BYTES
 
     try:
@@ -135,7 +149,7 @@ def _read_csv(path: Path) -> np.ndarray:
     return np.array(rows, dtype=np.float64).reshape(len(rows), widths.pop() if widths else 0)
 
 
-def record_arrays(run, counts=None) -> dict[str, np.ndarray]:
+def record_arrays(run: KernelRun, counts: CycleCounts | None = None) -> dict[str, np.ndarray]:
     """Everything `simulate --record` writes: spikes and states per population, per-step
     cycles and event counters per core, latency per step."""
     out: dict[str, np.ndarray] = {"inputs": run.inputs}
@@ -146,12 +160,12 @@ def record_arrays(run, counts=None) -> dict[str, np.ndarray]:
     if counts is not None:
         out["cycles"] = counts.cycles
         out["latency_s"] = counts.latency_s
-        for name, values in counts.counters.items():
-            out[f"events.{name}"] = values
+        for name, counter in counts.counters.items():
+            out[f"events.{name}"] = counter
     return out
 
 
-def reference_arrays(net, counts: np.ndarray) -> dict[str, np.ndarray]:
+def reference_arrays(net: FloatNet, counts: NDArray[np.int64]) -> dict[str, np.ndarray]:
     """Everything `simulate SPEC --reference --record` writes: the float reading of the
     model run on `counts`: per population (its NIR node's name) `spikes.<pop>`,
     `state.<pop>.v` (the membrane after any reset, or an LI's state) and, with a synapse,
@@ -184,7 +198,7 @@ def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
-def output_events(run, output: str, labels, dt: float) -> list[tuple[int, float, int, str, int]]:
+def output_events(run: KernelRun, output: str, labels: Sequence[str], dt: float) -> list[TraceEvent]:
     """(step, time s, output neuron, label, spikes) for every output spike, in time order."""
     spikes = run.spikes[output]
     steps, neurons = np.nonzero(spikes)
@@ -192,13 +206,13 @@ def output_events(run, output: str, labels, dt: float) -> list[tuple[int, float,
              int(spikes[t, k])) for t, k in zip(steps.tolist(), neurons.tolist())]
 
 
-def events_csv(events) -> str:
+def events_csv(events: Iterable[TraceEvent]) -> str:
     lines = ["step,time_s,output,label,spikes"]
     lines += [f"{t},{time:.9g},{k},{label},{n}" for t, time, k, label, n in events]
     return "\n".join(lines) + "\n"
 
 
-def events_npz(events, labels) -> bytes:
+def events_npz(events: Sequence[TraceEvent], labels: Iterable[str]) -> bytes:
     steps = np.array([e[0] for e in events], dtype=np.int64)
     return npz_bytes({"step": steps, "time_s": np.array([e[1] for e in events], dtype=np.float64),
                       "output": np.array([e[2] for e in events], dtype=np.int64),
@@ -216,21 +230,22 @@ class TraceRun:
 
     windowed: bool
     window_samples: int  # samples per measurement window (windowed runs)
-    events: tuple[tuple[int, float, int, str, int], ...]  # (step, time s, output, label, spikes)
+    events: tuple[TraceEvent, ...]
     window_classes: tuple[str, ...]  # the class of each window, as the firmware would report it
     steps: int
     unused_samples: int  # trailing samples shorter than one window (windowed runs)
     peak_cycles: float | None  # busiest step's cycles, with a cycle model
 
 
-def run_trace(chain, network, labels, samples: np.ndarray, *, window_samples: int, continuous: bool = False,
-              cycle_model=None, progress=None) -> TraceRun:
+def run_trace(chain: Chain, network: QuantNetwork, labels: Sequence[str], samples: NDArray[np.int16], *,
+              window_samples: int, continuous: bool = False, cycle_model: CycleModel | None = None,
+              progress: Callable[[int, int], None] | None = None) -> TraceRun:
     """`progress(done, total)`, when given, is called after each piece of work."""
     from engine.resolve.floatnet import classify
     from engine.verify import kernel
     from engine.verify.cycles import count_cycles
 
-    events: list[tuple[int, float, int, str, int]] = []
+    events: list[TraceEvent] = []
     classes: list[str] = []
     peak = 0.0
     dt = network.dt
@@ -253,7 +268,7 @@ def run_trace(chain, network, labels, samples: np.ndarray, *, window_samples: in
             state = result.final
         else:  # every window from the zero state (docs/firmware.md)
             result = kernel.run(network, piece, routing=routing)
-            classes.append(labels[int(classify(result.output_counts(network.output)))])
+            classes.append(labels[int(classify(result.output_scores(network)))])
         routing = result.routing
         events += [(t + start, round((t + start) * dt, 9), k, label, n)
                    for t, _, k, label, n in output_events(result, network.output, labels, dt)]

@@ -20,7 +20,7 @@
 #endif
 
 #define NMC_VERSION_MAJOR                            2u
-#define NMC_VERSION_MINOR                            1u
+#define NMC_VERSION_MINOR                            2u
 #define NMC_ALIGN                                    16u
 #define NMC_FLAGS_KNOWN                              0x00000003u  /* every other flag bit must be zero */
 #define NMC_MAX_SECURITY_VERSION                     0x00FFFFFFu
@@ -76,6 +76,7 @@
 #define NMC_TAG_NETWORK_PARAM_NAME                   7u
 #define NMC_TAG_NETWORK_PARAM_SHAPE                  8u
 #define NMC_TAG_NETWORK_PROJECTIONS                  9u
+#define NMC_TAG_NETWORK_READOUT                      10u
 #define NMC_TAG_PLACEMENT_MESH                       1u
 #define NMC_TAG_PLACEMENT_CORE_XY                    2u
 #define NMC_TAG_NEURONS_POP                          1u
