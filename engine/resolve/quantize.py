@@ -476,9 +476,9 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
             dash_syn = np.stack([dash_syn, _decay_shift(pop.alpha2, pop.name, "second synaptic", dt, problems,
                                                         shortest=1)], axis=1)
         leaky = bool(np.all(pop.beta < 1))
-        if pop.name in as_current:  # V - (V >> 0) = 0: the membrane is the current (engine/resolve/leaky_current.py)
-            dash_mem = np.zeros(pop.size, dtype=np.int64)
-        elif pop.threshold is None and np.all(pop.beta == 0):  # a membrane readout's pass-through membrane
+        # V - (V >> 0) = 0: the membrane is the current, for a Leaky run as its current
+        # (engine/resolve/leaky_current.py) and for a membrane readout's pass-through membrane
+        if pop.name in as_current or (pop.threshold is None and np.all(pop.beta == 0)):
             dash_mem = np.zeros(pop.size, dtype=np.int64)
         elif leaky:
             dash_mem = _decay_shift(pop.beta, pop.name, "membrane", dt, problems)
