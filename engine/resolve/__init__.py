@@ -304,9 +304,13 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
     try:
         q = spec.model.quantization
         family = chip.attribute("family")
-        quantized = memo.call("quantize", (float_model, family, nominal, q.headroom, q.granularity, int(weight_bits)),
+        neurons = overrides["chips"].get("hidden_neurons", chip.figure("hidden_neurons").value)
+        max_neurons = int(neurons) if isinstance(neurons, (int, float)) else None
+        quantized = memo.call("quantize", (float_model, family, nominal, q.headroom, q.granularity, int(weight_bits),
+                                           max_neurons),
                               lambda: quantize(float_model, family, stimuli=nominal, headroom=q.headroom,
-                                               granularity=q.granularity, weight_bits=int(weight_bits)))
+                                               granularity=q.granularity, weight_bits=int(weight_bits),
+                                               max_neurons=max_neurons))
     except QuantizeError as exc:
         # a network silent on the calibration stimuli is about the stimuli as much as the model
         raise StageError(model_warnings + [doc.at("/verify/stimuli", d.code, f"verify.stimuli: {d.message}", hint=d.hint)

@@ -17,15 +17,19 @@ Family mappings (float: I = a*I + g_in*x;  v = b*v + g_i*I + leak; spike v > the
          Layers after the first are packed into the hidden population through the recurrent
          matrix (one step each), so they share its shift.
          Every neuron integrates through a synapse, and dash_syn 0 erases the current before
-         it acts: a population without one (LIF, IF) takes the shortest, dash_syn 1, with
-         weights that deliver the model's charge per spike (approximate; a note says so);
-         a memoryless one (Threshold) has no Xylo form.
+         it acts: a hidden LIF without one and with a subtractive reset runs its membrane as
+         the current (dash_mem 0, the reset a recurrent self-weight: exact,
+         engine/resolve/leaky_current.py); another population without one (a readout, a
+         reset to v_reset, IF) takes the shortest, dash_syn 1, with weights that deliver the
+         model's charge per spike (approximate; a note says so); a memoryless one
+         (Threshold) has no Xylo form.
   loihi  du = round(4096 (1 - a)) - 1, dv = round(4096 (1 - b)); W_q 2^weight_exp = s*g_in*g_i*W
          (mixed-sign weights even, in [-256, 254]); vth = s*theta; 64*s*v fits 24 bits;
          vth is one value per population: thresholds that vary are absorbed into per-neuron
          scales; du and dv are one value per neuron process: a population whose time
          constants vary is split into groups that share them (a note says so).
-  lif    as xylo with 32-bit state, one spike per step, no aliases, a shift per projection.
+  lif    as xylo with 32-bit state, one spike per step, no aliases, a shift per projection;
+         a LIF without a synaptic current takes the exact form in every layer.
   speck  IF only (no synapse, no decay): one scale per layer, the smallest of those that bring
          the weights and the biases to 8 bits and the threshold to 16 bits (sinabs' DynapCNN
          rule, engine/resolve/quantize_speck.py); w = round(s*g_in*W), threshold = round(s*theta).
@@ -52,6 +56,7 @@ from numpy.typing import ArrayLike
 from engine.diagnostics import Diagnostic
 from engine.netlist import INPUT, Population, Projection, QuantNetwork, Weights, frozen_array
 from engine.resolve.floatnet import FloatNet, FloatPopulation, FloatProjection, simulate
+from engine.resolve.leaky_current import current_as_membrane
 
 XYLO_STATE_MAX = 32767
 XYLO_BIAS_MAX = 127  # 8-bit bias, [-128, 127]
@@ -239,10 +244,17 @@ def loihi_never_fire(drive: np.ndarray, bias: np.ndarray, du: np.ndarray, dv: np
     return v <= (vth << 6)
 
 
+def _neurons(net: FloatNet, family: str) -> int:
+    """The neurons a target's neuron limit counts: Xylo's hidden population, every neuron elsewhere."""
+    return sum(p.size for p in net.populations if family != "xylo" or p.name != net.output)
+
+
 def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, headroom: float = 0.05,
-             granularity: str = "per_layer", weight_bits: int = 8) -> QuantizeResult:
+             granularity: str = "per_layer", weight_bits: int = 8, max_neurons: int | None = None) -> QuantizeResult:
     """Raises QuantizeError (NM31x) when a parameter cannot be expressed on the family, or
-    when the quantized network stays silent on the calibration stimuli."""
+    when the quantized network stays silent on the calibration stimuli. `max_neurons`, the
+    target's (hidden) neuron limit, decides whether a neuron can be spared for the exact form
+    of a constant drive (engine/resolve/leaky_current.py)."""
     problems: list[str] = []
     if weight_bits < 2:
         # TrueNorth: a synapse is only connected or not; each input axon carries a type, and the
@@ -285,12 +297,22 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
     per_channel = granularity == "per_channel"
     if family == "speck":
         return _speck(net, stimuli, per_channel)
+    as_current: tuple[str, ...] = ()
+    clock = None
+    steady: tuple[str, ...] = ()
+    if family in ("xylo", "lif"):  # a LIF without a synaptic current runs its membrane as the current
+        rewrite = current_as_membrane(net, family)
+        if rewrite.clock is not None and max_neurons is not None and _neurons(rewrite.net, family) > max_neurons:
+            rewrite = current_as_membrane(net, family, clock_room=False)
+        net, as_current, clock, steady = rewrite.net, rewrite.populations, rewrite.clock, rewrite.steady
     peaks = _peaks(net, stimuli)
     caps = _source_caps(net, family, stimuli)
+    if clock is not None:
+        caps = {**caps, clock: 1}
     if family == "loihi":
         result, shadow = _loihi(net, peaks, headroom, per_channel, caps, problems)
     else:
-        result, shadow = _xylo_like(net, family, peaks, headroom, per_channel, weight_bits, caps, problems)
+        result, shadow = _xylo_like(net, family, peaks, headroom, per_channel, weight_bits, caps, problems, as_current, clock, steady)
     if problems:
         raise QuantizeError([Diagnostic("error", "NM311", p) for p in problems])
     assert result is not None and shadow is not None  # the families return None only with problems
@@ -414,7 +436,8 @@ def _matrix_of(net: FloatNet, family: str, proj: FloatProjection) -> object:
 
 
 def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], headroom: float, per_channel: bool,
-               weight_bits: int, caps: Mapping[str, int], problems: list[str]) -> tuple[QuantizeResult | None, FloatNet | None]:
+               weight_bits: int, caps: Mapping[str, int], problems: list[str], as_current: tuple[str, ...] = (),
+               clock: str | None = None, steady: tuple[str, ...] = ()) -> tuple[QuantizeResult | None, FloatNet | None]:
     state_max = XYLO_STATE_MAX if family == "xylo" else LIF_STATE_MAX
     wmax = 2 ** (weight_bits - 1) - 1
     dt = net.dt
@@ -435,6 +458,11 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
     substituted: list[str] = []
     multi: list[str] = []
     for pop in layer_pops:
+        if pop.name == clock:  # fires once on every step: V = bias = threshold = 1, V cleared (dash_mem 0)
+            one = np.ones(1, dtype=np.int64)
+            params[pop.name] = {"dash_syn": one, "dash_mem": 0 * one, "threshold": one, "bias": one}
+            shadow_pops.append(_shadow_population(pop, 0.5 * one, 0.5 * one, 0 * one, one, one, "ge", "subtract"))
+            continue
         if pop.alpha is None and not np.all(pop.beta > 0):
             problems.append(f"population '{pop.name}' ({pop.kind}) has no membrane memory and no synaptic current; "
                             f"{family} neurons integrate their input through a synapse and a leaky membrane: "
@@ -448,7 +476,9 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
             dash_syn = np.stack([dash_syn, _decay_shift(pop.alpha2, pop.name, "second synaptic", dt, problems,
                                                         shortest=1)], axis=1)
         leaky = bool(np.all(pop.beta < 1))
-        if pop.threshold is None and np.all(pop.beta == 0):  # a membrane readout's pass-through membrane
+        # V - (V >> 0) = 0: the membrane is the current, for a Leaky run as its current
+        # (engine/resolve/leaky_current.py) and for a membrane readout's pass-through membrane
+        if pop.name in as_current or (pop.threshold is None and np.all(pop.beta == 0)):
             dash_mem = np.zeros(pop.size, dtype=np.int64)
         elif leaky:
             dash_mem = _decay_shift(pop.beta, pop.name, "membrane", dt, problems)
@@ -554,13 +584,25 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
                   "half of a spike's charge now, the rest over the next steps) stands in with weights that deliver the "
                   "model's charge per spike; a steady spike rate gives the model's membrane level, a single spike acts "
                   "a step later and lower (approximate: verify measures the agreement)"),)
+    if as_current:
+        many = ("; Xylo's hidden neurons emit floor(v / threshold) spikes, so a step whose membrane reaches twice "
+                "the threshold emits more than the model's one") if family == "xylo" else ""
+        notes += ((f"{', '.join(as_current)}: no synaptic current in the model; the membrane runs as the synaptic current "
+                   "(its decay from the model's, dash_mem 0 clears V so that V = I + bias) and the subtractive reset as "
+                   "a recurrent self-weight of -threshold"
+                   + (" with the constant drive from a neuron that fires on every step" if clock is not None else "")
+                   + f" (exact: the model's equations{', but for the constant drive below' if steady else ''}{many})"),)
+    if steady:
+        notes += ((f"{', '.join(steady)}: no neuron to spare for the one that fires on every step, so the constant "
+                   "drive c enters V at its steady state c / (1 - beta): step t differs from the model by "
+                   "c beta^(t+1) / (1 - beta), which fades within the membrane's time constant"),)
     for reset, how in (("zero", "reset to v_reset"), ("subtract_late", "subtract the threshold one step after a spike"),
                        ("subtract_before_decay", "subtract the threshold one step after a spike, before the decay")):
         names = [p.name for p in layer_pops if p.reset == reset]
         if names:
             notes += (f"{', '.join(names)} {how}; {family} subtracts it at once",)
     if family == "xylo":
-        return _pack_xylo(net, layer_pops, params, quant_weights, reports, notes), shadow
+        return _pack_xylo(net, layer_pops, params, quant_weights, reports, notes, clock), shadow
     populations = []
     for pop in layer_pops:
         p = params[pop.name]
@@ -574,7 +616,7 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
 
 def _pack_xylo(net: FloatNet, layer_pops: list[FloatPopulation], params: Mapping[str, Mapping[str, np.ndarray]],
                quant_weights: list[tuple[str, str, np.ndarray, int, int]], reports: list[LayerReport],
-               notes: tuple[str, ...]) -> QuantizeResult:
+               notes: tuple[str, ...], clock: str | None) -> QuantizeResult:
     hidden_pops = [p for p in layer_pops if p.name != net.output]
     offsets, total = {}, 0
     for pop in hidden_pops:
@@ -622,8 +664,9 @@ def _pack_xylo(net: FloatNet, layer_pops: list[FloatPopulation], params: Mapping
                                           shift.get("recurrent", 0)))
     projections.append(Projection("hidden", "output", Weights.from_dense(w_out), 0, shift.get("output", 0)))
     network = QuantNetwork("xylo", net.dt, net.n_inputs, (hidden, output), tuple(projections), "output")
-    if len(hidden_pops) > 1:
-        notes = (*notes, (f"{len(hidden_pops)} hidden layers packed into Xylo's hidden population; each layer after "
+    layers = [p for p in hidden_pops if p.name != clock]
+    if len(layers) > 1:
+        notes = (*notes, (f"{len(layers)} hidden layers packed into Xylo's hidden population; each layer after "
                          "the first adds one step of delay"))
     return QuantizeResult(network, tuple(reports), notes)
 
