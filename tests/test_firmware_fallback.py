@@ -83,20 +83,27 @@ def test_fallback_equals_kernel_in_saturation(built, tmp_path):
     compare_with_kernel(folder / "fw_host", network, counts, tmp_path)
 
 
-def test_generic_lif_fallback_equals_kernel(tmp_path):
-    result, resolved = example("compressor")
-    rng = np.random.default_rng(3)
-    network = layered("lif", [6, 9, 5, 3], rng)
+def host_firmware(result, resolved, network, family, chip, tmp_path):
+    """The host firmware for hand-built contents of a 6-input, 3-class network on `chip`,
+    with the compressor example's spec and format header, compiled."""
     labels = ("a", "b", "c")
     contents = ImageContents(
-        Metadata("lif-test", result.report["spec_hash"], "0", "lif", labels), Target("generic-lif", "lif"), network,
+        Metadata(f"{family}-test", result.report["spec_hash"], "0", family, labels), Target(chip, family), network,
         IOMap(tuple(f"in{i}" for i in range(6)), labels),
         RuntimePolicy(True, (1_000_000, 0, 0), (100_000,) * 3, 0, 0, 10, 60))
-    files = firmware_files(contents, FirmwareInputs("specs/lif.yaml", resolved.spec, None, None))
+    files = firmware_files(contents, FirmwareInputs(f"specs/{family}.yaml", resolved.spec, None, None))
     files = {f"firmware/{k}": v for k, v in files.items()}
     files["firmware/nmc_format.h"] = result.files["firmware/nmc_format.h"]
     folder = write_firmware(files, tmp_path / "fw")
     make(folder, "host")
+    return folder
+
+
+def test_generic_lif_fallback_equals_kernel(tmp_path):
+    result, resolved = example("compressor")
+    rng = np.random.default_rng(3)
+    network = layered("lif", [6, 9, 5, 3], rng)
+    folder = host_firmware(result, resolved, network, "lif", "generic-lif", tmp_path)
     counts = rng.integers(0, 4, size=(80, 6)).astype(np.uint8)
     assert compare_with_kernel(folder / "fw_host", network, counts, tmp_path) > 0
     assert kernel.run(network, counts.astype(np.int64)).spikes[network.output].sum() > 0
@@ -127,16 +134,7 @@ def test_speck_fallback_equals_kernel(tmp_path):
     result, resolved = example("compressor")
     rng = np.random.default_rng(5)
     network = random_net(rng, [6, 9, 5, 3], skip=True)
-    labels = ("a", "b", "c")
-    contents = ImageContents(
-        Metadata("speck-test", result.report["spec_hash"], "0", "speck", labels), Target("speck", "speck"), network,
-        IOMap(tuple(f"in{i}" for i in range(6)), labels),
-        RuntimePolicy(True, (1_000_000, 0, 0), (100_000,) * 3, 0, 0, 10, 60))
-    files = firmware_files(contents, FirmwareInputs("specs/speck.yaml", resolved.spec, None, None))
-    files = {f"firmware/{k}": v for k, v in files.items()}
-    files["firmware/nmc_format.h"] = result.files["firmware/nmc_format.h"]
-    folder = write_firmware(files, tmp_path / "fw")
-    make(folder, "host")
+    folder = host_firmware(result, resolved, network, "speck", "speck", tmp_path)
     counts = rng.integers(0, 6, size=(80, 6)).astype(np.uint8)
     path = tmp_path / "inputs.bin"
     path.write_bytes(np.ascontiguousarray(counts, dtype=np.uint8).tobytes())
