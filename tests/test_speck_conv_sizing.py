@@ -77,9 +77,9 @@ def test_a_conv_network_from_nir_is_sized_as_dynapcnn_layers():
     assert speck_layer_memory(network) == [("c1", 18432, 144, 0), ("d2", 2304, 10, 0)]
     fit = check_fit(network, builtin_catalog().part("chips", "speck"), convs=convs)
     limits = {lim.name: (lim.used, lim.allowed) for lim in fit.limits}
-    assert limits["kernel memory entries of layer 'd2' (4 x 2^(4 + 4) for 4 channels, a 3x3 kernel and 10 features)"] \
+    assert limits["kernel memory entries of layer 'd2' (4 x 2^(4 + 4): 4 channels, 3x3 kernel, 10 features)"] \
         == (1024, 65536)
-    assert limits["neuron memory entries of layer 'c1' (4 x 2^(3 + 3) for 4 features on 6x6)"] == (256, 65536)
+    assert limits["neuron memory entries of layer 'c1' (4 x 2^(3 + 3): 4 features on 6x6)"] == (256, 65536)
     assert limits["kernel side of layer 'c1'"] == (3, 16)  # the widest kernel, the first of a tie
     assert limits["kernel memory entries over all layers"] == (1152, 278528)
     assert fit.verdict == "fits", fit.reason()
@@ -104,7 +104,7 @@ def test_fit_names_the_layer_and_the_memory_it_exceeds():
     # the overview page's layer: 131072 neuron entries, no core has more than 64Ki
     network, convs = _one_layer(16, 64, 64, 32, 64, 64, (3, 3))
     fit = check_fit(network, chip, convs=convs)
-    assert fit.reason() == ("131072 neuron memory entries of layer 'c1' (32 x 2^(6 + 6) for 32 features on 64x64) "
+    assert fit.reason() == ("131072 neuron memory entries of layer 'c1' (32 x 2^(6 + 6): 32 features on 64x64) "
                             "> 65536 on speck; 1 layers (one DYNAP-CNN core each, with room in its kernel, neuron and "
                             "bias memories) > 0 on speck")
     # each memory fits some core, but not one core: K = 5 x 2^(4 + 9) = 40960 needs a 64Ki

@@ -46,7 +46,7 @@ FIGURE_DIMENSIONS: dict[str, str] = {
     "mesh_width": "count", "mesh_height": "count", "neurons_per_core": "count",
     "input_neurons_max": "count", "readout_neurons_max": "count", "bias_bits": "count",
     "synapse_memory_per_core": "size", "clock": "frequency", "idle_power": "power",
-    "active_power": "power", "sleep_power": "power", "wake_energy": "energy",
+    "active_power": "power", "dynamic_power": "power", "sleep_power": "power", "wake_energy": "energy",
     "inference_energy": "energy", "energy_per_synaptic_op": "energy",
     "energy_per_neuron_update": "energy", "on_chip_learning": "bool", "graded_spikes": "bool",
     "cycles_per_input_event": "count", "cycles_per_synaptic_op": "count",

@@ -172,10 +172,10 @@ def speck_layers(network: QuantNetwork, convs: Mapping[tuple[str, str], ConvShap
             c, k = (conv.in_shape[0], conv.kernel) if conv is not None else (network.size_of(proj.src), (1, 1))
             kernel += kernel_entries(c, k, f)
             side, channels = max(side, *k), channels + c
-            hows.append(f"{c} x 2^({ceil_log2(k[0] * k[1])} + {ceil_log2(f)}) for {c} channels, a {k[0]}x{k[1]} kernel "
-                        f"and {f} features")
+            hows.append(f"{c} x 2^({ceil_log2(k[0] * k[1])} + {ceil_log2(f)}): {c} channels, {k[0]}x{k[1]} kernel, "
+                        f"{f} features")
         bias = f if np.any(pop.params["bias"]) else 0
-        neuron_how = f"{f} x 2^({ceil_log2(fy)} + {ceil_log2(fx)}) for {f} features on {fy}x{fx}"
+        neuron_how = f"{f} x 2^({ceil_log2(fy)} + {ceil_log2(fx)}): {f} features on {fy}x{fx}"
         out.append(SpeckLayer(pop.name, kernel, neuron_entries(f, fy, fx), bias, side, channels, f,
                               " + ".join(hows) or "no input", neuron_how))
     return out
