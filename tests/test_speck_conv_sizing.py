@@ -10,6 +10,8 @@ kernel 16Ki x 3, 32Ki x 2, 64Ki x 2, 16Ki x 2; neurons 64Ki x 3, 32Ki x 2, 16Ki 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nir
 import numpy as np
 from test_nir_import import graph
@@ -22,6 +24,7 @@ from engine.resolve.nir_import import import_graph
 from engine.resolve.quantize import quantize
 
 DT = 1e-3
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_rule_on_three_hand_worked_layers():
@@ -120,3 +123,38 @@ def test_fit_names_the_layer_and_the_memory_it_exceeds():
     # a bias takes one entry per feature (f = 32), not per neuron (32 x 8 x 8)
     network, convs = _one_layer(4, 8, 8, 32, 8, 8, (3, 3), bias=3)
     assert speck_layer_memory(network, convs) == [("c1", 4 * 2 ** (4 + 5), 32 * 64, 32)]
+
+
+def test_a_spec_whose_conv_layer_fits_no_core_gets_nm410_at_the_chip(tmp_path):
+    """The Speck example's spec (without stimuli, so nothing is simulated) with a convolutional
+    model: (1, 4, 4) -> Conv2d 1 -> 256, 3 x 3, padding 1 -> IF (256, 4, 4) -> Flatten ->
+    Linear 4096 -> 32 -> IF -> Linear 32 -> 4 -> IF. The middle Linear reads the 256 x 4 x 4
+    map: K = 256 x 2^(ceil log2 16 + ceil log2 32) = 256 x 2^(4 + 5) = 131072 > 65536."""
+    from spec_cases import run_cli
+
+    rng = np.random.default_rng(7)
+    ones = lambda shape: np.ones(shape, dtype=np.float32)
+    conv = nir.Conv2d(input_shape=(4, 4), weight=rng.uniform(0.05, 0.2, size=(256, 1, 3, 3)).astype(np.float32),
+                      stride=1, padding=1, dilation=1, groups=1, bias=np.zeros(256, dtype=np.float32))
+    nodes = {"input": nir.Input(input_type={"input": np.array([1, 4, 4])}), "conv": conv,
+             "c1": nir.IF(r=ones((256, 4, 4)), v_threshold=ones((256, 4, 4)), v_reset=0 * ones((256, 4, 4))),
+             "flat": nir.Flatten(input_type={"input": np.array([256, 4, 4])}, start_dim=0),
+             "fc2": nir.Linear(weight=rng.uniform(0.0, 0.004, size=(32, 4096)).astype(np.float32)),
+             "d2": nir.IF(r=ones(32), v_threshold=ones(32), v_reset=0 * ones(32)),
+             "fc3": nir.Linear(weight=rng.uniform(0.1, 0.5, size=(4, 32)).astype(np.float32)),
+             "d3": nir.IF(r=ones(4), v_threshold=ones(4), v_reset=0 * ones(4)),
+             "output": nir.Output(output_type={"output": np.array([4])})}
+    edges = [("input", "conv"), ("conv", "c1"), ("c1", "flat"), ("flat", "fc2"), ("fc2", "d2"), ("d2", "fc3"),
+             ("fc3", "d3"), ("d3", "output")]
+    (tmp_path / "models").mkdir()
+    nir.write(str(tmp_path / "models" / "conv-speck.nir"), nir.NIRGraph(nodes=nodes, edges=edges, type_check=False))
+    text = (ROOT / "specs" / "examples" / "compressor-speck.yaml").read_text()
+    text = text.replace("models/compressor-speck.nir", "models/conv-speck.nir")
+    (tmp_path / "spec.yaml").write_text(text[:text.index("\nverify:")] + "\n")
+    (tmp_path / "nmspec.toml").write_text("")
+    code, _out, err = run_cli(["build", "spec.yaml", "--out", "out", "--no-verify", "--no-cache"], tmp_path)
+    assert code == 1
+    assert err.splitlines()[0] == (
+        "spec.yaml:36:9: error[NM410]: target.chip: the network does not fit: 131072 kernel memory entries of layer "
+        "'d2' (256 x 2^(4 + 5): 256 channels, 4x4 kernel, 32 features) > 65536 on speck; 3 layers (one DYNAP-CNN core "
+        "each, with room in its kernel, neuron and bias memories) > 2 on speck")
