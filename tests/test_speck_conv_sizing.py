@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
 import nir
 import numpy as np
 from test_nir_import import graph
@@ -158,3 +159,16 @@ def test_a_spec_whose_conv_layer_fits_no_core_gets_nm410_at_the_chip(tmp_path):
         "spec.yaml:36:9: error[NM410]: target.chip: the network does not fit: 131072 kernel memory entries of layer "
         "'d2' (256 x 2^(4 + 5): 256 channels, 4x4 kernel, 32 features) > 65536 on speck; 3 layers (one DYNAP-CNN core "
         "each, with room in its kernel, neuron and bias memories) > 2 on speck")
+
+
+def test_a_bias_that_varies_over_a_features_map_is_refused():
+    # 2 features on a 2 x 2 map: feature 0's four neurons share bias 3, feature 1's do not (3, 3, 3, 5)
+    chip = builtin_catalog().part("chips", "speck")
+    network, convs = _one_layer(1, 2, 2, 2, 2, 2, (1, 1), bias=3)
+    bias = frozen_array([3, 3, 3, 3, 3, 3, 3, 5], np.int32)
+    pop = network.populations[0]
+    uneven = attrs.evolve(network, populations=(attrs.evolve(pop, params={**pop.params, "bias": bias}),))
+    assert check_fit(network, chip, convs=convs).verdict == "fits"
+    assert check_fit(uneven, chip, convs=convs).reason() == (
+        "1 features of layer 'c1' whose bias varies over the map (a DynapCNN layer holds one bias per feature) > 0 "
+        "on speck")

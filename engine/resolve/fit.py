@@ -153,6 +153,7 @@ class SpeckLayer:
     features: int  # output features
     kernel_how: str
     neuron_how: str
+    varying_bias: int = 0  # features whose bias is not one value over their map
 
 
 def speck_layers(network: QuantNetwork, convs: Mapping[tuple[str, str], ConvShape] | None = None) -> list[SpeckLayer]:
@@ -175,9 +176,13 @@ def speck_layers(network: QuantNetwork, convs: Mapping[tuple[str, str], ConvShap
             hows.append(f"{c} x 2^({ceil_log2(k[0] * k[1])} + {ceil_log2(f)}): {c} channels, {k[0]}x{k[1]} kernel, "
                         f"{f} features")
         bias = f if np.any(pop.params["bias"]) else 0
+        varying = 0
+        if f * fy * fx == pop.size:  # a bias entry per feature: every neuron of a feature's map shares it
+            per_feature = np.asarray(pop.params["bias"]).reshape(f, fy * fx)
+            varying = int(np.count_nonzero(per_feature.min(axis=1) != per_feature.max(axis=1)))
         neuron_how = f"{f} x 2^({ceil_log2(fy)} + {ceil_log2(fx)}): {f} features on {fy}x{fx}"
         out.append(SpeckLayer(pop.name, kernel, neuron_entries(f, fy, fx), bias, side, channels, f,
-                              " + ".join(hows) or "no input", neuron_how))
+                              " + ".join(hows) or "no input", neuron_how, varying))
     return out
 
 
@@ -264,6 +269,9 @@ def _speck_layer_limits(layer: SpeckLayer, cores: list[tuple[int, int, int]]) ->
         Limit(f"bias memory entries of layer '{layer.name}' (one per feature)", "bias_memory_per_core", layer.bias,
               biggest[2]),
     ]
+    if layer.varying_bias:
+        limits.append(Limit(f"features of layer '{layer.name}' whose bias varies over the map (a DynapCNN layer holds "
+                            "one bias per feature)", "bias_memory_per_core", layer.varying_bias, 0, grows=False))
     alone = all(limit.ok for limit in limits)
     if alone and not any(layer.kernel <= k and layer.neuron <= n and layer.bias <= b for k, n, b in cores):
         room = [k for k, (_, n, b) in enumerate(cores) if layer.neuron <= n and layer.bias <= b]
