@@ -67,7 +67,7 @@ def small_conv_net() -> nir.NIRGraph:
 def test_a_conv_network_from_nir_is_sized_as_dynapcnn_layers():
     net = import_graph(small_conv_net(), dt=DT, convention="nir")
     convs = net.conv_shapes()
-    assert convs == {(INPUT, "c1"): ConvShape((2, 6, 6), (3, 3), (4, 6, 6)),
+    assert convs == {(INPUT, "c1"): ConvShape((2, 6, 6), (3, 3), (4, 6, 6), stride=(1, 1), padding=(1, 1)),
                      ("c1", "d2"): ConvShape((4, 3, 3), (3, 3), (10, 1, 1))}
     network = quantize(net, "speck").network
     # c1: K = 2 x 2^(ceil log2 9 + ceil log2 4) = 2 x 2^(4 + 2) = 128; N = 4 x 2^(3 + 3) = 256
@@ -86,6 +86,10 @@ def test_a_conv_network_from_nir_is_sized_as_dynapcnn_layers():
     assert limits["neuron memory entries of layer 'c1' (4 x 2^(3 + 3): 4 features on 6x6)"] == (256, 65536)
     assert limits["kernel side of layer 'c1'"] == (3, 16)  # the widest kernel, the first of a tie
     assert limits["kernel memory entries over all layers"] == (1152, 278528)
+    assert limits["padding of layer 'c1'"] == (1, 7)
+    assert limits["input map side of layer 'c1'"] == (6, 128)
+    assert limits["output map side of layer 'c1'"] == (6, 64)
+    assert limits["layers with a stride other than 1, 2, 4, 8"] == (0, 0)
     assert fit.verdict == "fits", fit.reason()
 
 
@@ -95,12 +99,13 @@ def _layer(name: str, size: int, bias: int = 0) -> Population:
                                    "reset_zero": full(0)})
 
 
-def _one_layer(c: int, h: int, w: int, f: int, fy: int, fx: int, kernel: tuple[int, int], bias: int = 0):
+def _one_layer(c: int, h: int, w: int, f: int, fy: int, fx: int, kernel: tuple[int, int], bias: int = 0,
+               stride: tuple[int, int] = (1, 1), padding: tuple[int, int] = (0, 0)):
     """A network of one layer with no synapses stored (only its shapes matter here)."""
     n_in, n_out = c * h * w, f * fy * fx
     empty = Weights.from_csr(n_in, n_out, np.zeros(n_in + 1, dtype=np.int64), [], [])
     network = QuantNetwork("speck", DT, n_in, (_layer("c1", n_out, bias),), (Projection(INPUT, "c1", empty),), "c1")
-    return network, {(INPUT, "c1"): ConvShape((c, h, w), kernel, (f, fy, fx))}
+    return network, {(INPUT, "c1"): ConvShape((c, h, w), kernel, (f, fy, fx), stride, padding)}
 
 
 def test_fit_names_the_layer_and_the_memory_it_exceeds():
@@ -172,3 +177,19 @@ def test_a_bias_that_varies_over_a_features_map_is_refused():
     assert check_fit(uneven, chip, convs=convs).reason() == (
         "1 features of layer 'c1' whose bias varies over the map (a DynapCNN layer holds one bias per feature) > 0 "
         "on speck")
+
+
+def test_stride_padding_and_map_sizes_are_held_to_the_documented_ranges():
+    # samna's Speck 2b page: stride 1, 2, 4 or 8, padding 0..7, input map up to 128 x 128,
+    # output map up to 64 x 64. A 3 x 3 stride-3 convolution of 1 channel on 12 x 12 writes 4 x 4
+    chip = builtin_catalog().part("chips", "speck")
+    network, convs = _one_layer(1, 12, 12, 2, 4, 4, (3, 3), stride=(3, 3))
+    assert check_fit(network, chip, convs=convs).reason() == (
+        "1 layers with a stride other than 1, 2, 4, 8 (c1) > 0 on speck")
+    # padding 8 on a 16 x 16 map, 1 x 1 kernel: (16 + 16 - 1) // 1 + 1 = 32 x 32 out
+    network, convs = _one_layer(1, 16, 16, 1, 32, 32, (1, 1), padding=(8, 8))
+    assert check_fit(network, chip, convs=convs).reason() == "8 padding of layer 'c1' > 7 on speck"
+    # a 1 x 1 convolution of 1 channel on 100 x 100 writes 100 x 100: the output map is over 64
+    # (its neuron memory, 1 x 2^(7 + 7) = 16384, fits a core)
+    network, convs = _one_layer(1, 100, 100, 1, 100, 100, (1, 1))
+    assert check_fit(network, chip, convs=convs).reason() == "100 output map side of layer 'c1' > 64 on speck"

@@ -51,7 +51,8 @@ FIGURE_DIMENSIONS: dict[str, str] = {
     "energy_per_neuron_update": "energy", "on_chip_learning": "bool", "graded_spikes": "bool",
     "cycles_per_input_event": "count", "cycles_per_synaptic_op": "count",
     "cycles_per_neuron_update": "count", "cycles_per_spike": "count", "cycles_per_hop": "count",
-    "features_max": "count", "destinations_max": "count", "kernel_size_max": "count", "kernel_memory_per_core": "list",
+    "features_max": "count", "destinations_max": "count", "kernel_size_max": "count", "padding_max": "count", "input_size_max": "count",
+    "output_size_max": "count", "strides": "list", "kernel_memory_per_core": "list",
     "neuron_memory_per_core": "list", "bias_memory_per_core": "list", "latency_per_event": "time",
     # analog and mixed-signal drift (docs/analog.md): temperature coefficients per kelvin and
     # per-neuron or per-synapse spread (one standard deviation, relative)

@@ -154,6 +154,10 @@ class SpeckLayer:
     kernel_how: str
     neuron_how: str
     varying_bias: int = 0  # features whose bias is not one value over their map
+    strides: tuple[int, ...] = (1,)  # of every convolution the layer holds, both axes
+    padding: int = 0  # the largest
+    map_in: int = 1  # the largest side of a map the layer reads
+    map_out: int = 1  # the larger side of the map it writes
 
 
 def speck_layers(network: QuantNetwork, convs: Mapping[tuple[str, str], ConvShape] | None = None) -> list[SpeckLayer]:
@@ -169,8 +173,12 @@ def speck_layers(network: QuantNetwork, convs: Mapping[tuple[str, str], ConvShap
         out_shape = next((conv.out_shape for _, conv in shapes if conv is not None), (pop.size, 1, 1))
         f, fy, fx = out_shape
         kernel, side, channels, hows = 0, 1, 0, []
+        strides, padding, map_in = {1}, 0, 1
         for proj, conv in shapes:
             c, k = (conv.in_shape[0], conv.kernel) if conv is not None else (network.size_of(proj.src), (1, 1))
+            if conv is not None:
+                strides |= set(conv.stride)
+                padding, map_in = max(padding, *conv.padding), max(map_in, *conv.in_shape[1:])
             kernel += kernel_entries(c, k, f)
             side, channels = max(side, *k), channels + c
             hows.append(f"{c} x 2^({ceil_log2(k[0] * k[1])} + {ceil_log2(f)}): {c} channels, {k[0]}x{k[1]} kernel, "
@@ -182,7 +190,8 @@ def speck_layers(network: QuantNetwork, convs: Mapping[tuple[str, str], ConvShap
             varying = int(np.count_nonzero(per_feature.min(axis=1) != per_feature.max(axis=1)))
         neuron_how = f"{f} x 2^({ceil_log2(fy)} + {ceil_log2(fx)}): {f} features on {fy}x{fx}"
         out.append(SpeckLayer(pop.name, kernel, neuron_entries(f, fy, fx), bias, side, channels, f,
-                              " + ".join(hows) or "no input", neuron_how, varying))
+                              " + ".join(hows) or "no input", neuron_how, varying, tuple(sorted(strides)), padding,
+                              map_in, max(fy, fx)))
     return out
 
 
@@ -228,6 +237,17 @@ def _speck_limits(network: QuantNetwork, part: Part, allowed: Callable[[str], in
         if widest is not None:
             limits.append(Limit(f"kernel side of layer '{widest.name}'", "kernel_size_max", widest.kernel_side,
                                 allowed("kernel_size_max")))
+    for figure, what, field in (("padding_max", "padding", "padding"), ("input_size_max", "input map side", "map_in"),
+                                ("output_size_max", "output map side", "map_out")):
+        sizes = [int(getattr(layer, field)) for layer in layers]
+        if allowed(figure) is not None and sizes:
+            top = sizes.index(max(sizes))
+            limits.append(Limit(f"{what} of layer '{layers[top].name}'", figure, sizes[top], allowed(figure)))
+    steps = part.figure("strides")
+    if steps.known:
+        odd = [layer.name for layer in layers if not set(layer.strides) <= set(steps.value)]
+        limits.append(Limit(f"layers with a stride other than {', '.join(str(v) for v in steps.value)}"
+                            + (f" ({', '.join(odd)})" if odd else ""), "strides", len(odd), 0, grows=False))
     destinations = max((len({q.dst for q in network.projections if q.src == p.name}) for p in network.populations), default=0)
     limits.append(Limit("destination layers per layer", "destinations_max", destinations, allowed("destinations_max")))
     kernel, neuron, bias = (part.figure(name) for name in ("kernel_memory_per_core", "neuron_memory_per_core",

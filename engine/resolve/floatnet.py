@@ -76,6 +76,8 @@ class ConvShape:
     in_shape: tuple[int, int, int]  # (c, h, w)
     kernel: tuple[int, int]  # (ky, kx)
     out_shape: tuple[int, int, int]  # (f, fy, fx)
+    stride: tuple[int, int] = (1, 1)  # (y, x)
+    padding: tuple[int, int] = (0, 0)  # (y, x), the larger side where the two differ
 
 
 @attrs.frozen(eq=False)

@@ -379,8 +379,18 @@ def _conv_shape(name: str, node: NIRNode, in_shape: tuple[int, ...], out_shape: 
     kernel = tuple(int(k) for k in weight.shape[2:]) + column
     spatial_in = tuple(int(n) for n in shape[1:]) + column
     spatial_out = tuple(int(n) for n in out_shape[1:]) + column
+    stride = _ints(node.stride, ndim) + column
+    padding_value = np.asarray(node.padding)
+    if padding_value.dtype.kind in "US":  # 'valid', or 'same' (stride 1): the larger side of (k - 1) d
+        dilation = _ints(node.dilation, ndim)
+        same = str(padding_value.reshape(-1)[0]) == "same"
+        padding = tuple(-(-(dilation[d] * (int(weight.shape[2 + d]) - 1)) // 2) if same else 0 for d in range(ndim))
+    else:
+        padding = _ints(padding_value, ndim)
+    padding = tuple(padding) + (0,) * len(column)
     return ConvShape((int(weight.shape[1]), spatial_in[0], spatial_in[1]), (kernel[0], kernel[1]),
-                     (int(weight.shape[0]), spatial_out[0], spatial_out[1]))
+                     (int(weight.shape[0]), spatial_out[0], spatial_out[1]), (stride[0], stride[1]),
+                     (padding[0], padding[1]))
 
 
 def _pool_node(name: str, node: NIRNode, in_shape: tuple[int, ...], problems: list[str]
