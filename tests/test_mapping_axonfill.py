@@ -73,7 +73,7 @@ def test_auto_keeps_the_orders_where_they_reach_the_bound():
 
 def test_random_recurrent_1e4_on_the_benchmark_core():
     # the benchmark's random recurrent graph (fan 100): every order fills 196 cores (about
-    # 51 neurons of chance overlap per 4,096 axons); the axon fill 168, every limit held as
+    # 51 neurons of chance overlap per 4,096 axons); the axon fill 167, every limit held as
     # the independent scorer recounts it
     core = benchmark_core()
     groups = synthetic.REALISTIC["recurrent"](10_000)
