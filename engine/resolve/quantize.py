@@ -34,6 +34,10 @@ Family mappings (float: I = a*I + g_in*x;  v = b*v + g_i*I + leak; spike v > the
          the weights and the biases to 8 bits and the threshold to 16 bits (sinabs' DynapCNN
          rule, engine/resolve/quantize_speck.py); w = round(s*g_in*W), threshold = round(s*theta).
 
+Spyx's step of spike latency per layer is the step Xylo, the generic LIF and Loihi take
+between neurons: the population spikes on its crossing and the edges leaving it deliver a
+step later (engine/resolve/latency.py); Speck has no such step and refuses it.
+
 Reports, per population: the weights' relative RMS quantization error, the nonzero weights
 that became 0, the neurons that can never fire (their largest reachable membrane, with
 every excitatory source spiking at its cap on every step and no inhibitory one, stays
@@ -56,6 +60,8 @@ from numpy.typing import ArrayLike
 from engine.diagnostics import Diagnostic
 from engine.netlist import INPUT, Population, Projection, QuantNetwork, Weights, frozen_array
 from engine.resolve.floatnet import FloatNet, FloatPopulation, FloatProjection, simulate
+from engine.resolve.latency import latency_problems, retime
+from engine.resolve.latency import notes as latency_notes
 from engine.resolve.leaky_current import current_as_membrane
 
 XYLO_STATE_MAX = 32767
@@ -297,6 +303,9 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
     per_channel = granularity == "per_channel"
     if family == "speck":
         return _speck(net, stimuli, per_channel)
+    # Spyx's step of latency per layer is the step the chips take between neurons (engine/resolve/latency.py)
+    retimed = retime(net)
+    net = retimed.net
     as_current: tuple[str, ...] = ()
     clock = None
     steady: tuple[str, ...] = ()
@@ -312,10 +321,13 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
     if family == "loihi":
         result, shadow = _loihi(net, peaks, headroom, per_channel, caps, problems)
     else:
-        result, shadow = _xylo_like(net, family, peaks, headroom, per_channel, weight_bits, caps, problems, as_current, clock, steady)
+        result, shadow = _xylo_like(net, family, peaks, headroom, per_channel, weight_bits, caps, problems, as_current, clock,
+                                    steady, retimed.populations)
     if problems:
         raise QuantizeError([Diagnostic("error", "NM311", p) for p in problems])
     assert result is not None and shadow is not None  # the families return None only with problems
+    if retimed.populations:
+        result = attrs.evolve(result, notes=(*result.notes, *latency_notes(retimed, family, net.output)))
     if readout == "membrane":
         result = attrs.evolve(result, network=attrs.evolve(result.network, readout="membrane"), notes=(
             *result.notes, _membrane_note(net, family)))
@@ -400,10 +412,7 @@ def _spike_rule_problems(net: FloatNet, family: str) -> list[str]:
                             f"{pop.max_spikes} (multi-spike: {net.convention}'s NIR export records no lower "
                             f"max_spikes_per_dt or SingleSpike); {chip}: a model trained with one spike per step says "
                             f"so with model.max_spikes.{'readout' if readout else 'hidden'}: 1")
-        if pop.spike_delay:
-            problems.append(f"population '{pop.name}' emits each spike one step after the threshold crossing (as "
-                            f"{net.convention} computes); the {family} kernels spike on the step of the crossing")
-    return problems
+    return problems + latency_problems(net, family)
 
 
 def _check_activity(net: FloatNet, shadow: FloatNet, family: str, stimuli: np.ndarray) -> None:
@@ -450,7 +459,8 @@ def _matrix_of(net: FloatNet, family: str, proj: FloatProjection) -> object:
 
 def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], headroom: float, per_channel: bool,
                weight_bits: int, caps: Mapping[str, int], problems: list[str], as_current: tuple[str, ...] = (),
-               clock: str | None = None, steady: tuple[str, ...] = ()) -> tuple[QuantizeResult | None, FloatNet | None]:
+               clock: str | None = None, steady: tuple[str, ...] = (),
+               retimed: tuple[str, ...] = ()) -> tuple[QuantizeResult | None, FloatNet | None]:
     state_max = XYLO_STATE_MAX if family == "xylo" else LIF_STATE_MAX
     wmax = 2 ** (weight_bits - 1) - 1
     dt = net.dt
@@ -615,7 +625,7 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
         if names:
             notes += (f"{', '.join(names)} {how}; {family} subtracts it at once",)
     if family == "xylo":
-        return _pack_xylo(net, layer_pops, params, quant_weights, reports, notes, clock), shadow
+        return _pack_xylo(net, layer_pops, params, quant_weights, reports, notes, clock, retimed), shadow
     populations = []
     for pop in layer_pops:
         p = params[pop.name]
@@ -629,7 +639,7 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
 
 def _pack_xylo(net: FloatNet, layer_pops: list[FloatPopulation], params: Mapping[str, Mapping[str, np.ndarray]],
                quant_weights: list[tuple[str, str, np.ndarray, int, int]], reports: list[LayerReport],
-               notes: tuple[str, ...], clock: str | None) -> QuantizeResult:
+               notes: tuple[str, ...], clock: str | None, retimed: tuple[str, ...] = ()) -> QuantizeResult:
     hidden_pops = [p for p in layer_pops if p.name != net.output]
     offsets, total = {}, 0
     for pop in hidden_pops:
@@ -678,7 +688,8 @@ def _pack_xylo(net: FloatNet, layer_pops: list[FloatPopulation], params: Mapping
     projections.append(Projection("hidden", "output", Weights.from_dense(w_out), 0, shift.get("output", 0)))
     network = QuantNetwork("xylo", net.dt, net.n_inputs, (hidden, output), tuple(projections), "output")
     layers = [p for p in hidden_pops if p.name != clock]
-    if len(layers) > 1:
+    # a layer fed by one with Spyx's latency takes its spikes on the model's step (engine/resolve/latency.py)
+    if len(layers) > 1 and not all(p.name in retimed for p in layers[:-1]):
         notes = (*notes, (f"{len(layers)} hidden layers packed into Xylo's hidden population; each layer after "
                          "the first adds one step of delay"))
     return QuantizeResult(network, tuple(reports), notes)
