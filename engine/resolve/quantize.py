@@ -70,9 +70,10 @@ LIF_STATE_MAX = 2**31 - 1
 LOIHI_STATE_MAX = 2**23 - 1
 LOIHI_VTH_MAX = 2**17 - 1
 LOIHI_WEIGHT_EXP = (-8, 7)
-LOIHI_WEIGHT_MAX = 254 * 2 ** LOIHI_WEIGHT_EXP[1]
-# families whose readout neurons' membrane the host can read (docs/models.md, "Membrane readouts")
-MEMBRANE_READOUT_FAMILIES = ("xylo", "loihi", "lif")  # the largest mixed-sign weight at the largest weight_exp
+LOIHI_WEIGHT_MAX = 254 * 2 ** LOIHI_WEIGHT_EXP[1]  # the largest mixed-sign weight at the largest weight_exp
+# families whose kernel runs a leaky-integrator readout read by its membrane (docs/models.md, "Membrane
+# readouts"); whether a chip lets the host read that membrane is the catalog's `membrane_readout`
+MEMBRANE_READOUT_FORMS = ("xylo", "loihi", "lif")
 XYLO_INPUT_CAP, XYLO_HIDDEN_CAP = 15, 31
 # weight shifts nmspec writes: |w << 7| stays inside 16 bits for 8-bit weights
 XYLO_MAX_SHIFT = 7
@@ -274,11 +275,12 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
                                                           f"of at least 2 bits.{binary}")])
     for pop in net.populations:
         if pop.threshold is None and membrane_readout(net, pop):
-            if family not in MEMBRANE_READOUT_FAMILIES:
+            if family not in MEMBRANE_READOUT_FORMS:
                 problems.append(f"population '{pop.name}' ({pop.kind}) is a membrane readout (a leaky integrator read "
-                                f"by its membrane; it does not spike); {family} chips deliver the readout layer's "
-                                "output as spike events only and expose no membrane to read: train the model with a "
-                                "spiking readout (LIF or IF, classified by spike count)")
+                                f"by its membrane; it does not spike); {family} neurons integrate and fire without a "
+                                "synaptic current and leak only by a constant per step (the layer's bias), so a leak "
+                                "in proportion to the membrane has no form there: train the model with a spiking "
+                                "readout (IF, classified by spike count)")
         elif pop.threshold is None:
             where = ("in every layer, including the readout (a membrane readout must be a leaky integrator: LI or "
                      "CubaLI)" if pop.name == net.output else
@@ -384,6 +386,17 @@ def _speck(net: FloatNet, stimuli: np.ndarray | None, per_channel: bool) -> Quan
     return QuantizeResult(network, reports, notes)
 
 
+# What Loihi's neurons send, from Lava 0.10's process models (lava-nc/lava src/lava/proc: lif,
+# graded, sdn; lava-nc/lava-dl slayer/neuron/cuba.py): the LIF's spike is binary (v > vth, v
+# reset to 0); the graded senders put a value in the payload (24 bits: their s_out ports'
+# precision), never a count with the threshold subtracted per spike. A custom microcode
+# neuron could count, but Loihi 2's microcode is not public, so nothing here could verify it.
+LOIHI_NO_COUNT = ("Loihi neurons send no spike count: Loihi 1 spikes are binary, and Loihi 2's graded spikes (a 24-bit "
+                  "payload in Lava 0.10) carry a value, not floor(v / threshold) with the threshold subtracted per "
+                  "spike (Lava's LIF sends binary spikes and resets v to 0; GradedVec sends its step's input, "
+                  "Sigma-Delta a quantized change, lava-dl's graded CUBA its membrane)")
+
+
 def _spike_rule_problems(net: FloatNet, family: str) -> list[str]:
     """Spike rules the float reading keeps (as the framework computes) that no kernel runs:
     refused by name rather than verified as something else."""
@@ -394,11 +407,13 @@ def _spike_rule_problems(net: FloatNet, family: str) -> list[str]:
         readout = pop.name == net.output
         # Speck fires once per event (several per step); Xylo's hidden neurons floor(v / threshold), up to 31
         if pop.max_spikes > 1 and family != "speck" and not (family == "xylo" and not readout):
-            chip = "Xylo's readout neurons emit" if family == "xylo" else f"the {family} kernels emit"
+            chip = ("Xylo's readout neurons emit at most one spike per neuron and step" if family == "xylo" else
+                    LOIHI_NO_COUNT if family == "loihi" else
+                    f"the {family} kernels emit at most one spike per neuron and step")
             problems.append(f"population '{pop.name}' emits up to floor(v / threshold) spikes per step, at most "
                             f"{pop.max_spikes} (multi-spike: {net.convention}'s NIR export records no lower "
-                            f"max_spikes_per_dt or SingleSpike); {chip} at most one spike per neuron and step: a model "
-                            f"trained with one says so with model.max_spikes.{'readout' if readout else 'hidden'}: 1")
+                            f"max_spikes_per_dt or SingleSpike); {chip}: a model trained with one spike per step says "
+                            f"so with model.max_spikes.{'readout' if readout else 'hidden'}: 1")
     return problems + latency_problems(net, family)
 
 
