@@ -56,7 +56,13 @@ from numpy.typing import ArrayLike
 from engine.diagnostics import Diagnostic
 from engine.netlist import INPUT, Population, Projection, QuantNetwork, Weights, frozen_array
 from engine.resolve.floatnet import FloatNet, FloatPopulation, FloatProjection, simulate
-from engine.resolve.leaky_current import current_as_membrane
+from engine.resolve.leaky_current import (
+    COPY_THRESHOLD,
+    COPY_WEIGHT,
+    ECHO_WEIGHT,
+    carries,
+    current_as_membrane,
+)
 
 XYLO_STATE_MAX = 32767
 XYLO_BIAS_MAX = 127  # 8-bit bias, [-128, 127]
@@ -300,11 +306,26 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
     as_current: tuple[str, ...] = ()
     clock = None
     steady: tuple[str, ...] = ()
+    copied: tuple[str, str] | None = None
+    uncopied: tuple[str, ...] = ()
     if family in ("xylo", "lif"):  # a LIF without a synaptic current runs its membrane as the current
-        rewrite = current_as_membrane(net, family)
-        if rewrite.clock is not None and max_neurons is not None and _neurons(rewrite.net, family) > max_neurons:
-            rewrite = current_as_membrane(net, family, clock_room=False)
+        peak = _readout_peak(net, family, stimuli)
+        if peak >= 2:
+            uncopied = ((f"{net.output}: a Leaky readout on Xylo runs in the hidden population and its readout neurons "
+                         f"copy it where its membrane stays below twice the threshold; on the calibration stimuli it "
+                         f"reaches {peak:.3g} times the threshold, where Xylo's hidden neurons emit floor(v / threshold) "
+                         "spikes and subtract as many thresholds while the model emits one, so the stand-in synapse "
+                         "on the readout neurons (one spike a step) takes its place"),)
+        # the extra neurons (Xylo's readout copy, the bias clock) only where the target has room for them
+        for copy_room, clock_room in ((True, True), (True, False), (False, True), (False, False)):
+            if copy_room and peak >= 2:
+                continue
+            rewrite = current_as_membrane(net, family, clock_room=clock_room, copy_room=copy_room)
+            if max_neurons is None or _neurons(rewrite.net, family) <= max_neurons:
+                break
         net, as_current, clock, steady = rewrite.net, rewrite.populations, rewrite.clock, rewrite.steady
+        if rewrite.readout is not None and rewrite.echo is not None:
+            copied = (rewrite.readout, rewrite.echo)
     peaks = _peaks(net, stimuli)
     caps = _source_caps(net, family, stimuli)
     if clock is not None:
@@ -312,16 +333,33 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
     if family == "loihi":
         result, shadow = _loihi(net, peaks, headroom, per_channel, caps, problems)
     else:
-        result, shadow = _xylo_like(net, family, peaks, headroom, per_channel, weight_bits, caps, problems, as_current, clock, steady)
+        result, shadow = _xylo_like(net, family, peaks, headroom, per_channel, weight_bits, caps, problems, as_current, clock, steady,
+                                    copied)
     if problems:
         raise QuantizeError([Diagnostic("error", "NM311", p) for p in problems])
     assert result is not None and shadow is not None  # the families return None only with problems
+    if uncopied:
+        result = attrs.evolve(result, notes=(*result.notes, *uncopied))
     if readout == "membrane":
         result = attrs.evolve(result, network=attrs.evolve(result.network, readout="membrane"), notes=(
             *result.notes, _membrane_note(net, family)))
     if stimuli is not None and len(stimuli):
         _check_activity(net, shadow, family, stimuli)
     return result
+
+
+def _readout_peak(net: FloatNet, family: str, stimuli: np.ndarray | None) -> float:
+    """A Leaky readout that Xylo's readout neurons could copy (engine/resolve/leaky_current.py):
+    its largest membrane over the calibration stimuli, in thresholds (0 without stimuli, or
+    where there is no such readout). Run in the hidden population, it emits floor(v / threshold)
+    spikes from twice the threshold on, and its reset subtracts as many thresholds."""
+    pop = net.population(net.output)
+    if (family != "xylo" or stimuli is None or not len(stimuli)
+            or not carries(net, pop, family, readout_copy=True)):
+        return 0.0
+    assert pop.threshold is not None  # carries() takes spiking populations only
+    v = simulate(net, stimuli, record=True)[f"v:{pop.name}"]
+    return float(np.max(v / pop.threshold))
 
 
 def membrane_readout(net: FloatNet, pop: FloatPopulation) -> bool:
@@ -435,9 +473,41 @@ def _matrix_of(net: FloatNet, family: str, proj: FloatProjection) -> object:
     return "input" if proj.src == INPUT else ("output" if proj.dst == net.output else "recurrent")
 
 
+def _finest_shifts(net: FloatNet, family: str, prepared: Mapping[str, tuple[object, ...]], scales: Mapping[str, np.ndarray],
+                   shifts: Mapping[object, int], wmax: int, as_current: tuple[str, ...]) -> dict[object, int]:
+    """Per matrix that feeds a Leaky run as its current, the smallest shift at which its
+    weights still fit 8 bits at the scales finally chosen. A matrix's shift is chosen before
+    the scales (from the room the state word leaves); where the reset's self-weight binds the
+    scale lower (a per-layer scale under per-neuron thresholds), the input weights are left in
+    a fraction of their range, and a smaller shift gives them the full 8 bits. Scales,
+    thresholds and biases do not depend on the shifts, and no weight outgrows its range (each
+    scale is at most limit x 2^shift). Other matrices keep their shifts (their images stay
+    as they were)."""
+    largest: dict[object, float] = {}
+    finer = set()
+    for entry in prepared.values():
+        pop, incoming, a_safe, of_synapse = entry[0], entry[1], entry[7], entry[10]
+        assert isinstance(pop, FloatPopulation) and isinstance(incoming, list) and callable(of_synapse)
+        for proj in incoming:
+            ideal = np.abs(_effective(proj, pop)) * scales[pop.name][None, :] / of_synapse(a_safe, proj.synapse)[None, :]
+            matrix = _matrix_of(net, family, proj)
+            largest[matrix] = max(largest.get(matrix, 0.0), float(np.max(ideal)) if ideal.size else 0.0)
+            if pop.name in as_current:
+                finer.add(matrix)
+    finest = dict(shifts)
+    for matrix, shift in shifts.items():
+        while matrix in finer and shift > 0 and largest.get(matrix, 0.0) / 2.0 ** (shift - 1) < wmax + 0.5:
+            shift -= 1
+        finest[matrix] = shift
+    return finest
+
+
 def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], headroom: float, per_channel: bool,
                weight_bits: int, caps: Mapping[str, int], problems: list[str], as_current: tuple[str, ...] = (),
-               clock: str | None = None, steady: tuple[str, ...] = ()) -> tuple[QuantizeResult | None, FloatNet | None]:
+               clock: str | None = None, steady: tuple[str, ...] = (),
+               copied: tuple[str, str] | None = None) -> tuple[QuantizeResult | None, FloatNet | None]:
+    """`copied`: Xylo's Leaky readout run in the hidden population and its echo, which the
+    readout neurons (net.output) copy (engine/resolve/leaky_current.py)."""
     state_max = XYLO_STATE_MAX if family == "xylo" else LIF_STATE_MAX
     wmax = 2 ** (weight_bits - 1) - 1
     dt = net.dt
@@ -462,6 +532,8 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
             one = np.ones(1, dtype=np.int64)
             params[pop.name] = {"dash_syn": one, "dash_mem": 0 * one, "threshold": one, "bias": one}
             shadow_pops.append(_shadow_population(pop, 0.5 * one, 0.5 * one, 0 * one, one, one, "ge", "subtract"))
+            continue
+        if copied is not None and pop.name in (copied[1], net.output):  # fixed values, once the shifts are known
             continue
         if pop.alpha is None and not np.all(pop.beta > 0):
             problems.append(f"population '{pop.name}' ({pop.kind}) has no membrane memory and no synaptic current; "
@@ -507,6 +579,7 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
         prepared[pop.name] = (pop, incoming, dash_syn, dash_mem, leaky, a_int, b_int, a_safe, state, limits, of_synapse)
     shifts = _matrix_shifts(needs)
     bias_limited: list[str] = []
+    scales = {}
     for pop, incoming, dash_syn, dash_mem, leaky, a_int, b_int, a_safe, state, limits, of_synapse in prepared.values():
         proj_shifts = [shifts[_matrix_of(net, family, proj)] for proj in incoming]
         scale = state.copy()
@@ -523,6 +596,12 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
             scale = np.minimum(scale, room)
         if not per_channel:
             scale = np.full(pop.size, float(np.min(scale)))
+        scales[pop.name] = scale
+    shifts = _finest_shifts(net, family, prepared, scales, shifts, wmax, as_current)
+    for pop, incoming, dash_syn, dash_mem, leaky, a_int, b_int, a_safe, state, limits, of_synapse in prepared.values():
+        proj_shifts = [shifts[_matrix_of(net, family, proj)] for proj in incoming]
+        scale = scales[pop.name]
+        drive_float = _bias_drive(pop, incoming)
         # a membrane readout never spikes: its threshold is the largest the state word holds
         threshold = (np.full(pop.size, state_max, dtype=np.int64) if pop.threshold is None else
                      np.round(scale * pop.threshold).astype(np.int64))
@@ -567,6 +646,8 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
             shadow_pop = attrs.evolve(shadow_pop, max_spikes=XYLO_HIDDEN_CAP)
             multi.append(f"'{pop.name}' (up to {pop.max_spikes})")
         shadow_pops.append(shadow_pop)
+    if copied is not None:
+        readout_copy(net, copied, shifts, params, quant_weights, shadow_pops, shadow_projs)
     if problems:
         return None, None
     shadow = FloatNet(net.n_inputs, tuple(shadow_pops), tuple(shadow_projs), net.output, net.dt, net.convention)
@@ -601,8 +682,15 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
         names = [p.name for p in layer_pops if p.reset == reset]
         if names:
             notes += (f"{', '.join(names)} {how}; {family} subtracts it at once",)
+    if copied is not None:
+        notes += ((f"{copied[0]}: Xylo's readout neurons have no recurrent weights, so this Leaky readout runs in the "
+                   "hidden population as above and each readout neuron copies its spikes one step later, exactly "
+                   "(two hidden neurons per output: the Leaky readout and an echo that cancels what a spike leaves in "
+                   "the copy's current); the readout's spikes of a window's last step fall after the window and are "
+                   "not counted"),)
     if family == "xylo":
-        return _pack_xylo(net, layer_pops, params, quant_weights, reports, notes, clock), shadow
+        helpers = tuple(name for name in (clock, copied[1] if copied else None) if name is not None)
+        return _pack_xylo(net, layer_pops, params, quant_weights, reports, notes, helpers), shadow
     populations = []
     for pop in layer_pops:
         p = params[pop.name]
@@ -614,9 +702,31 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
     return QuantizeResult(network, tuple(reports), notes), shadow
 
 
+def readout_copy(net: FloatNet, copied: tuple[str, str], shifts: Mapping[object, int],
+                 params: dict[str, dict[str, np.ndarray]], quant_weights: list[tuple[str, str, np.ndarray, int, int]],
+                 shadow_pops: list[FloatPopulation], shadow_projs: list[FloatProjection]) -> None:
+    """The echo and the readout neurons that copy a Leaky readout run in the hidden
+    population: dash_syn 1, dash_mem 0, bias 0, weights 2 and -1 and threshold 1 in units of
+    their matrix's shift (recurrent for the echo, output for the copy), which only scales them."""
+    readout, echo = copied
+    for pop, matrix in ((net.population(echo), "recurrent"), (net.population(net.output), "output")):
+        shift = shifts.get(matrix, 0)
+        one = np.ones(pop.size, dtype=np.int64)
+        params[pop.name] = {"dash_syn": one, "dash_mem": 0 * one, "threshold": COPY_THRESHOLD * one << shift,
+                            "bias": 0 * one}
+        for src, weight in ((readout, COPY_WEIGHT), (echo, ECHO_WEIGHT)):
+            q = weight * np.eye(pop.size, dtype=np.int64)
+            quant_weights.append((src, pop.name, q, shift, 0))
+            shadow_projs.append(FloatProjection(src, pop.name, (q << shift).astype(np.float64), None, True,
+                                                ("readout copy",)))
+        shadow_pop = _shadow_population(pop, 0.5 * one, 0.5 * one, 0 * one, 0 * one, COPY_THRESHOLD * one << shift,
+                                        "ge", "subtract")
+        shadow_pops.append(attrs.evolve(shadow_pop, max_spikes=pop.max_spikes))
+
+
 def _pack_xylo(net: FloatNet, layer_pops: list[FloatPopulation], params: Mapping[str, Mapping[str, np.ndarray]],
                quant_weights: list[tuple[str, str, np.ndarray, int, int]], reports: list[LayerReport],
-               notes: tuple[str, ...], clock: str | None) -> QuantizeResult:
+               notes: tuple[str, ...], helpers: tuple[str, ...]) -> QuantizeResult:
     hidden_pops = [p for p in layer_pops if p.name != net.output]
     offsets, total = {}, 0
     for pop in hidden_pops:
@@ -664,7 +774,7 @@ def _pack_xylo(net: FloatNet, layer_pops: list[FloatPopulation], params: Mapping
                                           shift.get("recurrent", 0)))
     projections.append(Projection("hidden", "output", Weights.from_dense(w_out), 0, shift.get("output", 0)))
     network = QuantNetwork("xylo", net.dt, net.n_inputs, (hidden, output), tuple(projections), "output")
-    layers = [p for p in hidden_pops if p.name != clock]
+    layers = [p for p in hidden_pops if p.name not in helpers]  # the bias clock, the readout copy's echo
     if len(layers) > 1:
         notes = (*notes, (f"{len(layers)} hidden layers packed into Xylo's hidden population; each layer after "
                          "the first adds one step of delay"))
