@@ -55,12 +55,18 @@ from numpy.typing import ArrayLike
 
 from engine.diagnostics import Diagnostic
 from engine.netlist import INPUT, Population, Projection, QuantNetwork, Weights, frozen_array
-from engine.resolve.floatnet import FloatNet, FloatPopulation, FloatProjection, simulate
+from engine.resolve.floatnet import (
+    FloatNet,
+    FloatPopulation,
+    FloatProjection,
+    readout_scores,
+    simulate,
+)
 from engine.resolve.leaky_current import (
     COPY_THRESHOLD,
     COPY_WEIGHT,
     ECHO_WEIGHT,
-    carries,
+    Rewrite,
     current_as_membrane,
 )
 
@@ -303,43 +309,14 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
     per_channel = granularity == "per_channel"
     if family == "speck":
         return _speck(net, stimuli, per_channel)
-    as_current: tuple[str, ...] = ()
-    clock = None
-    steady: tuple[str, ...] = ()
-    copied: tuple[str, str] | None = None
-    uncopied: tuple[str, ...] = ()
-    if family in ("xylo", "lif"):  # a LIF without a synaptic current runs its membrane as the current
-        peak = _readout_peak(net, family, stimuli)
-        if peak >= 2:
-            uncopied = ((f"{net.output}: a Leaky readout on Xylo runs in the hidden population and its readout neurons "
-                         f"copy it where its membrane stays below twice the threshold; on the calibration stimuli it "
-                         f"reaches {peak:.3g} times the threshold, where Xylo's hidden neurons emit floor(v / threshold) "
-                         "spikes and subtract as many thresholds while the model emits one, so the stand-in synapse "
-                         "on the readout neurons (one spike a step) takes its place"),)
-        # the extra neurons (Xylo's readout copy, the bias clock) only where the target has room for them
-        for copy_room, clock_room in ((True, True), (True, False), (False, True), (False, False)):
-            if copy_room and peak >= 2:
-                continue
-            rewrite = current_as_membrane(net, family, clock_room=clock_room, copy_room=copy_room)
-            if max_neurons is None or _neurons(rewrite.net, family) <= max_neurons:
-                break
-        net, as_current, clock, steady = rewrite.net, rewrite.populations, rewrite.clock, rewrite.steady
-        if rewrite.readout is not None and rewrite.echo is not None:
-            copied = (rewrite.readout, rewrite.echo)
-    peaks = _peaks(net, stimuli)
-    caps = _source_caps(net, family, stimuli)
-    if clock is not None:
-        caps = {**caps, clock: 1}
     if family == "loihi":
-        result, shadow = _loihi(net, peaks, headroom, per_channel, caps, problems)
+        peaks = _peaks(net, stimuli)
+        result, shadow = _loihi(net, peaks, headroom, per_channel, _source_caps(net, family, stimuli), problems)
+        if problems:
+            raise QuantizeError([Diagnostic("error", "NM311", p) for p in problems])
     else:
-        result, shadow = _xylo_like(net, family, peaks, headroom, per_channel, weight_bits, caps, problems, as_current, clock, steady,
-                                    copied)
-    if problems:
-        raise QuantizeError([Diagnostic("error", "NM311", p) for p in problems])
+        net, result, shadow = _xylo_form(net, family, stimuli, headroom, per_channel, weight_bits, max_neurons)
     assert result is not None and shadow is not None  # the families return None only with problems
-    if uncopied:
-        result = attrs.evolve(result, notes=(*result.notes, *uncopied))
     if readout == "membrane":
         result = attrs.evolve(result, network=attrs.evolve(result.network, readout="membrane"), notes=(
             *result.notes, _membrane_note(net, family)))
@@ -348,18 +325,56 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
     return result
 
 
-def _readout_peak(net: FloatNet, family: str, stimuli: np.ndarray | None) -> float:
-    """A Leaky readout that Xylo's readout neurons could copy (engine/resolve/leaky_current.py):
-    its largest membrane over the calibration stimuli, in thresholds (0 without stimuli, or
-    where there is no such readout). Run in the hidden population, it emits floor(v / threshold)
-    spikes from twice the threshold on, and its reset subtracts as many thresholds."""
-    pop = net.population(net.output)
-    if (family != "xylo" or stimuli is None or not len(stimuli)
-            or not carries(net, pop, family, readout_copy=True)):
-        return 0.0
-    assert pop.threshold is not None  # carries() takes spiking populations only
-    v = simulate(net, stimuli, record=True)[f"v:{pop.name}"]
-    return float(np.max(v / pop.threshold))
+def _fitting(net: FloatNet, family: str, max_neurons: int | None, copy_room: bool) -> Rewrite | None:
+    """The exact Leaky form with the extra neurons (Xylo's readout copy, the bias clock) only
+    where the target has room for them; None where even the copy without the clock has none."""
+    for clock_room in (True, False):
+        rewrite = current_as_membrane(net, family, clock_room=clock_room, copy_room=copy_room)
+        if max_neurons is None or _neurons(rewrite.net, family) <= max_neurons:
+            return rewrite
+    return None if copy_room else rewrite
+
+
+def _xylo_form(net: FloatNet, family: str, stimuli: np.ndarray | None, headroom: float, per_channel: bool,
+               weight_bits: int, max_neurons: int | None) -> tuple[FloatNet, QuantizeResult, FloatNet]:
+    """Xylo and the generic LIF: a LIF without a synaptic current runs its membrane as the
+    current (engine/resolve/leaky_current.py). A Leaky readout on Xylo can run so in the hidden
+    population with the readout neurons copying it, or keep the stand-in synapse; where the
+    calibration stimuli are given, both are quantized and the one whose readout spike counts
+    per window come closer to the model's is kept (the copy is exact, but its Leaky emits
+    floor(v / threshold) spikes where the model's membrane reaches twice the threshold)."""
+    forms = [r for r in (_fitting(net, family, max_neurons, True), _fitting(net, family, max_neurons, False))
+             if r is not None]
+    if len(forms) == 2 and forms[0].readout is None:
+        forms = forms[1:]  # no Leaky readout to copy: one form
+    built = []
+    for rewrite in forms:
+        problems: list[str] = []
+        copied = (rewrite.readout, rewrite.echo) if rewrite.readout is not None and rewrite.echo is not None else None
+        caps = _source_caps(rewrite.net, family, stimuli)
+        if rewrite.clock is not None:
+            caps = {**caps, rewrite.clock: 1}
+        result, shadow = _xylo_like(rewrite.net, family, _peaks(rewrite.net, stimuli), headroom, per_channel,
+                                    weight_bits, caps, problems, rewrite.populations, rewrite.clock, rewrite.steady,
+                                    copied)
+        if problems:
+            raise QuantizeError([Diagnostic("error", "NM311", p) for p in problems])
+        assert result is not None and shadow is not None  # _xylo_like returns None only with problems
+        built.append((rewrite.net, result, shadow))
+    if len(built) == 1 or stimuli is None or not len(stimuli):
+        return built[0]
+    model = readout_scores(net, simulate(net, stimuli))
+    x = np.minimum(stimuli, XYLO_INPUT_CAP)
+    differ = [float(np.sum(np.abs(readout_scores(shadow, simulate(shadow, x)) - model))) for _, _, shadow in built]
+    keep = 0 if differ[0] <= differ[1] else 1
+    rewritten, result, shadow = built[keep]
+    how = (f"on the calibration stimuli the copy's readout spike counts differ from the model's by {differ[0]:g} in "
+           f"all, the stand-in synapse's by {differ[1]:g}")
+    note = (f"{forms[0].readout}: the copy is kept: {how}" if keep == 0 else
+            f"{forms[0].readout}: a Leaky readout on Xylo can run in the hidden population with the readout neurons "
+            f"copying it, but {how} (Xylo's hidden neurons emit floor(v / threshold) spikes where the model's membrane "
+            "reaches twice the threshold, the model one): the stand-in synapse is kept")
+    return rewritten, attrs.evolve(result, notes=(*result.notes, note)), shadow
 
 
 def membrane_readout(net: FloatNet, pop: FloatPopulation) -> bool:
@@ -643,8 +658,9 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
         if two:
             shadow_pop = attrs.evolve(shadow_pop, alpha2=a_int[:, 1])
         if pop.max_spikes > 1:  # Xylo's hidden neurons: up to 31 a step (the readout's multi-spike is refused)
-            shadow_pop = attrs.evolve(shadow_pop, max_spikes=XYLO_HIDDEN_CAP)
             multi.append(f"'{pop.name}' (up to {pop.max_spikes})")
+        if family == "xylo" and pop.name != net.output and pop.threshold is not None:
+            shadow_pop = attrs.evolve(shadow_pop, max_spikes=XYLO_HIDDEN_CAP)  # as Xylo's hidden neurons emit
         shadow_pops.append(shadow_pop)
     if copied is not None:
         readout_copy(net, copied, shifts, params, quant_weights, shadow_pops, shadow_projs)
