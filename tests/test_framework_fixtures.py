@@ -137,8 +137,9 @@ def test_the_warning_reaches_the_user_with_file_node_and_value(tmp_path):
 
 @pytest.mark.parametrize("family", ["xylo", "lif", "loihi"])
 def test_what_no_kernel_runs_is_refused_by_name(family):
-    """Several spikes per step (Rockpool) and a step of spike latency (Spyx) stay in the float
-    reading; a quantizer whose kernels do neither names them instead of verifying something else."""
+    """Several spikes per step (Rockpool) stay in the float reading; a quantizer whose kernels do
+    not emit them names them instead of verifying something else. A step of spike latency (Spyx)
+    is the step these kernels take between neurons: it deploys."""
     from engine.resolve.quantize import QuantizeError, quantize
 
     rockpool = read_nir(FIXTURES / "rockpool_lif_cubalif.nir", dt=1e-3, convention="rockpool")
@@ -152,13 +153,10 @@ def test_what_no_kernel_runs_is_refused_by_name(family):
                    f"{chip} at most one spike per neuron and step: a model trained with one says so with "
                    f"model.max_spikes.{role}: 1"))
         for name, role in (("1_LIFNeuronTorch", "hidden"), ("3_LIFTorch", "readout")) if family != "xylo" or role == "readout"]
+    # Spyx's latency is the step these kernels take between neurons (tests/test_spyx_latency.py)
     spyx = read_nir(FIXTURES / "spyx_lif.nir", dt=1.0, convention="spyx")
-    with pytest.raises(QuantizeError) as caught:
-        quantize(spyx, family)
-    assert [(d.code, d.message) for d in caught.value.diagnostics] == [
-        ("NM311", (f"population '{name}' emits each spike one step after the threshold crossing (as spyx computes); "
-                   f"the {family} kernels spike on the step of the crossing"))
-        for name in ("layer_1", "layer_3")]
+    notes = quantize(spyx, family).notes
+    assert any(n.startswith("layer_1, layer_3: one step of spike latency per layer, as spyx computes it") for n in notes)
 
 
 def test_a_single_spike_rockpool_model_reads_with_max_spikes_one():

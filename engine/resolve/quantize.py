@@ -34,6 +34,10 @@ Family mappings (float: I = a*I + g_in*x;  v = b*v + g_i*I + leak; spike v > the
          the weights and the biases to 8 bits and the threshold to 16 bits (sinabs' DynapCNN
          rule, engine/resolve/quantize_speck.py); w = round(s*g_in*W), threshold = round(s*theta).
 
+Spyx's step of spike latency per layer is the step Xylo, the generic LIF and Loihi take
+between neurons: the population spikes on its crossing and the edges leaving it deliver a
+step later (engine/resolve/latency.py); Speck has no such step and refuses it.
+
 Reports, per population: the weights' relative RMS quantization error, the nonzero weights
 that became 0, the neurons that can never fire (their largest reachable membrane, with
 every excitatory source spiking at its cap on every step and no inhibitory one, stays
@@ -62,6 +66,8 @@ from engine.resolve.floatnet import (
     readout_scores,
     simulate,
 )
+from engine.resolve.latency import latency_problems, retime
+from engine.resolve.latency import notes as latency_notes
 from engine.resolve.leaky_current import (
     COPY_THRESHOLD,
     COPY_WEIGHT,
@@ -309,14 +315,20 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
     per_channel = granularity == "per_channel"
     if family == "speck":
         return _speck(net, stimuli, per_channel)
+    # Spyx's step of latency per layer is the step the chips take between neurons (engine/resolve/latency.py)
+    retimed = retime(net)
+    net = retimed.net
     if family == "loihi":
         peaks = _peaks(net, stimuli)
         result, shadow = _loihi(net, peaks, headroom, per_channel, _source_caps(net, family, stimuli), problems)
         if problems:
             raise QuantizeError([Diagnostic("error", "NM311", p) for p in problems])
     else:
-        net, result, shadow = _xylo_form(net, family, stimuli, headroom, per_channel, weight_bits, max_neurons)
+        net, result, shadow = _xylo_form(net, family, stimuli, headroom, per_channel, weight_bits, max_neurons,
+                                         retimed.populations)
     assert result is not None and shadow is not None  # the families return None only with problems
+    if retimed.populations:
+        result = attrs.evolve(result, notes=(*result.notes, *latency_notes(retimed, family, net.output)))
     if readout == "membrane":
         result = attrs.evolve(result, network=attrs.evolve(result.network, readout="membrane"), notes=(
             *result.notes, _membrane_note(net, family)))
@@ -336,7 +348,8 @@ def _fitting(net: FloatNet, family: str, max_neurons: int | None, copy_room: boo
 
 
 def _xylo_form(net: FloatNet, family: str, stimuli: np.ndarray | None, headroom: float, per_channel: bool,
-               weight_bits: int, max_neurons: int | None) -> tuple[FloatNet, QuantizeResult, FloatNet]:
+               weight_bits: int, max_neurons: int | None,
+               retimed: tuple[str, ...] = ()) -> tuple[FloatNet, QuantizeResult, FloatNet]:
     """Xylo and the generic LIF: a LIF without a synaptic current runs its membrane as the
     current (engine/resolve/leaky_current.py). A Leaky readout on Xylo can run so in the hidden
     population with the readout neurons copying it, or keep the stand-in synapse; where the
@@ -356,7 +369,7 @@ def _xylo_form(net: FloatNet, family: str, stimuli: np.ndarray | None, headroom:
             caps = {**caps, rewrite.clock: 1}
         result, shadow = _xylo_like(rewrite.net, family, _peaks(rewrite.net, stimuli), headroom, per_channel,
                                     weight_bits, caps, problems, rewrite.populations, rewrite.clock, rewrite.steady,
-                                    copied)
+                                    copied, retimed)
         if problems:
             raise QuantizeError([Diagnostic("error", "NM311", p) for p in problems])
         assert result is not None and shadow is not None  # _xylo_like returns None only with problems
@@ -440,10 +453,7 @@ def _spike_rule_problems(net: FloatNet, family: str) -> list[str]:
                             f"{pop.max_spikes} (multi-spike: {net.convention}'s NIR export records no lower "
                             f"max_spikes_per_dt or SingleSpike); {chip} at most one spike per neuron and step: a model "
                             f"trained with one says so with model.max_spikes.{'readout' if readout else 'hidden'}: 1")
-        if pop.spike_delay:
-            problems.append(f"population '{pop.name}' emits each spike one step after the threshold crossing (as "
-                            f"{net.convention} computes); the {family} kernels spike on the step of the crossing")
-    return problems
+    return problems + latency_problems(net, family)
 
 
 def _check_activity(net: FloatNet, shadow: FloatNet, family: str, stimuli: np.ndarray) -> None:
@@ -520,7 +530,8 @@ def _finest_shifts(net: FloatNet, family: str, prepared: Mapping[str, tuple[obje
 def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], headroom: float, per_channel: bool,
                weight_bits: int, caps: Mapping[str, int], problems: list[str], as_current: tuple[str, ...] = (),
                clock: str | None = None, steady: tuple[str, ...] = (),
-               copied: tuple[str, str] | None = None) -> tuple[QuantizeResult | None, FloatNet | None]:
+               copied: tuple[str, str] | None = None,
+               retimed: tuple[str, ...] = ()) -> tuple[QuantizeResult | None, FloatNet | None]:
     """`copied`: Xylo's Leaky readout run in the hidden population and its echo, which the
     readout neurons (net.output) copy (engine/resolve/leaky_current.py)."""
     state_max = XYLO_STATE_MAX if family == "xylo" else LIF_STATE_MAX
@@ -706,7 +717,7 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
                    "not counted"),)
     if family == "xylo":
         helpers = tuple(name for name in (clock, copied[1] if copied else None) if name is not None)
-        return _pack_xylo(net, layer_pops, params, quant_weights, reports, notes, helpers), shadow
+        return _pack_xylo(net, layer_pops, params, quant_weights, reports, notes, helpers, retimed), shadow
     populations = []
     for pop in layer_pops:
         p = params[pop.name]
@@ -742,7 +753,7 @@ def readout_copy(net: FloatNet, copied: tuple[str, str], shifts: Mapping[object,
 
 def _pack_xylo(net: FloatNet, layer_pops: list[FloatPopulation], params: Mapping[str, Mapping[str, np.ndarray]],
                quant_weights: list[tuple[str, str, np.ndarray, int, int]], reports: list[LayerReport],
-               notes: tuple[str, ...], helpers: tuple[str, ...]) -> QuantizeResult:
+               notes: tuple[str, ...], helpers: tuple[str, ...], retimed: tuple[str, ...] = ()) -> QuantizeResult:
     hidden_pops = [p for p in layer_pops if p.name != net.output]
     offsets, total = {}, 0
     for pop in hidden_pops:
@@ -791,7 +802,8 @@ def _pack_xylo(net: FloatNet, layer_pops: list[FloatPopulation], params: Mapping
     projections.append(Projection("hidden", "output", Weights.from_dense(w_out), 0, shift.get("output", 0)))
     network = QuantNetwork("xylo", net.dt, net.n_inputs, (hidden, output), tuple(projections), "output")
     layers = [p for p in hidden_pops if p.name not in helpers]  # the bias clock, the readout copy's echo
-    if len(layers) > 1:
+    # a layer fed by one with Spyx's latency takes its spikes on the model's step (engine/resolve/latency.py)
+    if len(layers) > 1 and not all(p.name in retimed for p in layers[:-1]):
         notes = (*notes, (f"{len(layers)} hidden layers packed into Xylo's hidden population; each layer after "
                          "the first adds one step of delay"))
     return QuantizeResult(network, tuple(reports), notes)
