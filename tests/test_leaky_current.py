@@ -55,7 +55,7 @@ CASES = [
                          ids=[f"{c[0]}-{c[1]}-{c[2]}" for c in CASES])
 def test_the_rewritten_network_computes_what_the_framework_recorded(framework, model, family, names, clock):
     net, record = fixture(framework, model)
-    rewrite = current_as_membrane(net, family)
+    rewrite = current_as_membrane(net, family, copy_room=True)
     rewritten, tick = rewrite.net, rewrite.clock
     assert rewrite.populations == names and (tick is not None) == clock and rewrite.steady == ()
     ours = simulate(rewritten, record["input"], record=True)
@@ -188,18 +188,18 @@ def test_the_copy_rule_in_xylosim():
     # the fixtures drive their Leaky readouts to 2.3, 8.3 and 12 times the threshold, where Xylo's hidden
     # neurons emit floor(v / threshold) spikes: calibrated on their input, the form whose readout spike
     # counts come closer to the model's is kept
-    ("snntorch", "leaky", "3: the copy is kept: on the calibration stimuli the copy's readout spike counts differ "
-                          "from the model's by 1 in all, the stand-in synapse's by 8"),
-    ("snntorch", "rleaky", "3: a Leaky readout on Xylo can run in the hidden population with the readout neurons "
+    ("snntorch", "leaky", ("3: the copy is kept: on the calibration stimuli the copy's readout spike counts differ "
+                          "from the model's by 1 in all, the stand-in synapse's by 8")),
+    ("snntorch", "rleaky", ("3: a Leaky readout on Xylo can run in the hidden population with the readout neurons "
                            "copying it, but on the calibration stimuli the copy's readout spike counts differ from the "
                            "model's by 22 in all, the stand-in synapse's by 2 (Xylo's hidden neurons emit "
                            "floor(v / threshold) spikes where the model's membrane reaches twice the threshold, the "
-                           "model one): the stand-in synapse is kept"),
-    ("snntorch", "conv", "4: a Leaky readout on Xylo can run in the hidden population with the readout neurons "
+                           "model one): the stand-in synapse is kept")),
+    ("snntorch", "conv", ("4: a Leaky readout on Xylo can run in the hidden population with the readout neurons "
                          "copying it, but on the calibration stimuli the copy's readout spike counts differ from the "
                          "model's by 18 in all, the stand-in synapse's by 1 (Xylo's hidden neurons emit "
                          "floor(v / threshold) spikes where the model's membrane reaches twice the threshold, the "
-                         "model one): the stand-in synapse is kept"),
+                         "model one): the stand-in synapse is kept")),
 ])
 def test_the_quantized_exact_form_runs_bit_exact_in_xylosim(framework, model, kept):
     net, record = fixture(framework, model)
@@ -216,7 +216,7 @@ def test_the_quantized_exact_form_runs_bit_exact_in_xylosim(framework, model, ke
     rng = np.random.default_rng(7)
     longer = np.concatenate([x, rng.integers(0, 3, size=(60, x.shape[1]))])
     compare(result.network, longer)
-    rewrite = current_as_membrane(net, "xylo")
+    rewrite = current_as_membrane(net, "xylo", copy_room=True)
     hidden_pops = [p for p in rewrite.net.populations if p.name != rewrite.net.output]
     offsets = np.cumsum([0] + [p.size for p in hidden_pops])
     at = {p.name: slice(offsets[k], offsets[k + 1]) for k, p in enumerate(hidden_pops)}

@@ -94,10 +94,10 @@ class Rewrite:
     echo: str | None = None
 
 
-def current_as_membrane(net: FloatNet, family: str, *, clock_room: bool = True, copy_room: bool = True) -> Rewrite:
+def current_as_membrane(net: FloatNet, family: str, *, clock_room: bool = True, copy_room: bool = False) -> Rewrite:
     """The network with every population that `carries` rewritten; `clock_room` False when
-    the target has no neuron to spare for the bias clock, `copy_room` False when Xylo's
-    hidden population has no room for a Leaky readout and its echo."""
+    the target has no neuron to spare for the bias clock, `copy_room` True where Xylo's
+    hidden population has room for a Leaky readout and its echo (and the copy is wanted)."""
     chosen = [p for p in net.populations if carries(net, p, family, readout_copy=copy_room)]
     if not chosen:
         return Rewrite(net, (), None)

@@ -356,8 +356,10 @@ def _xylo_form(net: FloatNet, family: str, stimuli: np.ndarray | None, headroom:
     calibration stimuli are given, both are quantized and the one whose readout spike counts
     per window come closer to the model's is kept (the copy is exact, but its Leaky emits
     floor(v / threshold) spikes where the model's membrane reaches twice the threshold)."""
-    forms = [r for r in (_fitting(net, family, max_neurons, True), _fitting(net, family, max_neurons, False))
-             if r is not None]
+    # a retimed readout (Spyx's latency, engine/resolve/latency.py) keeps the stand-in: its notes count
+    # on the readout spiking a step before the model, which the copy's step would change
+    copy = None if net.output in retimed else _fitting(net, family, max_neurons, True)
+    forms = [r for r in (copy, _fitting(net, family, max_neurons, False)) if r is not None]
     if len(forms) == 2 and forms[0].readout is None:
         forms = forms[1:]  # no Leaky readout to copy: one form
     built = []
