@@ -151,7 +151,7 @@ def test_the_copy_rule_in_xylosim():
     follows the run). With the echo (2 and -1 from the hidden neuron and the echo, threshold
     1) the copy is the hidden spike train one step late, for every run and every count (up to
     30 here; the readout emits one), and with its weights at shift 7 the current stays inside
-    16 bits (at most 2 x 128 x 31)."""
+    16 bits (at most 2 x 128 x 31); with the largest weights it saturates and the copy breaks."""
     rng = np.random.default_rng(3)
     ones = (rng.random((120, 1)) < 0.6).astype(np.int64)
     ones[30:60] = 1
@@ -182,6 +182,9 @@ def test_the_copy_rule_in_xylosim():
     for shift in (0, 7):
         assert readout(ones, 1, [[2], [-1]], 1 << shift, shift, True) == late(ones)
         assert readout(counts, 2, [[2], [-1]], 1 << shift, shift, True) == late(counts)
+    # the same rule with the largest weights (126 and -63 at shift 7): several spikes saturate the current
+    # at 32767 and the echo's -63 x 128 x c then takes too much back: why the copy's weights are the smallest
+    assert readout(counts, 2, [[126], [-63]], 63 << 7, 7, True) != late(counts)
 
 
 @pytest.mark.parametrize("framework, model, kept", [

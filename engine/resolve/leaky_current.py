@@ -29,8 +29,9 @@ echo itself runs the same rule with a recurrent self-weight in place of the copy
 I = ceil((c_{t-1} + 2 c_t - c_{t-1}) / 2) = c_t, threshold 1, floor(V / 1) = c_t spikes.
 Every current stays at most 2 x 31 weight units, so nothing saturates: the copy is the
 readout's spike train one step late, bit-exact (tests/test_leaky_current.py). It costs two
-hidden neurons per output; where the hidden population has no room for them, the readout
-keeps the stand-in synapse (engine/resolve/quantize.py), as do resets to a potential.
+hidden neurons per output and is asked for (`copy_room`): the quantizer asks where the hidden
+population has room and keeps it or the stand-in synapse, whichever the calibration stimuli
+show closer to the model (engine/resolve/quantize.py); resets to a potential keep the stand-in.
 
 The rewritten network is still a FloatNet: the float simulator runs it (its spikes equal
 the model's, the copy's one step late), and the quantizer quantizes it as it quantizes any

@@ -19,10 +19,14 @@ Family mappings (float: I = a*I + g_in*x;  v = b*v + g_i*I + leak; spike v > the
          Every neuron integrates through a synapse, and dash_syn 0 erases the current before
          it acts: a hidden LIF without one and with a subtractive reset runs its membrane as
          the current (dash_mem 0, the reset a recurrent self-weight: exact,
-         engine/resolve/leaky_current.py); another population without one (a readout, a
-         reset to v_reset, IF) takes the shortest, dash_syn 1, with weights that deliver the
-         model's charge per spike (approximate; a note says so); a memoryless one
-         (Threshold) has no Xylo form.
+         engine/resolve/leaky_current.py), and a Leaky readout can run so in the hidden
+         population with the readout neurons copying it a step later (kept where the
+         calibration shows it closer to the model than the stand-in below); another
+         population without one (a readout, a reset to v_reset, IF) takes the shortest,
+         dash_syn 1, with weights that deliver the model's charge per spike (approximate; a
+         note says so); a memoryless one (Threshold) has no Xylo form. The matrices that
+         feed a Leaky run as its current take, after the scales, the smallest shift their
+         weights fit.
   loihi  du = round(4096 (1 - a)) - 1, dv = round(4096 (1 - b)); W_q 2^weight_exp = s*g_in*g_i*W
          (mixed-sign weights even, in [-256, 254]); vth = s*theta; 64*s*v fits 24 bits;
          vth is one value per population: thresholds that vary are absorbed into per-neuron
