@@ -4,9 +4,12 @@ readout's membrane equal to the kernel's bit for bit, and the runtime decides ea
 from the readout's membrane peaks as the kernel does.
 
 The network is Norse's own export of a LIFCell -> LIBoxCell (LI) classifier
-(tests/data/frameworks/norse_lif_li.nir), quantized for a Xylo IMU on its recorded input. The host platform's chip is the same CPU model, so its readout membrane is
-the one the runtime reads after each step, as the real chip's would be over its register
-interface; a chip that stops answering hands the window to the CPU with the same result."""
+(tests/data/frameworks/norse_lif_li.nir), quantized on its recorded input for a Xylo IMU (the
+readout's Vmem, 16 bits) and for Loihi 2 (the readout's v, 24 bits: du 4095 passes the step's
+input through the current, vth at the state word's top). The host platform's chip is the
+same CPU model, so its readout membrane is the one the runtime reads after each step, as the
+real chip's would be over its register interface (Xylo) or the neuron process's v (Loihi); a
+chip that stops answering hands the window to the CPU with the same result."""
 
 from __future__ import annotations
 
@@ -36,16 +39,17 @@ FIXTURE = ROOT / "tests" / "data" / "frameworks"
 LABELS = ("normal", "leak", "chatter")
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory):
-    # the runtime's readout path is the same for every family; Loihi's CPU model is held
-    # against the kernel by tests/test_firmware_fallback.py, its membrane readout by the kernel tests
-    family, chip = "xylo", "xylo-imu"
+@pytest.fixture(scope="module", params=[("xylo", "xylo-imu"), ("loihi", "loihi2")], ids=["xylo", "loihi"])
+def node(request, tmp_path_factory):
+    family, chip = request.param
     record = np.load(FIXTURE / "norse_lif_li.npz")
     counts = np.rint(record["input"]).astype(np.int64)
     net = read_nir(FIXTURE / "norse_lif_li.nir", dt=1e-3, convention="norse")
     network = quantize(net, family, stimuli=counts[None].astype(np.float64)).network
     assert network.readout == "membrane"
+    if family == "loihi":  # the LI as Loihi runs it: the current passes the input through, vth out of reach
+        readout = next(p for p in network.populations if p.name == network.output)
+        assert (readout.params["du"].tolist(), readout.params["vth"].tolist()) == ([4095] * 3, [2**17 - 1] * 3)
     result, resolved = example("compressor", KEY)
     contents = ImageContents(Metadata("membrane-test", result.report["spec_hash"], "0", "norse", LABELS),
                              Target(chip, family), network, IOMap(tuple(f"in{i}" for i in range(5)), LABELS),
@@ -68,7 +72,10 @@ def test_the_cpu_model_runs_the_readout_membrane_as_the_kernel(node, tmp_path):
     inputs = np.concatenate([node["counts"], rng.integers(0, 3, size=(50, 5))]).astype(np.uint8)
     assert compare_with_kernel(node["folder"] / "fw_host", node["network"], inputs, tmp_path) > 0
     rows = parse_rows(run_program([node["folder"] / "fw_host", "fallback", tmp_path / "inputs.bin"]), 2)
-    assert np.ptp(np.array(rows["V"][-1])) > 0  # the readout's membrane moves
+    membrane = np.array(rows["V"][-1])
+    assert np.ptp(membrane) > 0  # the readout's membrane moves
+    if node["network"].family == "loihi":  # beyond 16 bits: the read path carries Loihi's 24-bit v whole
+        assert np.abs(membrane).max() > 2**22
 
 
 @pytest.mark.parametrize("miss", [None, 70])

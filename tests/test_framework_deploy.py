@@ -195,8 +195,29 @@ def test_a_multi_spike_readout_is_refused_where_the_chip_emits_one(tmp_path):
     assert result.returncode == 1
     assert ("error[NM311]: model.source: population '3_LIFTorch' emits up to floor(v / threshold) spikes per step, "
             "at most 65536 (multi-spike: rockpool's NIR export records no lower max_spikes_per_dt or SingleSpike); "
-            "Xylo's readout neurons emit at most one spike per neuron and step: a model trained with one says so with "
-            "model.max_spikes.readout: 1") in result.stderr
+            "Xylo's readout neurons emit at most one spike per neuron and step: a model trained with one spike per "
+            "step says so with model.max_spikes.readout: 1") in result.stderr
+
+
+@pytest.mark.parametrize("chip", ["loihi2", "loihi1"])
+def test_multi_spike_is_refused_on_loihi_with_what_its_spikes_carry(tmp_path, chip):
+    """Loihi 2's graded spikes carry a value, not a count with the threshold subtracted per
+    spike; Loihi 1's are binary: both refuse each multi-spike population, with the advice."""
+    materialise(tmp_path, DATA / "frameworks" / "rockpool_lif_cubalif.nir", 4, traces="acoustic")
+    (tmp_path / "site.yaml").write_text(site("rockpool_lif_cubalif.nir", "rockpool", "1ms",
+                                             ["normal", "leak", "valve_chatter", "other"],
+                                             LOIHI_TARGET.replace("loihi2", chip), "rockpool", chain=ACOUSTIC))
+    result = nmspec("fit", "site.yaml", cwd=tmp_path)
+    assert result.returncode == 1
+    errors = [line.split(": model.source: ", 1)[1] for line in result.stderr.splitlines() if "error[NM311]" in line]
+    assert errors == [
+        (f"population '{name}' emits up to floor(v / threshold) spikes per step, at most 65536 (multi-spike: "
+         "rockpool's NIR export records no lower max_spikes_per_dt or SingleSpike); Loihi neurons send no spike "
+         "count: Loihi 1 spikes are binary, and Loihi 2's graded spikes (a 24-bit payload in Lava 0.10) carry a "
+         "value, not floor(v / threshold) with the threshold subtracted per spike (Lava's LIF sends binary spikes "
+         "and resets v to 0; GradedVec sends its step's input, Sigma-Delta a quantized change, lava-dl's graded "
+         f"CUBA its membrane): a model trained with one spike per step says so with model.max_spikes.{role}: 1")
+        for name, role in (("1_LIFNeuronTorch", "hidden"), ("3_LIFTorch", "readout"))]
 
 
 @pytest.mark.parametrize("fixture, convention, chip, target, max_spikes, correlation", [

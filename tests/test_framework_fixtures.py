@@ -146,12 +146,16 @@ def test_what_no_kernel_runs_is_refused_by_name(family):
     with pytest.raises(QuantizeError) as caught:
         quantize(rockpool, family)
     # Xylo's hidden neurons emit several spikes a step themselves: only its readout refuses
-    chip = "Xylo's readout neurons emit" if family == "xylo" else f"the {family} kernels emit"
+    chip = {"xylo": "Xylo's readout neurons emit at most one spike per neuron and step",
+            "lif": "the lif kernels emit at most one spike per neuron and step",
+            "loihi": ("Loihi neurons send no spike count: Loihi 1 spikes are binary, and Loihi 2's graded spikes (a "
+                      "24-bit payload in Lava 0.10) carry a value, not floor(v / threshold) with the threshold "
+                      "subtracted per spike (Lava's LIF sends binary spikes and resets v to 0; GradedVec sends its "
+                      "step's input, Sigma-Delta a quantized change, lava-dl's graded CUBA its membrane)")}[family]
     assert [(d.code, d.message) for d in caught.value.diagnostics] == [
         ("NM311", (f"population '{name}' emits up to floor(v / threshold) spikes per step, at most 65536 (multi-spike: "
                    "rockpool's NIR export records no lower max_spikes_per_dt or SingleSpike); "
-                   f"{chip} at most one spike per neuron and step: a model trained with one says so with "
-                   f"model.max_spikes.{role}: 1"))
+                   f"{chip}: a model trained with one spike per step says so with model.max_spikes.{role}: 1"))
         for name, role in (("1_LIFNeuronTorch", "hidden"), ("3_LIFTorch", "readout")) if family != "xylo" or role == "readout"]
     # Spyx's latency is the step these kernels take between neurons (tests/test_spyx_latency.py)
     spyx = read_nir(FIXTURES / "spyx_lif.nir", dt=1.0, convention="spyx")

@@ -208,7 +208,7 @@ def explained(groups, core: CoreSpec, error: StageError) -> bool:
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(random_networks(), st.sampled_from(["auto", "layer", "spatial", "graph"]))
+@given(random_networks(), st.sampled_from(["auto", "layer", "spatial", "graph", "axons"]))
 def test_every_limit_holds_and_every_spike_arrives_once(network, strategy):
     groups, core = network
     try:

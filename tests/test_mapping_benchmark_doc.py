@@ -46,6 +46,18 @@ def test_ratios_and_verdicts_by_hand():
     assert table[5] == "| dense | 10000 | mtkahypar | not measured: over the 900 s limit |  |  |  |  |  |  |  |  |  |  |  |  |"
 
 
+def test_the_random_family_verdict_names_its_high_probability_bound():
+    # 10,000 random recurrent neurons: no 84 of them fit 4,096 input axons but with
+    # probability below 1e-9 (tests/test_mapping_axonfill.py), so 121 cores; 168 is 1.388x it
+    # and 4.2x the provable bound of 40 that the `bound` column keeps
+    row = {**_row("nmspec", 168, 240.0, 5.0), "family": "recurrent", "lower_bound": 40}
+    bench_mapping.ratios([row])
+    assert bench_mapping.verdicts({"rows": [row]}) == (
+        "- recurrent 10,000: 168 cores against a lower bound of 40 (4.200x) and the family's bound of 121 that holds "
+        "with probability 1 - 1e-9 over the graph's random draw (1.388x); no baseline measured\n")
+    assert bench_mapping.table({"rows": [row]}).splitlines()[2].startswith("| recurrent | 10000 | nmspec | 168 | 40 |")
+
+
 def test_a_rerun_replaces_only_its_methods_and_recounts_the_ratios(tmp_path, monkeypatch):
     # kahip re-measured on a case that holds nmspec and metis: both stay, kahip's old
     # failure goes, and nmspec's ratio is now against kahip's 300 (the fewest hops)

@@ -99,14 +99,14 @@ def test_fit_on_speck_names_the_dynapcnn_limits():
     fits = check_fit(speck_net([16, 500, 10]), chip)
     assert fits.verdict == "fits", fits.reason()
     too_wide = check_fit(speck_net([16, 1025, 10]), chip)
-    assert too_wide.reason() == ("1025 fan-in per neuron > 1024 on speck; "
-                                 "1025 features per layer (input or output) > 1024 on speck")
+    assert too_wide.reason() == "1025 features per layer (input or output) > 1024 on speck"
     # ten layers of 64 features: each fits any core (64 x 64 kernel entries), but there are nine
     deep = check_fit(speck_net([16] + [64] * 10), chip)
-    assert deep.reason() == ("10 layers (one DYNAP-CNN core each, with room in its kernel, neuron and bias memories) "
-                             "> 9 on speck")
+    assert deep.reason() == ("10 layers (one DYNAP-CNN core each, with room in its kernel, neuron and bias memories; "
+                             "left without one: 'p9' (cores 0, 1, 2, 3, 4, 5, 6, 7, 8 hold it, all taken)) > 9 on speck")
     # 1024 -> 40 takes 1024 x 64 = 65536 kernel entries, 40 -> 1024 takes 40 x 1024 = 40960: all five
     # layers need a 64Ki core, and there are two
     wide = check_fit(speck_net([1024, 40, 1024, 40, 1024, 40]), chip)
-    assert wide.reason() == ("5 layers (one DYNAP-CNN core each, with room in its kernel, neuron and bias memories) "
-                             "> 2 on speck")
+    assert wide.reason() == ("5 layers (one DYNAP-CNN core each, with room in its kernel, neuron and bias memories; "
+                             "left without one: 'p2' (cores 5, 6 hold it, all taken), 'p3' (cores 5, 6 hold it, all "
+                             "taken), 'p4' (cores 5, 6 hold it, all taken)) > 2 on speck")

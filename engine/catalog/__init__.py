@@ -46,12 +46,12 @@ FIGURE_DIMENSIONS: dict[str, str] = {
     "mesh_width": "count", "mesh_height": "count", "neurons_per_core": "count",
     "input_neurons_max": "count", "readout_neurons_max": "count", "bias_bits": "count",
     "synapse_memory_per_core": "size", "clock": "frequency", "idle_power": "power",
-    "active_power": "power", "sleep_power": "power", "wake_energy": "energy",
+    "active_power": "power", "dynamic_power": "power", "sleep_power": "power", "wake_energy": "energy",
     "inference_energy": "energy", "energy_per_synaptic_op": "energy",
     "energy_per_neuron_update": "energy", "on_chip_learning": "bool", "graded_spikes": "bool",
     "cycles_per_input_event": "count", "cycles_per_synaptic_op": "count",
     "cycles_per_neuron_update": "count", "cycles_per_spike": "count", "cycles_per_hop": "count",
-    "features_max": "count", "destinations_max": "count", "kernel_memory_per_core": "list",
+    "features_max": "count", "destinations_max": "count", "kernel_size_max": "count", "kernel_memory_per_core": "list",
     "neuron_memory_per_core": "list", "bias_memory_per_core": "list", "latency_per_event": "time",
     # analog and mixed-signal drift (docs/analog.md): temperature coefficients per kelvin and
     # per-neuron or per-synapse spread (one standard deviation, relative)

@@ -21,10 +21,12 @@ def register(subparsers: Subparsers) -> argparse.ArgumentParser:
                                                "routing tables, and print the core map.")
     parser.add_argument("spec", metavar="SPEC")
     parser.add_argument("--format", choices=("text", "json"), default="text")
-    parser.add_argument("--strategy", choices=("auto", "layer", "spatial", "graph", "similar"), default="auto",
+    parser.add_argument("--strategy", choices=("auto", "layer", "spatial", "graph", "similar", "axons"),
+                        default="auto",
                         help="partition order: layer order (sequential fill), spatial tiles, graph order (reverse "
                              "Cuthill-McKee), similarity order (the same over synapses between neurons with "
-                             "similar neighbourhoods), or the best of them")
+                             "similar neighbourhoods), the axon-aware fill (each core takes the neurons whose "
+                             "sources it already has), or the best of them")
     add_catalog_option(parser)
     parser.set_defaults(func=run)
     return parser

@@ -219,12 +219,18 @@ def _print(summary: Mapping[str, Any], contents: ImageContents) -> None:
     out.write(f"deterministic: {'yes' if summary['deterministic'] else 'NO'}\n")
     if "cycles" in summary:
         c = summary["cycles"]
-        out.write(f"cycles ({c['model']} model, {c['cores']} core(s)): peak {c['peak_per_step']:.0f}, mean {c['mean_per_step']:.0f} "
-                  f"per step of {c['dt_s'] * 1e3:g} ms\n")
-        out.write(f"latency per step: peak {c['peak_latency_s'] * 1e6:.1f} us, mean {c['mean_latency_s'] * 1e6:.1f} us "
-                  f"at {eng(c['clock_hz'], 'Hz')} ({'real time' if c['real_time'] else 'NOT real time'})\n")
-        worst = "" if c["worst_case_clock_hz"] is None else f"; worst case with margin {eng(c['worst_case_clock_hz'], 'Hz', 3)}"
-        out.write(f"lowest real-time clock: {eng(c['min_clock_hz'], 'Hz', 3)}{worst}\n")
+        if c["model"] == "speck-event":  # a cycle is one event through one layer (engine/verify/cycles.py)
+            out.write(f"layer events (speck-event model, {1e6 / c['clock_hz']:.4g} us each, one after another): peak "
+                      f"{c['peak_per_step']:.0f}, mean {c['mean_per_step']:.0f} per step of {c['dt_s'] * 1e3:g} ms\n")
+            out.write(f"latency per step: peak {c['peak_latency_s'] * 1e6:.1f} us, mean {c['mean_latency_s'] * 1e6:.1f} us "
+                      f"({'real time' if c['real_time'] else 'NOT real time'})\n")
+        else:
+            out.write(f"cycles ({c['model']} model, {c['cores']} core(s)): peak {c['peak_per_step']:.0f}, mean "
+                      f"{c['mean_per_step']:.0f} per step of {c['dt_s'] * 1e3:g} ms\n")
+            out.write(f"latency per step: peak {c['peak_latency_s'] * 1e6:.1f} us, mean {c['mean_latency_s'] * 1e6:.1f} us "
+                      f"at {eng(c['clock_hz'], 'Hz')} ({'real time' if c['real_time'] else 'NOT real time'})\n")
+            worst = "" if c["worst_case_clock_hz"] is None else f"; worst case with margin {eng(c['worst_case_clock_hz'], 'Hz', 3)}"
+            out.write(f"lowest real-time clock: {eng(c['min_clock_hz'], 'Hz', 3)}{worst}\n")
         energy = "unknown (no per-operation energy or static power in the catalog)" if c["energy_per_window_j"] is None else (
             f"{eng(c['energy_per_window_j'], 'J')} per window of {c['window_steps']} steps (dynamic "
             + eng(c["dynamic_energy_j"], "J") + ", static " + eng(c["static_energy_j"], "J") + ")")

@@ -3,6 +3,9 @@
 1. Partition (partition.py): a greedy fill under every per-core limit along three
    orders: layer order (sequential fill), spatial order (tiles through all layers) and
    graph order (reverse Cuthill-McKee); output axons are refilled, then split if needed.
+   Where none reaches the lower bound and the graph has at most 250,000 neurons, also
+   the axon-aware fill (axonfill.py: each core takes the neuron whose sources it
+   already has most of), kept when it needs fewer cores or sends fewer remote spikes.
 2. Place (place.py): cores in fill order along a Hilbert curve, then pairwise swaps on
    rate-weighted links of the multicast trees.
 3. Route (route.py): one dimension-order multicast tree and one masked key per
@@ -50,7 +53,10 @@ from engine.netlist import (
 if TYPE_CHECKING:
     from engine.resolve.graph import Graph
 
-STRATEGIES = ("auto", "layer", "spatial", "graph", "similar")
+STRATEGIES = ("auto", "layer", "spatial", "graph", "similar", "axons")
+# the axon-aware fill costs about cores x input axons x fan-out plus neurons x cores: on
+# larger graphs it is run only when asked for (strategy "axons")
+AXON_FILL_MAX_NEURONS = 250_000
 _LINK_NAMES = {LINK_EAST: "east", LINK_NORTH: "north", LINK_WEST: "west", LINK_SOUTH: "south"}
 _STEP = {LINK_EAST: (1, 0), LINK_WEST: (-1, 0), LINK_NORTH: (0, 1), LINK_SOUTH: (0, -1)}
 
@@ -146,13 +152,13 @@ def map_groups(groups: Iterable[Group], core: CoreSpec, *, swaps: bool = True, s
         raise ValueError(f"unknown strategy {strategy!r}")
     makers: dict[str, Callable[[NetView], np.ndarray | None]] = {"layer": part.layer_order, "spatial": part.spatial_order, "graph": part.graph_order,
               "similar": part.similarity_order}
-    orders = {"layer": part.layer_order(view)}
+    orders = {"layer": part.layer_order(view)} if strategy != "axons" else {}
     for name in ("spatial", "graph", "similar"):
         if strategy in ("auto", name):
             order = makers[name](view)
             if order is not None:
                 orders[name] = order
-    if strategy != "auto":
+    if strategy not in ("auto", "axons"):
         orders = {strategy: orders.get(strategy, orders["layer"])}
     best: tuple[tuple[int, float], str, np.ndarray] | None = None
     for name, order in orders.items():
@@ -160,7 +166,16 @@ def map_groups(groups: Iterable[Group], core: CoreSpec, *, swaps: bool = True, s
         score = (int(cores.max(initial=0)) + 1, round(part.multicast_traffic(view, cores), 6))
         if best is None or score < best[0]:
             best = (score, name, cores)
-    assert best is not None  # the layer order is always among the orders
+    # the axon-aware fill where no order reached the bound (the cores' input axons bind)
+    if strategy == "axons" or (best is not None and best[0][0] > part.lower_bound(view, core)
+                               and view.n <= AXON_FILL_MAX_NEURONS and strategy == "auto"):
+        from engine.mapping.axonfill import axon_pack
+
+        cores = axon_pack(view, core)
+        score = (int(cores.max(initial=0)) + 1, round(part.multicast_traffic(view, cores), 6))
+        if best is None or score < best[0]:
+            best = (score, "axons", cores)
+    assert best is not None  # the layer order, or the axon fill, is always tried
     score, name, cores = best
     if view.n <= part.REFINE_MAX_NEURONS and strategy == "auto":
         refined = part.refine(view, core, cores)

@@ -20,6 +20,7 @@ All fill greedily, so with one dominant limit all reach the lower bound.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -344,11 +345,22 @@ def neuron_outputs(view: NetView, cores: np.ndarray) -> np.ndarray:
 OUTPUT_REFILLS = 6
 
 
+def cycles_cap(core: CoreSpec) -> float:
+    """A core's cycles per step, with room for the rounding of float sums."""
+    return core.cycle_budget * (1 + _RELATIVE_SLACK)
+
+
 def pack(view: NetView, core: CoreSpec, order: np.ndarray) -> np.ndarray:
-    """Fill along `order` under every limit. Output axons depend on where the targets
-    land, so while a fill breaks them it is redone with each neuron's largest
-    destination count seen so far under it, and any core still over is split."""
-    cores = fill(view, core, order)
+    """Fill along `order` under every limit (pack_with the fill along the order)."""
+    return pack_with(view, core, lambda outputs: fill(view, core, order, outputs))
+
+
+def pack_with(view: NetView, core: CoreSpec, filler: Callable[[np.ndarray | None], np.ndarray]) -> np.ndarray:
+    """A fill under every limit; `filler(outputs)` fills with each neuron's expected
+    output axons (None: not counted). Output axons depend on where the targets land, so
+    while a fill breaks them it is redone with each neuron's largest destination count
+    seen so far under it, and any core still over is split."""
+    cores = filler(None)
     outputs = None
     for _ in range(OUTPUT_REFILLS):
         n_cores = int(cores.max(initial=0)) + 1
@@ -359,8 +371,14 @@ def pack(view: NetView, core: CoreSpec, order: np.ndarray) -> np.ndarray:
         # neuron's destinations converges in a few rounds where the latest alone oscillates
         latest = np.bincount(sends // n_cores, minlength=view.n)
         outputs = latest if outputs is None else np.maximum(outputs, latest)
-        cores = fill(view, core, order, outputs)
+        cores = filler(outputs)
     return repair_output_axons(view, core, cores)
+
+
+def over_output_axons(view: NetView, core: CoreSpec, cores: np.ndarray) -> bool:
+    """Whether some core of the partition is over its output axons."""
+    n_cores = int(cores.max(initial=0)) + 1
+    return bool((core_outputs(view, cores, n_cores) > core.output_axons).any())
 
 
 def _sends(view: NetView, cores: np.ndarray, n_cores: int) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -131,12 +132,58 @@ def dense_layers(neurons: int, width: int = 1024, fan_in: int = 256, rate: float
     return _groups([width] * layers, edges, [rate] * layers)
 
 
+RECURRENT_FAN = 100  # targets drawn per neuron in the realistic random recurrent family
+
 # Families with the fan-in of typical SNN layers (100-400 synapses per neuron), which the
 # benchmark core's 4,096 input axons make axon-limited where the graph has no locality.
 REALISTIC = {
     "conv2d": lambda n, **k: layered_conv2d(n, channels=16, **k),  # 3 x 3 x 16 kernels: fan-in 144
     "dense": dense_layers,  # fan-in 256
-    "recurrent": lambda n, **k: random_recurrent(n, fan=100, **k),  # fan-in 100 on average
+    "recurrent": lambda n, **k: random_recurrent(n, fan=RECURRENT_FAN, **k),  # fan-in 100 on average
     "small-world": lambda n, **k: small_world(n, fan=200, **k),
     "small-world-shuffled": lambda n, **k: small_world(n, fan=200, shuffled=True, **k),
 }
+
+
+def _log_binomial_tail(trials: int, p: float, at_least: int) -> float:
+    """log P(Binomial(trials, p) >= at_least), summed term by term in logs (the tails
+    here are far below what a float holds)."""
+    from scipy.special import gammaln
+
+    if at_least <= 0:
+        return 0.0
+    if at_least > trials or p <= 0.0:
+        return -math.inf
+    if p >= 1.0:
+        return 0.0
+    j = np.arange(at_least, trials + 1, dtype=np.float64)
+    terms = gammaln(trials + 1) - gammaln(j + 1) - gammaln(trials - j + 1) + j * math.log(p) + (trials - j) * math.log1p(-p)
+    top = float(terms.max())
+    return top + math.log(float(np.exp(terms - top).sum()))
+
+
+def log_fitting_sets(neurons: int, fan: int, input_axons: int, k: int) -> float:
+    """log of the expected number of k-neuron sets of random_recurrent's graph (each of
+    the N neurons draws `fan` targets uniformly with replacement) whose distinct sources
+    number at most `input_axons`. A source misses a set of k neurons with probability
+    q = (1 - k/N)^fan, independently of the other sources, so the sources that miss it
+    are Binomial(N, q) and the set fits iff at least N - input_axons miss it: the
+    expectation is C(N, k) P(Binomial(N, q) >= N - input_axons)."""
+    from scipy.special import gammaln
+
+    n = neurons
+    q = (1.0 - k / n) ** fan
+    return float(gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)) + _log_binomial_tail(n, q, n - input_axons)
+
+
+def random_recurrent_bound(neurons: int, fan: int, input_axons: int, neurons_per_core: int,
+                           risk: float = 1e-9) -> tuple[int, int]:
+    """(cores, k): k is the least set size whose expected number of fitting sets
+    (log_fitting_sets) is below `risk`. Then, with probability at least 1 - risk over the
+    draw of the graph (Markov's inequality), no k neurons fit one core's input axons, nor
+    do more (a subset of a fitting set fits), so every partition within the input axons
+    needs at least ceil(N / (k - 1)) cores (and ceil(N / neurons_per_core)). A bound on
+    the family at the given size, not a certificate of one graph."""
+    n = neurons
+    k = next((k for k in range(1, n + 1) if log_fitting_sets(n, fan, input_axons, k) < math.log(risk)), n + 1)
+    return math.ceil(n / max(1, min(k - 1, neurons_per_core))), k

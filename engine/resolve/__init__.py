@@ -332,7 +332,7 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
                                                               "reach its threshold after quantization"))
     problems += _binary_spike_problems(doc, chip, stimulus_spikes)
     activity, rates, input_rate = _activity(spec, chain, float_model, nominal)
-    fit = check_fit(quantized.network, chip, overrides["chips"])
+    fit = check_fit(quantized.network, chip, overrides["chips"], float_model.conv_shapes())
     if fit.violations:
         problems.append(doc.at("/target/chip", "NM410", f"target.chip: the network does not fit: {fit.reason()}",
                                hint=FIT_HINT))

@@ -66,6 +66,18 @@ class FloatPopulation:
         return 0 if self.alpha is None else (1 if self.alpha2 is None else 2)
 
 
+@attrs.frozen
+class ConvShape:
+    """The convolution a projection was composed from, as a DynapCNN layer sizes it: the
+    channels and map it reads (a Linear reads the map its Flatten flattened, or a 1 x 1 map
+    of all its inputs, as sinabs converts nn.Linear to a convolution covering its input),
+    the kernel, and the features and map it writes."""
+
+    in_shape: tuple[int, int, int]  # (c, h, w)
+    kernel: tuple[int, int]  # (ky, kx)
+    out_shape: tuple[int, int, int]  # (f, fy, fx)
+
+
 @attrs.frozen(eq=False)
 class FloatProjection:
     src: str
@@ -75,6 +87,7 @@ class FloatProjection:
     delayed: bool
     nodes: tuple[str, ...]  # the NIR nodes this matrix was composed from
     synapse: int = 0  # which synaptic current of dst it feeds (1: the second synapse)
+    conv: ConvShape | None = None  # the one weight node it was composed from, when there is one
 
 
 @attrs.frozen(eq=False)
@@ -94,6 +107,10 @@ class FloatNet:
 
     def into(self, name: str) -> list[FloatProjection]:
         return [p for p in self.projections if p.dst == name]
+
+    def conv_shapes(self) -> dict[tuple[str, str], ConvShape]:
+        """(source, destination) -> the convolution that projection was composed from, where known."""
+        return {(p.src, p.dst): p.conv for p in self.projections if p.conv is not None}
 
 
 def simulate(net: FloatNet, inputs: ArrayLike, *, record: bool = False) -> Mapping[str, Floats]:

@@ -37,7 +37,14 @@ from numpy.typing import ArrayLike
 
 from engine.diagnostics import Diagnostic
 from engine.resolve.conventions import CONVENTIONS, SNNTORCH_EXPORT_DT, read_neuron
-from engine.resolve.floatnet import INPUT, FloatNet, FloatPopulation, FloatProjection, Floats
+from engine.resolve.floatnet import (
+    INPUT,
+    ConvShape,
+    FloatNet,
+    FloatPopulation,
+    FloatProjection,
+    Floats,
+)
 
 if TYPE_CHECKING:
     # nir ships no type information (no py.typed), so to the type checker its graph and nodes
@@ -51,6 +58,7 @@ __all__ = ["CONVENTIONS", "SNNTORCH_EXPORT_DT", "SUPPORTED", "ImportError_", "co
 Feed = tuple[Floats, Floats | None, tuple[str, ...]]
 Feeds = dict[tuple[str, bool], Feed]
 MAX_SYNAPSES = 2  # synaptic currents per neuron on any target (Xylo Audio's hidden neurons have two)
+WEIGHT_TYPES = ("Affine", "Linear", "Conv1d", "Conv2d")  # the nodes a DynapCNN layer holds as its kernel
 LINEAR_TYPES = ("Affine", "Linear", "Scale", "Conv1d", "Conv2d", "Flatten", "SumPool2d", "AvgPool2d", "Delay")
 NEURON_TYPES = ("CubaLIF", "LIF", "IF", "LI", "CubaLI", "I", "Threshold")
 # Linear nodes are composed as dense float64 matrices (width x width at most): 8192 values
@@ -351,6 +359,30 @@ def _conv_node(name: str, node: NIRNode, in_shape: tuple[int, ...], problems: li
     return matrix, b, out_shape
 
 
+def _conv_shape(name: str, node: NIRNode, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> ConvShape | None:
+    """A weight node as the convolution a DynapCNN layer holds (sinabs 3.1.3
+    `DynapcnnLayer.memory_summary` reads c from the kernel's shape, f x c/groups x ky x kx; a
+    Linear becomes a convolution whose kernel covers the map it reads, `convert_linear_to_conv`).
+    A 1-D map is a column (Conv1d's length is y, x is 1). None where the shapes do not say."""
+    kind = _kind(node)
+    weight = np.asarray(node.weight)
+    if kind in ("Linear", "Affine"):
+        if weight.ndim != 2 or weight.shape[1] != math.prod(in_shape) or not 1 <= len(in_shape) <= 3:
+            return None
+        c, h, w = (int(n) for n in tuple(in_shape) + (1,) * (3 - len(in_shape)))
+        return ConvShape((c, h, w), (h, w), (int(weight.shape[0]), 1, 1))
+    ndim = weight.ndim - 2
+    shape = _spatial_shape(name, node, in_shape, ndim, [])
+    if shape is None or len(out_shape) != ndim + 1 or ndim not in (1, 2):
+        return None
+    column = (1,) if ndim == 1 else ()
+    kernel = tuple(int(k) for k in weight.shape[2:]) + column
+    spatial_in = tuple(int(n) for n in shape[1:]) + column
+    spatial_out = tuple(int(n) for n in out_shape[1:]) + column
+    return ConvShape((int(weight.shape[1]), spatial_in[0], spatial_in[1]), (kernel[0], kernel[1]),
+                     (int(weight.shape[0]), spatial_out[0], spatial_out[1]))
+
+
 def _pool_node(name: str, node: NIRNode, in_shape: tuple[int, ...], problems: list[str]
                ) -> tuple[np.ndarray, np.ndarray | None, tuple[int, ...]]:
     """A pool is a depthwise convolution with a kernel of ones (AvgPool2d: of 1/(kh*kw),
@@ -479,6 +511,8 @@ def import_graph(graph: NIRGraph, *, dt: float, convention: str, max_spikes: int
 
     pops: dict[str, FloatPopulation] = {}
     sizing: set[str] = set()
+    received: dict[str, tuple[int, ...]] = {}  # the shape each linear node was given
+    geometry: dict[str, ConvShape] = {}  # per weight node, what a DynapCNN layer sizes
 
     def gather(name: str) -> Feeds:
         total: Feeds = {}
@@ -544,7 +578,13 @@ def import_graph(graph: NIRGraph, *, dt: float, convention: str, max_spikes: int
             if width is None:
                 return feeds[name]
             fed = sorted({shapes[p] for p in g.predecessors(name) if p in shapes and int(np.prod(shapes[p])) == width})
-            matrix, bias, out_shape = _linear_matrix(name, node, fed[0] if len(fed) == 1 else (width,), problems)
+            received[name] = fed[0] if len(fed) == 1 else (width,)
+            matrix, bias, out_shape = _linear_matrix(name, node, received[name], problems)
+            if kind in WEIGHT_TYPES:
+                flattened = [received[p] for p in g.predecessors(name) if p in received and _kind(nodes[p]) == "Flatten"]
+                conv = _conv_shape(name, node, flattened[0] if len(flattened) == 1 else received[name], out_shape)
+                if conv is not None:
+                    geometry[name] = conv
             out = {}
             for key, (m, b, via) in incoming.items():
                 composed_bias = None if b is None else b @ matrix
@@ -574,7 +614,11 @@ def import_graph(graph: NIRGraph, *, dt: float, convention: str, max_spikes: int
         for (src, late), (m, b, via) in sorted(incoming.items()):
             if late and src in pops and pops[src].spike_delay:
                 late = False  # its spikes of a step are known before the step (floatnet)
-            projections.append(FloatProjection(src, name, m, b, late, via))
+            weights = [n for n in via if _kind(nodes[n]) in WEIGHT_TYPES]
+            conv = geometry.get(weights[0]) if len(weights) == 1 else None
+            if conv is not None and math.prod(conv.out_shape) != pop.size:
+                conv = None  # a pool between the weights and the neurons: no DynapCNN layer computes that
+            projections.append(FloatProjection(src, name, m, b, late, via, conv=conv))
         populations.append(pop)
     readout_feeds = feed_of(outputs[0])
     if problems:

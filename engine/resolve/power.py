@@ -276,6 +276,8 @@ def node_power(*, sensor: Part, mcu: Part, chip: Part, radio: Part | None, cell:
     chip_over = overrides.get("chips")
     mode = power.chip_mode
     energy = _inference_energy(chip, chip_over, activity)
+    dynamic = _dynamic_power(chip, chip_over)
+    how = "" if dynamic is None else f"{dynamic * 1e6:.4g} uW dynamic x the {activity.window_s:g} s window"
     if mode == "always_on":
         idle = chip.require("idle_power", chip_over)
         chip_w = chip_power(mode, idle_w=idle, energy_j=energy, interval_s=activity.interval_s)
@@ -283,9 +285,16 @@ def node_power(*, sensor: Part, mcu: Part, chip: Part, radio: Part | None, cell:
     else:
         sleep_w = chip.require("sleep_power", chip_over)
         wake = chip.require("wake_energy", chip_over)
+        if dynamic is not None:
+            # a chip published as resting + dynamic power draws both while it is awake for the window
+            resting = chip.require("idle_power", chip_over) * activity.window_s
+            how += f" + {resting * 1e6:.3g} uJ resting while awake"
+            energy += resting
         chip_w = chip_power(mode, sleep_w=sleep_w, wake_j=wake, energy_j=energy, interval_s=activity.interval_s)
         detail = (f"power-gated: {sleep_w * 1e6:.3g} uW asleep + ({wake * 1e6:.3g} uJ wake + {energy * 1e6:.3g} uJ "
                   f"inference) every {activity.interval_s:g} s")
+    if how:
+        detail += f"; inference: {how} (no per-event energy is published for {chip.id})"
     consumers.append(Consumer("chip", chip.id, chip_w / voltage, detail))
 
     if radio is not None:
@@ -346,20 +355,34 @@ def site_power(spec: SiteSpec, catalog: Catalog, activity: Activity, overrides: 
                       overrides=overrides)
 
 
+def _given(chip: Part, overrides: Mapping[str, float] | None, figure: str) -> bool:
+    return chip.figure(figure).known or (overrides or {}).get(figure) is not None
+
+
 def _inference_energy(chip: Part, overrides: Mapping[str, float] | None, activity: Activity) -> float:
     """Energy of one window's inference: per-operation energies when the catalog has them,
-    else the measured energy per inference, else the active power over the window."""
-    from engine.catalog import MissingFigure
-
-    try:
+    else the measured energy per inference, else the dynamic power over the window, else the
+    active power over the window."""
+    if _given(chip, overrides, "energy_per_synaptic_op") and _given(chip, overrides, "energy_per_neuron_update"):
         syn = chip.require("energy_per_synaptic_op", overrides)
         neu = chip.require("energy_per_neuron_update", overrides)
         return syn * activity.synaptic_ops + neu * activity.neuron_updates
-    except MissingFigure:
-        pass
-    if chip.figure("inference_energy").known or (overrides or {}).get("inference_energy") is not None:
+    if _given(chip, overrides, "inference_energy"):
         return chip.require("inference_energy", overrides)
+    dynamic = _dynamic_power(chip, overrides)
+    if dynamic is not None:
+        return dynamic * activity.window_s
     return chip.require("active_power", overrides) * activity.window_s
+
+
+def _dynamic_power(chip: Part, overrides: Mapping[str, float] | None) -> float | None:
+    """The power a chip draws above its idle power while it infers, when that is what its
+    inference energy comes from (no per-operation or per-inference energy given; Speck: Yao et
+    al. 2024's lowest running power less its resting power)."""
+    if (_given(chip, overrides, "energy_per_synaptic_op") and _given(chip, overrides, "energy_per_neuron_update")) \
+            or _given(chip, overrides, "inference_energy") or not _given(chip, overrides, "dynamic_power"):
+        return None
+    return chip.require("dynamic_power", overrides)
 
 
 def _radio(radio: Part, tx_power: TxPower, spec: SiteSpec, overrides: Mapping[str, float] | None) -> Consumer:

@@ -444,6 +444,17 @@ def _speck(net: FloatNet, stimuli: np.ndarray | None, per_channel: bool) -> Quan
     return QuantizeResult(network, reports, notes)
 
 
+# What Loihi's neurons send, from Lava 0.10's process models (lava-nc/lava src/lava/proc: lif,
+# graded, sdn; lava-nc/lava-dl slayer/neuron/cuba.py): the LIF's spike is binary (v > vth, v
+# reset to 0); the graded senders put a value in the payload (24 bits: their s_out ports'
+# precision), never a count with the threshold subtracted per spike. A custom microcode
+# neuron could count, but Loihi 2's microcode is not public, so nothing here could verify it.
+LOIHI_NO_COUNT = ("Loihi neurons send no spike count: Loihi 1 spikes are binary, and Loihi 2's graded spikes (a 24-bit "
+                  "payload in Lava 0.10) carry a value, not floor(v / threshold) with the threshold subtracted per "
+                  "spike (Lava's LIF sends binary spikes and resets v to 0; GradedVec sends its step's input, "
+                  "Sigma-Delta a quantized change, lava-dl's graded CUBA its membrane)")
+
+
 def _spike_rule_problems(net: FloatNet, family: str) -> list[str]:
     """Spike rules the float reading keeps (as the framework computes) that no kernel runs:
     refused by name rather than verified as something else."""
@@ -454,11 +465,13 @@ def _spike_rule_problems(net: FloatNet, family: str) -> list[str]:
         readout = pop.name == net.output
         # Speck fires once per event (several per step); Xylo's hidden neurons floor(v / threshold), up to 31
         if pop.max_spikes > 1 and family != "speck" and not (family == "xylo" and not readout):
-            chip = "Xylo's readout neurons emit" if family == "xylo" else f"the {family} kernels emit"
+            chip = ("Xylo's readout neurons emit at most one spike per neuron and step" if family == "xylo" else
+                    LOIHI_NO_COUNT if family == "loihi" else
+                    f"the {family} kernels emit at most one spike per neuron and step")
             problems.append(f"population '{pop.name}' emits up to floor(v / threshold) spikes per step, at most "
                             f"{pop.max_spikes} (multi-spike: {net.convention}'s NIR export records no lower "
-                            f"max_spikes_per_dt or SingleSpike); {chip} at most one spike per neuron and step: a model "
-                            f"trained with one says so with model.max_spikes.{'readout' if readout else 'hidden'}: 1")
+                            f"max_spikes_per_dt or SingleSpike); {chip}: a model trained with one spike per step says "
+                            f"so with model.max_spikes.{'readout' if readout else 'hidden'}: 1")
     return problems + latency_problems(net, family)
 
 

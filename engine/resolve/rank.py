@@ -67,7 +67,7 @@ def rank_targets(deployment: Deployment, catalog: Catalog,
             out.append(Candidate(chip_id, family, chip.attribute("implementation"), chip.fidelity, "does not fit",
                                  "; ".join(d.message for d in network.diagnostics), None, "-", safety))
             continue
-        fit = check_fit(network, chip, chip_over)
+        fit = check_fit(network, chip, chip_over, deployment.float_model.conv_shapes())
         life, note, power_problem = None, "", None
         try:
             power = site_power(spec, catalog, deployment.activity, {**overrides, "chips": chip_over}, chip)

@@ -16,6 +16,17 @@ Two cycle models:
   its own model (`rockpool.devices.xylo.syns63300.power_cycles_model`, XYLO_EXPANSION_SOURCE):
   the same constants, but the input loop runs over the hidden neurons that have input
   weights and the readout over those that have readout weights, not over all of them.
+- `speck-event`: Speck's DYNAP-CNN cores have no clock; Richter et al. (arXiv:2304.06793)
+  publish the latency of one incoming event through a 9-layer network, 3.36 us (catalog
+  `latency_per_event`). nmspec charges every event a layer receives (an input event, or a
+  spike of a source layer, once per destination layer) that figure divided evenly over the
+  9 layers it was measured through, 3.36 / 9 = 0.3733 us, and takes the events one after
+  another with no overlap between layers: a step lasts (sum over layers of the events it
+  receives) x 0.3733 us. That is an upper bound for the pipeline (its layers work in
+  parallel), and it does not grow with how many neurons an event updates (the published
+  figure does not say how it scales). In the counters a "cycle" is one event through one
+  layer and the "clock" 1 / 0.3733 us = 2.679 MHz, so latency = cycles / clock as for
+  the other models; cores are the one pipeline.
 - `per-event`: for targets without a published model, cycles of one core in one step are
   input events x c_in + synaptic events x c_syn + neurons x c_neuron + spikes sent x
   c_spike + link forwards at its router x c_hop, constants from the catalog
@@ -26,7 +37,8 @@ busiest core: latency = max over cores of cycles / clock; the lowest clock that 
 real time is the peak cycles per step / dt.
 
 Energy per inference (one window of steps): dynamic = synaptic events x energy per
-synaptic op + neuron updates x energy per neuron update, when the catalog has both; plus
+synaptic op + neuron updates x energy per neuron update, when the catalog has both, else
+the chip's dynamic power x the window's duration when the catalog has that (Speck); plus
 static power x the window's duration, when the catalog has it.
 """
 
@@ -65,6 +77,9 @@ XYLO_EXPANSION_SOURCE = "Rockpool 3.1 rockpool/devices/xylo/syns63300/power_cycl
 # chips whose published model counts only the input- and readout-expansion neurons
 XYLO_EXPANSION_CHIPS = ("xylo-imu", "xylo-audio3")
 DEFAULT_HOP_CYCLES = 4  # nmspec's own figure: one router forward, for targets that publish none
+# Richter et al. 2023 (arXiv:2304.06793), abstract: "latency for 9 sCNN layers to 3.36 us for an
+# incoming event": the catalog's latency_per_event was measured through this many layers
+SPECK_LATENCY_LAYERS = 9
 COUNTERS = ("input_events", "synaptic_ops", "neuron_updates", "spikes_sent", "hops")
 
 # a share of channels or neurons with events: per step, or one number for the worst case
@@ -74,7 +89,7 @@ _Share = NDArray[np.float64] | float
 @attrs.frozen
 class CycleModel:
     chip: str
-    kind: str  # "xylo-step" | "per-event"
+    kind: str  # "xylo-step" | "speck-event" | "per-event"
     clock_hz: float
     per_event: Mapping[str, float]  # counter name -> cycles (per-event model)
     energy_per_synaptic_op: float | None  # J
@@ -82,6 +97,7 @@ class CycleModel:
     static_power: float | None  # W
     provenance: tuple[tuple[str, str], ...]  # (constant, where it came from)
     expansion_only: bool = False  # xylo-step: count only neurons with input / readout weights
+    dynamic_power: float | None = None  # W while inferring, for chips published as resting + dynamic power
 
 
 def cycle_model(part: Part, overrides: Mapping[str, float] | None = None) -> CycleModel:
@@ -111,8 +127,19 @@ def cycle_model(part: Part, overrides: Mapping[str, float] | None = None) -> Cyc
         value = figure(name, default, default_note)
         return default if value is None else value  # None only when unknown, and then the default stands
 
-    clock = figure_or("clock", DEFAULT_CLOCK_HZ, f"nmspec default {DEFAULT_CLOCK_HZ / 1e6:g} MHz (no catalog figure)")
     family = part.attribute("family")
+    if family == "speck" and (part.figure("latency_per_event").known or "latency_per_event" in overrides):
+        event = figure("latency_per_event", None, "")
+        assert event is not None  # known, or given by the spec
+        how = (f"every event a layer receives costs latency_per_event / {SPECK_LATENCY_LAYERS} = "
+               f"{event / SPECK_LATENCY_LAYERS * 1e6:.4g} us (the published figure is through {SPECK_LATENCY_LAYERS} "
+               "layers), one event after another with no overlap between layers: an upper bound")
+        provenance.append(("speck event model", how))
+        e_syn, e_neu = figure("energy_per_synaptic_op", None, ""), figure("energy_per_neuron_update", None, "")
+        static, dynamic = figure("idle_power", None, ""), figure("dynamic_power", None, "")
+        return CycleModel(part.id, "speck-event", SPECK_LATENCY_LAYERS / event, {}, e_syn, e_neu, static,
+                          tuple(provenance), dynamic_power=dynamic)
+    clock = figure_or("clock", DEFAULT_CLOCK_HZ, f"nmspec default {DEFAULT_CLOCK_HZ / 1e6:g} MHz (no catalog figure)")
     default_note = "nmspec default (engine/mapping/target.py); no vendor figure"
     per_event: dict[str, float] = {}
     kind = "per-event"
@@ -278,10 +305,23 @@ def _xylo_step_cycles(network: QuantNetwork, run: KernelRun, expansion_only: boo
     return np.asarray(cycles(p_in, p_prev, p_now), dtype=float), float(cycles(1.0, 1.0, 1.0))
 
 
+def speck_layer_events(network: QuantNetwork, run: KernelRun) -> NDArray[np.int64]:
+    """Per step, the events Speck's layers receive: each projection delivers its source's
+    events of the step (input counts, or the source layer's spikes, which the pipeline hands
+    on within the step), whatever their weights."""
+    events = np.zeros(run.inputs.shape[0], dtype=np.int64)
+    for proj in network.projections:
+        sources = run.inputs if proj.src == INPUT else run.spikes[proj.src]
+        events += np.asarray(sources, dtype=np.int64).sum(axis=1)
+    return events
+
+
 def count_cycles(network: QuantNetwork, run: KernelRun, model: CycleModel) -> CycleCounts:
     counters = count_events(network, run)
     worst = None
-    if model.kind == "xylo-step":
+    if model.kind == "speck-event":
+        cycles = speck_layer_events(network, run)[:, None].astype(float)
+    elif model.kind == "xylo-step":
         per_step, worst = _xylo_step_cycles(network, run, model.expansion_only)
         cycles = per_step[:, None]
     else:
@@ -309,5 +349,7 @@ def inference_energy(counts: CycleCounts, model: CycleModel, steps: int | None =
     if model.energy_per_synaptic_op is not None and model.energy_per_neuron_update is not None:
         dynamic = (float(counts.counters["synaptic_ops"].sum()) * model.energy_per_synaptic_op
                    + float(counts.counters["neuron_updates"].sum()) * model.energy_per_neuron_update)
+    elif model.dynamic_power is not None:
+        dynamic = model.dynamic_power * steps * counts.dt
     static = None if model.static_power is None else model.static_power * steps * counts.dt
     return Energy(dynamic, static, steps)
