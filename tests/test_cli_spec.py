@@ -90,8 +90,8 @@ def test_targets_table_and_json():
     assert code == 0
     row = next(line for line in out.splitlines() if line.startswith("xylo-imu "))
     assert row.split() == ["xylo-imu", "xylo", "digital", "vendor-verified", "16", "496", "16", "1", "8", "188uW", "?",
-                           "?", "?", "?"]
-    energies = {line.split()[0]: line.split()[-3:] for line in out.splitlines()[2:] if len(line.split()) == 14}
+                           "?", "?", "?", "yes"]
+    energies = {line.split()[0]: line.split()[-4:-1] for line in out.splitlines()[2:] if len(line.split()) == 15}
     assert energies["loihi1"] == ["23.6pJ", "81pJ", "?"] and energies["truenorth"] == ["26pJ", "0pJ", "?"]
     assert energies["xylo-audio2"] == ["?", "?", "6.6uJ"]
     fidelity = {line.split()[0]: line.split()[3] for line in out.splitlines()[2:] if len(line.split()) > 3

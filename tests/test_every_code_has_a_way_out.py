@@ -18,6 +18,7 @@ FOLLOWED = {
     "NM224": "spec case cutoff-above-nyquist (its fix lowers the low-pass as NM224's hint says)",
     "NM311": "test_what_the_user_reads.py::test_a_sites_granularity_is_blamed_at_the_sites_line",
     "NM318": "test_rediscretise.py::test_a_frame_longer_than_a_time_constant_is_refused_at_runtime_frame",
+    "NM319": "test_membrane_readout_chips.py::test_a_chip_whose_catalog_does_not_say_refuses_until_the_spec_does",
     "NM402": "test_what_the_user_reads.py::test_a_missing_figure_hint_gives_a_datasheet_order_of_magnitude",
     "NM403": "test_what_the_user_reads.py::test_an_exceeded_budget_prints_the_table_and_a_hint_that_passes",
     "NM410": "test_what_the_user_reads.py::test_fit_does_not_tell_the_user_to_run_fit",

@@ -83,12 +83,16 @@ def test_a_cubali_readout_keeps_its_synapse_and_membrane_on_xylo():
 
 
 def test_speck_refuses_a_membrane_readout_naming_the_limit_and_the_change():
+    """The Speck chip returns a neuron's membrane to the host (samna's ReadNeuronValue: its catalog
+    entry says so, tests/test_membrane_readout_chips.py), but its neurons leak only by a constant
+    per step: the family has no form for a leaky integrator."""
     with pytest.raises(QuantizeError) as info:
         quantize(net_with_li_readout(), "speck")
     assert diagnostics(info) == [("NM310", (
         "population 'o' (li) is a membrane readout (a leaky integrator read by its membrane; it does not spike); "
-        "speck chips deliver the readout layer's output as spike events only and expose no membrane to read: train "
-        "the model with a spiking readout (LIF or IF, classified by spike count)"))]
+        "speck neurons integrate and fire without a synaptic current and leak only by a constant per step (the "
+        "layer's bias), so a leak in proportion to the membrane has no form there: train the model with a spiking "
+        "readout (IF, classified by spike count)"))]
 
 
 def test_the_class_is_the_highest_membrane_peak_lowest_index_on_ties():

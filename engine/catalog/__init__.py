@@ -49,6 +49,7 @@ FIGURE_DIMENSIONS: dict[str, str] = {
     "active_power": "power", "dynamic_power": "power", "sleep_power": "power", "wake_energy": "energy",
     "inference_energy": "energy", "energy_per_synaptic_op": "energy",
     "energy_per_neuron_update": "energy", "on_chip_learning": "bool", "graded_spikes": "bool",
+    "membrane_readout": "bool",
     "cycles_per_input_event": "count", "cycles_per_synaptic_op": "count",
     "cycles_per_neuron_update": "count", "cycles_per_spike": "count", "cycles_per_hop": "count",
     "features_max": "count", "destinations_max": "count", "kernel_size_max": "count", "kernel_memory_per_core": "list",

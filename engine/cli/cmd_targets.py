@@ -18,7 +18,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (("id", "id"), ("family", "family"), ("im
            ("input_channels", "inputs"), ("hidden_neurons", "neurons"), ("output_neurons", "outputs"),
            ("cores", "cores"), ("weight_bits", "w bits"), ("idle_power", "idle"), ("sleep_power", "sleep"),
            ("energy_per_synaptic_op", "E/syn op"), ("energy_per_neuron_update", "E/update"),
-           ("inference_energy", "E/inference"))
+           ("inference_energy", "E/inference"), ("membrane_readout", "readout Vmem"))
 
 
 def register(subparsers: Subparsers) -> argparse.ArgumentParser:
@@ -62,7 +62,10 @@ def run(args: argparse.Namespace) -> int:
                 row.append(part.fidelity)
             else:
                 fig = part.figure(key)
-                row.append(fig.describe() if fig.known else "?")
+                if fig.known and isinstance(fig.value, bool):
+                    row.append("yes" if fig.value else "no")
+                else:
+                    row.append(fig.describe() if fig.known else "?")
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(columns))]
     for i, row in enumerate(rows):
@@ -73,5 +76,7 @@ def run(args: argparse.Namespace) -> int:
     if args.kind == "chips":
         sys.stdout.write("fidelity: vendor-verified = a vendor's bit-accurate simulator agrees with the kernel in the tests; "
                          "documented = built from public documentation; stand-in = another family's arithmetic, "
-                         "not a model of the chip (`--output json` gives each target's basis)\n")
+                         "not a model of the chip (`--output json` gives each target's basis); readout Vmem = the "
+                         "host can read the readout neurons' membrane (a model with a leaky-integrator readout needs it; "
+                         "`--output json` gives the source)\n")
     return 0

@@ -7,19 +7,21 @@ whose neurons share sources in no order (random recurrent connections) such a co
 as many neurons as chance overlap allows; choosing each next neuron by the sources it
 shares with the core holds more.
 
-Rules: a neuron's cost is its new sources (its distinct sources not yet on the core)
-minus SHARE times its shared ones (those already there); a core starts with the lowest-id
-unplaced neuron of fewest sources, then takes the neuron of least cost (the lowest id
-among equals) until that neuron would break one of its limits (input axons, neurons,
-synapses, cycles, or the output axons each neuron is expected to need), whether or not
-another would fit. Counting shared sources, not only new ones, keeps the neurons of few
-sources from being used up by the first cores: measured on the random recurrent family
-(fan-in 100, benchmark core), SHARE = 4 packs 10,000 neurons into 163 cores before the
-output axons are counted where cost = new sources alone takes 166, and 168 against 178
-once they are (docs/mapping.md).
+Rules: a neuron's cost is the fraction of its distinct sources that are new to the core
+(not yet among the core's sources) minus 1/SHARE for each shared one (already there); a
+core starts with the lowest-id unplaced neuron (all cost 1 then, a neuron without sources
+0), then takes the neuron of least cost (the lowest id among equals) until that neuron
+would break one of its limits (input axons, neurons, synapses, cycles, or the output axons
+each neuron is expected to need), whether or not another would fit. A fraction, not a
+count, of new sources keeps the neurons with few sources from being used up by the first
+cores, which would leave the last ones the neurons nothing fits with; measured on the
+random recurrent family (fan-in 100, benchmark core, output axons counted), the count of
+new sources alone packs 10,000 neurons into 178 cores and 100,000 into 2,408, the count
+minus 4 per shared source into 168 and 2,389, the fraction alone into 169 and 2,347, and
+this cost into 167 and about 2,317 (docs/mapping.md).
 
 Within a core a neuron's cost only falls: each new source on the core lowers the cost of
-every unplaced neuron it reaches by 1 + SHARE. The minimum of each block of BLOCK
+every unplaced neuron it reaches (costs are integers: 65,536 for a whole in-set). The minimum of each block of BLOCK
 neurons is kept exact (a fall updates it in O(1), placing a neuron rescans its block), so
 the next neuron is found in O(n / BLOCK + BLOCK); a core costs the synapses out of its
 sources plus one scan of the neurons. Deterministic: no randomness, no hashing.
@@ -50,7 +52,8 @@ F64 = NDArray[np.float64]
 
 BLOCK = 256  # neurons per block of the two-level minimum: a step scans blocks, then one block
 PLACED = np.int64(1) << 40  # the cost of a placed neuron: above any real cost
-SHARE = 4  # weight of a shared source against a new one in a neuron's cost
+WHOLE = 65536  # the cost of a neuron none of whose sources are on the core
+SHARE = 256  # a shared source lowers the cost by WHOLE / SHARE besides the fraction it no longer adds
 MEAN_ROUNDS = 3  # output-axon refills on the mean of the last two counts, before the running maximum
 REFILLS = 9
 
@@ -85,7 +88,7 @@ def greedy_fill(in_ptr: I64, src: I32, out_ptr: I64, out_dst: I32, synapses: I64
     core = 0
     while placed < n:
         for v in range(n):
-            key[v] = degree[v] if cores[v] < 0 else PLACED
+            key[v] = (WHOLE if degree[v] > 0 else 0) if cores[v] < 0 else PLACED
             shared[v] = 0
         for b in range(blocks):
             low[b] = _block_minimum(key, b, BLOCK)
@@ -122,8 +125,10 @@ def greedy_fill(in_ptr: I64, src: I32, out_ptr: I64, out_dst: I32, synapses: I64
                 n_src += 1
                 for i in range(out_ptr[s], out_ptr[s + 1]):
                     t = out_dst[i]
+                    if cores[t] >= 0:
+                        continue
                     shared[t] += 1
-                    key[t] -= 1 + share  # a placed neuron's stays above every real one
+                    key[t] = ((degree[t] - shared[t]) * WHOLE) // degree[t] - shared[t] * (WHOLE // share)
                     low[t // BLOCK] = min(low[t // BLOCK], key[t])
             low[best] = _block_minimum(key, best, BLOCK)
         for i in range(n_src):

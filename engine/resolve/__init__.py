@@ -8,6 +8,7 @@ safety policy, and the placement graph.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -188,6 +189,49 @@ def binary_spike_excess(chip: Part, spikes: np.ndarray | None) -> int | None:
     return peak if peak > 1 else None
 
 
+def membrane_readout_capability(chip: Part, overrides: Mapping[str, Any]) -> bool | None:
+    """Whether the host can read the chip's readout neurons' membrane: the spec's override, else
+    the catalog's `membrane_readout` (None: no checked source says)."""
+    if "membrane_readout" in overrides:
+        return bool(overrides["membrane_readout"])
+    figure = chip.figure("membrane_readout")
+    return bool(figure.value) if figure.known else None
+
+
+def _membrane_readout_problems(doc: SpecDocument, chip: Part, float_model: FloatNet, overrides: Mapping[str, Any],
+                               catalog: Catalog) -> list[Diagnostic]:
+    """A model read by its readout's membrane on a chip whose host cannot read it, or whose
+    catalog entry does not say."""
+    from engine.resolve.quantize import MEMBRANE_READOUT_FORMS, membrane_readout
+
+    readout = float_model.population(float_model.output)
+    if readout.threshold is not None or not membrane_readout(float_model, readout):
+        return []
+    able = membrane_readout_capability(chip, overrides)
+    if able:
+        return []
+    model = (f"target.chip: the model's readout '{readout.name}' ({readout.kind}) is a leaky integrator read by its "
+             "membrane (it never spikes; a window's class is the readout neuron whose membrane peaks highest)")
+    # targets that would take the model: the host reads the membrane and the family runs the readout
+    others = ", ".join(p for p in catalog.ids("chips") if p != chip.id
+                       and catalog.part("chips", p).figure("membrane_readout").value is True
+                       and catalog.part("chips", p).attribute("family") in MEMBRANE_READOUT_FORMS)
+    instead = (f"train the model with a spiking readout (LIF or IF, classified by spike count), or choose a target "
+               f"whose host reads the readout's membrane ({others})")
+    figure = chip.figure("membrane_readout")
+    if able is None:
+        return [doc.at("/target/chip", "NM319", f"{model}; no checked source says whether the host can read a "
+                                                f"neuron's membrane on {chip.id} (its catalog figure 'membrane_readout' "
+                                                "is unverified)",
+                       hint=("if the chip's documentation shows how the host reads a readout neuron's membrane, say "
+                             "so in the spec (target.overrides: {membrane_readout: true}) or in a catalog file of your "
+                             f"repository with its source; otherwise {instead}"))]
+    said = ("target.overrides: membrane_readout: false" if "membrane_readout" in overrides else
+            "; ".join(x for x in (figure.note, *chip.citations("membrane_readout")) if x) or "its catalog entry")
+    return [doc.at("/target/chip", "NM310", f"{model}; the host cannot read a neuron's membrane on {chip.id} ({said})",
+                   hint=instead)]
+
+
 def _binary_spike_problems(doc: SpecDocument, chip: Part, spikes: np.ndarray | None) -> list[Diagnostic]:
     peak = binary_spike_excess(chip, spikes)
     if peak is None:
@@ -300,6 +344,9 @@ def resolve(doc: SpecDocument, catalog: Catalog, *, strict: bool = True) -> Depl
     float_model = _at_frame(doc, spec, float_model)
     chip = catalog.part("chips", spec.target.chip)
     overrides = spec.part_overrides()
+    readout_problems = _membrane_readout_problems(doc, chip, float_model, overrides["chips"], catalog)
+    if readout_problems:
+        raise StageError(model_warnings + readout_problems)
     weight_bits = overrides["chips"].get("weight_bits", chip.figure("weight_bits").value or 8)
     try:
         q = spec.model.quantization

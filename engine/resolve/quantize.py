@@ -86,9 +86,10 @@ LIF_STATE_MAX = 2**31 - 1
 LOIHI_STATE_MAX = 2**23 - 1
 LOIHI_VTH_MAX = 2**17 - 1
 LOIHI_WEIGHT_EXP = (-8, 7)
-LOIHI_WEIGHT_MAX = 254 * 2 ** LOIHI_WEIGHT_EXP[1]
-# families whose readout neurons' membrane the host can read (docs/models.md, "Membrane readouts")
-MEMBRANE_READOUT_FAMILIES = ("xylo", "loihi", "lif")  # the largest mixed-sign weight at the largest weight_exp
+LOIHI_WEIGHT_MAX = 254 * 2 ** LOIHI_WEIGHT_EXP[1]  # the largest mixed-sign weight at the largest weight_exp
+# families whose kernel runs a leaky-integrator readout read by its membrane (docs/models.md, "Membrane
+# readouts"); whether a chip lets the host read that membrane is the catalog's `membrane_readout`
+MEMBRANE_READOUT_FORMS = ("xylo", "loihi", "lif")
 XYLO_INPUT_CAP, XYLO_HIDDEN_CAP = 15, 31
 # weight shifts nmspec writes: |w << 7| stays inside 16 bits for 8-bit weights
 XYLO_MAX_SHIFT = 7
@@ -290,11 +291,12 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
                                                           f"of at least 2 bits.{binary}")])
     for pop in net.populations:
         if pop.threshold is None and membrane_readout(net, pop):
-            if family not in MEMBRANE_READOUT_FAMILIES:
+            if family not in MEMBRANE_READOUT_FORMS:
                 problems.append(f"population '{pop.name}' ({pop.kind}) is a membrane readout (a leaky integrator read "
-                                f"by its membrane; it does not spike); {family} chips deliver the readout layer's "
-                                "output as spike events only and expose no membrane to read: train the model with a "
-                                "spiking readout (LIF or IF, classified by spike count)")
+                                f"by its membrane; it does not spike); {family} neurons integrate and fire without a "
+                                "synaptic current and leak only by a constant per step (the layer's bias), so a leak "
+                                "in proportion to the membrane has no form there: train the model with a spiking "
+                                "readout (IF, classified by spike count)")
         elif pop.threshold is None:
             where = ("in every layer, including the readout (a membrane readout must be a leaky integrator: LI or "
                      "CubaLI)" if pop.name == net.output else
