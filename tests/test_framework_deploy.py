@@ -118,8 +118,9 @@ def test_a_snntorch_leaky_readout_builds_and_verifies(tmp_path, chip, target, ag
     bundle = tmp_path / "out" / "frameworks" / chip
     report = json.loads((bundle / "report.json").read_text())
     notes = " ".join(report["notes"])
-    if chip == "xylo-imu":
-        assert "3: no synaptic current in the model; xylo has no pass-through synapse" in notes
+    if chip == "xylo-imu":  # the Leaky readout copied by Xylo's readout neurons, a little closer than the stand-in
+        assert ("3: the copy is kept: on the calibration stimuli the copy's readout spike counts differ from the "
+                "model's by 1531 in all, the stand-in synapse's by 1537") in notes
     else:
         assert "split '1' into 4, '3' into 3 groups of neurons that share du and dv" in notes
         assert "1, 3: thresholds vary across neurons" in notes
@@ -131,12 +132,14 @@ def test_a_snntorch_leaky_readout_builds_and_verifies(tmp_path, chip, target, ag
 def test_a_snntorch_leaky_hidden_layer_runs_exactly_on_xylo(tmp_path):
     """snnTorch's own export of Affine -> Leaky -> Linear -> Leaky (per-neuron betas and
     thresholds, a bias): the hidden Leaky runs its membrane as Xylo's synaptic current
-    (engine/resolve/leaky_current.py) instead of through the stand-in synapse; the readout
-    keeps the stand-in (Xylo's readout has no recurrent weights). The kernel picks the float
-    reference's class in all 48 windows, as it did through the stand-in: this untrained toy
-    drives its one-spike hidden layer up to 10.8 times the threshold, where Xylo's hidden
-    neurons emit floor(v / threshold) spikes and the model one, so that rule, not the
-    synapse, is what remains of the difference on these traces."""
+    (engine/resolve/leaky_current.py) instead of through the stand-in synapse, and so does
+    the readout, in the hidden population, with Xylo's readout neurons copying it one step
+    later (its spike counts come closer to the model's than the stand-in's on the calibration
+    traces). The kernel picks the float reference's class in all 48 windows; the spike-count
+    correlation per output, 0.87, -0.03 and 0.85 with the input weights at a shift chosen
+    before the scale and the readout through the stand-in, is 0.98, 0.69 and 0.99: this
+    untrained toy drives its one-spike hidden layer up to 10.8 times the threshold, where
+    Xylo's hidden neurons emit floor(v / threshold) spikes and the model one."""
     materialise(tmp_path, DATA / "frameworks" / "snntorch_leaky.nir", 3)
     (tmp_path / "site.yaml").write_text(site("snntorch_leaky.nir", "snntorch", "10ms", ["normal", "bearing", "imbalance"],
                                              XYLO_TARGET, "leaky-xylo"))
@@ -144,15 +147,20 @@ def test_a_snntorch_leaky_hidden_layer_runs_exactly_on_xylo(tmp_path):
     assert built.returncode == 0, built.stdout + built.stderr
     bundle = tmp_path / "out" / "frameworks" / "leaky-xylo"
     notes = json.loads((bundle / "report.json").read_text())["notes"]
-    assert ("1: no synaptic current in the model; the membrane runs as the synaptic current (its decay from the "
+    assert ("1, 3: no synaptic current in the model; the membrane runs as the synaptic current (its decay from the "
             "model's, dash_mem 0 clears V so that V = I + bias) and the subtractive reset as a recurrent self-weight of "
             "-threshold with the constant drive from a neuron that fires on every step (exact: the model's equations; "
             "Xylo's hidden neurons emit floor(v / threshold) spikes, so a step whose membrane reaches twice the "
             "threshold emits more than the model's one)") in notes
-    assert any(n.startswith("3: no synaptic current in the model; xylo has no pass-through synapse") for n in notes)
+    assert ("3: the copy is kept: on the calibration stimuli the copy's readout spike counts differ from the model's "
+            "by 273 in all, the stand-in synapse's by 850") in notes
+    assert any(n.startswith("3: Xylo's readout neurons have no recurrent weights, so this Leaky readout runs in the "
+                            "hidden population") for n in notes)
     verified = nmspec("verify", str(bundle), "-o", "json", cwd=tmp_path)
     assert verified.returncode == 0, verified.stdout + verified.stderr
-    assert '"agreement": 1.0' in verified.stdout
+    result = json.loads(verified.stdout)["verification"]
+    assert result["agreement"] == 1.0
+    assert [round(c, 4) for c in result["spike_count_correlation"]] == [0.9845, 0.688, 0.9917]
 
 
 @pytest.mark.parametrize("chip, target, max_spikes, agreement", [

@@ -19,10 +19,14 @@ Family mappings (float: I = a*I + g_in*x;  v = b*v + g_i*I + leak; spike v > the
          Every neuron integrates through a synapse, and dash_syn 0 erases the current before
          it acts: a hidden LIF without one and with a subtractive reset runs its membrane as
          the current (dash_mem 0, the reset a recurrent self-weight: exact,
-         engine/resolve/leaky_current.py); another population without one (a readout, a
-         reset to v_reset, IF) takes the shortest, dash_syn 1, with weights that deliver the
-         model's charge per spike (approximate; a note says so); a memoryless one
-         (Threshold) has no Xylo form.
+         engine/resolve/leaky_current.py), and a Leaky readout can run so in the hidden
+         population with the readout neurons copying it a step later (kept where the
+         calibration shows it closer to the model than the stand-in below); another
+         population without one (a readout, a reset to v_reset, IF) takes the shortest,
+         dash_syn 1, with weights that deliver the model's charge per spike (approximate; a
+         note says so); a memoryless one (Threshold) has no Xylo form. The matrices that
+         feed a Leaky run as its current take, after the scales, the smallest shift their
+         weights fit.
   loihi  du = round(4096 (1 - a)) - 1, dv = round(4096 (1 - b)); W_q 2^weight_exp = s*g_in*g_i*W
          (mixed-sign weights even, in [-256, 254]); vth = s*theta; 64*s*v fits 24 bits;
          vth is one value per population: thresholds that vary are absorbed into per-neuron
@@ -59,10 +63,22 @@ from numpy.typing import ArrayLike
 
 from engine.diagnostics import Diagnostic
 from engine.netlist import INPUT, Population, Projection, QuantNetwork, Weights, frozen_array
-from engine.resolve.floatnet import FloatNet, FloatPopulation, FloatProjection, simulate
+from engine.resolve.floatnet import (
+    FloatNet,
+    FloatPopulation,
+    FloatProjection,
+    readout_scores,
+    simulate,
+)
 from engine.resolve.latency import latency_problems, retime
 from engine.resolve.latency import notes as latency_notes
-from engine.resolve.leaky_current import current_as_membrane
+from engine.resolve.leaky_current import (
+    COPY_THRESHOLD,
+    COPY_WEIGHT,
+    ECHO_WEIGHT,
+    Rewrite,
+    current_as_membrane,
+)
 
 XYLO_STATE_MAX = 32767
 XYLO_BIAS_MAX = 127  # 8-bit bias, [-128, 127]
@@ -308,25 +324,14 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
     # Spyx's step of latency per layer is the step the chips take between neurons (engine/resolve/latency.py)
     retimed = retime(net)
     net = retimed.net
-    as_current: tuple[str, ...] = ()
-    clock = None
-    steady: tuple[str, ...] = ()
-    if family in ("xylo", "lif"):  # a LIF without a synaptic current runs its membrane as the current
-        rewrite = current_as_membrane(net, family)
-        if rewrite.clock is not None and max_neurons is not None and _neurons(rewrite.net, family) > max_neurons:
-            rewrite = current_as_membrane(net, family, clock_room=False)
-        net, as_current, clock, steady = rewrite.net, rewrite.populations, rewrite.clock, rewrite.steady
-    peaks = _peaks(net, stimuli)
-    caps = _source_caps(net, family, stimuli)
-    if clock is not None:
-        caps = {**caps, clock: 1}
     if family == "loihi":
-        result, shadow = _loihi(net, peaks, headroom, per_channel, caps, problems)
+        peaks = _peaks(net, stimuli)
+        result, shadow = _loihi(net, peaks, headroom, per_channel, _source_caps(net, family, stimuli), problems)
+        if problems:
+            raise QuantizeError([Diagnostic("error", "NM311", p) for p in problems])
     else:
-        result, shadow = _xylo_like(net, family, peaks, headroom, per_channel, weight_bits, caps, problems, as_current, clock,
-                                    steady, retimed.populations)
-    if problems:
-        raise QuantizeError([Diagnostic("error", "NM311", p) for p in problems])
+        net, result, shadow = _xylo_form(net, family, stimuli, headroom, per_channel, weight_bits, max_neurons,
+                                         retimed.populations)
     assert result is not None and shadow is not None  # the families return None only with problems
     if retimed.populations:
         result = attrs.evolve(result, notes=(*result.notes, *latency_notes(retimed, family, net.output)))
@@ -336,6 +341,61 @@ def quantize(net: FloatNet, family: str, *, stimuli: np.ndarray | None = None, h
     if stimuli is not None and len(stimuli):
         _check_activity(net, shadow, family, stimuli)
     return result
+
+
+def _fitting(net: FloatNet, family: str, max_neurons: int | None, copy_room: bool) -> Rewrite | None:
+    """The exact Leaky form with the extra neurons (Xylo's readout copy, the bias clock) only
+    where the target has room for them; None where even the copy without the clock has none."""
+    for clock_room in (True, False):
+        rewrite = current_as_membrane(net, family, clock_room=clock_room, copy_room=copy_room)
+        if max_neurons is None or _neurons(rewrite.net, family) <= max_neurons:
+            return rewrite
+    return None if copy_room else rewrite
+
+
+def _xylo_form(net: FloatNet, family: str, stimuli: np.ndarray | None, headroom: float, per_channel: bool,
+               weight_bits: int, max_neurons: int | None,
+               retimed: tuple[str, ...] = ()) -> tuple[FloatNet, QuantizeResult, FloatNet]:
+    """Xylo and the generic LIF: a LIF without a synaptic current runs its membrane as the
+    current (engine/resolve/leaky_current.py). A Leaky readout on Xylo can run so in the hidden
+    population with the readout neurons copying it, or keep the stand-in synapse; where the
+    calibration stimuli are given, both are quantized and the one whose readout spike counts
+    per window come closer to the model's is kept (the copy is exact, but its Leaky emits
+    floor(v / threshold) spikes where the model's membrane reaches twice the threshold)."""
+    # a retimed readout (Spyx's latency, engine/resolve/latency.py) keeps the stand-in: its notes count
+    # on the readout spiking a step before the model, which the copy's step would change
+    copy = None if net.output in retimed else _fitting(net, family, max_neurons, True)
+    forms = [r for r in (copy, _fitting(net, family, max_neurons, False)) if r is not None]
+    if len(forms) == 2 and forms[0].readout is None:
+        forms = forms[1:]  # no Leaky readout to copy: one form
+    built = []
+    for rewrite in forms:
+        problems: list[str] = []
+        copied = (rewrite.readout, rewrite.echo) if rewrite.readout is not None and rewrite.echo is not None else None
+        caps = _source_caps(rewrite.net, family, stimuli)
+        if rewrite.clock is not None:
+            caps = {**caps, rewrite.clock: 1}
+        result, shadow = _xylo_like(rewrite.net, family, _peaks(rewrite.net, stimuli), headroom, per_channel,
+                                    weight_bits, caps, problems, rewrite.populations, rewrite.clock, rewrite.steady,
+                                    copied, retimed)
+        if problems:
+            raise QuantizeError([Diagnostic("error", "NM311", p) for p in problems])
+        assert result is not None and shadow is not None  # _xylo_like returns None only with problems
+        built.append((rewrite.net, result, shadow))
+    if len(built) == 1 or stimuli is None or not len(stimuli):
+        return built[0]
+    model = readout_scores(net, simulate(net, stimuli))
+    x = np.minimum(stimuli, XYLO_INPUT_CAP)
+    differ = [float(np.sum(np.abs(readout_scores(shadow, simulate(shadow, x)) - model))) for _, _, shadow in built]
+    keep = 0 if differ[0] <= differ[1] else 1
+    rewritten, result, shadow = built[keep]
+    how = (f"on the calibration stimuli the copy's readout spike counts differ from the model's by {differ[0]:g} in "
+           f"all, the stand-in synapse's by {differ[1]:g}")
+    note = (f"{forms[0].readout}: the copy is kept: {how}" if keep == 0 else
+            f"{forms[0].readout}: a Leaky readout on Xylo can run in the hidden population with the readout neurons "
+            f"copying it, but {how} (Xylo's hidden neurons emit floor(v / threshold) spikes where the model's membrane "
+            "reaches twice the threshold, the model one): the stand-in synapse is kept")
+    return rewritten, attrs.evolve(result, notes=(*result.notes, note)), shadow
 
 
 def membrane_readout(net: FloatNet, pop: FloatPopulation) -> bool:
@@ -459,10 +519,42 @@ def _matrix_of(net: FloatNet, family: str, proj: FloatProjection) -> object:
     return "input" if proj.src == INPUT else ("output" if proj.dst == net.output else "recurrent")
 
 
+def _finest_shifts(net: FloatNet, family: str, prepared: Mapping[str, tuple[object, ...]], scales: Mapping[str, np.ndarray],
+                   shifts: Mapping[object, int], wmax: int, as_current: tuple[str, ...]) -> dict[object, int]:
+    """Per matrix that feeds a Leaky run as its current, the smallest shift at which its
+    weights still fit 8 bits at the scales finally chosen. A matrix's shift is chosen before
+    the scales (from the room the state word leaves); where the reset's self-weight binds the
+    scale lower (a per-layer scale under per-neuron thresholds), the input weights are left in
+    a fraction of their range, and a smaller shift gives them the full 8 bits. Scales,
+    thresholds and biases do not depend on the shifts, and no weight outgrows its range (each
+    scale is at most limit x 2^shift). Other matrices keep their shifts (their images stay
+    as they were)."""
+    largest: dict[object, float] = {}
+    finer = set()
+    for entry in prepared.values():
+        pop, incoming, a_safe, of_synapse = entry[0], entry[1], entry[7], entry[10]
+        assert isinstance(pop, FloatPopulation) and isinstance(incoming, list) and callable(of_synapse)
+        for proj in incoming:
+            ideal = np.abs(_effective(proj, pop)) * scales[pop.name][None, :] / of_synapse(a_safe, proj.synapse)[None, :]
+            matrix = _matrix_of(net, family, proj)
+            largest[matrix] = max(largest.get(matrix, 0.0), float(np.max(ideal)) if ideal.size else 0.0)
+            if pop.name in as_current:
+                finer.add(matrix)
+    finest = dict(shifts)
+    for matrix, shift in shifts.items():
+        while matrix in finer and shift > 0 and largest.get(matrix, 0.0) / 2.0 ** (shift - 1) < wmax + 0.5:
+            shift -= 1
+        finest[matrix] = shift
+    return finest
+
+
 def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], headroom: float, per_channel: bool,
                weight_bits: int, caps: Mapping[str, int], problems: list[str], as_current: tuple[str, ...] = (),
                clock: str | None = None, steady: tuple[str, ...] = (),
+               copied: tuple[str, str] | None = None,
                retimed: tuple[str, ...] = ()) -> tuple[QuantizeResult | None, FloatNet | None]:
+    """`copied`: Xylo's Leaky readout run in the hidden population and its echo, which the
+    readout neurons (net.output) copy (engine/resolve/leaky_current.py)."""
     state_max = XYLO_STATE_MAX if family == "xylo" else LIF_STATE_MAX
     wmax = 2 ** (weight_bits - 1) - 1
     dt = net.dt
@@ -487,6 +579,8 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
             one = np.ones(1, dtype=np.int64)
             params[pop.name] = {"dash_syn": one, "dash_mem": 0 * one, "threshold": one, "bias": one}
             shadow_pops.append(_shadow_population(pop, 0.5 * one, 0.5 * one, 0 * one, one, one, "ge", "subtract"))
+            continue
+        if copied is not None and pop.name in (copied[1], net.output):  # fixed values, once the shifts are known
             continue
         if pop.alpha is None and not np.all(pop.beta > 0):
             problems.append(f"population '{pop.name}' ({pop.kind}) has no membrane memory and no synaptic current; "
@@ -532,6 +626,7 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
         prepared[pop.name] = (pop, incoming, dash_syn, dash_mem, leaky, a_int, b_int, a_safe, state, limits, of_synapse)
     shifts = _matrix_shifts(needs)
     bias_limited: list[str] = []
+    scales = {}
     for pop, incoming, dash_syn, dash_mem, leaky, a_int, b_int, a_safe, state, limits, of_synapse in prepared.values():
         proj_shifts = [shifts[_matrix_of(net, family, proj)] for proj in incoming]
         scale = state.copy()
@@ -548,6 +643,12 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
             scale = np.minimum(scale, room)
         if not per_channel:
             scale = np.full(pop.size, float(np.min(scale)))
+        scales[pop.name] = scale
+    shifts = _finest_shifts(net, family, prepared, scales, shifts, wmax, as_current)
+    for pop, incoming, dash_syn, dash_mem, leaky, a_int, b_int, a_safe, state, limits, of_synapse in prepared.values():
+        proj_shifts = [shifts[_matrix_of(net, family, proj)] for proj in incoming]
+        scale = scales[pop.name]
+        drive_float = _bias_drive(pop, incoming)
         # a membrane readout never spikes: its threshold is the largest the state word holds
         threshold = (np.full(pop.size, state_max, dtype=np.int64) if pop.threshold is None else
                      np.round(scale * pop.threshold).astype(np.int64))
@@ -589,9 +690,12 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
         if two:
             shadow_pop = attrs.evolve(shadow_pop, alpha2=a_int[:, 1])
         if pop.max_spikes > 1:  # Xylo's hidden neurons: up to 31 a step (the readout's multi-spike is refused)
-            shadow_pop = attrs.evolve(shadow_pop, max_spikes=XYLO_HIDDEN_CAP)
             multi.append(f"'{pop.name}' (up to {pop.max_spikes})")
+        if family == "xylo" and pop.name != net.output and pop.threshold is not None:
+            shadow_pop = attrs.evolve(shadow_pop, max_spikes=XYLO_HIDDEN_CAP)  # as Xylo's hidden neurons emit
         shadow_pops.append(shadow_pop)
+    if copied is not None:
+        readout_copy(net, copied, shifts, params, quant_weights, shadow_pops, shadow_projs)
     if problems:
         return None, None
     shadow = FloatNet(net.n_inputs, tuple(shadow_pops), tuple(shadow_projs), net.output, net.dt, net.convention)
@@ -626,8 +730,15 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
         names = [p.name for p in layer_pops if p.reset == reset]
         if names:
             notes += (f"{', '.join(names)} {how}; {family} subtracts it at once",)
+    if copied is not None:
+        notes += ((f"{copied[0]}: Xylo's readout neurons have no recurrent weights, so this Leaky readout runs in the "
+                   "hidden population as above and each readout neuron copies its spikes one step later, exactly "
+                   "(two hidden neurons per output: the Leaky readout and an echo that cancels what a spike leaves in "
+                   "the copy's current); the readout's spikes of a window's last step fall after the window and are "
+                   "not counted"),)
     if family == "xylo":
-        return _pack_xylo(net, layer_pops, params, quant_weights, reports, notes, clock, retimed), shadow
+        helpers = tuple(name for name in (clock, copied[1] if copied else None) if name is not None)
+        return _pack_xylo(net, layer_pops, params, quant_weights, reports, notes, helpers, retimed), shadow
     populations = []
     for pop in layer_pops:
         p = params[pop.name]
@@ -639,9 +750,31 @@ def _xylo_like(net: FloatNet, family: str, peaks: Mapping[str, np.ndarray], head
     return QuantizeResult(network, tuple(reports), notes), shadow
 
 
+def readout_copy(net: FloatNet, copied: tuple[str, str], shifts: Mapping[object, int],
+                 params: dict[str, dict[str, np.ndarray]], quant_weights: list[tuple[str, str, np.ndarray, int, int]],
+                 shadow_pops: list[FloatPopulation], shadow_projs: list[FloatProjection]) -> None:
+    """The echo and the readout neurons that copy a Leaky readout run in the hidden
+    population: dash_syn 1, dash_mem 0, bias 0, weights 2 and -1 and threshold 1 in units of
+    their matrix's shift (recurrent for the echo, output for the copy), which only scales them."""
+    readout, echo = copied
+    for pop, matrix in ((net.population(echo), "recurrent"), (net.population(net.output), "output")):
+        shift = shifts.get(matrix, 0)
+        one = np.ones(pop.size, dtype=np.int64)
+        params[pop.name] = {"dash_syn": one, "dash_mem": 0 * one, "threshold": COPY_THRESHOLD * one << shift,
+                            "bias": 0 * one}
+        for src, weight in ((readout, COPY_WEIGHT), (echo, ECHO_WEIGHT)):
+            q = weight * np.eye(pop.size, dtype=np.int64)
+            quant_weights.append((src, pop.name, q, shift, 0))
+            shadow_projs.append(FloatProjection(src, pop.name, (q << shift).astype(np.float64), None, True,
+                                                ("readout copy",)))
+        shadow_pop = _shadow_population(pop, 0.5 * one, 0.5 * one, 0 * one, 0 * one, COPY_THRESHOLD * one << shift,
+                                        "ge", "subtract")
+        shadow_pops.append(attrs.evolve(shadow_pop, max_spikes=pop.max_spikes))
+
+
 def _pack_xylo(net: FloatNet, layer_pops: list[FloatPopulation], params: Mapping[str, Mapping[str, np.ndarray]],
                quant_weights: list[tuple[str, str, np.ndarray, int, int]], reports: list[LayerReport],
-               notes: tuple[str, ...], clock: str | None, retimed: tuple[str, ...] = ()) -> QuantizeResult:
+               notes: tuple[str, ...], helpers: tuple[str, ...], retimed: tuple[str, ...] = ()) -> QuantizeResult:
     hidden_pops = [p for p in layer_pops if p.name != net.output]
     offsets, total = {}, 0
     for pop in hidden_pops:
@@ -689,7 +822,7 @@ def _pack_xylo(net: FloatNet, layer_pops: list[FloatPopulation], params: Mapping
                                           shift.get("recurrent", 0)))
     projections.append(Projection("hidden", "output", Weights.from_dense(w_out), 0, shift.get("output", 0)))
     network = QuantNetwork("xylo", net.dt, net.n_inputs, (hidden, output), tuple(projections), "output")
-    layers = [p for p in hidden_pops if p.name != clock]
+    layers = [p for p in hidden_pops if p.name not in helpers]  # the bias clock, the readout copy's echo
     # a layer fed by one with Spyx's latency takes its spikes on the model's step (engine/resolve/latency.py)
     if len(layers) > 1 and not all(p.name in retimed for p in layers[:-1]):
         notes = (*notes, (f"{len(layers)} hidden layers packed into Xylo's hidden population; each layer after "
