@@ -92,3 +92,17 @@ def test_framework_li_readouts_quantized_for_xylo_equal_xylosim(fixture, convent
     compare(network, counts)
     rng = np.random.default_rng(1)
     compare(network, rng.integers(0, 16, size=(80, counts.shape[1])))
+
+
+def test_a_negative_threshold_wraps_v_as_xylosim_does():
+    """Threshold -4 on a membrane saturated at 32767: each spike adds 4, and the chip's 16-bit
+    subtraction wraps 32771 to -32765, which is below the threshold, so one spike and not 31
+    (a saturating subtraction would keep v at 32767 and spike to the cap)."""
+    net = xylo(2, [[114, -87, -54], [0, 57, 71]], None, [[0, 84], [-89, -122], [0, 15]],
+               dash_syn=[[12, 5], [5, 6], [1, 7]], dash_mem=[5, 0, 0], threshold=[-4, 6555, 5706], bias=[-181, 37, 147],
+               alias=[-1, 1, 2], out_params=([13, 10], [0, 0], [32767, 32767], [1, -24]), n_syn=2, shifts=(2, 0, 0))
+    inputs = np.array([[6, 10], [2, 3], [0, 5], [3, 7], [19, 10], [17, 4]])
+    ours = run(net, inputs, record=True)
+    assert ours.spikes["hidden"][:, 0].tolist() == [31, 31, 31, 31, 31, 1]
+    assert ours.states["hidden.v"][:, 0].tolist() == [2678, 6184, 9579, 14235, 25584, -32765]
+    compare(net, inputs)

@@ -49,13 +49,16 @@ def _xylo_decay(x: int, dash: int) -> int:
 def _xylo_fire(v: int, threshold: int, start: int, cap: int) -> tuple[int, int]:
     """while v >= threshold and count < cap: count += 1, v -= threshold. Returns (count, v)."""
     room = cap - start
-    n = 0
-    if v >= threshold:
-        n = min(room, (v - threshold) // threshold + 1) if threshold > 0 else room
-        n = max(n, 0)
     if threshold > 0:
+        n = max(min(room, (v - threshold) // threshold + 1), 0) if v >= threshold else 0
         return start + n, v - n * threshold
-    return start + n, _sat16(v - n * threshold)
+    # a threshold <= 0 raises v with every spike; the chip's 16-bit subtraction wraps (as
+    # XyloSim does), and a wrapped v falls below the threshold and ends the spikes
+    n = 0
+    while v >= threshold and n < room:
+        n += 1
+        v = _wrap16(v - threshold)
+    return start + n, v
 
 
 @njit(cache=True)

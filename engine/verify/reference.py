@@ -88,7 +88,7 @@ def run_xylo(net: QuantNetwork, inputs: Inputs) -> Record:
             threshold = int(hidden.params["threshold"][j])
             while v[j] >= threshold and counts[j] < 31:
                 counts[j] += 1
-                v[j] = _sat(v[j] - threshold)
+                v[j] = _wrap16(v[j] - threshold)  # wraps only below a threshold <= 0, as XyloSim
             target = int(hidden.params["alias"][j])
             if target >= 0:
                 counts[target] = min(counts[target] + counts[j], 31)
@@ -101,7 +101,7 @@ def run_xylo(net: QuantNetwork, inputs: Inputs) -> Record:
             threshold = int(output.params["threshold"][k])
             while o_v[k] >= threshold and out_counts[k] < 1:
                 out_counts[k] += 1
-                o_v[k] = _sat(o_v[k] - threshold)
+                o_v[k] = _wrap16(o_v[k] - threshold)
         last = counts
         record_h.append(counts)
         record_o.append(out_counts)
