@@ -39,11 +39,31 @@ def test_ratios_and_verdicts_by_hand():
     assert [(r["hops_vs_best"], r["time_vs_metis"]) for r in rows[:3]] == [(0.8, 0.25), (1.333, 1.0), (1.0, 0.5)]
     assert bench_mapping.verdicts({"rows": rows}) == (
         "- dense 10,000: 36 cores, the lower bound; chip spike-hops 0.800x the best baseline's (kahip, 300 on 38 "
-        "cores), time 0.25x METIS's; not measured: mtkahypar (over the 900 s limit)\n")
+        "cores), time 0.25x METIS's fastest run; not measured: mtkahypar (over the 900 s limit)\n")
     table = bench_mapping.table({"rows": rows}).splitlines()
     assert table[2] == ("| dense | 10000 | nmspec | 36 | 36 | 1 | 240 | 240 | 2 | 3 | 4 | y | 5.0 | 0.800 | 0.250 "
                         "| 1.0-2.0 |")
     assert table[5] == "| dense | 10000 | mtkahypar | not measured: over the 900 s limit |  |  |  |  |  |  |  |  |  |  |  |  |"
+
+
+def test_time_is_against_the_fastest_metis_run_and_edge_cut_is_a_baseline():
+    # METIS's edge-cut run (8 s) is faster than its volume run (20 s): nmspec's 5 s is
+    # 0.625x it; the edge-cut run's 260 spike-hops are the best baseline's, 240 is 0.923x
+    rows = [_row("nmspec", 36, 240.0, 5.0), _row("metis", 37, 400.0, 20.0), _row("metis-cut", 37, 260.0, 8.0),
+            _row("kahip", 38, 300.0, 10.0)]
+    bench_mapping.ratios(rows)
+    assert [(r["hops_vs_best"], r["time_vs_metis"]) for r in rows] == [
+        (0.923, 0.625), (1.538, 2.5), (1.0, 1.0), (1.154, 1.25)]
+    assert bench_mapping.verdicts({"rows": rows}).endswith(
+        "chip spike-hops 0.923x the best baseline's (metis-cut, 260 on 37 cores), time 0.62x METIS's fastest run\n")
+    assert [line.split(" | ")[2] for line in bench_mapping.table({"rows": rows}).splitlines()[2:]] == [
+        "nmspec", "metis", "metis-cut", "kahip"]
+
+
+def test_a_crash_is_worded_as_seen():
+    assert bench_mapping._crash(-11, [], 12 << 30) == "killed by SIGSEGV under the 12 GiB address-space limit"
+    assert bench_mapping._crash(1, ["Traceback", "RuntimeError: Caught an unknown exception!"], 12 << 30) == (
+        "exit 1 (RuntimeError: Caught an unknown exception!) under the 12 GiB address-space limit")
 
 
 def test_the_random_family_verdict_names_its_high_probability_bound():

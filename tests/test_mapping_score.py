@@ -107,17 +107,47 @@ def test_random_recurrent_refill_converges_on_output_axons():
     assert core_map.cores <= 1.1 * (int(first.max()) + 1)
 
 
-@pytest.mark.parametrize("partitioner", ["metis", "kahip"])
+@pytest.mark.parametrize("partitioner", ["metis", "metis-cut", "kahip"])
 def test_baseline_repair_keeps_every_limit(partitioner):
-    pytest.importorskip("pymetis" if partitioner == "metis" else "kahip")
+    pytest.importorskip("kahip" if partitioner == "kahip" else "pymetis")
     groups = synthetic.REALISTIC["small-world-shuffled"](1000)
     view = net_view(groups, AXON_CORE)
     k = part.lower_bound(view, AXON_CORE)
-    parts = base.metis_parts(view, k) if partitioner == "metis" else base.kahip_parts(view, k, "FAST")
+    parts = {"metis": lambda: base.metis_parts(view, k), "metis-cut": lambda: base.metis_parts(view, k, "cut"),
+             "kahip": lambda: base.kahip_parts(view, k, "FAST")}[partitioner]()
+    assert sorted(set(parts.tolist())) == list(range(k))
     cores = base.repaired(view, AXON_CORE, parts)
     core_map = map_partition(view, AXON_CORE, cores, strategy=partitioner)
     check_limits(groups, AXON_CORE, core_map)
     check_routes(groups, core_map)
+
+
+def blocks(view, k):
+    """k parts of consecutive ids, as equal as they come: a partitioner whose repaired
+    count is worked out by a scan below, independent of the bisection."""
+    return np.arange(view.n) * k // view.n
+
+
+def test_fewest_cores_search_bisects_to_a_part_count_that_fits():
+    groups = synthetic.REALISTIC["recurrent"](2000)
+    view = net_view(groups, AXON_CORE)
+    k = part.lower_bound(view, AXON_CORE)
+    needed = {j: int(base.repaired(view, AXON_CORE, blocks(view, j)).max()) + 1 for j in range(k, 400)}
+    # the search by hand over the scanned counts: [low, high] brackets the least count
+    # that fits (high fits, low does not), halved until they are adjacent
+    low, high, expected = k, needed[k], needed[k]
+    assert high < 400
+    while high - low > 1:
+        middle = (low + high) // 2
+        if needed[middle] <= middle:
+            high, expected = middle, needed[middle]
+        else:
+            low = middle
+    assert (k, needed[k], low, high, expected) == (32, 274, 156, 157, 157)
+    found = base.at_fewest_cores(view, AXON_CORE, blocks, k, resolution=0.0)
+    assert int(found.max()) + 1 == expected
+    core_map = map_partition(view, AXON_CORE, found, strategy="blocks")
+    check_limits(groups, AXON_CORE, core_map)
 
 
 def test_scores_are_deterministic():

@@ -3,7 +3,9 @@ a capacity repair that moves as few neurons as it can.
 
 - METIS (pymetis) k-way, 3% imbalance (ufactor 30, METIS's own k-way default), the
   communication-volume objective (the graph form of connectivity minus one), on the
-  symmetric neuron graph with edges weighted by spikes per second;
+  symmetric neuron graph with edges weighted by spikes per second; and the same with
+  METIS's default edge-cut objective, which is far faster where the volume refinement
+  runs for hours (dense sources of fan-out 100-200 at 1e5 neurons);
 - KaHIP (kaffpa), 3% imbalance, on the same graph;
 - Mt-KaHyPar, 3% imbalance, connectivity-minus-one (km1) objective, default preset, on
   the hypergraph with one net per sending neuron (the neuron and its targets), weighted
@@ -59,13 +61,16 @@ def neuron_graph(view: NetView) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return graph.indptr.astype(np.int64), graph.indices.astype(np.int64), weights
 
 
-def metis_parts(view: NetView, k: int) -> np.ndarray:
+METIS_OBJECTIVES = {"cut": 0, "volume": 1}  # METIS_OBJTYPE_CUT, METIS_OBJTYPE_VOL
+
+
+def metis_parts(view: NetView, k: int, objective: str = "volume") -> np.ndarray:
     import pymetis
 
     if k <= 1:
         return np.zeros(view.n, dtype=np.int64)
     xadj, adjncy, weights = neuron_graph(view)
-    options = pymetis.Options(ufactor=round(IMBALANCE * 1000), seed=SEED, objtype=1)
+    options = pymetis.Options(ufactor=round(IMBALANCE * 1000), seed=SEED, objtype=METIS_OBJECTIVES[objective])
     adjacency = pymetis.CSRAdjacency(adj_starts=xadj, adjacent=adjncy)
     _, membership = pymetis.part_graph(k, adjacency, eweights=weights, options=options)
     return np.asarray(membership, dtype=np.int64)
@@ -121,6 +126,24 @@ def _mtkahypar_initializer(threads: int) -> Any:
     if threads not in _INITIALIZED:
         _INITIALIZED[threads] = mtkahypar.initialize(threads, False)
     return _INITIALIZED[threads]
+
+
+def at_fewest_cores(view: NetView, core: CoreSpec, partitioner: Any, k: int, resolution: float = 0.01) -> np.ndarray:
+    """The repaired partition at k parts, or, where the repair needs more cores than k, at
+    the fewest parts whose repaired partition needs no more cores than parts: bisected
+    between k and the repaired count (which is reachable) to within `resolution` of the
+    lower end. On axon-limited graphs a partition at the neuron bound overflows every
+    part's input axons, and its repair is far worse than asking for more parts at once."""
+    best = repaired(view, core, partitioner(view, k))
+    low, high = k, int(best.max(initial=-1)) + 1
+    while high - low > max(1, int(low * resolution)):
+        middle = (low + high) // 2
+        candidate = repaired(view, core, partitioner(view, middle))
+        if int(candidate.max(initial=-1)) + 1 <= middle:
+            high, best = middle, candidate
+        else:
+            low = middle
+    return best
 
 
 def repaired(view: NetView, core: CoreSpec, parts: np.ndarray) -> np.ndarray:
