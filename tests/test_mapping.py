@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.diagnostics import StageError
-from engine.mapping import CoreSpec, Group, map_groups, synthetic
+from engine.mapping import CoreSpec, Group, map_groups, net_view, synthetic
+from engine.mapping import partition as part
 from engine.mapping.partition import hilbert_index
 from engine.mapping.place import hilbert_order
 from engine.mapping.route import tree_entries, tree_links
@@ -219,6 +220,31 @@ def test_every_limit_holds_and_every_spike_arrives_once(network, strategy):
     check_limits(groups, core, core_map)
     check_routes(groups, core_map)
     assert core_map.cores >= core_map.lower_bound
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_networks(), st.integers(0, 2**16))
+def test_a_plain_fill_never_needs_more_cores_than_the_packing_of_its_order(network, seed):
+    # what lets `auto` skip packing an order whose plain fill already needs more cores than
+    # a packed one: counting output axons (any per-neuron counts) or splitting cores after
+    # never lowers the count of a fill that cuts each core as late as it can
+    groups, core = network
+    view = net_view(groups, core)
+    try:
+        part.check_single_neurons(view, core)
+    except StageError:
+        return
+    outputs = np.random.default_rng(seed).integers(0, core.output_axons + 1, view.n)
+    for make in (part.layer_order, part.spatial_order, part.graph_order, part.similarity_order):
+        order = make(view)
+        if order is None:
+            continue
+        plain = int(part.fill(view, core, order).max(initial=-1))
+        assert int(part.fill(view, core, order, outputs).max(initial=-1)) >= plain
+        try:
+            assert int(part.pack(view, core, order).max(initial=-1)) >= plain
+        except StageError as error:  # a neuron alone over its output axons
+            assert {d.code for d in error.diagnostics} == {"NM605"}
 
 
 def test_synthetic_families_hold_their_limits_and_routes():

@@ -161,10 +161,19 @@ def map_groups(groups: Iterable[Group], core: CoreSpec, *, swaps: bool = True, s
     if strategy not in ("auto", "axons"):
         orders = {strategy: orders.get(strategy, orders["layer"])}
     best: tuple[tuple[int, float], str, np.ndarray] | None = None
-    for name, order in orders.items():
-        cores = part.pack(view, core, order)
+    # A fill along an order cuts each core at the furthest neuron that fits, which needs
+    # the fewest cores any cut of that order can reach, so counting output axons too (the
+    # refills) and splitting cores never needs fewer than the fill without them. An order
+    # whose plain fill already needs more cores than a packed order is never the best
+    # (scores compare cores first) and is not packed; equal scores keep the earlier order.
+    plain = {name: part.fill(view, core, order) for name, order in orders.items()}
+    rank = {name: i for i, name in enumerate(orders)}
+    for name in sorted(orders, key=lambda name: (int(plain[name].max(initial=0)), rank[name])):
+        if best is not None and int(plain[name].max(initial=0)) + 1 > best[0][0]:
+            break
+        cores = part.pack(view, core, orders[name], plain[name])
         score = (int(cores.max(initial=0)) + 1, round(part.multicast_traffic(view, cores), 6))
-        if best is None or score < best[0]:
+        if best is None or (score, rank[name]) < (best[0], rank[best[1]]):
             best = (score, name, cores)
     # the axon-aware fill where no order reached the bound (the cores' input axons bind)
     if strategy == "axons" or (best is not None and best[0][0] > part.lower_bound(view, core)

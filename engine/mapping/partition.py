@@ -350,17 +350,20 @@ def cycles_cap(core: CoreSpec) -> float:
     return core.cycle_budget * (1 + _RELATIVE_SLACK)
 
 
-def pack(view: NetView, core: CoreSpec, order: np.ndarray) -> np.ndarray:
-    """Fill along `order` under every limit (pack_with the fill along the order)."""
-    return pack_with(view, core, lambda outputs: fill(view, core, order, outputs))
+def pack(view: NetView, core: CoreSpec, order: np.ndarray, first: np.ndarray | None = None) -> np.ndarray:
+    """Fill along `order` under every limit (pack_with the fill along the order); `first`:
+    the fill along it without output axons, where already made."""
+    return pack_with(view, core, lambda outputs: fill(view, core, order, outputs), first)
 
 
-def pack_with(view: NetView, core: CoreSpec, filler: Callable[[np.ndarray | None], np.ndarray]) -> np.ndarray:
+def pack_with(view: NetView, core: CoreSpec, filler: Callable[[np.ndarray | None], np.ndarray],
+              first: np.ndarray | None = None) -> np.ndarray:
     """A fill under every limit; `filler(outputs)` fills with each neuron's expected
-    output axons (None: not counted). Output axons depend on where the targets land, so
-    while a fill breaks them it is redone with each neuron's largest destination count
-    seen so far under it, and any core still over is split."""
-    cores = filler(None)
+    output axons (None: not counted; `first`, when given, is that fill). Output axons
+    depend on where the targets land, so while a fill breaks them it is redone with each
+    neuron's largest destination count seen so far under it, and any core still over is
+    split."""
+    cores = filler(None) if first is None else first
     outputs = None
     for _ in range(OUTPUT_REFILLS):
         n_cores = int(cores.max(initial=0)) + 1
