@@ -21,6 +21,7 @@ differs. The partitioners are development dependencies, imported only when calle
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -128,7 +129,8 @@ def _mtkahypar_initializer(threads: int) -> Any:
     return _INITIALIZED[threads]
 
 
-def at_fewest_cores(view: NetView, core: CoreSpec, partitioner: Any, k: int, resolution: float = 0.01) -> np.ndarray:
+def at_fewest_cores(view: NetView, core: CoreSpec, partitioner: Callable[[NetView, int], np.ndarray], k: int,
+                    resolution: float = 0.01) -> np.ndarray:
     """The repaired partition at k parts, or, where the repair needs more cores than k, at
     the fewest parts whose repaired partition needs no more cores than parts: bisected
     between k and the repaired count (which is reachable) to within `resolution` of the

@@ -167,9 +167,10 @@ def map_groups(groups: Iterable[Group], core: CoreSpec, *, swaps: bool = True, s
     # whose plain fill already needs more cores than a packed order is never the best
     # (scores compare cores first) and is not packed; equal scores keep the earlier order.
     plain = {name: part.fill(view, core, order) for name, order in orders.items()}
+    plain_cores = {name: int(cores.max(initial=0)) + 1 for name, cores in plain.items()}
     rank = {name: i for i, name in enumerate(orders)}
-    for name in sorted(orders, key=lambda name: (int(plain[name].max(initial=0)), rank[name])):
-        if best is not None and int(plain[name].max(initial=0)) + 1 > best[0][0]:
+    for name in sorted(orders, key=lambda name: (plain_cores[name], rank[name])):
+        if best is not None and plain_cores[name] > best[0][0]:
             break
         cores = part.pack(view, core, orders[name], plain[name])
         score = (int(cores.max(initial=0)) + 1, round(part.multicast_traffic(view, cores), 6))
