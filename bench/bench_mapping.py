@@ -44,6 +44,9 @@ BASELINES = ("metis", "metis-cut", "kahip", "mtkahypar")
 LIMITS = {10_000: (900, 4 << 30), 100_000: (2400, 8 << 30), 1_000_000: (3600, 20 << 30)}
 RESULTS = Path(__file__).parent / "results" / "mapping.json"
 PARTIAL = Path(__file__).parent / "results" / "mapping-partial"  # untracked: one file per measured method
+# untracked: each baseline's repaired assignment, so a change of placement or routing can
+# re-score it (--rescore) without partitioning again
+ASSIGNMENTS = Path(__file__).parent / "results" / "mapping-assignments"
 # a method cut short by --until, and those after it that never ran
 STOPPED = "the run was stopped at the end of its time budget before this method finished"
 CORE = "256 neurons, 65536 synapses, 4096 input/output axons, 4096 routing entries per router, 70% duty, 64x64 mesh"
@@ -74,12 +77,20 @@ def measure_one(family: str, neurons: int, method: str) -> dict[str, Any]:
             cores = baselines.at_fewest_cores(view, core, partitioner, part.lower_bound(view, core))
         else:
             cores = baselines.repaired(view, core, partitioner(view, part.lower_bound(view, core)))
+        partition_s = time.perf_counter() - start
+        ASSIGNMENTS.mkdir(parents=True, exist_ok=True)
+        np.save(assignment_file(family, neurons, method), cores.astype(np.int32))
         core_map = map_partition(view, core, cores, strategy=method)
     seconds = time.perf_counter() - start
     assignment = np.concatenate([np.asarray(v, dtype=np.int64) for v in core_map.placement.neuron_core.values()])
     figures = score(groups, core, assignment, core_map.placement.core_xy, core_map.placement, core_map.neuron_keys)
-    return {"strategy": core_map.strategy, "runtime_s": round(seconds, 3),
+    timing = {} if method in ("nmspec", "sequential") else {"partition_s": round(partition_s, 3)}
+    return {"strategy": core_map.strategy, "runtime_s": round(seconds, 3), **timing,
             **{k: (round(v, 3) if isinstance(v, float) else v) for k, v in figures.items()}}
+
+
+def assignment_file(family: str, neurons: int, method: str) -> Path:
+    return ASSIGNMENTS / f"{family}-{neurons}-{method}.npy"
 
 
 def _limited(seconds: int, memory: int) -> Any:
