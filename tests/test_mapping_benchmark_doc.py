@@ -102,3 +102,14 @@ def test_a_run_past_its_time_budget_records_every_method_as_stopped(tmp_path, mo
     assert [(r["method"], r["failed"]) for r in rows] == [
         ("nmspec", "the run was stopped at the end of its time budget before this method finished"),
         ("metis", "the run was stopped at the end of its time budget before this method finished")]
+
+
+def test_a_kept_assignment_rescores_to_the_figures_of_its_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench_mapping, "ASSIGNMENTS", tmp_path)
+    measured = bench_mapping.measure_one("conv2d", 10_000, "metis-cut")
+    assert (tmp_path / "conv2d-10000-metis-cut.npy").exists()
+    again = bench_mapping.measure_one("conv2d", 10_000, "metis-cut", rescore=True)
+    assert 0 < measured.pop("partition_s") < measured["runtime_s"]
+    for row in (measured, again):
+        row.pop("runtime_s")
+    assert again == measured

@@ -8,8 +8,11 @@
    already has most of), kept when it needs fewer cores or sends fewer remote spikes.
 2. Place (place.py): cores in fill order along a Hilbert curve, then pairwise swaps on
    rate-weighted links of the multicast trees.
-3. Route (route.py): one dimension-order multicast tree and one masked key per
-   (population, source core).
+3. Route (route.py, tables.py): one dimension-order multicast tree and one masked key
+   per route group. A slice (a population's neurons on one core) starts as one group per
+   distinct target set when it has at most 8, else one group to their union; then, at
+   the placed positions, the sets that save the most spike-hops per table entry get
+   groups of their own, as many as every router's table holds.
 
 All orders are packed and routed; the one with fewer cores, then fewer remote spike
 deliveries (rate-weighted connectivity minus one, which placement turns into hops) is
@@ -35,8 +38,10 @@ from engine.mapping.route import (
     MAX_SETS_PER_SLICE,
     RouteGroups,
     build_routing,
-    route_groups,
+    split_groups,
+    target_sets,
 )
+from engine.mapping.tables import finest_split, tree_load
 from engine.mapping.target import CoreSpec
 from engine.netlist import (
     LINK_EAST,
@@ -191,9 +196,8 @@ def map_groups(groups: Iterable[Group], core: CoreSpec, *, swaps: bool = True, s
         refined = part.refine(view, core, cores)
         if (int(refined.max(initial=0)) + 1, round(part.multicast_traffic(view, refined), 6)) < score:
             name, cores = f"{name}+swaps", refined
-    routes = route_groups(view, cores)
     part.check_packing(view, core, cores)
-    return map_partition(view, core, cores, swaps=swaps, strategy=name, groups=routes)
+    return map_partition(view, core, cores, swaps=swaps, strategy=name)
 
 
 # target sets a slice may keep as route groups of their own, tried in turn while a router's
@@ -202,16 +206,19 @@ SET_LIMITS = (MAX_SETS_PER_SLICE, 4, 2, 1, 0)
 
 
 def map_partition(view: NetView, core: CoreSpec, cores: np.ndarray, *, swaps: bool = True,
-                  strategy: str = "given", groups: RouteGroups | None = None) -> CoreMap:
-    """Place, route and measure a given partition (core of each neuron id). While some
-    router holds more entries than its table, the route groups are merged further."""
+                  strategy: str = "given") -> CoreMap:
+    """Place, route and measure a given partition (core of each neuron id). The slices are
+    placed with the most target sets per slice (SET_LIMITS) whose groups every router's
+    table holds, then split finer where the tables still hold it (tables.finest_split)."""
     n_cores = int(cores.max(initial=0)) + 1
+    width, height = core.mesh_width, core.mesh_height
+    sets = target_sets(view, cores)
+    sets_in_slice = sets.sets_in_slice()
     for max_sets in SET_LIMITS:
-        if groups is None or max_sets != MAX_SETS_PER_SLICE:
-            groups = route_groups(view, cores, max_sets)
-        positions = place(n_cores, core.mesh_width, core.mesh_height, groups, swaps=swaps)
-        routing = build_routing(groups, positions, core.mesh_width, core.mesh_height)
-        per_router = entries_per_router(routing.entries, core.mesh_width * core.mesh_height)
+        own_group = sets_in_slice <= max_sets
+        groups = split_groups(view, sets, own_group)
+        positions = place(n_cores, width, height, groups, swaps=swaps)
+        per_router, _ = tree_load(groups, positions, width, height)
         if int(per_router.max(initial=0)) <= core.routing_entries:
             break
     else:
@@ -219,11 +226,14 @@ def map_partition(view: NetView, core: CoreSpec, cores: np.ndarray, *, swaps: bo
         need = int(per_router[fullest])
         raise StageError([Diagnostic(
             "error", "NM607",
-            f"router ({fullest % core.mesh_width}, {fullest // core.mesh_width}) needs {need} routing entries, "
+            f"router ({fullest % width}, {fullest // width}) needs {need} routing entries, "
             f"{need - core.routing_entries} more than its table holds ({core.routing_entries}), with each "
             f"population's neurons on a core sharing one route group",
             hint="use a target with larger routing tables or more cores per population slice, or a network whose "
                  "populations send to fewer cores")])
+    own_group = finest_split(view, sets, own_group, positions, width, height, core.routing_entries)
+    groups = split_groups(view, sets, own_group)
+    routing = build_routing(groups, positions, width, height)
     neuron_core = {g.name: frozen_array(cores[view.offsets[i]: view.offsets[i + 1]], np.int32)
                    for i, g in enumerate(view.groups)}
     placement = Placement(core.mesh_width, core.mesh_height, frozen_array(positions, np.int32), neuron_core,

@@ -47,12 +47,31 @@ class RouteGroups:
         return self.members[self.member_ptr[index]: self.member_ptr[index + 1]]
 
 
-def route_groups(view: NetView, cores: np.ndarray, max_sets: int = MAX_SETS_PER_SLICE) -> RouteGroups:
-    """Route groups of the neurons that send anywhere. A slice (one population on one
-    core) is split by target set, so a spike reaches only cores that need it, unless it
-    has more than `max_sets` distinct sets; then the slice is one group to the union of
-    its targets (fewer table entries, spikes the extra cores drop). Groups are ordered by
-    (population, source core, lowest member id)."""
+@attrs.frozen(eq=False)
+class TargetSets:
+    """Each sending neuron's set of destination cores, numbered as distinct sets within
+    its slice (one population on one core): what a route-group split chooses among."""
+    n_cores: int
+    senders: np.ndarray  # (s,) neuron ids that send anywhere, ascending
+    slice_of_sender: np.ndarray  # (s,) population * n_cores + core
+    set_of_sender: np.ndarray  # (s,) index of the sender's set, distinct sets numbered by slice
+    pair_ptr: np.ndarray  # (s + 1,) CSR of each sender's destination cores
+    pair_core: np.ndarray  # destination cores, ascending within a sender
+    slice_of_set: np.ndarray  # (m,) slice of each distinct set
+    set_size: np.ndarray  # (m,) cores in each set
+    set_rate: np.ndarray  # (m,) spikes per second its senders send
+
+    @property
+    def sets(self) -> int:
+        return int(self.slice_of_set.size)
+
+    def sets_in_slice(self) -> np.ndarray:
+        """(m,) how many distinct sets the slice of each set has."""
+        _, inverse, counts = np.unique(self.slice_of_set, return_inverse=True, return_counts=True)
+        return counts[inverse]
+
+
+def target_sets(view: NetView, cores: np.ndarray) -> TargetSets:
     n_cores = int(cores.max(initial=0)) + 1
     src, dst = placed_pairs(view)
     pairs = unique_pairs(src, cores[dst], n_cores)
@@ -60,20 +79,42 @@ def route_groups(view: NetView, cores: np.ndarray, max_sets: int = MAX_SETS_PER_
     senders, first = unique_first(sender_of_pair)
     if not senders.size:
         empty = np.zeros(0, dtype=np.int64)
-        return RouteGroups(empty, empty, np.zeros(0), np.zeros(1, np.int64), empty, np.zeros(1, np.int64), empty)
+        return TargetSets(n_cores, empty, empty, empty, np.zeros(1, np.int64), empty, empty, empty, np.zeros(0))
     lengths = np.diff(np.append(first, pairs.size))
     sender_index = np.repeat(np.arange(senders.size), lengths)
     h1, h2 = _set_hashes(core_of_pair, np.arange(pairs.size) - first[sender_index], first)
     slices = view.group_of[senders] * n_cores + cores[senders]
     order = np.lexsort((senders, h2, h1, slices))
     sl, a, b = slices[order], h1[order], h2[order]
-    new_slice = np.concatenate([[True], sl[1:] != sl[:-1]])
-    new_set = new_slice | np.concatenate([[True], (a[1:] != a[:-1]) | (b[1:] != b[:-1])])
-    slice_id = np.cumsum(new_slice) - 1
+    new_set = np.concatenate([[True], (sl[1:] != sl[:-1]) | (a[1:] != a[:-1]) | (b[1:] != b[:-1])])
     set_id = np.cumsum(new_set) - 1
-    merged = np.bincount(slice_id, weights=new_set)[slice_id] > max_sets
-    label = np.empty(senders.size, dtype=np.int64)
-    label[order] = np.where(merged, -1 - slice_id, set_id)
+    set_of_sender = np.empty(senders.size, dtype=np.int64)
+    set_of_sender[order] = set_id
+    firsts = order[new_set]
+    return TargetSets(n_cores, senders, slices, set_of_sender, np.append(first, pairs.size).astype(np.int64),
+                      core_of_pair, slices[firsts], lengths[firsts],
+                      np.bincount(set_of_sender, weights=view.rate[senders], minlength=firsts.size))
+
+
+def route_groups(view: NetView, cores: np.ndarray, max_sets: int = MAX_SETS_PER_SLICE) -> RouteGroups:
+    """Route groups of the neurons that send anywhere. A slice (one population on one
+    core) is split by target set, so a spike reaches only cores that need it, unless it
+    has more than `max_sets` distinct sets; then the slice is one group to the union of
+    its targets (fewer table entries, spikes the extra cores drop)."""
+    sets = target_sets(view, cores)
+    return split_groups(view, sets, sets.sets_in_slice() <= max_sets)
+
+
+def split_groups(view: NetView, sets: TargetSets, own_group: np.ndarray) -> RouteGroups:
+    """Route groups: each set with `own_group` its own group; the rest of a slice's senders
+    one group to the union of their sets. Groups are ordered by (population, source core,
+    lowest member id)."""
+    senders, n_cores = sets.senders, sets.n_cores
+    if not senders.size:
+        empty = np.zeros(0, dtype=np.int64)
+        return RouteGroups(empty, empty, np.zeros(0), np.zeros(1, np.int64), empty, np.zeros(1, np.int64), empty)
+    label = np.where(own_group[sets.set_of_sender], sets.set_of_sender, -1 - sets.slice_of_sender)
+    slices = sets.slice_of_sender
     # route group order: (slice, lowest member id); senders are ascending, so the first
     # sender seen of each label is its lowest member
     labels, first_sender = unique_first(label)
@@ -82,13 +123,14 @@ def route_groups(view: NetView, cores: np.ndarray, max_sets: int = MAX_SETS_PER_
     group_of_label[rank] = np.arange(labels.size)
     group_of_sender = group_of_label[np.searchsorted(labels, label)]
     n_groups = labels.size
-    target_pairs = unique(group_of_sender[sender_index] * n_cores + core_of_pair)
+    sender_index = np.repeat(np.arange(senders.size), np.diff(sets.pair_ptr))
+    target_pairs = unique(group_of_sender[sender_index] * n_cores + sets.pair_core)
     target_ptr = np.searchsorted(target_pairs // n_cores, np.arange(n_groups + 1))
     member_order = np.lexsort((senders, group_of_sender))
     member_ptr = np.searchsorted(group_of_sender[member_order], np.arange(n_groups + 1))
     leaders = senders[first_sender[np.argsort(group_of_label)]]
     return RouteGroups(
-        group=view.group_of[leaders], source=cores[leaders],
+        group=view.group_of[leaders], source=slices[first_sender[np.argsort(group_of_label)]] % n_cores,
         rate=np.bincount(group_of_sender, weights=view.rate[senders], minlength=n_groups),
         target_ptr=target_ptr.astype(np.int64), targets=target_pairs % n_cores,
         member_ptr=member_ptr.astype(np.int64), members=senders[member_order])

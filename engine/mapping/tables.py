@@ -1,0 +1,108 @@
+"""How full a split's routing tables are, counted without building them, and the finest
+route-group split the tables hold.
+
+A route group's dimension-order tree (route.tree_entries) is one row segment on the
+source's row and, for each target column, one segment up and one down from that row; a
+router holds one entry per group whose tree passes it. Counting the segments with
+difference arrays gives every router's entries and every tree's links in a few sorts,
+where building the entries takes a Python object each: a split can be tried on every
+step of a search.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.mapping.netview import NetView
+from engine.mapping.route import RouteGroups, TargetSets, split_groups
+
+
+def tree_load(groups: RouteGroups, positions: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """(entries of each router, row-major (height * width,); links of each group's tree)."""
+    n = len(groups)
+    counts = np.diff(groups.target_ptr)
+    if n == 0:
+        return np.zeros(width * height, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    owner = np.repeat(np.arange(n), counts)
+    tx, ty = positions[groups.targets, 0], positions[groups.targets, 1]
+    sx, sy = positions[groups.source, 0], positions[groups.source, 1]
+    starts = groups.target_ptr[:-1]
+    x_lo = np.minimum(sx, np.minimum.reduceat(tx, starts))
+    x_hi = np.maximum(sx, np.maximum.reduceat(tx, starts))
+    # one segment per (group, target column)
+    order = np.lexsort((tx, owner))
+    g, cx, cy = owner[order], tx[order], ty[order]
+    new = np.concatenate([[True], (g[1:] != g[:-1]) | (cx[1:] != cx[:-1])])
+    seg = np.nonzero(new)[0]
+    seg_group, seg_x = g[seg], cx[seg]
+    y_lo = np.minimum.reduceat(cy, seg)
+    y_hi = np.maximum.reduceat(cy, seg)
+    row_y = sy[seg_group]
+    up, down = np.maximum(y_hi - row_y, 0), np.maximum(row_y - y_lo, 0)
+    links = (x_hi - x_lo) + np.bincount(seg_group, weights=up + down, minlength=n).astype(np.int64)
+    # entries: rows [x_lo, x_hi] on the source row; columns (row_y, y_hi] and [y_lo, row_y)
+    rows = np.zeros((height + 1, width + 1), dtype=np.int64)
+    np.add.at(rows, (sy, x_lo), 1)
+    np.add.at(rows, (sy, x_hi + 1), -1)
+    columns = np.zeros((height + 1, width + 1), dtype=np.int64)
+    has_up, has_down = up > 0, down > 0
+    np.add.at(columns, (row_y[has_up] + 1, seg_x[has_up]), 1)
+    np.add.at(columns, (y_hi[has_up] + 1, seg_x[has_up]), -1)
+    np.add.at(columns, (y_lo[has_down], seg_x[has_down]), 1)
+    np.add.at(columns, (row_y[has_down], seg_x[has_down]), -1)
+    entries = np.cumsum(rows, axis=1)[:height, :width] + np.cumsum(columns, axis=0)[:height, :width]
+    return entries.ravel(), links
+
+
+def split_cost(groups: RouteGroups, positions: np.ndarray, width: int, height: int) -> tuple[int, float]:
+    """(most entries any router holds, spike-hops per second) of a split at these positions."""
+    entries, links = tree_load(groups, positions, width, height)
+    return int(entries.max(initial=0)), float((groups.rate * links).sum())
+
+
+def finest_split(view: NetView, sets: TargetSets, own_group: np.ndarray, positions: np.ndarray,
+                 width: int, height: int, table: int) -> np.ndarray:
+    """More sets given their own route group, at these core positions, while every router's
+    table holds its entries. A set is worth its own group by the spike-hops it saves
+    against its slice's union tree, per entry its own tree costs; the sets are added in
+    that order, as many as fit (bisection: each set added costs entries, so fitting is
+    close to monotone in how many; the split returned is one that was counted to fit).
+    `own_group` must fit; it is returned when nothing more does."""
+    candidates = np.nonzero(~own_group)[0]
+    if not candidates.size:
+        return own_group
+    everyone = np.ones(sets.sets, dtype=bool)
+    own_links = _links_by_set(view, sets, everyone, positions, width, height)
+    union_links = _links_by_set(view, sets, np.zeros(sets.sets, dtype=bool), positions, width, height)
+    saved = sets.set_rate * (union_links - own_links)
+    worth = saved / (own_links + 1)
+    candidates = candidates[saved[candidates] > 0]
+    ranked = candidates[np.lexsort((candidates, -worth[candidates]))]
+
+    def with_first(count: int) -> np.ndarray:
+        keep = own_group.copy()
+        keep[ranked[:count]] = True
+        return keep
+
+    fits, lo, hi = 0, 0, ranked.size
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        most, _ = split_cost(split_groups(view, sets, with_first(mid)), positions, width, height)
+        if most <= table:
+            fits, lo = mid, mid + 1
+        else:
+            hi = mid - 1
+    return with_first(fits)
+
+
+def _links_by_set(view: NetView, sets: TargetSets, own_group: np.ndarray, positions: np.ndarray,
+                  width: int, height: int) -> np.ndarray:
+    """Links of the tree each set's spikes take under a split."""
+    groups = split_groups(view, sets, own_group)
+    _, links = tree_load(groups, positions, width, height)
+    group_of_member = np.repeat(np.arange(len(groups)), np.diff(groups.member_ptr))
+    group_of_sender = np.empty(view.n, dtype=np.int64)
+    group_of_sender[groups.members] = group_of_member
+    set_links = np.zeros(sets.sets, dtype=np.int64)
+    set_links[sets.set_of_sender] = links[group_of_sender[sets.senders]]
+    return set_links
