@@ -187,3 +187,52 @@ def random_recurrent_bound(neurons: int, fan: int, input_axons: int, neurons_per
     n = neurons
     k = next((k for k in range(1, n + 1) if log_fitting_sets(n, fan, input_axons, k) < math.log(risk)), n + 1)
     return math.ceil(n / max(1, min(k - 1, neurons_per_core))), k
+
+
+def log_feasible_partitions(neurons: int, fan: int, input_axons: int, cores: int, largest: int) -> float:
+    """log of an upper bound on the expected number of partitions of random_recurrent's
+    graph into exactly `cores` parts of at most `largest` neurons, each within
+    `input_axons` distinct sources.
+
+    A partition's parts together hold sum over sources of the parts each source reaches,
+    so a fitting one needs that sum <= input_axons * cores: the N sources' `fan` draws
+    must collide (land in a part an earlier draw of the same source reached) at least
+    N * fan - input_axons * cores times. Draw t of a source collides with probability at
+    most q_t = min(1, (t - 1) * largest / N) whatever came before (at most t - 1 parts
+    reached, none over `largest` neurons), so its collisions have E exp(l * X) <=
+    prod_t (1 + q_t (e^l - 1)), and the sources are independent: Chernoff's bound, with
+    the best l, bounds the chance one partition fits. There are at most cores^N / cores!
+    partitions into `cores` parts (the surjections onto numbered parts, unnumbered)."""
+    from scipy.optimize import minimize_scalar
+    from scipy.special import gammaln
+
+    n = neurons
+    q = np.minimum(1.0, np.arange(fan) * largest / n)
+    needed = n * fan - input_axons * cores
+    if needed <= 0:
+        return float(n * math.log(cores) - gammaln(cores + 1))
+
+    def chernoff(rate: float) -> float:
+        return float(-rate * needed + n * np.log1p(q * math.expm1(rate)).sum())
+
+    best = min(0.0, float(minimize_scalar(chernoff, bounds=(0.0, 50.0), method="bounded").fun))
+    return float(n * math.log(cores) - gammaln(cores + 1)) + best
+
+
+def random_recurrent_partition_bound(neurons: int, fan: int, input_axons: int, neurons_per_core: int,
+                                     risk: float = 1e-9) -> int:
+    """Cores every partition of random_recurrent's graph within the input axons needs,
+    with probability at least 1 - risk over the draw; never below the k-set bound.
+
+    With probability 1 - risk / 2 no k neurons fit one core (random_recurrent_bound at
+    risk / 2), so every part of a fitting partition holds at most k - 1. A fitting
+    partition into fewer than C parts splits into one of exactly C (a subset of a fitting
+    part fits). So the chance that C parts or fewer suffice is at most risk / 2 plus the
+    expected number of fitting C-part partitions with parts of at most k - 1
+    (log_feasible_partitions); the bound is one more than the last C, counting up from
+    the k-set bound, where that expectation is below risk / 2."""
+    cores, k = random_recurrent_bound(neurons, fan, input_axons, neurons_per_core, risk / 2)
+    largest = min(k - 1, neurons_per_core)
+    while cores < neurons and log_feasible_partitions(neurons, fan, input_axons, cores, largest) < math.log(risk / 2):
+        cores += 1
+    return cores
