@@ -89,3 +89,44 @@ def test_maps_fit_their_tables_and_never_send_more_than_the_coarse_split():
         assert core_map.groups >= len(coarse)
         again = map_partition(view, core, cores, strategy="given")
         assert again.spikes_hops == core_map.spikes_hops
+
+
+def _routing_group_by_group(groups, xy, width, height):
+    """The tables one tree_entries call per group builds, in build_routing's order."""
+    from engine.mapping.route import LINK_BITS, tree_entries
+
+    entries, hops, load = [], 0.0, np.zeros((height, width, 4))
+    for index in range(len(groups)):
+        sx, sy = (int(v) for v in xy[groups.source[index]])
+        targets = groups.targets_of(index)
+        xs, ys, bits = tree_entries(sx, sy, xy[targets, 0], xy[targets, 1])
+        entries += [(int(y) * width + int(x), index, int(b)) for x, y, b in zip(xs, ys, bits)]
+        for link, bit in enumerate(LINK_BITS):
+            on = (bits & bit) != 0
+            np.add.at(load, (ys[on], xs[on], link), groups.rate[index])
+            hops += groups.rate[index] * int(on.sum())
+    return entries, hops, load
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 7), st.integers(1, 7), st.integers(2, 60))
+def test_built_tables_equal_each_groups_tree_entries(seed, width, height, neurons):
+    rng = np.random.default_rng(seed)
+    n_cores = int(rng.integers(1, width * height + 1))
+    fan = int(rng.integers(1, 6))
+    groups = synthetic._groups([neurons], {(0, 0): (np.repeat(np.arange(neurons), fan),
+                                                    rng.integers(0, neurons, neurons * fan))}, [5.0])
+    groups = [attrs.evolve(groups[0], rate_hz=rng.integers(1, 50, neurons).astype(float))]
+    core = CoreSpec(neurons_per_core=neurons, synapses_per_core=10**6, input_axons=10**6, output_axons=10**6,
+                    mesh_width=width, mesh_height=height, clock_hz=1e7, dt=1e-3)
+    view = net_view(groups, core)
+    cores = rng.integers(0, n_cores, neurons)
+    cores[0] = n_cores - 1
+    positions = rng.permutation(width * height)[:n_cores]
+    xy = np.stack([positions % width, positions // width], axis=1)
+    split = route_groups(view, cores, int(rng.integers(0, 4)))
+    built = build_routing(split, xy, width, height)
+    entries, hops, load = _routing_group_by_group(split, xy, width, height)
+    assert [(e.router, e.key >> built.neuron_bits, e.out_links) for e in built.entries] == entries
+    assert built.spikes_hops == hops
+    assert built.link_load.tolist() == load.tolist()

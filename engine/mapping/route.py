@@ -214,26 +214,75 @@ class Routing:
 
 def build_routing(groups: RouteGroups, positions: np.ndarray, mesh_width: int,
                   mesh_height: int) -> Routing:
+    """Every group's tree_entries, built for all groups at once: the row and column
+    segments expanded to routers, the out-link bits of a router OR-ed together."""
     largest = int(np.diff(groups.member_ptr).max(initial=1))
     neuron_bits = max(1, int(np.ceil(np.log2(max(largest, 2)))))
     if len(groups) and ((len(groups) - 1) << neuron_bits) >= 1 << KEY_BITS:
         raise StageError([Diagnostic("error", "NM606", f"{len(groups)} route groups of up to {1 << neuron_bits} neurons "
                                                        f"do not fit {KEY_BITS}-bit routing keys")])
     mask = ((1 << KEY_BITS) - 1) ^ ((1 << neuron_bits) - 1)
-    entries: list[RouteEntry] = []
+    group, x, y, bits = _tree_routers(groups, positions)
+    routers = mesh_width * mesh_height
+    cell = group * routers + y * mesh_width + x
+    order = np.argsort(cell, kind="stable")
+    cell, bits = cell[order], bits[order]
+    starts = np.nonzero(np.concatenate([[True], cell[1:] != cell[:-1]]))[0]
+    cell, bits = cell[starts], np.bitwise_or.reduceat(bits, starts)
+    owner, router = cell // routers, cell % routers
+    entries = tuple(RouteEntry(int(r), int(g) << neuron_bits, mask, int(b))
+                    for r, g, b in zip(router.tolist(), owner.tolist(), bits.tolist()))
     load = np.zeros((mesh_height, mesh_width, 4))
-    traffic = spikes_hops = 0.0
-    for index in range(len(groups)):
-        src = int(groups.source[index])
-        targets = groups.targets_of(index)
-        rate = float(groups.rate[index])
-        sx, sy = int(positions[src, 0]), int(positions[src, 1])
-        xs, ys, bits = tree_entries(sx, sy, positions[targets, 0], positions[targets, 1])
-        key = index << neuron_bits
-        entries.extend(RouteEntry(int(y) * mesh_width + int(x), key, mask, int(b)) for x, y, b in zip(xs, ys, bits))
-        for link, bit in enumerate(LINK_BITS):
-            on = (bits & bit) != 0
-            np.add.at(load, (ys[on], xs[on], link), rate)
-            spikes_hops += rate * int(on.sum())
-        traffic += rate * int((targets != src).sum())
-    return Routing(tuple(entries), load, float(groups.rate.sum()), traffic, spikes_hops, neuron_bits)
+    rate = groups.rate[owner]
+    spikes_hops = 0.0
+    for link, bit in enumerate(LINK_BITS):
+        on = (bits & bit) != 0
+        np.add.at(load, (router[on] // mesh_width, router[on] % mesh_width, link), rate[on])
+        spikes_hops += float(rate[on].sum())
+    return Routing(entries, load, float(groups.rate.sum()), remote_traffic(groups), spikes_hops, neuron_bits)
+
+
+def _tree_routers(groups: RouteGroups, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(group, x, y, out-link bits) of every router on every group's tree, a router once
+    per segment that passes it (the caller ORs them): the source row from the westmost to
+    the eastmost target column, each target column up and down from the source row, and
+    LOCAL at each target."""
+    n = len(groups)
+    empty = np.zeros(0, dtype=np.int64)
+    if n == 0:
+        return empty, empty, empty, empty
+    owner = np.repeat(np.arange(n), np.diff(groups.target_ptr))
+    tx, ty = positions[groups.targets, 0].astype(np.int64), positions[groups.targets, 1].astype(np.int64)
+    sx, sy = positions[groups.source, 0].astype(np.int64), positions[groups.source, 1].astype(np.int64)
+    starts = groups.target_ptr[:-1]
+    x_lo = np.minimum(sx, np.minimum.reduceat(tx, starts))
+    x_hi = np.maximum(sx, np.maximum.reduceat(tx, starts))
+    parts = []
+    # the row: east of the source forwards east up to the last column, west likewise
+    row_group, row_x = _expand(np.arange(n), x_lo, x_hi)
+    row_y = sy[row_group]
+    row_sx, row_lo, row_hi = sx[row_group], x_lo[row_group], x_hi[row_group]
+    parts.append((row_group, row_x, row_y, np.where((row_x >= row_sx) & (row_x < row_hi), LINK_EAST, 0)
+                  | np.where((row_x <= row_sx) & (row_x > row_lo), LINK_WEST, 0)))
+    # one segment per (group, target column)
+    order = np.lexsort((tx, owner))
+    g, cx, cy = owner[order], tx[order], ty[order]
+    seg = np.nonzero(np.concatenate([[True], (g[1:] != g[:-1]) | (cx[1:] != cx[:-1])]))[0]
+    seg_group, seg_x = g[seg], cx[seg]
+    y_lo, y_hi, seg_y = np.minimum.reduceat(cy, seg), np.maximum.reduceat(cy, seg), sy[g[seg]]
+    up = y_hi > seg_y
+    up_index, up_y = _expand(np.nonzero(up)[0], seg_y[up], y_hi[up])
+    parts.append((seg_group[up_index], seg_x[up_index], up_y, np.where(up_y < y_hi[up_index], LINK_NORTH, 0)))
+    down = y_lo < seg_y
+    down_index, down_y = _expand(np.nonzero(down)[0], y_lo[down], seg_y[down])
+    parts.append((seg_group[down_index], seg_x[down_index], down_y, np.where(down_y > y_lo[down_index], LINK_SOUTH, 0)))
+    parts.append((owner, tx, ty, np.full(owner.size, LINK_LOCAL)))
+    return tuple(np.concatenate([part[i] for part in parts]).astype(np.int64) for i in range(4))  # type: ignore[return-value]
+
+
+def _expand(index: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index repeated, value) for every value in each inclusive range [lo, hi]."""
+    lengths = hi - lo + 1
+    repeated = np.repeat(index, lengths)
+    offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return repeated, np.repeat(lo, lengths) + offsets
