@@ -227,8 +227,10 @@ def build_routing(groups: RouteGroups, positions: np.ndarray, mesh_width: int,
     cell = group * routers + y * mesh_width + x
     order = np.argsort(cell, kind="stable")
     cell, bits = cell[order], bits[order]
-    starts = np.nonzero(np.concatenate([[True], cell[1:] != cell[:-1]]))[0]
-    cell, bits = cell[starts], np.bitwise_or.reduceat(bits, starts)
+    first = np.ones(cell.size, dtype=bool)
+    first[1:] = cell[1:] != cell[:-1]
+    starts = np.nonzero(first)[0]
+    cell, bits = cell[starts], (np.bitwise_or.reduceat(bits, starts) if starts.size else bits)
     owner, router = cell // routers, cell % routers
     entries = tuple(RouteEntry(int(r), int(g) << neuron_bits, mask, int(b))
                     for r, g, b in zip(router.tolist(), owner.tolist(), bits.tolist()))
