@@ -12,6 +12,7 @@ time bounded on graphs where every group reaches every core.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -65,18 +66,18 @@ def _swap(slot_of: np.ndarray, slots: np.ndarray, groups: RouteGroups) -> None:
     grid = np.full((int(slots[:, 1].max()) + 1, int(slots[:, 0].max()) + 1), -1, dtype=np.int64)
     grid[slots[:, 1], slots[:, 0]] = np.arange(n_slots)
     slot_xy = [tuple(p) for p in slots.tolist()]
-    # plain lists: most trees have a handful of targets, where numpy's call overhead dominates
+    slot_x, slot_y = slots[:, 0].astype(np.int64), slots[:, 1].astype(np.int64)
     targets = [groups.targets_of(i).tolist() for i in range(len(groups))]
     sources = groups.source.tolist()
-    rates = groups.rate.tolist()
-    where = slot_of.tolist()
+    where = slot_of.astype(np.int64)
+    tree_costs = _tree_costs_compiled()
 
-    def cost(index: int) -> float:
-        sx, sy = slot_xy[where[sources[index]]]
-        value: float = rates[index] * _links(sx, sy, [slot_xy[where[t]] for t in targets[index]])
-        return value
+    def costs_of(affected: list[int]) -> list[float]:
+        values: list[float] = tree_costs(np.asarray(affected, dtype=np.int64), groups.target_ptr, groups.targets,
+                                         groups.source, groups.rate, where, slot_x, slot_y).tolist()
+        return values
 
-    costs = [cost(i) for i in range(len(groups))]
+    costs = costs_of(list(range(len(groups))))
     rng = np.random.default_rng(0)
     work = 0
     for _ in range(SWAP_ROUNDS_PER_CORE * n_cores):
@@ -105,7 +106,7 @@ def _swap(slot_of: np.ndarray, slots: np.ndarray, groups: RouteGroups) -> None:
         before = sum(costs[i] for i in affected)
         old_slot = where[a]
         _move(where, core_at, a, b, old_slot, target_slot)
-        after = [cost(i) for i in affected]
+        after = costs_of(affected)
         if sum(after) < before - 1e-9 * max(before, 1.0):
             for i, value in zip(affected, after):
                 costs[i] = value
@@ -114,30 +115,51 @@ def _swap(slot_of: np.ndarray, slots: np.ndarray, groups: RouteGroups) -> None:
     slot_of[:] = where
 
 
-def _links(sx: int, sy: int, points: list[tuple[int, ...]]) -> int:
-    """tree_links on plain tuples: X span on the source row plus each column's Y span
-    (comparisons, not min/max calls: this is the swap loop's inner loop)."""
-    lo_x = hi_x = sx
-    columns: dict[int, list[int]] = {}
-    for x, y in points:
-        if x < lo_x:
-            lo_x = x
-        elif x > hi_x:
-            hi_x = x
-        span = columns.get(x)
-        if span is None:
-            columns[x] = [min(sy, y), max(sy, y)]
-        elif y < span[0]:
-            span[0] = y
-        elif y > span[1]:
-            span[1] = y
-    total = hi_x - lo_x
-    for lo, hi in columns.values():
-        total += hi - lo
-    return total
+def _tree_costs_compiled() -> Any:
+    """The swap loop's inner loop, compiled (numba loads with the first placement that
+    swaps, not with every import of the mapper)."""
+    from numba import njit
+
+    global _TREE_COSTS
+    if _TREE_COSTS is None:
+        _TREE_COSTS = njit(cache=True)(_tree_costs)
+    return _TREE_COSTS
 
 
-def _move(slot_of: list[int], core_at: np.ndarray, a: int, b: int, from_slot: int, to_slot: int) -> None:
+_TREE_COSTS: Any = None
+
+
+def _tree_costs(affected: np.ndarray, target_ptr: np.ndarray, targets: np.ndarray, source: np.ndarray,
+                rate: np.ndarray, slot_of: np.ndarray, slot_x: np.ndarray, slot_y: np.ndarray) -> np.ndarray:
+    """rate x tree links of each affected group at the cores' current slots: the X span
+    on the source row plus each target column's Y span from the source row."""
+    out = np.empty(affected.size)
+    for k in range(affected.size):
+        g = affected[k]
+        sx, sy = slot_x[slot_of[source[g]]], slot_y[slot_of[source[g]]]
+        lo, hi = target_ptr[g], target_ptr[g + 1]
+        xs = np.empty(hi - lo, dtype=np.int64)
+        ys = np.empty(hi - lo, dtype=np.int64)
+        for j in range(lo, hi):
+            xs[j - lo] = slot_x[slot_of[targets[j]]]
+            ys[j - lo] = slot_y[slot_of[targets[j]]]
+        order = np.argsort(xs)
+        x_lo, x_hi = min(sx, xs[order[0]]), max(sx, xs[order[-1]])
+        links = x_hi - x_lo
+        j = 0
+        while j < order.size:
+            column = xs[order[j]]
+            y_lo = y_hi = sy
+            while j < order.size and xs[order[j]] == column:
+                y_lo = min(y_lo, ys[order[j]])
+                y_hi = max(y_hi, ys[order[j]])
+                j += 1
+            links += y_hi - y_lo
+        out[k] = rate[g] * links
+    return out
+
+
+def _move(slot_of: np.ndarray, core_at: np.ndarray, a: int, b: int, from_slot: int, to_slot: int) -> None:
     slot_of[a] = to_slot
     core_at[to_slot] = a
     if b >= 0:
