@@ -19,8 +19,8 @@ import numpy as np
 from engine.mapping.arrays import unique
 from engine.mapping.route import RouteGroups
 
-SWAP_ROUNDS_PER_CORE = 16
-SWAP_WORK = 1_500_000  # targets re-costed over all swaps
+SWAP_ROUNDS_PER_CORE = 64
+SWAP_WORK = 6_000_000  # targets re-costed over all swaps
 
 
 def hilbert_order(width: int, height: int) -> list[tuple[int, int]]:
