@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -296,21 +296,38 @@ def _gather(starts: np.ndarray, lengths: np.ndarray, total: int) -> np.ndarray:
 def _axon_cut(sources: np.ndarray, ptr: np.ndarray, start: int, end: int, cap: int, scratch: np.ndarray) -> int:
     """The largest end' <= end whose neurons order[start:end'] have at most `cap`
     distinct sources (at least one neuron: single neurons were checked before).
-    `scratch` (one slot per source id) finds each source's first position in the slice
-    without sorting it."""
-    lo, hi = int(ptr[start]), int(ptr[end])
-    if hi - lo <= cap:
+    `scratch` (one slot per source id, zero at first) marks the sources seen by the
+    core starting at `start`, so the slice is neither sorted nor cleared."""
+    if int(ptr[end]) - int(ptr[start]) <= cap:
         return end
-    segment = sources[lo:hi]
-    position = np.arange(hi - lo, dtype=np.int64)
-    scratch[segment] = hi - lo
-    np.minimum.at(scratch, segment, position)
-    first = np.nonzero(scratch[segment] == position)[0]
-    if first.size <= cap:
-        return end
-    first_rank = np.searchsorted(ptr, lo + first, side="right") - 1 - start
-    new_sources = np.cumsum(np.bincount(first_rank, minlength=end - start))
-    return start + max(1, int(np.searchsorted(new_sources, cap, side="right")))
+    cut: int = _axon_cut_compiled()(sources, ptr, start, end, cap, scratch)
+    return cut
+
+
+def _axon_cut_compiled() -> Any:
+    """numba loads with the first fill that needs it, not with every import of the mapper."""
+    from numba import njit
+
+    global _AXON_CUT
+    if _AXON_CUT is None:
+        _AXON_CUT = njit(cache=True)(_axon_cut_loop)
+    return _AXON_CUT
+
+
+_AXON_CUT: Any = None
+
+
+def _axon_cut_loop(sources: np.ndarray, ptr: np.ndarray, start: int, end: int, cap: int, scratch: np.ndarray) -> int:
+    stamp = start + 1
+    distinct = 0
+    for neuron in range(start, end):
+        for j in range(ptr[neuron], ptr[neuron + 1]):
+            if scratch[sources[j]] != stamp:
+                scratch[sources[j]] = stamp
+                distinct += 1
+        if distinct > cap:
+            return max(start + 1, neuron)
+    return end
 
 
 def core_inputs(view: NetView, cores: np.ndarray, n_cores: int) -> np.ndarray:
