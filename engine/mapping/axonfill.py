@@ -140,10 +140,20 @@ def greedy_fill(in_ptr: I64, src: I32, out_ptr: I64, out_dst: I32, synapses: I64
 def out_adjacency(view: NetView) -> tuple[np.ndarray, np.ndarray]:
     """Each source id's placed targets, CSR by source (int64 pointers, int32 targets)."""
     total = max(int(view.rate.size), int(view.src.max(initial=-1)) + 1)
-    order = np.argsort(view.src, kind="stable")
     ptr = np.zeros(total + 1, dtype=np.int64)
     np.cumsum(np.bincount(view.src, minlength=total), out=ptr[1:])
-    return ptr, np.ascontiguousarray(view.dst[order], dtype=np.int32)
+    targets = np.empty(view.src.size, dtype=np.int32)
+    _transpose(np.ascontiguousarray(view.src), np.ascontiguousarray(view.dst), ptr, targets)
+    return ptr, targets
+
+
+@njit(cache=True)
+def _transpose(src: np.ndarray, dst: np.ndarray, ptr: np.ndarray, targets: np.ndarray) -> None:
+    """A counting sort of the pairs by source, stable (each source's targets in pair order)."""
+    fill = ptr[:-1].copy()
+    for i in range(src.size):
+        targets[fill[src[i]]] = dst[i]
+        fill[src[i]] += 1
 
 
 def axon_fill(view: NetView, core: CoreSpec, outputs: np.ndarray | None = None,
