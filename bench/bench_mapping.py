@@ -18,7 +18,10 @@ still run), and its row replaces that method's row of the case in bench/results/
 (`--methods` re-measures some methods of a case and keeps the others').
 `python -m bench mapping` runs 1e4 and 1e5; `python -m bench.bench_mapping --sizes
 1000000` the families that reach 1e6; `--table` prints the markdown table docs/mapping.md
-shows, from the results file.
+shows, from the results file. Each baseline's repaired assignment is kept (untracked,
+bench/results/mapping-assignments/), so after a change to placement or routing
+`--rescore` places, routes and scores every kept assignment again without partitioning
+again (the row keeps its partition time and adds the new mapping time).
 """
 
 from __future__ import annotations

@@ -130,3 +130,15 @@ def test_built_tables_equal_each_groups_tree_entries(seed, width, height, neuron
     assert [(e.router, e.key >> built.neuron_bits, e.out_links) for e in built.entries] == entries
     assert built.spikes_hops == hops
     assert built.link_load.tolist() == load.tolist()
+
+
+def test_finest_split_keeps_the_group_indices_within_the_routing_keys(monkeypatch):
+    # with 3-bit keys and 2 bits for the 3-neuron union groups, 2 groups fit the key
+    # (index 1 << 2 = 4 < 8) and a third does not (2 << 2 = 8): the tables would hold
+    # both own groups, the keys hold none
+    from engine.mapping import route
+
+    view, sets, xy = hand_split()
+    coarse = np.zeros(sets.sets, dtype=bool)
+    monkeypatch.setattr(route, "KEY_BITS", 3)
+    assert finest_split(view, sets, coarse, xy, 3, 1, 4).tolist() == coarse.tolist()

@@ -212,13 +212,23 @@ class Routing:
     neuron_bits: int  # low key bits that number a neuron within its group
 
 
+def key_neuron_bits(groups: RouteGroups) -> int:
+    """Low key bits that number a neuron within its group: enough for the largest group."""
+    largest = int(np.diff(groups.member_ptr).max(initial=1))
+    return max(1, int(np.ceil(np.log2(max(largest, 2)))))
+
+
+def keys_fit(groups: RouteGroups) -> bool:
+    """Whether every group's index fits the key's high bits."""
+    return not len(groups) or ((len(groups) - 1) << key_neuron_bits(groups)) < 1 << KEY_BITS
+
+
 def build_routing(groups: RouteGroups, positions: np.ndarray, mesh_width: int,
                   mesh_height: int) -> Routing:
     """Every group's tree_entries, built for all groups at once: the row and column
     segments expanded to routers, the out-link bits of a router OR-ed together."""
-    largest = int(np.diff(groups.member_ptr).max(initial=1))
-    neuron_bits = max(1, int(np.ceil(np.log2(max(largest, 2)))))
-    if len(groups) and ((len(groups) - 1) << neuron_bits) >= 1 << KEY_BITS:
+    neuron_bits = key_neuron_bits(groups)
+    if not keys_fit(groups):
         raise StageError([Diagnostic("error", "NM606", f"{len(groups)} route groups of up to {1 << neuron_bits} neurons "
                                                        f"do not fit {KEY_BITS}-bit routing keys")])
     mask = ((1 << KEY_BITS) - 1) ^ ((1 << neuron_bits) - 1)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.mapping.netview import NetView
-from engine.mapping.route import RouteGroups, TargetSets, split_groups
+from engine.mapping.route import RouteGroups, TargetSets, keys_fit, split_groups
 
 
 def tree_load(groups: RouteGroups, positions: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
@@ -63,7 +63,7 @@ def split_cost(groups: RouteGroups, positions: np.ndarray, width: int, height: i
 def finest_split(view: NetView, sets: TargetSets, own_group: np.ndarray, positions: np.ndarray,
                  width: int, height: int, table: int) -> np.ndarray:
     """More sets given their own route group, at these core positions, while every router's
-    table holds its entries. A set is worth its own group by the spike-hops it saves
+    table holds its entries (and the groups' indices fit the routing keys). A set is worth its own group by the spike-hops it saves
     against its slice's union tree, per entry its own tree costs; the sets are added in
     that order, as many as fit (bisection: each set added costs entries, so fitting is
     close to monotone in how many; the split returned is one that was counted to fit).
@@ -87,8 +87,9 @@ def finest_split(view: NetView, sets: TargetSets, own_group: np.ndarray, positio
     fits, lo, hi = 0, 0, ranked.size
     while lo <= hi:
         mid = (lo + hi) // 2
-        most, _ = split_cost(split_groups(view, sets, with_first(mid)), positions, width, height)
-        if most <= table:
+        groups = split_groups(view, sets, with_first(mid))
+        most, _ = split_cost(groups, positions, width, height)
+        if most <= table and keys_fit(groups):
             fits, lo = mid, mid + 1
         else:
             hi = mid - 1
