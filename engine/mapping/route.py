@@ -1,7 +1,9 @@
 """Spikes onto the mesh: multicast groups, dimension-order trees, routing entries.
 
-A route group is one population's neurons on one core. All its spikes share one
-multicast tree to every core any of them reaches, and one masked key: the group's index
+A route group is some of one population's neurons on one core (a slice): those with one
+target set, or the rest of the slice together (split_groups; tables.finest_split chooses
+which sets get a group of their own). All its spikes share one multicast tree to every
+core any of them reaches, and one masked key: the group's index
 in the high bits, the neuron's index within the group in the low bits, so a router needs
 one entry per group passing through it, not one per neuron. Trees follow dimension
 order (X first, then Y): from the source along its row to every target column, then up
