@@ -15,21 +15,27 @@ from engine.mapping.route import build_routing, route_groups, split_groups, targ
 from engine.mapping.tables import finest_split, split_cost, tree_load
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.integers(1, 6), st.integers(1, 6), st.integers(2, 40))
-def test_tree_load_equals_the_built_tables(seed, width, height, neurons):
+def _random_placed_network(seed, width, height, neurons):
+    """A random recurrent population at integer rates, its neurons on random cores at
+    random mesh positions: (view, core of each neuron, (x, y) of each core, generator)."""
     rng = np.random.default_rng(seed)
     n_cores = int(rng.integers(1, width * height + 1))
     fan = int(rng.integers(1, 6))
     groups = synthetic._groups([neurons], {(0, 0): (np.repeat(np.arange(neurons), fan),
                                                     rng.integers(0, neurons, neurons * fan))}, [5.0])
+    groups = [attrs.evolve(groups[0], rate_hz=rng.integers(1, 50, neurons).astype(float))]
     core = CoreSpec(neurons_per_core=neurons, synapses_per_core=10**6, input_axons=10**6, output_axons=10**6,
                     mesh_width=width, mesh_height=height, clock_hz=1e7, dt=1e-3)
-    view = net_view(groups, core)
     cores = rng.integers(0, n_cores, neurons)
     cores[0] = n_cores - 1
     positions = rng.permutation(width * height)[:n_cores]
-    xy = np.stack([positions % width, positions // width], axis=1)
+    return net_view(groups, core), cores, np.stack([positions % width, positions // width], axis=1), rng
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 6), st.integers(1, 6), st.integers(2, 40))
+def test_tree_load_equals_the_built_tables(seed, width, height, neurons):
+    view, cores, xy, _ = _random_placed_network(seed, width, height, neurons)
     for max_sets in (0, 1, 3, 10**6):
         split = route_groups(view, cores, max_sets)
         entries, links = tree_load(split, xy, width, height)
@@ -111,19 +117,7 @@ def _routing_group_by_group(groups, xy, width, height):
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.integers(1, 7), st.integers(1, 7), st.integers(2, 60))
 def test_built_tables_equal_each_groups_tree_entries(seed, width, height, neurons):
-    rng = np.random.default_rng(seed)
-    n_cores = int(rng.integers(1, width * height + 1))
-    fan = int(rng.integers(1, 6))
-    groups = synthetic._groups([neurons], {(0, 0): (np.repeat(np.arange(neurons), fan),
-                                                    rng.integers(0, neurons, neurons * fan))}, [5.0])
-    groups = [attrs.evolve(groups[0], rate_hz=rng.integers(1, 50, neurons).astype(float))]
-    core = CoreSpec(neurons_per_core=neurons, synapses_per_core=10**6, input_axons=10**6, output_axons=10**6,
-                    mesh_width=width, mesh_height=height, clock_hz=1e7, dt=1e-3)
-    view = net_view(groups, core)
-    cores = rng.integers(0, n_cores, neurons)
-    cores[0] = n_cores - 1
-    positions = rng.permutation(width * height)[:n_cores]
-    xy = np.stack([positions % width, positions // width], axis=1)
+    view, cores, xy, rng = _random_placed_network(seed, width, height, neurons)
     split = route_groups(view, cores, int(rng.integers(0, 4)))
     built = build_routing(split, xy, width, height)
     entries, hops, load = _routing_group_by_group(split, xy, width, height)

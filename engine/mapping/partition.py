@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.diagnostics import Diagnostic, StageError
 from engine.mapping.arrays import unique_first, unique_pairs
+from engine.mapping.native import compiled
 from engine.mapping.netview import Group, NetView, distinct_fan_in, placed_pairs
 from engine.mapping.target import CoreSpec
 
@@ -300,21 +301,8 @@ def _axon_cut(sources: np.ndarray, ptr: np.ndarray, start: int, end: int, cap: i
     core starting at `start`, so the slice is neither sorted nor cleared."""
     if int(ptr[end]) - int(ptr[start]) <= cap:
         return end
-    cut: int = _axon_cut_compiled()(sources, ptr, start, end, cap, scratch)
+    cut: int = compiled(_axon_cut_loop)(sources, ptr, start, end, cap, scratch)
     return cut
-
-
-def _axon_cut_compiled() -> Any:
-    """numba loads with the first fill that needs it, not with every import of the mapper."""
-    from numba import njit
-
-    global _AXON_CUT
-    if _AXON_CUT is None:
-        _AXON_CUT = njit(cache=True)(_axon_cut_loop)
-    return _AXON_CUT
-
-
-_AXON_CUT: Any = None
 
 
 def _axon_cut_loop(sources: np.ndarray, ptr: np.ndarray, start: int, end: int, cap: int, scratch: np.ndarray) -> int:

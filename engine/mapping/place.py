@@ -12,11 +12,11 @@ time bounded on graphs where every group reaches every core.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
 from engine.mapping.arrays import unique
+from engine.mapping.native import compiled
 from engine.mapping.route import RouteGroups
 
 SWAP_ROUNDS_PER_CORE = 64
@@ -70,7 +70,7 @@ def _swap(slot_of: np.ndarray, slots: np.ndarray, groups: RouteGroups) -> None:
     targets = [groups.targets_of(i).tolist() for i in range(len(groups))]
     sources = groups.source.tolist()
     where = slot_of.astype(np.int64)
-    tree_costs = _tree_costs_compiled()
+    tree_costs = compiled(_tree_costs)
 
     def costs_of(affected: list[int]) -> list[float]:
         values: list[float] = tree_costs(np.asarray(affected, dtype=np.int64), groups.target_ptr, groups.targets,
@@ -113,20 +113,6 @@ def _swap(slot_of: np.ndarray, slots: np.ndarray, groups: RouteGroups) -> None:
         else:
             _move(where, core_at, a, b, target_slot, old_slot)
     slot_of[:] = where
-
-
-def _tree_costs_compiled() -> Any:
-    """The swap loop's inner loop, compiled (numba loads with the first placement that
-    swaps, not with every import of the mapper)."""
-    from numba import njit
-
-    global _TREE_COSTS
-    if _TREE_COSTS is None:
-        _TREE_COSTS = njit(cache=True)(_tree_costs)
-    return _TREE_COSTS
-
-
-_TREE_COSTS: Any = None
 
 
 def _tree_costs(affected: np.ndarray, target_ptr: np.ndarray, targets: np.ndarray, source: np.ndarray,

@@ -256,6 +256,34 @@ def build_routing(groups: RouteGroups, positions: np.ndarray, mesh_width: int,
     return Routing(entries, load, float(groups.rate.sum()), remote_traffic(groups), spikes_hops, neuron_bits)
 
 
+@attrs.frozen(eq=False)
+class TreeSegments:
+    """Every group's dimension-order tree as segments: the source row [x_lo, x_hi] at
+    (sx, sy), and per (group, target column) the targets' extent [y_lo, y_hi] in it."""
+    sx: np.ndarray  # (g,)
+    sy: np.ndarray
+    x_lo: np.ndarray
+    x_hi: np.ndarray
+    column_group: np.ndarray  # (c,) one per (group, target column)
+    column_x: np.ndarray
+    column_row: np.ndarray  # the source row of the column's group
+    y_lo: np.ndarray
+    y_hi: np.ndarray
+
+
+def tree_segments(groups: RouteGroups, positions: np.ndarray) -> TreeSegments:
+    owner = np.repeat(np.arange(len(groups)), np.diff(groups.target_ptr))
+    tx, ty = positions[groups.targets, 0].astype(np.int64), positions[groups.targets, 1].astype(np.int64)
+    sx, sy = positions[groups.source, 0].astype(np.int64), positions[groups.source, 1].astype(np.int64)
+    starts = groups.target_ptr[:-1]
+    order = np.lexsort((tx, owner))
+    g, cx, cy = owner[order], tx[order], ty[order]
+    column = np.nonzero(np.concatenate([[True], (g[1:] != g[:-1]) | (cx[1:] != cx[:-1])]))[0]
+    return TreeSegments(sx, sy, np.minimum(sx, np.minimum.reduceat(tx, starts)),
+                        np.maximum(sx, np.maximum.reduceat(tx, starts)), g[column], cx[column], sy[g[column]],
+                        np.minimum.reduceat(cy, column), np.maximum.reduceat(cy, column))
+
+
 def _tree_routers(groups: RouteGroups, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(group, x, y, out-link bits) of every router on every group's tree, a router once
     per segment that passes it (the caller ORs them): the source row from the westmost to
@@ -265,32 +293,23 @@ def _tree_routers(groups: RouteGroups, positions: np.ndarray) -> tuple[np.ndarra
     empty = np.zeros(0, dtype=np.int64)
     if n == 0:
         return empty, empty, empty, empty
-    owner = np.repeat(np.arange(n), np.diff(groups.target_ptr))
-    tx, ty = positions[groups.targets, 0].astype(np.int64), positions[groups.targets, 1].astype(np.int64)
-    sx, sy = positions[groups.source, 0].astype(np.int64), positions[groups.source, 1].astype(np.int64)
-    starts = groups.target_ptr[:-1]
-    x_lo = np.minimum(sx, np.minimum.reduceat(tx, starts))
-    x_hi = np.maximum(sx, np.maximum.reduceat(tx, starts))
+    tree = tree_segments(groups, positions)
     parts = []
     # the row: east of the source forwards east up to the last column, west likewise
-    row_group, row_x = _expand(np.arange(n), x_lo, x_hi)
-    row_y = sy[row_group]
-    row_sx, row_lo, row_hi = sx[row_group], x_lo[row_group], x_hi[row_group]
-    parts.append((row_group, row_x, row_y, np.where((row_x >= row_sx) & (row_x < row_hi), LINK_EAST, 0)
+    row_group, row_x = _expand(np.arange(n), tree.x_lo, tree.x_hi)
+    row_sx, row_lo, row_hi = tree.sx[row_group], tree.x_lo[row_group], tree.x_hi[row_group]
+    parts.append((row_group, row_x, tree.sy[row_group], np.where((row_x >= row_sx) & (row_x < row_hi), LINK_EAST, 0)
                   | np.where((row_x <= row_sx) & (row_x > row_lo), LINK_WEST, 0)))
-    # one segment per (group, target column)
-    order = np.lexsort((tx, owner))
-    g, cx, cy = owner[order], tx[order], ty[order]
-    seg = np.nonzero(np.concatenate([[True], (g[1:] != g[:-1]) | (cx[1:] != cx[:-1])]))[0]
-    seg_group, seg_x = g[seg], cx[seg]
-    y_lo, y_hi, seg_y = np.minimum.reduceat(cy, seg), np.maximum.reduceat(cy, seg), sy[g[seg]]
+    seg_y, y_lo, y_hi = tree.column_row, tree.y_lo, tree.y_hi
     up = y_hi > seg_y
     up_index, up_y = _expand(np.nonzero(up)[0], seg_y[up], y_hi[up])
-    parts.append((seg_group[up_index], seg_x[up_index], up_y, np.where(up_y < y_hi[up_index], LINK_NORTH, 0)))
+    parts.append((tree.column_group[up_index], tree.column_x[up_index], up_y, np.where(up_y < y_hi[up_index], LINK_NORTH, 0)))
     down = y_lo < seg_y
     down_index, down_y = _expand(np.nonzero(down)[0], y_lo[down], seg_y[down])
-    parts.append((seg_group[down_index], seg_x[down_index], down_y, np.where(down_y > y_lo[down_index], LINK_SOUTH, 0)))
-    parts.append((owner, tx, ty, np.full(owner.size, LINK_LOCAL)))
+    parts.append((tree.column_group[down_index], tree.column_x[down_index], down_y,
+                  np.where(down_y > y_lo[down_index], LINK_SOUTH, 0)))
+    owner = np.repeat(np.arange(n), np.diff(groups.target_ptr))
+    parts.append((owner, positions[groups.targets, 0], positions[groups.targets, 1], np.full(owner.size, LINK_LOCAL)))
     return tuple(np.concatenate([part[i] for part in parts]).astype(np.int64) for i in range(4))  # type: ignore[return-value]
 
 

@@ -14,42 +14,28 @@ from __future__ import annotations
 import numpy as np
 
 from engine.mapping.netview import NetView
-from engine.mapping.route import RouteGroups, TargetSets, keys_fit, split_groups
+from engine.mapping.route import RouteGroups, TargetSets, keys_fit, split_groups, tree_segments
 
 
 def tree_load(groups: RouteGroups, positions: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     """(entries of each router, row-major (height * width,); links of each group's tree)."""
     n = len(groups)
-    counts = np.diff(groups.target_ptr)
     if n == 0:
         return np.zeros(width * height, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    owner = np.repeat(np.arange(n), counts)
-    tx, ty = positions[groups.targets, 0], positions[groups.targets, 1]
-    sx, sy = positions[groups.source, 0], positions[groups.source, 1]
-    starts = groups.target_ptr[:-1]
-    x_lo = np.minimum(sx, np.minimum.reduceat(tx, starts))
-    x_hi = np.maximum(sx, np.maximum.reduceat(tx, starts))
-    # one segment per (group, target column)
-    order = np.lexsort((tx, owner))
-    g, cx, cy = owner[order], tx[order], ty[order]
-    new = np.concatenate([[True], (g[1:] != g[:-1]) | (cx[1:] != cx[:-1])])
-    seg = np.nonzero(new)[0]
-    seg_group, seg_x = g[seg], cx[seg]
-    y_lo = np.minimum.reduceat(cy, seg)
-    y_hi = np.maximum.reduceat(cy, seg)
-    row_y = sy[seg_group]
-    up, down = np.maximum(y_hi - row_y, 0), np.maximum(row_y - y_lo, 0)
-    links = (x_hi - x_lo) + np.bincount(seg_group, weights=up + down, minlength=n).astype(np.int64)
+    tree = tree_segments(groups, positions)
+    row_y = tree.column_row
+    up, down = np.maximum(tree.y_hi - row_y, 0), np.maximum(row_y - tree.y_lo, 0)
+    links = (tree.x_hi - tree.x_lo) + np.bincount(tree.column_group, weights=up + down, minlength=n).astype(np.int64)
     # entries: rows [x_lo, x_hi] on the source row; columns (row_y, y_hi] and [y_lo, row_y)
     rows = np.zeros((height + 1, width + 1), dtype=np.int64)
-    np.add.at(rows, (sy, x_lo), 1)
-    np.add.at(rows, (sy, x_hi + 1), -1)
+    np.add.at(rows, (tree.sy, tree.x_lo), 1)
+    np.add.at(rows, (tree.sy, tree.x_hi + 1), -1)
     columns = np.zeros((height + 1, width + 1), dtype=np.int64)
     has_up, has_down = up > 0, down > 0
-    np.add.at(columns, (row_y[has_up] + 1, seg_x[has_up]), 1)
-    np.add.at(columns, (y_hi[has_up] + 1, seg_x[has_up]), -1)
-    np.add.at(columns, (y_lo[has_down], seg_x[has_down]), 1)
-    np.add.at(columns, (row_y[has_down], seg_x[has_down]), -1)
+    np.add.at(columns, (row_y[has_up] + 1, tree.column_x[has_up]), 1)
+    np.add.at(columns, (tree.y_hi[has_up] + 1, tree.column_x[has_up]), -1)
+    np.add.at(columns, (tree.y_lo[has_down], tree.column_x[has_down]), 1)
+    np.add.at(columns, (row_y[has_down], tree.column_x[has_down]), -1)
     entries = np.cumsum(rows, axis=1)[:height, :width] + np.cumsum(columns, axis=0)[:height, :width]
     return entries.ravel(), links
 
