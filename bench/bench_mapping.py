@@ -166,11 +166,7 @@ def rescore(until: float | None = None) -> list[dict[str, Any]]:
         row["runtime_s"] = round(row["partition_s"] + mapping_s, 3)
         done.append(row)
     for family, neurons in {(r["family"], r["neurons"]) for r in results["rows"]}:
-        case = [r for r in results["rows"] if (r["family"], r["neurons"]) == (family, neurons)]
-        for r in case:
-            for key in ("best_baseline", "hops_vs_best", "time_vs_metis"):
-                r.pop(key, None)
-        ratios(case)
+        ratios([r for r in results["rows"] if (r["family"], r["neurons"]) == (family, neurons)])
     _write(results)
     return done
 
@@ -187,6 +183,9 @@ def _crash(returncode: int, lines: list[str], memory: int) -> str:
 def ratios(rows: list[dict[str, Any]]) -> None:
     """hops_vs_best: chip spike-hops against the fewest any baseline reached on the case;
     time_vs_metis: run time against METIS's fastest finished run (either objective)."""
+    for r in rows:  # a row's ratios from an earlier count of its case
+        for key in ("best_baseline", "hops_vs_best", "time_vs_metis"):
+            r.pop(key, None)
     measured = [r for r in rows if "failed" not in r]
     others = [r for r in measured if r["method"] in BASELINES]
     best = min(others, key=lambda r: (r["spike_hops_tables"], r["cores"]), default=None)
@@ -308,7 +307,6 @@ def _keep_case(family: str, neurons: int, rows: list[dict[str, Any]]) -> None:
     results["core"] = CORE
     ran = {r["method"] for r in rows}
     case = [r for r in results["rows"] if (r["family"], r["neurons"]) == (family, neurons) and r["method"] not in ran]
-    case = [{k: v for k, v in r.items() if k not in ("best_baseline", "hops_vs_best", "time_vs_metis")} for r in case]
     ratios(case + rows)
     results["rows"] = [r for r in results["rows"] if (r["family"], r["neurons"]) != (family, neurons)] + case + rows
     _write(results)

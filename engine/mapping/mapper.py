@@ -23,7 +23,7 @@ link.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -231,8 +231,9 @@ def map_partition(view: NetView, core: CoreSpec, cores: np.ndarray, *, swaps: bo
             f"population's neurons on a core sharing one route group",
             hint="use a target with larger routing tables or more cores per population slice, or a network whose "
                  "populations send to fewer cores")])
-    own_group = finest_split(view, sets, own_group, positions, width, height, core.routing_entries)
-    groups = split_groups(view, sets, own_group)
+    finer = finest_split(view, sets, own_group, positions, width, height, core.routing_entries)
+    if not np.array_equal(finer, own_group):
+        groups = split_groups(view, sets, finer)
     routing = build_routing(groups, positions, width, height)
     neuron_core = {g.name: frozen_array(cores[view.offsets[i]: view.offsets[i + 1]], np.int32)
                    for i, g in enumerate(view.groups)}
@@ -247,11 +248,6 @@ def map_partition(view: NetView, core: CoreSpec, cores: np.ndarray, *, swaps: bo
         np.bincount(cores, weights=view.load, minlength=n_cores) / (core.clock_hz * core.dt),
         link_load, routing.spike_rate, routing.traffic, routing.spikes_hops, len(groups), strategy, routing.neuron_bits,
         _neuron_keys(view, groups, routing.neuron_bits))
-
-
-def entries_per_router(entries: Sequence[RouteEntry], routers: int) -> np.ndarray:
-    """Routing entries in each router's table."""
-    return np.bincount(np.array([e.router for e in entries], dtype=np.int64), minlength=routers)
 
 
 def _neuron_keys(view: NetView, groups: RouteGroups, neuron_bits: int) -> dict[str, np.ndarray]:
