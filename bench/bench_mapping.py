@@ -328,6 +328,15 @@ def run_case(family: str, neurons: int, methods: tuple[str, ...] = METHODS,
     return rows
 
 
+def stop_time(clock: str, now: float) -> float:
+    """The next UTC time `clock` (HH:MM) after `now`: a run started at 23:00 with --until
+    01:00 stops the next morning, not at once."""
+    hour, minute = (int(x) for x in clock.split(":"))
+    day = time.gmtime(now)
+    at = calendar.timegm((day.tm_year, day.tm_mon, day.tm_mday, hour, minute, 0, 0, 0, 0))
+    return at if at > now else at + 86_400
+
+
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(prog="bench.bench_mapping")
     parser.add_argument("--sizes", default=",".join(str(s) for s in SIZES))
@@ -364,11 +373,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         results = load()
         print(table(results) + "\n" + verdicts(results), end="")
         return []
-    until = None
-    if args.until:
-        hour, minute = (int(x) for x in args.until.split(":"))
-        now = time.gmtime()
-        until = calendar.timegm((now.tm_year, now.tm_mon, now.tm_mday, hour, minute, 0, 0, 0, 0))
+    until = stop_time(args.until, time.time()) if args.until else None
     if args.rescore:
         return rescore(until)
     print(" | ".join(COLUMNS), flush=True)

@@ -5,6 +5,7 @@ result as worked out here."""
 
 from __future__ import annotations
 
+import calendar
 import json
 import time
 from pathlib import Path
@@ -67,14 +68,14 @@ def test_a_crash_is_worded_as_seen():
 
 
 def test_the_random_family_verdict_names_its_high_probability_bound():
-    # 10,000 random recurrent neurons: no 84 of them fit 4,096 input axons but with
-    # probability below 1e-9 (tests/test_mapping_axonfill.py), so 121 cores; 168 is 1.388x it
-    # and 4.2x the provable bound of 40 that the `bound` column keeps
+    # 10,000 random recurrent neurons: every partition within 4,096 input axons needs 142
+    # cores but with probability below 1e-9 (tests/test_mapping_partition_bound.py); 168
+    # is 1.183x it and 4.2x the provable bound of 40 that the `bound` column keeps
     row = {**_row("nmspec", 168, 240.0, 5.0), "family": "recurrent", "lower_bound": 40}
     bench_mapping.ratios([row])
     assert bench_mapping.verdicts({"rows": [row]}) == (
-        "- recurrent 10,000: 168 cores against a lower bound of 40 (4.200x) and the family's bound of 121 that holds "
-        "with probability 1 - 1e-9 over the graph's random draw (1.388x); no baseline measured\n")
+        "- recurrent 10,000: 168 cores against a lower bound of 40 (4.200x) and the family's bound of 142 that holds "
+        "with probability 1 - 1e-9 over the graph's random draw (1.183x); no baseline measured\n")
     assert bench_mapping.table({"rows": [row]}).splitlines()[2].startswith("| recurrent | 10000 | nmspec | 168 | 40 |")
 
 
@@ -102,6 +103,13 @@ def test_a_run_past_its_time_budget_records_every_method_as_stopped(tmp_path, mo
     assert [(r["method"], r["failed"]) for r in rows] == [
         ("nmspec", "the run was stopped at the end of its time budget before this method finished"),
         ("metis", "the run was stopped at the end of its time budget before this method finished")]
+
+
+def test_the_stop_time_is_the_next_one_on_the_clock():
+    evening = calendar.timegm((2026, 12, 4, 23, 0, 0, 0, 0, 0))
+    assert bench_mapping.stop_time("23:30", evening) == evening + 1800
+    assert bench_mapping.stop_time("01:00", evening) == evening + 7200
+    assert bench_mapping.stop_time("23:00", evening) == evening + 86_400
 
 
 def test_a_kept_assignment_rescores_to_the_figures_of_its_run(tmp_path, monkeypatch):

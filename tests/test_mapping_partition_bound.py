@@ -1,8 +1,9 @@
 """The random recurrent family's partition bound
-(engine.mapping.synthetic.random_recurrent_partition_bound): the collision inequality it
-rests on against every draw of small cases, its expected count of fitting partitions
-against every graph of a tiny size, its values on the benchmark core, and never above
-what the mapper reaches."""
+(engine.mapping.synthetic.random_recurrent_partition_bound): the chain that bounds the
+parts a source reaches against every draw of small cases, the partition count against
+every partition of small sizes, the expected count of fitting partitions against every
+graph of a tiny size, its values on the benchmark core, and never above what the mapper
+reaches."""
 
 from __future__ import annotations
 
@@ -30,20 +31,48 @@ def test_set_partitions_are_counted_by_bell_numbers():
     assert [len(_set_partitions(list(range(n)))) for n in range(1, 7)] == [1, 2, 5, 15, 52, 203]
 
 
-def test_collisions_are_dominated_by_independent_draws():
-    # Parts of 3, 2, 2 and 1 of 8 neurons, 3 draws: the exact E exp(l * collisions) over
-    # all 512 draw sequences against prod_t (1 + q_t (e^l - 1)), q_t = (t - 1) * 3 / 8.
-    part_of = [0, 0, 0, 1, 1, 2, 2, 3]
-    fan, largest, n = 3, 3, 8
+def test_parts_reached_chain_by_hand():
+    # 4 neurons in parts of at most 2, 2 draws: the first reaches a part, the second stays
+    # in it with probability 2/4
+    assert np.allclose(np.exp(synthetic.parts_reached_log_pmf(4, 2, 2)), [0.0, 0.5, 0.5])
+    # 3 draws over 9 neurons in parts of at most 3: stays 0, 1/3, then 1/3 or 2/3
+    assert np.allclose(np.exp(synthetic.parts_reached_log_pmf(9, 3, 3)), [0.0, 1 / 9, 4 / 9 + 2 / 9, 2 / 9])
+
+
+def _parts_reached(part_of: list[int], fan: int) -> np.ndarray:
+    """Distribution of the parts one source reaches over every sequence of its draws."""
+    counts = np.zeros(fan + 1)
+    for draws in itertools.product(range(len(part_of)), repeat=fan):
+        counts[len({part_of[y] for y in draws})] += 1
+    return counts / counts.sum()
+
+
+def test_the_parts_a_source_reaches_dominate_the_chain():
+    # Parts of 3, 2, 2 and 1 of 8 neurons, 4 draws: every draw sequence against the chain
+    # for parts of at most 3, in distribution and in E exp(-l X)
+    exact = _parts_reached([0, 0, 0, 1, 1, 2, 2, 3], 4)
+    chain = np.exp(synthetic.parts_reached_log_pmf(8, 4, 3))
+    assert np.all(np.cumsum(exact) <= np.cumsum(chain) + 1e-12)
+    assert not np.allclose(exact, chain)
     for rate in (0.3, 1.0, 2.5):
-        exact = np.mean([math.exp(rate * (fan - len({part_of[y] for y in draws})))
-                         for draws in itertools.product(range(n), repeat=fan)])
-        bound = math.prod(1 + min(1.0, t * largest / n) * math.expm1(rate) for t in range(fan))
-        assert exact <= bound
-    # equal to it where every draw after the first can only collide with probability q_t:
-    # two parts of 4, 2 draws: P(collide) = 1/2 = 1 * 4 / 8
-    exact = np.mean([math.exp(1.0 * (2 - len({y // 4 for y in draws}))) for draws in itertools.product(range(8), repeat=2)])
-    assert math.isclose(exact, 1 + 0.5 * math.expm1(1.0))
+        weights = np.exp(-rate * np.arange(5))
+        assert exact @ weights <= chain @ weights
+    # equal to it where every part holds the most: three parts of 3, 3 draws
+    assert np.allclose(_parts_reached([0, 0, 0, 1, 1, 1, 2, 2, 2], 3), np.exp(synthetic.parts_reached_log_pmf(9, 3, 3)))
+
+
+def test_partitions_within_against_every_partition():
+    for n, cores, largest in ((7, 3, 3), (8, 2, 4), (8, 4, 2), (6, 3, 6), (7, 2, 3)):
+        counted = sum(1 for p in _set_partitions(list(range(n))) if len(p) == cores and max(map(len, p)) <= largest)
+        bound = math.exp(synthetic.log_partitions_within(n, cores, largest))
+        assert counted <= bound * (1 + 1e-9), (n, cores, largest, counted, bound)
+        assert bound <= cores ** n / math.factorial(cores) * (1 + 1e-9)
+    # only equal parts fit: the saddle-point bound is exact (35 and 105), where C^N / C!
+    # counts 128 and 2,731
+    assert math.isclose(math.exp(synthetic.log_partitions_within(8, 2, 4)), 35)
+    assert math.isclose(math.exp(synthetic.log_partitions_within(8, 4, 2)), 105)
+    # no room: 3 parts of at most 2 cannot hold 7
+    assert synthetic.log_partitions_within(7, 3, 2) == -math.inf
 
 
 def _fitting_partitions_by_enumeration(n: int, fan: int, axons: int, cores: int, largest: int) -> float:
@@ -71,13 +100,14 @@ def test_fitting_partitions_against_every_graph_of_a_tiny_size():
 
 
 def test_partition_bound_values():
-    # on the benchmark core: at 1e4 it adds nothing to the k-set bound (121); at 1e5 the
-    # expected number of fitting 2,142-part partitions is below 5e-10, of 2,143 not
-    assert synthetic.random_recurrent_partition_bound(10_000, 100, 4096, 256) == 121
-    assert synthetic.random_recurrent_partition_bound(100_000, 100, 4096, 256) == 2143
-    _, k = synthetic.random_recurrent_bound(100_000, 100, 4096, 256, 5e-10)
-    assert synthetic.log_feasible_partitions(100_000, 100, 4096, 2142, k - 1) < math.log(5e-10) <= \
-        synthetic.log_feasible_partitions(100_000, 100, 4096, 2143, k - 1)
+    # on the benchmark core the expected number of fitting partitions is below 5e-10 at
+    # 141 parts (1e4) and 2,154 (1e5), not at one more
+    assert synthetic.random_recurrent_partition_bound(10_000, 100, 4096, 256) == 142
+    assert synthetic.random_recurrent_partition_bound(100_000, 100, 4096, 256) == 2155
+    for neurons, last in ((10_000, 141), (100_000, 2154)):
+        _, k = synthetic.random_recurrent_bound(neurons, 100, 4096, 256, 5e-10)
+        assert synthetic.log_feasible_partitions(neurons, 100, 4096, last, k - 1) < math.log(5e-10) <= \
+            synthetic.log_feasible_partitions(neurons, 100, 4096, last + 1, k - 1)
     # more axons than the whole partition can use: nothing beyond the neuron count
     assert synthetic.random_recurrent_partition_bound(100, 3, 200, 16) == 7
 

@@ -189,34 +189,67 @@ def random_recurrent_bound(neurons: int, fan: int, input_axons: int, neurons_per
     return math.ceil(n / max(1, min(k - 1, neurons_per_core))), k
 
 
+def parts_reached_log_pmf(neurons: int, fan: int, largest: int) -> np.ndarray:
+    """log P(Y = j), j = 0..fan, for the chain that bounds how many parts one source's
+    `fan` draws reach: with j parts reached, each of at most `largest` of the N neurons,
+    the next draw reaches a new part with probability 1 - min(1, j * largest / N). Summed
+    in logs: the tails used by the Chernoff bound lie far below what a float holds."""
+    stay = np.minimum(1.0, np.arange(fan + 1) * largest / neurons)
+    with np.errstate(divide="ignore"):
+        log_stay, log_move = np.log(stay), np.log1p(-stay)
+    pmf = np.full(fan + 1, -np.inf)
+    pmf[0] = 0.0
+    for _ in range(fan):
+        moved = np.full(fan + 1, -np.inf)
+        moved[1:] = pmf[:-1] + log_move[:-1]
+        pmf = np.logaddexp(pmf + log_stay, moved)
+    return pmf
+
+
+def log_partitions_within(neurons: int, cores: int, largest: int) -> float:
+    """log of an upper bound on the partitions of N neurons into exactly `cores` parts of
+    1..`largest` neurons: the assignments to numbered parts are N! [x^N] f(x)^C with
+    f(x) = sum_m x^m / m!, at most N! f(x)^C / x^N for every x > 0, and at most C^N;
+    unnumbered, / C!."""
+    from scipy.optimize import minimize_scalar
+    from scipy.special import gammaln, logsumexp
+
+    if cores * largest < neurons or cores > neurons:
+        return -math.inf
+    m = np.arange(1, largest + 1)
+    log_terms = -gammaln(m + 1)
+    saddle = minimize_scalar(lambda u: cores * float(logsumexp(log_terms + m * u)) - neurons * u,
+                             bounds=(-50.0, 50.0), method="bounded")
+    numbered = min(float(gammaln(neurons + 1)) + float(saddle.fun), neurons * math.log(cores))
+    return numbered - float(gammaln(cores + 1))
+
+
 def log_feasible_partitions(neurons: int, fan: int, input_axons: int, cores: int, largest: int) -> float:
     """log of an upper bound on the expected number of partitions of random_recurrent's
     graph into exactly `cores` parts of at most `largest` neurons, each within
     `input_axons` distinct sources.
 
-    A partition's parts together hold sum over sources of the parts each source reaches,
-    so a fitting one needs that sum <= input_axons * cores: the N sources' `fan` draws
-    must collide (land in a part an earlier draw of the same source reached) at least
-    N * fan - input_axons * cores times. Draw t of a source collides with probability at
-    most q_t = min(1, (t - 1) * largest / N) whatever came before (at most t - 1 parts
-    reached, none over `largest` neurons), so its collisions have E exp(l * X) <=
-    prod_t (1 + q_t (e^l - 1)), and the sources are independent: Chernoff's bound, with
-    the best l, bounds the chance one partition fits. There are at most cores^N / cores!
-    partitions into `cores` parts (the surjections onto numbered parts, unnumbered)."""
+    A partition's parts together hold, summed over the sources, the parts each source
+    reaches, so a fitting one needs that sum <= input_axons * cores. Fix the partition:
+    with j parts reached, a source's next draw lands in one of them with probability at
+    most j * largest / N (their neurons, over all N), so the parts it reaches dominate
+    the chain of parts_reached_log_pmf, E exp(-l X) <= E exp(-l Y). The sources draw
+    independently: Chernoff's bound, with the best l, bounds the chance that the
+    partition fits, and log_partitions_within counts the partitions."""
     from scipy.optimize import minimize_scalar
-    from scipy.special import gammaln
+    from scipy.special import logsumexp
 
-    n = neurons
-    q = np.minimum(1.0, np.arange(fan) * largest / n)
-    needed = n * fan - input_axons * cores
-    if needed <= 0:
-        return float(n * math.log(cores) - gammaln(cores + 1))
+    count = log_partitions_within(neurons, cores, largest)
+    if count == -math.inf:
+        return count
+    pmf = parts_reached_log_pmf(neurons, fan, largest)
+    reached = np.arange(fan + 1)
 
     def chernoff(rate: float) -> float:
-        return float(-rate * needed + n * np.log1p(q * math.expm1(rate)).sum())
+        return rate * input_axons * cores + neurons * float(logsumexp(pmf - rate * reached))
 
     best = min(0.0, float(minimize_scalar(chernoff, bounds=(0.0, 50.0), method="bounded").fun))
-    return float(n * math.log(cores) - gammaln(cores + 1)) + best
+    return count + best
 
 
 def random_recurrent_partition_bound(neurons: int, fan: int, input_axons: int, neurons_per_core: int,
