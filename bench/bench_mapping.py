@@ -276,7 +276,8 @@ RISK = 1e-9  # the chance a family's high-probability bound is allowed to fail o
 def family_bound(family: str, neurons: int) -> int | None:
     """Cores every partition needs with probability at least 1 - RISK over the family's
     random draw, on the benchmark core, where such a bound is known (random recurrent:
-    engine.mapping.synthetic.random_recurrent_partition_bound); a bound on the family, not a
+    engine.mapping.synthetic.random_recurrent_partition_bound, with the size's witness
+    where there is one); a bound on the family, not a
     certificate of the graph measured, so it is not the `bound` column."""
     if family != "recurrent":
         return None
@@ -284,7 +285,8 @@ def family_bound(family: str, neurons: int) -> int | None:
 
     core = benchmark_core()
     return synthetic.random_recurrent_partition_bound(neurons, synthetic.RECURRENT_FAN, core.input_axons,
-                                                      core.neurons_per_core, RISK)
+                                                      core.neurons_per_core, RISK,
+                                                      synthetic.RECURRENT_WITNESSES.get(neurons))
 
 
 def load() -> dict[str, Any]:

@@ -68,14 +68,15 @@ def test_a_crash_is_worded_as_seen():
 
 
 def test_the_random_family_verdict_names_its_high_probability_bound():
-    # 10,000 random recurrent neurons: every partition within 4,096 input axons needs 142
-    # cores but with probability below 1e-9 (tests/test_mapping_partition_bound.py); 168
-    # is 1.183x it and 4.2x the provable bound of 40 that the `bound` column keeps
+    # 10,000 random recurrent neurons: every partition within 4,096 input axons needs 154
+    # cores but with probability below 1e-9 (the stored witness holds every core to its
+    # limit; tests/test_mapping_partition_bound.py); 168 is 1.091x it and 4.2x the
+    # provable bound of 40 that the `bound` column keeps
     row = {**_row("nmspec", 168, 240.0, 5.0), "family": "recurrent", "lower_bound": 40}
     bench_mapping.ratios([row])
     assert bench_mapping.verdicts({"rows": [row]}) == (
-        "- recurrent 10,000: 168 cores against a lower bound of 40 (4.200x) and the family's bound of 142 that holds "
-        "with probability 1 - 1e-9 over the graph's random draw (1.183x); no baseline measured\n")
+        "- recurrent 10,000: 168 cores against a lower bound of 40 (4.200x) and the family's bound of 154 that holds "
+        "with probability 1 - 1e-9 over the graph's random draw (1.091x); no baseline measured\n")
     assert bench_mapping.table({"rows": [row]}).splitlines()[2].startswith("| recurrent | 10000 | nmspec | 168 | 40 |")
 
 

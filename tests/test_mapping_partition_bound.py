@@ -1,9 +1,11 @@
-"""The random recurrent family's partition bound
-(engine.mapping.synthetic.random_recurrent_partition_bound): the chain that bounds the
-parts a source reaches against every draw of small cases, the partition count against
-every partition of small sizes, the expected count of fitting partitions against every
-graph of a tiny size, its values on the benchmark core, and never above what the mapper
-reaches."""
+"""The random recurrent family's partition bounds
+(engine.mapping.synthetic.random_recurrent_partition_bound and
+engine.mapping.core_limit_bound): the chain that bounds the parts a source reaches
+against every draw of small cases, the partition count against every partition of small
+sizes, one source's Cauchy factor against every draw, Chernoff's bound on Phi against
+its exact law, the expected count of fitting partitions against every graph of a tiny
+size, the values on the benchmark core with the stored witness, a witness found for a
+small graph, and never above what the mapper reaches."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import math
 import numpy as np
 
 from engine.mapping import CoreSpec, map_groups, synthetic
+from engine.mapping import core_limit_bound as per_core
 
 
 def _set_partitions(items: list[int]) -> list[list[list[int]]]:
@@ -96,6 +99,10 @@ def test_fitting_partitions_against_every_graph_of_a_tiny_size():
         bound = math.exp(synthetic.log_feasible_partitions(n, fan, axons, cores, largest))
         assert counted <= bound * (1 + 1e-9), (n, fan, axons, cores, largest, counted, bound)
         nontrivial += bound < 1.0
+        for radius, multipliers in ((fan / n, (0.5, 0.5)), (2 * fan / n, (0.0, 2.0))):
+            witness = per_core.Witness(cores, radius, (1, largest + 1), multipliers)
+            held = math.exp(per_core.log_fitting_partitions(n, fan, axons, largest, witness))
+            assert counted <= held, (n, fan, axons, cores, largest, counted, held, witness)
     assert nontrivial >= 2
 
 
@@ -119,3 +126,99 @@ def test_the_bound_is_never_above_the_cores_the_mapper_reaches():
         core = CoreSpec(neurons_per_core=256, synapses_per_core=65536, input_axons=axons, output_axons=4096,
                         mesh_width=64, mesh_height=64, clock_hz=1e8, dt=1e-3)
         assert bound <= map_groups(synthetic.random_recurrent(neurons, fan=fan), core).cores
+
+
+def _source_factor_by_enumeration(sizes: tuple[int, ...], fan: int, multipliers: list[float]) -> float:
+    """E exp(-sum of the multipliers of the parts one source's draws hit), every draw."""
+    part_of = [c for c, size in enumerate(sizes) for _ in range(size)]
+    total = sum(math.exp(-sum(multipliers[c] for c in {part_of[t] for t in draw}))
+                for draw in itertools.product(range(len(part_of)), repeat=fan))
+    return total / len(part_of) ** fan
+
+
+def test_one_source_factor_against_every_draw():
+    from scipy.special import gammaln
+
+    angles = np.linspace(0.0, math.pi, 200_001)[:-1]  # psi rises on [0, pi]: an upper sum
+    for sizes, fan in (((3, 2, 2, 1), 4), ((2, 2, 1), 3), ((4, 4), 6)):
+        n, largest = sum(sizes), max(sizes)
+        for radius, multipliers in ((fan / n, (0.0, 1.0)), (2 * fan / n, (0.5, 2.0))):
+            witness = per_core.Witness(len(sizes), radius, (1, largest), multipliers)
+            log_g, k, sigma = per_core.source_terms(largest, witness)
+            at = witness.at_sizes(largest)
+            exact = _source_factor_by_enumeration(sizes, fan, [at[s - 1] for s in sizes])
+            saddle = math.exp(gammaln(fan + 1) - fan * math.log(n * radius) + sum(log_g[s - 1] for s in sizes))
+            spread = sum(k[s - 1] for s in sizes)
+            cauchy = float(np.mean(np.exp(-spread * (1 - np.exp(-sigma * (1 - np.cos(angles)))))))
+            assert exact <= saddle * cauchy < saddle / 2, (sizes, fan, radius, exact, saddle, cauchy)
+
+
+def test_phi_below_against_its_exact_law():
+    # one source: Phi = psi(t) < phi exactly when t < arccos(1 + log(1 - phi) / sigma)
+    for sigma in (0.3, 1.2):
+        levels = (1 - math.exp(-2 * sigma)) * np.array([0.1, 0.4, 0.8, 0.999])  # psi's range
+        exact = np.arccos(1 + np.log1p(-levels) / sigma) / math.pi
+        bound = np.exp(per_core.log_phi_below(levels, sigma, 1))
+        assert (exact <= bound).all() and (bound <= 1).all(), (sigma, exact, bound)
+        assert per_core.log_phi_below(np.array([np.inf]), sigma, 1)[0] == 0.0
+    # two sources, on a grid of angle pairs (psi rises: counting every cell that starts
+    # below the level is an upper sum)
+    sigma, cells = 1.0, 2000
+    psi = 1 - np.exp(-sigma * (1 - np.cos(np.linspace(0, math.pi, cells + 1)[:-1])))
+    pairs = (psi[:, None] + psi[None, :]).ravel()
+    for level in (0.1, 0.4, 1.0):
+        exact_at_most = float(np.mean(pairs < level))
+        bound = math.exp(per_core.log_phi_below(np.array([level]), sigma, 2)[0])
+        assert exact_at_most * 0.99 <= bound, (level, exact_at_most, bound)
+
+
+def test_partition_sums_against_every_partition():
+    # the saddle point bound on a coefficient is loose by about sqrt(2 pi N) at these sizes
+    rng = np.random.default_rng(3)
+    partitions = _set_partitions(list(range(7)))
+    for cores in (2, 3, 4):
+        log_weight = rng.normal(size=(2, 5))
+        bound = np.exp(per_core.log_partition_sums(log_weight, 7, cores))
+        for row in range(2):
+            exact = sum(math.exp(sum(log_weight[row, len(p) - 1] for p in partition)) for partition in partitions
+                        if len(partition) == cores and max(map(len, partition)) <= 5)
+            assert exact <= bound[row] <= 25 * exact, (cores, row, exact, bound[row])
+    # larger: the exact sum is N!/C! [y^N] (sum_s w_s y^s / s!)^C, by polynomial powers
+    for neurons, cores, largest in ((60, 6, 15), (90, 10, 12)):
+        log_weight = rng.normal(size=(1, largest))
+        series = np.zeros(neurons + 1)
+        series[1:largest + 1] = [math.exp(log_weight[0, s - 1]) / math.factorial(s) for s in range(1, largest + 1)]
+        power = np.zeros(neurons + 1)
+        power[0] = 1.0
+        for _ in range(cores):
+            power = np.convolve(power, series)[:neurons + 1]
+        exact = math.log(power[neurons]) + math.lgamma(neurons + 1) - math.lgamma(cores + 1)
+        bound = float(per_core.log_partition_sums(log_weight, neurons, cores)[0])
+        assert exact <= bound <= exact + math.log(25), (neurons, cores, exact, bound)
+
+
+def test_the_witness_at_1e4_rules_out_153_cores():
+    witness = synthetic.RECURRENT_WITNESSES[10_000]
+    _, k = synthetic.random_recurrent_bound(10_000, 100, 4096, 256, 5e-10)
+    assert (witness.cores, k - 1) == (153, 83)
+    assert round(per_core.log_fitting_partitions(10_000, 100, 4096, k - 1, witness)) == -1250
+    assert synthetic.random_recurrent_partition_bound(10_000, 100, 4096, 256, 1e-9, witness) == 154
+    # a witness only counts where it holds: with no multipliers, or moved to 154 parts,
+    # it rules nothing out, and the summed-axon bound stands
+    flat = per_core.Witness(153, witness.radius, witness.knots, (0.0,) * len(witness.knots))
+    moved = per_core.Witness(154, witness.radius, witness.knots, witness.multipliers)
+    assert per_core.log_fitting_partitions(10_000, 100, 4096, k - 1, moved) > 0
+    for other in (flat, moved):
+        assert synthetic.random_recurrent_partition_bound(10_000, 100, 4096, 256, 1e-9, other) == 142
+
+
+def test_a_found_witness_lifts_the_bound_of_a_small_graph():
+    neurons, fan, axons = 2000, 20, 256
+    summed = synthetic.random_recurrent_partition_bound(neurons, fan, axons, 256)
+    _, k = synthetic.random_recurrent_bound(neurons, fan, axons, 256, 5e-10)
+    witness = per_core.find_witness(neurons, fan, axons, k - 1, 110)
+    bound = synthetic.random_recurrent_partition_bound(neurons, fan, axons, 256, 1e-9, witness)
+    core = CoreSpec(neurons_per_core=256, synapses_per_core=65536, input_axons=axons, output_axons=4096,
+                    mesh_width=64, mesh_height=64, clock_hz=1e8, dt=1e-3)
+    assert (summed, bound) == (96, 111)
+    assert bound <= map_groups(synthetic.random_recurrent(neurons, fan=fan), core).cores

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from engine.mapping.core_limit_bound import Witness, log_fitting_partitions
 from engine.mapping.netview import Group
 from engine.netlist import Weights
 
@@ -253,7 +254,7 @@ def log_feasible_partitions(neurons: int, fan: int, input_axons: int, cores: int
 
 
 def random_recurrent_partition_bound(neurons: int, fan: int, input_axons: int, neurons_per_core: int,
-                                     risk: float = 1e-9) -> int:
+                                     risk: float = 1e-9, witness: Witness | None = None) -> int:
     """Cores every partition of random_recurrent's graph within the input axons needs,
     with probability at least 1 - risk over the draw; never below the k-set bound.
 
@@ -263,9 +264,26 @@ def random_recurrent_partition_bound(neurons: int, fan: int, input_axons: int, n
     part fits). So the chance that C parts or fewer suffice is at most risk / 2 plus the
     expected number of fitting C-part partitions with parts of at most k - 1
     (log_feasible_partitions); the bound is one more than the last C, counting up from
-    the k-set bound, where that expectation is below risk / 2."""
+    the k-set bound, where that expectation is below risk / 2.
+
+    A `witness` (core_limit_bound.Witness) adds the bound that holds every core to its own
+    limit: where it makes the expected number of fitting partitions into witness.cores
+    parts below risk / 2, the bound is at least one more than that. It is checked here,
+    not trusted."""
     cores, k = random_recurrent_bound(neurons, fan, input_axons, neurons_per_core, risk / 2)
     largest = min(k - 1, neurons_per_core)
     while cores < neurons and log_feasible_partitions(neurons, fan, input_axons, cores, largest) < math.log(risk / 2):
         cores += 1
+    if witness is not None and cores <= witness.cores < neurons and \
+            log_fitting_partitions(neurons, fan, input_axons, largest, witness) < math.log(risk / 2):
+        cores = witness.cores + 1
     return cores
+
+
+# Witnesses for the benchmark core (fan 100, 4,096 input axons, 256 neurons per core),
+# from core_limit_bound.find_witness(N, 100, 4096, largest, cores) (a few minutes each);
+# random_recurrent_partition_bound checks them, so a wrong one only weakens the bound.
+RECURRENT_WITNESSES = {
+    10_000: Witness(cores=153, radius=0.0156942, knots=(1, 29, 49, 59, 65, 72, 78, 83),
+                    multipliers=(-3.408, -1.3509, 0.472, 0.7825, 0.9307, 1.1005, 1.2174, 1.2089)),
+}
