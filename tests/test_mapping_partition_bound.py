@@ -197,19 +197,20 @@ def test_partition_sums_against_every_partition():
         assert exact <= bound <= exact + math.log(25), (neurons, cores, exact, bound)
 
 
-def test_the_witness_at_1e4_rules_out_153_cores():
-    witness = synthetic.RECURRENT_WITNESSES[10_000]
-    _, k = synthetic.random_recurrent_bound(10_000, 100, 4096, 256, 5e-10)
-    assert (witness.cores, k - 1) == (153, 83)
-    assert round(per_core.log_fitting_partitions(10_000, 100, 4096, k - 1, witness)) == -1250
-    assert synthetic.random_recurrent_partition_bound(10_000, 100, 4096, 256, 1e-9, witness) == 154
-    # a witness only counts where it holds: with no multipliers, or moved to 154 parts,
-    # it rules nothing out, and the summed-axon bound stands
-    flat = per_core.Witness(153, witness.radius, witness.knots, (0.0,) * len(witness.knots))
-    moved = per_core.Witness(154, witness.radius, witness.knots, witness.multipliers)
-    assert per_core.log_fitting_partitions(10_000, 100, 4096, k - 1, moved) > 0
-    for other in (flat, moved):
-        assert synthetic.random_recurrent_partition_bound(10_000, 100, 4096, 256, 1e-9, other) == 142
+def test_the_stored_witnesses_rule_out_153_and_2205_cores():
+    for neurons, parts, largest, value, summed in ((10_000, 153, 83, -1250, 142), (100_000, 2205, 68, -4434, 2155)):
+        witness = synthetic.RECURRENT_WITNESSES[neurons]
+        _, k = synthetic.random_recurrent_bound(neurons, 100, 4096, 256, 5e-10)
+        assert (witness.cores, k - 1) == (parts, largest)
+        assert round(per_core.log_fitting_partitions(neurons, 100, 4096, k - 1, witness)) == value
+        assert synthetic.random_recurrent_partition_bound(neurons, 100, 4096, 256, 1e-9, witness) == parts + 1
+        # a witness only counts where it holds: with no multipliers, or moved to one more
+        # part, it rules nothing out, and the summed-axon bound stands
+        flat = per_core.Witness(parts, witness.radius, witness.knots, (0.0,) * len(witness.knots))
+        moved = per_core.Witness(parts + 1, witness.radius, witness.knots, witness.multipliers)
+        assert per_core.log_fitting_partitions(neurons, 100, 4096, k - 1, moved) > 0
+        for other in (flat, moved):
+            assert synthetic.random_recurrent_partition_bound(neurons, 100, 4096, 256, 1e-9, other) == summed
 
 
 def test_a_found_witness_lifts_the_bound_of_a_small_graph():

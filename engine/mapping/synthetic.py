@@ -286,4 +286,6 @@ def random_recurrent_partition_bound(neurons: int, fan: int, input_axons: int, n
 RECURRENT_WITNESSES = {
     10_000: Witness(cores=153, radius=0.0156942, knots=(1, 29, 49, 59, 65, 72, 78, 83),
                     multipliers=(-3.408, -1.3509, 0.472, 0.7825, 0.9307, 1.1005, 1.2174, 1.2089)),
+    100_000: Witness(cores=2205, radius=0.00460521, knots=(1, 20, 34, 41, 45, 50, 55, 68),
+                     multipliers=(-7.4567, 0.6425, 1.5129, 1.5802, 1.6797, 1.801, 1.8773, 2.1898)),
 }
