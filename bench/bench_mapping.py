@@ -277,8 +277,8 @@ def family_bound(family: str, neurons: int) -> int | None:
     """Cores every partition needs with probability at least 1 - RISK over the family's
     random draw, on the benchmark core, where such a bound is known (random recurrent:
     engine.mapping.synthetic.random_recurrent_partition_bound, with the size's witness
-    where there is one); a bound on the family, not a
-    certificate of the graph measured, so it is not the `bound` column."""
+    where there is one); a bound on the family, not a certificate of the graph measured,
+    so it is not the `bound` column."""
     if family != "recurrent":
         return None
     from engine.mapping import benchmark_core, synthetic

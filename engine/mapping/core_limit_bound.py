@@ -26,7 +26,8 @@ for a good one, and log_fitting_partitions checks any witness it is given.
 
 Where the summed-axon bound holds the part sizes only by their total, this one gives
 large parts large multipliers, so a partition cannot trade a few crowded cores for many
-near-empty ones; on the benchmark core at N = 10,000 it rules out 152 parts."""
+near-empty ones; on the benchmark core it rules out 153 parts at N = 10,000 and 2,205
+at N = 100,000 (synthetic.RECURRENT_WITNESSES)."""
 
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ _SEARCH_EXPONENTS = np.concatenate([[0.0], np.geomspace(1e-3, 1e6, 150)])
 
 def coarse_levels(sources: int) -> np.ndarray:
     """Levels of Phi, whose weight lies near sources / (2 K): even steps of 5e-5 sources
-    up to 0.03 sources, then geometric ones up to 100 sources, then infinity."""
+    up to 0.03 sources, then geometric ones up to 100 sources (the last level reaches to
+    infinity)."""
     return np.concatenate([np.arange(0.0, 0.03 * sources, 5e-5 * sources),
                            np.geomspace(0.03 * sources, 100.0 * sources, 80)])
 
