@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from engine.mapping.core_limit_bound import Witness, log_fitting_partitions
+from engine.mapping.core_limit_bound import Witness, log_fitting_partitions, log_partition_sums
 from engine.mapping.netview import Group
 from engine.netlist import Weights
 
@@ -211,18 +211,13 @@ def log_partitions_within(neurons: int, cores: int, largest: int) -> float:
     """log of an upper bound on the partitions of N neurons into exactly `cores` parts of
     1..`largest` neurons: the assignments to numbered parts are N! [x^N] f(x)^C with
     f(x) = sum_m x^m / m!, at most N! f(x)^C / x^N for every x > 0, and at most C^N;
-    unnumbered, / C!."""
-    from scipy.optimize import minimize_scalar
-    from scipy.special import gammaln, logsumexp
+    unnumbered, / C! (log_partition_sums with every part's weight 1)."""
+    from scipy.special import gammaln
 
     if cores * largest < neurons or cores > neurons:
         return -math.inf
-    m = np.arange(1, largest + 1)
-    log_terms = -gammaln(m + 1)
-    saddle = minimize_scalar(lambda u: cores * float(logsumexp(log_terms + m * u)) - neurons * u,
-                             bounds=(-50.0, 50.0), method="bounded")
-    numbered = min(float(gammaln(neurons + 1)) + float(saddle.fun), neurons * math.log(cores))
-    return numbered - float(gammaln(cores + 1))
+    saddle = float(log_partition_sums(np.zeros((1, largest)), neurons, cores)[0])
+    return min(saddle, neurons * math.log(cores) - float(gammaln(cores + 1)))
 
 
 def log_feasible_partitions(neurons: int, fan: int, input_axons: int, cores: int, largest: int) -> float:
